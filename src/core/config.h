@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* /etc/nvidia-ccd/nvidia-ccd.conf (GKeyFile):
+ *   [Mode]    Default=on|off|devtools|ppcie      (absent: leave the GPUs alone)
+ *   [Devices] CcCapableDeviceIds=0x2330,0x2331   (absent: built-in ranges; set:
+ *             exactly these ids are CC-capable, narrowing or extending them)
+ *             ExtraDevices=1234:11e8,...         (vendor:device pairs handled as GPUs)
+ *   [Vfio]    BindNvSwitches=false
+ *   [Kata]    ArtifactsDir=/opt/nvidia-gpu-operator/artifacts/runtimeclasses
+ *             ContainerdConfig=/etc/containerd/config.toml
+ * A missing file gives the defaults; a bad value is an error naming the key. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cc-error.h"
+#include "cc-hw.h"
+
+#define CC_CONFIG_DEFAULT_PATH "/etc/nvidia-ccd/nvidia-ccd.conf"
+
+typedef struct CcPciId {
+        uint16_t vendor_id;
+        uint16_t device_id;
+} CcPciId;
+
+typedef struct CcConfig {
+        TargetMode default_mode; /* TARGET_MODE_INVALID when not set */
+        bool cc_capable_ids_set;
+        uint16_t *cc_capable_ids;
+        size_t n_cc_capable_ids;
+        CcPciId *extra_devices;
+        size_t n_extra_devices;
+        bool bind_nvswitches;
+        char *artifacts_dir;
+        char *containerd_config;
+} CcConfig;
+
+void cc_config_init(CcConfig *c); /* defaults */
+void cc_config_done(CcConfig *c);
+
+/* path NULL or missing file: defaults (a missing file is not an error when
+ * must_exist is false). */
+int cc_config_load(CcConfig *c, const char *path, bool must_exist, CcError *err);
+int cc_config_load_from_data(CcConfig *c, const char *data, CcError *err);

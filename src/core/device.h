@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The device model: what the daemon knows of each NVIDIA GPU and NVSwitch
+ * (and of each ExtraDevices match), and the inventory of them.  Filled by
+ * discovery from hw/, read by daemon/ for properties. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cc-hw.h"
+#include "config.h"
+#include "hw-host.h"
+
+#define NVIDIA_VENDOR_ID 0x10de
+
+typedef enum DeviceKind {
+        DEVICE_KIND_GPU,
+        DEVICE_KIND_NVSWITCH,
+} DeviceKind;
+
+typedef struct CcDevice {
+        char bdf[16];
+        uint16_t vendor_id;
+        uint16_t device_id;
+        uint32_t class_code;
+        char *name;
+        DeviceKind kind;
+        GpuArch arch;
+        bool cc_capable;
+        bool ppcie_capable;
+        DeviceCcMode cc_mode;
+        DeviceCcMode ppcie_mode;   /* DEVICE_CC_ON/OFF/UNKNOWN */
+        char *driver;              /* "" when none */
+        int iommu_group;           /* -1 when none */
+        char **group_members;      /* strv, never NULL */
+        char *vfio_device;         /* "" when none */
+        int numa_node;
+} CcDevice;
+
+const char *device_kind_to_string(DeviceKind k); /* "gpu" "nvswitch" */
+
+/* Architecture and capabilities from the ids (built-in ranges of
+ * hopper-cc.md, CcCapableDeviceIds when set). */
+GpuArch cc_device_arch(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
+bool cc_device_is_cc_capable(const CcConfig *c, uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
+bool cc_device_is_ppcie_capable(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
+
+/* Whether discovery keeps this function: NVIDIA class 0x0300/0x0302/0x0680,
+ * or an ExtraDevices pair. */
+bool cc_device_is_managed(const CcConfig *c, uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
+
+typedef struct CcInventory {
+        CcDevice **devices; /* sorted by bdf */
+        size_t n_devices;
+} CcInventory;
+
+/* Enumerates PCI, keeps managed devices, reads their sysfs facts, and
+ * queries the CC mode of capable ones once without waiting for boot (a GPU
+ * that has not booted reads "unknown"). */
+int cc_inventory_scan(HwHost *h, const CcConfig *c, CcInventory **ret, CcError *err);
+CcInventory *cc_inventory_free(CcInventory *inv);
+DEFINE_TRIVIAL_CLEANUP_FUNC(CcInventory *, cc_inventory_free);
+
+CcDevice *cc_inventory_find(const CcInventory *inv, const char *bdf);
+
+/* Re-reads the sysfs facts (driver, group, members, vfio node, numa) of one
+ * device.  Returns > 0 when something changed. */
+int cc_device_refresh(HwHost *h, CcDevice *d);
+
+CcDevice *cc_device_free(CcDevice *d);
+DEFINE_TRIVIAL_CLEANUP_FUNC(CcDevice *, cc_device_free);
+
+/* Aggregate mode of the CC-capable GPUs: "on" "off" "devtools" "ppcie"
+ * "mixed" "unknown", or "none" when there is none. */
+const char *cc_inventory_mode(const CcInventory *inv);
+
+/* At least one GPU and every NVIDIA GPU CC-capable. */
+bool cc_inventory_cc_capable(const CcInventory *inv);

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The Hopper/Blackwell/LS10 simulator of hopper-cc.md.  It serves BAR0 for
+ * one device and keeps its persistent state (active and pending knobs, the
+ * time of the last reset, fault injection) in a key file per device:
+ *   <root>/sys/bus/pci/devices/<bdf>/gpusim.ini
+ * so a daemon restart sees the same GPU.  The file is re-read whenever the
+ * status registers or the FSP are touched, so tests and the kernel side of
+ * the simulation (a reset) can change it between accesses.
+ *
+ *   [Device]  Model=hopper|blackwell|ls10   BootMs=1500   FspLatencyMs=0
+ *   [State]   ResetAtUs=<CLOCK_REALTIME µs of the last reset>
+ *   [Knobs]   Active=8:1;6:0;...   Pending=8:1;...
+ *   [Inject]  SlowBootMs=0  FspTimeout=none|queue|response  UnknownKnob=45
+ *             StuckInvalid=false  OffBus=false  SecurityFault=false
+ */
+
+#include <stdbool.h>
+
+#include "bar0.h"
+#include "cc-hw.h"
+
+/* Opens a simulated BAR0 backed by the state file (created with defaults for
+ * arch when absent). */
+int gpusim_open(const char *state_path, GpuArch arch, Bar0 **ret);
+
+/* Creates or rewrites the state file with defaults (used by the fake host
+ * helpers).  boot_ms is the simulated boot time after a reset. */
+int gpusim_create(const char *state_path, GpuArch arch, unsigned boot_ms, DeviceCcMode initial);
+
+/* The kernel's part of a reset: pending knobs become active, the reset time
+ * is now, boot complete reads 0 until boot_ms (+ SlowBootMs) have passed. */
+int gpusim_reset(const char *state_path);
+
+/* Sets one key of the state file (group, key, value) — for tests and tools. */
+int gpusim_set(const char *state_path, const char *group, const char *key, const char *value);

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The host as hw/ sees it: a root directory under which every /sys, /dev,
+ * /lib/modules and /run path is taken, and whether the GPUs and the kernel's
+ * sysfs side effects are simulated.  Code above hw/ cannot tell a simulated
+ * host from a real one. */
+
+#include <stdbool.h>
+
+#include "macro.h"
+
+typedef struct HwHost HwHost;
+
+int hw_host_new(const char *root, bool simulate, HwHost **ret);
+HwHost *hw_host_free(HwHost *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(HwHost *, hw_host_free);
+
+const char *hw_host_root(const HwHost *h);
+bool hw_host_simulated(const HwHost *h);
+
+/* The one function that builds host paths: hw_path(h, "sys/bus/pci/devices/%s/reset", bdf)
+ * gives "<root>/sys/bus/pci/devices/<bdf>/reset".  The format is relative
+ * (no leading slash).  Returns a malloc'ed string, NULL on OOM. */
+char *hw_path(const HwHost *h, const char *fmt, ...) _printf_(2, 3);

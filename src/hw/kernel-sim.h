@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* On a simulated host, plays the kernel's part after a write to a fake
+ * tree's sysfs attribute: `unbind` removes the device's driver link, `bind`
+ * (written to drivers/<drv>/bind) creates it, `driver_override` is stored,
+ * `drivers_probe` binds to the override (or to the driver in the device's
+ * `sim_default_driver` file), and `reset` reboots the simulated GPU. */
+
+#include "hw-host.h"
+
+/* path is the full path just written (under the host root), value what was
+ * written.  Returns 0 for paths with no effect to play. */
+int kernel_sim_after_write(HwHost *h, const char *path, const char *value);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Per-device sysfs reads and the driver/reset writes.  On a simulated host
+ * every write is followed by the effect the kernel would give it
+ * (kernel-sim.h), so the code above cannot tell the difference. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hw-host.h"
+
+bool hw_pci_device_exists(HwHost *h, const char *bdf);
+
+/* Driver bound now ("nvidia", "vfio-pci"), or *ret = NULL when unbound. */
+int hw_pci_get_driver(HwHost *h, const char *bdf, char **ret);
+
+/* IOMMU group number, -1 when the device has none (no IOMMU). */
+int hw_pci_get_iommu_group(HwHost *h, const char *bdf, int *ret);
+
+/* BDFs in the device's IOMMU group, sorted; NULL-terminated strv. Empty when
+ * there is no group. */
+int hw_pci_get_group_members(HwHost *h, const char *bdf, char ***ret);
+
+int hw_pci_get_numa_node(HwHost *h, const char *bdf, int *ret);
+
+/* "/dev/vfio/<group>" when the group's node exists, else "". The returned
+ * path is the host path (without the root prefix). */
+int hw_pci_get_vfio_device(HwHost *h, const char *bdf, char **ret);
+
+/* Unbinds from the current driver; no-op when unbound. */
+int hw_pci_unbind(HwHost *h, const char *bdf);
+
+/* Binds to driver by writing the BDF to /sys/bus/pci/drivers/<driver>/bind. */
+int hw_pci_bind(HwHost *h, const char *bdf, const char *driver);
+
+/* Writes "1" to the device's reset attribute; blocks until the kernel's reset
+ * is done (callers run it off the event loop). */
+int hw_pci_reset(HwHost *h, const char *bdf);
+
+/* NULL-terminated string vectors. */
+void strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+size_t strv_length(char *const *l);
