@@ -26,7 +26,14 @@ void cc_error_prefix(CcError *e, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(prefix, sizeof(prefix), fmt, ap);
         va_end(ap);
-        snprintf(joined, sizeof(joined), "%s: %s", prefix, e->message);
+        size_t used = (size_t) snprintf(joined, sizeof(joined), "%s: ", prefix);
+        if (used >= sizeof(joined))
+                used = sizeof(joined) - 1;
+        size_t rest = strnlen(e->message, sizeof(e->message) - 1);
+        if (rest > sizeof(joined) - 1 - used)
+                rest = sizeof(joined) - 1 - used;
+        memcpy(joined + used, e->message, rest);
+        joined[used + rest] = '\0';
         memcpy(e->message, joined, sizeof(joined));
 }
 
