@@ -1,1 +1,503 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+
+#include "log.h"
+#include "mode-switch.h"
+#include "pci-sysfs.h"
+
+struct CcSwitch {
+        HwHost *host;
+        char *state_dir;
+        TargetMode mode;
+
+        CcSwitchTarget *targets;
+        size_t n_targets;
+        CcSwitchOutcome *outcomes;
+
+        CcTimeouts timeouts;
+        bool timeouts_set;
+        bool sequential;
+
+        pthread_t thread;
+        bool started;
+        bool joined;
+        atomic_bool finished;
+        int done_fd;
+
+        int result;
+        CcError error;
+};
+
+/* One device's work in one phase, run on its own thread. */
+typedef struct DeviceTask {
+        CcSwitch *sw;
+        size_t index;
+        TargetMode mode;
+        bool ppcie_off_only;
+        bool needs_reset;  /* set by the knob step */
+        int result;
+        CcError error;
+} DeviceTask;
+
+void cc_switch_targets_free(CcSwitchTarget *t, size_t n) {
+        for (size_t i = 0; t && i < n; i++)
+                free(t[i].driver);
+        free(t);
+}
+
+static int target_init(CcSwitchTarget *t, const CcDevice *d) {
+        memcpy(t->bdf, d->bdf, sizeof(t->bdf));
+        t->arch = d->arch;
+        t->kind = d->kind;
+        t->driver = strdup(strempty(d->driver));
+        return t->driver ? 0 : -ENOMEM;
+}
+
+int cc_switch_select(const CcInventory *inv, TargetMode mode, const char *bdf,
+                     CcSwitchTarget **ret, size_t *ret_n, CcError *err) {
+        CcSwitchTarget *targets = NULL;
+        size_t n = 0;
+        int r;
+
+        assert(inv);
+        assert(ret);
+        assert(ret_n);
+
+        if (mode < 0 || mode >= _TARGET_MODE_MAX)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "invalid mode");
+
+        targets = calloc(inv->n_devices ? inv->n_devices : 1, sizeof(CcSwitchTarget));
+        if (!targets)
+                return -ENOMEM;
+
+        if (bdf) {
+                const CcDevice *d = cc_inventory_find(inv, bdf);
+
+                if (!d) {
+                        r = cc_error_set(err, CC_ERROR_NOT_FOUND, ENODEV, "%s: no such GPU", bdf);
+                        goto fail;
+                }
+                if (!d->cc_capable && !(mode == TARGET_MODE_PPCIE && d->ppcie_capable)) {
+                        r = cc_error_set(err, CC_ERROR_NOT_CAPABLE, EOPNOTSUPP,
+                                         "%s: not capable of confidential computing", bdf);
+                        goto fail;
+                }
+                if (mode == TARGET_MODE_PPCIE) {
+                        r = cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                         "%s: ppcie is set on all GPUs and NVSwitches together; use the Manager's SetMode",
+                                         bdf);
+                        goto fail;
+                }
+                r = target_init(&targets[n++], d);
+                if (r < 0)
+                        goto fail;
+        } else {
+                for (size_t i = 0; i < inv->n_devices; i++) {
+                        const CcDevice *d = inv->devices[i];
+                        bool wanted = mode == TARGET_MODE_PPCIE ? d->ppcie_capable || d->cc_capable
+                                                                : d->kind == DEVICE_KIND_GPU && d->cc_capable;
+                        if (!wanted)
+                                continue;
+                        if (mode == TARGET_MODE_PPCIE && !d->ppcie_capable) {
+                                r = cc_error_set(err, CC_ERROR_NOT_CAPABLE, EOPNOTSUPP,
+                                                 "%s: not capable of protected PCIe; ppcie needs every GPU and NVSwitch to be",
+                                                 d->bdf);
+                                goto fail;
+                        }
+                        r = target_init(&targets[n++], d);
+                        if (r < 0)
+                                goto fail;
+                }
+                if (n == 0) {
+                        r = cc_error_set(err, CC_ERROR_NOT_CAPABLE, EOPNOTSUPP,
+                                         "no GPU capable of confidential computing on this host");
+                        goto fail;
+                }
+        }
+
+        *ret = targets;
+        *ret_n = n;
+        return 0;
+fail:
+        cc_switch_targets_free(targets, n);
+        return r;
+}
+
+int cc_switch_new(HwHost *h, const char *state_dir, TargetMode mode,
+                  CcSwitchTarget *targets, size_t n_targets, CcSwitch **ret) {
+        CcSwitch *s;
+
+        assert(h);
+        assert(state_dir);
+        assert(targets || n_targets == 0);
+        assert(ret);
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->host = h;
+        s->mode = mode;
+        s->done_fd = -1;
+        s->state_dir = strdup(state_dir);
+        s->outcomes = calloc(n_targets ? n_targets : 1, sizeof(CcSwitchOutcome));
+        if (!s->state_dir || !s->outcomes) {
+                free(s->state_dir);
+                free(s->outcomes);
+                free(s);
+                return -ENOMEM;
+        }
+        s->targets = targets;
+        s->n_targets = n_targets;
+        for (size_t i = 0; i < n_targets; i++) {
+                memcpy(s->outcomes[i].bdf, targets[i].bdf, sizeof(targets[i].bdf));
+                s->outcomes[i].status.cc = DEVICE_CC_UNKNOWN;
+        }
+        *ret = s;
+        return 0;
+}
+
+CcSwitch *cc_switch_free(CcSwitch *s) {
+        if (!s)
+                return NULL;
+        if (s->started && !s->joined)
+                pthread_join(s->thread, NULL);
+        if (s->done_fd >= 0)
+                close(s->done_fd);
+        cc_switch_targets_free(s->targets, s->n_targets);
+        free(s->outcomes);
+        free(s->state_dir);
+        free(s);
+        return NULL;
+}
+
+void cc_switch_set_timeouts(CcSwitch *s, const CcTimeouts *t) {
+        s->timeouts = *t;
+        s->timeouts_set = true;
+}
+
+void cc_switch_set_sequential(CcSwitch *s, bool sequential) {
+        s->sequential = sequential;
+}
+
+static CcTimeouts timeouts_for(const CcSwitch *s, GpuArch arch) {
+        return s->timeouts_set ? s->timeouts : cc_timeouts_default(arch);
+}
+
+/* Knob step of one device: wait until it is up, then read-compare-write the
+ * plan.  A device already in the mode with nothing to write needs no reset. */
+static void *device_write_knobs(void *userdata) {
+        DeviceTask *task = userdata;
+        const CcSwitchTarget *t = &task->sw->targets[task->index];
+        CcTimeouts to = timeouts_for(task->sw, t->arch);
+        KnobWrite plan[CC_KNOB_PLAN_MAX];
+        _cleanup_(bar0_closep) Bar0 *bar = NULL;
+        unsigned writes = 0;
+        CcStatus before;
+        size_t n;
+        int r;
+
+        r = bar0_open(task->sw->host, t->bdf, &bar);
+        if (r < 0) {
+                task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, r,
+                                            "cannot map BAR0: %s", strerror(-r));
+                return NULL;
+        }
+        r = cc_check_alive(bar, &task->error);
+        if (r >= 0)
+                r = cc_wait_boot(bar, t->arch, &to, &task->error);
+        if (r >= 0)
+                r = cc_query(bar, t->arch, &before, &task->error);
+        if (r < 0) {
+                task->result = r;
+                return NULL;
+        }
+
+        n = cc_knob_plan(task->mode, t->arch, task->ppcie_off_only, plan);
+        for (size_t i = 0; i < n; i++) {
+                uint16_t value;
+
+                r = fsp_read_knob(bar, &to, plan[i].knob, &value, &task->error);
+                if (r < 0) {
+                        task->result = r;
+                        return NULL;
+                }
+                if (value == plan[i].value)
+                        continue;
+                r = fsp_write_knob(bar, &to, plan[i].knob, plan[i].value, &task->error);
+                if (r < 0) {
+                        task->result = r;
+                        return NULL;
+                }
+                writes++;
+        }
+
+        task->needs_reset = writes > 0 ||
+                            !cc_status_matches(t->arch, &before, task->ppcie_off_only ? TARGET_MODE_OFF : task->mode);
+        if (task->needs_reset)
+                cc_mark_before_reset(bar, t->arch);
+        return NULL;
+}
+
+/* Reset step of one device: reset, wait for boot, verify. */
+static void *device_reset_and_verify(void *userdata) {
+        DeviceTask *task = userdata;
+        const CcSwitchTarget *t = &task->sw->targets[task->index];
+        CcSwitchOutcome *o = &task->sw->outcomes[task->index];
+        CcTimeouts to = timeouts_for(task->sw, t->arch);
+        TargetMode expected = task->ppcie_off_only ? TARGET_MODE_OFF : task->mode;
+        _cleanup_(bar0_closep) Bar0 *bar = NULL;
+        int r;
+
+        if (task->needs_reset) {
+                r = hw_pci_reset(task->sw->host, t->bdf);
+                if (r < 0) {
+                        task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, r,
+                                                    "reset failed: %s", strerror(-r));
+                        return NULL;
+                }
+        }
+
+        r = bar0_open(task->sw->host, t->bdf, &bar);
+        if (r < 0) {
+                task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, r,
+                                            "cannot map BAR0 after reset: %s", strerror(-r));
+                return NULL;
+        }
+        r = cc_check_alive(bar, &task->error);
+        if (r >= 0)
+                r = cc_wait_boot(bar, t->arch, &to, &task->error);
+        if (r >= 0)
+                r = cc_query(bar, t->arch, &o->status, &task->error);
+        if (r < 0) {
+                task->result = r;
+                return NULL;
+        }
+        o->verified = cc_status_matches(t->arch, &o->status, expected);
+        if (!o->verified)
+                task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, EIO,
+                                            "mode is %s%s after reset, expected %s",
+                                            device_cc_mode_to_string(o->status.cc),
+                                            o->status.ppcie ? " with PPCIe" : "",
+                                            target_mode_to_string(expected));
+        return NULL;
+}
+
+/* Runs fn for every task, all at once or one after another. */
+static void run_tasks(CcSwitch *s, DeviceTask *tasks, void *(*fn)(void *)) {
+        pthread_t threads[s->n_targets];
+        bool spawned[s->n_targets];
+
+        for (size_t i = 0; i < s->n_targets; i++) {
+                spawned[i] = false;
+                if (tasks[i].result < 0)
+                        continue;
+                if (!s->sequential && pthread_create(&threads[i], NULL, fn, &tasks[i]) == 0)
+                        spawned[i] = true;
+                else
+                        fn(&tasks[i]);
+        }
+        for (size_t i = 0; i < s->n_targets; i++)
+                if (spawned[i])
+                        pthread_join(threads[i], NULL);
+}
+
+/* Records the first failure, naming the device; counts the others. */
+static int collect_errors(CcSwitch *s, DeviceTask *tasks) {
+        size_t failed = 0, first = 0;
+
+        for (size_t i = 0; i < s->n_targets; i++)
+                if (tasks[i].result < 0 && failed++ == 0)
+                        first = i;
+        if (failed == 0)
+                return 0;
+
+        s->error = tasks[first].error;
+        cc_error_prefix(&s->error, "%s", s->targets[first].bdf);
+        if (failed > 1) {
+                size_t len = strlen(s->error.message);
+                snprintf(s->error.message + len, sizeof(s->error.message) - len,
+                         " (and %zu more device%s failed)", failed - 1, failed > 2 ? "s" : "");
+        }
+        return tasks[first].result;
+}
+
+/* Knobs on every device, then every reset at once, then verify. */
+static int run_phase(CcSwitch *s, TargetMode mode, bool ppcie_off_only) {
+        DeviceTask tasks[s->n_targets];
+        int r;
+
+        for (size_t i = 0; i < s->n_targets; i++)
+                tasks[i] = (DeviceTask) { .sw = s, .index = i, .mode = mode, .ppcie_off_only = ppcie_off_only };
+
+        run_tasks(s, tasks, device_write_knobs);
+        /* PPCIe is all-or-nothing: no device is reset unless all took the knobs. */
+        if (mode == TARGET_MODE_PPCIE) {
+                r = collect_errors(s, tasks);
+                if (r < 0)
+                        return r;
+        }
+        run_tasks(s, tasks, device_reset_and_verify);
+        return collect_errors(s, tasks);
+}
+
+static int unbind_targets(CcSwitch *s) {
+        for (size_t i = 0; i < s->n_targets; i++) {
+                int r = hw_pci_unbind(s->host, s->targets[i].bdf);
+                if (r < 0)
+                        return cc_error_set(&s->error, CC_ERROR_HARDWARE_FAILURE, r,
+                                            "%s: cannot unbind from %s: %s", s->targets[i].bdf,
+                                            s->targets[i].driver, strerror(-r));
+        }
+        return 0;
+}
+
+/* Binds every target back to the driver it had; reports the first failure
+ * unless an earlier error is already set. */
+static int rebind_targets(CcSwitch *s) {
+        int ret = 0;
+
+        for (size_t i = 0; i < s->n_targets; i++) {
+                const CcSwitchTarget *t = &s->targets[i];
+                _cleanup_free_ char *now = NULL;
+                int r;
+
+                if (!t->driver || !t->driver[0])
+                        continue;
+                r = hw_pci_get_driver(s->host, t->bdf, &now);
+                if (r >= 0 && streq_ptr(now, t->driver))
+                        continue;
+                if (r >= 0 && now)
+                        r = hw_pci_unbind(s->host, t->bdf);
+                if (r >= 0)
+                        r = hw_pci_bind(s->host, t->bdf, t->driver);
+                if (r < 0) {
+                        log_warning("%s: cannot bind back to %s: %s", t->bdf, t->driver, strerror(-r));
+                        if (ret == 0 && !cc_error_is_set(&s->error))
+                                ret = cc_error_set(&s->error, CC_ERROR_HARDWARE_FAILURE, r,
+                                                   "%s: switched, but cannot bind back to %s: %s",
+                                                   t->bdf, t->driver, strerror(-r));
+                }
+        }
+        return ret;
+}
+
+/* A device that failed before its reset still has a mode: read it once, so
+ * nothing is left "unknown" that could be known. */
+static void query_unverified(CcSwitch *s) {
+        for (size_t i = 0; i < s->n_targets; i++) {
+                CcSwitchOutcome *o = &s->outcomes[i];
+                _cleanup_(bar0_closep) Bar0 *bar = NULL;
+
+                if (o->verified || o->status.cc != DEVICE_CC_UNKNOWN)
+                        continue;
+                if (bar0_open(s->host, s->targets[i].bdf, &bar) < 0)
+                        continue;
+                if (cc_check_alive(bar, NULL) < 0 || cc_query(bar, s->targets[i].arch, &o->status, NULL) < 0)
+                        o->status = (CcStatus) { .cc = DEVICE_CC_UNKNOWN };
+        }
+}
+
+static int run_switch(CcSwitch *s) {
+        int r;
+
+        r = unbind_targets(s);
+        if (r < 0) {
+                rebind_targets(s);
+                return r;
+        }
+
+        r = cc_switch_intent_save(s->state_dir, s->mode, s->targets, s->n_targets);
+        if (r < 0) {
+                rebind_targets(s);
+                return cc_error_set(&s->error, CC_ERROR_INTERNAL, r,
+                                    "cannot record the switch in %s: %s", s->state_dir, strerror(-r));
+        }
+
+        if (s->mode == TARGET_MODE_PPCIE) {
+                r = run_phase(s, TARGET_MODE_PPCIE, true);
+                if (r >= 0)
+                        r = run_phase(s, TARGET_MODE_PPCIE, false);
+                if (r < 0) {
+                        /* Leave no device half in PPCIe: take them all back to off. */
+                        CcError saved = s->error;
+                        log_warning("PPCIe switch failed (%s), returning every device to off", saved.message);
+                        run_phase(s, TARGET_MODE_OFF, false);
+                        s->error = saved;
+                }
+        } else
+                r = run_phase(s, s->mode, false);
+
+        int k = rebind_targets(s);
+        if (r >= 0)
+                r = k;
+        query_unverified(s);
+
+        /* The outcome is known and reported; a crash from here on loses nothing. */
+        (void) cc_switch_intent_remove(s->state_dir);
+        return r;
+}
+
+static void *switch_thread(void *userdata) {
+        CcSwitch *s = userdata;
+        uint64_t one = 1;
+
+        s->result = run_switch(s);
+        atomic_store(&s->finished, true);
+        if (write(s->done_fd, &one, sizeof(one)) < 0)
+                log_error("cannot signal the end of the switch: %m");
+        return NULL;
+}
+
+int cc_switch_start(CcSwitch *s) {
+        int r;
+
+        assert(s);
+        assert(!s->started);
+
+        s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->done_fd < 0)
+                return -errno;
+        r = pthread_create(&s->thread, NULL, switch_thread, s);
+        if (r != 0)
+                return -r;
+        s->started = true;
+        return 0;
+}
+
+int cc_switch_get_fd(CcSwitch *s) {
+        return s->done_fd;
+}
+
+bool cc_switch_done(CcSwitch *s) {
+        return s->started && atomic_load(&s->finished);
+}
+
+int cc_switch_finish(CcSwitch *s, CcError *err) {
+        assert(s);
+        assert(s->started);
+
+        if (!s->joined) {
+                pthread_join(s->thread, NULL);
+                s->joined = true;
+        }
+        if (s->result < 0 && err)
+                *err = s->error;
+        return s->result;
+}
+
+TargetMode cc_switch_mode(const CcSwitch *s) {
+        return s->mode;
+}
+
+size_t cc_switch_n_outcomes(const CcSwitch *s) {
+        return s->n_targets;
+}
+
+const CcSwitchOutcome *cc_switch_outcome(const CcSwitch *s, size_t i) {
+        assert(i < s->n_targets);
+        return &s->outcomes[i];
+}

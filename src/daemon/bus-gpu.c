@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+
+/* /org/nvidia/ConfidentialCompute/gpu/<escaped BDF>: one object per device
+ * of the inventory, served by a fallback vtable so objects follow the
+ * inventory without per-object registration. */
+
+#include "bus-errors.h"
+#include "daemon.h"
+
+char *bus_gpu_path(const char *bdf) {
+        char *path = NULL;
+
+        if (sd_bus_path_encode(CC_GPU_PATH_PREFIX, bdf, &path) < 0)
+                return NULL;
+        return path;
+}
+
+static int gpu_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                    sd_bus_error *error) {
+        Daemon *d = userdata;
+        _cleanup_free_ char *bdf = NULL;
+        CcDevice *dev;
+        int r;
+
+        r = sd_bus_path_decode(path, CC_GPU_PATH_PREFIX, &bdf);
+        if (r <= 0)
+                return r;
+        dev = cc_inventory_find(d->inventory, bdf);
+        if (!dev)
+                return 0;
+        *found = dev;
+        return 1;
+}
+
+static int gpu_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        Daemon *d = userdata;
+        char **l;
+
+        l = calloc(d->inventory->n_devices + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->inventory->n_devices; i++) {
+                l[i] = bus_gpu_path(d->inventory->devices[i]->bdf);
+                if (!l[i]) {
+                        for (size_t k = 0; k < i; k++)
+                                free(l[k]);
+                        free(l);
+                        return -ENOMEM;
+                }
+        }
+        *nodes = l;
+        return 1;
+}
+
+static int property_get_address(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        CcDevice *dev = userdata;
+        return sd_bus_message_append(reply, "s", dev->bdf);
+}
+
+static int property_get_enum(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        CcDevice *dev = userdata;
+        const char *value;
+
+        if (streq(property, "Kind"))
+                value = device_kind_to_string(dev->kind);
+        else if (streq(property, "Architecture"))
+                value = gpu_arch_to_string(dev->arch);
+        else if (streq(property, "CcMode"))
+                value = device_cc_mode_to_string(dev->cc_mode);
+        else
+                value = device_cc_mode_to_string(dev->ppcie_mode);
+        return sd_bus_message_append(reply, "s", value);
+}
+
+static int property_get_strv(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        char **l = *(char ***) userdata;
+        return sd_bus_message_append_strv(reply, l);
+}
+
+static int method_set_mode(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        CcDevice *dev = userdata;
+        Daemon *d;
+        CcSwitchTarget *targets = NULL;
+        CcError e = CC_ERROR_INIT;
+        const char *mode_string;
+        TargetMode mode;
+        size_t n = 0;
+        int r;
+
+        /* userdata is the device that gpu_find() returned; the daemon is the
+         * userdata the fallback vtable was registered with. */
+        d = sd_bus_slot_get_userdata(sd_bus_get_current_slot(sd_bus_message_get_bus(m)));
+
+        r = sd_bus_message_read(m, "s", &mode_string);
+        if (r < 0)
+                return r;
+        mode = target_mode_from_string(mode_string);
+        if (mode == TARGET_MODE_INVALID)
+                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
+                                         "Unknown mode \"%s\": expected on, off, devtools or ppcie", mode_string);
+
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = cc_switch_select(d->inventory, mode, dev->bdf, &targets, &n, &e);
+        if (r < 0)
+                return bus_error_from_cc(error, &e);
+        return mode_control_start(d, mode, targets, n, m, error);
+}
+
+static const sd_bus_vtable gpu_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Address", "s", property_get_address, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("VendorId", "q", NULL, offsetof(CcDevice, vendor_id), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("DeviceId", "q", NULL, offsetof(CcDevice, device_id), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(CcDevice, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Kind", "s", property_get_enum, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Architecture", "s", property_get_enum, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("CcCapable", "b", NULL, offsetof(CcDevice, cc_capable), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PpcieCapable", "b", NULL, offsetof(CcDevice, ppcie_capable), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("CcMode", "s", property_get_enum, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PpcieMode", "s", property_get_enum, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Driver", "s", NULL, offsetof(CcDevice, driver), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("IommuGroup", "i", NULL, offsetof(CcDevice, iommu_group), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("GroupMembers", "as", property_get_strv, offsetof(CcDevice, group_members),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("VfioDevice", "s", NULL, offsetof(CcDevice, vfio_device), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NumaNode", "i", NULL, offsetof(CcDevice, numa_node), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("SetMode", SD_BUS_ARGS("s", mode), SD_BUS_NO_RESULT,
+                                method_set_mode, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+int bus_gpu_register(Daemon *d) {
+        int r;
+
+        r = sd_bus_add_fallback_vtable(d->bus, NULL, CC_GPU_PATH_PREFIX, CC_GPU_INTERFACE, gpu_vtable, gpu_find, d);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(d->bus, NULL, CC_GPU_PATH_PREFIX, gpu_enumerate, d);
+}

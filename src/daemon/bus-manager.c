@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+
+/* /org/nvidia/ConfidentialCompute: org.nvidia.ConfidentialCompute.Manager. */
+
+#include <stdarg.h>
+
+#include "build-config.h"
+#include "bus-errors.h"
+#include "daemon.h"
+
+static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        const char *value;
+
+        if (streq(property, "Version"))
+                value = PACKAGE_VERSION;
+        else if (streq(property, "HostTee"))
+                value = d->host_tee;
+        else if (streq(property, "DefaultMode"))
+                value = d->default_mode == TARGET_MODE_INVALID ? "" : target_mode_to_string(d->default_mode);
+        else if (streq(property, "Mode"))
+                value = cc_inventory_mode(d->inventory);
+        else if (streq(property, "ModeState"))
+                value = mode_state_to_string(d->mode_state);
+        else
+                value = strempty(d->last_error);
+
+        return sd_bus_message_append(reply, "s", value);
+}
+
+static int property_get_cc_capable(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        return sd_bus_message_append(reply, "b", cc_inventory_cc_capable(d->inventory));
+}
+
+static int method_set_mode(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        CcSwitchTarget *targets = NULL;
+        CcError e = CC_ERROR_INIT;
+        const char *mode_string;
+        TargetMode mode;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &mode_string);
+        if (r < 0)
+                return r;
+        mode = target_mode_from_string(mode_string);
+        if (mode == TARGET_MODE_INVALID)
+                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
+                                         "Unknown mode \"%s\": expected on, off, devtools or ppcie", mode_string);
+
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = cc_switch_select(d->inventory, mode, NULL, &targets, &n, &e);
+        if (r < 0)
+                return bus_error_from_cc(error, &e);
+        return mode_control_start(d, mode, targets, n, m, error);
+}
+
+static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Daemon *d = userdata;
+        int r;
+
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = daemon_rescan(d, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("HostTee", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("DefaultMode", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Mode", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ModeState", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastError", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CcCapable", "b", property_get_cc_capable, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("SetMode", SD_BUS_ARGS("s", mode), SD_BUS_NO_RESULT,
+                                method_set_mode, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Rescan", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_rescan, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+int bus_manager_register(Daemon *d) {
+        int r;
+
+        r = sd_bus_add_object_vtable(d->bus, NULL, CC_MANAGER_PATH, CC_MANAGER_INTERFACE, manager_vtable, d);
+        if (r < 0)
+                return r;
+        return sd_bus_add_object_manager(d->bus, NULL, CC_MANAGER_PATH);
+}
+
+int bus_manager_emit_changed(Daemon *d, const char *property, ...) {
+        char *names[8];
+        size_t n = 0;
+        va_list ap;
+
+        va_start(ap, property);
+        for (const char *p = property; p && n < ELEMENTSOF(names) - 1; p = va_arg(ap, const char *))
+                names[n++] = (char *) p;
+        va_end(ap);
+        names[n] = NULL;
+
+        return sd_bus_emit_properties_changed_strv(d->bus, CC_MANAGER_PATH, CC_MANAGER_INTERFACE, names);
+}

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include "bus-errors.h"
+#include "daemon.h"
+#include "log.h"
+
+int daemon_new(Daemon **ret) {
+        Daemon *d;
+        int r;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        cc_config_init(&d->config);
+        d->default_mode = TARGET_MODE_INVALID;
+        d->host_tee = "none";
+        r = sd_event_default(&d->event);
+        if (r < 0) {
+                daemon_free(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+Daemon *daemon_free(Daemon *d) {
+        if (!d)
+                return NULL;
+        /* A switch still running is left to the intent record: joining here
+         * would hang the exit on hardware timeouts. */
+        d->switch_source = sd_event_source_unref(d->switch_source);
+        d->switch_request = sd_bus_message_unref(d->switch_request);
+        cc_switch_free(d->active_switch);
+        authorizer_free(d->authorizer);
+        sd_bus_flush_close_unref(d->bus);
+        sd_event_unref(d->event);
+        cc_inventory_free(d->inventory);
+        hw_host_free(d->host);
+        cc_config_done(&d->config);
+        free(d->state_dir);
+        free(d->mode);
+        free(d->last_error);
+        free(d);
+        return NULL;
+}
+
+static int open_bus(const char *spec, sd_bus **ret) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (!spec || streq(spec, "system"))
+                return sd_bus_open_system(ret);
+        if (streq(spec, "session"))
+                return sd_bus_open_user(ret);
+
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, spec);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_bus_client(bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Daemon *d = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        if (e) {
+                log_error("Cannot own %s: %s", CC_BUS_NAME, e->message);
+                sd_event_exit(d->event, EXIT_FAILURE);
+                return 0;
+        }
+
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Managing %zu device%s", d->inventory->n_devices,
+                          d->inventory->n_devices == 1 ? "" : "s");
+        log_info("Serving %s with %zu device%s, host TEE %s", CC_BUS_NAME, d->inventory->n_devices,
+                 d->inventory->n_devices == 1 ? "" : "s", d->host_tee);
+
+        /* A switch cut short by a crash comes first; the default waits for
+         * the next start if one had to be finished. */
+        r = mode_control_resume(d);
+        if (r == 0)
+                (void) mode_control_apply_default(d);
+        return 0;
+}
+
+int daemon_connect_bus(Daemon *d, const char *bus_spec) {
+        int r;
+
+        r = bus_errors_register();
+        if (r < 0)
+                return r;
+        r = open_bus(bus_spec, &d->bus);
+        if (r < 0)
+                return log_error("Cannot connect to the %s bus: %s", bus_spec ? bus_spec : "system", strerror(-r)), r;
+        r = authorizer_new(d->bus, &d->authorizer);
+        if (r < 0)
+                return r;
+        r = bus_manager_register(d);
+        if (r < 0)
+                return r;
+        r = bus_gpu_register(d);
+        if (r < 0)
+                return r;
+        r = sd_bus_attach_event(d->bus, d->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+        return sd_bus_request_name_async(d->bus, NULL, CC_BUS_NAME, 0, on_name_acquired, d);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+
+        if (mode_control_busy(d)) {
+                /* Finish the switch rather than leave GPUs between modes. */
+                log_info("Stopping once the mode switch in progress is done");
+                d->exit_requested = true;
+                d->exit_code = 0;
+                return 0;
+        }
+        sd_event_exit(d->event, 0);
+        return 0;
+}
+
+int daemon_run(Daemon *d) {
+        sigset_t mask;
+        int r, code;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        r = sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGINT, on_signal, d);
+        if (r < 0)
+                return r;
+        r = sd_event_set_watchdog(d->event, true);
+        if (r < 0)
+                return r;
+
+        r = sd_event_loop(d->event);
+        if (r < 0)
+                return r;
+        (void) sd_notify(false, "STOPPING=1");
+        r = sd_event_get_exit_code(d->event, &code);
+        return r < 0 ? r : code;
+}

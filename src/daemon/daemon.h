@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The daemon's state: the loop, the bus, the host, the device inventory and
+ * the one mutating operation that may run at a time. */
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "authorizer.h"
+#include "config.h"
+#include "device.h"
+#include "hw-host.h"
+#include "mode-switch.h"
+
+#define CC_BUS_NAME "org.nvidia.ConfidentialCompute"
+#define CC_MANAGER_PATH "/org/nvidia/ConfidentialCompute"
+#define CC_MANAGER_INTERFACE "org.nvidia.ConfidentialCompute.Manager"
+#define CC_GPU_PATH_PREFIX "/org/nvidia/ConfidentialCompute/gpu"
+#define CC_GPU_INTERFACE "org.nvidia.ConfidentialCompute.Gpu"
+
+typedef enum ModeState {
+        MODE_STATE_IDLE,
+        MODE_STATE_SWITCHING,
+        MODE_STATE_FAILED,
+} ModeState;
+
+typedef struct Daemon {
+        sd_event *event;
+        sd_bus *bus;
+        Authorizer *authorizer;
+
+        HwHost *host;
+        CcConfig config;
+        char *state_dir;
+        const char *host_tee;
+        TargetMode default_mode;   /* effective: after the no-TEE fallback */
+
+        CcInventory *inventory;
+        char *mode;                /* last published aggregate, to emit changes */
+
+        ModeState mode_state;
+        char *last_error;
+
+        CcSwitch *active_switch;
+        sd_event_source *switch_source;
+        sd_bus_message *switch_request;  /* the call to answer; NULL when internal */
+
+        bool exit_requested;
+        int exit_code;
+} Daemon;
+
+int daemon_new(Daemon **ret);
+Daemon *daemon_free(Daemon *d);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Daemon *, daemon_free);
+
+/* Registers the objects and takes the bus name. */
+int daemon_connect_bus(Daemon *d, const char *bus_spec);
+int daemon_run(Daemon *d);
+
+/* Bus objects (bus-manager.c, bus-gpu.c). */
+int bus_manager_register(Daemon *d);
+int bus_gpu_register(Daemon *d);
+char *bus_gpu_path(const char *bdf);
+int bus_manager_emit_changed(Daemon *d, const char *property, ...) _sentinel_;
+
+/* Mode switching on the bus (mode-control.c). */
+bool mode_control_busy(const Daemon *d);
+int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size_t n,
+                       sd_bus_message *request, sd_bus_error *error);
+int mode_control_apply_default(Daemon *d);
+int mode_control_resume(Daemon *d);
+void mode_control_publish_mode(Daemon *d);
+
+/* Inventory changes (rescan.c). */
+int daemon_rescan(Daemon *d, sd_bus_error *error);
+
+const char *mode_state_to_string(ModeState s);

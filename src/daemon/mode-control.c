@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+
+/* Runs the mode engine for the bus: one switch at a time, the event loop
+ * free while it runs, and the outcome published as properties, journal
+ * events and the method reply. */
+
+#include <sys/epoll.h>
+
+#include "bus-errors.h"
+#include "daemon.h"
+#include "log.h"
+#include "message-ids.h"
+
+const char *mode_state_to_string(ModeState s) {
+        switch (s) {
+        case MODE_STATE_SWITCHING:
+                return "switching";
+        case MODE_STATE_FAILED:
+                return "failed";
+        default:
+                return "idle";
+        }
+}
+
+bool mode_control_busy(const Daemon *d) {
+        return d->active_switch != NULL;
+}
+
+void mode_control_publish_mode(Daemon *d) {
+        const char *mode = cc_inventory_mode(d->inventory);
+
+        if (streq_ptr(mode, d->mode))
+                return;
+        free(d->mode);
+        d->mode = strdup(mode);
+        (void) bus_manager_emit_changed(d, "Mode", NULL);
+}
+
+static void set_state(Daemon *d, ModeState state, const char *last_error) {
+        bool error_changed = !streq_ptr(strempty(d->last_error), strempty(last_error));
+
+        if (error_changed) {
+                free(d->last_error);
+                d->last_error = strdup(strempty(last_error));
+        }
+        d->mode_state = state;
+        if (error_changed)
+                (void) bus_manager_emit_changed(d, "ModeState", "LastError", NULL);
+        else
+                (void) bus_manager_emit_changed(d, "ModeState", NULL);
+}
+
+/* Takes each device's mode from the outcome and its driver from sysfs. */
+static void apply_outcomes(Daemon *d, CcSwitch *sw) {
+        for (size_t i = 0; i < cc_switch_n_outcomes(sw); i++) {
+                const CcSwitchOutcome *o = cc_switch_outcome(sw, i);
+                CcDevice *dev = cc_inventory_find(d->inventory, o->bdf);
+                _cleanup_free_ char *path = NULL;
+
+                if (!dev)
+                        continue;
+                dev->cc_mode = dev->kind == DEVICE_KIND_NVSWITCH ? DEVICE_CC_OFF : o->status.cc;
+                if (o->status.cc == DEVICE_CC_UNKNOWN)
+                        dev->ppcie_mode = DEVICE_CC_UNKNOWN;
+                else
+                        dev->ppcie_mode = o->status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                (void) cc_device_refresh(d->host, dev);
+
+                path = bus_gpu_path(dev->bdf);
+                if (path)
+                        (void) sd_bus_emit_properties_changed(d->bus, path, CC_GPU_INTERFACE, "CcMode", "PpcieMode",
+                                                              "Driver", "VfioDevice", NULL);
+        }
+}
+
+static void log_outcome(Daemon *d, TargetMode mode, int r, const CcError *e) {
+        char mode_field[32];
+        const char *fields[] = { mode_field, NULL };
+
+        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(mode));
+        if (r >= 0)
+                log_event(LOG_INFO, CC_MESSAGE_SWITCH_FINISHED, fields,
+                          "Confidential-computing mode %s set and verified", target_mode_to_string(mode));
+        else
+                log_event(LOG_ERR, CC_MESSAGE_SWITCH_FAILED, fields,
+                          "Switch to confidential-computing mode %s failed: %s",
+                          target_mode_to_string(mode), e->message);
+}
+
+static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Daemon *d = userdata;
+        _cleanup_(cc_switch_freep) CcSwitch *sw = TAKE_PTR(d->active_switch);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *request = TAKE_PTR(d->switch_request);
+        CcError e = CC_ERROR_INIT;
+        TargetMode mode = cc_switch_mode(sw);
+        int r;
+
+        d->switch_source = sd_event_source_unref(d->switch_source);
+
+        r = cc_switch_finish(sw, &e);
+        apply_outcomes(d, sw);
+        mode_control_publish_mode(d);
+        set_state(d, r < 0 ? MODE_STATE_FAILED : MODE_STATE_IDLE, r < 0 ? e.message : "");
+        log_outcome(d, mode, r, &e);
+
+        if (request) {
+                if (r < 0) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                        bus_error_from_cc(&error, &e);
+                        (void) sd_bus_reply_method_error(request, &error);
+                } else
+                        (void) sd_bus_reply_method_return(request, NULL);
+        }
+
+        if (d->exit_requested)
+                sd_event_exit(d->event, d->exit_code);
+        return 0;
+}
+
+int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size_t n,
+                       sd_bus_message *request, sd_bus_error *error) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        char mode_field[32], gpus_field[64];
+        const char *fields[] = { mode_field, gpus_field, NULL };
+        int r;
+
+        if (mode_control_busy(d)) {
+                cc_switch_targets_free(targets, n);
+                return sd_bus_error_setf(error, CC_ERROR_PREFIX "Busy",
+                                         "A switch to mode %s is in progress; try again when it is done",
+                                         target_mode_to_string(cc_switch_mode(d->active_switch)));
+        }
+
+        if ((mode == TARGET_MODE_ON || mode == TARGET_MODE_DEVTOOLS) && streq(d->host_tee, "none"))
+                log_event(LOG_WARNING, CC_MESSAGE_NO_HOST_TEE, NULL,
+                          "Setting mode %s on a host without TDX or SEV-SNP: the GPUs will refuse to work outside a confidential VM",
+                          target_mode_to_string(mode));
+
+        r = cc_switch_new(d->host, d->state_dir, mode, targets, n, &sw);
+        if (r < 0) {
+                cc_switch_targets_free(targets, n);
+                return r;
+        }
+        r = cc_switch_start(sw);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot start the switch: %m");
+        r = sd_event_add_io(d->event, &d->switch_source, cc_switch_get_fd(sw), EPOLLIN, on_switch_done, d);
+        if (r < 0)
+                return r;
+
+        d->active_switch = TAKE_PTR(sw);
+        d->switch_request = sd_bus_message_ref(request);
+        set_state(d, MODE_STATE_SWITCHING, d->last_error);
+
+        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(mode));
+        snprintf(gpus_field, sizeof(gpus_field), "CC_GPU_COUNT=%zu", n);
+        log_event(LOG_INFO, CC_MESSAGE_SWITCH_STARTED, fields, "Switching %zu device%s to mode %s", n,
+                  n == 1 ? "" : "s", target_mode_to_string(mode));
+        return 1;
+}
+
+int mode_control_resume(Daemon *d) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        CcSwitchTarget *targets = NULL;
+        CcError e = CC_ERROR_INIT;
+        char mode_field[32];
+        const char *fields[] = { mode_field, NULL };
+        TargetMode mode;
+        size_t n = 0;
+        int r;
+
+        r = cc_switch_intent_load(d->state_dir, &mode, &targets, &n, &e);
+        if (r < 0) {
+                log_error("Cannot read the record of an interrupted switch: %s", e.message);
+                (void) cc_switch_intent_remove(d->state_dir);
+                return r;
+        }
+        if (r == 0)
+                return 0;
+
+        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(mode));
+        log_event(LOG_WARNING, CC_MESSAGE_SWITCH_RESUMED, fields,
+                  "A switch to mode %s was interrupted; finishing it on %zu device%s",
+                  target_mode_to_string(mode), n, n == 1 ? "" : "s");
+        r = mode_control_start(d, mode, targets, n, NULL, &error);
+        if (r < 0) {
+                log_error("Cannot finish the interrupted switch: %s", error.message ? error.message : strerror(-r));
+                return r;
+        }
+        return 1;
+}
+
+/* The configured default, applied once at start, unless the GPUs are
+ * already there: a restart of the service must not reset working GPUs. */
+int mode_control_apply_default(Daemon *d) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        CcSwitchTarget *targets = NULL;
+        CcError e = CC_ERROR_INIT;
+        char mode_field[32];
+        const char *fields[] = { mode_field, NULL };
+        size_t n = 0;
+        int r;
+
+        if (d->default_mode == TARGET_MODE_INVALID)
+                return 0;
+
+        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(d->default_mode));
+        if (streq(cc_inventory_mode(d->inventory), target_mode_to_string(d->default_mode))) {
+                log_event(LOG_INFO, CC_MESSAGE_DEFAULT_MODE, fields, "GPUs already in the default mode %s",
+                          target_mode_to_string(d->default_mode));
+                return 0;
+        }
+
+        r = cc_switch_select(d->inventory, d->default_mode, NULL, &targets, &n, &e);
+        if (r < 0) {
+                log_warning("Default mode %s not applied: %s", target_mode_to_string(d->default_mode), e.message);
+                return 0;
+        }
+        log_event(LOG_INFO, CC_MESSAGE_DEFAULT_MODE, fields, "Applying the default mode %s",
+                  target_mode_to_string(d->default_mode));
+        r = mode_control_start(d, d->default_mode, targets, n, NULL, &error);
+        if (r < 0)
+                log_error("Cannot apply the default mode: %s", error.message ? error.message : strerror(-r));
+        return r;
+}
