@@ -9,7 +9,9 @@
  *   [Vfio]    BindNvSwitches=false
  *   [Kata]    ArtifactsDir=/opt/nvidia-gpu-operator/artifacts/runtimeclasses
  *             ContainerdConfig=/etc/containerd/config.toml
- * A missing file gives the defaults; a bad value is an error naming the key. */
+ * A missing file gives the defaults; a bad value is an error naming the key.
+ * An empty value means the key's default; unknown groups and keys are logged
+ * and skipped (a newer file must not stop an older daemon). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,6 +43,7 @@ void cc_config_init(CcConfig *c); /* defaults */
 void cc_config_done(CcConfig *c);
 
 /* path NULL or missing file: defaults (a missing file is not an error when
- * must_exist is false). */
+ * must_exist is false).  c must have been set up by cc_config_init(); its
+ * contents are replaced on success and left as they were on failure. */
 int cc_config_load(CcConfig *c, const char *path, bool must_exist, CcError *err);
 int cc_config_load_from_data(CcConfig *c, const char *data, CcError *err);

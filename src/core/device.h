@@ -47,6 +47,9 @@ GpuArch cc_device_arch(uint16_t vendor_id, uint16_t device_id, uint32_t class_co
 bool cc_device_is_cc_capable(const CcConfig *c, uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 bool cc_device_is_ppcie_capable(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 
+/* nvswitch for NVIDIA class 0x0680, else gpu. */
+DeviceKind cc_device_kind(uint16_t vendor_id, uint32_t class_code);
+
 /* Whether discovery keeps this function: NVIDIA class 0x0300/0x0302/0x0680,
  * or an ExtraDevices pair. */
 bool cc_device_is_managed(const CcConfig *c, uint16_t vendor_id, uint16_t device_id, uint32_t class_code);

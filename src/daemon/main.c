@@ -6,7 +6,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "message-ids.h"
-#include "tee.h"
+#include "host.h"
 
 #define DEFAULT_STATE_DIRECTORY "/var/lib/nvidia-ccd"
 
@@ -110,7 +110,7 @@ static int setup(Daemon *d, const Options *o) {
                 return r;
         }
 
-        r = hw_host_new(o->sysfs_root ? o->sysfs_root : "/", o->simulate, &d->host);
+        r = cc_host_open(o->sysfs_root ? o->sysfs_root : "/", o->simulate, &d->host);
         if (r < 0) {
                 log_error("Cannot use host root %s: %s", o->sysfs_root ? o->sysfs_root : "/", strerror(-r));
                 return r;
@@ -122,7 +122,7 @@ static int setup(Daemon *d, const Options *o) {
         if (!d->state_dir)
                 return -ENOMEM;
 
-        d->host_tee = hw_host_tee(d->host);
+        d->host_tee = cc_host_tee(d->host);
         d->default_mode = effective_default(&d->config, d->host_tee);
 
         r = cc_inventory_scan(d->host, &d->config, &d->inventory, &e);

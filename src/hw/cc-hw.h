@@ -67,7 +67,8 @@ typedef struct CcStatus {
 } CcStatus;
 
 /* Reads the status registers once (no wait).  For an NVSwitch cc is
- * DEVICE_CC_OFF and only ppcie is meaningful. */
+ * DEVICE_CC_OFF and only ppcie is meaningful.  A device whose FSP has not
+ * finished booting reads cc = DEVICE_CC_UNKNOWN. */
 int cc_query(Bar0 *b, GpuArch arch, CcStatus *ret, CcError *err);
 
 /* FSP PRC knob access over EMEM (Hopper transport; LS10 uses the same). */

@@ -11,7 +11,10 @@
  *
  *   [Device]  Model=hopper|blackwell|ls10   BootMs=1500   FspLatencyMs=0
  *   [State]   ResetAtUs=<CLOCK_REALTIME µs of the last reset>
+ *             ResetMarker=0  SbrMarker=0   (scratch 0x1458 and 0x91288)
  *   [Knobs]   Active=8:1;6:0;...   Pending=8:1;...
+ *             (Pending: written since the last reset; PRC reads see it,
+ *             the status registers see only Active; absent knobs are 0)
  *   [Inject]  SlowBootMs=0  FspTimeout=none|queue|response  UnknownKnob=45
  *             StuckInvalid=false  OffBus=false  SecurityFault=false
  */
@@ -28,6 +31,9 @@ int gpusim_open(const char *state_path, GpuArch arch, Bar0 **ret);
 /* Creates or rewrites the state file with defaults (used by the fake host
  * helpers).  boot_ms is the simulated boot time after a reset. */
 int gpusim_create(const char *state_path, GpuArch arch, unsigned boot_ms, DeviceCcMode initial);
+
+/* The model named by the state file ([Device] Model). */
+int gpusim_get_arch(const char *state_path, GpuArch *ret);
 
 /* The kernel's part of a reset: pending knobs become active, the reset time
  * is now, boot complete reads 0 until boot_ms (+ SlowBootMs) have passed. */

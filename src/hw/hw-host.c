@@ -1,1 +1,79 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <limits.h>
+#include <stdarg.h>
+
+#include "hw-host.h"
+
+struct HwHost {
+        char *root;     /* canonical, no trailing slash except for "/" */
+        bool simulate;
+};
+
+int hw_host_new(const char *root, bool simulate, HwHost **ret) {
+        _cleanup_free_ HwHost *h = NULL;
+        char *canonical;
+
+        assert(ret);
+
+        /* Canonical so that paths built here compare equal to paths the
+         * kernel side of the simulation resolves through symlinks. */
+        canonical = realpath(root && *root ? root : "/", NULL);
+        if (!canonical)
+                return -errno;
+
+        h = calloc(1, sizeof(*h));
+        if (!h) {
+                free(canonical);
+                return -ENOMEM;
+        }
+        h->root = canonical;
+        h->simulate = simulate;
+        *ret = TAKE_PTR(h);
+        return 0;
+}
+
+HwHost *hw_host_free(HwHost *h) {
+        if (!h)
+                return NULL;
+        free(h->root);
+        free(h);
+        return NULL;
+}
+
+const char *hw_host_root(const HwHost *h) {
+        assert(h);
+        return h->root;
+}
+
+bool hw_host_simulated(const HwHost *h) {
+        assert(h);
+        return h->simulate;
+}
+
+char *hw_path(const HwHost *h, const char *fmt, ...) {
+        _cleanup_free_ char *rel = NULL;
+        const char *p;
+        char *path;
+        va_list ap;
+        int k;
+
+        assert(h);
+        assert(fmt);
+
+        va_start(ap, fmt);
+        k = vasprintf(&rel, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return NULL;
+
+        /* Tolerate an absolute format: every host path lives under the root. */
+        for (p = rel; *p == '/'; p++)
+                ;
+
+        if (streq(h->root, "/"))
+                k = asprintf(&path, "/%s", p);
+        else
+                k = asprintf(&path, "%s/%s", h->root, p);
+        return k < 0 ? NULL : path;
+}

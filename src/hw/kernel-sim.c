@@ -1,1 +1,275 @@
 /* SPDX-License-Identifier: MIT */
+
+/* The kernel's side of the PCI sysfs attributes, played on a fake tree:
+ *
+ *   <root>/sys/bus/pci/devices/<bdf>/           a directory of attributes
+ *       driver -> ../../drivers/<drv>           when bound
+ *       iommu_group -> ../../../../kernel/iommu_groups/<N>
+ *       driver_override sim_default_driver gpusim.ini reset ...
+ *   <root>/sys/bus/pci/drivers/<drv>/{bind,unbind,new_id,remove_id}
+ *       <bdf> -> ../../devices/<bdf>            when bound
+ *   <root>/sys/bus/pci/drivers_probe
+ *   <root>/sys/kernel/iommu_groups/<N>/devices/<bdf> -> ../../../../bus/pci/devices/<bdf>
+ *   <root>/dev/vfio/<N>                         while a member is bound to vfio
+ *
+ * Error codes follow drivers/base/bus.c and drivers/pci/pci-sysfs.c. */
+
+#include <assert.h>
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
+#include "gpusim.h"
+#include "kernel-sim.h"
+#include "pci-sysfs.h"
+
+/* vfio-pci and its variant drivers (nvgrace_gpu_vfio_pci, ...). */
+static bool driver_is_vfio(const char *driver) {
+        size_t n;
+
+        if (!driver)
+                return false;
+        if (streq(driver, "vfio-pci"))
+                return true;
+        n = strlen(driver);
+        return n >= 8 && streq(driver + n - 8, "vfio_pci");
+}
+
+static int read_optional(const char *path, char **ret) {
+        int r = read_text_file(path, ret);
+        if (r == -ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        return r;
+}
+
+/* A group's /dev/vfio/<N> exists while any member is bound to a vfio
+ * driver, as vfio creates it on the first bind and drops it on the last. */
+static int update_vfio_node(HwHost *h, const char *bdf) {
+        _cleanup_(strv_freep) char **members = NULL;
+        _cleanup_free_ char *node = NULL, *dir = NULL;
+        bool any = false;
+        int group, r;
+
+        r = hw_pci_get_iommu_group(h, bdf, &group);
+        if (r < 0 || group < 0)
+                return r < 0 ? r : 0;
+        r = hw_pci_get_group_members(h, bdf, &members);
+        if (r < 0)
+                return r;
+        for (char **m = members; *m && !any; m++) {
+                _cleanup_free_ char *driver = NULL;
+                if (hw_pci_get_driver(h, *m, &driver) >= 0)
+                        any = driver_is_vfio(driver);
+        }
+
+        node = hw_path(h, "dev/vfio/%d", group);
+        dir = hw_path(h, "dev/vfio");
+        if (!node || !dir)
+                return -ENOMEM;
+        if (any) {
+                _cleanup_close_ int fd = -1;
+
+                r = mkdir_parents(dir, 0755);
+                if (r < 0)
+                        return r;
+                fd = open(node, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return -errno;
+        } else if (unlink(node) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static int sim_bind(HwHost *h, const char *driver, const char *bdf) {
+        _cleanup_free_ char *current = NULL, *override = NULL, *link = NULL, *back = NULL,
+                            *target = NULL, *back_target = NULL;
+        int group, r;
+
+        r = hw_pci_get_driver(h, bdf, &current);
+        if (r < 0)
+                return r == -EINVAL ? -ENODEV : r;
+        if (current)
+                return -EBUSY;
+        /* With an override set, the device matches only that driver. */
+        r = hw_pci_get_driver_override(h, bdf, &override);
+        if (r < 0)
+                return r;
+        if (override && !streq(override, driver))
+                return -ENODEV;
+        /* vfio-pci's probe fails without an IOMMU group. */
+        r = hw_pci_get_iommu_group(h, bdf, &group);
+        if (r < 0)
+                return r;
+        if (driver_is_vfio(driver) && group < 0)
+                return -EINVAL;
+
+        link = hw_path(h, "sys/bus/pci/devices/%s/driver", bdf);
+        back = hw_path(h, "sys/bus/pci/drivers/%s/%s", driver, bdf);
+        if (!link || !back ||
+            asprintf(&target, "../../drivers/%s", driver) < 0 ||
+            asprintf(&back_target, "../../devices/%s", bdf) < 0)
+                return -ENOMEM;
+        if (symlink(target, link) < 0)
+                return -errno;
+        if (symlink(back_target, back) < 0 && errno != EEXIST)
+                return -errno;
+        return update_vfio_node(h, bdf);
+}
+
+static int sim_unbind(HwHost *h, const char *driver, const char *bdf) {
+        _cleanup_free_ char *current = NULL, *link = NULL, *back = NULL;
+        int r;
+
+        r = hw_pci_get_driver(h, bdf, &current);
+        if (r < 0)
+                return r == -EINVAL ? -ENODEV : r;
+        if (!streq_ptr(current, driver))
+                return -ENODEV;
+
+        link = hw_path(h, "sys/bus/pci/devices/%s/driver", bdf);
+        back = hw_path(h, "sys/bus/pci/drivers/%s/%s", driver, bdf);
+        if (!link || !back)
+                return -ENOMEM;
+        if (unlink(link) < 0)
+                return -errno;
+        if (unlink(back) < 0 && errno != ENOENT)
+                return -errno;
+        return update_vfio_node(h, bdf);
+}
+
+static int sim_driver_override(HwHost *h, const char *bdf, const char *value) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+
+        path = hw_path(h, "sys/bus/pci/devices/%s/driver_override", bdf);
+        if (!path)
+                return -ENOMEM;
+        /* The write landed on a regular file without truncation; store what
+         * the kernel would show. */
+        f = fopen(path, "we");
+        if (!f)
+                return -errno;
+        fprintf(f, "%s\n", *value ? value : "(null)");
+        return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
+}
+
+static int sim_probe(HwHost *h, const char *bdf) {
+        _cleanup_free_ char *current = NULL, *driver = NULL, *path = NULL, *dir = NULL;
+        int r;
+
+        r = hw_pci_get_driver(h, bdf, &current);
+        if (r < 0)
+                return r == -EINVAL ? -ENODEV : r;
+        if (current)
+                return 0;
+
+        r = hw_pci_get_driver_override(h, bdf, &driver);
+        if (r < 0)
+                return r;
+        if (!driver) {
+                path = hw_path(h, "sys/bus/pci/devices/%s/sim_default_driver", bdf);
+                if (!path)
+                        return -ENOMEM;
+                r = read_optional(path, &driver);
+                if (r < 0)
+                        return r;
+        }
+        if (!driver || !*driver)
+                return 0;
+        dir = hw_path(h, "sys/bus/pci/drivers/%s", driver);
+        if (!dir)
+                return -ENOMEM;
+        if (access(dir, F_OK) < 0) /* that driver is not loaded */
+                return 0;
+
+        /* A failed probe leaves the device unbound; drivers_probe still
+         * succeeds. */
+        (void) sim_bind(h, driver, bdf);
+        return 0;
+}
+
+static int sim_reset(HwHost *h, const char *bdf, const char *value) {
+        _cleanup_free_ char *state = NULL;
+        unsigned long v;
+        char *end;
+
+        errno = 0;
+        v = strtoul(value, &end, 0);
+        if (errno != 0 || end == value || *end != '\0' || v != 1)
+                return -EINVAL;
+
+        state = hw_path(h, "sys/bus/pci/devices/%s/gpusim.ini", bdf);
+        if (!state)
+                return -ENOMEM;
+        if (access(state, F_OK) < 0)
+                return 0;
+        return gpusim_reset(state);
+}
+
+/* The part of canonical below prefix ("" for prefix itself), or NULL. */
+static const char *path_below(const char *canonical, const char *prefix) {
+        size_t n = strlen(prefix);
+
+        if (strncmp(canonical, prefix, n) != 0)
+                return NULL;
+        if (canonical[n] == '\0')
+                return canonical + n;
+        if (canonical[n] != '/')
+                return NULL;
+        return canonical + n + 1;
+}
+
+int kernel_sim_after_write(HwHost *h, const char *path, const char *value) {
+        _cleanup_free_ char *dir = NULL, *canonical = NULL, *bus = NULL, *v = NULL;
+        const char *attr, *rel;
+        size_t n;
+
+        assert(h);
+        assert(path);
+        assert(value);
+
+        attr = strrchr(path, '/');
+        if (!attr)
+                return 0;
+        dir = strndup(path, (size_t) (attr - path));
+        attr++;
+        bus = hw_path(h, "sys/bus/pci");
+        /* sysfs ignores surrounding whitespace in the names written. */
+        while (isspace((unsigned char) *value))
+                value++;
+        v = strdup(value);
+        if (!dir || !bus || !v)
+                return -ENOMEM;
+        for (n = strlen(v); n > 0 && isspace((unsigned char) v[n - 1]); n--)
+                v[n - 1] = '\0';
+
+        /* Resolve symlinks so devices/<bdf>/driver/unbind is drivers/<drv>/unbind. */
+        canonical = realpath(dir, NULL);
+        if (!canonical)
+                return 0;
+        rel = path_below(canonical, bus);
+        if (!rel)
+                return 0;
+
+        if (*rel == '\0')
+                return streq(attr, "drivers_probe") ? sim_probe(h, v) : 0;
+
+        if (strncmp(rel, "drivers/", 8) == 0 && !strchr(rel + 8, '/')) {
+                if (streq(attr, "bind"))
+                        return hw_pci_bdf_is_valid(v) ? sim_bind(h, rel + 8, v) : -ENODEV;
+                if (streq(attr, "unbind"))
+                        return hw_pci_bdf_is_valid(v) ? sim_unbind(h, rel + 8, v) : -ENODEV;
+                return 0;
+        }
+
+        if (strncmp(rel, "devices/", 8) == 0 && hw_pci_bdf_is_valid(rel + 8)) {
+                if (streq(attr, "driver_override"))
+                        return sim_driver_override(h, rel + 8, v);
+                if (streq(attr, "reset"))
+                        return sim_reset(h, rel + 8, v);
+        }
+        return 0;
+}

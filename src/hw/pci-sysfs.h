@@ -42,3 +42,19 @@ int hw_pci_reset(HwHost *h, const char *bdf);
 void strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 size_t strv_length(char *const *l);
+
+/* Whether s is a PCI address as sysfs names devices ("0000:65:00.0").  Every
+ * function here refuses other strings, so a caller's string never escapes
+ * the device directory. */
+bool hw_pci_bdf_is_valid(const char *s);
+
+/* Whether the function is an SR-IOV virtual function (has a `physfn` link). */
+bool hw_pci_is_virtfn(HwHost *h, const char *bdf);
+
+/* driver_override: *ret = NULL when none is set.  Setting NULL or "" clears it. */
+int hw_pci_get_driver_override(HwHost *h, const char *bdf, char **ret);
+int hw_pci_set_driver_override(HwHost *h, const char *bdf, const char *driver);
+
+/* Writes the BDF to /sys/bus/pci/drivers_probe: the kernel binds an unbound
+ * device to its driver_override, or to the best matching driver. */
+int hw_pci_probe(HwHost *h, const char *bdf);

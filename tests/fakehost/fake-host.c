@@ -1,1 +1,483 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "fake-host.h"
+#include "fileio.h"
+#include "gpusim.h"
+
+#define NVIDIA 0x10de
+
+struct FakeHost {
+        char *root;
+        bool remove;      /* tree is removed by fake_host_free */
+        int next_group;   /* next fresh IOMMU group */
+        unsigned n_bars;  /* devices given MMIO so far, to spread addresses */
+};
+
+/* One PCI function as the builder writes it. */
+typedef struct FakeFunction {
+        const char *bdf;
+        uint16_t vendor, device, subsystem_vendor, subsystem_device;
+        uint32_t class_code;
+        uint8_t revision;
+        const char *driver, *default_driver;
+        int iommu_group; /* resolved: -1 none */
+        int numa_node;
+        bool gpu_bars;
+} FakeFunction;
+
+static char *vpath(const FakeHost *host, const char *fmt, va_list ap) {
+        _cleanup_free_ char *rel = NULL;
+        char *path;
+
+        if (vasprintf(&rel, fmt, ap) < 0 || asprintf(&path, "%s/%s", host->root, rel) < 0)
+                return NULL;
+        return path;
+}
+
+char *fake_host_path(const FakeHost *host, const char *fmt, ...) {
+        va_list ap;
+        char *path;
+
+        va_start(ap, fmt);
+        path = vpath(host, fmt, ap);
+        va_end(ap);
+        return path;
+}
+
+static int write_file(const char *path, const void *data, size_t size) {
+        _cleanup_free_ char *dir = strdup(path);
+        _cleanup_close_ int fd = -1;
+        char *slash;
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                r = mkdir_parents(dir, 0755);
+                if (r < 0)
+                        return r;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        if (size > 0 && write(fd, data, size) != (ssize_t) size)
+                return -EIO;
+        return 0;
+}
+
+/* Writes size bytes of data to the file named by the format under the root. */
+static int put(FakeHost *host, const void *data, size_t size, const char *fmt, ...) _printf_(4, 5);
+static int put(FakeHost *host, const void *data, size_t size, const char *fmt, ...) {
+        _cleanup_free_ char *path = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        path = vpath(host, fmt, ap);
+        va_end(ap);
+        return path ? write_file(path, data, size) : -ENOMEM;
+}
+
+int fake_host_write(FakeHost *host, const char *relative, const char *content) {
+        return put(host, content, strlen(content), "%s", relative);
+}
+
+static int make_link(FakeHost *host, const char *target, const char *fmt, ...) _printf_(3, 4);
+static int make_link(FakeHost *host, const char *target, const char *fmt, ...) {
+        _cleanup_free_ char *path = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        path = vpath(host, fmt, ap);
+        va_end(ap);
+        if (!path)
+                return -ENOMEM;
+        return symlink(target, path) < 0 ? -errno : 0;
+}
+
+/* Writes the device attribute sys/bus/pci/devices/<bdf>/<attr>. */
+static int dev_write(FakeHost *host, const char *bdf, const char *attr, const char *fmt, ...) _printf_(4, 5);
+static int dev_write(FakeHost *host, const char *bdf, const char *attr, const char *fmt, ...) {
+        _cleanup_free_ char *content = NULL;
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&content, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        return put(host, content, (size_t) k, "sys/bus/pci/devices/%s/%s", bdf, attr);
+}
+
+int fake_host_add_driver(FakeHost *host, const char *driver) {
+        static const char *const files[] = { "bind", "unbind", "new_id", "remove_id", "uevent" };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                r = put(host, "", 0, "sys/bus/pci/drivers/%s/%s", driver, files[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static FakeHost *host_new(const char *root, bool remove) {
+        _cleanup_(fake_host_freep) FakeHost *host = calloc(1, sizeof(FakeHost));
+        _cleanup_free_ char *devices = NULL, *groups = NULL;
+        char *canonical;
+
+        if (!host)
+                return NULL;
+        host->remove = remove;
+        host->next_group = 1;
+        if (mkdir_parents(root, 0755) < 0)
+                return NULL;
+        /* Canonical, as hw_host_new makes its root. */
+        canonical = realpath(root, NULL);
+        if (!canonical)
+                return NULL;
+        host->root = canonical;
+
+        devices = fake_host_path(host, "sys/bus/pci/devices");
+        groups = fake_host_path(host, "sys/kernel/iommu_groups");
+        if (!devices || !groups || mkdir_parents(devices, 0755) < 0 || mkdir_parents(groups, 0755) < 0 ||
+            put(host, "", 0, "sys/bus/pci/drivers_probe") < 0 ||
+            put(host, "", 0, "sys/bus/pci/rescan") < 0 ||
+            put(host, "", 0, "dev/vfio/vfio") < 0 ||
+            fake_host_add_driver(host, "nvidia") < 0 ||
+            fake_host_add_driver(host, "vfio-pci") < 0)
+                return NULL;
+        return TAKE_PTR(host);
+}
+
+FakeHost *fake_host_new(void) {
+        _cleanup_free_ char *dir = NULL;
+        const char *tmp = getenv("TMPDIR");
+
+        if (asprintf(&dir, "%s/fakehost-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+                return NULL;
+        if (!mkdtemp(dir))
+                return NULL;
+        return host_new(dir, true);
+}
+
+FakeHost *fake_host_new_at(const char *root) {
+        return host_new(root, true);
+}
+
+void fake_host_keep(FakeHost *host) {
+        host->remove = false;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+        (void) remove(path);
+        return 0;
+}
+
+FakeHost *fake_host_free(FakeHost *host) {
+        if (!host)
+                return NULL;
+        if (host->remove && host->root)
+                (void) nftw(host->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(host->root);
+        free(host);
+        return NULL;
+}
+
+const char *fake_host_root(const FakeHost *host) {
+        return host->root;
+}
+
+/* The same id ranges as src/core/device.c, kept apart on purpose: a test
+ * tree built from its own idea of the hardware checks discovery's. */
+static GpuArch fake_arch(uint16_t vendor, uint16_t device, uint32_t class_code) {
+        if (vendor != NVIDIA)
+                return GPU_ARCH_OTHER;
+        if ((class_code >> 8) == 0x0680)
+                return device >= 0x22a0 && device <= 0x22a3 ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_OTHER;
+        if (device >= 0x22f0 && device < 0x2380)
+                return GPU_ARCH_HOPPER;
+        if (device >= 0x2900 && device <= 0x2bff)
+                return GPU_ARCH_BLACKWELL;
+        return GPU_ARCH_OTHER;
+}
+
+static bool is_vfio(const char *driver) {
+        return driver && strstr(driver, "vfio");
+}
+
+/* Kernel resource flags: memory, 64-bit, size-aligned (+ prefetchable),
+ * with the BAR's own type bits in the low nibble. */
+#define RES_MEM64      0x00140204ull
+#define RES_MEM64_PREF 0x0014220cull
+#define RES_MEM32      0x00040200ull
+
+static int write_bars(FakeHost *host, const FakeFunction *f) {
+        unsigned long long start[13] = {}, size[13] = {}, flags[13] = {};
+        uint8_t config[256] = {};
+        char text[13 * 64];
+        size_t used = 0;
+        /* Each device gets a 512 GiB window, as firmware spreads HGX GPUs. */
+        unsigned long long base = 0x200000000000ull + (unsigned long long) host->n_bars++ * 0x8000000000ull;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (f->gpu_bars) {
+                /* BAR0 16 MiB registers, BAR1 128 GiB, BAR3 32 MiB: the slots
+                 * 0, 2, 4 of 64-bit BARs, as on the real H100. */
+                start[0] = base + 0x4000000000ull, size[0] = 16ull << 20, flags[0] = RES_MEM64;
+                start[2] = base, size[2] = 128ull << 30, flags[2] = RES_MEM64_PREF;
+                start[4] = base + 0x4002000000ull, size[4] = 32ull << 20, flags[4] = RES_MEM64_PREF;
+        } else {
+                start[0] = 0xe0000000ull + (host->n_bars % 256) * 0x100000ull, size[0] = 1ull << 20, flags[0] = RES_MEM32;
+        }
+        for (size_t i = 0; i < 13; i++)
+                used += (size_t) snprintf(text + used, sizeof(text) - used, "0x%016llx 0x%016llx 0x%016llx\n",
+                                          start[i], size[i] ? start[i] + size[i] - 1 : 0, flags[i]);
+
+        config[0x00] = f->vendor & 0xff, config[0x01] = f->vendor >> 8;
+        config[0x02] = f->device & 0xff, config[0x03] = f->device >> 8;
+        config[0x04] = 0x06, config[0x05] = 0x04; /* memory, bus master, INTx off */
+        config[0x08] = f->revision;
+        config[0x09] = f->class_code & 0xff;
+        config[0x0a] = (f->class_code >> 8) & 0xff;
+        config[0x0b] = (f->class_code >> 16) & 0xff;
+        for (size_t bar = 0; bar < 6; bar++) {
+                uint32_t lo = (uint32_t) (start[bar] | (flags[bar] & 0xf)), hi = (uint32_t) (start[bar] >> 32);
+                memcpy(config + 0x10 + 4 * bar, &lo, 4);
+                if (flags[bar] & 0x4 && bar < 5) /* 64-bit: the next slot is the high half */
+                        memcpy(config + 0x10 + 4 * ++bar, &hi, 4);
+        }
+        config[0x2c] = f->subsystem_vendor & 0xff, config[0x2d] = f->subsystem_vendor >> 8;
+        config[0x2e] = f->subsystem_device & 0xff, config[0x2f] = f->subsystem_device >> 8;
+        config[0x3c] = 0xff, config[0x3d] = 0x01;
+
+        r = put(host, text, used, "sys/bus/pci/devices/%s/resource", f->bdf);
+        if (r >= 0)
+                r = put(host, config, sizeof(config), "sys/bus/pci/devices/%s/config", f->bdf);
+        if (r < 0 || !f->gpu_bars)
+                return r;
+        /* resource0 as a sparse 16 MiB file: a BAR0 mmap on an unsimulated
+         * fake tree reads zeros instead of faulting. */
+        path = fake_host_path(host, "sys/bus/pci/devices/%s/resource0", f->bdf);
+        if (!path)
+                return -ENOMEM;
+        r = write_file(path, "", 0);
+        if (r < 0)
+                return r;
+        return truncate(path, BAR0_SIZE) < 0 ? -errno : 0;
+}
+
+static int add_group_member(FakeHost *host, const char *bdf, int group) {
+        _cleanup_free_ char *dir = NULL, *to_group = NULL, *to_device = NULL;
+        int r;
+
+        dir = fake_host_path(host, "sys/kernel/iommu_groups/%d/devices", group);
+        if (!dir ||
+            asprintf(&to_group, "../../../../kernel/iommu_groups/%d", group) < 0 ||
+            asprintf(&to_device, "../../../../bus/pci/devices/%s", bdf) < 0)
+                return -ENOMEM;
+        r = mkdir_parents(dir, 0755);
+        if (r >= 0)
+                r = put(host, "DMA\n", 4, "sys/kernel/iommu_groups/%d/type", group);
+        if (r >= 0)
+                r = make_link(host, to_group, "sys/bus/pci/devices/%s/iommu_group", bdf);
+        if (r >= 0)
+                r = make_link(host, to_device, "sys/kernel/iommu_groups/%d/devices/%s", group, bdf);
+        if (r >= 0 && group >= host->next_group)
+                host->next_group = group + 1;
+        return r;
+}
+
+/* Binds as the kernel leaves it: both links, and the group's vfio node. */
+static int bind_driver(FakeHost *host, const char *bdf, const char *driver, int group) {
+        _cleanup_free_ char *to_driver = NULL, *to_device = NULL;
+        int r;
+
+        if (asprintf(&to_driver, "../../drivers/%s", driver) < 0 ||
+            asprintf(&to_device, "../../devices/%s", bdf) < 0)
+                return -ENOMEM;
+        r = fake_host_add_driver(host, driver);
+        if (r >= 0)
+                r = make_link(host, to_driver, "sys/bus/pci/devices/%s/driver", bdf);
+        if (r >= 0)
+                r = make_link(host, to_device, "sys/bus/pci/drivers/%s/%s", driver, bdf);
+        if (r >= 0 && is_vfio(driver) && group >= 0)
+                r = put(host, "", 0, "dev/vfio/%d", group);
+        return r;
+}
+
+static int add_function(FakeHost *host, const FakeFunction *f) {
+        _cleanup_free_ char *dir = NULL, *modalias = NULL;
+        const char *bdf = f->bdf;
+        unsigned cls = f->class_code;
+        int r;
+
+        dir = fake_host_path(host, "sys/bus/pci/devices/%s", bdf);
+        if (!dir)
+                return -ENOMEM;
+        if (mkdir(dir, 0755) < 0)
+                return -errno;
+        if (asprintf(&modalias, "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X", f->vendor, f->device,
+                     f->subsystem_vendor, f->subsystem_device, cls >> 16, (cls >> 8) & 0xff, cls & 0xff) < 0)
+                return -ENOMEM;
+
+        if ((r = dev_write(host, bdf, "vendor", "0x%04x\n", f->vendor)) < 0 ||
+            (r = dev_write(host, bdf, "device", "0x%04x\n", f->device)) < 0 ||
+            (r = dev_write(host, bdf, "subsystem_vendor", "0x%04x\n", f->subsystem_vendor)) < 0 ||
+            (r = dev_write(host, bdf, "subsystem_device", "0x%04x\n", f->subsystem_device)) < 0 ||
+            (r = dev_write(host, bdf, "class", "0x%06x\n", cls)) < 0 ||
+            (r = dev_write(host, bdf, "revision", "0x%02x\n", f->revision)) < 0 ||
+            (r = dev_write(host, bdf, "irq", "%d\n", 16 + (int) host->n_bars)) < 0 ||
+            (r = dev_write(host, bdf, "numa_node", "%d\n", f->numa_node)) < 0 ||
+            (r = dev_write(host, bdf, "modalias", "%s\n", modalias)) < 0 ||
+            (r = dev_write(host, bdf, "uevent", "%s%s%sPCI_CLASS=%X\nPCI_ID=%04X:%04X\nPCI_SUBSYS_ID=%04X:%04X\n"
+                           "PCI_SLOT_NAME=%s\nMODALIAS=%s\n", f->driver ? "DRIVER=" : "", strempty(f->driver),
+                           f->driver ? "\n" : "", cls, f->vendor, f->device, f->subsystem_vendor,
+                           f->subsystem_device, bdf, modalias)) < 0 ||
+            (r = dev_write(host, bdf, "driver_override", "(null)\n")) < 0 ||
+            (r = dev_write(host, bdf, "reset", "%s", "")) < 0 ||
+            (r = dev_write(host, bdf, "reset_method", "flr\n")) < 0 ||
+            (r = dev_write(host, bdf, "enable", "1\n")) < 0 ||
+            (r = dev_write(host, bdf, "power_state", "D0\n")) < 0 ||
+            (r = dev_write(host, bdf, "sim_default_driver", "%s\n",
+                           strempty(f->default_driver ? f->default_driver : f->driver))) < 0 ||
+            (r = write_bars(host, f)) < 0)
+                return r;
+
+        if (f->iommu_group >= 0 && (r = add_group_member(host, bdf, f->iommu_group)) < 0)
+                return r;
+        if (f->driver && (r = bind_driver(host, bdf, f->driver, f->iommu_group)) < 0)
+                return r;
+        return 0;
+}
+
+static int resolve_group(FakeHost *host, int requested) {
+        if (requested == 0)
+                return host->next_group;
+        return requested < 0 ? -1 : requested;
+}
+
+static int add_nvidia(FakeHost *host, const char *bdf, uint16_t device_id, uint32_t default_class,
+                      const FakeGpuOptions *opts) {
+        static const FakeGpuOptions defaults = {};
+        _cleanup_free_ char *state = NULL;
+        FakeFunction f;
+        GpuArch arch;
+        int r;
+
+        assert(host);
+        assert(bdf);
+
+        if (!opts)
+                opts = &defaults;
+        f = (FakeFunction) {
+                .bdf = bdf,
+                .vendor = NVIDIA,
+                .device = device_id,
+                .subsystem_vendor = NVIDIA,
+                .subsystem_device = opts->subsystem_device,
+                .class_code = opts->class_code ? opts->class_code : default_class,
+                .revision = 0xa1,
+                .driver = opts->driver,
+                .default_driver = opts->default_driver,
+                .iommu_group = resolve_group(host, opts->iommu_group),
+                .numa_node = opts->numa_node,
+                .gpu_bars = true,
+        };
+        r = add_function(host, &f);
+        if (r < 0)
+                return r;
+
+        arch = fake_arch(f.vendor, f.device, f.class_code);
+        if (arch == GPU_ARCH_OTHER || opts->no_gpusim)
+                return 0;
+        state = fake_host_path(host, "sys/bus/pci/devices/%s/gpusim.ini", bdf);
+        if (!state)
+                return -ENOMEM;
+        r = gpusim_create(state, arch, opts->boot_ms, arch == GPU_ARCH_LS10_NVSWITCH ? DEVICE_CC_OFF : opts->mode);
+        if (r < 0 || opts->fsp_latency_ms == 0)
+                return r;
+        {
+                char value[16];
+                snprintf(value, sizeof(value), "%u", opts->fsp_latency_ms);
+                return gpusim_set(state, "Device", "FspLatencyMs", value);
+        }
+}
+
+int fake_host_add_gpu(FakeHost *host, const char *bdf, uint16_t device_id, const FakeGpuOptions *opts) {
+        return add_nvidia(host, bdf, device_id, 0x030200, opts);
+}
+
+int fake_host_add_nvswitch(FakeHost *host, const char *bdf, uint16_t device_id, const FakeGpuOptions *opts) {
+        return add_nvidia(host, bdf, device_id, 0x068000, opts);
+}
+
+int fake_host_add_device(FakeHost *host, const char *bdf, uint16_t vendor_id, uint16_t device_id,
+                         uint32_t class_code, const char *driver, int iommu_group) {
+        FakeFunction f = {
+                .bdf = bdf,
+                .vendor = vendor_id,
+                .device = device_id,
+                .subsystem_vendor = vendor_id,
+                .class_code = class_code,
+                .driver = driver,
+                .iommu_group = resolve_group(host, iommu_group),
+                .numa_node = -1,
+        };
+
+        assert(host);
+        assert(bdf);
+        return add_function(host, &f);
+}
+
+int fake_host_add_virtfn(FakeHost *host, const char *pf_bdf, const char *vf_bdf, uint16_t device_id) {
+        _cleanup_free_ char *vendor = NULL, *class = NULL, *path = NULL, *to_pf = NULL, *to_vf = NULL;
+        int r;
+
+        assert(host);
+
+        path = fake_host_path(host, "sys/bus/pci/devices/%s/vendor", pf_bdf);
+        if (!path)
+                return -ENOMEM;
+        r = read_text_file(path, &vendor);
+        free(path);
+        path = fake_host_path(host, "sys/bus/pci/devices/%s/class", pf_bdf);
+        if (r < 0 || !path || (r = read_text_file(path, &class)) < 0)
+                return r < 0 ? r : -ENOMEM;
+
+        r = fake_host_add_device(host, vf_bdf, (uint16_t) strtoul(vendor, NULL, 16), device_id,
+                                 (uint32_t) strtoul(class, NULL, 16), NULL, 0);
+        if (r < 0)
+                return r;
+        if (asprintf(&to_pf, "../%s", pf_bdf) < 0 || asprintf(&to_vf, "../%s", vf_bdf) < 0)
+                return -ENOMEM;
+        r = make_link(host, to_pf, "sys/bus/pci/devices/%s/physfn", vf_bdf);
+        if (r >= 0)
+                r = make_link(host, to_vf, "sys/bus/pci/devices/%s/virtfn0", pf_bdf);
+        return r;
+}
+
+int fake_host_set_tee(FakeHost *host, const char *tee) {
+        _cleanup_free_ char *tdx = fake_host_path(host, "sys/module/kvm_intel/parameters/tdx");
+        _cleanup_free_ char *snp = fake_host_path(host, "sys/module/kvm_amd/parameters/sev_snp");
+
+        if (!tdx || !snp)
+                return -ENOMEM;
+        (void) unlink(tdx);
+        (void) unlink(snp);
+        if (streq(tee, "tdx"))
+                return write_file(tdx, "Y\n", 2);
+        if (streq(tee, "sev-snp"))
+                return write_file(snp, "Y\n", 2);
+        if (streq(tee, "none"))
+                return write_file(tdx, "N\n", 2); /* an Intel host without TDX */
+        return -EINVAL;
+}

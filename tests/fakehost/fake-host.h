@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A typed builder of fake host trees (sysfs, /dev/vfio, kvm parameters) in
+ * the layout src/hw/kernel-sim.c plays the kernel on:
+ *
+ *   FakeHost *host = fake_host_new();
+ *   fake_host_add_gpu(host, "0000:65:00.0", 0x2330, &(FakeGpuOptions) {
+ *           .driver = "nvidia", .iommu_group = 12, .boot_ms = 50 });
+ *   hw_host_new(fake_host_root(host), true, &h);
+ *
+ * NVIDIA Hopper, Blackwell and LS10 devices get a simulator state file
+ * (gpusim.ini) so their BAR0 answers. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cc-hw.h"
+#include "macro.h"
+
+#define FAKE_NO_IOMMU (-1)
+
+typedef struct FakeGpuOptions {
+        const char *driver;         /* bound driver; NULL: unbound */
+        const char *default_driver; /* what drivers_probe picks; NULL: driver */
+        int iommu_group;            /* 0: a fresh group; FAKE_NO_IOMMU: none */
+        int numa_node;
+        unsigned boot_ms;           /* simulated boot time after a reset */
+        unsigned fsp_latency_ms;
+        DeviceCcMode mode;          /* initial mode of the simulator */
+        uint32_t class_code;        /* 0: 0x030200 for GPUs, 0x068000 for NVSwitches */
+        uint16_t subsystem_device;  /* subsystem vendor is NVIDIA */
+        bool no_gpusim;             /* no simulator state, even for a capable id */
+} FakeGpuOptions;
+
+typedef struct FakeHost FakeHost;
+
+/* A fresh tree in a new directory under $TMPDIR (or /tmp), removed by
+ * fake_host_free. */
+FakeHost *fake_host_new(void);
+/* A tree at root (created when missing); removed by fake_host_free unless
+ * fake_host_keep is called. */
+FakeHost *fake_host_new_at(const char *root);
+void fake_host_keep(FakeHost *host);
+FakeHost *fake_host_free(FakeHost *host);
+DEFINE_TRIVIAL_CLEANUP_FUNC(FakeHost *, fake_host_free);
+
+const char *fake_host_root(const FakeHost *host);
+/* "<root>/<relative>" (malloc'ed). */
+char *fake_host_path(const FakeHost *host, const char *fmt, ...) _printf_(2, 3);
+
+/* opts may be NULL (unbound, fresh IOMMU group, NUMA 0, instant boot, off). */
+int fake_host_add_gpu(FakeHost *host, const char *bdf, uint16_t device_id, const FakeGpuOptions *opts);
+int fake_host_add_nvswitch(FakeHost *host, const char *bdf, uint16_t device_id, const FakeGpuOptions *opts);
+
+/* Any other function (NIC, audio, bridge).  iommu_group as for GPUs. */
+int fake_host_add_device(FakeHost *host, const char *bdf, uint16_t vendor_id, uint16_t device_id,
+                         uint32_t class_code, const char *driver, int iommu_group);
+
+/* An SR-IOV virtual function of pf: same vendor and class, `physfn` link. */
+int fake_host_add_virtfn(FakeHost *host, const char *pf_bdf, const char *vf_bdf, uint16_t device_id);
+
+/* A driver directory (bind, unbind, new_id, remove_id), as if its module
+ * were loaded.  "nvidia" and "vfio-pci" exist from the start. */
+int fake_host_add_driver(FakeHost *host, const char *driver);
+
+/* "tdx", "sev-snp" or "none": the kvm module parameters that say so. */
+int fake_host_set_tee(FakeHost *host, const char *tee);
+
+/* Writes a file under the root (parents created), e.g. to set a kvm
+ * parameter to "1" or to break an attribute. */
+int fake_host_write(FakeHost *host, const char *relative, const char *content);
+
+/* A device from a snapshot in the format of tests/fixtures/h100-sxm5-host.txt;
+ * *ret_bdf (optional) gets its address. */
+int fake_host_add_from_fixture(FakeHost *host, const char *path, char **ret_bdf);

@@ -1,2 +1,199 @@
 /* SPDX-License-Identifier: MIT */
-int main(void) { return 1; }
+
+/* Builds a fake HGX host tree for the demo, the service tests and the
+ * benchmarks:
+ *
+ *   nvidia-ccd-fakehost ROOT [--gpus N] [--nvswitches N] [--blackwell N]
+ *       [--boot-ms MS] [--fsp-latency-ms MS] [--tee tdx|sev-snp|none]
+ *       [--driver NAME] [--no-iommu] [--mode off|on|devtools]
+ *       [--extra VENDOR:DEVICE:CLASS]...
+ *
+ * Default: 8 H100 SXM5 at the addresses of an HGX H100 board, bound to
+ * nvidia, one IOMMU group each, NUMA 0 for the first half and 1 for the
+ * rest, no TEE.  Prints nothing on success. */
+
+#include <getopt.h>
+#include <limits.h>
+
+#include "fake-host.h"
+
+#define H100_SXM5 0x2330
+#define H100_SXM5_SUBSYSTEM 0x16c1
+#define B200 0x2901
+#define LS10_NVSWITCH 0x22a3
+#define MAX_EXTRA 16
+
+/* Buses of the eight GPUs of an HGX H100 baseboard. */
+static const unsigned hgx_buses[] = { 0x18, 0x2a, 0x3a, 0x5d, 0x9a, 0xab, 0xba, 0xdb };
+
+typedef struct Options {
+        const char *root;
+        unsigned gpus, nvswitches, blackwell, boot_ms, fsp_latency_ms;
+        const char *tee, *driver;
+        bool no_iommu;
+        DeviceCcMode mode;
+        unsigned extra[MAX_EXTRA][3];
+        size_t n_extra;
+} Options;
+
+static int parse_unsigned(const char *s, unsigned *ret) {
+        unsigned long v;
+        char *end;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0' || v > UINT_MAX || *s == '-')
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int parse_args(int argc, char **argv, Options *o) {
+        enum { ARG_GPUS = 0x100, ARG_NVSWITCHES, ARG_BLACKWELL, ARG_BOOT_MS, ARG_FSP_LATENCY_MS,
+               ARG_TEE, ARG_DRIVER, ARG_NO_IOMMU, ARG_MODE, ARG_EXTRA };
+        static const struct option options[] = {
+                { "gpus", required_argument, NULL, ARG_GPUS },
+                { "nvswitches", required_argument, NULL, ARG_NVSWITCHES },
+                { "blackwell", required_argument, NULL, ARG_BLACKWELL },
+                { "boot-ms", required_argument, NULL, ARG_BOOT_MS },
+                { "fsp-latency-ms", required_argument, NULL, ARG_FSP_LATENCY_MS },
+                { "tee", required_argument, NULL, ARG_TEE },
+                { "driver", required_argument, NULL, ARG_DRIVER },
+                { "no-iommu", no_argument, NULL, ARG_NO_IOMMU },
+                { "mode", required_argument, NULL, ARG_MODE },
+                { "extra", required_argument, NULL, ARG_EXTRA },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                int r = 0;
+                switch (c) {
+                case ARG_GPUS:
+                        r = parse_unsigned(optarg, &o->gpus);
+                        break;
+                case ARG_NVSWITCHES:
+                        r = parse_unsigned(optarg, &o->nvswitches);
+                        break;
+                case ARG_BLACKWELL:
+                        r = parse_unsigned(optarg, &o->blackwell);
+                        break;
+                case ARG_BOOT_MS:
+                        r = parse_unsigned(optarg, &o->boot_ms);
+                        break;
+                case ARG_FSP_LATENCY_MS:
+                        r = parse_unsigned(optarg, &o->fsp_latency_ms);
+                        break;
+                case ARG_TEE:
+                        if (!streq(optarg, "tdx") && !streq(optarg, "sev-snp") && !streq(optarg, "none"))
+                                r = -EINVAL;
+                        o->tee = optarg;
+                        break;
+                case ARG_DRIVER:
+                        o->driver = optarg;
+                        break;
+                case ARG_NO_IOMMU:
+                        o->no_iommu = true;
+                        break;
+                case ARG_MODE:
+                        if (streq(optarg, "off"))
+                                o->mode = DEVICE_CC_OFF;
+                        else if (streq(optarg, "on"))
+                                o->mode = DEVICE_CC_ON;
+                        else if (streq(optarg, "devtools"))
+                                o->mode = DEVICE_CC_DEVTOOLS;
+                        else
+                                r = -EINVAL;
+                        break;
+                case ARG_EXTRA: {
+                        unsigned *e = o->extra[o->n_extra];
+                        int n = 0;
+                        if (o->n_extra >= MAX_EXTRA ||
+                            sscanf(optarg, "%x:%x:%x%n", &e[0], &e[1], &e[2], &n) != 3 || optarg[n] != '\0' ||
+                            e[0] > 0xffff || e[1] > 0xffff || e[2] > 0xffffff)
+                                r = -EINVAL;
+                        else
+                                o->n_extra++;
+                        break;
+                }
+                default:
+                        return -EINVAL;
+                }
+                if (r < 0) {
+                        fprintf(stderr, "Invalid value for --%s: %s\n", options[c - ARG_GPUS].name, optarg);
+                        return r;
+                }
+        }
+        if (optind != argc - 1) {
+                fprintf(stderr, "Usage: %s ROOT [--gpus N] [--nvswitches N] [--blackwell N] [--boot-ms MS]\n"
+                        "       [--fsp-latency-ms MS] [--tee tdx|sev-snp|none] [--driver NAME] [--no-iommu]\n"
+                        "       [--mode off|on|devtools] [--extra VENDOR:DEVICE:CLASS]...\n",
+                        program_invocation_short_name);
+                return -EINVAL;
+        }
+        o->root = argv[optind];
+        return 0;
+}
+
+/* GPU i: the HGX buses, then the same buses in further PCI domains. */
+static void gpu_address(unsigned i, char bdf[static 16]) {
+        snprintf(bdf, 16, "%04x:%02x:00.0", (i / 8) & 0xffff, hgx_buses[i % 8]);
+}
+
+int main(int argc, char **argv) {
+        Options o = { .gpus = 8, .boot_ms = 1500, .tee = "none", .driver = "nvidia" };
+        _cleanup_(fake_host_freep) FakeHost *host = NULL;
+        unsigned total;
+        char bdf[16];
+        int r = 0;
+
+        if (parse_args(argc, argv, &o) < 0)
+                return 2;
+        if (o.gpus + o.blackwell > 8 * 0x10000u || o.nvswitches > 64) {
+                fprintf(stderr, "Too many devices.\n");
+                return 2;
+        }
+
+        host = fake_host_new_at(o.root);
+        if (!host) {
+                fprintf(stderr, "Cannot create a fake host under %s: %m\n", o.root);
+                return 1;
+        }
+        fake_host_keep(host);
+
+        total = o.gpus + o.blackwell;
+        for (unsigned i = 0; i < total && r >= 0; i++) {
+                gpu_address(i, bdf);
+                r = fake_host_add_gpu(host, bdf, i < o.gpus ? H100_SXM5 : B200, &(FakeGpuOptions) {
+                        .driver = o.driver,
+                        .iommu_group = o.no_iommu ? FAKE_NO_IOMMU : 0,
+                        .numa_node = i < (total + 1) / 2 ? 0 : 1,
+                        .boot_ms = o.boot_ms,
+                        .fsp_latency_ms = o.fsp_latency_ms,
+                        .mode = o.mode,
+                        .subsystem_device = i < o.gpus ? H100_SXM5_SUBSYSTEM : 0,
+                });
+        }
+        /* NVSwitches sit on the board's own buses below the GPUs'. */
+        for (unsigned i = 0; i < o.nvswitches && r >= 0; i++) {
+                snprintf(bdf, sizeof(bdf), "0000:%02x:00.0", 0x05 + i);
+                r = fake_host_add_nvswitch(host, bdf, LS10_NVSWITCH, &(FakeGpuOptions) {
+                        .driver = o.driver,
+                        .iommu_group = o.no_iommu ? FAKE_NO_IOMMU : 0,
+                        .boot_ms = o.boot_ms,
+                        .fsp_latency_ms = o.fsp_latency_ms,
+                });
+        }
+        for (size_t i = 0; i < o.n_extra && r >= 0; i++) {
+                snprintf(bdf, sizeof(bdf), "0000:f0:%02x.0", (unsigned) i & 0x1f);
+                r = fake_host_add_device(host, bdf, (uint16_t) o.extra[i][0], (uint16_t) o.extra[i][1],
+                                         o.extra[i][2], NULL, o.no_iommu ? FAKE_NO_IOMMU : 0);
+        }
+        if (r >= 0)
+                r = fake_host_set_tee(host, o.tee);
+        if (r < 0) {
+                fprintf(stderr, "Cannot build the fake host at %s (%s): %s\n", o.root, bdf, strerror(-r));
+                return 1;
+        }
+        return 0;
+}

@@ -1,2 +1,150 @@
 /* SPDX-License-Identifier: MIT */
-int main(void) { return 77; }
+
+/* The real H100 SXM5 of tests/fixtures/h100-sxm5-host.txt, rebuilt as a fake
+ * tree, must come out of discovery as that GPU: what the daemon would have
+ * shown on the host the snapshot was taken on. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "device.h"
+#include "fake-host.h"
+#include "fileio.h"
+#include "pci-enum.h"
+#include "pci-sysfs.h"
+#include "tee.h"
+
+#define FIXTURE FIXTURES_DIR "/h100-sxm5-host.txt"
+#define BDF "0000:00:06.0"
+
+typedef struct Test {
+        FakeHost *fake;
+        HwHost *host;
+} Test;
+
+static int setup(void **state) {
+        Test *t = calloc(1, sizeof(Test));
+        _cleanup_free_ char *bdf = NULL;
+
+        assert_non_null(t);
+        t->fake = fake_host_new();
+        assert_non_null(t->fake);
+        assert_int_equal(fake_host_add_from_fixture(t->fake, FIXTURE, &bdf), 0);
+        assert_string_equal(bdf, BDF);
+        assert_int_equal(hw_host_new(fake_host_root(t->fake), true, &t->host), 0);
+        *state = t;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Test *t = *state;
+
+        hw_host_free(t->host);
+        fake_host_free(t->fake);
+        free(t);
+        return 0;
+}
+
+static void test_discovered_as_h100(void **state) {
+        Test *t = *state;
+        _cleanup_(cc_inventory_freep) CcInventory *inv = NULL;
+        CcError err = CC_ERROR_INIT;
+        CcConfig config;
+        CcDevice *d;
+
+        cc_config_init(&config);
+        assert_int_equal(cc_inventory_scan(t->host, &config, &inv, &err), 0);
+        cc_config_done(&config);
+
+        assert_int_equal(inv->n_devices, 1);
+        d = cc_inventory_find(inv, BDF);
+        assert_non_null(d);
+        assert_int_equal(d->vendor_id, 0x10de);
+        assert_int_equal(d->device_id, 0x2330);
+        assert_int_equal(d->class_code, 0x030200);
+        assert_non_null(strstr(d->name, "H100 SXM5"));
+        assert_int_equal(d->kind, DEVICE_KIND_GPU);
+        assert_string_equal(device_kind_to_string(d->kind), "gpu");
+        assert_int_equal(d->arch, GPU_ARCH_HOPPER);
+        assert_true(d->cc_capable);
+        assert_true(d->ppcie_capable);
+        assert_string_equal(d->driver, "nvidia");
+        assert_int_equal(d->iommu_group, -1);
+        assert_int_equal(strv_length(d->group_members), 0);
+        assert_string_equal(d->vfio_device, "");
+        assert_int_equal(d->numa_node, -1);
+        /* nvidia-smi said "CC status: OFF". */
+        assert_int_equal(d->cc_mode, DEVICE_CC_OFF);
+        assert_string_equal(cc_inventory_mode(inv), "off");
+        assert_true(cc_inventory_cc_capable(inv));
+        /* Neither kvm_intel's tdx nor kvm_amd's sev_snp was there. */
+        assert_string_equal(hw_host_tee(t->host), "none");
+}
+
+static void test_enumerated_ids(void **state) {
+        Test *t = *state;
+        HwPciDevice *devices = NULL;
+        size_t n = 0;
+
+        assert_int_equal(hw_pci_enumerate(t->host, &devices, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(devices[0].bdf, BDF);
+        assert_int_equal(devices[0].subsystem_vendor_id, 0x10de);
+        assert_int_equal(devices[0].subsystem_device_id, 0x16c1);
+        assert_int_equal(devices[0].class_code, 0x030200);
+        hw_pci_devices_free(devices, n);
+}
+
+static char *attribute(Test *t, const char *name) {
+        _cleanup_free_ char *path = fake_host_path(t->fake, "sys/bus/pci/devices/" BDF "/%s", name);
+        char *value = NULL;
+
+        assert_int_equal(read_text_file(path, &value), 0);
+        return value;
+}
+
+static void test_tree_reads_as_snapshot(void **state) {
+        Test *t = *state;
+        _cleanup_free_ char *reset = attribute(t, "reset_method"), *override = attribute(t, "driver_override");
+        _cleanup_free_ char *uevent = attribute(t, "uevent"), *control = attribute(t, "power/control");
+        _cleanup_free_ char *resource = attribute(t, "resource"), *modalias = attribute(t, "modalias");
+        _cleanup_free_ char *path = fake_host_path(t->fake, "sys/bus/pci/devices/" BDF "/config");
+        uint8_t config[256];
+        FILE *f;
+
+        assert_string_equal(reset, "flr");
+        assert_string_equal(override, "(null)");
+        assert_string_equal(control, "on");
+        assert_string_equal(modalias, "pci:v000010DEd00002330sv000010DEsd000016C1bc03sc02i00");
+        assert_non_null(strstr(uevent, "DRIVER=nvidia\nPCI_CLASS=30200\n"));
+        /* BAR0, BAR1 and BAR3 are 64-bit: lines 0, 2 and 4 of resource. */
+        assert_true(strncmp(resource, "0x0000102002000000 0x0000102002ffffff 0x000000000014220c\n"
+                                      "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+                                      "0x0000100000000000 0x0000101fffffffff", 150) == 0);
+
+        f = fopen(path, "re");
+        assert_non_null(f);
+        assert_int_equal(fread(config, 1, sizeof(config), f), sizeof(config));
+        fclose(f);
+        assert_int_equal(config[0x00], 0xde);
+        assert_int_equal(config[0x03], 0x23);
+        assert_int_equal(config[0x2e], 0xc1);
+        assert_int_equal(config[0x40], 0x01);
+        assert_int_equal(config[0xa0], 0x00);
+        assert_int_equal(config[0xb0], 0x11);
+        assert_int_equal(config[0xba], 0xba);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_discovered_as_h100, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_enumerated_ids, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_tree_reads_as_snapshot, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,2 +1,379 @@
 /* SPDX-License-Identifier: MIT */
-int main(void) { return 77; }
+
+/* The mode engine on fake trees with the simulator: targets, every mode,
+ * drivers bound back, PPCIe all-or-nothing, failures named, the intent
+ * record. */
+
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <glib.h>
+
+#include "fake-host.h"
+#include "gpusim.h"
+#include "mode-switch.h"
+#include "pci-sysfs.h"
+
+static const char *const gpus[] = { "0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0" };
+#define SWITCH_BDF "0000:05:00.0"
+
+typedef struct Fixture {
+        FakeHost *fake;
+        HwHost *host;
+        CcConfig config;
+        CcInventory *inv;
+        char *state_dir;
+} Fixture;
+
+static CcTimeouts short_timeouts(void) {
+        return (CcTimeouts) {
+                .boot_ms = 2000, .boot_poll_ms = 1,
+                .queue_empty_ms = 100, .queue_poll_us = 100,
+                .response_ms = 100, .response_poll_ms = 1,
+        };
+}
+
+static int setup_host(void **state, bool with_nvswitch, const char *driver) {
+        Fixture *f = calloc(1, sizeof(*f));
+        CcError e = CC_ERROR_INIT;
+
+        assert_non_null(f);
+        f->fake = fake_host_new();
+        assert_non_null(f->fake);
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++)
+                assert_int_equal(fake_host_add_gpu(f->fake, gpus[i], 0x2330,
+                                                   &(FakeGpuOptions) { .driver = driver, .boot_ms = 5 }), 0);
+        if (with_nvswitch)
+                assert_int_equal(fake_host_add_nvswitch(f->fake, SWITCH_BDF, 0x22a3,
+                                                        &(FakeGpuOptions) { .boot_ms = 5 }), 0);
+        assert_int_equal(hw_host_new(fake_host_root(f->fake), true, &f->host), 0);
+        cc_config_init(&f->config);
+        assert_int_equal(cc_inventory_scan(f->host, &f->config, &f->inv, &e), 0);
+        f->state_dir = fake_host_path(f->fake, "state");
+        assert_int_equal(mkdir(f->state_dir, 0755), 0);
+        *state = f;
+        return 0;
+}
+
+static int setup(void **state) {
+        return setup_host(state, false, "nvidia");
+}
+
+static int setup_hgx(void **state) {
+        return setup_host(state, true, "nvidia");
+}
+
+static int setup_vfio(void **state) {
+        return setup_host(state, false, "vfio-pci");
+}
+
+static int teardown(void **state) {
+        Fixture *f = *state;
+
+        cc_inventory_free(f->inv);
+        cc_config_done(&f->config);
+        hw_host_free(f->host);
+        fake_host_free(f->fake);
+        free(f->state_dir);
+        free(f);
+        return 0;
+}
+
+static char *sim_path(Fixture *f, const char *bdf) {
+        return fake_host_path(f->fake, "sys/bus/pci/devices/%s/gpusim.ini", bdf);
+}
+
+static void inject(Fixture *f, const char *bdf, const char *key, const char *value) {
+        _cleanup_free_ char *p = sim_path(f, bdf);
+        assert_int_equal(gpusim_set(p, "Inject", key, value), 0);
+}
+
+static char *sim_value(Fixture *f, const char *bdf, const char *group, const char *key) {
+        _cleanup_free_ char *p = sim_path(f, bdf);
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        assert_true(g_key_file_load_from_file(kf, p, G_KEY_FILE_NONE, NULL));
+        return g_key_file_get_string(kf, group, key, NULL);
+}
+
+/* Runs a switch to the end the way the daemon does: wait for the fd. */
+static int run_switch(Fixture *f, TargetMode mode, const char *bdf, CcSwitch **ret, CcError *e) {
+        CcSwitchTarget *targets = NULL;
+        CcSwitch *sw = NULL;
+        CcTimeouts t = short_timeouts();
+        size_t n = 0;
+        int r;
+
+        r = cc_switch_select(f->inv, mode, bdf, &targets, &n, e);
+        if (r < 0)
+                return r;
+        assert_int_equal(cc_switch_new(f->host, f->state_dir, mode, targets, n, &sw), 0);
+        cc_switch_set_timeouts(sw, &t);
+        assert_int_equal(cc_switch_start(sw), 0);
+
+        struct pollfd p = { .fd = cc_switch_get_fd(sw), .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 30000), 1);
+        assert_true(cc_switch_done(sw));
+        r = cc_switch_finish(sw, e);
+        *ret = sw;
+        return r;
+}
+
+static DeviceCcMode query_mode(Fixture *f, const char *bdf, bool *ppcie) {
+        _cleanup_(bar0_closep) Bar0 *b = NULL;
+        CcStatus s;
+        GpuArch arch = streq(bdf, SWITCH_BDF) ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_HOPPER;
+
+        assert_int_equal(bar0_open(f->host, bdf, &b), 0);
+        assert_int_equal(cc_query(b, arch, &s, NULL), 0);
+        if (ppcie)
+                *ppcie = s.ppcie;
+        return s.cc;
+}
+
+static void assert_driver(Fixture *f, const char *bdf, const char *expected) {
+        _cleanup_free_ char *drv = NULL;
+        assert_int_equal(hw_pci_get_driver(f->host, bdf, &drv), 0);
+        assert_string_equal(strempty(drv), expected);
+}
+
+static void assert_no_intent(Fixture *f) {
+        _cleanup_free_ char *p = g_build_filename(f->state_dir, "mode-switch.intent", NULL);
+        assert_int_equal(access(p, F_OK), -1);
+}
+
+static void test_select(void **state) {
+        Fixture *f = *state;
+        CcSwitchTarget *t = NULL;
+        CcError e = CC_ERROR_INIT;
+        size_t n = 0;
+
+        assert_int_equal(cc_switch_select(f->inv, TARGET_MODE_ON, NULL, &t, &n, &e), 0);
+        assert_int_equal(n, ELEMENTSOF(gpus));
+        assert_string_equal(t[0].driver, "nvidia");
+        cc_switch_targets_free(t, n);
+
+        /* The NVSwitch joins only for ppcie. */
+        assert_int_equal(cc_switch_select(f->inv, TARGET_MODE_PPCIE, NULL, &t, &n, &e), 0);
+        assert_int_equal(n, ELEMENTSOF(gpus) + 1);
+        cc_switch_targets_free(t, n);
+
+        assert_int_equal(cc_switch_select(f->inv, TARGET_MODE_ON, gpus[1], &t, &n, &e), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(t[0].bdf, gpus[1]);
+        cc_switch_targets_free(t, n);
+
+        assert_true(cc_switch_select(f->inv, TARGET_MODE_ON, "0000:99:00.0", &t, &n, &e) < 0);
+        assert_int_equal(e.kind, CC_ERROR_NOT_FOUND);
+        assert_non_null(strstr(e.message, "0000:99:00.0"));
+
+        assert_true(cc_switch_select(f->inv, TARGET_MODE_PPCIE, gpus[0], &t, &n, &e) < 0);
+        assert_int_equal(e.kind, CC_ERROR_INVALID_ARGUMENT);
+}
+
+static void test_modes(void **state) {
+        static const struct {
+                TargetMode mode;
+                DeviceCcMode expected;
+        } cases[] = {
+                { TARGET_MODE_ON, DEVICE_CC_ON },
+                { TARGET_MODE_DEVTOOLS, DEVICE_CC_DEVTOOLS },
+                { TARGET_MODE_OFF, DEVICE_CC_OFF },
+                { TARGET_MODE_ON, DEVICE_CC_ON },
+        };
+        Fixture *f = *state;
+
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+                CcError e = CC_ERROR_INIT;
+
+                assert_int_equal(run_switch(f, cases[c].mode, NULL, &sw, &e), 0);
+                assert_int_equal(cc_switch_n_outcomes(sw), ELEMENTSOF(gpus));
+                for (size_t i = 0; i < ELEMENTSOF(gpus); i++) {
+                        const CcSwitchOutcome *o = cc_switch_outcome(sw, i);
+                        assert_true(o->verified);
+                        assert_int_equal(o->status.cc, cases[c].expected);
+                        assert_int_equal(query_mode(f, gpus[i], NULL), cases[c].expected);
+                        assert_driver(f, gpus[i], "nvidia");
+                }
+                assert_no_intent(f);
+        }
+}
+
+static void test_one_gpu(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+
+        assert_int_equal(run_switch(f, TARGET_MODE_DEVTOOLS, gpus[2], &sw, &e), 0);
+        assert_int_equal(query_mode(f, gpus[2], NULL), DEVICE_CC_DEVTOOLS);
+        assert_int_equal(query_mode(f, gpus[0], NULL), DEVICE_CC_OFF);
+        assert_int_equal(query_mode(f, gpus[3], NULL), DEVICE_CC_OFF);
+}
+
+static void test_same_mode_no_reset(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        _cleanup_(cc_switch_freep) CcSwitch *again = NULL;
+        _cleanup_free_ char *before = NULL, *after = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, gpus[0], &sw, &e), 0);
+        before = sim_value(f, gpus[0], "State", "ResetAtUs");
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, gpus[0], &again, &e), 0);
+        after = sim_value(f, gpus[0], "State", "ResetAtUs");
+        assert_true(cc_switch_outcome(again, 0)->verified);
+        assert_string_equal(before, after);
+}
+
+static void test_vfio_bound_back(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, NULL, &sw, &e), 0);
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++)
+                assert_driver(f, gpus[i], "vfio-pci");
+}
+
+static void test_ppcie(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+        bool ppcie = false;
+
+        assert_int_equal(run_switch(f, TARGET_MODE_PPCIE, NULL, &sw, &e), 0);
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++) {
+                assert_int_equal(query_mode(f, gpus[i], &ppcie), DEVICE_CC_OFF);
+                assert_true(ppcie);
+        }
+        query_mode(f, SWITCH_BDF, &ppcie);
+        assert_true(ppcie);
+}
+
+static void test_ppcie_all_or_nothing(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+        bool ppcie = true;
+
+        inject(f, SWITCH_BDF, "UnknownKnob", "45");
+        assert_true(run_switch(f, TARGET_MODE_PPCIE, NULL, &sw, &e) < 0);
+        assert_int_equal(e.kind, CC_ERROR_NOT_CAPABLE);
+        assert_non_null(strstr(e.message, SWITCH_BDF));
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++) {
+                query_mode(f, gpus[i], &ppcie);
+                assert_false(ppcie);
+                assert_driver(f, gpus[i], "nvidia");
+        }
+        assert_no_intent(f);
+}
+
+static void test_fsp_timeout_named(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+
+        inject(f, gpus[1], "FspTimeout", "response");
+        assert_true(run_switch(f, TARGET_MODE_ON, NULL, &sw, &e) < 0);
+        assert_int_equal(e.kind, CC_ERROR_TIMEOUT);
+        assert_non_null(strstr(e.message, gpus[1]));
+        assert_non_null(strstr(e.message, "FSP"));
+        /* The others switched; the failed one kept its mode and said so. */
+        assert_int_equal(query_mode(f, gpus[0], NULL), DEVICE_CC_ON);
+        assert_false(cc_switch_outcome(sw, 1)->verified);
+        assert_int_equal(cc_switch_outcome(sw, 1)->status.cc, DEVICE_CC_OFF);
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++)
+                assert_driver(f, gpus[i], "nvidia");
+        assert_no_intent(f);
+}
+
+static void test_off_bus_named(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+
+        inject(f, gpus[3], "OffBus", "true");
+        assert_true(run_switch(f, TARGET_MODE_ON, NULL, &sw, &e) < 0);
+        assert_int_equal(e.kind, CC_ERROR_HARDWARE_FAILURE);
+        assert_non_null(strstr(e.message, gpus[3]));
+        assert_int_equal(cc_switch_outcome(sw, 3)->status.cc, DEVICE_CC_UNKNOWN);
+}
+
+static void test_stuck_invalid_reported(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+
+        inject(f, gpus[0], "StuckInvalid", "true");
+        assert_true(run_switch(f, TARGET_MODE_ON, gpus[0], &sw, &e) < 0);
+        assert_int_equal(e.kind, CC_ERROR_HARDWARE_FAILURE);
+        assert_non_null(strstr(e.message, "invalid"));
+        assert_int_equal(cc_switch_outcome(sw, 0)->status.cc, DEVICE_CC_INVALID);
+}
+
+static void test_intent_round_trip(void **state) {
+        Fixture *f = *state;
+        CcSwitchTarget targets[2] = {
+                { .bdf = "0000:18:00.0", .arch = GPU_ARCH_HOPPER, .kind = DEVICE_KIND_GPU, .driver = (char *) "nvidia" },
+                { .bdf = "0000:05:00.0", .arch = GPU_ARCH_LS10_NVSWITCH, .kind = DEVICE_KIND_NVSWITCH, .driver = (char *) "" },
+        };
+        CcSwitchTarget *loaded = NULL;
+        CcError e = CC_ERROR_INIT;
+        TargetMode mode = TARGET_MODE_INVALID;
+        size_t n = 0;
+
+        assert_int_equal(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e), 0);
+        assert_null(loaded);
+
+        assert_int_equal(cc_switch_intent_save(f->state_dir, TARGET_MODE_PPCIE, targets, 2), 0);
+        assert_int_equal(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e), 1);
+        assert_int_equal(mode, TARGET_MODE_PPCIE);
+        assert_int_equal(n, 2);
+        assert_string_equal(loaded[1].bdf, "0000:05:00.0");
+        assert_int_equal(loaded[1].arch, GPU_ARCH_LS10_NVSWITCH);
+        assert_int_equal(loaded[1].kind, DEVICE_KIND_NVSWITCH);
+        assert_string_equal(loaded[0].driver, "nvidia");
+        assert_string_equal(loaded[1].driver, "");
+        cc_switch_targets_free(loaded, n);
+
+        assert_int_equal(cc_switch_intent_remove(f->state_dir), 0);
+        assert_no_intent(f);
+        assert_int_equal(cc_switch_intent_remove(f->state_dir), 0);
+}
+
+static void test_intent_garbage_refused(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *p = g_build_filename(f->state_dir, "mode-switch.intent", NULL);
+        CcSwitchTarget *loaded = NULL;
+        CcError e = CC_ERROR_INIT;
+        TargetMode mode;
+        size_t n = 0;
+
+        assert_true(g_file_set_contents(p, "[Switch]\nMode=sideways\nTargets=1\n", -1, NULL));
+        assert_true(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e) < 0);
+        assert_null(loaded);
+        assert_non_null(strstr(e.message, "mode-switch.intent"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_select, setup_hgx, teardown),
+                cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_one_gpu, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_same_mode_no_reset, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vfio_bound_back, setup_vfio, teardown),
+                cmocka_unit_test_setup_teardown(test_ppcie, setup_hgx, teardown),
+                cmocka_unit_test_setup_teardown(test_ppcie_all_or_nothing, setup_hgx, teardown),
+                cmocka_unit_test_setup_teardown(test_fsp_timeout_named, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_off_bus_named, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stuck_invalid_reported, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_intent_round_trip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_intent_garbage_refused, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The host handle as the daemon holds it.  daemon/ opens and queries the
+ * host through these, never through hw/ directly. */
+
+#include <stdbool.h>
+
+#include "hw-host.h"
+
+int cc_host_open(const char *root, bool simulate, HwHost **ret);
+
+/* "tdx", "sev-snp" or "none". */
+const char *cc_host_tee(HwHost *h);

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <ctype.h>
+#include <getopt.h>
+#include <stdarg.h>
+
+#include "ctl-args.h"
+#include "macro.h"
+
+typedef struct Verb {
+        const char *name;
+        CtlCommand command;
+        unsigned n_args; /* positional arguments after the verb */
+        const char *usage;
+} Verb;
+
+static const Verb verbs[] = {
+        { "status", CTL_COMMAND_STATUS, 0, "status" },
+        { "list", CTL_COMMAND_LIST, 0, "list" },
+        { "set-mode", CTL_COMMAND_SET_MODE, 1, "set-mode MODE [--gpu BDF]" },
+};
+
+const char *ctl_command_to_string(CtlCommand c) {
+        static const char *const names[_CTL_COMMAND_MAX] = {
+                [CTL_COMMAND_STATUS] = "status",
+                [CTL_COMMAND_LIST] = "list",
+                [CTL_COMMAND_SET_MODE] = "set-mode",
+                [CTL_COMMAND_HELP] = "help",
+                [CTL_COMMAND_VERSION] = "version",
+        };
+        if ((unsigned) c >= _CTL_COMMAND_MAX)
+                return NULL;
+        return names[c];
+}
+
+static int usage_error(char *error, size_t size, const char *fmt, ...) _printf_(3, 4);
+static int usage_error(char *error, size_t size, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(error, size, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+static bool is_hex(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!isxdigit((unsigned char) s[i]))
+                        return false;
+        return true;
+}
+
+int ctl_complete_bdf(const char *bdf, char *buf, size_t size) {
+        int n;
+
+        assert(bdf);
+        assert(buf);
+
+        /* bus:device.function without a domain: lspci's short form. */
+        if (strlen(bdf) == 7 && is_hex(bdf, 2) && bdf[2] == ':' && is_hex(bdf + 3, 2) && bdf[5] == '.' &&
+            is_hex(bdf + 6, 1))
+                n = snprintf(buf, size, "0000:%s", bdf);
+        else
+                n = snprintf(buf, size, "%s", bdf);
+        if (n < 0 || (size_t) n >= size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_JSON,
+        ARG_BUS,
+        ARG_NO_ASK_PASSWORD,
+        ARG_GPU,
+};
+
+int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t error_size) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "bus", required_argument, NULL, ARG_BUS },
+                { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
+                { "gpu", required_argument, NULL, ARG_GPU },
+                {}
+        };
+        CtlArgs a = {
+                .command = CTL_COMMAND_STATUS,
+                .ask_password = true,
+                .bus = CTL_BUS_SYSTEM,
+        };
+        const char *gpu = NULL;
+        bool help = false, version = false;
+        const Verb *verb = NULL;
+        int c, n_args;
+
+        assert(argc >= 0);
+        assert(argv);
+        assert(ret);
+        assert(error);
+
+        /* optind 0 makes glibc start over; opterr 0 keeps getopt quiet so
+         * every message comes from here. */
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help = true;
+                        break;
+                case ARG_VERSION:
+                        version = true;
+                        break;
+                case ARG_JSON:
+                        a.json = true;
+                        break;
+                case ARG_BUS:
+                        if (streq(optarg, "system"))
+                                a.bus = CTL_BUS_SYSTEM;
+                        else if (streq(optarg, "session"))
+                                a.bus = CTL_BUS_SESSION;
+                        else if (strchr(optarg, ':') && !strchr(optarg, '\n')) {
+                                a.bus = CTL_BUS_ADDRESS;
+                                a.bus_address = optarg;
+                        } else
+                                return usage_error(error, error_size,
+                                                   "--bus: \"%s\" is not system, session or a D-Bus address", optarg);
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        a.ask_password = false;
+                        break;
+                case ARG_GPU:
+                        if (!*optarg)
+                                return usage_error(error, error_size,
+                                                   "--gpu: expected a PCI address such as 0000:65:00.0");
+                        gpu = optarg;
+                        break;
+                case ':':
+                        return usage_error(error, error_size, "Option %s needs an argument", argv[optind - 1]);
+                case '?':
+                        if (optopt > 0 && optopt < 0x100)
+                                return usage_error(error, error_size, "Unknown option -%c", optopt);
+                        return usage_error(error, error_size, "Unknown option %s", argv[optind - 1]);
+                default:
+                        return usage_error(error, error_size, "Unhandled option");
+                }
+
+        /* --help and --version win over everything else, as in systemd's
+         * tools: "nvidia-ccctl set-mode --help" shows the help. */
+        if (help || version) {
+                *ret = (CtlArgs) { .command = help ? CTL_COMMAND_HELP : CTL_COMMAND_VERSION };
+                return 0;
+        }
+
+        n_args = argc - optind;
+        if (n_args == 0)
+                verb = &verbs[0]; /* no command: status, like hostnamectl */
+        else {
+                for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                        if (streq(argv[optind], verbs[i].name))
+                                verb = &verbs[i];
+                if (!verb)
+                        return usage_error(error, error_size, "Unknown command \"%s\"", argv[optind]);
+                n_args--;
+        }
+
+        if ((unsigned) n_args < verb->n_args)
+                return usage_error(error, error_size, "Too few arguments: %s", verb->usage);
+        if ((unsigned) n_args > verb->n_args)
+                return usage_error(error, error_size, "Too many arguments: %s", verb->usage);
+        a.command = verb->command;
+
+        if (gpu && a.command != CTL_COMMAND_SET_MODE)
+                return usage_error(error, error_size, "--gpu is only valid with set-mode");
+        if (a.command == CTL_COMMAND_SET_MODE) {
+                a.mode = argv[optind + 1];
+                if (gpu && ctl_complete_bdf(gpu, a.gpu, sizeof(a.gpu)) < 0)
+                        return usage_error(error, error_size, "--gpu: \"%s\" is too long for a PCI address", gpu);
+        }
+
+        *ret = a;
+        return 0;
+}

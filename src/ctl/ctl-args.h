@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The command line of nvidia-ccctl, parsed without side effects so that it
+ * can be tested: no printing, no exiting. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum CtlCommand {
+        CTL_COMMAND_STATUS,
+        CTL_COMMAND_LIST,
+        CTL_COMMAND_SET_MODE,
+        CTL_COMMAND_HELP,
+        CTL_COMMAND_VERSION,
+        _CTL_COMMAND_MAX,
+} CtlCommand;
+
+typedef enum CtlBusKind {
+        CTL_BUS_SYSTEM,
+        CTL_BUS_SESSION,
+        CTL_BUS_ADDRESS,
+} CtlBusKind;
+
+/* "0000:65:00.0" plus room for longer domains. */
+#define CTL_BDF_MAX 32
+
+typedef struct CtlArgs {
+        CtlCommand command;
+        bool json;
+        bool ask_password;
+        CtlBusKind bus;
+        const char *bus_address;   /* CTL_BUS_ADDRESS: points into argv */
+        const char *mode;          /* set-mode: points into argv */
+        char gpu[CTL_BDF_MAX];     /* set-mode --gpu: "" for every GPU */
+} CtlArgs;
+
+/* Exit codes, documented in --help. */
+#define CTL_EXIT_SUCCESS 0
+#define CTL_EXIT_FAILURE 1
+#define CTL_EXIT_USAGE 2
+#define CTL_EXIT_ACCESS_DENIED 4
+
+/* Parses argv.  Returns 0, or -EINVAL with a message for people in error
+ * (the caller prints it and exits with CTL_EXIT_USAGE).  Resets getopt's
+ * state, so it can be called more than once. */
+int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t error_size);
+
+/* "65:00.0", as lspci prints it, becomes "0000:65:00.0"; anything else is
+ * copied as it is (the daemon decides whether such a device exists).
+ * Returns -ENAMETOOLONG when it does not fit. */
+int ctl_complete_bdf(const char *bdf, char *buf, size_t size);
+
+const char *ctl_command_to_string(CtlCommand c);

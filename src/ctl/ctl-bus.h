@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* nvidia-ccctl's side of the bus: connecting, reading every object with one
+ * GetManagedObjects() call, and the SetMode() calls. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "ctl-args.h"
+#include "ctl-model.h"
+
+#define CTL_MANAGER_PATH "/org/nvidia/ConfidentialCompute"
+#define CTL_GPU_PATH_PREFIX "/org/nvidia/ConfidentialCompute/gpu"
+#define CTL_MANAGER_INTERFACE "org.nvidia.ConfidentialCompute.Manager"
+#define CTL_GPU_INTERFACE "org.nvidia.ConfidentialCompute.Gpu"
+
+/* Reads take no long; a mode switch resets GPUs and waits for them to boot
+ * again, which takes seconds per GPU. */
+#define CTL_READ_TIMEOUT_SEC 25
+#define CTL_SET_MODE_TIMEOUT_SEC (5 * 60)
+
+/* interactive: let polkit ask for a password through an agent. */
+int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus **ret);
+
+/* Fills *host (set up with ctl_host_init()) with the Manager's properties
+ * and one device per Gpu object, sorted by address. */
+int ctl_bus_read_host(sd_bus *bus, CtlHost *host, sd_bus_error *error);
+
+/* gpu NULL or "": Manager.SetMode, else that device's Gpu.SetMode. */
+int ctl_bus_set_mode(sd_bus *bus, const char *gpu, const char *mode, sd_bus_error *error);

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The commands; each returns the exit code. */
+
+#include <stddef.h>
+#include <systemd/sd-bus.h>
+
+#include "ctl-args.h"
+
+typedef struct CtlContext {
+        sd_bus *bus;
+        const CtlArgs *args;
+        size_t columns;  /* terminal width the table must fit, 0: no limit */
+} CtlContext;
+
+int verb_status(const CtlContext *c);
+int verb_list(const CtlContext *c);
+int verb_set_mode(const CtlContext *c);

@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+#
+# The configuration file: the default mode applied at start, its fallback to
+# "off" on a host without a TEE, and a bad value refused at start.
+
+import signal
+
+import harness
+from harness import MANAGER_IFACE, MANAGER_PATH
+
+CCM = 8
+
+
+class ConfigTest(harness.ServiceTestCase):
+    AUTO_START = False
+
+    def test_default_mode_applied_at_start(self):
+        self.make_host(['--gpus', '8', '--boot-ms', '50', '--tee', 'tdx', '--mode', 'off'])
+        start = len(self.signals)
+        self.start_daemon('[Mode]\nDefault=on\n')
+        manager = self.manager()
+        self.assertEqual((manager['DefaultMode'], manager['HostTee']), ('on', 'tdx'))
+        # No call was made: the daemon switches on its own and says so.
+        self.wait_until(lambda: 'on' in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'Mode', start),
+                        60, 'PropertiesChanged Mode=on')
+        self.wait_manager('ModeState', 'idle')
+        manager = self.manager()
+        self.assertEqual((manager['Mode'], manager['LastError']), ('on', ''))
+        for bdf in self.host.gpus():
+            self.assertEqual(self.gpu(bdf)['CcMode'], 'on', bdf)
+            self.assertEqual(self.host.active_knobs(bdf).get(CCM), 1, bdf)
+        self.assert_drivers(self.host.gpus())
+
+        # A restart finds the GPUs in the default mode and leaves them alone.
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        before = self.host.snapshot()
+        start = len(self.signals)
+        self.start_daemon('[Mode]\nDefault=on\n')
+        manager = self.manager()
+        self.assertEqual((manager['Mode'], manager['ModeState']), ('on', 'idle'))
+        self.assertEqual(self.host.snapshot(), before, 'GPUs already in the default mode were touched')
+        self.sync_daemon()
+        self.assertEqual(self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ModeState', start), [])
+
+    def test_default_mode_falls_back_without_tee(self):
+        # GPUs left on by someone; on is configured, but the host has no TEE.
+        self.make_host(['--gpus', '8', '--boot-ms', '50', '--tee', 'none', '--mode', 'on'])
+        start = len(self.signals)
+        self.start_daemon('[Mode]\nDefault=on\n')
+        manager = self.manager()
+        self.assertEqual((manager['DefaultMode'], manager['HostTee']), ('off', 'none'))
+        self.wait_until(lambda: 'off' in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'Mode', start),
+                        60, 'PropertiesChanged Mode=off')
+        self.wait_manager('ModeState', 'idle')
+        self.assertEqual(self.manager()['Mode'], 'off')
+        for bdf in self.host.gpus():
+            self.assertEqual(self.gpu(bdf)['CcMode'], 'off', bdf)
+            self.assertEqual(self.host.active_knobs(bdf).get(CCM), 0, bdf)
+        self.assert_drivers(self.host.gpus())
+
+        # devtools falls back the same way; ppcie is kept.
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        self.start_daemon('[Mode]\nDefault=devtools\n')
+        self.assertEqual(self.get(MANAGER_PATH, MANAGER_IFACE, 'DefaultMode'), 'off')
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        self.start_daemon('[Mode]\nDefault=off\n')
+        self.assertEqual(self.get(MANAGER_PATH, MANAGER_IFACE, 'DefaultMode'), 'off')
+
+    def test_no_default_leaves_gpus_alone(self):
+        self.make_host(['--gpus', '8', '--boot-ms', '50', '--tee', 'none', '--mode', 'on'])
+        before = self.host.snapshot()
+        start = len(self.signals)
+        self.start_daemon('')
+        manager = self.manager()
+        self.assertEqual((manager['DefaultMode'], manager['Mode'], manager['ModeState']), ('', 'on', 'idle'))
+        self.assertEqual(self.host.snapshot(), before)
+        self.sync_daemon()
+        self.assertEqual(self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ModeState', start), [])
+
+    def test_bad_config_refused(self):
+        self.make_host(['--gpus', '2', '--boot-ms', '50', '--tee', 'tdx'])
+        self.start_daemon('[Mode]\nDefault=enabled\n', wait_ready=False)
+        rc = self.daemon.wait(60)
+        self.daemon.expected_exit = True
+        self.assertNotEqual(rc, 0)
+        self.assertGreater(rc, 0, 'a clean exit, not a crash')
+        with open(self.daemon_log) as f:
+            log = f.read()
+        self.assertIn('Default', log)
+        self.assertIn('enabled', log)
+        self.assertFalse(self.name_has_owner(harness.BUS_NAME))
+
+
+if __name__ == '__main__':
+    harness.main()

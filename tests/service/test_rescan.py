@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+#
+# Rescan: devices that appear in or vanish from the PCI tree come and go on
+# the bus with InterfacesAdded/InterfacesRemoved.
+
+import os
+import shutil
+
+import harness
+from harness import (ACCESS_DENIED, BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, OM_IFACE,
+                     SET_MODE_ACTION, gpu_path)
+
+NEW_BDF = '0000:ee:00.0'
+CCM, CCD = 8, 6
+
+
+class RescanTest(harness.ServiceTestCase):
+
+    def add_gpu_copy(self, source, bdf, group):
+        '''Hot-adds a GPU to the fake tree: a copy of source's sysfs
+        directory at bdf, in IOMMU group group, bound to source's driver.'''
+        root = self.host.root
+        dst = self.host.dev_dir(bdf)
+        shutil.copytree(self.host.dev_dir(source), dst, symlinks=True)
+        with open(os.path.join(dst, 'uevent')) as f:
+            uevent = f.read().replace(source, bdf)
+        with open(os.path.join(dst, 'uevent'), 'w') as f:
+            f.write(uevent)
+        os.unlink(os.path.join(dst, 'iommu_group'))
+        gdir = os.path.join(root, 'sys/kernel/iommu_groups/%d/devices' % group)
+        os.makedirs(gdir)
+        with open(os.path.join(root, 'sys/kernel/iommu_groups/%d/type' % group), 'w') as f:
+            f.write('DMA\n')
+        os.symlink('../../../../kernel/iommu_groups/%d' % group, os.path.join(dst, 'iommu_group'))
+        os.symlink('../../../../bus/pci/devices/%s' % bdf, os.path.join(gdir, bdf))
+        driver = self.host.driver(source)
+        if driver:
+            os.symlink('../../devices/%s' % bdf, os.path.join(root, 'sys/bus/pci/drivers', driver, bdf))
+
+    def remove_gpu(self, bdf):
+        root = self.host.root
+        driver = self.host.driver(bdf)
+        group = self.host.iommu_group(bdf)
+        if driver:
+            os.unlink(os.path.join(root, 'sys/bus/pci/drivers', driver, bdf))
+        if group >= 0:
+            os.unlink(os.path.join(root, 'sys/kernel/iommu_groups/%d/devices' % group, bdf))
+        shutil.rmtree(self.host.dev_dir(bdf))
+
+    def rescan(self):
+        return self.call(MANAGER_PATH, MANAGER_IFACE, 'Rescan')
+
+    def om_signals(self, member, start):
+        return [s[4] for s in self.signals_named(member, start)
+                if s[1] == MANAGER_PATH and s[2] == OM_IFACE]
+
+    def gpu_paths(self):
+        return sorted(p for p, o in self.managed_objects().items() if GPU_IFACE in o)
+
+    def test_rescan_added_and_removed(self):
+        gpus = self.host.gpus()
+        self.set_mode('on')
+
+        # Nothing changed: nothing comes or goes.
+        start = len(self.signals)
+        self.assertEqual(self.rescan(), ())
+        self.sync_daemon()
+        self.assertEqual(self.om_signals('InterfacesAdded', start), [])
+        self.assertEqual(self.om_signals('InterfacesRemoved', start), [])
+
+        # A GPU appears, in CC mode off while the others are on.
+        self.add_gpu_copy(gpus[0], NEW_BDF, 900)
+        knobs = self.host.active_knobs(NEW_BDF)
+        knobs[CCM], knobs[CCD] = 0, 0
+        self.host.gpusim_set(NEW_BDF, 'Knobs', 'Active', ';'.join('%d:%d' % kv for kv in sorted(knobs.items())))
+        start = len(self.signals)
+        self.rescan()
+        self.wait_until(lambda: self.om_signals('InterfacesAdded', start), 10, 'InterfacesAdded')
+        added = self.om_signals('InterfacesAdded', start)
+        self.assertEqual(len(added), 1, added)
+        path, ifaces = added[0]
+        self.assertEqual(path, gpu_path(NEW_BDF))
+        self.assertIn(GPU_IFACE, ifaces)
+        props = ifaces[GPU_IFACE]
+        self.assertEqual((props['Address'], props['DeviceId'], props['Kind']), (NEW_BDF, 0x2330, 'gpu'))
+        self.assertEqual((props['IommuGroup'], props['GroupMembers']), (900, [NEW_BDF]))
+        self.assertEqual((props['Driver'], props['CcMode']), ('nvidia', 'off'))
+        self.assertEqual(self.gpu_paths(), sorted(gpu_path(b) for b in gpus + [NEW_BDF]))
+        self.assertEqual(self.gpu(NEW_BDF)['Address'], NEW_BDF)
+        self.assertEqual(self.manager()['Mode'], 'mixed')
+
+        # SetMode reaches the new GPU.
+        self.set_mode('on')
+        self.assertEqual(self.gpu(NEW_BDF)['CcMode'], 'on')
+        self.assertEqual(self.manager()['Mode'], 'on')
+
+        # Two GPUs vanish.
+        gone = [gpus[2], NEW_BDF]
+        for bdf in gone:
+            self.remove_gpu(bdf)
+        start = len(self.signals)
+        self.rescan()
+        self.wait_until(lambda: len(self.om_signals('InterfacesRemoved', start)) >= 2, 10, 'InterfacesRemoved')
+        removed = self.om_signals('InterfacesRemoved', start)
+        self.assertEqual(sorted(p for p, _ in removed), sorted(gpu_path(b) for b in gone))
+        for path, ifaces in removed:
+            self.assertIn(GPU_IFACE, ifaces, path)
+        self.assertEqual(self.om_signals('InterfacesAdded', start), [])
+        self.assertEqual(self.gpu_paths(), sorted(gpu_path(b) for b in gpus if b not in gone))
+        self.assert_dbus_error('org.freedesktop.DBus.Error.UnknownObject', self.gpu, gpus[2])
+        self.assertEqual(self.manager()['Mode'], 'on')
+
+    def test_rescan_unauthorized(self):
+        gpus = self.host.gpus()
+        self.add_gpu_copy(gpus[0], NEW_BDF, 900)
+        busctl = ['busctl', '--system', 'call', BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'Rescan']
+        start = len(self.signals)
+        r = self.run_as_nobody(['gdbus', 'call', '--system', '--dest', BUS_NAME, '--object-path',
+                                MANAGER_PATH, '--method', MANAGER_IFACE + '.Rescan'])
+        self.assertIn('GDBus.Error:' + ACCESS_DENIED, r.stderr)
+        self.sync_daemon()
+        self.assertEqual(self.om_signals('InterfacesAdded', start), [])
+        self.assertEqual(len(self.gpu_paths()), 8)
+
+        self.polkit_set_allowed([SET_MODE_ACTION])
+        r = self.run_as_nobody(busctl)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.wait_until(lambda: self.om_signals('InterfacesAdded', start), 10, 'InterfacesAdded')
+        self.assertEqual(len(self.gpu_paths()), 9)
+
+
+if __name__ == '__main__':
+    harness.main()

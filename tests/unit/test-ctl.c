@@ -1,0 +1,587 @@
+/* SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ctl-args.h"
+#include "ctl-errors.h"
+#include "ctl-json.h"
+#include "ctl-model.h"
+#include "ctl-print.h"
+#include "macro.h"
+
+/* ---- arguments ---------------------------------------------------------- */
+
+#define PARSE(ret, error, ...)                                                          \
+        ({                                                                              \
+                char *_argv[] = { (char *) "nvidia-ccctl", __VA_ARGS__, NULL };         \
+                ctl_parse_args((int) ELEMENTSOF(_argv) - 1, _argv, (ret), (error), sizeof(error)); \
+        })
+
+static void test_args_commands(void **state) {
+        char *argv0[] = { (char *) "nvidia-ccctl", NULL };
+        char error[256] = "";
+        CtlArgs a;
+
+        /* No command: status, on the system bus, asking for a password. */
+        assert_int_equal(ctl_parse_args(1, argv0, &a, error, sizeof(error)), 0);
+        assert_int_equal(a.command, CTL_COMMAND_STATUS);
+        assert_false(a.json);
+        assert_true(a.ask_password);
+        assert_int_equal(a.bus, CTL_BUS_SYSTEM);
+        assert_null(a.bus_address);
+        assert_string_equal(a.gpu, "");
+
+        assert_int_equal(PARSE(&a, error, "status"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_STATUS);
+        assert_int_equal(PARSE(&a, error, "list", "--json"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_LIST);
+        assert_true(a.json);
+
+        assert_int_equal(PARSE(&a, error, "set-mode", "devtools"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_SET_MODE);
+        assert_string_equal(a.mode, "devtools");
+        assert_string_equal(a.gpu, "");
+
+        /* The mode is not checked here: the daemon's message is the one
+         * people should see. */
+        assert_int_equal(PARSE(&a, error, "set-mode", "ON"), 0);
+        assert_string_equal(a.mode, "ON");
+
+        /* Options after the command, and "--" before an odd argument. */
+        assert_int_equal(PARSE(&a, error, "set-mode", "on", "--gpu", "0000:65:00.0", "--json", "--no-ask-password"), 0);
+        assert_string_equal(a.mode, "on");
+        assert_string_equal(a.gpu, "0000:65:00.0");
+        assert_true(a.json);
+        assert_false(a.ask_password);
+        assert_int_equal(PARSE(&a, error, "set-mode", "--", "-x"), 0);
+        assert_string_equal(a.mode, "-x");
+
+        /* lspci's short form gets the domain. */
+        assert_int_equal(PARSE(&a, error, "--gpu=65:00.0", "set-mode", "off"), 0);
+        assert_string_equal(a.gpu, "0000:65:00.0");
+
+        assert_int_equal(ctl_command_to_string(CTL_COMMAND_SET_MODE)[0], 's');
+        assert_null(ctl_command_to_string(_CTL_COMMAND_MAX));
+}
+
+static void test_args_bus(void **state) {
+        char error[256] = "";
+        CtlArgs a;
+
+        assert_int_equal(PARSE(&a, error, "--bus", "session"), 0);
+        assert_int_equal(a.bus, CTL_BUS_SESSION);
+        assert_int_equal(PARSE(&a, error, "--bus=system", "list"), 0);
+        assert_int_equal(a.bus, CTL_BUS_SYSTEM);
+        assert_int_equal(PARSE(&a, error, "--bus=unix:path=/run/test/bus"), 0);
+        assert_int_equal(a.bus, CTL_BUS_ADDRESS);
+        assert_string_equal(a.bus_address, "unix:path=/run/test/bus");
+
+        assert_int_equal(PARSE(&a, error, "--bus=user"), -EINVAL);
+        assert_string_equal(error, "--bus: \"user\" is not system, session or a D-Bus address");
+        assert_int_equal(PARSE(&a, error, "--bus="), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "--bus"), -EINVAL);
+        assert_string_equal(error, "Option --bus needs an argument");
+}
+
+static void test_args_usage_errors(void **state) {
+        char error[256] = "";
+        CtlArgs a;
+
+        assert_int_equal(PARSE(&a, error, "set-mode"), -EINVAL);
+        assert_string_equal(error, "Too few arguments: set-mode MODE [--gpu BDF]");
+        assert_int_equal(PARSE(&a, error, "set-mode", "on", "off"), -EINVAL);
+        assert_string_equal(error, "Too many arguments: set-mode MODE [--gpu BDF]");
+        assert_int_equal(PARSE(&a, error, "status", "now"), -EINVAL);
+        assert_string_equal(error, "Too many arguments: status");
+        assert_int_equal(PARSE(&a, error, "lst"), -EINVAL);
+        assert_string_equal(error, "Unknown command \"lst\"");
+        assert_int_equal(PARSE(&a, error, "--frobnicate"), -EINVAL);
+        assert_string_equal(error, "Unknown option --frobnicate");
+        assert_int_equal(PARSE(&a, error, "-x", "status"), -EINVAL);
+        assert_string_equal(error, "Unknown option -x");
+        assert_int_equal(PARSE(&a, error, "--json=pretty"), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "list", "--gpu", "0000:65:00.0"), -EINVAL);
+        assert_string_equal(error, "--gpu is only valid with set-mode");
+        assert_int_equal(PARSE(&a, error, "set-mode", "on", "--gpu="), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "set-mode", "on", "--gpu",
+                               "0000:65:00.0-and-a-good-deal-more-than-any-address"), -EINVAL);
+        assert_non_null(strstr(error, "too long"));
+}
+
+static void test_args_help_version(void **state) {
+        char error[256] = "";
+        CtlArgs a;
+
+        assert_int_equal(PARSE(&a, error, "-h"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_HELP);
+        /* --help wins over a command that lacks its arguments. */
+        assert_int_equal(PARSE(&a, error, "set-mode", "--help"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_HELP);
+        assert_int_equal(PARSE(&a, error, "--version", "list"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_VERSION);
+        /* getopt starts over on each call. */
+        assert_int_equal(PARSE(&a, error, "list"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_LIST);
+}
+
+static void test_complete_bdf(void **state) {
+        char buf[CTL_BDF_MAX];
+
+        assert_int_equal(ctl_complete_bdf("65:00.0", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "0000:65:00.0");
+        assert_int_equal(ctl_complete_bdf("C5:1f.7", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "0000:C5:1f.7");
+        assert_int_equal(ctl_complete_bdf("0001:65:00.0", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "0001:65:00.0");
+        /* Not the short form: left for the daemon to refuse. */
+        assert_int_equal(ctl_complete_bdf("6:00.0", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "6:00.0");
+        assert_int_equal(ctl_complete_bdf("zz:00.0", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "zz:00.0");
+        assert_int_equal(ctl_complete_bdf("65:00.0", buf, 12), -ENAMETOOLONG);
+        assert_int_equal(ctl_complete_bdf("65:00.0", buf, 13), 0);
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+typedef struct Capture {
+        char *text;
+        size_t size;
+        FILE *f;
+} Capture;
+
+static FILE *capture_begin(Capture *c) {
+        *c = (Capture) {};
+        c->f = open_memstream(&c->text, &c->size);
+        assert_non_null(c->f);
+        return c->f;
+}
+
+/* Returns the text written; free() it. */
+static char *capture_end(Capture *c) {
+        assert_int_equal(fclose(c->f), 0);
+        return c->text;
+}
+
+static void assert_escaped(const char *in, const char *expected) {
+        Capture c;
+        char *out;
+
+        json_write_escaped(capture_begin(&c), in);
+        out = capture_end(&c);
+        assert_string_equal(out, expected);
+        free(out);
+}
+
+static void test_json_escape(void **state) {
+        assert_escaped("", "\"\"");
+        assert_escaped("plain", "\"plain\"");
+        assert_escaped("a \"quoted\" \\ back", "\"a \\\"quoted\\\" \\\\ back\"");
+        assert_escaped("tab\tnl\ncr\rbs\bff\f", "\"tab\\tnl\\ncr\\rbs\\bff\\f\"");
+        assert_escaped("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
+        assert_escaped("/ stays", "\"/ stays\"");
+        assert_escaped("UTF-8 ✓ µs", "\"UTF-8 ✓ µs\"");
+}
+
+static void test_json_writer(void **state) {
+        Capture c;
+        JsonWriter w;
+        char *out;
+
+        json_writer_init(&w, capture_begin(&c));
+        json_begin_object(&w);
+        json_key(&w, "a");
+        json_int(&w, -1);
+        json_key(&w, "b");
+        json_begin_array(&w);
+        json_string(&w, "x");
+        json_string(&w, NULL);
+        json_begin_object(&w);
+        json_end_object(&w);
+        json_begin_array(&w);
+        json_end_array(&w);
+        json_bool(&w, false);
+        json_end_array(&w);
+        json_key(&w, "c");
+        json_string_or_null(&w, "");
+        json_key(&w, "d");
+        json_string_or_null(&w, "v");
+        json_key(&w, "e\"");
+        json_int(&w, INT64_MAX);
+        json_end_object(&w);
+        out = capture_end(&c);
+        assert_string_equal(out, "{\"a\":-1,\"b\":[\"x\",null,{},[],false],\"c\":null,\"d\":\"v\",\"e\\\"\":9223372036854775807}");
+        assert_int_equal(w.depth, 0);
+        free(out);
+}
+
+/* ---- errors --------------------------------------------------------------- */
+
+#define DBUS_ERR "org.freedesktop.DBus.Error."
+#define CC_ERR "org.nvidia.ConfidentialCompute.Error."
+
+static const CtlOperation set_mode_op = {
+        .failed = "Failed to set mode",
+        .denied = "not authorized to set the mode (polkit action org.nvidia.ConfidentialCompute.set-mode)",
+        .timeout_sec = 300,
+};
+
+static void assert_failure(const CtlOperation *op, const char *name, const char *message, int r, const char *expected,
+                           int exit_code) {
+        char buf[512];
+
+        ctl_failure_format(buf, sizeof(buf), op, name, message, r);
+        assert_string_equal(buf, expected);
+        assert_int_equal(ctl_failure_exit_code(ctl_failure_classify(name, r, op->gpu)), exit_code);
+}
+
+static void test_errors(void **state) {
+        CtlOperation one_gpu = set_mode_op;
+        CtlOperation read_op = { .failed = "Failed to read the status", .denied = "not authorized", .timeout_sec = 25 };
+        const char *not_running = "nvidia-ccd is not running (org.nvidia.ConfidentialCompute not on the bus)";
+
+        one_gpu.gpu = "0000:65:00.0";
+
+        assert_string_equal(ctl_error_short_name(CC_ERR "Timeout"), "Timeout");
+        assert_string_equal(ctl_error_short_name("NoDots"), "NoDots");
+
+        assert_failure(&set_mode_op, DBUS_ERR "AccessDenied", "Permission denied", -EACCES, set_mode_op.denied, 4);
+        assert_failure(&set_mode_op, DBUS_ERR "InteractiveAuthorizationRequired", "x", -EACCES, set_mode_op.denied, 4);
+
+        assert_failure(&set_mode_op, DBUS_ERR "ServiceUnknown", "The name is not activatable", -EHOSTUNREACH,
+                       not_running, 1);
+        assert_failure(&set_mode_op, DBUS_ERR "NameHasNoOwner", "x", -ENXIO, not_running, 1);
+        /* The daemon went away during the call: the bus answers NoReply,
+         * which sd-bus also returns as ETIMEDOUT. */
+        assert_failure(&set_mode_op, DBUS_ERR "NoReply", "Message recipient disconnected", -ETIMEDOUT, not_running, 1);
+        assert_failure(&set_mode_op, DBUS_ERR "Spawn.ChildExited", "x", -EIO, not_running, 1);
+        assert_failure(&read_op, NULL, NULL, -ECONNREFUSED, not_running, 1);
+        assert_failure(&read_op, NULL, NULL, -ENOENT, not_running, 1);
+
+        /* Our own timeout: no error name. */
+        assert_failure(&set_mode_op, NULL, NULL, -ETIMEDOUT,
+                       "Failed to set mode: no reply within 5 min; the daemon may still be working (see nvidia-ccctl status)",
+                       1);
+        assert_failure(&read_op, NULL, NULL, -ETIMEDOUT,
+                       "Failed to read the status: no reply within 25 s; the daemon may still be working (see nvidia-ccctl status)",
+                       1);
+
+        /* The daemon's own errors keep its message. */
+        assert_failure(&set_mode_op, CC_ERR "Timeout", "0000:65:00.0: FSP response timeout after 5 s", -EIO,
+                       "Failed to set mode: Timeout: 0000:65:00.0: FSP response timeout after 5 s", 1);
+        assert_failure(&set_mode_op, CC_ERR "InvalidArgument", "Unknown mode \"ON\"", -EINVAL,
+                       "Failed to set mode: InvalidArgument: Unknown mode \"ON\"", 1);
+        assert_failure(&set_mode_op, CC_ERR "Busy", "", -EBUSY, "Failed to set mode: Busy: (no message)", 1);
+        /* A remote Timeout that sd-bus maps to ETIMEDOUT is still the
+         * daemon's error, not ours. */
+        assert_failure(&set_mode_op, DBUS_ERR "Timeout", "took too long", -ETIMEDOUT,
+                       "Failed to set mode: Timeout: took too long", 1);
+
+        /* An unknown device object only means "no such device" with --gpu. */
+        assert_failure(&one_gpu, DBUS_ERR "UnknownObject", "Unknown object", -ENXIO,
+                       "Failed to set mode: no device 0000:65:00.0 (see nvidia-ccctl list)", 1);
+        assert_failure(&set_mode_op, DBUS_ERR "UnknownObject", "Unknown object", -ENXIO,
+                       "Failed to set mode: UnknownObject: Unknown object", 1);
+        assert_int_equal(ctl_failure_classify(DBUS_ERR "UnknownMethod", -EBADR, "0000:65:00.0"), CTL_FAILURE_NO_SUCH_DEVICE);
+
+        /* Local errors without a name. */
+        assert_failure(&read_op, NULL, NULL, -EBADMSG, "Failed to read the status: Bad message", 1);
+}
+
+/* ---- model and output ----------------------------------------------------- */
+
+static char **strv_new1(const char *s) {
+        char **l = calloc(2, sizeof(char *));
+        assert_non_null(l);
+        l[0] = strdup(s);
+        return l;
+}
+
+static void add_gpu(CtlHost *h, const char *bdf, const char *name, const char *cc_mode, const char *driver, int group,
+                    int numa) {
+        CtlDevice *d = ctl_host_add_device(h);
+
+        assert_non_null(d);
+        d->object_path = strdup("/org/nvidia/ConfidentialCompute/gpu/x");
+        d->address = strdup(bdf);
+        d->vendor_id = 0x10de;
+        d->device_id = 0x2330;
+        d->name = strdup(name);
+        d->kind = strdup("gpu");
+        d->architecture = strdup("hopper");
+        d->cc_capable = true;
+        d->ppcie_capable = true;
+        d->cc_mode = strdup(cc_mode);
+        d->ppcie_mode = strdup("off");
+        d->driver = strdup(driver);
+        d->iommu_group = group;
+        d->group_members = strv_new1(bdf);
+        d->vfio_device = strdup("");
+        d->numa_node = numa;
+}
+
+static void add_nvswitch(CtlHost *h, const char *bdf) {
+        CtlDevice *d = ctl_host_add_device(h);
+
+        assert_non_null(d);
+        d->address = strdup(bdf);
+        d->vendor_id = 0x10de;
+        d->device_id = 0x22a3;
+        d->name = strdup("GH100 [H100 NVSwitch]");
+        d->kind = strdup("nvswitch");
+        d->architecture = strdup("hopper");
+        d->ppcie_capable = true;
+        d->cc_mode = strdup("off");
+        d->ppcie_mode = strdup("on");
+        d->driver = strdup("");
+}
+
+static void make_host(CtlHost *h) {
+        ctl_host_init(h);
+        h->version = strdup("0.1.0");
+        h->host_tee = strdup("tdx");
+        h->default_mode = strdup("");
+        h->mode = strdup("off");
+        h->mode_state = strdup("idle");
+        h->last_error = strdup("");
+        h->cc_capable = true;
+        h->have_manager = true;
+        add_gpu(h, "0000:c5:00.0", "GH100 [H100 SXM5 80GB]", "on", "vfio-pci", 40, 1);
+        add_gpu(h, "0000:65:00.0", "GH100 [H100 SXM5 80GB]", "off", "nvidia", 12, 0);
+        add_nvswitch(h, "0000:07:00.0");
+        ctl_host_sort_devices(h);
+}
+
+static void test_sort(void **state) {
+        CtlHost h;
+
+        make_host(&h);
+        assert_int_equal(h.n_devices, 3);
+        assert_string_equal(h.devices[0].address, "0000:07:00.0");
+        assert_string_equal(h.devices[1].address, "0000:65:00.0");
+        assert_string_equal(h.devices[2].address, "0000:c5:00.0");
+        /* Defaults of a device the daemon said nothing about. */
+        assert_int_equal(h.devices[0].iommu_group, -1);
+        assert_int_equal(h.devices[0].numa_node, -1);
+        assert_null(h.devices[0].group_members);
+        ctl_host_done(&h);
+        assert_int_equal(h.n_devices, 0);
+        assert_null(h.devices);
+        ctl_host_done(&h);
+}
+
+static void test_cells(void **state) {
+        CtlHost h;
+        char buf[CTL_CELL_MAX];
+
+        make_host(&h);
+        /* The NVSwitch: no CC mode, no driver, no group, no node. */
+        assert_string_equal(ctl_device_cell(&h.devices[0], CTL_COLUMN_CC, buf), "-");
+        assert_string_equal(ctl_device_cell(&h.devices[0], CTL_COLUMN_PPCIE, buf), "on");
+        assert_string_equal(ctl_device_cell(&h.devices[0], CTL_COLUMN_DRIVER, buf), "-");
+        assert_string_equal(ctl_device_cell(&h.devices[0], CTL_COLUMN_GROUP, buf), "-");
+        assert_string_equal(ctl_device_cell(&h.devices[0], CTL_COLUMN_NUMA, buf), "-");
+        assert_string_equal(ctl_device_cell(&h.devices[2], CTL_COLUMN_CC, buf), "on");
+        assert_string_equal(ctl_device_cell(&h.devices[2], CTL_COLUMN_GROUP, buf), "40");
+        assert_string_equal(ctl_device_cell(&h.devices[2], CTL_COLUMN_NUMA, buf), "1");
+        h.devices[2].ppcie_capable = false;
+        assert_string_equal(ctl_device_cell(&h.devices[2], CTL_COLUMN_PPCIE, buf), "-");
+
+        /* Control characters never reach the terminal. */
+        free(h.devices[1].name);
+        h.devices[1].name = strdup("tab\there\nnewline");
+        assert_string_equal(ctl_device_cell(&h.devices[1], CTL_COLUMN_NAME, buf), "tab here newline");
+        ctl_host_done(&h);
+
+        assert_int_equal(ctl_text_width(""), 0);
+        assert_int_equal(ctl_text_width("abc"), 3);
+        assert_int_equal(ctl_text_width("µ…✓"), 3);
+
+        /* A copy that must be cut is cut between characters. */
+        assert_string_equal(ctl_printable("a\tµ", buf, 4), "a ");
+        assert_string_equal(ctl_printable("a\tµ", buf, 5), "a µ");
+        const char *clean = "no control";
+        assert_ptr_equal(ctl_printable(clean, buf, sizeof(buf)), clean);
+}
+
+static void test_table(void **state) {
+        CtlHost h;
+        Capture c;
+        char *out;
+
+        make_host(&h);
+        ctl_print_devices(capture_begin(&c), h.devices, h.n_devices, 0);
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "ADDRESS       NAME                    KIND      ARCH    CC   PPCIE  DRIVER    GROUP  NUMA\n"
+                            "0000:07:00.0  GH100 [H100 NVSwitch]   nvswitch  hopper  -    on     -         -      -\n"
+                            "0000:65:00.0  GH100 [H100 SXM5 80GB]  gpu       hopper  off  off    nvidia    12     0\n"
+                            "0000:c5:00.0  GH100 [H100 SXM5 80GB]  gpu       hopper  on   off    vfio-pci  40     1\n");
+        free(out);
+
+        /* A narrow terminal cuts the names, and only them. */
+        assert_int_equal(ctl_name_width_for(h.devices, h.n_devices, 0), 0);
+        assert_int_equal(ctl_name_width_for(h.devices, h.n_devices, 74), 12);
+        assert_int_equal(ctl_name_width_for(h.devices, h.n_devices, 20), 12);
+        /* 67 columns for the others and their gaps. */
+        assert_int_equal(ctl_name_width_for(h.devices, h.n_devices, 80), 13);
+        assert_int_equal(ctl_name_width_for(h.devices, h.n_devices, 200), 133);
+        ctl_print_devices(capture_begin(&c), h.devices, h.n_devices, 12);
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "ADDRESS       NAME          KIND      ARCH    CC   PPCIE  DRIVER    GROUP  NUMA\n"
+                            "0000:07:00.0  GH100 [H100…  nvswitch  hopper  -    on     -         -      -\n"
+                            "0000:65:00.0  GH100 [H100…  gpu       hopper  off  off    nvidia    12     0\n"
+                            "0000:c5:00.0  GH100 [H100…  gpu       hopper  on   off    vfio-pci  40     1\n");
+        free(out);
+
+        /* A limit wider than the names changes nothing. */
+        ctl_print_devices(capture_begin(&c), h.devices, 1, 100);
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "ADDRESS       NAME                   KIND      ARCH    CC  PPCIE  DRIVER  GROUP  NUMA\n"
+                            "0000:07:00.0  GH100 [H100 NVSwitch]  nvswitch  hopper  -   on     -       -      -\n");
+        free(out);
+
+        ctl_print_devices(capture_begin(&c), NULL, 0, 0);
+        out = capture_end(&c);
+        assert_string_equal(out, "No devices.\n");
+        free(out);
+        ctl_host_done(&h);
+}
+
+static void test_status_text(void **state) {
+        CtlHost h;
+        Capture c;
+        char *out;
+
+        make_host(&h);
+        ctl_print_status(capture_begin(&c), &h, 0);
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "     Version: 0.1.0\n"
+                            "    Host TEE: tdx\n"
+                            "Default mode: none\n"
+                            "        Mode: off\n"
+                            "  Mode state: idle\n"
+                            "  CC capable: yes\n"
+                            "\n"
+                            "ADDRESS       NAME                    KIND      ARCH    CC   PPCIE  DRIVER    GROUP  NUMA\n"
+                            "0000:07:00.0  GH100 [H100 NVSwitch]   nvswitch  hopper  -    on     -         -      -\n"
+                            "0000:65:00.0  GH100 [H100 SXM5 80GB]  gpu       hopper  off  off    nvidia    12     0\n"
+                            "0000:c5:00.0  GH100 [H100 SXM5 80GB]  gpu       hopper  on   off    vfio-pci  40     1\n");
+        assert_null(strstr(out, "Last error"));
+        free(out);
+
+        /* A failure shows its message, on one line. */
+        free(h.mode_state);
+        h.mode_state = strdup("failed");
+        free(h.last_error);
+        h.last_error = strdup("0000:65:00.0: reset:\nno response");
+        free(h.default_mode);
+        h.default_mode = strdup("on");
+        h.cc_capable = false;
+        ctl_print_status(capture_begin(&c), &h, 0);
+        out = capture_end(&c);
+        assert_non_null(strstr(out, "  Mode state: failed\n  Last error: 0000:65:00.0: reset: no response\n  CC capable: no\n"));
+        assert_non_null(strstr(out, "Default mode: on\n"));
+        free(out);
+        ctl_host_done(&h);
+
+        /* What the daemon did not send reads n/a. */
+        ctl_host_init(&h);
+        ctl_print_status(capture_begin(&c), &h, 0);
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "     Version: n/a\n"
+                            "    Host TEE: n/a\n"
+                            "Default mode: n/a\n"
+                            "        Mode: n/a\n"
+                            "  Mode state: n/a\n"
+                            "  CC capable: n/a\n"
+                            "\n"
+                            "No devices.\n");
+        free(out);
+        ctl_host_done(&h);
+}
+
+static void test_status_json(void **state) {
+        CtlHost h;
+        Capture c;
+        char *out;
+
+        make_host(&h);
+        h.n_devices = 2; /* the NVSwitch and one GPU */
+        ctl_print_status_json(capture_begin(&c), &h);
+        h.n_devices = 3;
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "{\"Version\":\"0.1.0\",\"HostTee\":\"tdx\",\"DefaultMode\":null,\"Mode\":\"off\","
+                            "\"ModeState\":\"idle\",\"LastError\":null,\"CcCapable\":true,\"Devices\":["
+                            "{\"Address\":\"0000:07:00.0\",\"VendorId\":4318,\"DeviceId\":8867,"
+                            "\"Name\":\"GH100 [H100 NVSwitch]\",\"Kind\":\"nvswitch\",\"Architecture\":\"hopper\","
+                            "\"CcCapable\":false,\"PpcieCapable\":true,\"CcMode\":\"off\",\"PpcieMode\":\"on\","
+                            "\"Driver\":null,\"IommuGroup\":null,\"GroupMembers\":[],\"VfioDevice\":null,\"NumaNode\":null},"
+                            "{\"Address\":\"0000:65:00.0\",\"VendorId\":4318,\"DeviceId\":9008,"
+                            "\"Name\":\"GH100 [H100 SXM5 80GB]\",\"Kind\":\"gpu\",\"Architecture\":\"hopper\","
+                            "\"CcCapable\":true,\"PpcieCapable\":true,\"CcMode\":\"off\",\"PpcieMode\":\"off\","
+                            "\"Driver\":\"nvidia\",\"IommuGroup\":12,\"GroupMembers\":[\"0000:65:00.0\"],"
+                            "\"VfioDevice\":null,\"NumaNode\":0}]}\n");
+        free(out);
+
+        ctl_print_devices_json(capture_begin(&c), h.devices + 2, 1);
+        out = capture_end(&c);
+        assert_true(out[0] == '[');
+        assert_non_null(strstr(out, "\"Address\":\"0000:c5:00.0\""));
+        assert_non_null(strstr(out, "\"Driver\":\"vfio-pci\""));
+        assert_string_equal(out + strlen(out) - 3, "}]\n");
+        free(out);
+
+        ctl_print_devices_json(capture_begin(&c), NULL, 0);
+        out = capture_end(&c);
+        assert_string_equal(out, "[]\n");
+        free(out);
+
+        /* Strings the daemon sends are escaped. */
+        free(h.last_error);
+        h.last_error = strdup("0000:65:00.0: \"reset\"\tfailed");
+        h.have_manager = false;
+        h.n_devices = 0;
+        ctl_print_status_json(capture_begin(&c), &h);
+        h.n_devices = 3;
+        out = capture_end(&c);
+        assert_non_null(strstr(out, "\"LastError\":\"0000:65:00.0: \\\"reset\\\"\\tfailed\",\"CcCapable\":null,\"Devices\":[]}\n"));
+        free(out);
+        ctl_host_done(&h);
+
+        ctl_print_error_json(capture_begin(&c), CC_ERR "Busy", "a switch \"on\" is running");
+        out = capture_end(&c);
+        assert_string_equal(out, "{\"error\":{\"name\":\"" CC_ERR "Busy\",\"message\":\"a switch \\\"on\\\" is running\"}}\n");
+        free(out);
+        ctl_print_error_json(capture_begin(&c), NULL, "Connection refused");
+        out = capture_end(&c);
+        assert_string_equal(out, "{\"error\":{\"name\":null,\"message\":\"Connection refused\"}}\n");
+        free(out);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_args_commands),
+                cmocka_unit_test(test_args_bus),
+                cmocka_unit_test(test_args_usage_errors),
+                cmocka_unit_test(test_args_help_version),
+                cmocka_unit_test(test_complete_bdf),
+                cmocka_unit_test(test_json_escape),
+                cmocka_unit_test(test_json_writer),
+                cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_sort),
+                cmocka_unit_test(test_cells),
+                cmocka_unit_test(test_table),
+                cmocka_unit_test(test_status_text),
+                cmocka_unit_test(test_status_json),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
