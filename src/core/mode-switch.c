@@ -98,8 +98,15 @@ int cc_switch_select(const CcInventory *inv, TargetMode mode, const char *bdf,
         } else {
                 for (size_t i = 0; i < inv->n_devices; i++) {
                         const CcDevice *d = inv->devices[i];
-                        bool wanted = mode == TARGET_MODE_PPCIE ? d->ppcie_capable || d->cc_capable
-                                                                : d->kind == DEVICE_KIND_GPU && d->cc_capable;
+                        bool wanted;
+
+                        if (mode == TARGET_MODE_PPCIE)
+                                wanted = d->ppcie_capable || d->cc_capable;
+                        else if (d->kind == DEVICE_KIND_NVSWITCH)
+                                /* Leaving PPCIe takes the NVSwitches out of it too. */
+                                wanted = d->ppcie_capable && d->ppcie_mode != DEVICE_CC_OFF;
+                        else
+                                wanted = d->cc_capable;
                         if (!wanted)
                                 continue;
                         if (mode == TARGET_MODE_PPCIE && !d->ppcie_capable) {

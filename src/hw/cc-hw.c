@@ -271,6 +271,9 @@ size_t cc_knob_plan(TargetMode mode, GpuArch arch, bool ppcie_off_only, KnobWrit
                 PLAN_ADD(NV_KNOB_CCD, 1);
                 break;
         case TARGET_MODE_OFF:
+                /* Off means neither CC nor PPCIe: a GPU leaving PPCIe drops it too. */
+                if (arch == GPU_ARCH_HOPPER)
+                        PLAN_ADD(NV_KNOB_PPCIE, 0);
                 n = plan_cc_off(arch, out, n);
                 break;
         case TARGET_MODE_PPCIE:

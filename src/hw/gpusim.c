@@ -380,12 +380,14 @@ static bool sim_ppcie(const SimState *st) {
         return knob_get(&st->active, NV_KNOB_PPCIE) != 0;
 }
 
-/* A reset clears the FSP's queues and EMEM. */
+/* The FSP's queues and EMEM as after a reset.  Idle queues rest at the
+ * channel base, so publishing a message moves only the tail and a reader
+ * never sees a half-updated pair. */
 static void sim_forget_fsp(GpuSim *s) {
         memset(s->emem, 0, sizeof(s->emem));
         s->emem_ctrl = 0;
-        s->cmd_head = s->cmd_tail = 0;
-        s->msg_head = s->msg_tail = 0;
+        s->cmd_head = s->cmd_tail = NV_FSP_EMEM_CHANNEL_BASE;
+        s->msg_head = s->msg_tail = NV_FSP_EMEM_CHANNEL_BASE;
         s->cmd_doorbell = false;
         s->msg_pending = false;
 }
@@ -758,6 +760,7 @@ int gpusim_open(const char *state_path, GpuArch arch, Bar0 **ret) {
         if (!s)
                 return -ENOMEM;
         s->fallback_arch = arch;
+        sim_forget_fsp(s);
         r = state_load(state_path, arch, NULL, &s->st);
         if (r < 0)
                 return r;

@@ -572,7 +572,7 @@ static void test_knob_plans(void **state) {
                 { TARGET_MODE_DEVTOOLS, GPU_ARCH_BLACKWELL, false,
                   { { 2, 0 }, { 4, 0 }, { 34, 0 }, { 45, 0 }, { 8, 1 }, { 6, 1 } }, 6 },
                 { TARGET_MODE_OFF, GPU_ARCH_HOPPER, false,
-                  { { 10, 0 }, { 6, 0 }, { 8, 0 } }, 3 },
+                  { { 45, 0 }, { 10, 0 }, { 6, 0 }, { 8, 0 } }, 4 },
                 { TARGET_MODE_OFF, GPU_ARCH_BLACKWELL, false,
                   { { 6, 0 }, { 8, 0 } }, 2 },
                 { TARGET_MODE_PPCIE, GPU_ARCH_HOPPER, false,
@@ -638,6 +638,9 @@ static void test_switch_through_simulator(void **state) {
                   { { 6, 0 }, { 8, 0 } }, 2, "6:0;8:0", DEVICE_CC_OFF, false },
                 { GPU_ARCH_HOPPER, "6:0;8:1;10:2;45:0", TARGET_MODE_OFF, false,
                   { { 10, 0 }, { 8, 0 } }, 2, "8:0;10:0", DEVICE_CC_OFF, false },
+                /* Off leaves PPCIe too. */
+                { GPU_ARCH_HOPPER, "6:0;8:0;10:0;45:1", TARGET_MODE_OFF, false,
+                  { { 45, 0 } }, 1, "45:0", DEVICE_CC_OFF, false },
                 /* PPCIe in two phases. */
                 { GPU_ARCH_HOPPER, "6:0;8:1;10:2;45:0", TARGET_MODE_PPCIE, true,
                   { { 10, 0 }, { 8, 0 } }, 2, "8:0;10:0", DEVICE_CC_OFF, false },
@@ -739,11 +742,11 @@ static void test_read_compare_write(void **state) {
         assert_int_equal(rec.n_writes, 2);
         assert_int_equal(cc_apply_knobs(&b, &t, plan, n, &err), 0);
         assert_int_equal(rec.n_writes, 2);
-        assert_int_equal(rec.n_reads, 7 + 3 + 3);
+        assert_int_equal(rec.n_reads, 7 + 4 + 4);
 
         /* An empty plan touches nothing. */
         assert_int_equal(cc_apply_knobs(&b, &t, plan, 0, &err), 0);
-        assert_int_equal(rec.n_reads, 13);
+        assert_int_equal(rec.n_reads, 15);
 }
 
 static void test_invalid_state_fixed(void **state) {
