@@ -127,13 +127,15 @@ static int check_replies(sd_bus *bus, size_t *ret_n_properties, size_t *ret_n_ob
         return 0;
 }
 
-/* VmRSS, RssAnon and RssFile of /proc/PID/status, in KiB. */
+/* VmRSS, RssAnon and RssFile of /proc/PID/status and Pss of
+ * /proc/PID/smaps_rollup (the share of the libraries' pages charged to this
+ * process), in KiB. */
 typedef struct Rss {
-        unsigned long rss, anon, file;
+        unsigned long rss, anon, file, pss;
 } Rss;
 
 static int read_rss(pid_t pid, Rss *ret) {
-        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_fclose_ FILE *f = NULL, *g = NULL;
         char path[64], line[256];
         Rss rss = {};
         bool found = false;
@@ -142,22 +144,29 @@ static int read_rss(pid_t pid, Rss *ret) {
         f = fopen(path, "re");
         if (!f)
                 return -errno;
-        while (fgets(line, sizeof(line), f)) {
+        while (fgets(line, sizeof(line), f))
                 if (sscanf(line, "VmRSS: %lu kB", &rss.rss) == 1)
                         found = true;
-                else if (sscanf(line, "RssAnon: %lu kB", &rss.anon) == 1 ||
-                         sscanf(line, "RssFile: %lu kB", &rss.file) == 1)
+                else if (sscanf(line, "RssAnon: %lu kB", &rss.anon) == 1)
                         continue;
-        }
+                else
+                        (void) sscanf(line, "RssFile: %lu kB", &rss.file);
         if (!found)
                 return -ENODATA;
+
+        /* Optional: older kernels have no smaps_rollup. */
+        snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int) pid);
+        g = fopen(path, "re");
+        while (g && fgets(line, sizeof(line), g))
+                if (sscanf(line, "Pss: %lu kB", &rss.pss) == 1)
+                        break;
         *ret = rss;
         return 0;
 }
 
-static void print_rss(const char *when, const Rss *r) {
-        printf("  %-34s %6lu KiB  %6.2f MiB  (anon %lu KiB, file %lu KiB)\n",
-               when, r->rss, r->rss / 1024.0, r->anon, r->file);
+static void print_rss(const char *what, const Rss *r) {
+        printf("  %-36s %6lu KiB  %6.2f MiB  (anon %lu, file %lu, Pss %lu KiB)\n",
+               what, r->rss, r->rss / 1024.0, r->anon, r->file, r->pss);
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -278,7 +287,7 @@ int main(int argc, char *argv[]) {
         uint64_t *samples[_CALL_MAX];
         size_t n_samples[_CALL_MAX], n_properties = 0, n_objects = 0;
         double p50[_CALL_MAX], p99[_CALL_MAX];
-        Rss idle = {}, after = {};
+        Rss idle = {}, after = {}, self = {};
         int r;
 
         r = parse_argv(argc, argv, &o);
@@ -329,6 +338,7 @@ int main(int argc, char *argv[]) {
 
         if (o.pid > 0 && read_rss(o.pid, &after) < 0)
                 after = (Rss) {};
+        (void) read_rss(getpid(), &self);
 
         for (Call c = 0; c < _CALL_MAX; c++) {
                 qsort(samples[c], n_samples[c], sizeof(uint64_t), cmp_u64);
@@ -347,14 +357,17 @@ int main(int argc, char *argv[]) {
                p50[CALL_GET_ALL] / p50[CALL_PING], p99[CALL_GET_ALL] / p99[CALL_PING]);
 
         if (o.pid > 0) {
-                printf("\nResident memory of nvidia-ccd (process %d, %zu objects)\n", (int) o.pid, n_objects);
-                print_rss("idle, after one GetManagedObjects", &idle);
+                printf("\nResident memory (VmRSS); idle = after READY=1 and one GetManagedObjects,\n"
+                       "nvidia-ccd with %zu GPU objects\n\n", n_objects);
+                print_rss("nvidia-ccd, idle", &idle);
                 if (after.rss > 0)
-                        print_rss("after the calls above", &after);
-                printf("  %-34s %6u KiB  %6.2f MiB  (reference: python3 + kubernetes client)\n",
+                        print_rss("nvidia-ccd, after the calls above", &after);
+                if (self.rss > 0)
+                        print_rss("bench-bus (a bare sd-bus client)", &self);
+                printf("  %-36s %6u KiB  %6.2f MiB  (python3 + kubernetes client; operator-facts.md)\n",
                        "Operator's cc-manager runtime", PYTHON_CC_MANAGER_RSS_MIB * 1024,
                        (double) PYTHON_CC_MANAGER_RSS_MIB);
-                printf("  idle/reference: %.3f   (goal: idle <= 4 MiB)\n",
+                printf("\n  nvidia-ccd idle / cc-manager: %.3f   (goal: idle <= 4 MiB)\n",
                        idle.rss / (PYTHON_CC_MANAGER_RSS_MIB * 1024.0));
         }
         return EXIT_SUCCESS;

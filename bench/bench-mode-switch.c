@@ -148,7 +148,8 @@ static int time_switch(const Options *o, unsigned n, bool sequential, uint64_t *
         r = cc_switch_finish(sw, &e);
         end = now_us();
         if (r < 0)
-                return fprintf(stderr, "Switch of %u GPU%s failed: %s\n", n, n == 1 ? "" : "s", e.message), r;
+                return fprintf(stderr, "Switch of %u GPU%s (%s) failed: %s\n", n, n == 1 ? "" : "s",
+                               sequential ? "one after another" : "concurrent", e.message), r;
 
         for (size_t i = 0; i < cc_switch_n_outcomes(sw); i++)
                 if (!cc_switch_outcome(sw, i)->verified)

@@ -38,8 +38,8 @@ typedef struct FakeHost FakeHost;
 /* A fresh tree in a new directory under $TMPDIR (or /tmp), removed by
  * fake_host_free. */
 FakeHost *fake_host_new(void);
-/* A tree at root (created when missing); removed by fake_host_free unless
- * fake_host_keep is called. */
+/* A tree at root (created when missing), also removed by fake_host_free
+ * unless fake_host_keep says to leave it for another program. */
 FakeHost *fake_host_new_at(const char *root);
 void fake_host_keep(FakeHost *host);
 FakeHost *fake_host_free(FakeHost *host);

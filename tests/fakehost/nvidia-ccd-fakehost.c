@@ -90,6 +90,8 @@ static int parse_args(int argc, char **argv, Options *o) {
                         o->tee = optarg;
                         break;
                 case ARG_DRIVER:
+                        if (!*optarg || strchr(optarg, '/'))
+                                r = -EINVAL;
                         o->driver = optarg;
                         break;
                 case ARG_NO_IOMMU:
@@ -144,7 +146,7 @@ int main(int argc, char **argv) {
         Options o = { .gpus = 8, .boot_ms = 1500, .tee = "none", .driver = "nvidia" };
         _cleanup_(fake_host_freep) FakeHost *host = NULL;
         unsigned total;
-        char bdf[16];
+        char bdf[16] = "";
         int r = 0;
 
         if (parse_args(argc, argv, &o) < 0)
@@ -189,10 +191,13 @@ int main(int argc, char **argv) {
                 r = fake_host_add_device(host, bdf, (uint16_t) o.extra[i][0], (uint16_t) o.extra[i][1],
                                          o.extra[i][2], NULL, o.no_iommu ? FAKE_NO_IOMMU : 0);
         }
-        if (r >= 0)
-                r = fake_host_set_tee(host, o.tee);
         if (r < 0) {
-                fprintf(stderr, "Cannot build the fake host at %s (%s): %s\n", o.root, bdf, strerror(-r));
+                fprintf(stderr, "Cannot add %s to the fake host at %s: %s\n", bdf, o.root, strerror(-r));
+                return 1;
+        }
+        r = fake_host_set_tee(host, o.tee);
+        if (r < 0) {
+                fprintf(stderr, "Cannot set the TEE of the fake host at %s: %s\n", o.root, strerror(-r));
                 return 1;
         }
         return 0;
