@@ -149,7 +149,7 @@ def parse_knobs(value):
 
 
 def format_knobs(knobs):
-    return ''.join('%d:%d;' % (k, v) for k, v in knobs.items())
+    return ';'.join('%d:%d' % kv for kv in sorted(knobs.items()))
 
 
 # ---------------------------------------------------------------- inotify
@@ -262,6 +262,12 @@ class FakeHost:
 
     def active_knobs(self, bdf):
         return parse_knobs(self.gpusim(bdf).get('Knobs', {}).get('Active', ''))
+
+    def set_active_knobs(self, bdf, changes):
+        '''Changes some active knobs, as if the GPU had booted with them.'''
+        knobs = self.active_knobs(bdf)
+        knobs.update(changes)
+        self.gpusim_set(bdf, 'Knobs', 'Active', format_knobs(knobs))
 
     def snapshot(self):
         '''Every gpusim.ini's bytes and every device's driver.'''
@@ -493,11 +499,11 @@ class ServiceTestCase(unittest.TestCase):
         while ctx.iteration(False):
             pass
 
-    def wait_fd(self, fd, timeout, what, extra_fds=()):
+    def wait_fd(self, fd, timeout, what):
         '''select() on fd (and the daemon's pidfd) with a deadline.'''
         deadline = time.monotonic() + timeout
         while True:
-            fds = [fd] + list(extra_fds)
+            fds = [fd]
             if self.daemon is not None and self.daemon.alive() and not self.daemon.expected_exit:
                 fds.append(self.daemon.pidfd)
             left = deadline - time.monotonic()
@@ -779,7 +785,7 @@ class ServiceTestCase(unittest.TestCase):
 
     # -- clients as another user
 
-    def run_as_nobody(self, args, check_root=True):
+    def run_as_nobody(self, args):
         if not self.is_root:
             self.skipTest('needs root to run a client as nobody')
         cmd = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--'] + list(args)

@@ -167,9 +167,7 @@ class RecoveryTest(harness.ServiceTestCase):
         gpus = self.host.gpus()
         stuck = gpus[1]
         # CCM=0 with CCD=1 active is the half-done state 2.
-        knobs = self.host.active_knobs(stuck)
-        knobs[CCM], knobs[CCD] = 0, 1
-        self.host.gpusim_set(stuck, 'Knobs', 'Active', ';'.join('%d:%d' % kv for kv in sorted(knobs.items())))
+        self.host.set_active_knobs(stuck, {CCM: 0, CCD: 1})
         self.start_daemon()
         self.assertEqual(self.gpu(stuck)['CcMode'], 'invalid')
         self.assertEqual(self.gpu(gpus[0])['CcMode'], 'off')

@@ -71,9 +71,7 @@ class RescanTest(harness.ServiceTestCase):
 
         # A GPU appears, in CC mode off while the others are on.
         self.add_gpu_copy(gpus[0], NEW_BDF, 900)
-        knobs = self.host.active_knobs(NEW_BDF)
-        knobs[CCM], knobs[CCD] = 0, 0
-        self.host.gpusim_set(NEW_BDF, 'Knobs', 'Active', ';'.join('%d:%d' % kv for kv in sorted(knobs.items())))
+        self.host.set_active_knobs(NEW_BDF, {CCM: 0, CCD: 0})
         start = len(self.signals)
         self.rescan()
         self.wait_until(lambda: self.om_signals('InterfacesAdded', start), 10, 'InterfacesAdded')
