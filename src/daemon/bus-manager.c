@@ -36,30 +36,7 @@ static int property_get_cc_capable(sd_bus *bus, const char *path, const char *in
 }
 
 static int method_set_mode(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Daemon *d = userdata;
-        CcSwitchTarget *targets = NULL;
-        CcError e = CC_ERROR_INIT;
-        const char *mode_string;
-        TargetMode mode;
-        size_t n = 0;
-        int r;
-
-        r = sd_bus_message_read(m, "s", &mode_string);
-        if (r < 0)
-                return r;
-        mode = target_mode_from_string(mode_string);
-        if (mode == TARGET_MODE_INVALID)
-                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
-                                         "Unknown mode \"%s\": expected on, off, devtools or ppcie", mode_string);
-
-        r = authorizer_check(d->authorizer, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
-
-        r = cc_switch_select(d->inventory, mode, NULL, &targets, &n, &e);
-        if (r < 0)
-                return bus_error_from_cc(error, &e);
-        return mode_control_start(d, mode, targets, n, m, error);
+        return mode_control_method_set_mode(userdata, m, NULL, error);
 }
 
 static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -67,6 +67,8 @@ int bus_manager_emit_changed(Daemon *d, const char *property, ...) _sentinel_;
 
 /* Mode switching on the bus (mode-control.c). */
 bool mode_control_busy(const Daemon *d);
+/* SetMode(s) of the Manager (bdf NULL: every capable device) or of one Gpu. */
+int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error);
 int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size_t n,
                        sd_bus_message *request, sd_bus_error *error);
 int mode_control_apply_default(Daemon *d);

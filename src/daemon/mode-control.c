@@ -159,6 +159,32 @@ int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size
         return 1;
 }
 
+int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error) {
+        CcSwitchTarget *targets = NULL;
+        CcError e = CC_ERROR_INIT;
+        const char *mode_string;
+        TargetMode mode;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &mode_string);
+        if (r < 0)
+                return r;
+        mode = target_mode_from_string(mode_string);
+        if (mode == TARGET_MODE_INVALID)
+                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
+                                         "Unknown mode \"%s\": expected on, off, devtools or ppcie", mode_string);
+
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* 1: called again once polkit answers */
+
+        r = cc_switch_select(d->inventory, mode, bdf, &targets, &n, &e);
+        if (r < 0)
+                return bus_error_from_cc(error, &e);
+        return mode_control_start(d, mode, targets, n, m, error);
+}
+
 int mode_control_resume(Daemon *d) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         CcSwitchTarget *targets = NULL;

@@ -4,6 +4,7 @@
 
 #include "cc-hw.h"
 #include "nv-regs.h"
+#include "time-util.h"
 
 static const char *const device_cc_mode_table[] = {
         [DEVICE_CC_OFF] = "off",
@@ -64,32 +65,6 @@ CcTimeouts cc_timeouts_default(GpuArch arch) {
         };
 }
 
-static uint64_t now_monotonic_us(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-static void sleep_us(uint64_t us) {
-        struct timespec ts = {
-                .tv_sec = (time_t) (us / 1000000u),
-                .tv_nsec = (long) (us % 1000000u) * 1000,
-        };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
-/* "5 s" or "50 ms", as people read a timeout. */
-static const char *format_ms(char buf[static 32], unsigned ms) {
-        if (ms % 1000 == 0)
-                snprintf(buf, 32, "%u s", ms / 1000);
-        else
-                snprintf(buf, 32, "%u ms", ms);
-        return buf;
-}
-
 int cc_check_alive(Bar0 *b, CcError *err) {
         uint32_t boot0;
 
@@ -136,7 +111,7 @@ int cc_wait_boot(Bar0 *b, GpuArch arch, const CcTimeouts *t, CcError *err) {
         if (r < 0)
                 return r;
 
-        deadline = now_monotonic_us() + (uint64_t) t->boot_ms * 1000u;
+        deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t) t->boot_ms * 1000u;
         for (;;) {
                 uint32_t v = bar0_read32(b, reg);
 
@@ -147,16 +122,16 @@ int cc_wait_boot(Bar0 *b, GpuArch arch, const CcTimeouts *t, CcError *err) {
                         if (r < 0)
                                 return r;
                 }
-                if (now_monotonic_us() >= deadline)
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
                         break;
-                sleep_us((uint64_t) t->boot_poll_ms * 1000u);
+                sleep_usec((uint64_t) t->boot_poll_ms * 1000u);
         }
 
         /* A device that went away while booting says so, not "timeout". */
         r = cc_check_alive(b, err);
         if (r < 0)
                 return r;
-        return cc_error_set(err, CC_ERROR_TIMEOUT, ETIMEDOUT, "boot not complete after %s", format_ms(buf, t->boot_ms));
+        return cc_error_set(err, CC_ERROR_TIMEOUT, ETIMEDOUT, "boot not complete after %s", format_timeout_ms(buf, t->boot_ms));
 }
 
 static DeviceCcMode decode_cc_mode(uint32_t v) {

@@ -9,52 +9,28 @@
 #include "cc-hw.h"
 #include "log.h"
 #include "nv-regs.h"
+#include "time-util.h"
 
 #define FSP_MAX_DWORDS 16
 
-static uint64_t now_monotonic_us(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-static void sleep_us(uint64_t us) {
-        struct timespec ts = {
-                .tv_sec = (time_t) (us / 1000000u),
-                .tv_nsec = (long) (us % 1000000u) * 1000,
-        };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
-static const char *format_ms(char buf[static 32], unsigned ms) {
-        if (ms % 1000 == 0)
-                snprintf(buf, 32, "%u s", ms / 1000);
-        else
-                snprintf(buf, 32, "%u ms", ms);
-        return buf;
-}
-
 static int fsp_wait_cmd_queue_empty(Bar0 *b, const CcTimeouts *t, CcError *err) {
-        uint64_t deadline = now_monotonic_us() + (uint64_t) t->queue_empty_ms * 1000u;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t) t->queue_empty_ms * 1000u;
         char buf[32];
         int r;
 
         for (;;) {
                 if (bar0_read32(b, NV_FSP_CMD_QUEUE_HEAD) == bar0_read32(b, NV_FSP_CMD_QUEUE_TAIL))
                         return 0;
-                if (now_monotonic_us() >= deadline)
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
                         break;
-                sleep_us(t->queue_poll_us);
+                sleep_usec(t->queue_poll_us);
         }
 
         r = cc_check_alive(b, err);
         if (r < 0)
                 return r;
         return cc_error_set(err, CC_ERROR_TIMEOUT, ETIMEDOUT, "FSP command queue busy after %s",
-                            format_ms(buf, t->queue_empty_ms));
+                            format_timeout_ms(buf, t->queue_empty_ms));
 }
 
 /* An answer left over from a request that timed out must not be taken for
@@ -80,7 +56,7 @@ static void fsp_send(Bar0 *b, const uint32_t *msg, size_t n) {
 }
 
 static int fsp_receive(Bar0 *b, const CcTimeouts *t, uint32_t resp[FSP_MAX_DWORDS], size_t *ret_n, CcError *err) {
-        uint64_t deadline = now_monotonic_us() + (uint64_t) t->response_ms * 1000u;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t) t->response_ms * 1000u;
         uint32_t head, tail;
         size_t n;
         char buf[32];
@@ -96,14 +72,14 @@ static int fsp_receive(Bar0 *b, const CcTimeouts *t, uint32_t resp[FSP_MAX_DWORD
                 }
                 if (head != tail)
                         break;
-                if (now_monotonic_us() >= deadline) {
+                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
                         r = cc_check_alive(b, err);
                         if (r < 0)
                                 return r;
                         return cc_error_set(err, CC_ERROR_TIMEOUT, ETIMEDOUT, "FSP response timeout after %s",
-                                            format_ms(buf, t->response_ms));
+                                            format_timeout_ms(buf, t->response_ms));
                 }
-                sleep_us((uint64_t) t->response_poll_ms * 1000u);
+                sleep_usec((uint64_t) t->response_poll_ms * 1000u);
         }
 
         if (tail < head || (tail - head) % 4 != 0 || (tail - head) / 4 + 1 > FSP_MAX_DWORDS) {

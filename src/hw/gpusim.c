@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "gpusim.h"
 #include "nv-regs.h"
+#include "time-util.h"
 
 /* EMEM as the channel-2 client sees it: the channel's area starts at 0x800. */
 #define SIM_EMEM_SIZE           0x1000u
@@ -68,14 +69,6 @@ typedef struct GpuSim {
         uint64_t msg_ready_us;
         uint32_t msg_pending_tail;
 } GpuSim;
-
-static uint64_t now_realtime_us(void) {
-        struct timespec ts;
-
-        /* Wall-clock time: ResetAtUs must mean the same in every process. */
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 static const char *model_to_string(GpuArch a) {
         switch (a) {
@@ -495,7 +488,7 @@ static void sim_fsp_take_command(GpuSim *s, uint64_t now) {
  * and once the host has taken the previous answer, publish an answer once
  * its latency has passed. */
 static void sim_fsp_step(GpuSim *s) {
-        uint64_t now = now_realtime_us();
+        uint64_t now = now_usec(CLOCK_REALTIME);
         bool msg_queue_free = !s->msg_pending && s->msg_head == s->msg_tail;
 
         if (s->cmd_doorbell && msg_queue_free && sim_booted(&s->st, now) &&
@@ -565,11 +558,11 @@ static uint32_t sim_read32(void *impl, uint32_t offset) {
         case NV_FSP_BOOT_COMPLETE:
                 if (st->arch == GPU_ARCH_LS10_NVSWITCH)
                         return 0;
-                return sim_booted(st, now_realtime_us()) ? NV_FSP_BOOT_COMPLETE_DONE : 0;
+                return sim_booted(st, now_usec(CLOCK_REALTIME)) ? NV_FSP_BOOT_COMPLETE_DONE : 0;
         case NV_LS10_FSP_BOOT_COMPLETE:
                 if (st->arch != GPU_ARCH_LS10_NVSWITCH)
                         return 0;
-                return sim_booted(st, now_realtime_us()) ? NV_FSP_BOOT_COMPLETE_DONE : 0;
+                return sim_booted(st, now_usec(CLOCK_REALTIME)) ? NV_FSP_BOOT_COMPLETE_DONE : 0;
         case NV_HOPPER_CC_STATUS:
                 if (st->arch != GPU_ARCH_HOPPER)
                         return 0;
@@ -796,7 +789,7 @@ int gpusim_reset(const char *state_path) {
                         st.active.value[i] = st.pending.value[i];
                 }
         memset(&st.pending, 0, sizeof(st.pending));
-        st.reset_at_us = now_realtime_us();
+        st.reset_at_us = now_usec(CLOCK_REALTIME);
         /* The kernel's reset of this device is an FLR: the 0x1458 scratch is
          * lost, the SBR marker survives. */
         st.reset_marker = 0;
