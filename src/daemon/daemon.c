@@ -74,10 +74,19 @@ static int open_bus(const char *spec, sd_bus **ret) {
 static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Daemon *d = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
+        uint32_t answer = 0;
         int r;
 
         if (e) {
                 log_error("Cannot own %s: %s", CC_BUS_NAME, e->message);
+                sd_event_exit(d->event, EXIT_FAILURE);
+                return 0;
+        }
+        /* 1: primary owner, 4: already the owner; anything else means
+         * another instance serves the name. */
+        r = sd_bus_message_read(reply, "u", &answer);
+        if (r < 0 || (answer != 1 && answer != 4)) {
+                log_error("Cannot own %s: another instance owns it", CC_BUS_NAME);
                 sd_event_exit(d->event, EXIT_FAILURE);
                 return 0;
         }

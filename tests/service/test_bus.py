@@ -5,6 +5,8 @@
 # properties of each Gpu object, and a clean exit on SIGTERM.
 
 import os
+import socket
+import subprocess
 import signal
 import xml.etree.ElementTree as ET
 
@@ -144,6 +146,32 @@ class BusTest(harness.ServiceTestCase):
         # SIGINT too
         self.start_daemon()
         self.assertEqual(self.kill_daemon(signal.SIGINT), 0, 'exit status after SIGINT')
+
+    def test_second_instance_refused(self):
+        notify_path = os.path.join(self.tmp, 'notify-second')
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        sock.bind(notify_path)
+        env = self.client_env()
+        env['NOTIFY_SOCKET'] = notify_path
+        env['STATE_DIRECTORY'] = os.path.join(self.tmp, 'state-second')
+        r = subprocess.run(self.wrapper + [self.daemon_bin, '--bus', self.bus_address,
+                                           '--sysfs-root', self.host.root, '--simulate',
+                                           '--log-target', 'console'],
+                           env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        sock.setblocking(False)
+        messages = []
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode(errors='replace'))
+            except BlockingIOError:
+                break
+        sock.close()
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn('another instance owns it', r.stdout)
+        self.assertFalse(any('READY=1' in m.split('\n') for m in messages), messages)
+        # The first instance still serves.
+        self.assertEqual(self.get(MANAGER_PATH, MANAGER_IFACE, 'ModeState'), 'idle')
 
 
 if __name__ == '__main__':
