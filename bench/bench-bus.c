@@ -169,6 +169,66 @@ static void print_rss(const char *what, const Rss *r) {
                what, r->rss, r->rss / 1024.0, r->anon, r->file, r->pss);
 }
 
+/* Resident KiB per mapped object of /proc/PID/smaps ("[anon]" for anonymous
+ * mappings), largest first: where the resident size comes from. */
+#define MAX_OBJECTS 64
+
+typedef struct ObjectRss {
+        char name[64];
+        unsigned long kib;
+} ObjectRss;
+
+static int cmp_object_rss(const void *a, const void *b) {
+        const ObjectRss *x = a, *y = b;
+
+        return x->kib < y->kib ? 1 : x->kib > y->kib ? -1 : strcmp(x->name, y->name);
+}
+
+static size_t read_rss_by_object(pid_t pid, ObjectRss objects[MAX_OBJECTS]) {
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64], line[512];
+        ObjectRss *cur = NULL;
+        size_t n = 0;
+
+        snprintf(path, sizeof(path), "/proc/%d/smaps", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long start, end, kib;
+                char file[448] = "";
+                const char *base;
+
+                if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %447s", &start, &end, file) >= 2) {
+                        base = file[0] == '\0' ? "[anon]" : strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+                        cur = NULL;
+                        for (size_t i = 0; i < n && !cur; i++)
+                                if (streq(objects[i].name, base))
+                                        cur = &objects[i];
+                        if (!cur && n < MAX_OBJECTS) {
+                                cur = &objects[n++];
+                                snprintf(cur->name, sizeof(cur->name), "%s", base);
+                                cur->kib = 0;
+                        }
+                } else if (cur && sscanf(line, "Rss: %lu kB", &kib) == 1)
+                        cur->kib += kib;
+        }
+        qsort(objects, n, sizeof(ObjectRss), cmp_object_rss);
+        return n;
+}
+
+static void print_rss_by_object(pid_t pid, size_t top) {
+        ObjectRss objects[MAX_OBJECTS];
+        size_t n = read_rss_by_object(pid, objects);
+
+        if (n == 0)
+                return;
+        printf("\n  nvidia-ccd's largest resident objects (KiB):");
+        for (size_t i = 0; i < n && i < top; i++)
+                printf("%s %s %lu", i % 4 == 0 ? "\n   " : ",", objects[i].name, objects[i].kib);
+        printf("\n");
+}
+
 static int cmp_u64(const void *a, const void *b) {
         uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
 
@@ -369,6 +429,7 @@ int main(int argc, char *argv[]) {
                        (double) PYTHON_CC_MANAGER_RSS_MIB);
                 printf("\n  nvidia-ccd idle / cc-manager: %.3f   (goal: idle <= 4 MiB)\n",
                        idle.rss / (PYTHON_CC_MANAGER_RSS_MIB * 1024.0));
+                print_rss_by_object(o.pid, 8);
         }
         return EXIT_SUCCESS;
 }

@@ -13,7 +13,8 @@
  *   bench-start --stop PID
  *       SIGTERM, then waits for the process to be gone (SIGKILL after 30 s).
  *
- * Readiness is the datagram, never a delay. */
+ * Readiness is the datagram, never a delay; a child's death is seen on a
+ * SIGCHLD signalfd, the end of a process that is not ours on its pidfd. */
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,6 +23,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -94,6 +96,11 @@ static int spawn(char **argv, char **envp, int log_fd, pid_t *ret) {
                 return -errno;
         if (pid == 0) {
                 int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                sigset_t none;
+
+                /* SIGCHLD is blocked here for the signalfd; not in the service. */
+                sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
 
                 if (null < 0 || dup2(null, STDIN_FILENO) < 0)
                         _exit(127);
@@ -137,12 +144,14 @@ static int notify_socket(char *ret_env, size_t size) {
         return TAKE_FD(fd);
 }
 
-/* Waits for READY=1 on fd while watching the child through its pidfd. */
-static int wait_ready(int fd, int pidfd, pid_t pid) {
+/* Waits for READY=1 on fd while watching for the child's exit on the
+ * SIGCHLD signalfd. */
+static int wait_ready(int fd, int sigchld_fd, pid_t pid) {
         uint64_t deadline = now_ns() + (uint64_t) READY_TIMEOUT_MS * 1000000u;
 
         for (;;) {
-                struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
+                struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = sigchld_fd, .events = POLLIN } };
+                struct signalfd_siginfo si;
                 uint64_t now = now_ns();
                 char buf[4096];
                 ssize_t n;
@@ -171,8 +180,15 @@ static int wait_ready(int fd, int pidfd, pid_t pid) {
                         continue;
                 }
                 if (p[1].revents & POLLIN) {
-                        fprintf(stderr, "Process %d exited before READY=1\n", (int) pid);
-                        return -ECHILD;
+                        int status;
+
+                        while (read(sigchld_fd, &si, sizeof(si)) == sizeof(si))
+                                ;
+                        if (waitpid(pid, &status, WNOHANG) == pid) {
+                                fprintf(stderr, "Process %d exited before READY=1 (%s)\n", (int) pid,
+                                        describe_status(status, buf, sizeof(buf)));
+                                return -ECHILD;
+                        }
                 }
         }
 }
@@ -199,8 +215,8 @@ static int wait_gone(int pidfd, pid_t pid) {
 
 /* Starts argv and waits for READY=1; the start time is taken before the
  * socket is made, so setup on our side counts against us, not for us. */
-static int start_ready(char **argv, int log_fd, pid_t *ret_pid, int *ret_pidfd, uint64_t *ret_ns) {
-        _cleanup_close_ int fd = -1, pidfd = -1;
+static int start_ready(char **argv, int log_fd, int sigchld_fd, pid_t *ret_pid, uint64_t *ret_ns) {
+        _cleanup_close_ int fd = -1;
         _cleanup_free_ char **env = NULL;
         char notify[sizeof(struct sockaddr_un) + 32];
         uint64_t start;
@@ -218,33 +234,26 @@ static int start_ready(char **argv, int log_fd, pid_t *ret_pid, int *ret_pidfd, 
         r = spawn(argv, env, log_fd, &pid);
         if (r < 0)
                 return fprintf(stderr, "fork: %s\n", strerror(-r)), r;
-        pidfd = pidfd_open(pid);
-        if (pidfd < 0) {
-                r = -errno;
-                (void) kill(pid, SIGKILL);
-                (void) waitpid(pid, NULL, 0);
-                return fprintf(stderr, "pidfd_open: %s\n", strerror(-r)), r;
-        }
-        r = wait_ready(fd, pidfd, pid);
+        r = wait_ready(fd, sigchld_fd, pid);
         if (r < 0) {
-                (void) kill(pid, SIGKILL);
-                (void) waitpid(pid, NULL, 0);
+                if (r != -ECHILD) {
+                        (void) kill(pid, SIGKILL);
+                        (void) waitpid(pid, NULL, 0);
+                }
                 return r;
         }
         *ret_ns = now_ns() - start;
         *ret_pid = pid;
-        *ret_pidfd = TAKE_FD(pidfd);
         return 0;
 }
 
-static int measure_ready(char **argv, int log_fd, uint64_t *ret_ns) {
-        _cleanup_close_ int pidfd = -1;
+static int measure_ready(char **argv, int log_fd, int sigchld_fd, uint64_t *ret_ns) {
         char buf[64];
         int status;
         pid_t pid;
         int r;
 
-        r = start_ready(argv, log_fd, &pid, &pidfd, ret_ns);
+        r = start_ready(argv, log_fd, sigchld_fd, &pid, ret_ns);
         if (r < 0)
                 return r;
         if (kill(pid, SIGTERM) < 0)
@@ -298,7 +307,7 @@ static void print_row(const char *what, double med, const uint64_t *v, size_t n)
         printf("  %-40s %9.2f  %9.2f  %9.2f\n", what, med, v[0] / 1e6, v[n - 1] / 1e6);
 }
 
-static int run_measure(const Options *o, int log_fd) {
+static int run_measure(const Options *o, int log_fd, int sigchld_fd) {
         uint64_t ready[MAX_RUNS], base[MAX_RUNS];
         double ready_med, base_med;
         const char *name;
@@ -312,7 +321,7 @@ static int run_measure(const Options *o, int log_fd) {
                         if (r < 0)
                                 return r;
                 }
-                r = measure_ready(o->command, log_fd, &ready[i]);
+                r = measure_ready(o->command, log_fd, sigchld_fd, &ready[i]);
                 if (r < 0)
                         return r;
         }
@@ -333,19 +342,19 @@ static int run_measure(const Options *o, int log_fd) {
         return 0;
 }
 
-static int run_serve(const Options *o, int log_fd) {
-        _cleanup_close_ int pidfd = -1;
+static int run_serve(const Options *o, int log_fd, int sigchld_fd) {
         uint64_t ns;
         pid_t pid;
         int r;
 
-        r = start_ready(o->command, log_fd, &pid, &pidfd, &ns);
+        r = start_ready(o->command, log_fd, sigchld_fd, &pid, &ns);
         if (r < 0)
                 return r;
         printf("%d\n", (int) pid);
         return fflush(stdout) == 0 ? 0 : -errno;
 }
 
+/* Not our child: only a pidfd tells when it is gone. */
 static int run_stop(pid_t pid) {
         _cleanup_close_ int pidfd = pidfd_open(pid);
 
@@ -440,7 +449,8 @@ static int parse_argv(int argc, char *argv[], Options *o) {
 
 int main(int argc, char *argv[]) {
         Options o = { .action = ACTION_MEASURE, .runs = 10 };
-        _cleanup_close_ int log_fd = -1;
+        _cleanup_close_ int log_fd = -1, sigchld_fd = -1;
+        sigset_t mask;
         int r;
 
         r = parse_argv(argc, argv, &o);
@@ -455,12 +465,20 @@ int main(int argc, char *argv[]) {
                 }
         }
 
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+            (sigchld_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+                fprintf(stderr, "Cannot watch SIGCHLD: %m\n");
+                return EXIT_FAILURE;
+        }
+
         switch (o.action) {
         case ACTION_MEASURE:
-                r = run_measure(&o, log_fd);
+                r = run_measure(&o, log_fd, sigchld_fd);
                 break;
         case ACTION_SERVE:
-                r = run_serve(&o, log_fd);
+                r = run_serve(&o, log_fd, sigchld_fd);
                 break;
         case ACTION_STOP:
                 r = run_stop(o.stop_pid);
