@@ -220,7 +220,7 @@ static int start_ready(char **argv, int log_fd, int sigchld_fd, pid_t *ret_pid, 
         _cleanup_free_ char **env = NULL;
         char notify[sizeof(struct sockaddr_un) + 32];
         uint64_t start;
-        pid_t pid;
+        pid_t pid = -1;
         int r;
 
         fd = notify_socket(notify, sizeof(notify));
@@ -250,7 +250,7 @@ static int start_ready(char **argv, int log_fd, int sigchld_fd, pid_t *ret_pid, 
 static int measure_ready(char **argv, int log_fd, int sigchld_fd, uint64_t *ret_ns) {
         char buf[64];
         int status;
-        pid_t pid;
+        pid_t pid = -1;
         int r;
 
         r = start_ready(argv, log_fd, sigchld_fd, &pid, ret_ns);
@@ -273,7 +273,7 @@ static int measure_exit(const char *program, int log_fd, uint64_t *ret_ns) {
         uint64_t start;
         char buf[64];
         int status, r;
-        pid_t pid;
+        pid_t pid = -1;
 
         if (!env)
                 return -ENOMEM;
@@ -344,7 +344,7 @@ static int run_measure(const Options *o, int log_fd, int sigchld_fd) {
 
 static int run_serve(const Options *o, int log_fd, int sigchld_fd) {
         uint64_t ns;
-        pid_t pid;
+        pid_t pid = -1;
         int r;
 
         r = start_ready(o->command, log_fd, sigchld_fd, &pid, &ns);
