@@ -17,6 +17,7 @@ struct CcSwitch {
         CcSwitchTarget *targets;
         size_t n_targets;
         CcSwitchOutcome *outcomes;
+        bool *untouched; /* already in the mode: not unbound, not reset */
 
         CcTimeouts timeouts;
         bool timeouts_set;
@@ -151,9 +152,11 @@ int cc_switch_new(HwHost *h, const char *state_dir, TargetMode mode,
         s->done_fd = -1;
         s->state_dir = strdup(state_dir);
         s->outcomes = calloc(n_targets ? n_targets : 1, sizeof(CcSwitchOutcome));
-        if (!s->state_dir || !s->outcomes) {
+        s->untouched = calloc(n_targets ? n_targets : 1, sizeof(bool));
+        if (!s->state_dir || !s->outcomes || !s->untouched) {
                 free(s->state_dir);
                 free(s->outcomes);
+                free(s->untouched);
                 free(s);
                 return -ENOMEM;
         }
@@ -176,6 +179,7 @@ CcSwitch *cc_switch_free(CcSwitch *s) {
                 close(s->done_fd);
         cc_switch_targets_free(s->targets, s->n_targets);
         free(s->outcomes);
+        free(s->untouched);
         free(s->state_dir);
         free(s);
         return NULL;
@@ -300,7 +304,7 @@ static void run_tasks(CcSwitch *s, DeviceTask *tasks, void *(*fn)(void *)) {
 
         for (size_t i = 0; i < s->n_targets; i++) {
                 spawned[i] = false;
-                if (tasks[i].result < 0)
+                if (tasks[i].result < 0 || s->untouched[i])
                         continue;
                 if (!s->sequential && pthread_create(&threads[i], NULL, fn, &tasks[i]) == 0)
                         spawned[i] = true;
@@ -353,6 +357,8 @@ static int run_phase(CcSwitch *s, TargetMode mode, bool ppcie_off_only) {
 
 static int unbind_targets(CcSwitch *s) {
         for (size_t i = 0; i < s->n_targets; i++) {
+                if (s->untouched[i])
+                        continue;
                 int r = hw_pci_unbind(s->host, s->targets[i].bdf);
                 if (r < 0)
                         return cc_error_set(&s->error, CC_ERROR_HARDWARE_FAILURE, r,
@@ -372,7 +378,7 @@ static int rebind_targets(CcSwitch *s) {
                 _cleanup_free_ char *now = NULL;
                 int r;
 
-                if (!t->driver || !t->driver[0])
+                if (s->untouched[i] || !t->driver || !t->driver[0])
                         continue;
                 r = hw_pci_get_driver(s->host, t->bdf, &now);
                 if (r >= 0 && streq_ptr(now, t->driver))
@@ -408,8 +414,40 @@ static void query_unverified(CcSwitch *s) {
         }
 }
 
+/* A device whose status already reads the mode is left alone: no unbind,
+ * no reset.  A GPU may be serving a running VM through vfio-pci, and asking
+ * again for the mode it has must not take it away.  PPCIe is all-or-nothing:
+ * unless every device is in it, all take part. */
+static void find_untouched(CcSwitch *s) {
+        size_t n_untouched = 0;
+
+        for (size_t i = 0; i < s->n_targets; i++) {
+                const CcSwitchTarget *t = &s->targets[i];
+                CcSwitchOutcome *o = &s->outcomes[i];
+                _cleanup_(bar0_closep) Bar0 *bar = NULL;
+                CcStatus status;
+
+                if (bar0_open(s->host, t->bdf, &bar) < 0 || cc_check_alive(bar, NULL) < 0 ||
+                    cc_query(bar, t->arch, &status, NULL) < 0 || !cc_status_matches(t->arch, &status, s->mode))
+                        continue;
+                s->untouched[i] = true;
+                o->status = status;
+                o->verified = true;
+                n_untouched++;
+        }
+
+        if (s->mode == TARGET_MODE_PPCIE && n_untouched < s->n_targets)
+                for (size_t i = 0; i < s->n_targets; i++) {
+                        s->untouched[i] = false;
+                        s->outcomes[i].verified = false;
+                        s->outcomes[i].status = (CcStatus) { .cc = DEVICE_CC_UNKNOWN };
+                }
+}
+
 static int run_switch(CcSwitch *s) {
         int r;
+
+        find_untouched(s);
 
         r = unbind_targets(s);
         if (r < 0) {

@@ -222,12 +222,22 @@ static void test_same_mode_no_reset(void **state) {
         Fixture *f = *state;
         CcError e = CC_ERROR_INIT;
 
+        _cleanup_free_ char *link = fake_host_path(f->fake, "sys/bus/pci/devices/%s/driver", gpus[0]);
+        struct stat bound, still;
+
         assert_int_equal(run_switch(f, TARGET_MODE_ON, gpus[0], &sw, &e), 0);
         before = sim_value(f, gpus[0], "State", "ResetAtUs");
+        assert_int_equal(lstat(link, &bound), 0);
         assert_int_equal(run_switch(f, TARGET_MODE_ON, gpus[0], &again, &e), 0);
         after = sim_value(f, gpus[0], "State", "ResetAtUs");
         assert_true(cc_switch_outcome(again, 0)->verified);
+        assert_int_equal(cc_switch_outcome(again, 0)->status.cc, DEVICE_CC_ON);
+        /* Neither reset nor taken from its driver: the link is the same one. */
         assert_string_equal(before, after);
+        assert_int_equal(lstat(link, &still), 0);
+        assert_int_equal(bound.st_ino, still.st_ino);
+        assert_int_equal(bound.st_ctim.tv_sec, still.st_ctim.tv_sec);
+        assert_int_equal(bound.st_ctim.tv_nsec, still.st_ctim.tv_nsec);
 }
 
 static void test_vfio_bound_back(void **state) {
