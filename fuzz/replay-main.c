@@ -70,7 +70,7 @@ static int replay_file(const char *path) {
         return 0;
 }
 
-static int filter_regular(const struct dirent *d) {
+static int not_hidden(const struct dirent *d) {
         return d->d_name[0] != '.';
 }
 
@@ -89,7 +89,7 @@ static int replay_path(const char *path, unsigned *n_files) {
         }
 
         /* Sorted, so a run is the same from one machine to the next. */
-        n = scandir(path, &entries, filter_regular, alphasort);
+        n = scandir(path, &entries, not_hidden, alphasort);
         if (n < 0) {
                 fprintf(stderr, "%s: %s\n", path, strerror(errno));
                 return -errno;
