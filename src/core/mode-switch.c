@@ -355,15 +355,26 @@ static int run_phase(CcSwitch *s, TargetMode mode, bool ppcie_off_only) {
         return collect_errors(s, tasks);
 }
 
+/* Unbinds every target, first noting the driver it has now: the one to
+ * bind back, whatever the inventory last saw.  A device found unbound (a
+ * switch cut short) keeps the driver on record. */
 static int unbind_targets(CcSwitch *s) {
         for (size_t i = 0; i < s->n_targets; i++) {
+                CcSwitchTarget *t = &s->targets[i];
+                _cleanup_free_ char *now = NULL;
+                int r;
+
                 if (s->untouched[i])
                         continue;
-                int r = hw_pci_unbind(s->host, s->targets[i].bdf);
+                r = hw_pci_get_driver(s->host, t->bdf, &now);
+                if (r >= 0 && now && !streq_ptr(now, t->driver)) {
+                        free(t->driver);
+                        t->driver = TAKE_PTR(now);
+                }
+                r = hw_pci_unbind(s->host, t->bdf);
                 if (r < 0)
                         return cc_error_set(&s->error, CC_ERROR_HARDWARE_FAILURE, r,
-                                            "%s: cannot unbind from %s: %s", s->targets[i].bdf,
-                                            s->targets[i].driver, strerror(-r));
+                                            "%s: cannot unbind from %s: %s", t->bdf, t->driver, strerror(-r));
         }
         return 0;
 }
@@ -378,10 +389,15 @@ static int rebind_targets(CcSwitch *s) {
                 _cleanup_free_ char *now = NULL;
                 int r;
 
-                if (s->untouched[i] || !t->driver || !t->driver[0])
+                /* Untouched devices too: after a crash one may be in the
+                 * mode already but still without its driver. */
+                if (!t->driver || !t->driver[0])
                         continue;
                 r = hw_pci_get_driver(s->host, t->bdf, &now);
                 if (r >= 0 && streq_ptr(now, t->driver))
+                        continue;
+                /* Never take an untouched device from a driver it has. */
+                if (r >= 0 && now && s->untouched[i])
                         continue;
                 if (r >= 0 && now)
                         r = hw_pci_unbind(s->host, t->bdf);

@@ -240,6 +240,46 @@ static void test_same_mode_no_reset(void **state) {
         assert_int_equal(bound.st_ctim.tv_nsec, still.st_ctim.tv_nsec);
 }
 
+/* A switch cut short left a GPU in the mode but without its driver: the
+ * finishing run binds it back without resetting it. */
+static void test_untouched_but_unbound_is_bound_back(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        _cleanup_(cc_switch_freep) CcSwitch *again = NULL;
+        _cleanup_free_ char *before = NULL, *after = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, NULL, &sw, &e), 0);
+        assert_int_equal(hw_pci_unbind(f->host, gpus[1]), 0);
+        assert_driver(f, gpus[1], "");
+        before = sim_value(f, gpus[1], "State", "ResetAtUs");
+
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, NULL, &again, &e), 0);
+        after = sim_value(f, gpus[1], "State", "ResetAtUs");
+        assert_string_equal(before, after);
+        assert_driver(f, gpus[1], "nvidia");
+}
+
+/* The driver bound back is the one the device had when the switch began,
+ * even when discovery saw another. */
+static void test_driver_at_switch_time_wins(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        _cleanup_(cc_switch_freep) CcSwitch *again = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+
+        assert_int_equal(hw_pci_unbind(f->host, gpus[2]), 0);
+        assert_int_equal(hw_pci_bind(f->host, gpus[2], "vfio-pci"), 0);
+
+        assert_int_equal(run_switch(f, TARGET_MODE_DEVTOOLS, NULL, &sw, &e), 0);
+        assert_driver(f, gpus[2], "vfio-pci");
+        assert_driver(f, gpus[0], "nvidia");
+
+        /* Already there: left on vfio-pci, not moved to the driver on record. */
+        assert_int_equal(run_switch(f, TARGET_MODE_DEVTOOLS, NULL, &again, &e), 0);
+        assert_driver(f, gpus[2], "vfio-pci");
+}
+
 static void test_vfio_bound_back(void **state) {
         _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
         Fixture *f = *state;
@@ -377,6 +417,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_one_gpu, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_same_mode_no_reset, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vfio_bound_back, setup_vfio, teardown),
+                cmocka_unit_test_setup_teardown(test_untouched_but_unbound_is_bound_back, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_driver_at_switch_time_wins, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ppcie, setup_hgx, teardown),
                 cmocka_unit_test_setup_teardown(test_ppcie_all_or_nothing, setup_hgx, teardown),
                 cmocka_unit_test_setup_teardown(test_fsp_timeout_named, setup, teardown),
