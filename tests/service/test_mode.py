@@ -5,6 +5,7 @@
 # the simulated hardware, argument validation, authorization and the one
 # switch at a time rule.
 
+import signal
 import time
 
 import harness
@@ -205,6 +206,22 @@ class ModeTest(harness.ServiceTestCase):
         self.assert_drivers(self.host.gpus())
         r = self.gdbus_set_mode('bogus')
         self.assertIn('GDBus.Error:' + ERROR + 'InvalidArgument', r.stderr)
+
+    def test_no_polkit_means_denied(self):
+        self.polkit.expected_exit = True
+        self.polkit.signal(signal.SIGTERM)
+        self.polkit.wait(30)
+        self.wait_until(lambda: not self.name_has_owner(harness.POLKIT_NAME), 30, 'polkitd to leave the bus')
+
+        def denied():
+            r = self.gdbus_set_mode('on')
+            self.assertIn('GDBus.Error:' + ACCESS_DENIED, r.stderr)
+            self.assertIn('polkit is not available', r.stderr)
+        self.assert_nothing_changes(denied)
+
+        # Root needs no polkit.
+        self.set_mode('on')
+        self.assertEqual(self.manager()['Mode'], 'on')
 
     def start_slow_switch(self, mode='on'):
         '''Starts SetMode(mode) on a host whose GPUs boot in 1.5 s and returns
