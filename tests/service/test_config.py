@@ -24,7 +24,10 @@ class ConfigTest(harness.ServiceTestCase):
         # No call was made: the daemon switches on its own and says so.
         self.wait_until(lambda: 'on' in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'Mode', start),
                         60, 'PropertiesChanged Mode=on')
-        self.wait_manager('ModeState', 'idle')
+        # The signal, not just the value: a late one must not be taken for
+        # the restarted daemon's.
+        self.wait_until(lambda: 'idle' in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ModeState', start),
+                        60, 'PropertiesChanged ModeState=idle')
         manager = self.manager()
         self.assertEqual((manager['Mode'], manager['LastError']), ('on', ''))
         for bdf in self.host.gpus():
