@@ -10,6 +10,7 @@
 
 #include "fileio.h"
 #include "mode-switch.h"
+#include "pci-sysfs.h"
 
 #define INTENT_FILE "mode-switch.intent"
 
@@ -78,13 +79,20 @@ int cc_switch_intent_load(const char *state_dir, TargetMode *ret_mode,
                 g_autofree char *address = g_key_file_get_string(kf, group, "Address", NULL);
                 g_autofree char *driver = g_key_file_get_string(kf, group, "Driver", NULL);
 
-                if (!address || strlen(address) >= sizeof(targets[i].bdf) || !driver) {
+                int arch = g_key_file_get_integer(kf, group, "Arch", NULL);
+                int kind = g_key_file_get_integer(kf, group, "Kind", NULL);
+
+                /* The record builds sysfs paths when a switch is finished:
+                 * take nothing from it that is not an address and a name. */
+                if (!address || !hw_pci_bdf_is_valid(address) || !driver || strchr(driver, '/') ||
+                    arch < GPU_ARCH_OTHER || arch > GPU_ARCH_LS10_NVSWITCH ||
+                    kind < DEVICE_KIND_GPU || kind > DEVICE_KIND_NVSWITCH) {
                         cc_switch_targets_free(targets, (size_t) n);
                         return cc_error_set(err, CC_ERROR_INTERNAL, EBADMSG, "%s: unreadable target %d", path, i);
                 }
                 strcpy(targets[i].bdf, address);
-                targets[i].arch = (GpuArch) g_key_file_get_integer(kf, group, "Arch", NULL);
-                targets[i].kind = (DeviceKind) g_key_file_get_integer(kf, group, "Kind", NULL);
+                targets[i].arch = (GpuArch) arch;
+                targets[i].kind = (DeviceKind) kind;
                 targets[i].driver = strdup(driver);
                 if (!targets[i].driver) {
                         cc_switch_targets_free(targets, (size_t) n);

@@ -25,7 +25,9 @@ typedef struct PciTrap {
 
 static __thread PciTrap *current_trap;
 
-_Noreturn _printf_(1, 2) static void pci_error_trap(char *msg, ...) {
+/* libpci declares the handler noreturn; the attribute (not _Noreturn)
+ * makes the types match for every compiler. */
+__attribute__((noreturn)) _printf_(1, 2) static void pci_error_trap(char *msg, ...) {
         PciTrap *t = current_trap;
         va_list ap;
 

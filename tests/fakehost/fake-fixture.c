@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <limits.h>
 
 #include "fake-host.h"
 
@@ -126,7 +127,19 @@ static int parse_line(Fixture *f, char *line, bool *in_config) {
                 return f->bdf ? 0 : -ENOMEM;
         }
         if (streq(key, "iommu_group")) {
-                f->iommu_group = isdigit((unsigned char) *value) ? atoi(value) : FAKE_NO_IOMMU;
+                char *end;
+                long group;
+
+                if (!isdigit((unsigned char) *value)) {
+                        f->iommu_group = FAKE_NO_IOMMU;
+                        return 0;
+                }
+                errno = 0;
+                group = strtol(value, &end, 10);
+                /* The builder numbers groups after the largest it has seen. */
+                if (errno != 0 || *end != '\0' || group < 0 || group >= INT_MAX)
+                        return -EINVAL;
+                f->iommu_group = (int) group;
                 return 0;
         }
         if (strncmp(key, "resource[", 9) == 0)

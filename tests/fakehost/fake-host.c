@@ -30,7 +30,7 @@ typedef struct FakeFunction {
         bool gpu_bars;
 } FakeFunction;
 
-static char *vpath(const FakeHost *host, const char *fmt, va_list ap) {
+_printf_(2, 0) static char *vpath(const FakeHost *host, const char *fmt, va_list ap) {
         _cleanup_free_ char *rel = NULL;
         char *path;
 

@@ -130,7 +130,7 @@ static void test_unbind_errors(void **state) {
 
 static void test_bind(void **state) {
         Test *t = *state;
-        _cleanup_free_ char *driver = NULL, *link = NULL;
+        _cleanup_free_ char *driver = NULL;
         _cleanup_free_ char *path = hw_path(t->host, "sys/bus/pci/devices/" AUDIO "/driver");
         char target[256];
         ssize_t k;

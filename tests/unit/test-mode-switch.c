@@ -404,10 +404,19 @@ static void test_intent_garbage_refused(void **state) {
         TargetMode mode;
         size_t n = 0;
 
-        assert_true(g_file_set_contents(p, "[Switch]\nMode=sideways\nTargets=1\n", -1, NULL));
-        assert_true(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e) < 0);
-        assert_null(loaded);
-        assert_non_null(strstr(e.message, "mode-switch.intent"));
+        static const char *const bad[] = {
+                "[Switch]\nMode=sideways\nTargets=1\n",
+                "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=../../../etc\nArch=1\nKind=0\nDriver=nvidia\n",
+                "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=9\nKind=0\nDriver=nvidia\n",
+                "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=1\nKind=0\nDriver=../x\n",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_true(g_file_set_contents(p, bad[i], -1, NULL));
+                assert_true(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e) < 0);
+                assert_null(loaded);
+                assert_non_null(strstr(e.message, "mode-switch.intent"));
+        }
 }
 
 int main(void) {
