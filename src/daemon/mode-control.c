@@ -5,6 +5,7 @@
  * events and the method reply. */
 
 #include <sys/epoll.h>
+#include <systemd/sd-daemon.h>
 
 #include "bus-errors.h"
 #include "daemon.h"
@@ -73,18 +74,34 @@ static void apply_outcomes(Daemon *d, CcSwitch *sw) {
         }
 }
 
-static void log_outcome(Daemon *d, TargetMode mode, int r, const CcError *e) {
-        char mode_field[32];
-        const char *fields[] = { mode_field, NULL };
+/* The journal event of the outcome, naming the first device that did not
+ * reach the mode (CC_GPU) and the kind of error (CC_ERROR). */
+static void log_outcome(CcSwitch *sw, int r, const CcError *e) {
+        const char *mode = target_mode_to_string(cc_switch_mode(sw));
+        char mode_field[32], count_field[32], gpu_field[48], error_field[48];
+        const char *fields[5] = { mode_field, count_field };
 
-        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(mode));
-        if (r >= 0)
+        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", mode);
+        snprintf(count_field, sizeof(count_field), "CC_GPU_COUNT=%zu", cc_switch_n_outcomes(sw));
+        if (r >= 0) {
+                (void) sd_notifyf(false, "STATUS=Mode %s set on %zu device%s", mode, cc_switch_n_outcomes(sw),
+                                  cc_switch_n_outcomes(sw) == 1 ? "" : "s");
                 log_event(LOG_INFO, CC_MESSAGE_SWITCH_FINISHED, fields,
-                          "Confidential-computing mode %s set and verified", target_mode_to_string(mode));
-        else
-                log_event(LOG_ERR, CC_MESSAGE_SWITCH_FAILED, fields,
-                          "Switch to confidential-computing mode %s failed: %s",
-                          target_mode_to_string(mode), e->message);
+                          "Confidential-computing mode %s set and verified", mode);
+                return;
+        }
+
+        snprintf(error_field, sizeof(error_field), "CC_ERROR=%s", cc_error_kind_to_string(e->kind));
+        fields[2] = error_field;
+        for (size_t i = 0; i < cc_switch_n_outcomes(sw); i++)
+                if (!cc_switch_outcome(sw, i)->verified) {
+                        snprintf(gpu_field, sizeof(gpu_field), "CC_GPU=%s", cc_switch_outcome(sw, i)->bdf);
+                        fields[3] = gpu_field;
+                        break;
+                }
+        (void) sd_notifyf(false, "STATUS=Switch to mode %s failed: %s", mode, e->message);
+        log_event(LOG_ERR, CC_MESSAGE_SWITCH_FAILED, fields, "Switch to confidential-computing mode %s failed: %s",
+                  mode, e->message);
 }
 
 static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -92,7 +109,6 @@ static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *us
         _cleanup_(cc_switch_freep) CcSwitch *sw = TAKE_PTR(d->active_switch);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *request = TAKE_PTR(d->switch_request);
         CcError e = CC_ERROR_INIT;
-        TargetMode mode = cc_switch_mode(sw);
         int r;
 
         d->switch_source = sd_event_source_unref(d->switch_source);
@@ -101,7 +117,7 @@ static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *us
         apply_outcomes(d, sw);
         mode_control_publish_mode(d);
         set_state(d, r < 0 ? MODE_STATE_FAILED : MODE_STATE_IDLE, r < 0 ? e.message : "");
-        log_outcome(d, mode, r, &e);
+        log_outcome(sw, r, &e);
 
         if (request) {
                 if (r < 0) {
@@ -156,6 +172,8 @@ int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size
         snprintf(gpus_field, sizeof(gpus_field), "CC_GPU_COUNT=%zu", n);
         log_event(LOG_INFO, CC_MESSAGE_SWITCH_STARTED, fields, "Switching %zu device%s to mode %s", n,
                   n == 1 ? "" : "s", target_mode_to_string(mode));
+        (void) sd_notifyf(false, "STATUS=Switching %zu device%s to mode %s", n, n == 1 ? "" : "s",
+                          target_mode_to_string(mode));
         return 1;
 }
 

@@ -129,6 +129,12 @@ class RecoveryTest(harness.ServiceTestCase):
         self.assertNotEqual(manager['Mode'], 'on')
         self.assertEqual(self.host.driver(bad), 'nvidia')
         self.assertFalse(os.path.exists(self.intent_path))
+        # The failure event names the device and the kind of error.
+        with open(self.daemon_log, errors='replace') as f:
+            failed = [l for l in f if 'CC_MODE=on' in l and 'failed' in l]
+        self.assertTrue(failed, 'no failure event in the log')
+        self.assertIn('CC_ERROR=Timeout', failed[-1])
+        self.assertIn('CC_GPU=' + bad, failed[-1])
 
         # Once the firmware answers again, the same call succeeds and clears
         # the failure.
