@@ -102,17 +102,6 @@ CcDevice *cc_device_free(CcDevice *d) {
         return NULL;
 }
 
-static bool strv_equal(char **a, char **b) {
-        size_t n = strv_length(a);
-
-        if (n != strv_length(b))
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!streq(a[i], b[i]))
-                        return false;
-        return true;
-}
-
 int cc_device_refresh(HwHost *h, CcDevice *d) {
         _cleanup_free_ char *driver = NULL, *vfio = NULL;
         _cleanup_(strv_freep) char **members = NULL;

@@ -6,6 +6,7 @@
 
 #include "bus-errors.h"
 #include "daemon.h"
+#include "strv.h"
 
 char *bus_gpu_path(const char *bdf) {
         char *path = NULL;
@@ -42,9 +43,7 @@ static int gpu_enumerate(sd_bus *bus, const char *path, void *userdata, char ***
         for (size_t i = 0; i < d->inventory->n_devices; i++) {
                 l[i] = bus_gpu_path(d->inventory->devices[i]->bdf);
                 if (!l[i]) {
-                        for (size_t k = 0; k < i; k++)
-                                free(l[k]);
-                        free(l);
+                        strv_free(l);
                         return -ENOMEM;
                 }
         }

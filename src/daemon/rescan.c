@@ -6,14 +6,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "message-ids.h"
-#include "pci-sysfs.h"
-
-static bool strv_equal(char **a, char **b) {
-        for (; a && *a && b && *b; a++, b++)
-                if (!streq(*a, *b))
-                        return false;
-        return (!a || !*a) && (!b || !*b);
-}
+#include "strv.h"
 
 static void emit_device_changes(Daemon *d, const CcDevice *old, const CcDevice *now) {
         _cleanup_free_ char *path = bus_gpu_path(now->bdf);

@@ -9,24 +9,6 @@
 #include "kernel-sim.h"
 #include "pci-sysfs.h"
 
-void strv_free(char **l) {
-        if (!l)
-                return;
-        for (char **i = l; *i; i++)
-                free(*i);
-        free(l);
-}
-
-size_t strv_length(char *const *l) {
-        size_t n = 0;
-
-        if (!l)
-                return 0;
-        while (l[n])
-                n++;
-        return n;
-}
-
 static size_t hex_run(const char *s) {
         size_t n = 0;
 

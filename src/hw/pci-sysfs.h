@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "hw-host.h"
+#include "strv.h"
 
 bool hw_pci_device_exists(HwHost *h, const char *bdf);
 
@@ -37,11 +38,6 @@ int hw_pci_bind(HwHost *h, const char *bdf, const char *driver);
 /* Writes "1" to the device's reset attribute; blocks until the kernel's reset
  * is done (callers run it off the event loop). */
 int hw_pci_reset(HwHost *h, const char *bdf);
-
-/* NULL-terminated string vectors. */
-void strv_free(char **l);
-DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
-size_t strv_length(char *const *l);
 
 /* Whether s is a PCI address as sysfs names devices ("0000:65:00.0").  Every
  * function here refuses other strings, so a caller's string never escapes
