@@ -42,7 +42,7 @@ typedef struct CcDevice {
 const char *device_kind_to_string(DeviceKind k); /* "gpu" "nvswitch" */
 
 /* Architecture and capabilities from the ids (built-in ranges of
- * hopper-cc.md, CcCapableDeviceIds when set). */
+ * docs/hardware.md, CcCapableDeviceIds when set). */
 GpuArch cc_device_arch(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 bool cc_device_is_cc_capable(const CcConfig *c, uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 bool cc_device_is_ppcie_capable(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);

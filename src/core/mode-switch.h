@@ -4,7 +4,7 @@
 /* The CC mode engine.  A switch runs on a worker thread so the event loop
  * keeps answering: unbind every target from its driver, write the knobs on
  * every target, reset them all at once, wait for boot, verify each, bind each
- * back to the driver it had.  PPCIe runs the two phases of hopper-cc.md and
+ * back to the driver it had.  PPCIe runs the two phases of docs/hardware.md and
  * is all-or-nothing.  The intent is recorded in the state directory before
  * the first knob write, so a crash is finished at the next start.
  *

@@ -52,7 +52,7 @@ typedef struct CcTimeouts {
         unsigned response_poll_ms; /* 10 */
 } CcTimeouts;
 
-/* Defaults of hopper-cc.md for the architecture. */
+/* Defaults of docs/hardware.md for the architecture. */
 CcTimeouts cc_timeouts_default(GpuArch arch);
 
 /* Checks PMC_BOOT_0: off the bus (0xffffffff) or security fault. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 
 /* PRC knob access through the FSP firmware: MCTP/NVDM messages over EMEM
- * channel 2 and the command/message queues (hopper-cc.md). */
+ * channel 2 and the command/message queues (docs/hardware.md). */
 
 #include <assert.h>
 #include <time.h>

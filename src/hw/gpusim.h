@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* The Hopper/Blackwell/LS10 simulator of hopper-cc.md.  It serves BAR0 for
+/* The Hopper/Blackwell/LS10 simulator of docs/hardware.md.  It serves BAR0 for
  * one device and keeps its persistent state (active and pending knobs, the
  * time of the last reset, fault injection) in a key file per device:
  *   <root>/sys/bus/pci/devices/<bdf>/gpusim.ini

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* BAR0 register facts for Hopper, Blackwell and LS10 NVSwitch (hopper-cc.md). */
+/* BAR0 register facts for Hopper, Blackwell and LS10 NVSwitch (docs/hardware.md). */
 
 #define NV_PMC_BOOT_0                 0x000000u
 #define NV_PMC_BOOT_0_OFF_BUS         0xffffffffu

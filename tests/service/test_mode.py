@@ -12,7 +12,7 @@ import harness
 from harness import (ACCESS_DENIED, BUS_NAME, ERROR, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH,
                      SET_MODE_ACTION, gpu_path)
 
-# knob ids of hopper-cc.md
+# knob ids of docs/hardware.md
 CCM, CCD, BAR0_DECOUPLER = 8, 6, 10
 
 # (CcMode, PpcieMode) of a Hopper GPU after each mode, and its CCM/CCD knobs
