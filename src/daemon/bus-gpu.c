@@ -5,6 +5,7 @@
  * inventory without per-object registration. */
 
 #include "bus-errors.h"
+#include "bus-util.h"
 #include "daemon.h"
 #include "strv.h"
 
@@ -51,27 +52,11 @@ static int gpu_enumerate(sd_bus *bus, const char *path, void *userdata, char ***
         return 1;
 }
 
-static int property_get_address(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        CcDevice *dev = userdata;
-        return sd_bus_message_append(reply, "s", dev->bdf);
-}
-
-static int property_get_enum(sd_bus *bus, const char *path, const char *interface, const char *property,
-                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        CcDevice *dev = userdata;
-        const char *value;
-
-        if (streq(property, "Kind"))
-                value = device_kind_to_string(dev->kind);
-        else if (streq(property, "Architecture"))
-                value = gpu_arch_to_string(dev->arch);
-        else if (streq(property, "CcMode"))
-                value = device_cc_mode_to_string(dev->cc_mode);
-        else
-                value = device_cc_mode_to_string(dev->ppcie_mode);
-        return sd_bus_message_append(reply, "s", value);
-}
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_address, CcDevice, object->bdf)
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_kind, CcDevice, device_kind_to_string(object->kind))
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_architecture, CcDevice, gpu_arch_to_string(object->arch))
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_cc_mode, CcDevice, device_cc_mode_to_string(object->cc_mode))
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_ppcie_mode, CcDevice, device_cc_mode_to_string(object->ppcie_mode))
 
 static int property_get_strv(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -94,12 +79,12 @@ static const sd_bus_vtable gpu_vtable[] = {
         SD_BUS_PROPERTY("VendorId", "q", NULL, offsetof(CcDevice, vendor_id), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("DeviceId", "q", NULL, offsetof(CcDevice, device_id), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(CcDevice, name), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Kind", "s", property_get_enum, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Architecture", "s", property_get_enum, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Kind", "s", property_get_kind, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Architecture", "s", property_get_architecture, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("CcCapable", "b", NULL, offsetof(CcDevice, cc_capable), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("PpcieCapable", "b", NULL, offsetof(CcDevice, ppcie_capable), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("CcMode", "s", property_get_enum, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("PpcieMode", "s", property_get_enum, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CcMode", "s", property_get_cc_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PpcieMode", "s", property_get_ppcie_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Driver", "s", NULL, offsetof(CcDevice, driver), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("IommuGroup", "i", NULL, offsetof(CcDevice, iommu_group), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("GroupMembers", "as", property_get_strv, offsetof(CcDevice, group_members),

@@ -6,28 +6,16 @@
 
 #include "build-config.h"
 #include "bus-errors.h"
+#include "bus-util.h"
 #include "daemon.h"
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Daemon *d = userdata;
-        const char *value;
-
-        if (streq(property, "Version"))
-                value = PACKAGE_VERSION;
-        else if (streq(property, "HostTee"))
-                value = d->host_tee;
-        else if (streq(property, "DefaultMode"))
-                value = d->default_mode == TARGET_MODE_INVALID ? "" : target_mode_to_string(d->default_mode);
-        else if (streq(property, "Mode"))
-                value = cc_inventory_mode(d->inventory);
-        else if (streq(property, "ModeState"))
-                value = mode_state_to_string(d->mode_state);
-        else
-                value = strempty(d->last_error);
-
-        return sd_bus_message_append(reply, "s", value);
-}
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_version, Daemon, PACKAGE_VERSION)
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_host_tee, Daemon, object->host_tee)
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_default_mode, Daemon,
+                               object->default_mode == TARGET_MODE_INVALID ? "" : target_mode_to_string(object->default_mode))
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_mode, Daemon, cc_inventory_mode(object->inventory))
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_mode_state, Daemon, mode_state_to_string(object->mode_state))
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_last_error, Daemon, strempty(object->last_error))
 
 static int property_get_cc_capable(sd_bus *bus, const char *path, const char *interface, const char *property,
                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -55,12 +43,12 @@ static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Version", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("HostTee", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("DefaultMode", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Mode", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("ModeState", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LastError", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("HostTee", "s", property_get_host_tee, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("DefaultMode", "s", property_get_default_mode, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ModeState", "s", property_get_mode_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastError", "s", property_get_last_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CcCapable", "b", property_get_cc_capable, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("SetMode", SD_BUS_ARGS("s", mode), SD_BUS_NO_RESULT,
                                 method_set_mode, SD_BUS_VTABLE_UNPRIVILEGED),
