@@ -4,7 +4,6 @@
  * of the inventory, served by a fallback vtable so objects follow the
  * inventory without per-object registration. */
 
-#include "bus-errors.h"
 #include "bus-util.h"
 #include "daemon.h"
 #include "strv.h"

@@ -5,7 +5,6 @@
 #include <stdarg.h>
 
 #include "build-config.h"
-#include "bus-errors.h"
 #include "bus-util.h"
 #include "daemon.h"
 
