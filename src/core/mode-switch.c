@@ -107,6 +107,29 @@ static CcTimeouts timeouts_for(const CcSwitch *s, GpuArch arch) {
         return s->timeouts_set ? s->timeouts : cc_timeouts_default(arch);
 }
 
+/* Maps target i's BAR0 and reads its status, first waiting for boot when
+ * wait is given.  *ret_bar (optional) keeps the mapping for more work. */
+static int read_status(CcSwitch *s, size_t i, const CcTimeouts *wait, Bar0 **ret_bar, CcStatus *ret,
+                       CcError *err) {
+        const CcSwitchTarget *t = &s->targets[i];
+        _cleanup_(bar0_closep) Bar0 *bar = NULL;
+        int r;
+
+        r = bar0_open(s->host, t->bdf, &bar);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, r, "cannot map BAR0: %s", strerror(-r));
+        r = cc_check_alive(bar, err);
+        if (r >= 0 && wait)
+                r = cc_wait_boot(bar, t->arch, wait, err);
+        if (r >= 0)
+                r = cc_query(bar, t->arch, ret, err);
+        if (r < 0)
+                return r;
+        if (ret_bar)
+                *ret_bar = TAKE_PTR(bar);
+        return 0;
+}
+
 /* Knob step of one device: wait until it is up, then read-compare-write the
  * plan.  A device already in the mode with nothing to write needs no reset. */
 static void *device_write_knobs(void *userdata) {
@@ -120,17 +143,7 @@ static void *device_write_knobs(void *userdata) {
         size_t n;
         int r;
 
-        r = bar0_open(task->sw->host, t->bdf, &bar);
-        if (r < 0) {
-                task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, r,
-                                            "cannot map BAR0: %s", strerror(-r));
-                return NULL;
-        }
-        r = cc_check_alive(bar, &task->error);
-        if (r >= 0)
-                r = cc_wait_boot(bar, t->arch, &to, &task->error);
-        if (r >= 0)
-                r = cc_query(bar, t->arch, &before, &task->error);
+        r = read_status(task->sw, task->index, &to, &bar, &before, &task->error);
         if (r < 0) {
                 task->result = r;
                 return NULL;
@@ -169,7 +182,6 @@ static void *device_reset_and_verify(void *userdata) {
         CcSwitchOutcome *o = &task->sw->outcomes[task->index];
         CcTimeouts to = timeouts_for(task->sw, t->arch);
         TargetMode expected = task->ppcie_off_only ? TARGET_MODE_OFF : task->mode;
-        _cleanup_(bar0_closep) Bar0 *bar = NULL;
         int r;
 
         if (task->needs_reset) {
@@ -181,17 +193,7 @@ static void *device_reset_and_verify(void *userdata) {
                 }
         }
 
-        r = bar0_open(task->sw->host, t->bdf, &bar);
-        if (r < 0) {
-                task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, r,
-                                            "cannot map BAR0 after reset: %s", strerror(-r));
-                return NULL;
-        }
-        r = cc_check_alive(bar, &task->error);
-        if (r >= 0)
-                r = cc_wait_boot(bar, t->arch, &to, &task->error);
-        if (r >= 0)
-                r = cc_query(bar, t->arch, &o->status, &task->error);
+        r = read_status(task->sw, task->index, &to, NULL, &o->status, &task->error);
         if (r < 0) {
                 task->result = r;
                 return NULL;
@@ -328,13 +330,10 @@ static int rebind_targets(CcSwitch *s) {
 static void query_unverified(CcSwitch *s) {
         for (size_t i = 0; i < s->n_targets; i++) {
                 CcSwitchOutcome *o = &s->outcomes[i];
-                _cleanup_(bar0_closep) Bar0 *bar = NULL;
 
                 if (o->verified || o->status.cc != DEVICE_CC_UNKNOWN)
                         continue;
-                if (bar0_open(s->host, s->targets[i].bdf, &bar) < 0)
-                        continue;
-                if (cc_check_alive(bar, NULL) < 0 || cc_query(bar, s->targets[i].arch, &o->status, NULL) < 0)
+                if (read_status(s, i, NULL, NULL, &o->status, NULL) < 0)
                         o->status = (CcStatus) { .cc = DEVICE_CC_UNKNOWN };
         }
 }
@@ -347,13 +346,11 @@ static void find_untouched(CcSwitch *s) {
         size_t n_untouched = 0;
 
         for (size_t i = 0; i < s->n_targets; i++) {
-                const CcSwitchTarget *t = &s->targets[i];
                 CcSwitchOutcome *o = &s->outcomes[i];
-                _cleanup_(bar0_closep) Bar0 *bar = NULL;
                 CcStatus status;
 
-                if (bar0_open(s->host, t->bdf, &bar) < 0 || cc_check_alive(bar, NULL) < 0 ||
-                    cc_query(bar, t->arch, &status, NULL) < 0 || !cc_status_matches(t->arch, &status, s->mode))
+                if (read_status(s, i, NULL, NULL, &status, NULL) < 0 ||
+                    !cc_status_matches(s->targets[i].arch, &status, s->mode))
                         continue;
                 s->untouched[i] = true;
                 o->status = status;
