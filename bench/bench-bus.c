@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "time-util.h"
 
 #define BUS_NAME "org.nvidia.ConfidentialCompute"
 #define MANAGER_PATH "/org/nvidia/ConfidentialCompute"
@@ -44,13 +45,6 @@ static const char *const call_names[_CALL_MAX] = {
         [CALL_GET_ALL] = "Properties.GetAll (Manager)",
         [CALL_GET_MANAGED_OBJECTS] = "ObjectManager.GetManagedObjects",
 };
-
-static uint64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 static int call(sd_bus *bus, Call c, sd_bus_message **ret_reply) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -86,10 +80,10 @@ static int call(sd_bus *bus, Call c, sd_bus_message **ret_reply) {
 }
 
 static int timed_call(sd_bus *bus, Call c, uint64_t *ret_ns) {
-        uint64_t start = now_ns();
+        uint64_t start = now_nsec(CLOCK_MONOTONIC);
         int r = call(bus, c, NULL);
 
-        *ret_ns = now_ns() - start;
+        *ret_ns = now_nsec(CLOCK_MONOTONIC) - start;
         return r;
 }
 

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "time-util.h"
 
 #define MAX_RUNS 1000
 #define READY_TIMEOUT_MS 60000
@@ -52,13 +53,6 @@ typedef struct Options {
         pid_t stop_pid;
         char **command;
 } Options;
-
-static uint64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 static int pidfd_open(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
@@ -147,12 +141,12 @@ static int notify_socket(char *ret_env, size_t size) {
 /* Waits for READY=1 on fd while watching for the child's exit on the
  * SIGCHLD signalfd. */
 static int wait_ready(int fd, int sigchld_fd, pid_t pid) {
-        uint64_t deadline = now_ns() + (uint64_t) READY_TIMEOUT_MS * 1000000u;
+        uint64_t deadline = now_nsec(CLOCK_MONOTONIC) + (uint64_t) READY_TIMEOUT_MS * 1000000u;
 
         for (;;) {
                 struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = sigchld_fd, .events = POLLIN } };
                 struct signalfd_siginfo si;
-                uint64_t now = now_ns();
+                uint64_t now = now_nsec(CLOCK_MONOTONIC);
                 char buf[4096];
                 ssize_t n;
                 int r;
@@ -230,7 +224,7 @@ static int start_ready(char **argv, int log_fd, int sigchld_fd, pid_t *ret_pid, 
         if (!env)
                 return -ENOMEM;
 
-        start = now_ns();
+        start = now_nsec(CLOCK_MONOTONIC);
         r = spawn(argv, env, log_fd, &pid);
         if (r < 0)
                 return fprintf(stderr, "fork: %s\n", strerror(-r)), r;
@@ -242,7 +236,7 @@ static int start_ready(char **argv, int log_fd, int sigchld_fd, pid_t *ret_pid, 
                 }
                 return r;
         }
-        *ret_ns = now_ns() - start;
+        *ret_ns = now_nsec(CLOCK_MONOTONIC) - start;
         *ret_pid = pid;
         return 0;
 }
@@ -277,13 +271,13 @@ static int measure_exit(const char *program, int log_fd, uint64_t *ret_ns) {
 
         if (!env)
                 return -ENOMEM;
-        start = now_ns();
+        start = now_nsec(CLOCK_MONOTONIC);
         r = spawn(argv, env, log_fd, &pid);
         if (r < 0)
                 return r;
         if (waitpid(pid, &status, 0) < 0)
                 return -errno;
-        *ret_ns = now_ns() - start;
+        *ret_ns = now_nsec(CLOCK_MONOTONIC) - start;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 fprintf(stderr, "%s: %s\n", program, describe_status(status, buf, sizeof(buf)));
                 return -EIO;

@@ -11,6 +11,13 @@ uint64_t now_usec(clockid_t clock) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000u;
 }
 
+uint64_t now_nsec(clockid_t clock) {
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
 void sleep_usec(uint64_t usec) {
         struct timespec ts = {
                 .tv_sec = (time_t) (usec / USEC_PER_SEC),

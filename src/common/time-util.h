@@ -7,8 +7,9 @@
 #define USEC_PER_MSEC 1000ULL
 #define USEC_PER_SEC 1000000ULL
 
-/* Microseconds on the given clock. */
+/* Microseconds, or nanoseconds, on the given clock. */
 uint64_t now_usec(clockid_t clock);
+uint64_t now_nsec(clockid_t clock);
 
 /* Sleeps, resuming after signals.  Only for worker threads that poll
  * hardware at a fixed interval; never on the event loop. */
