@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <time.h>
 
+#include "bus-open.h"
 #include "ctl-bus.h"
 #include "ctl-errors.h"
 #include "macro.h"
@@ -44,17 +45,7 @@ int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus 
                 r = sd_bus_open_user(&bus);
                 break;
         case CTL_BUS_ADDRESS:
-                assert(address);
-                r = sd_bus_new(&bus);
-                if (r < 0)
-                        return r;
-                r = sd_bus_set_address(bus, address);
-                if (r < 0)
-                        return r;
-                r = sd_bus_set_bus_client(bus, true);
-                if (r < 0)
-                        return r;
-                r = sd_bus_start(bus);
+                r = bus_open_address(address, &bus);
                 break;
         default:
                 return -EINVAL;

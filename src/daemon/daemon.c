@@ -3,6 +3,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus-errors.h"
+#include "bus-open.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -47,28 +48,11 @@ Daemon *daemon_free(Daemon *d) {
 }
 
 static int open_bus(const char *spec, sd_bus **ret) {
-        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
-        int r;
-
         if (!spec || streq(spec, "system"))
                 return sd_bus_open_system(ret);
         if (streq(spec, "session"))
                 return sd_bus_open_user(ret);
-
-        r = sd_bus_new(&bus);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_address(bus, spec);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_bus_client(bus, true);
-        if (r < 0)
-                return r;
-        r = sd_bus_start(bus);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(bus);
-        return 0;
+        return bus_open_address(spec, ret);
 }
 
 static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
