@@ -20,7 +20,13 @@ static const struct {
 } method_actions[] = {
         { "org.nvidia.ConfidentialCompute.Manager", "SetMode", "org.nvidia.ConfidentialCompute.set-mode" },
         { "org.nvidia.ConfidentialCompute.Manager", "Rescan",  "org.nvidia.ConfidentialCompute.set-mode" },
+        { "org.nvidia.ConfidentialCompute.Manager", "BindVfio",   "org.nvidia.ConfidentialCompute.manage-vfio" },
+        { "org.nvidia.ConfidentialCompute.Manager", "UnbindVfio", "org.nvidia.ConfidentialCompute.manage-vfio" },
+        { "org.nvidia.ConfidentialCompute.Manager", "InstallKataArtifacts", "org.nvidia.ConfidentialCompute.manage-artifacts" },
+        { "org.nvidia.ConfidentialCompute.Manager", "RemoveKataArtifacts",  "org.nvidia.ConfidentialCompute.manage-artifacts" },
         { "org.nvidia.ConfidentialCompute.Gpu",     "SetMode", "org.nvidia.ConfidentialCompute.set-mode" },
+        { "org.nvidia.ConfidentialCompute.Gpu",     "BindVfio",   "org.nvidia.ConfidentialCompute.manage-vfio" },
+        { "org.nvidia.ConfidentialCompute.Gpu",     "UnbindVfio", "org.nvidia.ConfidentialCompute.manage-vfio" },
 };
 
 const char *authorizer_action_for(const char *interface, const char *member) {

@@ -112,12 +112,30 @@ int daemon_connect_bus(Daemon *d, const char *bus_spec) {
         return sd_bus_request_name_async(d->bus, NULL, CC_BUS_NAME, 0, on_name_acquired, d);
 }
 
+bool daemon_busy(const Daemon *d) {
+        return d->active_switch || d->vfio_job || d->kata_job;
+}
+
+int daemon_check_idle(const Daemon *d, sd_bus_error *error) {
+        if (d->active_switch)
+                return sd_bus_error_setf(error, CC_ERROR_PREFIX "Busy",
+                                         "A switch to mode %s is in progress; try again when it is done",
+                                         target_mode_to_string(cc_switch_mode(d->active_switch)));
+        if (d->vfio_job)
+                return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy",
+                                        "A VFIO bind or unbind is in progress; try again when it is done");
+        if (d->kata_job)
+                return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy",
+                                        "A Kata artifact installation or removal is in progress; try again when it is done");
+        return 0;
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Daemon *d = userdata;
 
-        if (mode_control_busy(d)) {
-                /* Finish the switch rather than leave GPUs between modes. */
-                log_info("Stopping once the mode switch in progress is done");
+        if (daemon_busy(d)) {
+                /* Finish the operation rather than leave devices half done. */
+                log_info("Stopping once the operation in progress is done");
                 d->exit_requested = true;
                 d->exit_code = 0;
                 return 0;

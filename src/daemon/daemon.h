@@ -47,6 +47,10 @@ typedef struct Daemon {
         sd_event_source *switch_source;
         sd_bus_message *switch_request;  /* the call to answer; NULL when internal */
 
+        /* The other mutating operations; at most one of the three runs. */
+        struct VfioJob *vfio_job;
+        struct KataJob *kata_job;
+
         bool exit_requested;
         int exit_code;
 } Daemon;
@@ -65,8 +69,13 @@ int bus_gpu_register(Daemon *d);
 char *bus_gpu_path(const char *bdf);
 int bus_manager_emit_changed(Daemon *d, const char *property, ...) _sentinel_;
 
+/* One mutating operation at a time (mode switch, VFIO bind or unbind,
+ * artifact install or removal).  daemon_check_idle() returns 0 when none
+ * runs, else a Busy error naming the one that does. */
+bool daemon_busy(const Daemon *d);
+int daemon_check_idle(const Daemon *d, sd_bus_error *error);
+
 /* Mode switching on the bus (mode-control.c). */
-bool mode_control_busy(const Daemon *d);
 /* SetMode(s) of the Manager (bdf NULL: every capable device) or of one Gpu. */
 int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error);
 int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size_t n,

@@ -23,10 +23,6 @@ const char *mode_state_to_string(ModeState s) {
         }
 }
 
-bool mode_control_busy(const Daemon *d) {
-        return d->active_switch != NULL;
-}
-
 void mode_control_publish_mode(Daemon *d) {
         const char *mode = cc_inventory_mode(d->inventory);
 
@@ -140,11 +136,10 @@ int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size
         const char *fields[] = { mode_field, gpus_field, NULL };
         int r;
 
-        if (mode_control_busy(d)) {
+        r = daemon_check_idle(d, error);
+        if (r < 0) {
                 cc_switch_targets_free(targets, n);
-                return sd_bus_error_setf(error, CC_ERROR_PREFIX "Busy",
-                                         "A switch to mode %s is in progress; try again when it is done",
-                                         target_mode_to_string(cc_switch_mode(d->active_switch)));
+                return r;
         }
 
         if ((mode == TARGET_MODE_ON || mode == TARGET_MODE_DEVTOOLS) && streq(d->host_tee, "none"))

@@ -40,8 +40,9 @@ int daemon_rescan(Daemon *d, sd_bus_error *error) {
         size_t added = 0, removed = 0;
         int r;
 
-        if (mode_control_busy(d))
-                return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy", "A mode switch is in progress; rescan when it is done");
+        r = daemon_check_idle(d, error);
+        if (r < 0)
+                return r;
 
         r = cc_inventory_scan(d->host, &d->config, &now, &e);
         if (r < 0)
