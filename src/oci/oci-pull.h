@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Pulling an artifact from an OCI registry, privilege-separated.
+ *
+ * oci_pull_start() forks and executes the helper nvidia-ccd-fetch (installed
+ * in libexecdir), which drops every capability and sets no_new_privs before
+ * it talks to the network or parses anything the registry sent.  The helper
+ * writes each blob, verified against its SHA-256 digest while it streams, as
+ * "<output_dir>/<hex digest>" and reports on a pipe, one JSON object per line:
+ *
+ *   {"progress":{"done":N,"total":N}}
+ *   {"result":{"manifest":"sha256:...","layers":[{"digest":"sha256:...","size":N,
+ *              "media-type":"...","title":"..."|null}, ...]}}
+ *   {"error":{"kind":"RegistryError","message":"..."}}
+ *
+ * The parent keeps the event loop free: it watches oci_pull_get_fd() and calls
+ * oci_pull_process() when it is readable.  Nothing here uses sd-bus. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cc-error.h"
+#include "macro.h"
+
+typedef struct OciPullOptions {
+        const char *reference;     /* HOST[:PORT]/REPO[:TAG][@sha256:DIGEST] */
+        const char *output_dir;    /* exists, empty, owned by the caller */
+        const char *pull_secret;   /* docker config JSON, or NULL */
+        const char *ca_file;       /* PEM bundle, or NULL for the system store */
+        bool plain_http;           /* only honoured for a loopback host */
+        uint64_t max_total_bytes;  /* 0: the built-in default */
+        const char *helper_path;   /* NULL: the installed nvidia-ccd-fetch */
+} OciPullOptions;
+
+typedef struct OciLayer {
+        char *digest;       /* "sha256:<64 hex>" */
+        uint64_t size;
+        char *media_type;
+        char *title;        /* annotation org.opencontainers.image.title; NULL when absent */
+        char *path;         /* "<output_dir>/<hex digest>" */
+} OciLayer;
+
+typedef struct OciPullResult {
+        char *manifest_digest;
+        OciLayer *layers;
+        size_t n_layers;
+} OciPullResult;
+
+OciPullResult *oci_pull_result_free(OciPullResult *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OciPullResult *, oci_pull_result_free);
+
+typedef struct OciPull OciPull;
+
+/* Validates the reference (InvalidArgument) and the plain-http rule before
+ * anything is started. */
+int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err);
+OciPull *oci_pull_free(OciPull *p);   /* kills and reaps a helper still running */
+DEFINE_TRIVIAL_CLEANUP_FUNC(OciPull *, oci_pull_free);
+
+int oci_pull_get_fd(OciPull *p);
+/* Reads what the helper wrote.  Returns 1 when the pull has ended (then call
+ * oci_pull_finish()), 0 when more is to come.  *done and *total follow the
+ * progress lines. */
+int oci_pull_process(OciPull *p, uint64_t *ret_done, uint64_t *ret_total);
+/* The outcome: 0 and the verified layers, or the helper's error
+ * (InvalidArgument, RegistryError, DigestMismatch, Timeout...). */
+int oci_pull_finish(OciPull *p, OciPullResult **ret, CcError *err);
+
+/* Synchronous convenience for tests and benchmarks: start, wait, finish. */
+int oci_pull_run(const OciPullOptions *o, OciPullResult **ret, CcError *err);
