@@ -15,6 +15,8 @@
  *                                               with iommufd (<root>/dev/iommu), per device bound to vfio
  *   <root>/sys/module/<module>/drivers/pci:<drv> a module "loaded" by kernel_sim_load_module()
  *   <bdf>/sim_bind_errno                        test hook: a bind to a vfio driver fails with this errno
+ *   <bdf>/sim_bind_delay_ms                     test hook: a bind to a vfio driver takes this long, as
+ *                                               a driver's probe may
  *
  * Error codes follow drivers/base/bus.c and drivers/pci/pci-sysfs.c. */
 
@@ -22,6 +24,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "fileio.h"
 #include "gpusim.h"
@@ -133,16 +136,29 @@ static int remove_vfio_cdev(HwHost *h, const char *bdf) {
         return 0;
 }
 
-/* The errno a test asked a bind to fail with, 0 for none. */
-static int injected_bind_error(HwHost *h, const char *bdf) {
+/* A number a test wrote to a hook file of the device, 0 when none. */
+static long read_hook(HwHost *h, const char *bdf, const char *hook, long max) {
         _cleanup_free_ char *path = NULL, *value = NULL;
-        long e;
+        long v;
 
-        path = hw_path(h, "sys/bus/pci/devices/%s/sim_bind_errno", bdf);
+        path = hw_path(h, "sys/bus/pci/devices/%s/%s", bdf, hook);
         if (!path || read_optional(path, &value) < 0 || !value)
                 return 0;
-        e = strtol(value, NULL, 10);
-        return e > 0 && e < 4096 ? (int) e : 0;
+        v = strtol(value, NULL, 10);
+        return v > 0 && v <= max ? v : 0;
+}
+
+/* The errno a test asked a bind to fail with, 0 for none. */
+static int injected_bind_error(HwHost *h, const char *bdf) {
+        return (int) read_hook(h, bdf, "sim_bind_errno", 4095);
+}
+
+static void injected_bind_delay(HwHost *h, const char *bdf) {
+        long ms = read_hook(h, bdf, "sim_bind_delay_ms", 600000);
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+        while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
 }
 
 static int sim_bind(HwHost *h, const char *driver, const char *bdf) {
@@ -167,8 +183,11 @@ static int sim_bind(HwHost *h, const char *driver, const char *bdf) {
                 return r;
         if (hw_driver_is_vfio(driver) && group < 0)
                 return -EINVAL;
-        if (hw_driver_is_vfio(driver) && injected_bind_error(h, bdf) > 0)
-                return -injected_bind_error(h, bdf);
+        if (hw_driver_is_vfio(driver)) {
+                injected_bind_delay(h, bdf);
+                if (injected_bind_error(h, bdf) > 0)
+                        return -injected_bind_error(h, bdf);
+        }
 
         link = hw_path(h, "sys/bus/pci/devices/%s/driver", bdf);
         back = hw_path(h, "sys/bus/pci/drivers/%s/%s", driver, bdf);
