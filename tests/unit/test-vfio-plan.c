@@ -5,6 +5,8 @@
  * fix, already bound devices as no-ops, the module chosen through a test
  * modules.alias, bad addresses refused. */
 
+#include <sys/utsname.h>
+
 #include "vfio-test-util.h"
 
 #define GPU "0000:65:00.0"
@@ -207,6 +209,34 @@ static void test_variant_driver_alias(void **state) {
         p = plan_ok(f, VFIO_ACTION_BIND, NULL);
         assert_string_equal(find(p, GPU)->module, "vfio_pci");
         cc_vfio_plan_free(p);
+
+        /* No index at all (no depmod run): vfio_pci too. */
+        {
+                struct utsname u;
+                char *bin;
+
+                assert_int_equal(uname(&u), 0);
+                bin = fake_host_path(f->fake, "lib/modules/%s/modules.alias.bin", u.release);
+                assert_int_equal(unlink(bin), 0);
+                free(bin);
+        }
+        p = plan_ok(f, VFIO_ACTION_BIND, NULL);
+        assert_string_equal(find(p, GPU)->module, "vfio_pci");
+        cc_vfio_plan_free(p);
+}
+
+static void test_vfio_driver_names(void **state) {
+        assert_true(hw_driver_is_vfio("vfio-pci"));
+        assert_true(hw_driver_is_vfio("nvgrace_gpu_vfio_pci"));
+        assert_true(hw_driver_is_vfio("mlx5_vfio_pci"));
+        assert_false(hw_driver_is_vfio("nvidia"));
+        assert_false(hw_driver_is_vfio("vfio"));
+        assert_false(hw_driver_is_vfio(""));
+        assert_false(hw_driver_is_vfio(NULL));
+        assert_true(cc_pci_class_is_bridge(0x060400));
+        assert_true(cc_pci_class_is_bridge(0x060000));
+        assert_false(cc_pci_class_is_bridge(0x068000)); /* NVSwitch */
+        assert_false(cc_pci_class_is_bridge(0x030200));
 }
 
 static void test_bad_addresses(void **state) {
@@ -292,6 +322,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bad_addresses, vfio_fixture_setup, vfio_fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_targets, vfio_fixture_setup, vfio_fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_no_gpu, vfio_fixture_setup, vfio_fixture_teardown),
+                cmocka_unit_test(test_vfio_driver_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
