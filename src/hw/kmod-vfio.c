@@ -15,7 +15,7 @@
 
 #define VFIO_ALIAS_PREFIX "vfio_pci:"
 
-static void kmod_log(void *data, int priority, const char *file, int line, const char *fn, const char *format,
+_printf_(6, 0) static void kmod_log(void *data, int priority, const char *file, int line, const char *fn, const char *format,
                      va_list args) {
         _cleanup_free_ char *message = NULL;
 
