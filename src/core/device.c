@@ -98,12 +98,13 @@ CcDevice *cc_device_free(CcDevice *d) {
         free(d->driver);
         strv_free(d->group_members);
         free(d->vfio_device);
+        free(d->vfio_cdev);
         free(d);
         return NULL;
 }
 
 int cc_device_refresh(HwHost *h, CcDevice *d) {
-        _cleanup_free_ char *driver = NULL, *vfio = NULL;
+        _cleanup_free_ char *driver = NULL, *vfio = NULL, *cdev = NULL;
         _cleanup_(strv_freep) char **members = NULL;
         int group, numa, r;
         bool changed;
@@ -125,13 +126,16 @@ int cc_device_refresh(HwHost *h, CcDevice *d) {
         r = hw_pci_get_vfio_device(h, d->bdf, &vfio);
         if (r < 0)
                 return r;
+        r = hw_pci_get_vfio_cdev(h, d->bdf, &cdev);
+        if (r < 0)
+                return r;
         r = hw_pci_get_numa_node(h, d->bdf, &numa);
         if (r < 0)
                 return r;
 
         changed = !streq_ptr(driver, d->driver) || group != d->iommu_group ||
                   !d->group_members || !strv_equal(members, d->group_members) ||
-                  !streq_ptr(vfio, d->vfio_device) || numa != d->numa_node;
+                  !streq_ptr(vfio, d->vfio_device) || !streq_ptr(cdev, d->vfio_cdev) || numa != d->numa_node;
         if (!changed)
                 return 0;
 
@@ -142,6 +146,8 @@ int cc_device_refresh(HwHost *h, CcDevice *d) {
         d->group_members = TAKE_PTR(members);
         free(d->vfio_device);
         d->vfio_device = TAKE_PTR(vfio);
+        free(d->vfio_cdev);
+        d->vfio_cdev = TAKE_PTR(cdev);
         d->numa_node = numa;
         return 1;
 }

@@ -35,7 +35,8 @@ typedef struct CcDevice {
         char *driver;              /* "" when none */
         int iommu_group;           /* -1 when none */
         char **group_members;      /* strv, never NULL */
-        char *vfio_device;         /* "" when none */
+        char *vfio_device;         /* "/dev/vfio/<group>", "" when none */
+        char *vfio_cdev;           /* iommufd: "/dev/vfio/devices/vfioN", "" when none */
         int numa_node;
 } CcDevice;
 
@@ -68,7 +69,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(CcInventory *, cc_inventory_free);
 
 CcDevice *cc_inventory_find(const CcInventory *inv, const char *bdf);
 
-/* Re-reads the sysfs facts (driver, group, members, vfio node, numa) of one
+/* Re-reads the sysfs facts (driver, group, members, vfio nodes, numa) of one
  * device.  Returns > 0 when something changed. */
 int cc_device_refresh(HwHost *h, CcDevice *d);
 

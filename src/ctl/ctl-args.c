@@ -11,13 +11,16 @@ typedef struct Verb {
         const char *name;
         CtlCommand command;
         unsigned n_args; /* positional arguments after the verb */
+        bool more_args;  /* any number beyond n_args */
         const char *usage;
 } Verb;
 
 static const Verb verbs[] = {
-        { "status", CTL_COMMAND_STATUS, 0, "status" },
-        { "list", CTL_COMMAND_LIST, 0, "list" },
-        { "set-mode", CTL_COMMAND_SET_MODE, 1, "set-mode MODE [--gpu BDF]" },
+        { "status", CTL_COMMAND_STATUS, 0, false, "status" },
+        { "list", CTL_COMMAND_LIST, 0, false, "list" },
+        { "set-mode", CTL_COMMAND_SET_MODE, 1, false, "set-mode MODE [--gpu BDF]" },
+        { "bind-vfio", CTL_COMMAND_BIND_VFIO, 0, true, "bind-vfio [BDF...]" },
+        { "unbind-vfio", CTL_COMMAND_UNBIND_VFIO, 0, true, "unbind-vfio [BDF...]" },
 };
 
 const char *ctl_command_to_string(CtlCommand c) {
@@ -25,6 +28,8 @@ const char *ctl_command_to_string(CtlCommand c) {
                 [CTL_COMMAND_STATUS] = "status",
                 [CTL_COMMAND_LIST] = "list",
                 [CTL_COMMAND_SET_MODE] = "set-mode",
+                [CTL_COMMAND_BIND_VFIO] = "bind-vfio",
+                [CTL_COMMAND_UNBIND_VFIO] = "unbind-vfio",
                 [CTL_COMMAND_HELP] = "help",
                 [CTL_COMMAND_VERSION] = "version",
         };
@@ -167,7 +172,7 @@ int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t err
 
         if ((unsigned) n_args < verb->n_args)
                 return usage_error(error, error_size, "Too few arguments: %s", verb->usage);
-        if ((unsigned) n_args > verb->n_args)
+        if ((unsigned) n_args > verb->n_args && !verb->more_args)
                 return usage_error(error, error_size, "Too many arguments: %s", verb->usage);
         a.command = verb->command;
 
@@ -177,6 +182,21 @@ int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t err
                 a.mode = argv[optind + 1];
                 if (gpu && ctl_complete_bdf(gpu, a.gpu, sizeof(a.gpu)) < 0)
                         return usage_error(error, error_size, "--gpu: \"%s\" is too long for a PCI address", gpu);
+        }
+        if (a.command == CTL_COMMAND_BIND_VFIO || a.command == CTL_COMMAND_UNBIND_VFIO) {
+                if ((size_t) n_args > CTL_ADDRESSES_MAX)
+                        return usage_error(error, error_size, "Too many addresses: at most %d at a time",
+                                           CTL_ADDRESSES_MAX);
+                /* The addresses are the daemon's to check, so that its
+                 * message is the one people see. */
+                for (int i = 0; i < n_args; i++) {
+                        const char *bdf = argv[optind + 1 + i];
+                        if (!*bdf)
+                                return usage_error(error, error_size, "%s: empty PCI address", verb->name);
+                        if (ctl_complete_bdf(bdf, a.addresses[i], sizeof(a.addresses[i])) < 0)
+                                return usage_error(error, error_size, "\"%s\" is too long for a PCI address", bdf);
+                }
+                a.n_addresses = (size_t) n_args;
         }
 
         *ret = a;

@@ -11,6 +11,8 @@ typedef enum CtlCommand {
         CTL_COMMAND_STATUS,
         CTL_COMMAND_LIST,
         CTL_COMMAND_SET_MODE,
+        CTL_COMMAND_BIND_VFIO,
+        CTL_COMMAND_UNBIND_VFIO,
         CTL_COMMAND_HELP,
         CTL_COMMAND_VERSION,
         _CTL_COMMAND_MAX,
@@ -24,6 +26,8 @@ typedef enum CtlBusKind {
 
 /* "0000:65:00.0" plus room for longer domains. */
 #define CTL_BDF_MAX 32
+/* Addresses one bind-vfio or unbind-vfio takes. */
+#define CTL_ADDRESSES_MAX 64
 
 typedef struct CtlArgs {
         CtlCommand command;
@@ -33,6 +37,10 @@ typedef struct CtlArgs {
         const char *bus_address;   /* CTL_BUS_ADDRESS: points into argv */
         const char *mode;          /* set-mode: points into argv */
         char gpu[CTL_BDF_MAX];     /* set-mode --gpu: "" for every GPU */
+        /* bind-vfio, unbind-vfio: the devices, completed like --gpu; none
+         * for every GPU. */
+        char addresses[CTL_ADDRESSES_MAX][CTL_BDF_MAX];
+        size_t n_addresses;
 } CtlArgs;
 
 /* Exit codes, documented in --help. */

@@ -346,3 +346,25 @@ int ctl_bus_set_mode(sd_bus *bus, const char *gpu, const char *mode, sd_bus_erro
 
         return call(bus, m, CTL_SET_MODE_TIMEOUT_SEC, error, NULL);
 }
+
+int ctl_bus_vfio(sd_bus *bus, bool bind, const char (*addresses)[CTL_BDF_MAX], size_t n, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        assert(bus);
+        assert(addresses || n == 0);
+
+        r = sd_bus_message_new_method_call(bus, &m, CTL_SERVICE, CTL_MANAGER_PATH, CTL_MANAGER_INTERFACE,
+                                           bind ? "BindVfio" : "UnbindVfio");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(m, "s", addresses[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+
+        return call(bus, m, CTL_VFIO_TIMEOUT_SEC, error, NULL);
+}

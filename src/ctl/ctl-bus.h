@@ -20,6 +20,8 @@
  * again, which takes seconds per GPU. */
 #define CTL_READ_TIMEOUT_SEC 25
 #define CTL_SET_MODE_TIMEOUT_SEC (5 * 60)
+/* Taking a GPU from nvidia waits for the driver to let it go. */
+#define CTL_VFIO_TIMEOUT_SEC (5 * 60)
 
 /* interactive: let polkit ask for a password through an agent. */
 int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus **ret);
@@ -30,3 +32,6 @@ int ctl_bus_read_host(sd_bus *bus, CtlHost *host, sd_bus_error *error);
 
 /* gpu NULL or "": Manager.SetMode, else that device's Gpu.SetMode. */
 int ctl_bus_set_mode(sd_bus *bus, const char *gpu, const char *mode, sd_bus_error *error);
+
+/* Manager.BindVfio(addresses) or UnbindVfio(addresses); n 0: every GPU. */
+int ctl_bus_vfio(sd_bus *bus, bool bind, const char (*addresses)[CTL_BDF_MAX], size_t n, sd_bus_error *error);

@@ -111,3 +111,42 @@ int verb_set_mode(const CtlContext *c) {
         ctl_print_status_json(stdout, &host);
         return CTL_EXIT_SUCCESS;
 }
+
+static int vfio_verb(const CtlContext *c, bool bind) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(ctl_host_done) CtlHost host = {};
+        const CtlArgs *a;
+        CtlOperation op;
+        int r;
+
+        assert(c);
+        a = c->args;
+
+        op = (CtlOperation) {
+                .failed = bind ? "Failed to bind to VFIO" : "Failed to unbind from VFIO",
+                .denied = "not authorized to manage VFIO bindings (polkit action org.nvidia.ConfidentialCompute.manage-vfio)",
+                .timeout_sec = CTL_VFIO_TIMEOUT_SEC,
+        };
+
+        r = ctl_bus_vfio(c->bus, bind, (const char (*)[CTL_BDF_MAX]) a->addresses, a->n_addresses, &error);
+        if (r < 0)
+                return report_failure(&op, &error, r, a->json);
+
+        if (!a->json)
+                return CTL_EXIT_SUCCESS;
+
+        ctl_host_init(&host);
+        r = read_host(c, &host, &read_operation, true);
+        if (r != CTL_EXIT_SUCCESS)
+                return r;
+        ctl_print_status_json(stdout, &host);
+        return CTL_EXIT_SUCCESS;
+}
+
+int verb_bind_vfio(const CtlContext *c) {
+        return vfio_verb(c, true);
+}
+
+int verb_unbind_vfio(const CtlContext *c) {
+        return vfio_verb(c, false);
+}

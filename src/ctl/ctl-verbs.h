@@ -17,3 +17,5 @@ typedef struct CtlContext {
 int verb_status(const CtlContext *c);
 int verb_list(const CtlContext *c);
 int verb_set_mode(const CtlContext *c);
+int verb_bind_vfio(const CtlContext *c);
+int verb_unbind_vfio(const CtlContext *c);

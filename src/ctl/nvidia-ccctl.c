@@ -14,14 +14,17 @@
 static void help(void) {
         printf("%1$s [OPTIONS...] COMMAND ...\n"
                "\n"
-               "Query or change the confidential-computing mode of the NVIDIA GPUs\n"
-               "through nvidia-ccd.\n"
+               "Query or change the confidential-computing mode of the NVIDIA GPUs, and\n"
+               "their VFIO binding, through nvidia-ccd.\n"
                "\n"
                "Commands:\n"
                "  status                 Show the host's mode and its devices (default)\n"
                "  list                   List the devices\n"
                "  set-mode MODE          Switch every CC-capable GPU to MODE: on, off,\n"
                "                         devtools or ppcie; returns when the switch is done\n"
+               "  bind-vfio [BDF...]     Bind the IOMMU groups of these GPUs (default: every\n"
+               "                         GPU) to VFIO, all or nothing\n"
+               "  unbind-vfio [BDF...]   Give those groups back to the drivers they had\n"
                "\n"
                "Options:\n"
                "  -h --help              Show this help\n"
@@ -29,7 +32,8 @@ static void help(void) {
                "     --gpu=BDF           With set-mode: switch only this device\n"
                "                         (e.g. 0000:65:00.0; ppcie is for all GPUs only)\n"
                "     --json              Print JSON: status an object, list an array,\n"
-               "                         set-mode the new status or an error object\n"
+               "                         set-mode, bind-vfio and unbind-vfio the new\n"
+               "                         status or an error object\n"
                "     --bus=BUS           system (default), session or a D-Bus address\n"
                "     --no-ask-password   Do not ask for a password when authorization\n"
                "                         is needed\n"
@@ -68,6 +72,8 @@ static const VerbFunction verb_functions[_CTL_COMMAND_MAX] = {
         [CTL_COMMAND_STATUS] = verb_status,
         [CTL_COMMAND_LIST] = verb_list,
         [CTL_COMMAND_SET_MODE] = verb_set_mode,
+        [CTL_COMMAND_BIND_VFIO] = verb_bind_vfio,
+        [CTL_COMMAND_UNBIND_VFIO] = verb_unbind_vfio,
 };
 
 int main(int argc, char *argv[]) {
@@ -97,7 +103,8 @@ int main(int argc, char *argv[]) {
         /* A password prompt needs someone at a terminal to answer it. */
         r = ctl_bus_open(args.bus, args.bus_address, args.ask_password && isatty(STDIN_FILENO), &bus);
         if (r < 0) {
-                if (args.json && args.command == CTL_COMMAND_SET_MODE)
+                if (args.json && (args.command == CTL_COMMAND_SET_MODE || args.command == CTL_COMMAND_BIND_VFIO ||
+                                  args.command == CTL_COMMAND_UNBIND_VFIO))
                         ctl_print_error_json(stdout, NULL, strerror(-r));
                 fprintf(stderr,
                         "nvidia-ccd is not running (" CTL_SERVICE " not on the bus): cannot connect to the %s bus: %s\n",

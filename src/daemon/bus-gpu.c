@@ -72,6 +72,20 @@ static int method_set_mode(sd_bus_message *m, void *userdata, sd_bus_error *erro
         return mode_control_method_set_mode(d, m, dev->bdf, error);
 }
 
+static int method_bind_vfio(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        CcDevice *dev = userdata;
+        Daemon *d = sd_bus_slot_get_userdata(sd_bus_get_current_slot(sd_bus_message_get_bus(m)));
+
+        return vfio_control_method(d, m, VFIO_ACTION_BIND, dev->bdf, error);
+}
+
+static int method_unbind_vfio(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        CcDevice *dev = userdata;
+        Daemon *d = sd_bus_slot_get_userdata(sd_bus_get_current_slot(sd_bus_message_get_bus(m)));
+
+        return vfio_control_method(d, m, VFIO_ACTION_UNBIND, dev->bdf, error);
+}
+
 static const sd_bus_vtable gpu_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Address", "s", property_get_address, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -89,9 +103,14 @@ static const sd_bus_vtable gpu_vtable[] = {
         SD_BUS_PROPERTY("GroupMembers", "as", property_get_strv, offsetof(CcDevice, group_members),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VfioDevice", "s", NULL, offsetof(CcDevice, vfio_device), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("VfioCdev", "s", NULL, offsetof(CcDevice, vfio_cdev), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NumaNode", "i", NULL, offsetof(CcDevice, numa_node), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("SetMode", SD_BUS_ARGS("s", mode), SD_BUS_NO_RESULT,
                                 method_set_mode, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("BindVfio", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_bind_vfio, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("UnbindVfio", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_unbind_vfio, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 

@@ -26,6 +26,14 @@ static int method_set_mode(sd_bus_message *m, void *userdata, sd_bus_error *erro
         return mode_control_method_set_mode(userdata, m, NULL, error);
 }
 
+static int method_bind_vfio(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return vfio_control_method(userdata, m, VFIO_ACTION_BIND, NULL, error);
+}
+
+static int method_unbind_vfio(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return vfio_control_method(userdata, m, VFIO_ACTION_UNBIND, NULL, error);
+}
+
 static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *d = userdata;
         int r;
@@ -51,6 +59,10 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("CcCapable", "b", property_get_cc_capable, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("SetMode", SD_BUS_ARGS("s", mode), SD_BUS_NO_RESULT,
                                 method_set_mode, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("BindVfio", SD_BUS_ARGS("as", addresses), SD_BUS_NO_RESULT,
+                                method_bind_vfio, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("UnbindVfio", SD_BUS_ARGS("as", addresses), SD_BUS_NO_RESULT,
+                                method_unbind_vfio, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Rescan", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 method_rescan, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END

@@ -34,6 +34,7 @@ Daemon *daemon_free(Daemon *d) {
         d->switch_source = sd_event_source_unref(d->switch_source);
         d->switch_request = sd_bus_message_unref(d->switch_request);
         cc_switch_free(d->active_switch);
+        vfio_control_done(d);
         authorizer_free(d->authorizer);
         sd_bus_flush_close_unref(d->bus);
         sd_event_unref(d->event);

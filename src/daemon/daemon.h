@@ -13,6 +13,7 @@
 #include "device.h"
 #include "hw-host.h"
 #include "mode-switch.h"
+#include "vfio-plan.h"
 
 #define CC_BUS_NAME "org.nvidia.ConfidentialCompute"
 #define CC_MANAGER_PATH "/org/nvidia/ConfidentialCompute"
@@ -83,6 +84,16 @@ int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size
 int mode_control_apply_default(Daemon *d);
 int mode_control_resume(Daemon *d);
 void mode_control_publish_mode(Daemon *d);
+
+/* VFIO binding on the bus (vfio-control.c). */
+/* BindVfio/UnbindVfio of the Manager (bdf NULL: the "as" argument) or of
+ * one Gpu. */
+int vfio_control_method(Daemon *d, sd_bus_message *m, VfioAction action, const char *bdf, sd_bus_error *error);
+/* At start, before discovery: finishes a request a crash cut short. */
+int vfio_control_recover(Daemon *d);
+/* After discovery: the CDI specification matches what is bound. */
+int vfio_control_sync_cdi(Daemon *d);
+void vfio_control_done(Daemon *d);
 
 /* Inventory changes (rescan.c). */
 int daemon_rescan(Daemon *d, sd_bus_error *error);

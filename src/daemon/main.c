@@ -125,11 +125,16 @@ static int setup(Daemon *d, const Options *o) {
         d->host_tee = cc_host_tee(d->host);
         d->default_mode = effective_default(&d->config, d->host_tee);
 
+        /* Devices a crash left half bound to vfio are given back before
+         * discovery reads them. */
+        (void) vfio_control_recover(d);
+
         r = cc_inventory_scan(d->host, &d->config, &d->inventory, &e);
         if (r < 0) {
                 log_error("Device discovery failed: %s", e.message);
                 return r;
         }
+        (void) vfio_control_sync_cdi(d);
         d->mode = strdup(cc_inventory_mode(d->inventory));
         return d->mode ? 0 : -ENOMEM;
 }

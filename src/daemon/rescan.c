@@ -27,6 +27,8 @@ static void emit_device_changes(Daemon *d, const CcDevice *old, const CcDevice *
                 names[n++] = (char *) "GroupMembers";
         if (!streq_ptr(old->vfio_device, now->vfio_device))
                 names[n++] = (char *) "VfioDevice";
+        if (!streq_ptr(old->vfio_cdev, now->vfio_cdev))
+                names[n++] = (char *) "VfioCdev";
         names[n] = NULL;
         if (n > 0)
                 (void) sd_bus_emit_properties_changed_strv(d->bus, path, CC_GPU_INTERFACE, names);

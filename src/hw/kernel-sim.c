@@ -11,6 +11,12 @@
  *   <root>/sys/bus/pci/drivers_probe
  *   <root>/sys/kernel/iommu_groups/<N>/devices/<bdf> -> ../../../../bus/pci/devices/<bdf>
  *   <root>/dev/vfio/<N>                         while a member is bound to vfio
+ *   <root>/dev/vfio/devices/vfio<M>, <bdf>/vfio-dev/vfio<M>
+ *                                               with iommufd (<root>/dev/iommu), per device bound to vfio
+ *   <root>/sys/module/<module>/drivers/pci:<drv> a module "loaded" by kernel_sim_load_module()
+ *   <bdf>/sim_bind_errno                        test hook: a bind to a vfio driver fails with this errno
+ *   <bdf>/sim_bind_delay_ms                     test hook: a bind to a vfio driver takes this long, as
+ *                                               a driver's probe may
  *
  * Error codes follow drivers/base/bus.c and drivers/pci/pci-sysfs.c. */
 
@@ -18,23 +24,12 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "fileio.h"
 #include "gpusim.h"
 #include "kernel-sim.h"
 #include "pci-sysfs.h"
-
-/* vfio-pci and its variant drivers (nvgrace_gpu_vfio_pci, ...). */
-static bool driver_is_vfio(const char *driver) {
-        size_t n;
-
-        if (!driver)
-                return false;
-        if (streq(driver, "vfio-pci"))
-                return true;
-        n = strlen(driver);
-        return n >= 8 && streq(driver + n - 8, "vfio_pci");
-}
 
 static int read_optional(const char *path, char **ret) {
         int r = read_text_file(path, ret);
@@ -62,7 +57,7 @@ static int update_vfio_node(HwHost *h, const char *bdf) {
         for (char **m = members; *m && !any; m++) {
                 _cleanup_free_ char *driver = NULL;
                 if (hw_pci_get_driver(h, *m, &driver) >= 0)
-                        any = driver_is_vfio(driver);
+                        any = hw_driver_is_vfio(driver);
         }
 
         node = hw_path(h, "dev/vfio/%d", group);
@@ -81,6 +76,89 @@ static int update_vfio_node(HwHost *h, const char *bdf) {
         } else if (unlink(node) < 0 && errno != ENOENT)
                 return -errno;
         return 0;
+}
+
+/* With iommufd the kernel gives each device bound to vfio its own
+ * character device, /dev/vfio/devices/vfio<M>, named in <dev>/vfio-dev/. */
+static int add_vfio_cdev(HwHost *h, const char *bdf) {
+        _cleanup_free_ char *devices = NULL, *existing = NULL, *node = NULL, *link = NULL;
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (!hw_iommufd_present(h))
+                return 0;
+        r = hw_pci_get_vfio_cdev(h, bdf, &existing);
+        if (r < 0 || *existing)
+                return r;
+
+        devices = hw_path(h, "dev/vfio/devices");
+        if (!devices)
+                return -ENOMEM;
+        r = mkdir_parents(devices, 0755);
+        if (r < 0)
+                return r;
+        for (unsigned m = 0;; m++) {
+                free(node);
+                node = hw_path(h, "dev/vfio/devices/vfio%u", m);
+                if (!node)
+                        return -ENOMEM;
+                fd = open(node, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd >= 0) {
+                        link = hw_path(h, "sys/bus/pci/devices/%s/vfio-dev/vfio%u", bdf, m);
+                        break;
+                }
+                if (errno != EEXIST)
+                        return -errno;
+        }
+        if (!link)
+                return -ENOMEM;
+        return mkdir_parents(link, 0755);
+}
+
+static int remove_vfio_cdev(HwHost *h, const char *bdf) {
+        _cleanup_free_ char *cdev = NULL, *node = NULL, *dir = NULL, *parent = NULL;
+        int r;
+
+        r = hw_pci_get_vfio_cdev(h, bdf, &cdev);
+        if (r < 0 || !*cdev)
+                return r;
+        node = hw_path(h, "%s", cdev);
+        dir = hw_path(h, "sys/bus/pci/devices/%s/vfio-dev/%s", bdf, strrchr(cdev, '/') + 1);
+        parent = hw_path(h, "sys/bus/pci/devices/%s/vfio-dev", bdf);
+        if (!node || !dir || !parent)
+                return -ENOMEM;
+        if (unlink(node) < 0 && errno != ENOENT)
+                return -errno;
+        if (rmdir(dir) < 0 && errno != ENOENT)
+                return -errno;
+        if (rmdir(parent) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+/* A number a test wrote to a hook file of the device, 0 when none. */
+static long read_hook(HwHost *h, const char *bdf, const char *hook, long max) {
+        _cleanup_free_ char *path = NULL, *value = NULL;
+        long v;
+
+        path = hw_path(h, "sys/bus/pci/devices/%s/%s", bdf, hook);
+        if (!path || read_optional(path, &value) < 0 || !value)
+                return 0;
+        v = strtol(value, NULL, 10);
+        return v > 0 && v <= max ? v : 0;
+}
+
+/* The errno a test asked a bind to fail with, 0 for none. */
+static int injected_bind_error(HwHost *h, const char *bdf) {
+        return (int) read_hook(h, bdf, "sim_bind_errno", 4095);
+}
+
+static void injected_bind_delay(HwHost *h, const char *bdf) {
+        long ms = read_hook(h, bdf, "sim_bind_delay_ms", 600000);
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+        while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
 }
 
 static int sim_bind(HwHost *h, const char *driver, const char *bdf) {
@@ -103,8 +181,13 @@ static int sim_bind(HwHost *h, const char *driver, const char *bdf) {
         r = hw_pci_get_iommu_group(h, bdf, &group);
         if (r < 0)
                 return r;
-        if (driver_is_vfio(driver) && group < 0)
+        if (hw_driver_is_vfio(driver) && group < 0)
                 return -EINVAL;
+        if (hw_driver_is_vfio(driver)) {
+                injected_bind_delay(h, bdf);
+                if (injected_bind_error(h, bdf) > 0)
+                        return -injected_bind_error(h, bdf);
+        }
 
         link = hw_path(h, "sys/bus/pci/devices/%s/driver", bdf);
         back = hw_path(h, "sys/bus/pci/drivers/%s/%s", driver, bdf);
@@ -116,6 +199,11 @@ static int sim_bind(HwHost *h, const char *driver, const char *bdf) {
                 return -errno;
         if (symlink(back_target, back) < 0 && errno != EEXIST)
                 return -errno;
+        if (hw_driver_is_vfio(driver)) {
+                r = add_vfio_cdev(h, bdf);
+                if (r < 0)
+                        return r;
+        }
         return update_vfio_node(h, bdf);
 }
 
@@ -137,6 +225,9 @@ static int sim_unbind(HwHost *h, const char *driver, const char *bdf) {
                 return -errno;
         if (unlink(back) < 0 && errno != ENOENT)
                 return -errno;
+        r = remove_vfio_cdev(h, bdf);
+        if (r < 0)
+                return r;
         return update_vfio_node(h, bdf);
 }
 
@@ -271,5 +362,53 @@ int kernel_sim_after_write(HwHost *h, const char *path, const char *value) {
                 if (streq(attr, "reset"))
                         return sim_reset(h, rel + 8, v);
         }
+        return 0;
+}
+
+/* The PCI driver a module registers: vfio_pci's is "vfio-pci", the variant
+ * drivers use their module name. */
+static const char *module_driver_name(const char *module) {
+        return streq(module, "vfio_pci") ? "vfio-pci" : module;
+}
+
+int kernel_sim_load_module(HwHost *h, const char *module) {
+        static const char *const files[] = { "bind", "unbind", "new_id", "remove_id", "uevent" };
+        _cleanup_free_ char *drivers = NULL, *entry = NULL, *target = NULL;
+        const char *driver;
+        int r;
+
+        assert(h);
+        assert(module);
+
+        if (!*module || strchr(module, '/') || module[0] == '.')
+                return -EINVAL;
+        driver = module_driver_name(module);
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                _cleanup_free_ char *path = hw_path(h, "sys/bus/pci/drivers/%s/%s", driver, files[i]);
+                _cleanup_close_ int fd = -1;
+
+                if (!path)
+                        return -ENOMEM;
+                if (i == 0) {
+                        _cleanup_free_ char *dir = hw_path(h, "sys/bus/pci/drivers/%s", driver);
+                        if (!dir)
+                                return -ENOMEM;
+                        r = mkdir_parents(dir, 0755);
+                        if (r < 0)
+                                return r;
+                }
+                fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0200);
+                if (fd < 0)
+                        return -errno;
+        }
+        drivers = hw_path(h, "sys/module/%s/drivers", module);
+        entry = hw_path(h, "sys/module/%s/drivers/pci:%s", module, driver);
+        if (!drivers || !entry || asprintf(&target, "../../../bus/pci/drivers/%s", driver) < 0)
+                return -ENOMEM;
+        r = mkdir_parents(drivers, 0755);
+        if (r < 0)
+                return r;
+        if (symlink(target, entry) < 0 && errno != EEXIST)
+                return -errno;
         return 0;
 }

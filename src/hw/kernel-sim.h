@@ -12,3 +12,7 @@
 /* path is the full path just written (under the host root), value what was
  * written.  Returns 0 for paths with no effect to play. */
 int kernel_sim_after_write(HwHost *h, const char *path, const char *value);
+
+/* Plays the loading of a module: its PCI driver directory appears under
+ * sys/bus/pci/drivers/ and sys/module/<module>/drivers/ names it. */
+int kernel_sim_load_module(HwHost *h, const char *module);

@@ -366,3 +366,112 @@ int hw_pci_reset(HwHost *h, const char *bdf) {
                 return -ENOMEM;
         return sysfs_write(h, path, "1");
 }
+
+static int read_hex_attribute(HwHost *h, const char *bdf, const char *attr, unsigned long max, unsigned long *ret) {
+        _cleanup_free_ char *value = NULL;
+        unsigned long v;
+        char *end;
+        int r;
+
+        r = read_device_attribute(h, bdf, attr, &value);
+        if (r < 0)
+                return r;
+        if (!value)
+                return -ENOENT;
+        errno = 0;
+        v = strtoul(value, &end, 16);
+        if (errno != 0 || end == value || *end != '\0' || v > max)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+int hw_pci_get_ids(HwHost *h, const char *bdf, uint16_t *ret_vendor, uint16_t *ret_device, uint32_t *ret_class) {
+        unsigned long vendor, device, class_code;
+        int r;
+
+        r = read_hex_attribute(h, bdf, "vendor", 0xffff, &vendor);
+        if (r >= 0)
+                r = read_hex_attribute(h, bdf, "device", 0xffff, &device);
+        if (r >= 0)
+                r = read_hex_attribute(h, bdf, "class", 0xffffff, &class_code);
+        if (r < 0)
+                return r;
+        if (ret_vendor)
+                *ret_vendor = (uint16_t) vendor;
+        if (ret_device)
+                *ret_device = (uint16_t) device;
+        if (ret_class)
+                *ret_class = (uint32_t) class_code;
+        return 0;
+}
+
+int hw_pci_get_modalias(HwHost *h, const char *bdf, char **ret) {
+        _cleanup_free_ char *value = NULL;
+        int r;
+
+        assert(ret);
+
+        r = read_device_attribute(h, bdf, "modalias", &value);
+        if (r < 0)
+                return r;
+        if (!value)
+                return -ENOENT;
+        *ret = TAKE_PTR(value);
+        return 0;
+}
+
+bool hw_driver_is_vfio(const char *driver) {
+        size_t n;
+
+        if (!driver)
+                return false;
+        if (streq(driver, "vfio-pci"))
+                return true;
+        /* Variant drivers are named after their module: <vendor>_vfio_pci. */
+        n = strlen(driver);
+        return n >= 8 && (streq(driver + n - 8, "vfio_pci") || streq(driver + n - 8, "vfio-pci"));
+}
+
+int hw_pci_get_vfio_cdev(HwHost *h, const char *bdf, char **ret) {
+        _cleanup_free_ char *path = NULL;
+        struct dirent *de;
+        DIR *dir;
+
+        assert(h);
+        assert(ret);
+
+        if (!hw_pci_bdf_is_valid(bdf))
+                return -EINVAL;
+        path = hw_path(h, "sys/bus/pci/devices/%s/vfio-dev", bdf);
+        if (!path)
+                return -ENOMEM;
+        dir = opendir(path);
+        if (dir) {
+                while ((de = readdir(dir))) {
+                        /* vfio-dev/ holds exactly one vfioN entry. */
+                        if (strncmp(de->d_name, "vfio", 4) != 0 || !isdigit((unsigned char) de->d_name[4]))
+                                continue;
+                        if (asprintf(ret, "/dev/vfio/devices/%s", de->d_name) < 0) {
+                                closedir(dir);
+                                return -ENOMEM;
+                        }
+                        closedir(dir);
+                        return 0;
+                }
+                closedir(dir);
+        } else if (errno != ENOENT && errno != ENOTDIR)
+                return -errno;
+        else if (!hw_pci_device_exists(h, bdf))
+                return -ENODEV;
+        *ret = strdup("");
+        return *ret ? 0 : -ENOMEM;
+}
+
+bool hw_iommufd_present(HwHost *h) {
+        _cleanup_free_ char *path = NULL;
+
+        assert(h);
+        path = hw_path(h, "dev/iommu");
+        return path && access(path, F_OK) == 0;
+}

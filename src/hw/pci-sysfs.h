@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hw-host.h"
 #include "strv.h"
@@ -54,3 +55,22 @@ int hw_pci_set_driver_override(HwHost *h, const char *bdf, const char *driver);
 /* Writes the BDF to /sys/bus/pci/drivers_probe: the kernel binds an unbound
  * device to its driver_override, or to the best matching driver. */
 int hw_pci_probe(HwHost *h, const char *bdf);
+
+/* Vendor, device and 24-bit class code from the sysfs attributes. */
+int hw_pci_get_ids(HwHost *h, const char *bdf, uint16_t *ret_vendor, uint16_t *ret_device, uint32_t *ret_class);
+
+/* The device's modalias ("pci:v000010DEd00002330sv...").  -ENOENT when the
+ * attribute is missing. */
+int hw_pci_get_modalias(HwHost *h, const char *bdf, char **ret);
+
+/* Whether the driver is vfio-pci or one of its variant drivers
+ * (nvgrace_gpu_vfio_pci, mlx5_vfio_pci, ...). */
+bool hw_driver_is_vfio(const char *driver);
+
+/* The iommufd character device of a device bound to a vfio driver,
+ * "/dev/vfio/devices/vfioN" from the device's vfio-dev/ directory, or ""
+ * when the kernel gives it none (no iommufd, or not bound to vfio). */
+int hw_pci_get_vfio_cdev(HwHost *h, const char *bdf, char **ret);
+
+/* Whether the host has iommufd (/dev/iommu). */
+bool hw_iommufd_present(HwHost *h);

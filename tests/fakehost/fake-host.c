@@ -4,6 +4,7 @@
 #include <ftw.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include "fake-host.h"
 #include "fileio.h"
@@ -152,7 +153,8 @@ static FakeHost *host_new(const char *root, bool remove) {
             put(host, "", 0, "sys/bus/pci/rescan") < 0 ||
             put(host, "", 0, "dev/vfio/vfio") < 0 ||
             fake_host_add_driver(host, "nvidia") < 0 ||
-            fake_host_add_driver(host, "vfio-pci") < 0)
+            fake_host_add_driver(host, "vfio-pci") < 0 ||
+            fake_host_set_modules_alias(host, NULL) < 0)
                 return NULL;
         return TAKE_PTR(host);
 }
@@ -480,4 +482,217 @@ int fake_host_set_tee(FakeHost *host, const char *tee) {
         if (streq(tee, "none"))
                 return write_file(tdx, "N\n", 2); /* an Intel host without TDX */
         return -EINVAL;
+}
+
+int fake_host_add_audio(FakeHost *host, const char *bdf, int iommu_group, const char *driver) {
+        return fake_host_add_device(host, bdf, NVIDIA, 0x22ba, 0x040300, driver, iommu_group);
+}
+
+int fake_host_add_usb(FakeHost *host, const char *bdf, int iommu_group, const char *driver) {
+        return fake_host_add_device(host, bdf, NVIDIA, 0x1ad8, 0x0c0330, driver, iommu_group);
+}
+
+int fake_host_add_ucsi(FakeHost *host, const char *bdf, int iommu_group, const char *driver) {
+        return fake_host_add_device(host, bdf, NVIDIA, 0x1ad9, 0x0c8000, driver, iommu_group);
+}
+
+int fake_host_add_bridge(FakeHost *host, const char *bdf, int iommu_group) {
+        return fake_host_add_device(host, bdf, 0x10b5, 0xc010, 0x060400, "pcieport", iommu_group);
+}
+
+int fake_host_add_nic(FakeHost *host, const char *bdf, int iommu_group, const char *driver) {
+        return fake_host_add_device(host, bdf, 0x15b3, 0x1021, 0x020000, driver, iommu_group);
+}
+
+/* ---- modules.alias.bin: libkmod's index format (libkmod-index.c) -------
+ * A trie of the patterns, integers big-endian:
+ *   header: magic 0xB007F457, version 0x00020001, root offset
+ *   node:   [first char, last char, child offsets...] [value count, (priority, value\0)...]
+ * the flags of which parts a node has in the high nibble of its offset.
+ * One character per edge: libkmod reads prefixes but needs none. */
+
+#define INDEX_MAGIC 0xB007F457u
+#define INDEX_VERSION 0x00020001u
+#define INDEX_NODE_VALUES 0x40000000u
+#define INDEX_NODE_CHILDS 0x20000000u
+
+typedef struct TrieNode {
+        struct TrieNode *children[128];
+        char **values;
+        unsigned *priorities;
+        size_t n_values;
+} TrieNode;
+
+static void trie_free(TrieNode *n) {
+        if (!n)
+                return;
+        for (size_t i = 0; i < 128; i++)
+                trie_free(n->children[i]);
+        for (size_t i = 0; i < n->n_values; i++)
+                free(n->values[i]);
+        free(n->values);
+        free(n->priorities);
+        free(n);
+}
+
+static int trie_add(TrieNode *root, const char *key, const char *value, unsigned priority) {
+        TrieNode *n = root;
+        char **values;
+        unsigned *priorities;
+
+        for (const char *p = key; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+                if (c == 0 || c >= 128)
+                        return -EINVAL;
+                if (!n->children[c] && !(n->children[c] = calloc(1, sizeof(TrieNode))))
+                        return -ENOMEM;
+                n = n->children[c];
+        }
+        values = realloc(n->values, (n->n_values + 1) * sizeof(char *));
+        if (!values)
+                return -ENOMEM;
+        n->values = values;
+        priorities = realloc(n->priorities, (n->n_values + 1) * sizeof(unsigned));
+        if (!priorities)
+                return -ENOMEM;
+        n->priorities = priorities;
+        n->values[n->n_values] = strdup(value);
+        if (!n->values[n->n_values])
+                return -ENOMEM;
+        n->priorities[n->n_values++] = priority;
+        return 0;
+}
+
+static void put_u32(FILE *f, uint32_t v) {
+        uint8_t b[4] = { v >> 24, v >> 16, v >> 8, v };
+        fwrite(b, 1, 4, f);
+}
+
+/* Writes the children first, so their offsets are known; returns the
+ * node's offset with its flags. */
+static uint32_t trie_write(FILE *f, const TrieNode *n) {
+        uint32_t child[128] = {}, flags = 0, offset;
+        int first = -1, last = -1;
+
+        for (int c = 0; c < 128; c++)
+                if (n->children[c]) {
+                        child[c] = trie_write(f, n->children[c]);
+                        if (first < 0)
+                                first = c;
+                        last = c;
+                }
+        offset = (uint32_t) ftell(f);
+        if (first >= 0) {
+                flags |= INDEX_NODE_CHILDS;
+                fputc(first, f);
+                fputc(last, f);
+                for (int c = first; c <= last; c++)
+                        put_u32(f, child[c]);
+        }
+        if (n->n_values > 0) {
+                flags |= INDEX_NODE_VALUES;
+                put_u32(f, (uint32_t) n->n_values);
+                for (size_t i = 0; i < n->n_values; i++) {
+                        put_u32(f, n->priorities[i]);
+                        fwrite(n->values[i], 1, strlen(n->values[i]) + 1, f);
+                }
+        }
+        return offset | flags;
+}
+
+static int write_alias_index(const char *path, char **patterns, char **modules, size_t n) {
+        _cleanup_fclose_ FILE *f = NULL;
+        TrieNode *root = calloc(1, sizeof(TrieNode));
+        uint32_t root_offset;
+        int r = 0;
+
+        if (!root)
+                return -ENOMEM;
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = trie_add(root, patterns[i], modules[i], (unsigned) i);
+        if (r >= 0 && !(f = fopen(path, "we")))
+                r = -errno;
+        if (r >= 0) {
+                put_u32(f, INDEX_MAGIC);
+                put_u32(f, INDEX_VERSION);
+                put_u32(f, 0); /* root offset, written last */
+                root_offset = trie_write(f, root);
+                fseek(f, 8, SEEK_SET);
+                put_u32(f, root_offset);
+                if (fflush(f) != 0 || ferror(f))
+                        r = -EIO;
+        }
+        trie_free(root);
+        return r;
+}
+
+int fake_host_set_modules_alias(FakeHost *host, const char *const *extra) {
+        static const char *const builtin[] = { "vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci", NULL };
+        const char *const *lists[] = { builtin, extra };
+        char *patterns[64], *modules[64];
+        _cleanup_free_ char *text = NULL, *bin = NULL;
+        size_t n = 0, used = 0;
+        struct utsname u;
+        int r = 0;
+
+        if (uname(&u) < 0)
+                return -errno;
+        text = malloc(64 * 256);
+        if (!text)
+                return -ENOMEM;
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++)
+                for (const char *const *a = lists[l]; a && *a && r >= 0; a++) {
+                        const char *space = strchr(*a, ' ');
+                        if (!space || n >= ELEMENTSOF(patterns) || strlen(*a) > 200) {
+                                r = -EINVAL;
+                                break;
+                        }
+                        patterns[n] = strndup(*a, (size_t) (space - *a));
+                        modules[n] = strdup(space + 1);
+                        if (!patterns[n] || !modules[n]) {
+                                free(patterns[n]);
+                                free(modules[n]);
+                                r = -ENOMEM;
+                                break;
+                        }
+                        used += (size_t) sprintf(text + used, "alias %s\n", *a);
+                        n++;
+                }
+        if (r >= 0)
+                r = put(host, text, used, "lib/modules/%s/modules.alias", u.release);
+        if (r >= 0 && !(bin = fake_host_path(host, "lib/modules/%s/modules.alias.bin", u.release)))
+                r = -ENOMEM;
+        if (r >= 0)
+                r = write_alias_index(bin, patterns, modules, n);
+        for (size_t i = 0; i < n; i++) {
+                free(patterns[i]);
+                free(modules[i]);
+        }
+        return r;
+}
+
+int fake_host_enable_iommufd(FakeHost *host) {
+        return put(host, "", 0, "dev/iommu");
+}
+
+int fake_host_inject_bind_error(FakeHost *host, const char *bdf, int errno_value) {
+        _cleanup_free_ char *path = NULL;
+        char value[16];
+
+        if (errno_value == 0) {
+                path = fake_host_path(host, "sys/bus/pci/devices/%s/sim_bind_errno", bdf);
+                if (!path)
+                        return -ENOMEM;
+                return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+        }
+        snprintf(value, sizeof(value), "%d\n", errno_value);
+        return dev_write(host, bdf, "sim_bind_errno", "%s", value);
+}
+
+int fake_host_remove_iommu_groups(FakeHost *host) {
+        _cleanup_free_ char *path = fake_host_path(host, "sys/kernel/iommu_groups");
+
+        if (!path)
+                return -ENOMEM;
+        return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
 }

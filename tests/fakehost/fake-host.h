@@ -74,3 +74,27 @@ int fake_host_write(FakeHost *host, const char *relative, const char *content);
 /* A device from a snapshot in the format of tests/fixtures/h100-sxm5-host.txt;
  * *ret_bdf (optional) gets its address. */
 int fake_host_add_from_fixture(FakeHost *host, const char *path, char **ret_bdf);
+
+/* Functions that share a GPU's IOMMU group, and strangers.  iommu_group as
+ * for GPUs; driver NULL: unbound. */
+int fake_host_add_audio(FakeHost *host, const char *bdf, int iommu_group, const char *driver);  /* NVIDIA HDA, class 0x0403 */
+int fake_host_add_usb(FakeHost *host, const char *bdf, int iommu_group, const char *driver);    /* NVIDIA xHCI, class 0x0c03 */
+int fake_host_add_ucsi(FakeHost *host, const char *bdf, int iommu_group, const char *driver);   /* NVIDIA USB-C UCSI, class 0x0c80 */
+int fake_host_add_bridge(FakeHost *host, const char *bdf, int iommu_group);                     /* PCIe switch port, pcieport */
+int fake_host_add_nic(FakeHost *host, const char *bdf, int iommu_group, const char *driver);    /* Mellanox ConnectX-7 */
+
+/* The kernel's module alias tables under lib/modules/<uname -r>/:
+ * modules.alias (text) and modules.alias.bin (the index libkmod reads).
+ * Every tree has vfio_pci's catch-all "vfio_pci:v*d*sv*sd*bc*sc*i*"; extra
+ * is a NULL-terminated list of "PATTERN MODULE" lines added to it. */
+int fake_host_set_modules_alias(FakeHost *host, const char *const *extra);
+
+/* /dev/iommu: the kernel gives each device bound to vfio its own
+ * /dev/vfio/devices/vfioN. */
+int fake_host_enable_iommufd(FakeHost *host);
+
+/* The next bind of bdf to a vfio driver fails with errno_value (0 clears). */
+int fake_host_inject_bind_error(FakeHost *host, const char *bdf, int errno_value);
+
+/* Removes sys/kernel/iommu_groups, as on a kernel without an IOMMU driver. */
+int fake_host_remove_iommu_groups(FakeHost *host);

@@ -6,11 +6,15 @@
  *   nvidia-ccd-fakehost ROOT [--gpus N] [--nvswitches N] [--blackwell N]
  *       [--boot-ms MS] [--fsp-latency-ms MS] [--tee tdx|sev-snp|none]
  *       [--driver NAME] [--no-iommu] [--mode off|on|devtools]
- *       [--extra VENDOR:DEVICE:CLASS]...
+ *       [--extra VENDOR:DEVICE:CLASS]... [--audio] [--iommufd]
+ *       [--foreign-in-group] [--modules-alias "PATTERN MODULE"]...
  *
  * Default: 8 H100 SXM5 at the addresses of an HGX H100 board, bound to
  * nvidia, one IOMMU group each, NUMA 0 for the first half and 1 for the
- * rest, no TEE.  Prints nothing on success. */
+ * rest, no TEE.  --audio gives each GPU an HD audio function (.1, bound to
+ * snd_hda_intel) in its group; --iommufd adds /dev/iommu; --foreign-in-group
+ * puts a NIC bound to mlx5_core in the first GPU's group; --modules-alias
+ * adds lines to the module alias index.  Prints nothing on success. */
 
 #include <getopt.h>
 #include <limits.h>
@@ -22,6 +26,7 @@
 #define B200 0x2901
 #define LS10_NVSWITCH 0x22a3
 #define MAX_EXTRA 16
+#define MAX_ALIASES 16
 
 /* Buses of the eight GPUs of an HGX H100 baseboard. */
 static const unsigned hgx_buses[] = { 0x18, 0x2a, 0x3a, 0x5d, 0x9a, 0xab, 0xba, 0xdb };
@@ -34,6 +39,9 @@ typedef struct Options {
         DeviceCcMode mode;
         unsigned extra[MAX_EXTRA][3];
         size_t n_extra;
+        bool audio, iommufd, foreign_in_group;
+        const char *aliases[MAX_ALIASES + 1];
+        size_t n_aliases;
 } Options;
 
 static int parse_unsigned(const char *s, unsigned *ret) {
@@ -50,7 +58,8 @@ static int parse_unsigned(const char *s, unsigned *ret) {
 
 static int parse_args(int argc, char **argv, Options *o) {
         enum { ARG_GPUS = 0x100, ARG_NVSWITCHES, ARG_BLACKWELL, ARG_BOOT_MS, ARG_FSP_LATENCY_MS,
-               ARG_TEE, ARG_DRIVER, ARG_NO_IOMMU, ARG_MODE, ARG_EXTRA };
+               ARG_TEE, ARG_DRIVER, ARG_NO_IOMMU, ARG_MODE, ARG_EXTRA, ARG_AUDIO, ARG_IOMMUFD,
+               ARG_FOREIGN_IN_GROUP, ARG_MODULES_ALIAS };
         static const struct option options[] = {
                 { "gpus", required_argument, NULL, ARG_GPUS },
                 { "nvswitches", required_argument, NULL, ARG_NVSWITCHES },
@@ -62,6 +71,10 @@ static int parse_args(int argc, char **argv, Options *o) {
                 { "no-iommu", no_argument, NULL, ARG_NO_IOMMU },
                 { "mode", required_argument, NULL, ARG_MODE },
                 { "extra", required_argument, NULL, ARG_EXTRA },
+                { "audio", no_argument, NULL, ARG_AUDIO },
+                { "iommufd", no_argument, NULL, ARG_IOMMUFD },
+                { "foreign-in-group", no_argument, NULL, ARG_FOREIGN_IN_GROUP },
+                { "modules-alias", required_argument, NULL, ARG_MODULES_ALIAS },
                 {}
         };
         int c;
@@ -118,6 +131,21 @@ static int parse_args(int argc, char **argv, Options *o) {
                                 o->n_extra++;
                         break;
                 }
+                case ARG_AUDIO:
+                        o->audio = true;
+                        break;
+                case ARG_IOMMUFD:
+                        o->iommufd = true;
+                        break;
+                case ARG_FOREIGN_IN_GROUP:
+                        o->foreign_in_group = true;
+                        break;
+                case ARG_MODULES_ALIAS:
+                        if (o->n_aliases >= MAX_ALIASES || !strchr(optarg, ' '))
+                                r = -EINVAL;
+                        else
+                                o->aliases[o->n_aliases++] = optarg;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -129,7 +157,8 @@ static int parse_args(int argc, char **argv, Options *o) {
         if (optind != argc - 1) {
                 fprintf(stderr, "Usage: %s ROOT [--gpus N] [--nvswitches N] [--blackwell N] [--boot-ms MS]\n"
                         "       [--fsp-latency-ms MS] [--tee tdx|sev-snp|none] [--driver NAME] [--no-iommu]\n"
-                        "       [--mode off|on|devtools] [--extra VENDOR:DEVICE:CLASS]...\n",
+                        "       [--mode off|on|devtools] [--extra VENDOR:DEVICE:CLASS]... [--audio] [--iommufd]\n"
+                        "       [--foreign-in-group] [--modules-alias \"PATTERN MODULE\"]...\n",
                         program_invocation_short_name);
                 return -EINVAL;
         }
@@ -175,6 +204,19 @@ int main(int argc, char **argv) {
                         .mode = o.mode,
                         .subsystem_device = i < o.gpus ? H100_SXM5_SUBSYSTEM : 0,
                 });
+                if (r >= 0 && o.audio) {
+                        char audio[16];
+                        int group = -1;
+
+                        snprintf(audio, sizeof(audio), "%.10s.1", bdf);
+                        if (!o.no_iommu)
+                                group = (int) (i + 1); /* the GPUs take groups 1, 2, ... in order */
+                        r = fake_host_add_audio(host, audio, o.no_iommu ? FAKE_NO_IOMMU : group, "snd_hda_intel");
+                }
+        }
+        if (r >= 0 && o.foreign_in_group && total > 0) {
+                snprintf(bdf, sizeof(bdf), "0000:%02x:00.0", hgx_buses[0] + 1);
+                r = fake_host_add_nic(host, bdf, o.no_iommu ? FAKE_NO_IOMMU : 1, "mlx5_core");
         }
         /* NVSwitches sit on the board's own buses below the GPUs'. */
         for (unsigned i = 0; i < o.nvswitches && r >= 0; i++) {
@@ -193,6 +235,14 @@ int main(int argc, char **argv) {
         }
         if (r < 0) {
                 fprintf(stderr, "Cannot add %s to the fake host at %s: %s\n", bdf, o.root, strerror(-r));
+                return 1;
+        }
+        if (r >= 0 && o.iommufd)
+                r = fake_host_enable_iommufd(host);
+        if (r >= 0 && o.n_aliases > 0)
+                r = fake_host_set_modules_alias(host, o.aliases);
+        if (r < 0) {
+                fprintf(stderr, "Cannot set up the fake host at %s: %s\n", o.root, strerror(-r));
                 return 1;
         }
         r = fake_host_set_tee(host, o.tee);

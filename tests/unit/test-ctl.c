@@ -111,6 +111,65 @@ static void test_args_usage_errors(void **state) {
         assert_non_null(strstr(error, "too long"));
 }
 
+static void test_args_vfio(void **state) {
+        char error[256] = "";
+        char *many[CTL_ADDRESSES_MAX + 3];
+        char addresses[CTL_ADDRESSES_MAX + 1][16];
+        CtlArgs a;
+
+        /* No address: every GPU. */
+        assert_int_equal(PARSE(&a, error, "bind-vfio"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_BIND_VFIO);
+        assert_int_equal(a.n_addresses, 0);
+        assert_true(a.ask_password);
+
+        /* Several, lspci's short form completed, options anywhere. */
+        assert_int_equal(PARSE(&a, error, "bind-vfio", "0000:65:00.0", "--no-ask-password", "b3:00.0", "--json"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_BIND_VFIO);
+        assert_int_equal(a.n_addresses, 2);
+        assert_string_equal(a.addresses[0], "0000:65:00.0");
+        assert_string_equal(a.addresses[1], "0000:b3:00.0");
+        assert_false(a.ask_password);
+        assert_true(a.json);
+
+        assert_int_equal(PARSE(&a, error, "unbind-vfio", "65:00.0"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_UNBIND_VFIO);
+        assert_int_equal(a.n_addresses, 1);
+        assert_string_equal(a.addresses[0], "0000:65:00.0");
+        assert_int_equal(PARSE(&a, error, "unbind-vfio"), 0);
+        assert_int_equal(a.n_addresses, 0);
+
+        /* Malformed addresses are the daemon's to refuse, with its message. */
+        assert_int_equal(PARSE(&a, error, "bind-vfio", "not-a-bdf"), 0);
+        assert_string_equal(a.addresses[0], "not-a-bdf");
+
+        /* What the parser refuses itself. */
+        assert_int_equal(PARSE(&a, error, "bind-vfio", ""), -EINVAL);
+        assert_string_equal(error, "bind-vfio: empty PCI address");
+        assert_int_equal(PARSE(&a, error, "unbind-vfio", "0000:65:00.0", "0000000000000000000000000000000000:65:00.0"),
+                         -EINVAL);
+        assert_string_equal(error, "\"0000000000000000000000000000000000:65:00.0\" is too long for a PCI address");
+        assert_int_equal(PARSE(&a, error, "bind-vfio", "--gpu", "0000:65:00.0"), -EINVAL);
+        assert_string_equal(error, "--gpu is only valid with set-mode");
+        assert_int_equal(PARSE(&a, error, "bind-vfio", "-x"), -EINVAL);
+        assert_string_equal(error, "Unknown option -x");
+
+        many[0] = (char *) "nvidia-ccctl";
+        many[1] = (char *) "bind-vfio";
+        for (size_t i = 0; i <= CTL_ADDRESSES_MAX; i++) {
+                snprintf(addresses[i], sizeof(addresses[i]), "0000:%02zx:00.0", i);
+                many[i + 2] = addresses[i];
+        }
+        assert_int_equal(ctl_parse_args(CTL_ADDRESSES_MAX + 2, many, &a, error, sizeof(error)), 0);
+        assert_int_equal(a.n_addresses, CTL_ADDRESSES_MAX);
+        assert_string_equal(a.addresses[CTL_ADDRESSES_MAX - 1], addresses[CTL_ADDRESSES_MAX - 1]);
+        assert_int_equal(ctl_parse_args(CTL_ADDRESSES_MAX + 3, many, &a, error, sizeof(error)), -EINVAL);
+        assert_string_equal(error, "Too many addresses: at most 64 at a time");
+
+        assert_string_equal(ctl_command_to_string(CTL_COMMAND_BIND_VFIO), "bind-vfio");
+        assert_string_equal(ctl_command_to_string(CTL_COMMAND_UNBIND_VFIO), "unbind-vfio");
+}
+
 static void test_args_help_version(void **state) {
         char error[256] = "";
         CtlArgs a;
@@ -572,6 +631,7 @@ int main(void) {
                 cmocka_unit_test(test_args_commands),
                 cmocka_unit_test(test_args_bus),
                 cmocka_unit_test(test_args_usage_errors),
+                cmocka_unit_test(test_args_vfio),
                 cmocka_unit_test(test_args_help_version),
                 cmocka_unit_test(test_complete_bdf),
                 cmocka_unit_test(test_json_escape),

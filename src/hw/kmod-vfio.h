@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Which VFIO driver serves a PCI device, and loading its module, through
+ * libkmod on the module tree of the running kernel under the host root
+ * (<root>/lib/modules/<uname -r>).  libkmod reads the binary alias index,
+ * modules.alias.bin, that depmod writes next to modules.alias. */
+
+#include "hw-host.h"
+
+#define HW_VFIO_FALLBACK_MODULE "vfio_pci"
+
+/* The module whose `vfio_pci:` alias matches the device's modalias most
+ * specifically (fewest wildcards: nvgrace_gpu_vfio_pci beats the catch-all
+ * of vfio_pci), or "vfio_pci" when none matches or the index is missing.
+ * Fails only when the device cannot be read. */
+int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module);
+
+/* Loads the module (with its dependencies and modprobe.d options) unless it
+ * is loaded already, and returns the name of the PCI driver it registers
+ * ("vfio-pci" for vfio_pci).  On a simulated host nothing is loaded: the
+ * kernel simulation makes the driver appear. */
+int hw_vfio_load_module(HwHost *h, const char *module, char **ret_driver);
