@@ -58,7 +58,8 @@ static void child_exec(const char *path, char **argv, int out_fd, int secret_fd,
         if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0)
                 _exit(127);
         if (secret_fd >= 0) {
-                if (dup2(secret_fd, SECRET_FD) < 0)
+                /* dup2() onto itself keeps O_CLOEXEC: clear it then. */
+                if (secret_fd == SECRET_FD ? fcntl(SECRET_FD, F_SETFD, 0) < 0 : dup2(secret_fd, SECRET_FD) < 0)
                         _exit(127);
                 (void) close_range(SECRET_FD + 1, ~0U, 0);
         } else
