@@ -325,6 +325,7 @@ class Registry:
                     self.proc.wait()
             if self._log_thread:
                 self._log_thread.join(5)
+            self.proc.stdout.close()
             self.proc = None
         if self.token_server:
             self.token_server.close()
@@ -466,6 +467,17 @@ class Registry:
             b = f.read(1)
             f.seek(0)
             f.write(bytes([(b[0] if b else 0) ^ 0xFF]))
+
+    def tamper_manifest(self, digest, old, new):
+        """Rewrites bytes of a stored manifest (same length, still JSON):
+        the registry then serves content that is not what the digest says."""
+        assert len(old) == len(new)
+        path = self.blob_path(digest)
+        with open(path, "rb") as f:
+            data = f.read()
+        assert old in data
+        with open(path, "wb") as f:
+            f.write(data.replace(old, new, 1))
 
 
 def which(program):
