@@ -21,7 +21,45 @@
 struct KataStaging {
         char *path;     /* ArtifactsDir/.staging-<name>-XXXXXX */
         char *blobs;    /* <path>/blobs */
+        char *artifacts_dir;
+        char *created;  /* the topmost directory made for ArtifactsDir, NULL: none */
 };
+
+/* The topmost ancestor of path (or path itself) that does not exist. */
+static char *first_missing(const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+        char *missing = NULL;
+        struct stat st;
+
+        if (!p)
+                return NULL;
+        while (p[0] && stat(p, &st) < 0 && errno == ENOENT) {
+                char *slash;
+
+                free(missing);
+                missing = strdup(p);
+                slash = strrchr(p, '/');
+                if (!slash || slash == p)
+                        break;
+                *slash = '\0';
+        }
+        return missing;
+}
+
+/* A refused install leaves no trace, not even the directories it made. */
+static void remove_created(KataStaging *s) {
+        _cleanup_free_ char *p = NULL;
+
+        if (!s->created || !s->artifacts_dir)
+                return;
+        p = strdup(s->artifacts_dir);
+        while (p && rmdir(p) >= 0 && !streq(p, s->created)) {
+                char *slash = strrchr(p, '/');
+                if (!slash || slash == p)
+                        break;
+                *slash = '\0';
+        }
+}
 
 static bool isempty_str(const char *s) {
         return !s || !*s;
@@ -39,13 +77,16 @@ int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataS
         assert(runtime_class);
         assert(ret);
 
-        r = mkdir_parents(artifacts_dir, 0755);
-        if (r < 0)
-                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot create %s: %s", artifacts_dir, strerror(-r));
-
         s = calloc(1, sizeof(*s));
         if (!s)
                 return oom(err);
+        s->artifacts_dir = strdup(artifacts_dir);
+        if (!s->artifacts_dir)
+                return oom(err);
+        s->created = first_missing(artifacts_dir);
+        r = mkdir_parents(artifacts_dir, 0755);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot create %s: %s", artifacts_dir, strerror(-r));
         if (asprintf(&s->path, "%s/" STAGING_PREFIX "%s-XXXXXX", artifacts_dir, runtime_class) < 0) {
                 s->path = NULL;
                 return oom(err);
@@ -84,8 +125,12 @@ KataStaging *kata_staging_free(KataStaging *s) {
                 r = kata_fs_remove_tree(s->path);
                 if (r < 0)
                         log_warning("Cannot remove %s: %s", s->path, strerror(-r));
+                else
+                        remove_created(s);
         }
         free(s->path);
+        free(s->artifacts_dir);
+        free(s->created);
         free(s->blobs);
         free(s);
         return NULL;
