@@ -522,6 +522,8 @@ static int read_array(Lexer *lx, unsigned depth) {
                 skip_ws_nl_comments(lx);
                 if (peek(lx, 0) == ']')
                         break;
+                if (at_end(lx))
+                        return lex_error(lx, lx->line, "unterminated array");
                 r = read_value(lx, depth + 1, NULL, NULL);
                 if (r < 0)
                         return r;
@@ -676,6 +678,17 @@ static char *path_n(char **parts, size_t n) {
         return toml_path_to_string((const char *const *) parts, n);
 }
 
+/* The table's path followed by the first n parts of a key. */
+static char *path_2(char **table, size_t n_table, char **parts, size_t n) {
+        const char *all[n_table + n + 1];
+
+        for (size_t i = 0; i < n_table; i++)
+                all[i] = table[i];
+        for (size_t i = 0; i < n; i++)
+                all[n_table + i] = parts[i];
+        return toml_path_to_string(all, n_table + n);
+}
+
 /* A header: returns the table that key/value pairs after it go into. */
 static int tree_header(Lexer *lx, Tree *t, char **parts, size_t n, bool array, unsigned line, size_t *ret) {
         size_t cur = 0;
@@ -735,7 +748,8 @@ static int tree_header(Lexer *lx, Tree *t, char **parts, size_t n, bool array, u
         return 0;
 }
 
-static int tree_keyval(Lexer *lx, Tree *t, size_t table, char **parts, size_t n, unsigned line) {
+static int tree_keyval(Lexer *lx, Tree *t, size_t table, char **table_key, size_t n_table_key, char **parts,
+                       size_t n, unsigned line) {
         size_t cur = table;
 
         for (size_t i = 0; i < n; i++) {
@@ -748,7 +762,7 @@ static int tree_keyval(Lexer *lx, Tree *t, size_t table, char **parts, size_t n,
                                         return lex_oom(lx);
                                 t->nodes[child].dotted = true;
                         } else if (t->nodes[child].kind != NODE_TABLE || !t->nodes[child].dotted) {
-                                _cleanup_free_ char *p = path_n(parts, i + 1);
+                                _cleanup_free_ char *p = path_2(table_key, n_table_key, parts, i + 1);
                                 return lex_error(lx, line, "dotted key reaches into %s, defined at line %u",
                                                  strempty(p), t->nodes[child].line);
                         }
@@ -756,7 +770,7 @@ static int tree_keyval(Lexer *lx, Tree *t, size_t table, char **parts, size_t n,
                         continue;
                 }
                 if (child != NO_NODE) {
-                        _cleanup_free_ char *p = path_n(parts, n);
+                        _cleanup_free_ char *p = path_2(table_key, n_table_key, parts, n);
                         return lex_error(lx, line, "key %s is already defined (line %u)", strempty(p),
                                          t->nodes[child].line);
                 }
@@ -797,8 +811,16 @@ static int doc_append(TomlDoc *doc, size_t *allocated, TomlItem *item) {
         return 0;
 }
 
+/* The current table: the index of its header (or TOML_NO_TABLE), its node
+ * in the tree and its path. */
+typedef struct Current {
+        size_t item, node;
+        char **key;
+        size_t n_key;
+} Current;
+
 /* One statement, from its first byte to the end of its line. */
-static int read_statement(Lexer *lx, Tree *tree, size_t *current_node, size_t current_item, TomlItem *item) {
+static int read_statement(Lexer *lx, Tree *tree, Current *cur, TomlItem *item) {
         int r;
 
         item->line = lx->line;
@@ -821,12 +843,12 @@ static int read_statement(Lexer *lx, Tree *tree, size_t *current_node, size_t cu
                         return lex_error(lx, lx->line, array ? "expected ']]' closing the table header" :
                                          "expected ']' closing the table header");
                 lx->p += array ? 2 : 1;
-                r = tree_header(lx, tree, item->key, item->n_key, array, item->line, current_node);
+                r = tree_header(lx, tree, item->key, item->n_key, array, item->line, &cur->node);
                 if (r < 0)
                         return r;
         } else {
                 item->kind = TOML_ITEM_KEYVAL;
-                item->table = current_item;
+                item->table = cur->item;
                 r = read_key(lx, &item->key, &item->n_key);
                 if (r < 0)
                         return r;
@@ -840,7 +862,7 @@ static int read_statement(Lexer *lx, Tree *tree, size_t *current_node, size_t cu
                 if (r < 0)
                         return r;
                 item->value_end = lx->p;
-                r = tree_keyval(lx, tree, *current_node, item->key, item->n_key, item->line);
+                r = tree_keyval(lx, tree, cur->node, cur->key, cur->n_key, item->key, item->n_key, item->line);
                 if (r < 0)
                         return r;
         }
@@ -860,7 +882,8 @@ static int read_statement(Lexer *lx, Tree *tree, size_t *current_node, size_t cu
 int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
         Lexer lx = { .s = text, .len = len, .line = 1, .err = err };
         Tree tree = {};
-        size_t allocated = 0, current_node, current_item = TOML_NO_TABLE;
+        size_t allocated = 0;
+        Current cur = { .item = TOML_NO_TABLE };
         TomlItem item = {};
         int r;
 
@@ -878,8 +901,8 @@ int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
         if (r < 0)
                 return r;
 
-        current_node = tree_add(&tree, NO_NODE, "", NODE_TABLE, 0);
-        if (current_node == NO_NODE) {
+        cur.node = tree_add(&tree, NO_NODE, "", NODE_TABLE, 0);
+        if (cur.node == NO_NODE) {
                 r = lex_oom(&lx);
                 goto finish;
         }
@@ -895,13 +918,16 @@ int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
                         continue;
                 }
                 item = (TomlItem) { .line_start = line_start };
-                r = read_statement(&lx, &tree, &current_node, current_item, &item);
+                r = read_statement(&lx, &tree, &cur, &item);
                 if (r < 0) {
                         item_free(&item);
                         goto finish;
                 }
-                if (item.kind == TOML_ITEM_TABLE || item.kind == TOML_ITEM_ARRAY_TABLE)
-                        current_item = doc->n_items;
+                if (item.kind == TOML_ITEM_TABLE || item.kind == TOML_ITEM_ARRAY_TABLE) {
+                        cur.item = doc->n_items;
+                        cur.key = item.key;
+                        cur.n_key = item.n_key;
+                }
                 if (doc_append(doc, &allocated, &item) < 0) {
                         item_free(&item);
                         r = lex_oom(&lx);
