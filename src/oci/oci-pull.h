@@ -25,10 +25,14 @@
 #include "cc-error.h"
 #include "macro.h"
 
+/* The layers of one artifact together, when OciPullOptions.max_total_bytes
+ * is 0: room for a kernel, an initrd and a root file system image. */
+#define OCI_PULL_DEFAULT_MAX_TOTAL_BYTES (UINT64_C(4) * 1024 * 1024 * 1024)
+
 typedef struct OciPullOptions {
         const char *reference;     /* HOST[:PORT]/REPO[:TAG][@sha256:DIGEST] */
         const char *output_dir;    /* exists, empty, owned by the caller */
-        const char *pull_secret;   /* docker config JSON, or NULL */
+        const char *pull_secret;   /* path of a docker config JSON, or NULL */
         const char *ca_file;       /* PEM bundle, or NULL for the system store */
         bool plain_http;           /* only honoured for a loopback host */
         uint64_t max_total_bytes;  /* 0: the built-in default */
@@ -44,7 +48,7 @@ typedef struct OciLayer {
 } OciLayer;
 
 typedef struct OciPullResult {
-        char *manifest_digest;
+        char *manifest_digest;     /* of what the reference names (the index, for an index) */
         OciLayer *layers;
         size_t n_layers;
 } OciPullResult;

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+
+/* nvidia-ccd-fetch: the network-facing half of a registry pull.  Started by
+ * oci_pull_start() (oci-pull.c); drops every capability before it reads its
+ * arguments, then pulls and writes verified blobs into the output directory
+ * and reports on stdout, one JSON object per line (see oci-pull.h). */
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <time.h>
+
+#include "oci-fetch.h"
+#include "oci-sandbox.h"
+
+#define PULL_SECRET_MAX (1024 * 1024)
+#define PROGRESS_INTERVAL_NS (100 * 1000 * 1000ULL)
+
+static uint64_t now_ns(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* One line on stdout, written whole. */
+static void emit(JsonBuilder *b) {
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        g_autofree char *text = NULL;
+        size_t len, off = 0;
+
+        json_generator_set_root(gen, root);
+        text = json_generator_to_data(gen, NULL);
+        len = strlen(text);
+        text[len] = '\n';   /* replaces the NUL; written with its length */
+        while (off < len + 1) {
+                ssize_t k = write(STDOUT_FILENO, text + off, len + 1 - off);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        _exit(3);   /* nobody is listening any more */
+                }
+                off += (size_t) k;
+        }
+}
+
+static void report_progress(uint64_t done, uint64_t total, void *userdata) {
+        static uint64_t last;
+        g_autoptr(JsonBuilder) b = NULL;
+        uint64_t now = now_ns();
+
+        if (done != 0 && done != total && now - last < PROGRESS_INTERVAL_NS)
+                return;
+        last = now;
+        b = json_builder_new();
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "progress");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "done");
+        json_builder_add_int_value(b, (gint64) done);
+        json_builder_set_member_name(b, "total");
+        json_builder_add_int_value(b, (gint64) total);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        emit(b);
+}
+
+static void report_error(CcErrorKind kind, const char *message) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autofree char *clean = g_strdup(message);
+
+        /* The message may quote the registry: nothing that moves a terminal. */
+        for (char *p = clean; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = ' ';
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "error");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "kind");
+        json_builder_add_string_value(b, cc_error_kind_to_string(kind));
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, clean);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        emit(b);
+}
+
+static void report_result(const OciPullResult *res) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "result");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "manifest");
+        json_builder_add_string_value(b, res->manifest_digest);
+        json_builder_set_member_name(b, "layers");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < res->n_layers; i++) {
+                const OciLayer *l = &res->layers[i];
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "digest");
+                json_builder_add_string_value(b, l->digest);
+                json_builder_set_member_name(b, "size");
+                json_builder_add_int_value(b, (gint64) l->size);
+                json_builder_set_member_name(b, "media-type");
+                json_builder_add_string_value(b, l->media_type);
+                json_builder_set_member_name(b, "title");
+                if (l->title)
+                        json_builder_add_string_value(b, l->title);
+                else
+                        json_builder_add_null_value(b);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        emit(b);
+}
+
+static int read_secret(int fd, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = malloc(PULL_SECRET_MAX + 1);
+        size_t n = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t k = read(fd, buf + n, PULL_SECRET_MAX + 1 - n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > PULL_SECRET_MAX)
+                        return -EFBIG;
+        }
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
+static int parse_fd(const char *s) {
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || *end || end == s || v < 3 || v > 1024)
+                return -EINVAL;
+        return (int) v;
+}
+
+int main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "reference", required_argument, NULL, 'r' },
+                { "output-dir", required_argument, NULL, 'o' },
+                { "pull-secret-fd", required_argument, NULL, 's' },
+                { "ca-file", required_argument, NULL, 'c' },
+                { "plain-http", no_argument, NULL, 'p' },
+                { "max-total-bytes", required_argument, NULL, 'm' },
+                {}
+        };
+        _cleanup_(oci_pull_result_freep) OciPullResult *res = NULL;
+        _cleanup_free_ char *secret = NULL;
+        _cleanup_close_ int dir_fd = -1;
+        OciFetchOptions o = { .output_dir_fd = -1 };
+        const char *output_dir = NULL;
+        int secret_fd = -1, c, r;
+        CcError err = CC_ERROR_INIT;
+
+        /* First of all: nothing below runs with privileges. */
+        r = oci_sandbox_enter();
+        if (r < 0) {
+                char m[128];
+
+                snprintf(m, sizeof(m), "cannot drop privileges: %s", strerror(-r));
+                report_error(CC_ERROR_INTERNAL, m);
+                return 1;
+        }
+        /* The parent reads the pipe until the end; a dead parent ends us. */
+        signal(SIGPIPE, SIG_DFL);
+
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                switch (c) {
+                case 'r':
+                        o.reference = optarg;
+                        break;
+                case 'o':
+                        output_dir = optarg;
+                        break;
+                case 's':
+                        secret_fd = parse_fd(optarg);
+                        if (secret_fd < 0) {
+                                report_error(CC_ERROR_INTERNAL, "bad --pull-secret-fd");
+                                return 2;
+                        }
+                        break;
+                case 'c':
+                        o.ca_file = optarg;
+                        break;
+                case 'p':
+                        o.plain_http = true;
+                        break;
+                case 'm': {
+                        char *end;
+
+                        errno = 0;
+                        o.max_total_bytes = strtoull(optarg, &end, 10);
+                        if (errno || *end || end == optarg || optarg[0] == '-') {
+                                report_error(CC_ERROR_INTERNAL, "bad --max-total-bytes");
+                                return 2;
+                        }
+                        break;
+                }
+                default:
+                        report_error(CC_ERROR_INTERNAL, "bad arguments");
+                        return 2;
+                }
+        }
+        if (!o.reference || !output_dir || optind != argc) {
+                report_error(CC_ERROR_INTERNAL, "usage: nvidia-ccd-fetch --reference REF --output-dir DIR "
+                             "[--pull-secret-fd FD] [--ca-file FILE] [--plain-http] [--max-total-bytes N]");
+                return 2;
+        }
+
+        if (secret_fd >= 0) {
+                r = read_secret(secret_fd, &secret, &o.pull_secret_size);
+                close(secret_fd);
+                if (r < 0) {
+                        cc_error_set(&err, CC_ERROR_INVALID_ARGUMENT, r, "cannot read the pull secret: %s",
+                                     r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+                        report_error(err.kind, err.message);
+                        return 1;
+                }
+                o.pull_secret = secret;
+        }
+        dir_fd = open(output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0) {
+                cc_error_set(&err, CC_ERROR_INTERNAL, errno, "cannot open the output directory %s: %m", output_dir);
+                report_error(err.kind, err.message);
+                return 1;
+        }
+        o.output_dir_fd = dir_fd;
+
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                report_error(CC_ERROR_INTERNAL, "cannot initialize libcurl");
+                return 1;
+        }
+        r = oci_fetch(&o, report_progress, NULL, &res, &err);
+        if (r < 0) {
+                if (!cc_error_is_set(&err))
+                        cc_error_set(&err, CC_ERROR_INTERNAL, r, "pull failed: %s", strerror(-r));
+                report_error(err.kind, err.message);
+        } else
+                report_result(res);
+        curl_global_cleanup();
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+
+/* oci-pull-tool: one pull through the library, as the daemon makes it
+ * (oci_pull_start, poll, oci_pull_process, oci_pull_finish), for the
+ * fetch-level tests and the benchmark.  Prints "progress DONE TOTAL" lines
+ * as they come, then one JSON object: {"result":{...}} or {"error":{...}}.
+ * Exits 0 on success, 1 on a pull error, 2 on bad usage. */
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-glib/json-glib.h>
+#include <poll.h>
+
+#include "oci-pull.h"
+
+static void print_json(JsonBuilder *b) {
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        g_autofree char *text = NULL;
+
+        json_generator_set_root(gen, root);
+        text = json_generator_to_data(gen, NULL);
+        printf("%s\n", text);
+        fflush(stdout);
+}
+
+static void print_result(const OciPullResult *res) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "result");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "manifest");
+        json_builder_add_string_value(b, res->manifest_digest);
+        json_builder_set_member_name(b, "layers");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < res->n_layers; i++) {
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "digest");
+                json_builder_add_string_value(b, res->layers[i].digest);
+                json_builder_set_member_name(b, "size");
+                json_builder_add_int_value(b, (gint64) res->layers[i].size);
+                json_builder_set_member_name(b, "media-type");
+                json_builder_add_string_value(b, res->layers[i].media_type);
+                json_builder_set_member_name(b, "title");
+                if (res->layers[i].title)
+                        json_builder_add_string_value(b, res->layers[i].title);
+                else
+                        json_builder_add_null_value(b);
+                json_builder_set_member_name(b, "path");
+                json_builder_add_string_value(b, res->layers[i].path);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        print_json(b);
+}
+
+static void print_error(const CcError *e) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "error");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "kind");
+        json_builder_add_string_value(b, cc_error_kind_to_string(e->kind));
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, e->message);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        print_json(b);
+}
+
+int main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "reference", required_argument, NULL, 'r' },
+                { "output-dir", required_argument, NULL, 'o' },
+                { "pull-secret", required_argument, NULL, 's' },
+                { "ca-file", required_argument, NULL, 'c' },
+                { "plain-http", no_argument, NULL, 'p' },
+                { "max-total-bytes", required_argument, NULL, 'm' },
+                { "helper", required_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_(oci_pull_result_freep) OciPullResult *res = NULL;
+        _cleanup_(oci_pull_freep) OciPull *p = NULL;
+        OciPullOptions o = {};
+        CcError err = CC_ERROR_INIT;
+        uint64_t last_done = UINT64_MAX;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                switch (c) {
+                case 'r': o.reference = optarg; break;
+                case 'o': o.output_dir = optarg; break;
+                case 's': o.pull_secret = optarg; break;
+                case 'c': o.ca_file = optarg; break;
+                case 'p': o.plain_http = true; break;
+                case 'm': o.max_total_bytes = strtoull(optarg, NULL, 10); break;
+                case 'h': o.helper_path = optarg; break;
+                default: return 2;
+                }
+        }
+        if (!o.reference || !o.output_dir || optind != argc) {
+                fprintf(stderr, "usage: %s --reference REF --output-dir DIR [--pull-secret F] [--ca-file F] "
+                        "[--plain-http] [--max-total-bytes N] [--helper PATH]\n", argv[0]);
+                return 2;
+        }
+
+        r = oci_pull_start(&o, &p, &err);
+        if (r < 0) {
+                print_error(&err);
+                return 1;
+        }
+        for (;;) {
+                struct pollfd pfd = { .fd = oci_pull_get_fd(p), .events = POLLIN };
+                uint64_t done, total;
+                int ended;
+
+                if (poll(&pfd, 1, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        perror("poll");
+                        return 1;
+                }
+                ended = oci_pull_process(p, &done, &total);
+                if (done != last_done && total > 0) {
+                        printf("progress %" PRIu64 " %" PRIu64 "\n", done, total);
+                        fflush(stdout);
+                        last_done = done;
+                }
+                if (ended)
+                        break;
+        }
+        r = oci_pull_finish(p, &res, &err);
+        if (r < 0) {
+                print_error(&err);
+                return 1;
+        }
+        print_result(res);
+        return 0;
+}
