@@ -199,6 +199,11 @@ static void job_end(Daemon *d, KataRecord *rec, int r, const CcError *e) {
         _cleanup_(kata_job_freep) KataJob *j = TAKE_PTR(d->kata_job);
         _cleanup_free_ char *path = NULL;
 
+        /* Before the reply: a caller that looks finds nothing of the pull
+         * left, and the progress back at rest. */
+        j->staging = kata_staging_free(j->staging);
+        emit_progress(d);
+
         if (rec) {
                 path = bus_runtime_class_path(rec->name);
                 log_installed(rec);
@@ -219,7 +224,6 @@ static void job_end(Daemon *d, KataRecord *rec, int r, const CcError *e) {
                 else
                         (void) sd_bus_reply_method_return(j->request, "o", path);
         }
-        emit_progress(d);
 
         if (d->exit_requested)
                 sd_event_exit(d->event, d->exit_code);
