@@ -11,6 +11,8 @@ typedef enum CtlCommand {
         CTL_COMMAND_STATUS,
         CTL_COMMAND_LIST,
         CTL_COMMAND_SET_MODE,
+        CTL_COMMAND_INSTALL_ARTIFACTS,
+        CTL_COMMAND_REMOVE_ARTIFACTS,
         CTL_COMMAND_HELP,
         CTL_COMMAND_VERSION,
         _CTL_COMMAND_MAX,
@@ -33,6 +35,15 @@ typedef struct CtlArgs {
         const char *bus_address;   /* CTL_BUS_ADDRESS: points into argv */
         const char *mode;          /* set-mode: points into argv */
         char gpu[CTL_BDF_MAX];     /* set-mode --gpu: "" for every GPU */
+
+        /* install-artifacts, remove-artifacts: point into argv. */
+        const char *runtime_class;
+        const char *reference;
+        const char *pull_secret;
+        const char *ca_file;
+        bool plain_http;
+        bool no_register_containerd;
+        bool restart_containerd;
 } CtlArgs;
 
 /* Exit codes, documented in --help. */

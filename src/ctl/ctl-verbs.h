@@ -17,3 +17,6 @@ typedef struct CtlContext {
 int verb_status(const CtlContext *c);
 int verb_list(const CtlContext *c);
 int verb_set_mode(const CtlContext *c);
+/* ctl-artifacts.c */
+int verb_install_artifacts(const CtlContext *c);
+int verb_remove_artifacts(const CtlContext *c);

@@ -465,6 +465,29 @@ class KataTest(harness.ServiceTestCase):
         self.remove(NAME)
         self.assertNotIn(path, self.managed_objects())
 
+    def test_ctl_install_remove(self):
+        reg = self.secure_registry()
+        art = reg.push_artifact(REPO, 'v1', self.files(1))
+        r = self.run_ccctl(['install-artifacts', NAME, reg.ref(REPO, 'v1'), '--pull-secret', self.secret,
+                            '--ca-file', reg.ca_file])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, 'Installed runtime class %s (%s)\n' % (NAME, rc_path(NAME)))
+        self.assert_installed(rc_path(NAME), art, self.files(1))
+        # Refusals: a line naming the problem, exit status 1; nobody is denied with 4.
+        r = self.run_ccctl(['install-artifacts', 'Bad_Name', reg.ref(REPO, 'v1')])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('InvalidArgument', r.stderr)
+        self.assertIn('DNS-1123', r.stderr)
+        r = self.run_ccctl(['remove-artifacts', NAME], as_nobody=True)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn('manage-artifacts', r.stderr)
+        r = self.run_ccctl(['remove-artifacts', NAME])
+        self.assertEqual((r.returncode, r.stdout), (0, 'Removed runtime class %s\n' % NAME), r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.artifacts, NAME)))
+        r = self.run_ccctl(['remove-artifacts', NAME])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('NotFound', r.stderr)
+
 
 if __name__ == '__main__':
     harness.main()
