@@ -190,6 +190,38 @@ static int parse_path(CcConfig *c, const ConfigKey *k, const char *source, const
         return 0;
 }
 
+/* Bytes, with an optional K, M, G or T suffix (powers of 1024). */
+static int parse_size(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        uint64_t *field = (uint64_t *) ((uint8_t *) c + k->offset);
+        static const char suffixes[] = "KMGT";
+        guint64 v;
+        char *end = NULL;
+        const char *s;
+
+        if (value[0] == '\0') {
+                *field = 0;
+                return 0;
+        }
+        if (!g_ascii_isdigit(value[0]))
+                return bad_value(k, source, err, "\"%s\" is not a size in bytes (e.g. 8G)", value);
+        errno = 0;
+        v = g_ascii_strtoull(value, &end, 10);
+        if (errno != 0)
+                return bad_value(k, source, err, "\"%s\" is too large", value);
+        if (*end) {
+                s = end[1] == '\0' ? strchr(suffixes, g_ascii_toupper(*end)) : NULL;
+                if (!s || !*s)
+                        return bad_value(k, source, err, "\"%s\" is not a size in bytes (e.g. 8G)", value);
+                for (const char *i = suffixes; i <= s; i++) {
+                        if (v > UINT64_MAX / 1024)
+                                return bad_value(k, source, err, "\"%s\" is too large", value);
+                        v *= 1024;
+                }
+        }
+        *field = v;
+        return 0;
+}
+
 static const ConfigKey config_keys[] = {
         { "Mode", "Default", parse_mode, 0, NULL },
         { "Devices", "CcCapableDeviceIds", parse_cc_ids, 0, NULL },
@@ -197,6 +229,7 @@ static const ConfigKey config_keys[] = {
         { "Vfio", "BindNvSwitches", parse_bool, offsetof(CcConfig, bind_nvswitches), "false" },
         { "Kata", "ArtifactsDir", parse_path, offsetof(CcConfig, artifacts_dir), DEFAULT_ARTIFACTS_DIR },
         { "Kata", "ContainerdConfig", parse_path, offsetof(CcConfig, containerd_config), DEFAULT_CONTAINERD_CONFIG },
+        { "Kata", "MaxArtifactBytes", parse_size, offsetof(CcConfig, max_artifact_bytes), NULL },
 };
 
 static bool group_known(const char *group) {

@@ -9,6 +9,8 @@
  *   [Vfio]    BindNvSwitches=false
  *   [Kata]    ArtifactsDir=/opt/nvidia-gpu-operator/artifacts/runtimeclasses
  *             ContainerdConfig=/etc/containerd/config.toml
+ *             MaxArtifactBytes=8G                (total of an artifact's layers;
+ *                                                 absent: the registry client's default)
  * A missing file gives the defaults; a bad value is an error naming the key.
  * An empty value means the key's default; unknown groups and keys are logged
  * and skipped (a newer file must not stop an older daemon). */
@@ -37,6 +39,7 @@ typedef struct CcConfig {
         bool bind_nvswitches;
         char *artifacts_dir;
         char *containerd_config;
+        uint64_t max_artifact_bytes;   /* 0: the registry client's default */
 } CcConfig;
 
 void cc_config_init(CcConfig *c); /* defaults */

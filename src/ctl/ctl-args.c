@@ -21,6 +21,10 @@ static const Verb verbs[] = {
         { "set-mode", CTL_COMMAND_SET_MODE, 1, false, "set-mode MODE [--gpu BDF]" },
         { "bind-vfio", CTL_COMMAND_BIND_VFIO, 0, true, "bind-vfio [BDF...]" },
         { "unbind-vfio", CTL_COMMAND_UNBIND_VFIO, 0, true, "unbind-vfio [BDF...]" },
+        { "install-artifacts", CTL_COMMAND_INSTALL_ARTIFACTS, 2, false,
+          "install-artifacts NAME REFERENCE [--pull-secret FILE] [--ca-file FILE] [--plain-http] "
+          "[--no-register-containerd] [--restart-containerd]" },
+        { "remove-artifacts", CTL_COMMAND_REMOVE_ARTIFACTS, 1, false, "remove-artifacts NAME" },
 };
 
 const char *ctl_command_to_string(CtlCommand c) {
@@ -30,6 +34,8 @@ const char *ctl_command_to_string(CtlCommand c) {
                 [CTL_COMMAND_SET_MODE] = "set-mode",
                 [CTL_COMMAND_BIND_VFIO] = "bind-vfio",
                 [CTL_COMMAND_UNBIND_VFIO] = "unbind-vfio",
+                [CTL_COMMAND_INSTALL_ARTIFACTS] = "install-artifacts",
+                [CTL_COMMAND_REMOVE_ARTIFACTS] = "remove-artifacts",
                 [CTL_COMMAND_HELP] = "help",
                 [CTL_COMMAND_VERSION] = "version",
         };
@@ -78,6 +84,11 @@ enum {
         ARG_BUS,
         ARG_NO_ASK_PASSWORD,
         ARG_GPU,
+        ARG_PULL_SECRET,
+        ARG_CA_FILE,
+        ARG_PLAIN_HTTP,
+        ARG_NO_REGISTER_CONTAINERD,
+        ARG_RESTART_CONTAINERD,
 };
 
 int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t error_size) {
@@ -88,6 +99,11 @@ int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t err
                 { "bus", required_argument, NULL, ARG_BUS },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "gpu", required_argument, NULL, ARG_GPU },
+                { "pull-secret", required_argument, NULL, ARG_PULL_SECRET },
+                { "ca-file", required_argument, NULL, ARG_CA_FILE },
+                { "plain-http", no_argument, NULL, ARG_PLAIN_HTTP },
+                { "no-register-containerd", no_argument, NULL, ARG_NO_REGISTER_CONTAINERD },
+                { "restart-containerd", no_argument, NULL, ARG_RESTART_CONTAINERD },
                 {}
         };
         CtlArgs a = {
@@ -96,7 +112,7 @@ int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t err
                 .bus = CTL_BUS_SYSTEM,
         };
         const char *gpu = NULL;
-        bool help = false, version = false;
+        bool help = false, version = false, install_option = false;
         const Verb *verb = NULL;
         int c, n_args;
 
@@ -141,6 +157,23 @@ int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t err
                                                    "--gpu: expected a PCI address such as 0000:65:00.0");
                         gpu = optarg;
                         break;
+                case ARG_PULL_SECRET:
+                case ARG_CA_FILE:
+                        if (!*optarg)
+                                return usage_error(error, error_size, "%s: expected a file",
+                                                   c == ARG_PULL_SECRET ? "--pull-secret" : "--ca-file");
+                        *(c == ARG_PULL_SECRET ? &a.pull_secret : &a.ca_file) = optarg;
+                        install_option = true;
+                        break;
+                case ARG_PLAIN_HTTP:
+                        a.plain_http = install_option = true;
+                        break;
+                case ARG_NO_REGISTER_CONTAINERD:
+                        a.no_register_containerd = install_option = true;
+                        break;
+                case ARG_RESTART_CONTAINERD:
+                        a.restart_containerd = install_option = true;
+                        break;
                 case ':':
                         return usage_error(error, error_size, "Option %s needs an argument", argv[optind - 1]);
                 case '?':
@@ -178,6 +211,18 @@ int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t err
 
         if (gpu && a.command != CTL_COMMAND_SET_MODE)
                 return usage_error(error, error_size, "--gpu is only valid with set-mode");
+        if (install_option && a.command != CTL_COMMAND_INSTALL_ARTIFACTS)
+                return usage_error(error, error_size,
+                                   "--pull-secret, --ca-file, --plain-http, --no-register-containerd and "
+                                   "--restart-containerd are only valid with install-artifacts");
+        if (a.restart_containerd && a.no_register_containerd)
+                return usage_error(error, error_size, "--restart-containerd and --no-register-containerd exclude each other");
+        if (a.command == CTL_COMMAND_INSTALL_ARTIFACTS) {
+                a.runtime_class = argv[optind + 1];
+                a.reference = argv[optind + 2];
+        }
+        if (a.command == CTL_COMMAND_REMOVE_ARTIFACTS)
+                a.runtime_class = argv[optind + 1];
         if (a.command == CTL_COMMAND_SET_MODE) {
                 a.mode = argv[optind + 1];
                 if (gpu && ctl_complete_bdf(gpu, a.gpu, sizeof(a.gpu)) < 0)

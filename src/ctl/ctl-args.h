@@ -13,6 +13,8 @@ typedef enum CtlCommand {
         CTL_COMMAND_SET_MODE,
         CTL_COMMAND_BIND_VFIO,
         CTL_COMMAND_UNBIND_VFIO,
+        CTL_COMMAND_INSTALL_ARTIFACTS,
+        CTL_COMMAND_REMOVE_ARTIFACTS,
         CTL_COMMAND_HELP,
         CTL_COMMAND_VERSION,
         _CTL_COMMAND_MAX,
@@ -41,6 +43,15 @@ typedef struct CtlArgs {
          * for every GPU. */
         char addresses[CTL_ADDRESSES_MAX][CTL_BDF_MAX];
         size_t n_addresses;
+
+        /* install-artifacts, remove-artifacts: point into argv. */
+        const char *runtime_class;
+        const char *reference;
+        const char *pull_secret;
+        const char *ca_file;
+        bool plain_http;
+        bool no_register_containerd;
+        bool restart_containerd;
 } CtlArgs;
 
 /* Exit codes, documented in --help. */

@@ -19,3 +19,6 @@ int verb_list(const CtlContext *c);
 int verb_set_mode(const CtlContext *c);
 int verb_bind_vfio(const CtlContext *c);
 int verb_unbind_vfio(const CtlContext *c);
+/* ctl-artifacts.c */
+int verb_install_artifacts(const CtlContext *c);
+int verb_remove_artifacts(const CtlContext *c);

@@ -25,12 +25,25 @@ static void help(void) {
                "  bind-vfio [BDF...]     Bind the IOMMU groups of these GPUs (default: every\n"
                "                         GPU) to VFIO, all or nothing\n"
                "  unbind-vfio [BDF...]   Give those groups back to the drivers they had\n"
+               "  install-artifacts NAME REF\n"
+               "                         Pull the Kata artifacts REF (HOST[:PORT]/REPO[:TAG]\n"
+               "                         [@sha256:DIGEST]) and install them as runtime class\n"
+               "                         NAME, registered with containerd\n"
+               "  remove-artifacts NAME  Remove runtime class NAME and its registration\n"
                "\n"
                "Options:\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n"
                "     --gpu=BDF           With set-mode: switch only this device\n"
                "                         (e.g. 0000:65:00.0; ppcie is for all GPUs only)\n"
+               "     --pull-secret=FILE  With install-artifacts: docker config JSON with the\n"
+               "                         registry's credentials\n"
+               "     --ca-file=FILE      With install-artifacts: PEM bundle to trust\n"
+               "     --plain-http        With install-artifacts: allow http:// (loopback only)\n"
+               "     --no-register-containerd\n"
+               "                         With install-artifacts: leave containerd's config alone\n"
+               "     --restart-containerd\n"
+               "                         With install-artifacts: restart containerd.service\n"
                "     --json              Print JSON: status an object, list an array,\n"
                "                         set-mode, bind-vfio and unbind-vfio the new\n"
                "                         status or an error object\n"
@@ -74,6 +87,8 @@ static const VerbFunction verb_functions[_CTL_COMMAND_MAX] = {
         [CTL_COMMAND_SET_MODE] = verb_set_mode,
         [CTL_COMMAND_BIND_VFIO] = verb_bind_vfio,
         [CTL_COMMAND_UNBIND_VFIO] = verb_unbind_vfio,
+        [CTL_COMMAND_INSTALL_ARTIFACTS] = verb_install_artifacts,
+        [CTL_COMMAND_REMOVE_ARTIFACTS] = verb_remove_artifacts,
 };
 
 int main(int argc, char *argv[]) {

@@ -34,6 +34,20 @@ static int method_unbind_vfio(sd_bus_message *m, void *userdata, sd_bus_error *e
         return vfio_control_method(userdata, m, VFIO_ACTION_UNBIND, NULL, error);
 }
 
+static int property_get_artifacts_progress(sd_bus *bus, const char *path, const char *interface,
+                                           const char *property, sd_bus_message *reply, void *userdata,
+                                           sd_bus_error *error) {
+        return kata_control_append_progress(userdata, reply);
+}
+
+static int method_install_kata_artifacts(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return kata_control_method_install(userdata, m, error);
+}
+
+static int method_remove_kata_artifacts(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return kata_control_method_remove(userdata, m, error);
+}
+
 static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Daemon *d = userdata;
         int r;
@@ -65,6 +79,14 @@ static const sd_bus_vtable manager_vtable[] = {
                                 method_unbind_vfio, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Rescan", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 method_rescan, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_PROPERTY("ArtifactsProgress", "(stt)", property_get_artifacts_progress, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("InstallKataArtifacts",
+                                SD_BUS_ARGS("s", runtime_class, "s", reference, "a{sv}", options),
+                                SD_BUS_RESULT("o", runtime_class),
+                                method_install_kata_artifacts, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveKataArtifacts", SD_BUS_ARGS("s", runtime_class), SD_BUS_NO_RESULT,
+                                method_remove_kata_artifacts, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 

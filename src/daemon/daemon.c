@@ -35,6 +35,7 @@ Daemon *daemon_free(Daemon *d) {
         d->switch_request = sd_bus_message_unref(d->switch_request);
         cc_switch_free(d->active_switch);
         vfio_control_done(d);
+        kata_control_done(d);
         authorizer_free(d->authorizer);
         sd_bus_flush_close_unref(d->bus);
         sd_event_unref(d->event);
@@ -105,6 +106,9 @@ int daemon_connect_bus(Daemon *d, const char *bus_spec) {
         if (r < 0)
                 return r;
         r = bus_gpu_register(d);
+        if (r < 0)
+                return r;
+        r = bus_runtime_class_register(d);
         if (r < 0)
                 return r;
         r = sd_bus_attach_event(d->bus, d->event, SD_EVENT_PRIORITY_NORMAL);

@@ -20,6 +20,8 @@
 #define CC_MANAGER_INTERFACE "org.nvidia.ConfidentialCompute.Manager"
 #define CC_GPU_PATH_PREFIX "/org/nvidia/ConfidentialCompute/gpu"
 #define CC_GPU_INTERFACE "org.nvidia.ConfidentialCompute.Gpu"
+#define CC_RUNTIME_CLASS_PATH_PREFIX "/org/nvidia/ConfidentialCompute/runtime_class"
+#define CC_RUNTIME_CLASS_INTERFACE "org.nvidia.ConfidentialCompute.RuntimeClass"
 
 typedef enum ModeState {
         MODE_STATE_IDLE,
@@ -51,6 +53,10 @@ typedef struct Daemon {
         /* The other mutating operations; at most one of the three runs. */
         struct VfioJob *vfio_job;
         struct KataJob *kata_job;
+
+        /* Installed runtime classes, sorted by name (kata-control.c). */
+        struct KataRecord **runtime_classes;
+        size_t n_runtime_classes;
 
         bool exit_requested;
         int exit_code;
@@ -99,3 +105,12 @@ void vfio_control_done(Daemon *d);
 int daemon_rescan(Daemon *d, sd_bus_error *error);
 
 const char *mode_state_to_string(ModeState s);
+
+/* Kata artifacts (kata-control.c, bus-runtime-class.c). */
+int kata_control_load(Daemon *d);
+void kata_control_done(Daemon *d);
+int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *error);
+int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error);
+int kata_control_append_progress(Daemon *d, sd_bus_message *reply);
+int bus_runtime_class_register(Daemon *d);
+char *bus_runtime_class_path(const char *name);

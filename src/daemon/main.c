@@ -136,7 +136,13 @@ static int setup(Daemon *d, const Options *o) {
         }
         (void) vfio_control_sync_cdi(d);
         d->mode = strdup(cc_inventory_mode(d->inventory));
-        return d->mode ? 0 : -ENOMEM;
+        if (!d->mode)
+                return -ENOMEM;
+
+        r = kata_control_load(d);
+        if (r < 0)
+                log_error("Cannot read the installed runtime classes: %s", strerror(-r));
+        return r;
 }
 
 int main(int argc, char *argv[]) {

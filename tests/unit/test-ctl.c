@@ -170,6 +170,46 @@ static void test_args_vfio(void **state) {
         assert_string_equal(ctl_command_to_string(CTL_COMMAND_UNBIND_VFIO), "unbind-vfio");
 }
 
+static void test_args_artifacts(void **state) {
+        char error[256] = "";
+        CtlArgs a;
+
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "kata-gpu", "reg:5000/kata:1"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_INSTALL_ARTIFACTS);
+        assert_string_equal(a.runtime_class, "kata-gpu");
+        assert_string_equal(a.reference, "reg:5000/kata:1");
+        assert_null(a.pull_secret);
+        assert_null(a.ca_file);
+        assert_false(a.plain_http || a.no_register_containerd || a.restart_containerd);
+
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "--pull-secret", "s.json", "--ca-file=ca.pem",
+                               "kata-gpu", "127.0.0.1:5000/kata:1", "--plain-http", "--restart-containerd"), 0);
+        assert_string_equal(a.pull_secret, "s.json");
+        assert_string_equal(a.ca_file, "ca.pem");
+        assert_true(a.plain_http && a.restart_containerd);
+        assert_false(a.no_register_containerd);
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "k", "r", "--no-register-containerd"), 0);
+        assert_true(a.no_register_containerd);
+
+        assert_int_equal(PARSE(&a, error, "remove-artifacts", "kata-gpu"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_REMOVE_ARTIFACTS);
+        assert_string_equal(a.runtime_class, "kata-gpu");
+        assert_string_equal(ctl_command_to_string(CTL_COMMAND_REMOVE_ARTIFACTS), "remove-artifacts");
+
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "kata-gpu"), -EINVAL);
+        assert_non_null(strstr(error, "Too few arguments: install-artifacts NAME REFERENCE"));
+        assert_int_equal(PARSE(&a, error, "remove-artifacts"), -EINVAL);
+        assert_string_equal(error, "Too few arguments: remove-artifacts NAME");
+        assert_int_equal(PARSE(&a, error, "remove-artifacts", "k", "--plain-http"), -EINVAL);
+        assert_non_null(strstr(error, "only valid with install-artifacts"));
+        assert_int_equal(PARSE(&a, error, "status", "--pull-secret", "x"), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "k", "r", "--pull-secret="), -EINVAL);
+        assert_string_equal(error, "--pull-secret: expected a file");
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "k", "r", "--restart-containerd",
+                               "--no-register-containerd"), -EINVAL);
+        assert_non_null(strstr(error, "exclude each other"));
+}
+
 static void test_args_help_version(void **state) {
         char error[256] = "";
         CtlArgs a;
@@ -632,6 +672,9 @@ int main(void) {
                 cmocka_unit_test(test_args_bus),
                 cmocka_unit_test(test_args_usage_errors),
                 cmocka_unit_test(test_args_vfio),
+}
+
+                cmocka_unit_test(test_args_artifacts),
                 cmocka_unit_test(test_args_help_version),
                 cmocka_unit_test(test_complete_bdf),
                 cmocka_unit_test(test_json_escape),

@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
+#include "kata-containerd.h"
+#include "kata-fs.h"
+#include "kata-install.h"
+#include "kata-names.h"
+#include "kata-toml.h"
+#include "log.h"
+#include "strv.h"
+#include "time-util.h"
+
+#define STAGING_PREFIX ".staging-"
+
+struct KataStaging {
+        char *path;     /* ArtifactsDir/.staging-<name>-XXXXXX */
+        char *blobs;    /* <path>/blobs */
+        char *artifacts_dir;
+        char *created;  /* the topmost directory made for ArtifactsDir, NULL: none */
+};
+
+/* The topmost ancestor of path (or path itself) that does not exist. */
+static char *first_missing(const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+        char *missing = NULL;
+        struct stat st;
+
+        if (!p)
+                return NULL;
+        while (p[0] && stat(p, &st) < 0 && errno == ENOENT) {
+                char *slash;
+
+                free(missing);
+                missing = strdup(p);
+                slash = strrchr(p, '/');
+                if (!slash || slash == p)
+                        break;
+                *slash = '\0';
+        }
+        return missing;
+}
+
+/* A refused install leaves no trace, not even the directories it made. */
+static void remove_created(KataStaging *s) {
+        _cleanup_free_ char *p = NULL;
+
+        if (!s->created || !s->artifacts_dir)
+                return;
+        p = strdup(s->artifacts_dir);
+        while (p && rmdir(p) >= 0 && !streq(p, s->created)) {
+                char *slash = strrchr(p, '/');
+                if (!slash || slash == p)
+                        break;
+                *slash = '\0';
+        }
+}
+
+static bool isempty_str(const char *s) {
+        return !s || !*s;
+}
+
+static int oom(CcError *err) {
+        return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
+}
+
+int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataStaging **ret, CcError *err) {
+        _cleanup_(kata_staging_freep) KataStaging *s = NULL;
+        int r;
+
+        assert(artifacts_dir);
+        assert(runtime_class);
+        assert(ret);
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return oom(err);
+        s->artifacts_dir = strdup(artifacts_dir);
+        if (!s->artifacts_dir)
+                return oom(err);
+        s->created = first_missing(artifacts_dir);
+        r = mkdir_parents(artifacts_dir, 0755);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot create %s: %s", artifacts_dir, strerror(-r));
+        if (asprintf(&s->path, "%s/" STAGING_PREFIX "%s-XXXXXX", artifacts_dir, runtime_class) < 0) {
+                s->path = NULL;
+                return oom(err);
+        }
+        if (!mkdtemp(s->path)) {
+                r = -errno;
+                free(s->path);
+                s->path = NULL;
+                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot create a staging directory in %s: %s",
+                                    artifacts_dir, strerror(-r));
+        }
+        if (asprintf(&s->blobs, "%s/blobs", s->path) < 0) {
+                s->blobs = NULL;
+                return oom(err);
+        }
+        if (mkdir(s->blobs, 0700) < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot create %s: %m", s->blobs);
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+const char *kata_staging_path(const KataStaging *s) {
+        return s->path;
+}
+
+const char *kata_staging_blob_dir(const KataStaging *s) {
+        return s->blobs;
+}
+
+KataStaging *kata_staging_free(KataStaging *s) {
+        int r;
+
+        if (!s)
+                return NULL;
+        if (s->path) {
+                r = kata_fs_remove_tree(s->path);
+                if (r < 0)
+                        log_warning("Cannot remove %s: %s", s->path, strerror(-r));
+                else
+                        remove_created(s);
+        }
+        free(s->path);
+        free(s->artifacts_dir);
+        free(s->created);
+        free(s->blobs);
+        free(s);
+        return NULL;
+}
+
+int kata_staging_clean_stale(const char *artifacts_dir) {
+        DIR *d;
+        struct dirent *de;
+        int n = 0;
+
+        assert(artifacts_dir);
+
+        d = opendir(artifacts_dir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL;
+                int r;
+
+                if (strncmp(de->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX)) != 0)
+                        continue;
+                if (asprintf(&path, "%s/%s", artifacts_dir, de->d_name) < 0) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                r = kata_fs_remove_tree(path);
+                if (r < 0)
+                        log_warning("Cannot remove the stale staging directory %s: %s", path, strerror(-r));
+                else {
+                        log_info("Removed the stale staging directory %s", path);
+                        n++;
+                }
+        }
+        closedir(d);
+        return n;
+}
+
+/* -------------------------------------------------------------- install */
+
+typedef struct Install {
+        const KataInstallOptions *o;
+        KataStaging *staging;
+        const OciPullResult *pull;
+        KataArtifactFiles files;
+        char *final_dir;       /* ArtifactsDir/<name> */
+        char *tree;            /* <staging>/<name>: the new version, then the old one */
+        char *kata_config;     /* <final_dir>/<configuration title> */
+        char *config_text;     /* rewritten */
+        size_t config_len;
+        ContainerdPlan plan;
+        bool have_plan;
+        bool swapped;
+        bool exchanged;        /* an old version sits at tree */
+} Install;
+
+static void install_done(Install *i) {
+        free(i->final_dir);
+        free(i->tree);
+        free(i->kata_config);
+        free(i->config_text);
+        if (i->have_plan)
+                containerd_plan_done(&i->plan);
+}
+
+static char *path_join(const char *dir, const char *name) {
+        char *p = NULL;
+
+        if (!name)
+                return NULL;
+        if (asprintf(&p, "%s/%s", dir, name) < 0)
+                return NULL;
+        return p;
+}
+
+static const OciLayer *layer_by_title(const OciPullResult *pull, const char *title) {
+        for (size_t i = 0; i < pull->n_layers; i++)
+                if (streq_ptr(pull->layers[i].title, title))
+                        return &pull->layers[i];
+        return NULL;
+}
+
+/* The blob must be one the pull wrote into our blob directory. */
+static int check_blob(const Install *in, const OciLayer *l, CcError *err) {
+        const char *blobs = kata_staging_blob_dir(in->staging);
+        size_t n = strlen(blobs);
+
+        if (!l->path || strncmp(l->path, blobs, n) != 0 || l->path[n] != '/' || strchr(l->path + n + 1, '/'))
+                return cc_error_set(err, CC_ERROR_INTERNAL, EINVAL, "Layer \"%s\" is not in the staging directory",
+                                    strempty(l->title));
+        return 0;
+}
+
+/* Everything that can be refused is checked and computed here, before the
+ * first write outside the blob directory. */
+static int install_prepare(Install *in, CcError *err) {
+        const KataInstallOptions *o = in->o;
+        _cleanup_free_ char *kernel = NULL, *initrd = NULL, *image = NULL, *text = NULL;
+        const OciLayer *config_layer;
+        KataTomlPaths paths;
+        size_t len = 0;
+        int r;
+
+        r = kata_check_runtime_class(o->runtime_class, err);
+        if (r < 0)
+                return r;
+        r = kata_check_layer_titles(in->pull->layers, in->pull->n_layers, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < in->pull->n_layers; i++) {
+                r = check_blob(in, &in->pull->layers[i], err);
+                if (r < 0)
+                        return r;
+        }
+        r = kata_find_artifact_files(in->pull->layers, in->pull->n_layers, &in->files, err);
+        if (r < 0)
+                return r;
+
+        in->final_dir = path_join(o->artifacts_dir, o->runtime_class);
+        in->tree = path_join(kata_staging_path(in->staging), o->runtime_class);
+        in->kata_config = path_join(in->final_dir, in->files.configuration);
+        if (!in->final_dir || !in->tree || !in->kata_config)
+                return oom(err);
+
+        config_layer = layer_by_title(in->pull, in->files.configuration);
+        r = kata_fs_read_file(config_layer->path, KATA_CONFIG_MAX, &text, &len, NULL);
+        if (r == -EFBIG)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG, "%s is larger than %u bytes",
+                                    in->files.configuration, KATA_CONFIG_MAX);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot read %s: %s", config_layer->path, strerror(-r));
+
+        kernel = path_join(in->final_dir, in->files.kernel);
+        initrd = path_join(in->final_dir, in->files.initrd);
+        image = path_join(in->final_dir, in->files.image);
+        if ((in->files.kernel && !kernel) || (in->files.initrd && !initrd) || (in->files.image && !image))
+                return oom(err);
+        paths = (KataTomlPaths) { .kernel = kernel, .initrd = initrd, .image = image };
+        r = kata_toml_set_paths(text, len, &paths, &in->config_text, &in->config_len, err);
+        if (r < 0) {
+                cc_error_prefix(err, "%s", in->files.configuration);
+                return r;
+        }
+
+        if (o->containerd_config) {
+                r = containerd_plan_register(o->containerd_config, o->runtime_class, in->kata_config, &in->plan, err);
+                if (r < 0)
+                        return r;
+                in->have_plan = true;
+        }
+        return 0;
+}
+
+static int write_new_file(const char *path, const char *data, size_t len) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+        if (fd < 0)
+                return -errno;
+        while (len > 0) {
+                ssize_t k = write(fd, data, len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                data += k;
+                len -= (size_t) k;
+        }
+        if (fchmod(fd, 0644) < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* The new tree, complete and durable, inside the staging directory. */
+static int install_build_tree(Install *in, CcError *err) {
+        int r;
+
+        if (mkdir(in->tree, 0755) < 0 || chmod(in->tree, 0755) < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot create %s: %m", in->tree);
+
+        for (size_t i = 0; i < in->pull->n_layers; i++) {
+                const OciLayer *l = &in->pull->layers[i];
+                _cleanup_free_ char *dest = path_join(in->tree, l->title);
+
+                if (!dest)
+                        return oom(err);
+                if (streq(l->title, in->files.configuration))
+                        r = write_new_file(dest, in->config_text, in->config_len);
+                else {
+                        /* Two titles may name one blob: link, never move. */
+                        r = linkat(AT_FDCWD, l->path, AT_FDCWD, dest, 0) < 0 ? -errno : 0;
+                        if (r >= 0 && chmod(dest, 0644) < 0)
+                                r = -errno;
+                        if (r >= 0)
+                                r = kata_fs_fsync_path(dest);
+                }
+                if (r < 0)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot install %s: %s", dest, strerror(-r));
+        }
+        r = kata_fs_fsync_path(in->tree);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot sync %s: %s", in->tree, strerror(-r));
+        return 0;
+}
+
+static int install_swap(Install *in, CcError *err) {
+        int r;
+
+        if (renameat2(AT_FDCWD, in->tree, AT_FDCWD, in->final_dir, RENAME_EXCHANGE) >= 0)
+                in->exchanged = true;
+        else if (errno == ENOENT) {
+                if (renameat2(AT_FDCWD, in->tree, AT_FDCWD, in->final_dir, RENAME_NOREPLACE) < 0)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot move %s to %s: %m", in->tree,
+                                            in->final_dir);
+        } else
+                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot swap %s and %s: %m", in->tree,
+                                    in->final_dir);
+        in->swapped = true;
+        r = kata_fs_fsync_path(in->o->artifacts_dir);
+        if (r < 0)
+                log_warning("Cannot sync %s: %s", in->o->artifacts_dir, strerror(-r));
+        return 0;
+}
+
+static void install_unswap(Install *in) {
+        int r;
+
+        if (!in->swapped)
+                return;
+        if (in->exchanged)
+                r = renameat2(AT_FDCWD, in->tree, AT_FDCWD, in->final_dir, RENAME_EXCHANGE);
+        else
+                r = rename(in->final_dir, in->tree);
+        if (r < 0)
+                log_error("Cannot put back the previous version of %s: %m", in->final_dir);
+        else
+                (void) kata_fs_fsync_path(in->o->artifacts_dir);
+        in->swapped = false;
+}
+
+static int list_files(const OciPullResult *pull, char ***ret) {
+        char **l = calloc(pull->n_layers + 1, sizeof(char *));
+
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < pull->n_layers; i++)
+                if (!(l[i] = strdup(pull->layers[i].title))) {
+                        strv_free(l);
+                        return -ENOMEM;
+                }
+        *ret = l;
+        return 0;
+}
+
+static char *strdup_or_empty(const char *s) {
+        return strdup(strempty(s));
+}
+
+static int install_make_record(Install *in, const KataRecord *old, KataRecord **ret, CcError *err) {
+        const KataInstallOptions *o = in->o;
+        _cleanup_(kata_record_freep) KataRecord *r = calloc(1, sizeof(KataRecord));
+
+        if (!r)
+                return oom(err);
+        r->name = strdup(o->runtime_class);
+        r->reference = strdup(strempty(o->reference));
+        r->digest = strdup(strempty(in->pull->manifest_digest));
+        r->directory = strdup(in->final_dir);
+        r->configuration = strdup(in->kata_config);
+        if (in->have_plan) {
+                r->containerd_handler = strdup(o->runtime_class);
+                r->containerd_config = strdup(o->containerd_config);
+                r->containerd_version = in->plan.version;
+                r->containerd_dropin = strdup_or_empty(in->plan.dropin_path);
+        } else if (old && !isempty_str(old->containerd_config)) {
+                /* Not registered this time; the earlier registration stays
+                 * in containerd, and so in the record, for removal. */
+                r->containerd_handler = strdup_or_empty(old->containerd_handler);
+                r->containerd_config = strdup_or_empty(old->containerd_config);
+                r->containerd_version = old->containerd_version;
+                r->containerd_dropin = strdup_or_empty(old->containerd_dropin);
+        } else {
+                r->containerd_handler = strdup("");
+                r->containerd_config = strdup("");
+                r->containerd_dropin = strdup("");
+        }
+        r->installed_at = now_usec(CLOCK_REALTIME);
+        if (!r->name || !r->reference || !r->digest || !r->directory || !r->configuration ||
+            !r->containerd_handler || !r->containerd_config || !r->containerd_dropin ||
+            list_files(in->pull, &r->files) < 0)
+                return oom(err);
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+int kata_install(KataStaging *s, const KataInstallOptions *o, const OciPullResult *pull,
+                 KataRecord **ret, CcError *err) {
+        _cleanup_(kata_record_freep) KataRecord *record = NULL, *old = NULL;
+        _cleanup_free_ char *old_path = NULL;
+        Install in = { .o = o, .staging = s, .pull = pull };
+        int r;
+
+        assert(s);
+        assert(o);
+        assert(o->artifacts_dir);
+        assert(o->state_dir);
+        assert(o->runtime_class);
+        assert(pull);
+        assert(ret);
+
+        *ret = NULL;
+
+        r = install_prepare(&in, err);
+        if (r < 0)
+                goto out;
+        r = install_build_tree(&in, err);
+        if (r < 0)
+                goto out;
+
+        old_path = kata_record_path(o->state_dir, o->runtime_class);
+        if (!old_path) {
+                r = oom(err);
+                goto out;
+        }
+        (void) kata_record_load(old_path, &old, NULL);
+        r = install_make_record(&in, old, &record, err);
+        if (r < 0)
+                goto out;
+
+        r = install_swap(&in, err);
+        if (r < 0)
+                goto out;
+        if (in.have_plan) {
+                r = containerd_plan_apply(&in.plan, err);
+                if (r < 0) {
+                        install_unswap(&in);
+                        goto out;
+                }
+        }
+        r = kata_record_save(o->state_dir, record, err);
+        if (r < 0) {
+                if (in.have_plan)
+                        containerd_plan_rollback(&in.plan);
+                install_unswap(&in);
+                goto out;
+        }
+
+        /* Complete: the staging directory, with the old version in it, is
+         * the caller's to remove. */
+        if (o->restart && in.have_plan)
+                r = o->restart(o->restart_userdata, err);
+        *ret = TAKE_PTR(record);
+out:
+        install_done(&in);
+        return r;
+}
+
+/* --------------------------------------------------------------- remove */
+
+int kata_remove(const char *artifacts_dir, const char *state_dir, const KataRecord *record, CcError *err) {
+        _cleanup_(kata_staging_freep) KataStaging *s = NULL;
+        _cleanup_free_ char *aside = NULL;
+        ContainerdPlan plan = {};
+        bool have_plan = false;
+        int r;
+
+        assert(artifacts_dir);
+        assert(state_dir);
+        assert(record);
+
+        if (!isempty_str(record->containerd_config)) {
+                r = containerd_plan_unregister(record->containerd_config, record->containerd_version,
+                                               record->containerd_dropin, record->name, &plan, err);
+                if (r < 0)
+                        return r;
+                have_plan = true;
+                r = containerd_plan_apply(&plan, err);
+                if (r < 0)
+                        goto out;
+        }
+
+        /* Out of sight in one rename, then deleted at leisure. */
+        r = kata_staging_new(artifacts_dir, record->name, &s, err);
+        if (r < 0)
+                goto rollback;
+        aside = path_join(kata_staging_path(s), record->name);
+        if (!aside) {
+                r = oom(err);
+                goto rollback;
+        }
+        if (rename(record->directory, aside) < 0) {
+                if (errno == EXDEV) {
+                        /* ArtifactsDir changed since the install; delete in place. */
+                        r = kata_fs_remove_tree(record->directory);
+                        if (r < 0) {
+                                r = cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot remove %s: %s",
+                                                 record->directory, strerror(-r));
+                                goto rollback;
+                        }
+                } else if (errno != ENOENT) {
+                        r = cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot remove %s: %m", record->directory);
+                        goto rollback;
+                }
+        }
+        (void) kata_fs_fsync_path(artifacts_dir);
+
+        r = kata_record_remove(state_dir, record->name);
+        if (r < 0)
+                log_warning("Cannot remove the record of %s: %s", record->name, strerror(-r));
+        r = 0;
+        goto out;
+
+rollback:
+        if (have_plan)
+                containerd_plan_rollback(&plan);
+out:
+        if (have_plan)
+                containerd_plan_done(&plan);
+        return r;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Installing a pulled Kata artifact as a runtime class, all or nothing.
+ *
+ *   1. kata_staging_new() makes ArtifactsDir/.staging-<name>-<random>/ and in
+ *      it blobs/, the directory the pull writes its verified blobs to.
+ *   2. kata_install() checks the layer titles, rewrites the Kata
+ *      configuration, plans the containerd edits (nothing is written until
+ *      all of that passed), links each blob into the new tree under its
+ *      title (same filesystem: links, no copies), fsyncs the files and the
+ *      tree, and swaps the tree in as ArtifactsDir/<name> with
+ *      renameat2(RENAME_EXCHANGE) (or a plain rename when new).  The
+ *      containerd files and the record follow; if either fails the swap is
+ *      undone, so the previous version is never half replaced.
+ *   3. kata_staging_free() removes the staging directory, which then holds
+ *      the previous version.
+ *
+ * The Kata configuration's [hypervisor.*] kernel, initrd and image keys are
+ * set to the installed files found by kata_find_artifact_files() (by name;
+ * see kata-names.h).  Nothing here talks to D-Bus: restarting containerd is
+ * the daemon's callback. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cc-error.h"
+#include "kata-record.h"
+#include "macro.h"
+#include "oci-pull.h"
+
+/* A Kata configuration is a few tens of KiB. */
+#define KATA_CONFIG_MAX (1024U * 1024)
+
+typedef struct KataStaging KataStaging;
+
+/* Creates ArtifactsDir (0755) when missing. */
+int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataStaging **ret, CcError *err);
+const char *kata_staging_path(const KataStaging *s);
+const char *kata_staging_blob_dir(const KataStaging *s);
+KataStaging *kata_staging_free(KataStaging *s);  /* removes the directory */
+DEFINE_TRIVIAL_CLEANUP_FUNC(KataStaging *, kata_staging_free);
+
+/* Removes what a crash left: every ArtifactsDir/.staging-* directory.
+ * Returns the number removed. */
+int kata_staging_clean_stale(const char *artifacts_dir);
+
+/* Starts a restart of containerd; called once the install is complete and
+ * registered.  A negative return is reported as the install's error, the
+ * install itself stays. */
+typedef int (*KataRestartContainerd)(void *userdata, CcError *err);
+
+typedef struct KataInstallOptions {
+        const char *artifacts_dir;
+        const char *state_dir;
+        const char *runtime_class;
+        const char *reference;
+        const char *containerd_config;   /* NULL: do not register */
+        KataRestartContainerd restart;   /* NULL: do not restart */
+        void *restart_userdata;
+} KataInstallOptions;
+
+/* 0 and the new record on success.  On failure, *ret is NULL and nothing
+ * outside the staging directory changed, except after a failed restart
+ * callback (then *ret is the complete install's record). */
+int kata_install(KataStaging *s, const KataInstallOptions *o, const OciPullResult *pull,
+                 KataRecord **ret, CcError *err);
+
+/* Unregisters from containerd (the rest of its configuration kept byte for
+ * byte), deletes the directory and drops the record. */
+int kata_remove(const char *artifacts_dir, const char *state_dir, const KataRecord *record, CcError *err);

@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: MIT */
+
+/* Kata artifacts on the bus: InstallKataArtifacts pulls in the registry
+ * helper (its pipe watched by the loop), installs with core/kata-install,
+ * registers with containerd and, when asked, restarts containerd through
+ * systemd before replying; RemoveKataArtifacts undoes an install.  One
+ * RuntimeClass object per installed runtime class (bus-runtime-class.c). */
+
+#include <assert.h>
+#include <sys/epoll.h>
+
+#include "bus-errors.h"
+#include "daemon.h"
+#include "kata-install.h"
+#include "kata-names.h"
+#include "kata-record.h"
+#include "log.h"
+#include "message-ids.h"
+#include "time-util.h"
+#include "unit-restart.h"
+
+#define CONTAINERD_UNIT "containerd.service"
+#define RESTART_TIMEOUT_USEC (5 * 60 * USEC_PER_SEC)
+/* Progress is published at most this often, and at the end. */
+#define PROGRESS_INTERVAL_USEC (200 * USEC_PER_MSEC)
+
+typedef struct KataJob {
+        Daemon *daemon;
+        sd_bus_message *request;
+        char *runtime_class;
+        char *reference;
+        char *pull_secret;
+        char *ca_file;
+        bool plain_http;
+        bool register_containerd;
+        bool restart_containerd;
+
+        KataStaging *staging;
+        OciPull *pull;
+        sd_event_source *pull_source;
+        uint64_t done_bytes;
+        uint64_t total_bytes;
+        uint64_t last_emit;
+
+        UnitRestart *restart;
+        KataRecord *record;   /* installed, waiting for the restart */
+} KataJob;
+
+static KataJob *kata_job_free(KataJob *j) {
+        if (!j)
+                return NULL;
+        sd_bus_message_unref(j->request);
+        sd_event_source_disable_unref(j->pull_source);
+        oci_pull_free(j->pull);
+        kata_staging_free(j->staging);
+        unit_restart_free(j->restart);
+        kata_record_free(j->record);
+        free(j->runtime_class);
+        free(j->reference);
+        free(j->pull_secret);
+        free(j->ca_file);
+        free(j);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(KataJob *, kata_job_free);
+
+/* ------------------------------------------------------------- records */
+
+static ssize_t record_index(const Daemon *d, const char *name) {
+        for (size_t i = 0; i < d->n_runtime_classes; i++)
+                if (streq(d->runtime_classes[i]->name, name))
+                        return (ssize_t) i;
+        return -1;
+}
+
+static int compare_records(const void *a, const void *b) {
+        const KataRecord *const *x = a, *const *y = b;
+        return strcmp((*x)->name, (*y)->name);
+}
+
+/* Takes the record; adds the object or announces its new properties. */
+static void publish_record(Daemon *d, KataRecord *rec) {
+        _cleanup_free_ char *path = bus_runtime_class_path(rec->name);
+        ssize_t i = record_index(d, rec->name);
+
+        if (i >= 0) {
+                kata_record_free(d->runtime_classes[i]);
+                d->runtime_classes[i] = rec;
+                if (path)
+                        (void) sd_bus_emit_properties_changed_strv(d->bus, path, CC_RUNTIME_CLASS_INTERFACE, NULL);
+                return;
+        }
+        KataRecord **l = realloc(d->runtime_classes, (d->n_runtime_classes + 1) * sizeof(*l));
+        if (!l) {
+                log_error("Out of memory: runtime class %s not exported", rec->name);
+                kata_record_free(rec);
+                return;
+        }
+        d->runtime_classes = l;
+        d->runtime_classes[d->n_runtime_classes++] = rec;
+        qsort(d->runtime_classes, d->n_runtime_classes, sizeof(*l), compare_records);
+        if (path)
+                (void) sd_bus_emit_interfaces_added(d->bus, path, CC_RUNTIME_CLASS_INTERFACE, NULL);
+}
+
+static void unpublish_record(Daemon *d, size_t i) {
+        _cleanup_free_ char *path = bus_runtime_class_path(d->runtime_classes[i]->name);
+
+        kata_record_free(d->runtime_classes[i]);
+        memmove(d->runtime_classes + i, d->runtime_classes + i + 1,
+                (d->n_runtime_classes - i - 1) * sizeof(*d->runtime_classes));
+        d->n_runtime_classes--;
+        if (path)
+                (void) sd_bus_emit_interfaces_removed(d->bus, path, CC_RUNTIME_CLASS_INTERFACE, NULL);
+}
+
+int kata_control_load(Daemon *d) {
+        int r;
+
+        /* A crash mid-install leaves its staging directory; the install it
+         * belonged to never happened. */
+        r = kata_staging_clean_stale(d->config.artifacts_dir);
+        if (r < 0)
+                log_warning("Cannot clean %s: %s", d->config.artifacts_dir, strerror(-r));
+        r = kata_record_load_all(d->state_dir, &d->runtime_classes, &d->n_runtime_classes);
+        if (r < 0)
+                return r;
+        if (d->n_runtime_classes > 0)
+                log_info("%zu Kata runtime class%s installed", d->n_runtime_classes,
+                         d->n_runtime_classes == 1 ? "" : "es");
+        return 0;
+}
+
+void kata_control_done(Daemon *d) {
+        /* An install still running is dropped with its staging directory:
+         * the previous version was never touched. */
+        d->kata_job = kata_job_free(d->kata_job);
+        kata_record_array_free(d->runtime_classes, d->n_runtime_classes);
+        d->runtime_classes = NULL;
+        d->n_runtime_classes = 0;
+}
+
+/* ------------------------------------------------------------ progress */
+
+int kata_control_append_progress(Daemon *d, sd_bus_message *reply) {
+        KataJob *j = d->kata_job;
+
+        if (!j || !j->pull)
+                return sd_bus_message_append(reply, "(stt)", "", UINT64_C(0), UINT64_C(0));
+        return sd_bus_message_append(reply, "(stt)", j->runtime_class, j->done_bytes, j->total_bytes);
+}
+
+static void emit_progress(Daemon *d) {
+        (void) bus_manager_emit_changed(d, "ArtifactsProgress", NULL);
+}
+
+/* ------------------------------------------------------------- journal */
+
+static void log_refused(const char *runtime_class, const char *reference, const CcError *e) {
+        char class_field[96], ref_field[512], error_field[48];
+        const char *fields[] = { class_field, ref_field, error_field, NULL };
+
+        snprintf(class_field, sizeof(class_field), "CC_RUNTIME_CLASS=%s", runtime_class);
+        snprintf(ref_field, sizeof(ref_field), "CC_REFERENCE=%s", strempty(reference));
+        snprintf(error_field, sizeof(error_field), "CC_ERROR=%s", cc_error_kind_to_string(e->kind));
+        log_event(LOG_ERR, CC_MESSAGE_ARTIFACTS_REFUSED, fields, "Kata artifacts of %s for runtime class %s not installed: %s",
+                  strempty(reference), runtime_class, e->message);
+}
+
+static void log_installed(const KataRecord *r) {
+        char class_field[96], ref_field[512], digest_field[96], dir_field[512];
+        const char *fields[] = { class_field, ref_field, digest_field, dir_field, NULL };
+
+        snprintf(class_field, sizeof(class_field), "CC_RUNTIME_CLASS=%s", r->name);
+        snprintf(ref_field, sizeof(ref_field), "CC_REFERENCE=%s", r->reference);
+        snprintf(digest_field, sizeof(digest_field), "CC_DIGEST=%s", r->digest);
+        snprintf(dir_field, sizeof(dir_field), "CC_DIRECTORY=%s", r->directory);
+        log_event(LOG_INFO, CC_MESSAGE_ARTIFACTS_INSTALLED, fields,
+                  "Kata artifacts of %s (%s) installed in %s for runtime class %s%s", r->reference, r->digest,
+                  r->directory, r->name, r->containerd_handler[0] ? ", registered with containerd" : "");
+}
+
+static void log_removed(const KataRecord *r) {
+        char class_field[96], digest_field[96], dir_field[512];
+        const char *fields[] = { class_field, digest_field, dir_field, NULL };
+
+        snprintf(class_field, sizeof(class_field), "CC_RUNTIME_CLASS=%s", r->name);
+        snprintf(digest_field, sizeof(digest_field), "CC_DIGEST=%s", r->digest);
+        snprintf(dir_field, sizeof(dir_field), "CC_DIRECTORY=%s", r->directory);
+        log_event(LOG_INFO, CC_MESSAGE_ARTIFACTS_REMOVED, fields, "Kata artifacts of runtime class %s removed from %s",
+                  r->name, r->directory);
+}
+
+/* --------------------------------------------------------------- finish */
+
+/* Replies, publishes and ends the job.  rec: the install's record (taken),
+ * NULL when nothing was installed. */
+static void job_end(Daemon *d, KataRecord *rec, int r, const CcError *e) {
+        _cleanup_(kata_job_freep) KataJob *j = TAKE_PTR(d->kata_job);
+        _cleanup_free_ char *path = NULL;
+
+        /* Before the reply: a caller that looks finds nothing of the pull
+         * left, and the progress back at rest. */
+        j->staging = kata_staging_free(j->staging);
+        emit_progress(d);
+
+        if (rec) {
+                path = bus_runtime_class_path(rec->name);
+                log_installed(rec);
+                publish_record(d, rec);
+        }
+        if (r < 0 && !rec)
+                log_refused(j->runtime_class, j->reference, e);
+        else if (r < 0)
+                log_error("Runtime class %s installed, but: %s", j->runtime_class, e->message);
+
+        if (j->request) {
+                if (r < 0) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                        bus_error_from_cc(&error, e);
+                        (void) sd_bus_reply_method_error(j->request, &error);
+                } else if (!path)
+                        (void) sd_bus_reply_method_errno(j->request, ENOMEM, NULL);
+                else
+                        (void) sd_bus_reply_method_return(j->request, "o", path);
+        }
+
+        if (d->exit_requested)
+                sd_event_exit(d->event, d->exit_code);
+}
+
+static void on_restart_done(void *userdata, int r, const CcError *e) {
+        Daemon *d = userdata;
+        KataJob *j = d->kata_job;
+
+        assert(j);
+        job_end(d, TAKE_PTR(j->record), r, e);
+}
+
+/* kata_install's callback: the install is complete and registered. */
+static int start_restart(void *userdata, CcError *err) {
+        Daemon *d = userdata;
+        KataJob *j = d->kata_job;
+        int r;
+
+        r = unit_restart_start(d->bus, d->event, CONTAINERD_UNIT, RESTART_TIMEOUT_USEC, on_restart_done, d,
+                               &j->restart);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, -r, "Cannot ask systemd to restart %s: %s",
+                                    CONTAINERD_UNIT, strerror(-r));
+        return 0;
+}
+
+static void install_pulled(Daemon *d, OciPullResult *pull) {
+        KataJob *j = d->kata_job;
+        KataInstallOptions o = {
+                .artifacts_dir = d->config.artifacts_dir,
+                .state_dir = d->state_dir,
+                .runtime_class = j->runtime_class,
+                .reference = j->reference,
+                .containerd_config = j->register_containerd ? d->config.containerd_config : NULL,
+                .restart = j->restart_containerd ? start_restart : NULL,
+                .restart_userdata = d,
+        };
+        KataRecord *rec = NULL;
+        CcError e = CC_ERROR_INIT;
+        int r;
+
+        r = kata_install(j->staging, &o, pull, &rec, &e);
+        /* The staging directory holds the old version now, or nothing of
+         * use: it goes before anything else happens. */
+        j->staging = kata_staging_free(j->staging);
+        if (r >= 0 && j->restart) {
+                j->record = rec;
+                return; /* on_restart_done() ends the job */
+        }
+        job_end(d, rec, r, &e);
+}
+
+static int on_pull_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Daemon *d = userdata;
+        KataJob *j = d->kata_job;
+        _cleanup_(oci_pull_result_freep) OciPullResult *result = NULL;
+        CcError e = CC_ERROR_INIT;
+        uint64_t done = j->done_bytes, total = j->total_bytes, now;
+        int r;
+
+        r = oci_pull_process(j->pull, &done, &total);
+        if (r == 0) {
+                now = now_usec(CLOCK_MONOTONIC);
+                if ((done != j->done_bytes || total != j->total_bytes) &&
+                    now >= j->last_emit + PROGRESS_INTERVAL_USEC) {
+                        j->done_bytes = done;
+                        j->total_bytes = total;
+                        j->last_emit = now;
+                        emit_progress(d);
+                }
+                j->done_bytes = done;
+                j->total_bytes = total;
+                return 0;
+        }
+
+        j->pull_source = sd_event_source_disable_unref(j->pull_source);
+        if (r < 0)
+                r = cc_error_set(&e, CC_ERROR_INTERNAL, -r, "Cannot read from the registry helper: %s", strerror(-r));
+        else {
+                j->done_bytes = done;
+                j->total_bytes = total;
+                r = oci_pull_finish(j->pull, &result, &e);
+        }
+        j->pull = oci_pull_free(j->pull);
+        if (r < 0) {
+                job_end(d, NULL, r, &e);
+                return 0;
+        }
+        install_pulled(d, result);
+        return 0;
+}
+
+/* -------------------------------------------------------------- methods */
+
+typedef struct InstallArgs {
+        const char *pull_secret;
+        const char *ca_file;
+        int plain_http;
+        int register_containerd;
+        int restart_containerd;
+} InstallArgs;
+
+static const struct {
+        const char *name;
+        char type;
+        size_t offset;
+} install_options[] = {
+        { "pull-secret",         's', offsetof(InstallArgs, pull_secret) },
+        { "ca-file",             's', offsetof(InstallArgs, ca_file) },
+        { "plain-http",          'b', offsetof(InstallArgs, plain_http) },
+        { "register-containerd", 'b', offsetof(InstallArgs, register_containerd) },
+        { "restart-containerd",  'b', offsetof(InstallArgs, restart_containerd) },
+};
+
+#define invalid(error, ...) sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument", __VA_ARGS__)
+
+static int read_options(sd_bus_message *m, InstallArgs *a, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key, *contents;
+                size_t i;
+                char type;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                for (i = 0; i < ELEMENTSOF(install_options); i++)
+                        if (streq(install_options[i].name, key))
+                                break;
+                if (i == ELEMENTSOF(install_options))
+                        return invalid(error, "Unknown option \"%s\": expected pull-secret, ca-file, plain-http, "
+                                       "register-containerd or restart-containerd", key);
+                r = sd_bus_message_peek_type(m, &type, &contents);
+                if (r < 0)
+                        return r;
+                if (!streq(contents, (char[]) { install_options[i].type, 0 }))
+                        return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
+                                                 "Option \"%s\" must be a %s, not of type \"%s\"", key,
+                                                 install_options[i].type == 's' ? "string (s)" : "boolean (b)",
+                                                 contents);
+                r = sd_bus_message_read(m, "v", contents, (char *) a + install_options[i].offset);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        if (a->pull_secret && a->pull_secret[0] != '/')
+                return invalid(error, "Option pull-secret: \"%s\" is not an absolute path", a->pull_secret);
+        if (a->ca_file && a->ca_file[0] != '/')
+                return invalid(error, "Option ca-file: \"%s\" is not an absolute path", a->ca_file);
+        return 0;
+}
+
+static int new_job(Daemon *d, sd_bus_message *m, const char *runtime_class, const char *reference,
+                   const InstallArgs *a, KataJob **ret) {
+        _cleanup_(kata_job_freep) KataJob *j = calloc(1, sizeof(KataJob));
+
+        if (!j)
+                return -ENOMEM;
+        j->daemon = d;
+        j->request = sd_bus_message_ref(m);
+        j->runtime_class = strdup(runtime_class);
+        j->reference = strdup(reference);
+        j->pull_secret = a->pull_secret ? strdup(a->pull_secret) : NULL;
+        j->ca_file = a->ca_file ? strdup(a->ca_file) : NULL;
+        if (!j->runtime_class || !j->reference || (a->pull_secret && !j->pull_secret) || (a->ca_file && !j->ca_file))
+                return -ENOMEM;
+        j->plain_http = a->plain_http;
+        j->register_containerd = a->register_containerd;
+        j->restart_containerd = a->restart_containerd;
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *error) {
+        InstallArgs a = { .register_containerd = true };
+        _cleanup_(kata_job_freep) KataJob *j = NULL;
+        const char *runtime_class, *reference;
+        CcError e = CC_ERROR_INIT;
+        OciPullOptions po;
+        int r;
+
+        r = sd_bus_message_read(m, "ss", &runtime_class, &reference);
+        if (r < 0)
+                return r;
+        r = read_options(m, &a, error);
+        if (r < 0)
+                return r;
+        if (kata_check_runtime_class(runtime_class, &e) < 0)
+                return bus_error_from_cc(error, &e);
+        if (a.restart_containerd && !a.register_containerd)
+                return invalid(error, "Option restart-containerd needs register-containerd");
+
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        r = daemon_check_idle(d, error);
+        if (r < 0)
+                return r;
+
+        r = new_job(d, m, runtime_class, reference, &a, &j);
+        if (r < 0)
+                return r;
+        r = kata_staging_new(d->config.artifacts_dir, runtime_class, &j->staging, &e);
+        if (r >= 0) {
+                po = (OciPullOptions) {
+                        .reference = reference,
+                        .output_dir = kata_staging_blob_dir(j->staging),
+                        .pull_secret = a.pull_secret,
+                        .ca_file = a.ca_file,
+                        .plain_http = a.plain_http,
+                        .max_total_bytes = d->config.max_artifact_bytes,
+                        /* Tests run the helper from the build tree. */
+                        .helper_path = getenv("NVIDIA_CCD_FETCH"),
+                };
+                r = oci_pull_start(&po, &j->pull, &e);
+        }
+        if (r < 0) {
+                log_refused(runtime_class, reference, &e);
+                return bus_error_from_cc(error, &e);
+        }
+        r = sd_event_add_io(d->event, &j->pull_source, oci_pull_get_fd(j->pull), EPOLLIN, on_pull_io, d);
+        if (r < 0)
+                return r;
+
+        log_info("Pulling %s for runtime class %s", reference, runtime_class);
+        d->kata_job = TAKE_PTR(j);
+        emit_progress(d);
+        return 1;
+}
+
+int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error) {
+        const char *runtime_class;
+        CcError e = CC_ERROR_INIT;
+        ssize_t i;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &runtime_class);
+        if (r < 0)
+                return r;
+        if (kata_check_runtime_class(runtime_class, &e) < 0)
+                return bus_error_from_cc(error, &e);
+
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        r = daemon_check_idle(d, error);
+        if (r < 0)
+                return r;
+
+        i = record_index(d, runtime_class);
+        if (i < 0)
+                return sd_bus_error_setf(error, CC_ERROR_PREFIX "NotFound",
+                                         "No Kata artifacts are installed for runtime class %s", runtime_class);
+        r = kata_remove(d->config.artifacts_dir, d->state_dir, d->runtime_classes[i], &e);
+        if (r < 0) {
+                log_error("Cannot remove runtime class %s: %s", runtime_class, e.message);
+                return bus_error_from_cc(error, &e);
+        }
+        log_removed(d->runtime_classes[i]);
+        unpublish_record(d, (size_t) i);
+        return sd_bus_reply_method_return(m, NULL);
+}

@@ -1,0 +1,493 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+#
+# Kata artifact installation end to end: the real daemon on a private bus,
+# the real docker-registry (registry.py) serving ORAS-style artifacts over
+# TLS with htpasswd (or plain HTTP), and the real containerd judging every
+# configuration written (`containerd -c FILE config dump`).  Every refusal
+# is checked to leave the artifacts directory, containerd's configuration
+# and the state directory exactly as they were.
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tomllib
+
+from gi.repository import GLib
+
+import harness
+from harness import ACCESS_DENIED, BUS_NAME, ERROR, MANAGER_IFACE, MANAGER_PATH, sd_bus_path_encode
+from registry import Registry
+
+RC_IFACE = BUS_NAME + '.RuntimeClass'
+RC_PREFIX = MANAGER_PATH + '/runtime_class'
+NAME = 'kata-qemu-nvidia-gpu-snp'
+TOML_TITLE = 'configuration-qemu-nvidia-gpu-snp.toml'
+KERNEL = 'vmlinuz-6.12.8-nvidia-gpu-confidential'
+INITRD = 'kata-ubuntu-noble-nvidia-gpu-confidential.initrd'
+SBOM = 'dpkg.sbom.list'
+CRI = 'io.containerd.grpc.v1.cri'
+REPO = 'nvidia/kata-artifacts'
+
+
+def rc_path(name):
+    return sd_bus_path_encode(RC_PREFIX, name)
+
+
+class KataTest(harness.ServiceTestCase):
+    AUTO_START = False
+
+    def setUp(self):
+        super().setUp()
+        self.artifacts = os.path.join(self.tmp, 'artifacts')
+        self.etc = os.path.join(self.tmp, 'etc', 'containerd')
+        self.containerd = os.path.join(self.etc, 'config.toml')
+        os.makedirs(self.etc)
+        with open(os.path.join(self.srcdir, 'tests/fixtures/kata', TOML_TITLE), 'rb') as f:
+            self.toml = f.read()
+        self.use_containerd_default()
+        self.registries = []
+        self.make_host(['--gpus', '1', '--tee', 'sev-snp'])
+        self.start_daemon(self.config_text())
+
+    def tearDown(self):
+        for r in self.registries:
+            r.stop()
+
+    def config_text(self):
+        return '[Kata]\nArtifactsDir=%s\nContainerdConfig=%s\n' % (self.artifacts, self.containerd)
+
+    # -- containerd
+
+    def use_containerd_default(self):
+        r = subprocess.run(['containerd', 'config', 'default'], stdout=subprocess.PIPE, check=True)
+        self.write_containerd(r.stdout)
+
+    def use_containerd_operator(self):
+        with open(os.path.join(self.srcdir, 'tests/fixtures/containerd/operator-nvidia.toml'), 'rb') as f:
+            self.write_containerd(f.read())
+
+    def write_containerd(self, data):
+        with open(self.containerd, 'wb') as f:
+            f.write(data)
+        os.chmod(self.containerd, 0o640)
+        self.containerd_original = data
+
+    def containerd_dump(self):
+        '''containerd's own reading of the file written: it must load.'''
+        r = subprocess.run(['containerd', '-c', self.containerd, 'config', 'dump'], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        self.assertEqual(r.returncode, 0, 'containerd refuses %s:\n%s' % (self.containerd, r.stderr.decode()))
+        return tomllib.loads(r.stdout.decode())
+
+    def runtimes(self):
+        return self.containerd_dump()['plugins'][CRI]['containerd']['runtimes']
+
+    def assert_registered(self, name, config_path):
+        runtimes = self.runtimes()
+        self.assertIn(name, runtimes)
+        rt = runtimes[name]
+        self.assertEqual(rt['runtime_type'], 'io.containerd.kata.v2')
+        self.assertEqual(rt['privileged_without_host_devices'], True)
+        self.assertEqual(rt['pod_annotations'], ['io.katacontainers.*'])
+        self.assertEqual(rt['options']['ConfigPath'], config_path)
+        self.assertIn('runc', runtimes, 'runc must survive')
+        return runtimes
+
+    # -- registry and artifacts
+
+    def registry(self, **kw):
+        d = os.path.join(self.tmp, 'registry-%d' % len(self.registries))
+        os.makedirs(d)
+        reg = Registry(d, **kw)
+        self.registries.append(reg)
+        reg.start()
+        return reg
+
+    def files(self, version=1, kernel=KERNEL, big=0):
+        files = [
+            (TOML_TITLE, self.toml),
+            (kernel, ('kernel %d ' % version).encode() * 4096),
+            (INITRD, ('initrd %d ' % version).encode() * 8192),
+            (SBOM, ('ii  nvidia-driver 550.90.%02d amd64\n' % version).encode()),
+        ]
+        if big:
+            path = os.path.join(self.tmp, 'big-%d.image' % version)
+            with open(path, 'wb') as f:
+                for _ in range(big // (1 << 20)):
+                    f.write(os.urandom(1 << 20))
+            files.append(('rootfs.image', {'path': path}))
+        return files
+
+    def secure_registry(self):
+        reg = self.registry(tls=True, auth='htpasswd')
+        self.secret = reg.write_docker_config(os.path.join(self.tmp, 'pull-secret.json'))
+        return reg
+
+    def options(self, reg, **extra):
+        opts = {}
+        if reg.tls:
+            opts['ca-file'] = GLib.Variant('s', reg.ca_file)
+        if reg.auth:
+            opts['pull-secret'] = GLib.Variant('s', self.secret)
+        if not reg.tls:
+            opts['plain-http'] = GLib.Variant('b', True)
+        for k, v in extra.items():
+            opts[k.replace('_', '-')] = v
+        return opts
+
+    def install(self, name, reference, options, **kw):
+        path = self.call(MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts', 'ssa{sv}',
+                         (name, reference, options), **kw)[0]
+        # The signals sent before the reply.
+        self.dispatch_pending()
+        return path
+
+    def install_async(self, name, reference, options):
+        return self.call_async(MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts', 'ssa{sv}',
+                               (name, reference, options))
+
+    def remove(self, name):
+        r = self.call(MANAGER_PATH, MANAGER_IFACE, 'RemoveKataArtifacts', 's', (name,))
+        self.dispatch_pending()
+        return r
+
+    def install_v1(self, reg, **kw):
+        art = reg.push_artifact(REPO, 'v1', self.files(1))
+        path = self.install(NAME, reg.ref(REPO, 'v1'), self.options(reg), **kw)
+        return art, path
+
+    # -- what is on disk
+
+    def snapshot(self):
+        '''Every file and directory under the artifacts directory, the
+        containerd directory and the state directory, with modes and
+        contents: equal snapshots mean nothing was written.'''
+        out = {}
+        for top in (self.artifacts, os.path.join(self.tmp, 'etc'), self.state_dir):
+            for root, dirs, files in os.walk(top):
+                for n in dirs:
+                    p = os.path.join(root, n)
+                    out[p] = ('dir', os.lstat(p).st_mode)
+                for n in files:
+                    p = os.path.join(root, n)
+                    with open(p, 'rb') as f:
+                        out[p] = ('file', os.lstat(p).st_mode, hashlib.sha256(f.read()).hexdigest())
+        return out
+
+    def staging_dirs(self):
+        if not os.path.isdir(self.artifacts):
+            return []
+        return [n for n in os.listdir(self.artifacts) if n.startswith('.staging-')]
+
+    def assert_refused(self, error, func, *args, contains=None):
+        before = self.snapshot()
+        message = self.assert_dbus_error(error, func, *args)
+        if contains:
+            self.assertIn(contains, message)
+        self.assertEqual(self.snapshot(), before, 'a refused install changed files')
+        self.assertEqual(self.staging_dirs(), [])
+        self.assertEqual(self.manager()['ArtifactsProgress'], ('', 0, 0))
+        return message
+
+    def assert_installed(self, path, art, files, name=NAME):
+        self.assertEqual(path, rc_path(name))
+        directory = os.path.join(self.artifacts, name)
+        props = self.get_all(path, RC_IFACE)
+        self.assertEqual(props['Name'], name)
+        self.assertEqual(props['Digest'], art.digest)
+        self.assertEqual(props['Directory'], directory)
+        self.assertEqual(props['Files'], [t for t, _ in files])
+        self.assertEqual(props['ContainerdHandler'], name)
+        self.assertGreater(props['InstalledAt'], 0)
+        self.assertEqual(sorted(os.listdir(directory)), sorted(t for t, _ in files))
+        for title, content in files:
+            if title == TOML_TITLE or isinstance(content, dict):
+                continue
+            with open(os.path.join(directory, title), 'rb') as f:
+                self.assertEqual(f.read(), content, title)
+        with open(os.path.join(directory, TOML_TITLE), 'rb') as f:
+            toml = f.read().decode()
+        kernel = [t for t, _ in files if t.startswith('vmlinuz')][0]
+        self.assertIn('kernel = "%s"' % os.path.join(directory, kernel), toml)
+        self.assertIn(os.path.join(directory, INITRD), toml)
+        self.assertNotIn('vmlinuz-nvidia-gpu-confidential.container', toml)
+        # The rest of the Kata configuration is as it was.
+        self.assertIn('kernel_params = "nvrc.smi.srs=1 kernel=/ignored image=x agent.log=debug"', toml)
+        self.assertIn('# image = "/opt/kata/share/kata-containers/kata-containers-nvidia-gpu-confidential.img"',
+                      toml)
+        parsed = tomllib.loads(toml)
+        self.assertEqual(parsed['hypervisor']['qemu']['kernel'], os.path.join(directory, kernel))
+        self.assertEqual(parsed['hypervisor']['qemu']['initrd'], os.path.join(directory, INITRD))
+        return props
+
+    # -------------------------------------------------------------- cases
+
+    def test_install(self):
+        reg = self.secure_registry()
+        start = len(self.signals)
+        art, path = self.install_v1(reg)
+        self.assert_installed(path, art, self.files(1))
+        self.assert_registered(NAME, os.path.join(self.artifacts, NAME, TOML_TITLE))
+        self.assertEqual(os.stat(self.containerd).st_mode & 0o7777, 0o640)
+        self.assertEqual(self.staging_dirs(), [])
+        added = [s for s in self.signals_named('InterfacesAdded', start) if s[4][0] == path]
+        self.assertEqual(len(added), 1)
+        self.assertIn(RC_IFACE, added[0][4][1])
+        self.assertIn(path, self.managed_objects())
+        # Progress was published and is back to idle.
+        progress = self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start)
+        self.assertIn(NAME, [p[0] for p in progress if p])
+        self.assertEqual(progress[-1], ('', 0, 0))
+        self.assertEqual(self.manager()['ArtifactsProgress'], ('', 0, 0))
+
+    def test_install_operator_config(self):
+        self.use_containerd_operator()
+        reg = self.secure_registry()
+        art, path = self.install_v1(reg)
+        runtimes = self.assert_registered(NAME, os.path.join(self.artifacts, NAME, TOML_TITLE))
+        self.assertIn('nvidia', runtimes)
+        self.assertEqual(runtimes['nvidia']['options']['BinaryName'],
+                         '/usr/local/nvidia/toolkit/nvidia-container-runtime')
+        dump = self.containerd_dump()
+        self.assertEqual(dump['plugins'][CRI]['containerd']['default_runtime_name'], 'nvidia')
+        # Every line of the file is still there, in order.
+        with open(self.containerd, 'rb') as f:
+            lines = iter(f.read().splitlines())
+        for line in self.containerd_original.splitlines():
+            self.assertIn(line, lines)
+
+    def test_reinstall_new_tag(self):
+        reg = self.secure_registry()
+        art1, path = self.install_v1(reg)
+        new_kernel = 'vmlinuz-6.12.9-nvidia-gpu-confidential'
+        files2 = self.files(2, kernel=new_kernel)
+        art2 = reg.push_artifact(REPO, 'v2', files2)
+        start = len(self.signals)
+        path2 = self.install(NAME, reg.ref(REPO, 'v2'), self.options(reg))
+        self.assertEqual(path2, path)
+        props = self.assert_installed(path, art2, files2)
+        self.assertNotEqual(props['Digest'], art1.digest)
+        self.assertFalse(os.path.exists(os.path.join(self.artifacts, NAME, KERNEL)))
+        self.assertEqual(props['Reference'], reg.ref(REPO, 'v2'))
+        self.assertIn(art2.digest, self.prop_changes(path, RC_IFACE, 'Digest', start))
+        self.assertEqual([s for s in self.signals_named('InterfacesAdded', start) if s[4][0] == path], [])
+        self.assert_registered(NAME, os.path.join(self.artifacts, NAME, TOML_TITLE))
+        self.assertEqual(self.staging_dirs(), [])
+
+    def test_remove(self):
+        self.use_containerd_operator()
+        reg = self.secure_registry()
+        _, path = self.install_v1(reg)
+        start = len(self.signals)
+        self.remove(NAME)
+        self.assertFalse(os.path.exists(os.path.join(self.artifacts, NAME)))
+        with open(self.containerd, 'rb') as f:
+            self.assertEqual(f.read(), self.containerd_original, 'containerd config not restored byte for byte')
+        self.assertEqual(os.stat(self.containerd).st_mode & 0o7777, 0o640)
+        self.assertNotIn(NAME, self.runtimes())
+        self.assertNotIn(path, self.managed_objects())
+        removed = [s for s in self.signals_named('InterfacesRemoved', start) if s[4][0] == path]
+        self.assertEqual(len(removed), 1)
+        self.assertEqual(os.listdir(os.path.join(self.state_dir, 'runtime-classes')), [])
+        self.assert_dbus_error(ERROR + 'NotFound', self.remove, NAME)
+
+    def test_install_wrong_password(self):
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        reg.write_docker_config(self.secret, user='puller', password='not-the-password')
+        self.assert_refused(ERROR + 'RegistryError', self.install, NAME, reg.ref(REPO, 'v1'), self.options(reg))
+
+    def test_install_missing_pull_secret(self):
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        opts = self.options(reg)
+        del opts['pull-secret']
+        msg = self.assert_refused(ERROR + 'RegistryError', self.install, NAME, reg.ref(REPO, 'v1'), opts)
+        self.assertIn('no pull secret', msg)
+
+    def test_install_tampered_blob(self):
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        art2 = reg.push_artifact(REPO, 'v2', self.files(2, kernel='vmlinuz-6.12.9'))
+        tampered = [l for l in art2.layers if l['title'] == INITRD][0]
+        reg.tamper_blob(tampered['digest'])
+        msg = self.assert_refused(ERROR + 'DigestMismatch', self.install, NAME, reg.ref(REPO, 'v2'),
+                                  self.options(reg))
+        self.assertIn(INITRD, msg)
+
+    def refused_titles(self, files, contains):
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        reg.push_artifact(REPO, 'bad', files)
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'bad'),
+                            self.options(reg), contains=contains)
+
+    def test_traversal_title(self):
+        self.refused_titles(self.files(2) + [('../../../etc/cron.d/evil', b'* * * * * root sh\n')], "'/'")
+
+    def test_missing_title(self):
+        self.refused_titles(self.files(2) + [(None, b'untitled')], 'no title')
+
+    def test_duplicate_titles(self):
+        self.refused_titles(self.files(2) + [(SBOM, b'another sbom\n')], 'same title')
+
+    def test_bad_runtime_class_name(self):
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        for bad in ('Kata_GPU', '-kata', 'kata/..', ''):
+            self.assert_refused(ERROR + 'InvalidArgument', self.install, bad, reg.ref(REPO, 'v1'),
+                                self.options(reg), contains='DNS-1123')
+        self.assert_refused(ERROR + 'InvalidArgument', self.remove, '../x', contains='DNS-1123')
+
+    def test_bad_options(self):
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        ref = reg.ref(REPO, 'v1')
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, ref,
+                            self.options(reg, bogus=GLib.Variant('b', True)), contains='"bogus"')
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, ref,
+                            self.options(reg, plain_http=GLib.Variant('s', 'yes')), contains='"plain-http"')
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, ref,
+                            self.options(reg, ca_file=GLib.Variant('s', 'relative.pem')), contains='ca-file')
+
+    def test_plain_http_not_loopback(self):
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME,
+                            'registry.example.com:5000/kata/artifacts:v1',
+                            {'plain-http': GLib.Variant('b', True)}, contains='loopback')
+
+    def test_install_plain_http(self):
+        reg = self.registry(tls=False)
+        art, path = self.install_v1(reg)
+        self.assert_installed(path, art, self.files(1))
+
+    def test_install_registry_killed(self):
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        before = self.snapshot()
+        files = self.files(2, big=256 << 20)
+        reg.push_artifact(REPO, 'big', files)
+        start = len(self.signals)
+        pending = self.install_async(NAME, reg.ref(REPO, 'big'), self.options(reg))
+
+        def pulling():
+            return any(p and p[0] == NAME and p[1] > 0
+                       for p in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start))
+        self.wait_until(pulling, 60, 'the pull under way')
+        reg.kill()
+        self.wait_reply(pending, timeout=300)
+        self.assertIn('error', pending)
+        remote = GLib.Error.__str__(pending['error'])
+        self.assertTrue(ERROR + 'RegistryError' in remote or ERROR + 'Timeout' in remote, remote)
+        self.assertEqual(self.snapshot(), before, 'a failed pull changed files')
+        self.assertEqual(self.staging_dirs(), [])
+
+    def test_toml_refused(self):
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        bad = self.toml.replace(
+            b'kernel = "/opt/kata/share/kata-containers/vmlinuz-nvidia-gpu-confidential.container"',
+            b'kernel = """\n/opt/kata/vmlinuz"""')
+        self.assertNotEqual(bad, self.toml)
+        files = [(TOML_TITLE, bad)] + self.files(2)[1:]
+        reg.push_artifact(REPO, 'bad', files)
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'bad'),
+                            self.options(reg), contains=TOML_TITLE)
+
+    def test_containerd_conflict(self):
+        with open(os.path.join(self.srcdir, 'tests/fixtures/containerd/operator-nvidia.toml'), 'rb') as f:
+            text = f.read()
+        text += ('\n[plugins."%s".containerd.runtimes.%s]\n  runtime_type = "io.containerd.kata.v2"\n'
+                 % (CRI, NAME)).encode()
+        self.write_containerd(text)
+        self.containerd_dump()
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'v1'),
+                            self.options(reg), contains=self.containerd)
+
+    def test_unauthorized(self):
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        before = self.snapshot()
+        r = self.run_as_nobody(['busctl', '--system', 'call', BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
+                                'InstallKataArtifacts', 'ssa{sv}', NAME, reg.ref(REPO, 'v1'), '1',
+                                'plain-http', 'b', 'false'])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('access denied', r.stderr.lower())
+        r = self.run_as_nobody(['gdbus', 'call', '--system', '--dest', BUS_NAME, '--object-path', MANAGER_PATH,
+                                '--method', MANAGER_IFACE + '.RemoveKataArtifacts', NAME])
+        self.assertIn('GDBus.Error:' + ACCESS_DENIED, r.stderr)
+        self.assertEqual(self.snapshot(), before)
+        # Reading needs no authorization.
+        r = self.run_as_nobody(['busctl', '--system', 'get-property', BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
+                                'ArtifactsProgress'])
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, '(stt) "" 0 0'), r.stderr)
+
+    def test_busy_during_pull(self):
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        files = self.files(2, big=128 << 20)
+        art = reg.push_artifact(REPO, 'big', files)
+        start = len(self.signals)
+        pending = self.install_async(NAME, reg.ref(REPO, 'big'), self.options(reg))
+
+        def pulling():
+            return any(p and p[0] == NAME
+                       for p in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start))
+        self.wait_until(pulling, 60, 'the pull under way')
+        self.assert_dbus_error(ERROR + 'Busy', self.install, 'kata-other', reg.ref(REPO, 'v1'), self.options(reg))
+        self.assert_dbus_error(ERROR + 'Busy', self.remove, NAME)
+        self.assert_dbus_error(ERROR + 'Busy', self.set_mode, 'on')
+        # Reads are answered meanwhile.
+        self.assertEqual(self.manager()['ArtifactsProgress'][0], NAME)
+        self.wait_reply(pending, timeout=300)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.assert_installed(pending['reply'][0], art, files)
+        progress = [p for p in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start) if p]
+        dones = [p[1] for p in progress if p[0] == NAME]
+        self.assertEqual(dones, sorted(dones), 'progress goes forward')
+        self.assertTrue(any(p[2] >= 128 << 20 for p in progress), progress)
+
+    def test_restart_reexports(self):
+        reg = self.secure_registry()
+        art, path = self.install_v1(reg)
+        props = self.get_all(path, RC_IFACE)
+        # A crash mid-install leaves a staging directory; the next start removes it.
+        stale = os.path.join(self.artifacts, '.staging-%s-XXXXXX' % NAME, 'blobs')
+        os.makedirs(stale)
+        self.assertEqual(self.kill_daemon(), -9)
+        self.start_daemon(self.config_text())
+        self.assertEqual(self.get_all(path, RC_IFACE), props)
+        self.assertIn(path, self.managed_objects())
+        self.assertEqual(self.staging_dirs(), [])
+        self.remove(NAME)
+        self.assertNotIn(path, self.managed_objects())
+
+    def test_ctl_install_remove(self):
+        reg = self.secure_registry()
+        art = reg.push_artifact(REPO, 'v1', self.files(1))
+        r = self.run_ccctl(['install-artifacts', NAME, reg.ref(REPO, 'v1'), '--pull-secret', self.secret,
+                            '--ca-file', reg.ca_file])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, 'Installed runtime class %s (%s)\n' % (NAME, rc_path(NAME)))
+        self.assert_installed(rc_path(NAME), art, self.files(1))
+        # Refusals: a line naming the problem, exit status 1; nobody is denied with 4.
+        r = self.run_ccctl(['install-artifacts', 'Bad_Name', reg.ref(REPO, 'v1')])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('InvalidArgument', r.stderr)
+        self.assertIn('DNS-1123', r.stderr)
+        r = self.run_ccctl(['remove-artifacts', NAME], as_nobody=True)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn('manage-artifacts', r.stderr)
+        r = self.run_ccctl(['remove-artifacts', NAME])
+        self.assertEqual((r.returncode, r.stdout), (0, 'Removed runtime class %s\n' % NAME), r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.artifacts, NAME)))
+        r = self.run_ccctl(['remove-artifacts', NAME])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('NotFound', r.stderr)
+
+
+if __name__ == '__main__':
+    harness.main()
