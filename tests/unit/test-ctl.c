@@ -672,8 +672,6 @@ int main(void) {
                 cmocka_unit_test(test_args_bus),
                 cmocka_unit_test(test_args_usage_errors),
                 cmocka_unit_test(test_args_vfio),
-}
-
                 cmocka_unit_test(test_args_artifacts),
                 cmocka_unit_test(test_args_help_version),
                 cmocka_unit_test(test_complete_bdf),
