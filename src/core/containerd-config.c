@@ -211,51 +211,56 @@ static bool is_marker(const TomlDoc *doc, const TomlItem *item, const char *pref
                 memcmp(doc->text + item->start, prefix, p) == 0;
 }
 
-/* Whether item i lies inside some managed block (any runtime's). */
-static bool in_any_block(const TomlDoc *doc, size_t i) {
-        const char *open = NULL;
-        size_t open_len = 0, p = strlen(MARKER_BEGIN), q = strlen(MARKER_END);
+/* If item i opens a managed block (any runtime's) that is closed, the
+ * index of its end marker. */
+static bool block_at(const TomlDoc *doc, size_t i, size_t *ret_end) {
+        const TomlItem *begin = &doc->items[i];
+        size_t p = strlen(MARKER_BEGIN), q = strlen(MARKER_END), n;
+        const char *name;
 
-        for (size_t j = 0; j < doc->n_items; j++) {
+        if (!is_marker(doc, begin, MARKER_BEGIN))
+                return false;
+        name = doc->text + begin->start + p;
+        n = begin->end - begin->start - p;
+        for (size_t j = i + 1; j < doc->n_items; j++) {
                 const TomlItem *item = &doc->items[j];
 
-                if (!open && is_marker(doc, item, MARKER_BEGIN)) {
-                        open = doc->text + item->start + p;
-                        open_len = item->end - item->start - p;
-                } else if (open && is_marker(doc, item, MARKER_END) && item->end - item->start - q == open_len &&
-                           memcmp(doc->text + item->start + q, open, open_len) == 0) {
-                        if (j == i)
-                                return true;
-                        open = NULL;
-                        continue;
+                if (is_marker(doc, item, MARKER_END) && item->end - item->start - q == n &&
+                    memcmp(doc->text + item->start + q, name, n) == 0) {
+                        *ret_end = j;
+                        return true;
                 }
-                if (j == i)
-                        return open != NULL;
         }
         return false;
 }
 
 /* Whether the file, outside the managed blocks, defines the runtimes table
- * or anything in it; if not, containerd's built-in runc is in effect. */
-static bool file_defines_runtimes(const TomlDoc *doc) {
+ * or anything in it; if not, containerd's built-in runc is in effect.  With
+ * kata_blocks, whether a managed block other than runc's is there. */
+static bool file_defines(const TomlDoc *doc, bool kata_blocks) {
         for (size_t i = 0; i < doc->n_items; i++) {
                 const TomlItem *item = &doc->items[i];
+                size_t end;
 
-                if (item->kind != TOML_ITEM_COMMENT &&
-                    toml_item_path_has_prefix(doc, item, v2_runtimes, ELEMENTSOF(v2_runtimes)) &&
-                    !in_any_block(doc, i))
+                if (block_at(doc, i, &end)) {
+                        if (kata_blocks && !comment_is(doc, item, MARKER_BEGIN, "runc"))
+                                return true;
+                        i = end;
+                        continue;
+                }
+                if (!kata_blocks && item->kind != TOML_ITEM_COMMENT &&
+                    toml_item_path_has_prefix(doc, item, v2_runtimes, ELEMENTSOF(v2_runtimes)))
                         return true;
         }
         return false;
 }
 
-/* Whether a managed block other than runc's is there. */
+static bool file_defines_runtimes(const TomlDoc *doc) {
+        return file_defines(doc, false);
+}
+
 static bool has_kata_blocks(const TomlDoc *doc) {
-        for (size_t i = 0; i < doc->n_items; i++)
-                if (is_marker(doc, &doc->items[i], MARKER_BEGIN) &&
-                    !comment_is(doc, &doc->items[i], MARKER_BEGIN, "runc"))
-                        return true;
-        return false;
+        return file_defines(doc, true);
 }
 
 /* The managed block of name, checked: one pair of markers, holding only the
