@@ -21,6 +21,12 @@
  *   replaces a plugin's whole section with the imported one, which would
  *   wipe runc, CNI and the rest of the CRI configuration.
  *
+ * - containerd 1.x has a built-in runc runtime that any runtime table in
+ *   the file replaces (even an empty [...containerd.runtimes]).  When the
+ *   file defines none, a managed block for runc with containerd's defaults
+ *   goes in front of the first Kata block, and goes again with the last one
+ *   while the file still defines no runtime of its own.
+ *
  * Every edit can be undone to the byte: the block (or a created `imports`
  * line, marked with a trailing comment) is removed whole; appended to a file
  * without a final newline, it takes the newline before it and leaves none
@@ -198,6 +204,65 @@ static bool item_in_block(const Block *b, size_t i) {
         return b->found && i >= b->begin && i <= b->end;
 }
 
+static bool is_marker(const TomlDoc *doc, const TomlItem *item, const char *prefix) {
+        size_t p = strlen(prefix);
+
+        return item->kind == TOML_ITEM_COMMENT && item->end - item->start > p &&
+                memcmp(doc->text + item->start, prefix, p) == 0;
+}
+
+/* If item i opens a managed block (any runtime's) that is closed, the
+ * index of its end marker. */
+static bool block_at(const TomlDoc *doc, size_t i, size_t *ret_end) {
+        const TomlItem *begin = &doc->items[i];
+        size_t p = strlen(MARKER_BEGIN), q = strlen(MARKER_END), n;
+        const char *name;
+
+        if (!is_marker(doc, begin, MARKER_BEGIN))
+                return false;
+        name = doc->text + begin->start + p;
+        n = begin->end - begin->start - p;
+        for (size_t j = i + 1; j < doc->n_items; j++) {
+                const TomlItem *item = &doc->items[j];
+
+                if (is_marker(doc, item, MARKER_END) && item->end - item->start - q == n &&
+                    memcmp(doc->text + item->start + q, name, n) == 0) {
+                        *ret_end = j;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Whether the file, outside the managed blocks, defines the runtimes table
+ * or anything in it; if not, containerd's built-in runc is in effect.  With
+ * kata_blocks, whether a managed block other than runc's is there. */
+static bool file_defines(const TomlDoc *doc, bool kata_blocks) {
+        for (size_t i = 0; i < doc->n_items; i++) {
+                const TomlItem *item = &doc->items[i];
+                size_t end;
+
+                if (block_at(doc, i, &end)) {
+                        if (kata_blocks && !comment_is(doc, item, MARKER_BEGIN, "runc"))
+                                return true;
+                        i = end;
+                        continue;
+                }
+                if (!kata_blocks && item->kind != TOML_ITEM_COMMENT &&
+                    toml_item_path_has_prefix(doc, item, v2_runtimes, ELEMENTSOF(v2_runtimes)))
+                        return true;
+        }
+        return false;
+}
+
+static bool file_defines_runtimes(const TomlDoc *doc) {
+        return file_defines(doc, false);
+}
+
+static bool has_kata_blocks(const TomlDoc *doc) {
+        return file_defines(doc, true);
+}
+
 /* The managed block of name, checked: one pair of markers, holding only the
  * runtime's tables, followed by a header or the end (key/value pairs after
  * it would change table when it goes). */
@@ -366,6 +431,34 @@ static char *v2_block(const char *name, const char *quoted_path, const char *nl)
         return s;
 }
 
+/* containerd 1.6's built-in runc, as `containerd config default` spells it. */
+static char *runc_block(const char *nl) {
+        char *s = NULL;
+        const char *t = "plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc";
+
+        if (asprintf(&s,
+                     MARKER_BEGIN "runc%s"
+                     "# containerd's built-in runc, kept: a runtime table in the file replaces it.%s"
+                     "[%s]%s"
+                     "  runtime_type = \"io.containerd.runc.v2\"%s"
+                     "[%s.options]%s"
+                     "  BinaryName = \"\"%s"
+                     "  CriuImagePath = \"\"%s"
+                     "  CriuPath = \"\"%s"
+                     "  CriuWorkPath = \"\"%s"
+                     "  IoGid = 0%s"
+                     "  IoUid = 0%s"
+                     "  NoNewKeyring = false%s"
+                     "  NoPivotRoot = false%s"
+                     "  Root = \"\"%s"
+                     "  ShimCgroup = \"\"%s"
+                     "  SystemdCgroup = false%s"
+                     MARKER_END "runc%s",
+                     nl, nl, t, nl, nl, t, nl, nl, nl, nl, nl, nl, nl, nl, nl, nl, nl, nl, nl) < 0)
+                return NULL;
+        return s;
+}
+
 /* The edited text must parse: a last guard against writing a file that
  * containerd refuses to start with. */
 static int check_result(const char *text, size_t len, CcError *err) {
@@ -422,6 +515,9 @@ int containerd_v2_register(const char *text, size_t len, const char *runtime_cla
         r = check_runtime_class(runtime_class, err);
         if (r < 0)
                 return r;
+        if (streq(runtime_class, "runc"))
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                    "runtime class name 'runc' is containerd's own runtime");
         if (!kata_config_path[0])
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "empty Kata configuration path");
         quoted = toml_quote(kata_config_path);
@@ -447,6 +543,22 @@ int containerd_v2_register(const char *text, size_t len, const char *runtime_cla
         block = v2_block(runtime_class, quoted, nl);
         if (!block)
                 return oom(err);
+        if (!file_defines_runtimes(&doc)) {
+                Block runc;
+                char *both;
+
+                r = find_block(&doc, "runc", &runc, err);
+                if (r < 0)
+                        return r;
+                if (!runc.found) {
+                        _cleanup_free_ char *keep = runc_block(nl);
+
+                        if (!keep || asprintf(&both, "%s%s", keep, block) < 0)
+                                return oom(err);
+                        free(block);
+                        block = both;
+                }
+        }
 
         if (b.found) {
                 /* Replaced where it is. */
@@ -474,12 +586,54 @@ int containerd_v2_register(const char *text, size_t len, const char *runtime_cla
         return 0;
 }
 
+/* Removes the block of name; *ret NULL when there is none. */
+static int remove_block(const char *text, size_t len, const char *name, char **ret, size_t *ret_len,
+                        bool *ret_runc_left, CcError *err) {
+        _cleanup_toml_doc_ TomlDoc doc = {};
+        Block b;
+        int r;
+
+        *ret = NULL;
+        r = toml_doc_parse(&doc, text, len, err);
+        if (r < 0)
+                return r;
+        r = find_block(&doc, name, &b, err);
+        if (r < 0)
+                return r;
+        if (!b.found)
+                return 0;
+        r = splice(text, len, b.start, b.stop, NULL, ret, ret_len, err);
+        if (r < 0)
+                return r;
+        r = check_result(*ret, *ret_len, err);
+        if (r < 0) {
+                free(*ret);
+                *ret = NULL;
+                return r;
+        }
+        if (ret_runc_left) {
+                _cleanup_toml_doc_ TomlDoc after = {};
+                Block runc;
+
+                /* It parsed just above. */
+                r = toml_doc_parse(&after, *ret, *ret_len, err);
+                if (r >= 0)
+                        r = find_block(&after, "runc", &runc, err);
+                if (r < 0) {
+                        free(*ret);
+                        *ret = NULL;
+                        return r;
+                }
+                *ret_runc_left = runc.found && !has_kata_blocks(&after) && !file_defines_runtimes(&after);
+        }
+        return 0;
+}
+
 int containerd_v2_unregister(const char *text, size_t len, const char *runtime_class,
                              char **ret, size_t *ret_len, bool *ret_changed, CcError *err) {
-        _cleanup_toml_doc_ TomlDoc doc = {};
-        _cleanup_free_ char *out = NULL;
-        size_t out_len;
-        Block b;
+        _cleanup_free_ char *out = NULL, *out2 = NULL;
+        size_t out_len = 0, out2_len = 0;
+        bool runc_alone = false;
         int r;
 
         assert(text || len == 0);
@@ -490,28 +644,31 @@ int containerd_v2_unregister(const char *text, size_t len, const char *runtime_c
         r = check_runtime_class(runtime_class, err);
         if (r < 0)
                 return r;
-        r = toml_doc_parse(&doc, text, len, err);
+        if (streq(runtime_class, "runc"))
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                    "runtime class name 'runc' is containerd's own runtime");
+        r = remove_block(text, len, runtime_class, &out, &out_len, &runc_alone, err);
         if (r < 0)
                 return r;
-        r = find_block(&doc, runtime_class, &b, err);
-        if (r < 0)
-                return r;
-        if (!b.found)
-                r = copy_text(text, len, &out, &out_len, err);
-        else
-                r = splice(text, len, b.start, b.stop, NULL, &out, &out_len, err);
-        if (r < 0)
-                return r;
-        if (b.found) {
-                r = check_result(out, out_len, err);
+        if (ret_changed)
+                *ret_changed = out != NULL;
+        if (!out)
+                return copy_text(text, len, ret, ret_len, err);
+
+        /* The last Kata block takes the runc block with it, unless the
+         * file has runtimes of its own by now. */
+        if (runc_alone) {
+                r = remove_block(out, out_len, "runc", &out2, &out2_len, NULL, err);
                 if (r < 0)
                         return r;
+                if (out2) {
+                        free(out);
+                        out = TAKE_PTR(out2);
+                        out_len = out2_len;
+                }
         }
-
         *ret = TAKE_PTR(out);
         *ret_len = out_len;
-        if (ret_changed)
-                *ret_changed = b.found;
         return 0;
 }
 

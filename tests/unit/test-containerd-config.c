@@ -28,6 +28,25 @@
         "  ConfigPath = \"" path "\"\n"                                         \
         "# END nvidia-ccd runtime " name "\n"
 
+#define RUNC_BLOCK                                                              \
+        "# BEGIN nvidia-ccd runtime runc\n"                                     \
+        "# containerd's built-in runc, kept: a runtime table in the file replaces it.\n" \
+        "[" CRI "runc]\n"                                                        \
+        "  runtime_type = \"io.containerd.runc.v2\"\n"                          \
+        "[" CRI "runc.options]\n"                                                \
+        "  BinaryName = \"\"\n"                                                  \
+        "  CriuImagePath = \"\"\n"                                               \
+        "  CriuPath = \"\"\n"                                                    \
+        "  CriuWorkPath = \"\"\n"                                                \
+        "  IoGid = 0\n"                                                         \
+        "  IoUid = 0\n"                                                         \
+        "  NoNewKeyring = false\n"                                              \
+        "  NoPivotRoot = false\n"                                               \
+        "  Root = \"\"\n"                                                        \
+        "  ShimCgroup = \"\"\n"                                                  \
+        "  SystemdCgroup = false\n"                                             \
+        "# END nvidia-ccd runtime runc\n"
+
 static char *fixture(const char *path) {
         char *s = NULL;
 
@@ -177,33 +196,61 @@ static void test_v2_two_runtimes(void **state) {
 }
 
 /* Where the block goes when the runtimes table or its parents are missing,
- * implicit or defined by dotted keys: always at a header or the end. */
+ * implicit or defined by dotted keys: always at a header or the end.  With
+ * no runtime in the file, containerd's built-in runc is written out first:
+ * the first runtime table would replace it. */
 static void test_v2_placement(void **state) {
         struct {
                 const char *in, *anchor;
+                bool runc;
         } cases[] = {
-                { "version = 2\n", "version = 2\n" },
-                { "version = 2\n[plugins]\n# trailing comment\n", "[plugins]\n" },
+                { "version = 2\n", "version = 2\n", true },
+                { "version = 2\n[plugins]\n# trailing comment\n", "[plugins]\n", true },
                 { "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\nsandbox_image = \"p\"\n\n[grpc]\n",
-                  "sandbox_image = \"p\"\n" },
+                  "sandbox_image = \"p\"\n", true },
                 { "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
                   "runtimes.runc.runtime_type = \"io.containerd.runc.v2\"\n[plugins.x]\n",
-                  "runtimes.runc.runtime_type = \"io.containerd.runc.v2\"\n" },
+                  "runtimes.runc.runtime_type = \"io.containerd.runc.v2\"\n", false },
                 { "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
                   "runtime_type = \"io.containerd.runc.v2\"\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
                   "bin_dir = \"/opt/cni/bin\"\n",
-                  "runtime_type = \"io.containerd.runc.v2\"\n" },
-                { "version = 2\n[debug]\nlevel = \"info\"\n", "level = \"info\"\n" },
+                  "runtime_type = \"io.containerd.runc.v2\"\n", false },
+                { "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes]\n",
+                  "runtimes]\n", false },
+                { "version = 2\n[debug]\nlevel = \"info\"\n", "level = \"info\"\n", true },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                g_autofree char *want = insert_after(cases[i].in, cases[i].anchor, BLOCK("kata", "/k.toml"));
+                g_autofree char *want = insert_after(cases[i].in, cases[i].anchor,
+                                                     cases[i].runc ? RUNC_BLOCK BLOCK("kata", "/k.toml") :
+                                                                     BLOCK("kata", "/k.toml"));
                 _cleanup_free_ char *out = reg(cases[i].in, "kata", "/k.toml");
                 _cleanup_free_ char *back = unreg(out, "kata", true);
 
                 assert_text(out, strlen(out), want);
                 assert_text(back, strlen(back), cases[i].in);
         }
+}
+
+/* The runc block comes once, for the first Kata block, and goes with the
+ * last one, unless the file has a runtime of its own by then. */
+static void test_v2_runc_kept(void **state) {
+        const char *in = "version = 2\n[grpc]\n";
+        _cleanup_free_ char *a = reg(in, "kata-a", "/a.toml");
+        _cleanup_free_ char *ab = reg(a, "kata-b", "/b.toml");
+        _cleanup_free_ char *b = unreg(ab, "kata-a", true);
+        _cleanup_free_ char *none = unreg(b, "kata-b", true);
+        g_autofree char *with_own = g_strdup_printf("%s[" CRI "nvidia]\nruntime_type = \"io.containerd.runc.v2\"\n", a);
+        _cleanup_free_ char *own_left = unreg(with_own, "kata-a", true);
+
+        assert_text(ab, strlen(ab), "version = 2\n[grpc]\n" RUNC_BLOCK BLOCK("kata-a", "/a.toml") BLOCK("kata-b", "/b.toml"));
+        assert_text(b, strlen(b), "version = 2\n[grpc]\n" RUNC_BLOCK BLOCK("kata-b", "/b.toml"));
+        assert_text(none, strlen(none), in);
+        assert_text(own_left, strlen(own_left),
+                    "version = 2\n[grpc]\n" RUNC_BLOCK "[" CRI "nvidia]\nruntime_type = \"io.containerd.runc.v2\"\n");
+
+        assert_register_refused(in, "runc", "runtime class name 'runc' is containerd's own runtime");
+        assert_unregister_refused(a, "runc", "runtime class name 'runc' is containerd's own runtime");
 }
 
 /* A file without a final newline gets none after the block, and gets its
@@ -216,7 +263,7 @@ static void test_v2_line_endings(void **state) {
         _cleanup_free_ char *c = reg("version = 2\n[plugins]", "kata", "/k.toml");
         _cleanup_free_ char *c2 = reg(c, "kata", "/k2.toml");
         _cleanup_free_ char *c_back = unreg(c2, "kata", true);
-        g_autofree char *block = g_strdup(BLOCK("kata", "/k.toml"));
+        g_autofree char *block = g_strdup(RUNC_BLOCK BLOCK("kata", "/k.toml"));
         g_autofree char *want_a = g_strdup_printf("version = 2\n%.*s", (int) strlen(block) - 1, block);
         g_auto(GStrv) lines = g_strsplit(block, "\n", -1);
         g_autofree char *crlf_block = g_strjoinv("\r\n", lines);
@@ -450,6 +497,7 @@ int main(void) {
                 cmocka_unit_test(test_v2_default_config),
                 cmocka_unit_test(test_v2_two_runtimes),
                 cmocka_unit_test(test_v2_placement),
+                cmocka_unit_test(test_v2_runc_kept),
                 cmocka_unit_test(test_v2_line_endings),
                 cmocka_unit_test(test_v2_refusals),
                 cmocka_unit_test(test_v3_dropin),
