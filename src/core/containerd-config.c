@@ -615,16 +615,17 @@ static int remove_block(const char *text, size_t len, const char *name, char **r
                 _cleanup_toml_doc_ TomlDoc after = {};
                 Block runc;
 
-                /* It parsed just above. */
+                /* It parsed just above.  A runc block that is not well
+                 * formed is not ours to remove (register leaves it too). */
                 r = toml_doc_parse(&after, *ret, *ret_len, err);
-                if (r >= 0)
-                        r = find_block(&after, "runc", &runc, err);
                 if (r < 0) {
                         free(*ret);
                         *ret = NULL;
                         return r;
                 }
-                *ret_runc_left = runc.found && !has_kata_blocks(&after) && !file_defines_runtimes(&after);
+                CcError ignored = CC_ERROR_INIT;
+                *ret_runc_left = find_block(&after, "runc", &runc, &ignored) >= 0 && runc.found &&
+                        !has_kata_blocks(&after) && !file_defines_runtimes(&after);
         }
         return 0;
 }

@@ -633,13 +633,53 @@ typedef struct Node {
         bool header;            /* defined by [a] (or one table of [[a]]) */
         bool dotted;            /* defined by a dotted key */
         unsigned line;
-        size_t first, last, next;
+        size_t parent;
+        size_t last;            /* the last child: the current table of an array of tables */
 } Node;
 
+/* Children are found through a hash of (parent, name), so a table with
+ * many keys, or a file with many tables, is read in linear time. */
 typedef struct Tree {
         Node *nodes;
         size_t n, allocated;
+        size_t *slots;          /* node indexes, NO_NODE when free; a power of two */
+        size_t n_slots;
 } Tree;
+
+static size_t slot_hash(size_t parent, const char *name) {
+        uint64_t h = 14695981039346656037ULL ^ parent;
+
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+                h = (h ^ *p) * 1099511628211ULL;
+        return (size_t) (h ^ (h >> 29));
+}
+
+static void slots_insert(Tree *t, size_t node) {
+        size_t mask = t->n_slots - 1;
+        size_t i = slot_hash(t->nodes[node].parent, t->nodes[node].name) & mask;
+
+        while (t->slots[i] != NO_NODE)
+                i = (i + 1) & mask;
+        t->slots[i] = node;
+}
+
+static int slots_grow(Tree *t) {
+        size_t want = t->n_slots ? t->n_slots * 2 : 256;
+        size_t *slots = malloc(want * sizeof(size_t));
+
+        if (!slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < want; i++)
+                slots[i] = NO_NODE;
+        free(t->slots);
+        t->slots = slots;
+        t->n_slots = want;
+        /* Only named nodes are looked up; the tables of an array are not. */
+        for (size_t i = 1; i < t->n; i++)
+                if (t->nodes[t->nodes[i].parent].kind != NODE_ARRAY_OF_TABLES)
+                        slots_insert(t, i);
+        return 0;
+}
 
 static size_t tree_add(Tree *t, size_t parent, const char *name, NodeKind kind, unsigned line) {
         if (t->n == t->allocated) {
@@ -653,23 +693,32 @@ static size_t tree_add(Tree *t, size_t parent, const char *name, NodeKind kind, 
         }
         size_t i = t->n++;
         t->nodes[i] = (Node) {
-                .name = name, .kind = kind, .line = line,
-                .first = NO_NODE, .last = NO_NODE, .next = NO_NODE,
+                .name = name, .kind = kind, .line = line, .parent = parent, .last = NO_NODE,
         };
-        if (parent != NO_NODE) {
-                if (t->nodes[parent].last == NO_NODE)
-                        t->nodes[parent].first = i;
-                else
-                        t->nodes[t->nodes[parent].last].next = i;
-                t->nodes[parent].last = i;
-        }
+        if (parent == NO_NODE)
+                return i;
+        t->nodes[parent].last = i;
+        if (t->nodes[parent].kind == NODE_ARRAY_OF_TABLES)
+                return i;
+        if (2 * t->n > t->n_slots) {
+                if (slots_grow(t) < 0)
+                        return NO_NODE;
+        } else
+                slots_insert(t, i);
         return i;
 }
 
 static size_t tree_find(const Tree *t, size_t parent, const char *name) {
-        for (size_t i = t->nodes[parent].first; i != NO_NODE; i = t->nodes[i].next)
-                if (streq(t->nodes[i].name, name))
-                        return i;
+        size_t mask = t->n_slots - 1, i;
+
+        if (t->n_slots == 0)
+                return NO_NODE;
+        for (i = slot_hash(parent, name) & mask; t->slots[i] != NO_NODE; i = (i + 1) & mask) {
+                const Node *n = &t->nodes[t->slots[i]];
+
+                if (n->parent == parent && streq(n->name, name))
+                        return t->slots[i];
+        }
         return NO_NODE;
 }
 
@@ -937,6 +986,7 @@ int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
         r = 0;
 finish:
         free(tree.nodes);
+        free(tree.slots);
         if (r < 0)
                 toml_doc_done(doc);
         return r;
