@@ -1215,6 +1215,10 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         self.status_sent = 200
         self.close_connection = True
         watch = st.add_watch(self, res.plural)
+        # A client sends nothing on a watch connection: when it becomes
+        # readable, the client has closed it (the real server sees the
+        # request's context cancelled).
+        threading.Thread(target=self._watch_client, args=(watch,), daemon=True).start()
         try:
             if error is not None:
                 self.write_event('ERROR', error.status())
@@ -1269,12 +1273,25 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                     self.write_event('BOOKMARK', {'kind': res.kind, 'apiVersion': 'v1',
                                                   'metadata': {'resourceVersion': str(last),
                                                                'creationTimestamp': None}})
+                    with store.cond:
+                        watch.bookmarks_sent.append(last)
+                        store.cond.notify_all()
                     next_bookmark = time.monotonic() + st.bookmark_interval
                 if time.monotonic() >= deadline and not pending:
                     break
             self.write_chunk(b'')
         finally:
             st.remove_watch(watch)
+
+    def _watch_client(self, watch):
+        import select
+        try:
+            select.select([self.connection.fileno()], [], [])
+        except (OSError, ValueError):
+            pass
+        with self.server.standin.store.cond:
+            watch.dropped = True
+            self.server.standin.store.cond.notify_all()
 
     def write_event(self, etype, obj):
         tv = getattr(self, 'watch_table', None)
@@ -1296,6 +1313,7 @@ class Watch:
         self.plural = plural
         self.dropped = False
         self.bookmark_now = False
+        self.bookmarks_sent = []      # the resourceVersion of each
 
 
 class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -1627,11 +1645,18 @@ class KubeStandin:
             self.store.cond.notify_all()
         return len(victims)
 
-    def send_bookmarks(self):
+    def send_bookmarks(self, wait=True, timeout=30):
+        '''Makes every open watch that allows them send a BOOKMARK now;
+        waits until they were written.  Returns the watches.'''
         with self.store.cond:
-            for w in self.watches:
+            targets = [(w, len(w.bookmarks_sent)) for w in self.watches]
+            for w, _ in targets:
                 w.bookmark_now = True
             self.store.cond.notify_all()
+        if wait:
+            self.wait_for(lambda: all(len(w.bookmarks_sent) > n or w.dropped or w not in self.watches
+                                      for w, n in targets), timeout, 'the bookmarks to be written')
+        return [w for w, _ in targets]
 
     def compact(self):
         self.store.compact()
