@@ -478,10 +478,15 @@ class BridgeRecoveryTest(BridgeTestCase):
         self.start_bridge(['--default-mode', 'off'])
         self.wait_state('off')
         n = len(self.wait_watch_count(1, 'the first watch'))
-        # History compacted while the bridge was away: its version is too old.
-        self.api.compact()
-        self.api.drop_watches('nodes')
-        self.set_mode_label('on')   # a change made while it could not see
+        # A change it cannot see (stopped), then the history compacted and
+        # the connection lost: the version it resumes from is too old.
+        self.bridge.signal(signal.SIGSTOP)
+        try:
+            self.set_mode_label('on')
+            self.api.compact()
+            self.api.drop_watches('nodes')
+        finally:
+            self.bridge.signal(signal.SIGCONT)
         self.wait_state('on')
         self.assert_gpus('on')
         self.assertGreater(len(self.api.requests_matching('GET', '/api/v1/nodes', watch=True)), n)
