@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <stdbool.h>
+
+#include "backoff.h"
+#include "bridge.h"
+#include "cc-labels.h"
+#include "ccd-client.h"
+#include "fileio.h"
+#include "json-util.h"
+#include "kube-watch.h"
+#include "label-writer.h"
+#include "log.h"
+#include "macro.h"
+#include "message-ids.h"
+#include "operand-wait.h"
+#include "pause-record.h"
+#include "time-util.h"
+
+typedef enum Phase {
+        PHASE_IDLE,
+        PHASE_EVICTING,  /* operand labels paused, waiting for the pods to go */
+        PHASE_SWITCHING, /* SetMode sent */
+        PHASE_VERIFYING, /* reading Mode back */
+} Phase;
+
+struct Bridge {
+        sd_event *event;
+        sd_bus *bus;
+        KubeClient *kube;
+        BridgeOptions opt;
+        char *node_name, *default_mode, *operator_namespace, *readiness_file, *pause_record;
+
+        KubeWatch *node_watch;
+        LabelWriter *labels;
+        CcdClient *ccd;
+
+        GHashTable *node_labels;  /* the Node's labels as last seen */
+        char *desired;            /* the mode the node asks for; NULL before the node was seen */
+        char *state_written;      /* the last nvidia.com/cc.mode.state written */
+
+        Phase phase;
+        char *attempt;            /* the mode the running attempt applies */
+        bool again;               /* reconcile once the running attempt ends */
+        GHashTable *paused;       /* operand label -> value before the pause; NULL: none */
+        uint64_t restore_generation;
+        OperandWait *wait;
+
+        Backoff retry_backoff;
+        sd_event_source *retry;
+        bool daemon_present;
+};
+
+static void start_attempt(Bridge *b);
+
+/* ------------------------------------------------------------ results */
+
+static void write_readiness(Bridge *b, bool ready, const char *mode) {
+        g_autofree char *dir = NULL, *text = NULL;
+        int r;
+
+        if (!b->readiness_file)
+                return;
+        if (!ready) {
+                if (unlink(b->readiness_file) < 0 && errno != ENOENT)
+                        log_warning("cannot remove %s: %s", b->readiness_file, strerror(errno));
+                return;
+        }
+        dir = g_path_get_dirname(b->readiness_file);
+        text = g_strconcat(mode, "\n", NULL);
+        r = mkdir_parents(dir, 0755);
+        if (r >= 0)
+                r = write_file_atomic(b->readiness_file, text, strlen(text), 0644);
+        if (r < 0)
+                log_error("cannot write %s: %s", b->readiness_file, strerror(-r));
+}
+
+static void write_state(Bridge *b, const char *state) {
+        (void) label_writer_set(b->labels, CC_LABEL_MODE_STATE, state);
+        (void) label_writer_set(b->labels, CC_LABEL_READY_STATE, cc_ready_state(state));
+        g_free(b->state_written);
+        b->state_written = g_strdup(state);
+}
+
+static void restore_operands(Bridge *b) {
+        GHashTableIter iter;
+        gpointer key, value;
+
+        if (!b->paused)
+                return;
+        g_hash_table_iter_init(&iter, b->paused);
+        while (g_hash_table_iter_next(&iter, &key, &value))
+                b->restore_generation = label_writer_set(b->labels, key, value);
+        log_info("restoring %u operand label(s)", g_hash_table_size(b->paused));
+        g_clear_pointer(&b->paused, g_hash_table_unref);
+}
+
+static void schedule_retry(Bridge *b, const char *mode) {
+        uint64_t now, delay = backoff_next(&b->retry_backoff);
+
+        (void) sd_event_now(b->event, CLOCK_MONOTONIC, &now);
+        log_info("trying mode %s again in %.1f s", mode, (double) delay / USEC_PER_SEC);
+        if (sd_event_source_set_time(b->retry, now + delay) < 0 ||
+            sd_event_source_set_enabled(b->retry, SD_EVENT_ONESHOT) < 0)
+                log_error("cannot arm the retry timer");
+}
+
+static void reconcile(Bridge *b) {
+        if (!b->desired)
+                return;
+        if (b->phase != PHASE_IDLE) {
+                b->again = true;
+                return;
+        }
+        start_attempt(b);
+}
+
+/* The end of every attempt, good or bad: state labels, operand labels,
+ * readiness, the journal, and what comes next. */
+static void finish_attempt(Bridge *b, bool ok, const char *fmt, ...) _printf_(3, 4);
+static void finish_attempt(Bridge *b, bool ok, const char *fmt, ...) {
+        g_autofree char *mode = TAKE_PTR(b->attempt), *reason = NULL, *f_mode = NULL, *f_error = NULL,
+                        *f_node = NULL;
+        va_list ap;
+
+        if (fmt) {
+                va_start(ap, fmt);
+                reason = g_strdup_vprintf(fmt, ap);
+                va_end(ap);
+        }
+        b->wait = operand_wait_free(b->wait);
+        b->phase = PHASE_IDLE;
+
+        write_state(b, ok ? mode : CC_MODE_STATE_FAILED);
+        restore_operands(b);
+        write_readiness(b, ok, mode);
+
+        f_mode = g_strconcat("CC_MODE=", mode, NULL);
+        f_node = g_strconcat("CC_NODE=", b->node_name, NULL);
+        f_error = g_strconcat("CC_ERROR=", strempty(reason), NULL);
+        if (ok) {
+                const char *fields[] = { f_mode, f_node, NULL };
+
+                log_event(LOG_INFO, CC_MESSAGE_BRIDGE_APPLIED, fields, "Mode %s applied as the node label asks",
+                          mode);
+                backoff_reset(&b->retry_backoff);
+        } else {
+                const char *fields[] = { f_mode, f_node, f_error, NULL };
+
+                log_event(LOG_ERR, CC_MESSAGE_BRIDGE_FAILED, fields, "Mode %s could not be applied: %s", mode,
+                          strempty(reason));
+        }
+
+        if (b->again || !streq_ptr(b->desired, mode)) {
+                b->again = false;
+                reconcile(b);
+        } else if (!ok && cc_mode_is_valid(mode))
+                schedule_retry(b, mode);
+}
+
+/* ------------------------------------------------------------ the switch */
+
+static void get_mode_done(CcdClient *c, const char *mode, const sd_bus_error *error, void *userdata) {
+        Bridge *b = userdata;
+
+        if (b->phase != PHASE_VERIFYING)
+                return;
+        if (error)
+                finish_attempt(b, false, "cannot read Mode back from nvidia-ccd: %s",
+                               error->message ?: error->name);
+        else if (!streq(mode, b->attempt))
+                finish_attempt(b, false, "nvidia-ccd reports mode %s after the switch", mode);
+        else
+                finish_attempt(b, true, NULL);
+}
+
+static void set_mode_done(CcdClient *c, const sd_bus_error *error, void *userdata) {
+        Bridge *b = userdata;
+        int r;
+
+        if (error) {
+                if (ccd_error_is_absent(error))
+                        b->daemon_present = false;
+                finish_attempt(b, false, "%s%s%s", error->name, error->message ? ": " : "",
+                               strempty(error->message));
+                return;
+        }
+        /* Verified by the daemon; read back, so the label says what is. */
+        b->phase = PHASE_VERIFYING;
+        r = ccd_client_get_mode(b->ccd, get_mode_done, b);
+        if (r < 0)
+                finish_attempt(b, false, "cannot read Mode back from nvidia-ccd: %s", strerror(-r));
+}
+
+static void switch_begin(Bridge *b) {
+        int r;
+
+        b->phase = PHASE_SWITCHING;
+        log_info("asking nvidia-ccd for mode %s", b->attempt);
+        r = ccd_client_set_mode(b->ccd, b->attempt, b->opt.set_mode_timeout_usec, set_mode_done, b);
+        if (r < 0)
+                finish_attempt(b, false, "cannot call SetMode: %s", strerror(-r));
+}
+
+static void operands_gone(OperandWait *w, int r, void *userdata) {
+        Bridge *b = userdata;
+
+        if (r < 0) {
+                unsigned n = operand_wait_remaining(w);
+
+                finish_attempt(b, false, "%u operand pod(s) still on the node after %" PRIu64 " s", n,
+                               (uint64_t) (b->opt.eviction_timeout_usec / USEC_PER_SEC));
+                return;
+        }
+        log_info("operand pods are gone from the node");
+        b->wait = operand_wait_free(b->wait);
+        switch_begin(b);
+}
+
+/* Pauses the operand labels that are set, records what they were, and
+ * waits for their pods.  Returns false when there is nothing to wait for. */
+static bool pause_operands(Bridge *b) {
+        g_autoptr(GHashTable) pause = NULL, original = NULL;
+        CcError err = CC_ERROR_INIT;
+        GHashTableIter iter;
+        gpointer key, value;
+        int r;
+
+        cc_operands_to_pause(b->node_labels, &pause, &original);
+        if (!b->paused)
+                b->paused = cc_labels_new();
+        /* A label recorded by an earlier pause keeps its first value. */
+        g_hash_table_iter_init(&iter, original);
+        while (g_hash_table_iter_next(&iter, &key, &value))
+                if (!g_hash_table_contains(b->paused, key))
+                        g_hash_table_insert(b->paused, g_strdup(key), g_strdup(value));
+        if (g_hash_table_size(b->paused) == 0) {
+                g_clear_pointer(&b->paused, g_hash_table_unref);
+                return false;
+        }
+
+        /* The record first: a crash after the patch must find it. */
+        r = pause_record_save(b->pause_record, b->paused, &err);
+        if (r < 0)
+                log_error("%s; a restart before the labels are restored will not restore them", err.message);
+
+        g_hash_table_iter_init(&iter, pause);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+                log_info("pausing %s", (const char *) key);
+                (void) label_writer_set(b->labels, key, value);
+        }
+
+        b->phase = PHASE_EVICTING;
+        r = operand_wait_new(b->kube, b->event, b->node_name, b->operator_namespace, b->opt.eviction_timeout_usec,
+                             operands_gone, b, &b->wait);
+        if (r < 0)
+                finish_attempt(b, false, "cannot watch the operand pods: %s", strerror(-r));
+        return true;
+}
+
+static void start_attempt(Bridge *b) {
+        assert(b->phase == PHASE_IDLE);
+        assert(b->desired);
+
+        b->again = false;
+        (void) sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
+        g_free(b->attempt);
+        b->attempt = g_strdup(b->desired);
+
+        if (!cc_mode_is_valid(b->attempt)) {
+                finish_attempt(b, false, "\"%s\" is not one of on, off, devtools, ppcie; nvidia-ccd was not asked",
+                               b->attempt);
+                return;
+        }
+        if (b->opt.evict_operands && pause_operands(b))
+                return;
+        switch_begin(b);
+}
+
+static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        Bridge *b = userdata;
+
+        reconcile(b);
+        return 0;
+}
+
+/* ------------------------------------------------------------ the node */
+
+static void node_updated(Bridge *b, JsonObject *node) {
+        const char *desired;
+
+        g_hash_table_unref(b->node_labels);
+        b->node_labels = json_object_labels(node);
+
+        desired = cc_desired_mode(b->node_labels, b->default_mode);
+        if (streq_ptr(desired, b->desired))
+                return;
+        log_info("the node asks for mode %s%s", desired,
+                 desired == b->default_mode ? " (the default: " CC_LABEL_MODE " is not set)" : "");
+        g_free(b->desired);
+        b->desired = g_strdup(desired);
+        backoff_reset(&b->retry_backoff);
+        (void) sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
+        reconcile(b);
+}
+
+static void node_synced(KubeWatch *w, JsonArray *objects, void *userdata) {
+        Bridge *b = userdata;
+        JsonNode *n = json_array_get_length(objects) > 0 ? json_array_get_element(objects, 0) : NULL;
+
+        if (n && JSON_NODE_HOLDS_OBJECT(n))
+                node_updated(b, json_node_get_object(n));
+}
+
+static void node_event(KubeWatch *w, const WatchEvent *ev, void *userdata) {
+        Bridge *b = userdata;
+
+        if (!streq_ptr(json_object_name(ev->object), b->node_name))
+                return;
+        if (ev->type == WATCH_EVENT_DELETED) {
+                log_warning("node %s was deleted", b->node_name);
+                return;
+        }
+        node_updated(b, ev->object);
+}
+
+static void labels_synced(LabelWriter *w, uint64_t generation, void *userdata) {
+        Bridge *b = userdata;
+        int r;
+
+        if (b->paused || b->restore_generation == 0 || generation < b->restore_generation)
+                return;
+        b->restore_generation = 0;
+        r = pause_record_remove(b->pause_record);
+        if (r < 0)
+                log_warning("cannot remove %s: %s", b->pause_record, strerror(-r));
+}
+
+/* ------------------------------------------------------------ the daemon */
+
+static void daemon_mode_changed(CcdClient *c, const char *mode, void *userdata) {
+        Bridge *b = userdata;
+        const char *state;
+
+        /* Our own switch is judged by its reply. */
+        if (b->phase == PHASE_SWITCHING || b->phase == PHASE_VERIFYING || !b->desired)
+                return;
+        if (streq(mode, "none"))
+                return;
+        state = cc_mode_is_valid(mode) ? mode : CC_MODE_STATE_FAILED;
+        if (streq_ptr(state, b->state_written))
+                return;
+        log_notice("the mode changed on the host to %s; updating %s", mode, CC_LABEL_MODE_STATE);
+        write_state(b, state);
+        write_readiness(b, streq(mode, b->desired), mode);
+}
+
+static void daemon_presence_changed(CcdClient *c, bool present, void *userdata) {
+        Bridge *b = userdata;
+
+        b->daemon_present = present;
+        if (!present) {
+                log_warning("nvidia-ccd left the bus; waiting for it to come back");
+                return;
+        }
+        log_info("nvidia-ccd is on the bus; reconciling");
+        backoff_reset(&b->retry_backoff);
+        reconcile(b);
+}
+
+/* ------------------------------------------------------------ object */
+
+int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, const BridgeOptions *options, Bridge **ret) {
+        static const KubeWatchHandlers node_handlers = { .synced = node_synced, .event = node_event };
+        static const CcdClientHandlers ccd_handlers = {
+                .mode_changed = daemon_mode_changed,
+                .presence_changed = daemon_presence_changed,
+        };
+        g_autofree char *escaped = NULL, *list_path = NULL, *watch_path = NULL, *selector = NULL;
+        CcError err = CC_ERROR_INIT;
+        Bridge *b;
+        int r;
+
+        assert(event);
+        assert(bus);
+        assert(kube);
+        assert(options && options->node_name && options->default_mode && options->pause_record);
+        assert(ret);
+
+        b = g_new0(Bridge, 1);
+        b->event = sd_event_ref(event);
+        b->bus = sd_bus_ref(bus);
+        b->kube = kube;
+        b->opt = *options;
+        b->node_name = g_strdup(options->node_name);
+        b->default_mode = g_strdup(options->default_mode);
+        b->operator_namespace = g_strdup(options->operator_namespace);
+        b->readiness_file = g_strdup(options->readiness_file);
+        b->pause_record = g_strdup(options->pause_record);
+        b->node_labels = cc_labels_new();
+        b->daemon_present = true;
+        backoff_init(&b->retry_backoff, options->retry_initial_usec, options->retry_max_usec);
+
+        /* What an earlier run paused and did not restore. */
+        r = pause_record_load(b->pause_record, &b->paused, &err);
+        if (r < 0)
+                log_error("%s; ignoring it", err.message);
+        else if (b->paused)
+                log_notice("%u operand label(s) paused by an earlier run will be restored after the first "
+                           "switch", g_hash_table_size(b->paused));
+
+        escaped = g_uri_escape_string(b->node_name, NULL, false);
+        list_path = g_strconcat("/api/v1/nodes/", escaped, NULL);
+        selector = g_strconcat("metadata.name=", b->node_name, NULL);
+        g_free(escaped);
+        escaped = g_uri_escape_string(selector, NULL, false);
+        watch_path = g_strconcat("/api/v1/nodes?fieldSelector=", escaped, NULL);
+
+        r = sd_event_add_time(event, &b->retry, CLOCK_MONOTONIC, UINT64_MAX, 0, retry_cb, b);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
+        if (r >= 0)
+                r = ccd_client_new(bus, &ccd_handlers, b, &b->ccd);
+        if (r >= 0)
+                r = label_writer_new(kube, event, b->node_name, labels_synced, b, &b->labels);
+        if (r >= 0)
+                r = kube_watch_new(kube, event, "node", list_path, watch_path, options->watch_timeout_seconds,
+                                   &node_handlers, b, &b->node_watch);
+        if (r < 0) {
+                bridge_free(b);
+                return r;
+        }
+        *ret = b;
+        return 0;
+}
+
+Bridge *bridge_free(Bridge *b) {
+        if (!b)
+                return NULL;
+        operand_wait_free(b->wait);
+        kube_watch_free(b->node_watch);
+        label_writer_free(b->labels);
+        ccd_client_free(b->ccd);
+        kube_client_free(b->kube);
+        sd_event_source_disable_unref(b->retry);
+        sd_bus_unref(b->bus);
+        sd_event_unref(b->event);
+        g_hash_table_unref(b->node_labels);
+        if (b->paused)
+                g_hash_table_unref(b->paused);
+        g_free(b->desired);
+        g_free(b->state_written);
+        g_free(b->attempt);
+        g_free(b->node_name);
+        g_free(b->default_mode);
+        g_free(b->operator_namespace);
+        g_free(b->readiness_file);
+        g_free(b->pause_record);
+        g_free(b);
+        return NULL;
+}
+
+int bridge_start(Bridge *b) {
+        assert(b);
+        log_info("watching node %s", b->node_name);
+        return kube_watch_start(b->node_watch);
+}

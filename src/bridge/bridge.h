@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* nvidia-cc-k8s-bridge: watches its own Node, turns the label
+ * nvidia.com/cc.mode into Manager.SetMode of nvidia-ccd and writes the result
+ * back as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state, keeping the
+ * label protocol of the GPU Operator's cc-manager (cc-labels.h).
+ *
+ * One attempt at a time: [pause the operand labels, wait for the operand
+ * pods to leave,] SetMode, read Mode back, write the state labels [and
+ * restore the operand labels].  A failed attempt is retried with a growing
+ * delay while the label still asks for that mode. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "kube-client.h"
+
+typedef struct BridgeOptions {
+        const char *node_name;
+        const char *default_mode;
+        bool evict_operands;
+        const char *operator_namespace;   /* pods are looked for there; NULL: every namespace */
+        const char *readiness_file;
+        const char *pause_record;
+        uint64_t eviction_timeout_usec;
+        uint64_t set_mode_timeout_usec;
+        uint64_t retry_initial_usec;
+        uint64_t retry_max_usec;
+        unsigned watch_timeout_seconds;
+} BridgeOptions;
+
+typedef struct Bridge Bridge;
+
+/* Takes the kube client. */
+int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, const BridgeOptions *options, Bridge **ret);
+Bridge *bridge_free(Bridge *b);
+int bridge_start(Bridge *b);

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <systemd/sd-daemon.h>
+
+#include "bridge.h"
+#include "build-config.h"
+#include "bus-open.h"
+#include "cc-labels.h"
+#include "kube-config.h"
+#include "log.h"
+#include "macro.h"
+#include "time-util.h"
+
+#define DEFAULT_READINESS_FILE "/run/nvidia/validations/.cc-manager-ctr-ready"
+#define DEFAULT_STATE_DIR "/var/lib/nvidia-cc-k8s-bridge"
+
+typedef struct Args {
+        const char *kubeconfig;
+        const char *node_name;
+        const char *default_mode;
+        const char *bus;
+        const char *readiness_file;
+        const char *state_dir;
+        const char *service_account_dir;
+        const char *operator_namespace;
+        int evict; /* -1: from the environment */
+        unsigned eviction_timeout_sec;
+        unsigned set_mode_timeout_sec;
+        unsigned watch_timeout_sec;
+        unsigned retry_max_sec;
+        LogTarget log_target;
+        bool debug;
+} Args;
+
+static void help(void) {
+        printf("%s [OPTIONS...]\n\n"
+               "Applies the node label nvidia.com/cc.mode through nvidia-ccd and writes the result back\n"
+               "as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state.\n\n"
+               "  -h --help                      Show this help\n"
+               "     --version                  Show the version\n"
+               "     --kubeconfig FILE          Kubeconfig to use (else $KUBECONFIG, else in-cluster)\n"
+               "     --node-name NAME           This node (else $NODE_NAME, else the host name)\n"
+               "     --default-mode MODE        Mode when the label is absent or empty\n"
+               "                                (else $DEFAULT_CC_MODE, else on)\n"
+               "     --bus ADDRESS              system (default), session or a D-Bus address\n"
+               "     --readiness-file PATH      Written after a verified switch\n"
+               "                                (default " DEFAULT_READINESS_FILE ")\n"
+               "     --state-dir DIR            Where the record of paused labels is kept\n"
+               "                                (else $STATE_DIRECTORY, else " DEFAULT_STATE_DIR ")\n"
+               "     --service-account-dir DIR  In-cluster credentials (default\n"
+               "                                " KUBE_SERVICE_ACCOUNT_DIR ")\n"
+               "     --operator-namespace NS    Namespace of the operand pods (else $OPERATOR_NAMESPACE,\n"
+               "                                else the service account's, else all)\n"
+               "     --evict-operator-components=BOOL\n"
+               "                                Pause the operands around a switch (else\n"
+               "                                $EVICT_OPERATOR_COMPONENTS, else true)\n"
+               "     --eviction-timeout SEC     Longest wait for the operand pods (default 300)\n"
+               "     --set-mode-timeout SEC     Longest wait for a switch (default 1800)\n"
+               "     --watch-timeout SEC        Server-side timeout of each watch (default 300)\n"
+               "     --retry-max SEC            Longest delay between retries of a failed switch\n"
+               "                                (default 300)\n"
+               "     --log-target TARGET        auto, journal or console\n"
+               "     --debug                    Log debug messages\n",
+               program_invocation_short_name);
+}
+
+static int parse_bool(const char *s, bool *ret) {
+        if (!s)
+                return -EINVAL;
+        if (strcasecmp(s, "true") == 0 || streq(s, "1") || strcasecmp(s, "yes") == 0)
+                *ret = true;
+        else if (strcasecmp(s, "false") == 0 || streq(s, "0") || strcasecmp(s, "no") == 0)
+                *ret = false;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static int parse_seconds(const char *name, const char *s, unsigned *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || end == s || *end || v == 0 || v > 86400 * 7 || s[0] == '-') {
+                fprintf(stderr, "%s: \"%s\" is not a number of seconds between 1 and 604800\n", name, s);
+                return -EINVAL;
+        }
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[], Args *a) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_KUBECONFIG,
+                ARG_NODE_NAME,
+                ARG_DEFAULT_MODE,
+                ARG_BUS,
+                ARG_READINESS_FILE,
+                ARG_STATE_DIR,
+                ARG_SERVICE_ACCOUNT_DIR,
+                ARG_OPERATOR_NAMESPACE,
+                ARG_EVICT,
+                ARG_EVICTION_TIMEOUT,
+                ARG_SET_MODE_TIMEOUT,
+                ARG_WATCH_TIMEOUT,
+                ARG_RETRY_MAX,
+                ARG_LOG_TARGET,
+                ARG_DEBUG,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
+                { "node-name", required_argument, NULL, ARG_NODE_NAME },
+                { "default-mode", required_argument, NULL, ARG_DEFAULT_MODE },
+                { "bus", required_argument, NULL, ARG_BUS },
+                { "readiness-file", required_argument, NULL, ARG_READINESS_FILE },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "service-account-dir", required_argument, NULL, ARG_SERVICE_ACCOUNT_DIR },
+                { "operator-namespace", required_argument, NULL, ARG_OPERATOR_NAMESPACE },
+                { "evict-operator-components", required_argument, NULL, ARG_EVICT },
+                { "eviction-timeout", required_argument, NULL, ARG_EVICTION_TIMEOUT },
+                { "set-mode-timeout", required_argument, NULL, ARG_SET_MODE_TIMEOUT },
+                { "watch-timeout", required_argument, NULL, ARG_WATCH_TIMEOUT },
+                { "retry-max", required_argument, NULL, ARG_RETRY_MAX },
+                { "log-target", required_argument, NULL, ARG_LOG_TARGET },
+                { "debug", no_argument, NULL, ARG_DEBUG },
+                {}
+        };
+        bool v;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("nvidia-cc-k8s-bridge %s\n", PACKAGE_VERSION);
+                        return 0;
+                case ARG_KUBECONFIG:
+                        a->kubeconfig = optarg;
+                        break;
+                case ARG_NODE_NAME:
+                        a->node_name = optarg;
+                        break;
+                case ARG_DEFAULT_MODE:
+                        a->default_mode = optarg;
+                        break;
+                case ARG_BUS:
+                        a->bus = optarg;
+                        break;
+                case ARG_READINESS_FILE:
+                        a->readiness_file = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        a->state_dir = optarg;
+                        break;
+                case ARG_SERVICE_ACCOUNT_DIR:
+                        a->service_account_dir = optarg;
+                        break;
+                case ARG_OPERATOR_NAMESPACE:
+                        a->operator_namespace = optarg;
+                        break;
+                case ARG_EVICT:
+                        if (parse_bool(optarg, &v) < 0) {
+                                fprintf(stderr, "--evict-operator-components: \"%s\" is not true or false\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        a->evict = v;
+                        break;
+                case ARG_EVICTION_TIMEOUT:
+                        if (parse_seconds("--eviction-timeout", optarg, &a->eviction_timeout_sec) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_SET_MODE_TIMEOUT:
+                        if (parse_seconds("--set-mode-timeout", optarg, &a->set_mode_timeout_sec) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_WATCH_TIMEOUT:
+                        if (parse_seconds("--watch-timeout", optarg, &a->watch_timeout_sec) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_RETRY_MAX:
+                        if (parse_seconds("--retry-max", optarg, &a->retry_max_sec) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_LOG_TARGET:
+                        if (log_target_from_string(optarg, &a->log_target) < 0) {
+                                fprintf(stderr, "--log-target: \"%s\" is not auto, journal or console\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_DEBUG:
+                        a->debug = true;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "unexpected argument \"%s\"\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static const char *env_nonempty(const char *name) {
+        const char *v = getenv(name);
+
+        return v && v[0] ? v : NULL;
+}
+
+/* Options first, then the environment, then the defaults. */
+static int complete_args(Args *a) {
+        const char *s;
+        bool v;
+
+        if (!a->node_name)
+                a->node_name = env_nonempty("NODE_NAME");
+        if (!a->default_mode)
+                a->default_mode = env_nonempty("DEFAULT_CC_MODE") ?: "on";
+        if (!cc_mode_is_valid(a->default_mode)) {
+                log_error("default mode \"%s\" is not one of on, off, devtools, ppcie", a->default_mode);
+                return -EINVAL;
+        }
+        if (a->evict < 0) {
+                s = env_nonempty("EVICT_OPERATOR_COMPONENTS");
+                if (s && parse_bool(s, &v) < 0) {
+                        log_error("EVICT_OPERATOR_COMPONENTS=\"%s\" is not true or false", s);
+                        return -EINVAL;
+                }
+                a->evict = s ? v : true;
+        }
+        if (!a->operator_namespace)
+                a->operator_namespace = env_nonempty("OPERATOR_NAMESPACE");
+        if (!a->kubeconfig)
+                a->kubeconfig = env_nonempty("KUBECONFIG");
+        if (!a->state_dir)
+                a->state_dir = env_nonempty("STATE_DIRECTORY") ?: DEFAULT_STATE_DIR;
+        if (!a->readiness_file)
+                a->readiness_file = DEFAULT_READINESS_FILE;
+        if (!a->bus)
+                a->bus = "system";
+        return 0;
+}
+
+static int load_kube_config(const Args *a, KubeConfig *ret) {
+        CcError err = CC_ERROR_INIT;
+        g_autofree char *first = NULL;
+        int r;
+
+        if (a->kubeconfig) {
+                /* $KUBECONFIG may be a list; the first file is taken. */
+                first = g_strndup(a->kubeconfig, strcspn(a->kubeconfig, ":"));
+                r = kube_config_load(first, ret, &err);
+        } else if (getenv("KUBERNETES_SERVICE_HOST"))
+                r = kube_config_in_cluster(getenv("KUBERNETES_SERVICE_HOST"), getenv("KUBERNETES_SERVICE_PORT"),
+                                           a->service_account_dir, ret, &err);
+        else {
+                log_error("no API server: give --kubeconfig, set KUBECONFIG, or run in a pod");
+                return -EINVAL;
+        }
+        if (r < 0)
+                log_error("%s", err.message);
+        return r;
+}
+
+static int open_bus(const char *address, sd_bus **ret) {
+        if (streq(address, "system"))
+                return sd_bus_open_system(ret);
+        if (streq(address, "session"))
+                return sd_bus_open_user(ret);
+        return bus_open_address(address, ret);
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        g_autofree char *hostname = NULL, *pause_record = NULL;
+        KubeConfig config = {};
+        KubeClient *kube = NULL;
+        Bridge *bridge = NULL;
+        Args a = { .evict = -1, .eviction_timeout_sec = 300, .set_mode_timeout_sec = 1800,
+                   .watch_timeout_sec = 300, .retry_max_sec = 300, .log_target = LOG_TARGET_AUTO };
+        int r;
+
+        r = parse_argv(argc, argv, &a);
+        if (r <= 0)
+                return r;
+
+        /* In a pod, stderr is the log; on a host, the journal. */
+        if (a.log_target == LOG_TARGET_AUTO && getenv("KUBERNETES_SERVICE_HOST"))
+                a.log_target = LOG_TARGET_CONSOLE;
+        log_setup("nvidia-cc-k8s-bridge", a.log_target);
+        if (a.debug)
+                log_set_max_level(LOG_DEBUG);
+
+        r = complete_args(&a);
+        if (r < 0)
+                return r;
+        if (!a.node_name) {
+                hostname = g_strdup(g_get_host_name());
+                a.node_name = hostname;
+                log_notice("neither --node-name nor NODE_NAME given; using the host name %s", a.node_name);
+        }
+        r = load_kube_config(&a, &config);
+        if (r < 0)
+                return r;
+        if (!a.operator_namespace && !a.kubeconfig && config.namespace)
+                a.operator_namespace = config.namespace;
+
+        r = sd_event_default(&event);
+        if (r < 0)
+                goto fail;
+        if (sigprocmask(SIG_BLOCK, &(sigset_t) {}, NULL) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        {
+                sigset_t mask;
+
+                sigemptyset(&mask);
+                sigaddset(&mask, SIGTERM);
+                sigaddset(&mask, SIGINT);
+                if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+        }
+        r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                goto fail;
+
+        r = open_bus(a.bus, &bus);
+        if (r < 0) {
+                log_error("cannot connect to the bus %s: %s", a.bus, strerror(-r));
+                kube_config_done(&config);
+                return r;
+        }
+        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                goto fail;
+
+        pause_record = g_build_filename(a.state_dir, "paused-labels", NULL);
+        {
+                const BridgeOptions options = {
+                        .node_name = a.node_name,
+                        .default_mode = a.default_mode,
+                        .evict_operands = a.evict,
+                        .operator_namespace = a.operator_namespace,
+                        .readiness_file = a.readiness_file,
+                        .pause_record = pause_record,
+                        .eviction_timeout_usec = a.eviction_timeout_sec * USEC_PER_SEC,
+                        .set_mode_timeout_usec = a.set_mode_timeout_sec * USEC_PER_SEC,
+                        .retry_initial_usec = MIN(5 * USEC_PER_SEC, a.retry_max_sec * USEC_PER_SEC),
+                        .retry_max_usec = a.retry_max_sec * USEC_PER_SEC,
+                        .watch_timeout_seconds = a.watch_timeout_sec,
+                };
+
+                log_info("node %s, default mode %s, operand eviction %s%s%s", a.node_name, a.default_mode,
+                         a.evict ? "on" : "off", a.evict ? ", pods in " : "",
+                         a.evict ? (a.operator_namespace ?: "every namespace") : "");
+                r = kube_client_new(event, &config, &kube);
+                if (r < 0)
+                        goto fail;
+                r = bridge_new(event, bus, kube, &options, &bridge);
+                if (r < 0) {
+                        kube_client_free(kube);
+                        goto fail;
+                }
+        }
+        r = bridge_start(bridge);
+        if (r < 0)
+                goto fail;
+
+        (void) sd_notify(false, "READY=1\nSTATUS=Watching the node labels");
+        r = sd_event_loop(event);
+        (void) sd_notify(false, "STOPPING=1");
+        log_info("exiting");
+        bridge_free(bridge);
+        kube_config_done(&config);
+        return r < 0 ? r : 0;
+
+fail:
+        if (r < 0)
+                log_error("cannot start: %s", strerror(-r));
+        bridge_free(bridge);
+        kube_config_done(&config);
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

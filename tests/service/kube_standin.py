@@ -1,0 +1,1854 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+'''A stand-in for kube-apiserver, for the tests of nvidia-cc-k8s-bridge.
+
+No kube-apiserver (nor etcd) can run where the tests run, so this module
+serves the part of the Kubernetes API that the bridge and kubectl use, the
+way the real server answers it.  It is a stand-in, not a Kubernetes: what it
+serves is checked against the real kubectl (tests/service/test_kubectl.py),
+and whatever it does not serve it refuses the way the real server refuses an
+unknown path (404 with a Status).
+
+Served:
+  - discovery: /version, /api, /apis (plain APIVersions/APIGroupList, or the
+    aggregated APIGroupDiscoveryList v2/v2beta1 when the Accept header asks
+    for it), /api/v1 (APIResourceList), /healthz, /livez, /readyz;
+  - core/v1 nodes (cluster scoped), namespaces, pods (namespaced):
+    get, list (labelSelector, fieldSelector, limit/continue), watch
+    (?watch=true; resourceVersion, allowWatchBookmarks, timeoutSeconds,
+    chunked newline-delimited JSON events, selector semantics of the watch
+    cache: an object leaving the selector is DELETED, entering it ADDED),
+    patch (merge, strategic merge, JSON patch; labels removed with null;
+    no event and no new resourceVersion when nothing changed; a stale
+    metadata.resourceVersion gives 409), create (POST) and delete;
+  - Table output (Accept ...;as=Table;v=v1;g=meta.k8s.io) for nodes, pods,
+    namespaces, with the columns the real server prints;
+  - resourceVersion: one monotonic counter for every write, as etcd's
+    revision; a watch from a version older than the last compaction gets an
+    ERROR event with a 410 Expired Status, as the watch cache sends it;
+  - authentication: bearer tokens (changeable at run time), client
+    certificates signed by the test CA; a bad token gets 401; no credentials
+    is system:anonymous, which may read /version and the health endpoints
+    and gets 403 elsewhere;
+  - TLS with a certificate made by the openssl CLI (make_pki()).
+
+Test controls (in process: the KubeStandin methods; out of process: the
+control endpoint, see ControlHandler): set/rotate tokens, inject a 410 (as
+an ERROR event or as an HTTP status) into the next watch, fail the next
+request matching a method and path, drop every open watch, compact the
+history, send bookmarks now, record every request, wait on a condition
+variable for a state of the store.
+
+Run alone:
+  kube_standin.py [--tls DIR] [--token TOKEN]... [--node NAME[:k=v,...]]...
+                  [--kubeconfig-out FILE] [--bookmark-interval S]
+prints "PORT CONTROL_PORT" on stdout once both listen.
+'''
+
+import argparse
+import base64
+import copy
+import datetime
+import http.server
+import json
+import os
+import re
+import socket
+import socketserver
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+SERVER_VERSION = {
+    'major': '1',
+    'minor': '32',
+    'gitVersion': 'v1.32.4',
+    'gitCommit': '59526cd4867447956156ae3a602fcbac10a2c335',
+    'gitTreeState': 'clean',
+    'buildDate': '2025-04-22T16:02:27Z',
+    'goVersion': 'go1.23.6',
+    'compiler': 'gc',
+    'platform': 'linux/amd64',
+}
+
+# API Priority and Fairness: the real server names the flow schema and
+# priority level that admitted each request.
+FLOWSCHEMA_UID = str(uuid.uuid4())
+PRIORITYLEVEL_UID = str(uuid.uuid4())
+
+# -------------------------------------------------------------- the resources
+
+NODE_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', 'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names', 0),
+    ('Status', 'string', '', 'The status of the node', 0),
+    ('Roles', 'string', '', 'The roles of the node', 0),
+    ('Age', 'string', '', 'CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata', 0),
+    ('Version', 'string', '', 'Kubelet Version reported by the node.', 0),
+    ('Internal-IP', 'string', '', 'List of internal IPs in the node.', 1),
+    ('External-IP', 'string', '', 'List of external IPs in the node.', 1),
+    ('OS-Image', 'string', '', 'OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).', 1),
+    ('Kernel-Version', 'string', '', 'Kernel Version reported by the node from \'uname -r\' (e.g. 3.16.0-0.bpo.4-amd64).', 1),
+    ('Container-Runtime', 'string', '', 'ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).', 1),
+]
+
+POD_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Ready', 'string', '', 'The aggregate readiness state of this pod for accepting traffic.', 0),
+    ('Status', 'string', '', 'The aggregate status of the containers in this pod.', 0),
+    ('Restarts', 'string', '', 'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+    ('IP', 'string', '', 'The IP address assigned to the pod', 1),
+    ('Node', 'string', '', 'The name of the node to which the pod is assigned', 1),
+    ('Nominated Node', 'string', '', 'The name of the node where the pod is nominated to run', 1),
+    ('Readiness Gates', 'string', '', 'The readiness gates of the pod', 1),
+]
+
+NAMESPACE_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Status', 'string', '', 'The status of the namespace', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+]
+
+
+class Resource:
+    def __init__(self, plural, singular, kind, namespaced, short_names, verbs, subresources,
+                 field_labels, table_columns, storage_hash):
+        self.plural = plural
+        self.singular = singular
+        self.kind = kind
+        self.namespaced = namespaced
+        self.short_names = short_names
+        self.verbs = verbs
+        self.subresources = subresources
+        self.field_labels = field_labels
+        self.table_columns = table_columns
+        self.storage_hash = storage_hash
+
+
+def _get_path(obj, dotted):
+    cur = obj
+    for part in dotted.split('.'):
+        if not isinstance(cur, dict):
+            return ''
+        cur = cur.get(part)
+    if cur is None:
+        return ''
+    if isinstance(cur, bool):
+        return 'true' if cur else 'false'
+    return str(cur)
+
+
+RESOURCES = {
+    'nodes': Resource(
+        'nodes', 'node', 'Node', False, ['no'],
+        ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+        {'proxy': ('NodeProxyOptions', ['create', 'delete', 'get', 'patch', 'update']),
+         'status': ('Node', ['get', 'patch', 'update'])},
+        {'metadata.name': lambda o: _get_path(o, 'metadata.name'),
+         'spec.unschedulable': lambda o: _get_path(o, 'spec.unschedulable') or 'false'},
+        NODE_TABLE_COLUMNS, 'XwShjMxG9Fs='),
+    'namespaces': Resource(
+        'namespaces', 'namespace', 'Namespace', False, ['ns'],
+        ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+        {'finalize': ('Namespace', ['update']), 'status': ('Namespace', ['get', 'patch', 'update'])},
+        {'metadata.name': lambda o: _get_path(o, 'metadata.name'),
+         'status.phase': lambda o: _get_path(o, 'status.phase')},
+        NAMESPACE_TABLE_COLUMNS, 'Q3oi5N2YM8M='),
+    'pods': Resource(
+        'pods', 'pod', 'Pod', True, ['po'],
+        ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+        {'status': ('Pod', ['get', 'patch', 'update'])},
+        {'metadata.name': lambda o: _get_path(o, 'metadata.name'),
+         'metadata.namespace': lambda o: _get_path(o, 'metadata.namespace'),
+         'spec.nodeName': lambda o: _get_path(o, 'spec.nodeName'),
+         'spec.restartPolicy': lambda o: _get_path(o, 'spec.restartPolicy'),
+         'spec.schedulerName': lambda o: _get_path(o, 'spec.schedulerName'),
+         'spec.serviceAccountName': lambda o: _get_path(o, 'spec.serviceAccountName'),
+         'spec.hostNetwork': lambda o: _get_path(o, 'spec.hostNetwork') or 'false',
+         'status.phase': lambda o: _get_path(o, 'status.phase'),
+         'status.podIP': lambda o: _get_path(o, 'status.podIP'),
+         'status.nominatedNodeName': lambda o: _get_path(o, 'status.nominatedNodeName')},
+        POD_TABLE_COLUMNS, 'xPOwRZ+Yhw8='),
+}
+
+
+class ApiError(Exception):
+    '''An error answered as a metav1.Status.'''
+
+    REASONS = {400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound',
+               405: 'MethodNotAllowed', 406: 'NotAcceptable', 409: 'Conflict', 410: 'Expired',
+               415: 'UnsupportedMediaType', 422: 'Invalid', 500: 'InternalError',
+               503: 'ServiceUnavailable', 504: 'Timeout'}
+
+    def __init__(self, code, message, reason=None, details=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason if reason is not None else self.REASONS.get(code, '')
+        self.details = details
+
+    def status(self):
+        s = {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
+             'message': self.message}
+        if self.reason:
+            s['reason'] = self.reason
+        if self.details is not None:
+            s['details'] = self.details
+        s['code'] = self.code
+        return s
+
+
+def not_found(res, name):
+    return ApiError(404, '%s "%s" not found' % (res.plural, name),
+                    details={'name': name, 'kind': res.plural})
+
+
+def expired(rv, current):
+    return ApiError(410, 'too old resource version: %d (%d)' % (rv, current))
+
+
+def now_rfc3339():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def parse_rfc3339(s):
+    return datetime.datetime.strptime(s, '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
+
+
+def human_duration(seconds):
+    '''k8s.io/apimachinery/pkg/util/duration.HumanDuration.'''
+    s = int(seconds)
+    if s < -1:
+        return '<invalid>'
+    if s < 0:
+        return '0s'
+    if s < 120:
+        return '%ds' % s
+    minutes = s // 60
+    if minutes < 10:
+        return '%dm' % minutes if s % 60 == 0 else '%dm%ds' % (minutes, s % 60)
+    if minutes < 180:
+        return '%dm' % minutes
+    hours = s // 3600
+    if hours < 8:
+        return '%dh' % hours if minutes % 60 == 0 else '%dh%dm' % (hours, minutes % 60)
+    if hours < 48:
+        return '%dh' % hours
+    if hours < 24 * 8:
+        return '%dd' % (hours // 24) if hours % 24 == 0 else '%dd%dh' % (hours // 24, hours % 24)
+    if hours < 24 * 365 * 2:
+        return '%dd' % (hours // 24)
+    if hours < 24 * 365 * 8:
+        dy = (hours // 24) % 365
+        return '%dy' % (hours // 24 // 365) if dy == 0 else '%dy%dd' % (hours // 24 // 365, dy)
+    return '%dy' % (hours // 24 // 365)
+
+
+def age(obj):
+    ts = obj.get('metadata', {}).get('creationTimestamp')
+    if not ts:
+        return '<unknown>'
+    return human_duration((datetime.datetime.now(datetime.timezone.utc) - parse_rfc3339(ts)).total_seconds())
+
+
+def node_row(node):
+    status = node.get('status', {})
+    conds = {c.get('type'): c.get('status') for c in status.get('conditions', [])}
+    ready = conds.get('Ready')
+    states = ['Ready' if ready == 'True' else 'NotReady' if ready is not None else 'Unknown']
+    if node.get('spec', {}).get('unschedulable'):
+        states.append('SchedulingDisabled')
+    roles = []
+    for k, v in sorted(node['metadata'].get('labels', {}).items()):
+        if k.startswith('node-role.kubernetes.io/'):
+            role = k[len('node-role.kubernetes.io/'):]
+            if role:
+                roles.append(role)
+        elif k == 'kubernetes.io/role' and v:
+            roles.append(v)
+    addrs = status.get('addresses', [])
+    internal = [a['address'] for a in addrs if a.get('type') == 'InternalIP']
+    external = [a['address'] for a in addrs if a.get('type') == 'ExternalIP']
+    info = status.get('nodeInfo', {})
+    return [node['metadata']['name'], ','.join(states), ','.join(roles) or '<none>', age(node),
+            info.get('kubeletVersion', ''), internal[0] if internal else '<none>',
+            external[0] if external else '<none>', info.get('osImage') or '<unknown>',
+            info.get('kernelVersion') or '<unknown>', info.get('containerRuntimeVersion') or '<unknown>']
+
+
+def pod_row(pod):
+    spec = pod.get('spec', {})
+    status = pod.get('status', {})
+    containers = spec.get('containers', [])
+    cstat = status.get('containerStatuses', [])
+    ready = sum(1 for c in cstat if c.get('ready'))
+    restarts = sum(c.get('restartCount', 0) for c in cstat)
+    reason = status.get('reason') or status.get('phase', '')
+    if pod['metadata'].get('deletionTimestamp'):
+        reason = 'Terminating'
+    return [pod['metadata']['name'], '%d/%d' % (ready, len(containers)), reason, str(restarts),
+            age(pod), status.get('podIP') or '<none>', spec.get('nodeName') or '<none>',
+            status.get('nominatedNodeName') or '<none>', '<none>']
+
+
+def namespace_row(ns):
+    return [ns['metadata']['name'], ns.get('status', {}).get('phase', ''), age(ns)]
+
+
+TABLE_ROWS = {'nodes': node_row, 'pods': pod_row, 'namespaces': namespace_row}
+
+
+# -------------------------------------------------------------- selectors
+
+_LABEL_KEY = r'(?:[A-Za-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?'
+_LABEL_VALUE = r'(?:[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?'
+
+
+def _split_top(s):
+    '''Splits a selector on the commas outside parentheses.'''
+    parts, depth, cur = [], 0, ''
+    for c in s:
+        if c == '(':
+            depth += 1
+        elif c == ')':
+            depth -= 1
+        if c == ',' and depth == 0:
+            parts.append(cur)
+            cur = ''
+        else:
+            cur += c
+    parts.append(cur)
+    return [p.strip() for p in parts]
+
+
+def parse_label_selector(text):
+    '''A list of (key, op, values) with op in =, !=, in, notin, exists, !.'''
+    reqs = []
+    if not text or not text.strip():
+        return reqs
+    for part in _split_top(text):
+        m = re.fullmatch(r'(?P<key>%s)\s+(?P<op>in|notin)\s+\((?P<vals>[^)]*)\)' % _LABEL_KEY, part)
+        if m:
+            vals = [v.strip() for v in m.group('vals').split(',')]
+            for v in vals:
+                if not re.fullmatch(_LABEL_VALUE, v):
+                    raise ApiError(400, 'unable to parse requirement: invalid label value: "%s"' % v)
+            reqs.append((m.group('key'), m.group('op'), vals))
+            continue
+        m = re.fullmatch(r'(?P<key>%s)\s*(?P<op>==|=|!=)\s*(?P<value>%s)' % (_LABEL_KEY, _LABEL_VALUE), part)
+        if m:
+            reqs.append((m.group('key'), '!=' if m.group('op') == '!=' else '=', [m.group('value')]))
+            continue
+        m = re.fullmatch(r'(?P<neg>!?)\s*(?P<key>%s)' % _LABEL_KEY, part)
+        if m:
+            reqs.append((m.group('key'), '!' if m.group('neg') else 'exists', []))
+            continue
+        raise ApiError(400, 'unable to parse requirement: found \'%s\', expected: identifier' % part)
+    return reqs
+
+
+def label_match(reqs, labels):
+    for key, op, vals in reqs:
+        has = key in labels
+        v = labels.get(key)
+        if op == '=' and (not has or v != vals[0]):
+            return False
+        if op == '!=' and has and v == vals[0]:
+            return False
+        if op == 'in' and (not has or v not in vals):
+            return False
+        if op == 'notin' and has and v in vals:
+            return False
+        if op == 'exists' and not has:
+            return False
+        if op == '!' and has:
+            return False
+    return True
+
+
+def parse_field_selector(text, res):
+    reqs = []
+    if not text or not text.strip():
+        return reqs
+    for part in text.split(','):
+        m = re.fullmatch(r'\s*([^!=\s]+)\s*(==|=|!=)\s*(\S*)\s*', part)
+        if not m:
+            raise ApiError(400, 'invalid selector: \'%s\'; can\'t understand \'%s\'' % (text, part))
+        key, op, value = m.group(1), m.group(2), m.group(3)
+        if key not in res.field_labels:
+            raise ApiError(400, 'field label not supported: %s' % key)
+        reqs.append((key, op != '!=', value))
+    return reqs
+
+
+def field_match(reqs, res, obj):
+    for key, eq, value in reqs:
+        if (res.field_labels[key](obj) == value) != eq:
+            return False
+    return True
+
+
+class Selector:
+    def __init__(self, res, namespace, query):
+        self.res = res
+        self.namespace = namespace
+        self.labels = parse_label_selector(query.get('labelSelector', ''))
+        self.fields = parse_field_selector(query.get('fieldSelector', ''), res)
+
+    def match(self, obj):
+        if obj is None:
+            return False
+        md = obj['metadata']
+        if self.namespace is not None and md.get('namespace') != self.namespace:
+            return False
+        return label_match(self.labels, md.get('labels', {})) and field_match(self.fields, self.res, obj)
+
+
+# -------------------------------------------------------------- patches
+
+def merge_patch(target, patch):
+    '''RFC 7386.'''
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+# patchMergeKey of the list fields the tests touch (from the API's
+# x-kubernetes-patch-merge-key); other lists are replaced.
+MERGE_KEYS = {'conditions': 'type', 'addresses': 'type', 'taints': 'key', 'containers': 'name',
+              'initContainers': 'name', 'volumes': 'name', 'env': 'name', 'ports': 'containerPort',
+              'volumeMounts': 'mountPath', 'ownerReferences': 'uid', 'tolerations': None,
+              'finalizers': '$primitive', 'imagePullSecrets': 'name'}
+
+
+def strategic_merge_patch(target, patch):
+    '''The strategic-merge-patch rules for maps and for the keyed lists
+    above: null deletes, maps merge, keyed lists merge by key, "$patch":
+    "replace"/"delete" directives, "$deleteFromPrimitiveList/<field>".'''
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get('$patch') == 'replace':
+        return {k: v for k, v in copy.deepcopy(patch).items() if k != '$patch'}
+    if patch.get('$patch') == 'delete':
+        return None
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if k == '$patch' or k.startswith('$setElementOrder/') or k == '$retainKeys':
+            continue
+        if k.startswith('$deleteFromPrimitiveList/'):
+            field = k.split('/', 1)[1]
+            out[field] = [x for x in out.get(field, []) if x not in v]
+            continue
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, list) and MERGE_KEYS.get(k) and isinstance(out.get(k), list):
+            key = MERGE_KEYS[k]
+            cur = copy.deepcopy(out[k])
+            if key == '$primitive':
+                for item in v:
+                    if item not in cur:
+                        cur.append(item)
+            else:
+                for item in v:
+                    if not isinstance(item, dict) or key not in item:
+                        raise ApiError(400, 'map: %s does not contain declared merge key: %s' % (item, key))
+                    idx = next((i for i, c in enumerate(cur) if c.get(key) == item[key]), None)
+                    if item.get('$patch') == 'delete':
+                        if idx is not None:
+                            del cur[idx]
+                    elif idx is None:
+                        cur.append({a: b for a, b in item.items() if a != '$patch'})
+                    else:
+                        cur[idx] = strategic_merge_patch(cur[idx], item)
+            out[k] = cur
+        elif isinstance(v, dict):
+            r = strategic_merge_patch(out.get(k), v)
+            if r is None:
+                out.pop(k, None)
+            else:
+                out[k] = r
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _pointer(path):
+    if path == '':
+        return []
+    if not path.startswith('/'):
+        raise ApiError(422, 'JSON pointer %r does not start with /' % path)
+    return [p.replace('~1', '/').replace('~0', '~') for p in path[1:].split('/')]
+
+
+def json_patch(target, ops):
+    '''RFC 6902: add, remove, replace, test, copy, move.'''
+    doc = copy.deepcopy(target)
+    if not isinstance(ops, list):
+        raise ApiError(400, 'json patch is not an array')
+
+    def walk(parts):
+        cur = doc
+        for p in parts[:-1]:
+            cur = cur[int(p)] if isinstance(cur, list) else cur[p]
+        return cur, parts[-1]
+
+    def get(parts):
+        cur = doc
+        for p in parts:
+            cur = cur[int(p)] if isinstance(cur, list) else cur[p]
+        return cur
+
+    for op in ops:
+        try:
+            kind = op['op']
+            parts = _pointer(op['path'])
+            if kind in ('add', 'replace'):
+                parent, last = walk(parts)
+                if isinstance(parent, list):
+                    if last == '-':
+                        parent.append(copy.deepcopy(op['value']))
+                    elif kind == 'add':
+                        parent.insert(int(last), copy.deepcopy(op['value']))
+                    else:
+                        parent[int(last)] = copy.deepcopy(op['value'])
+                else:
+                    if kind == 'replace' and last not in parent:
+                        raise KeyError(last)
+                    parent[last] = copy.deepcopy(op['value'])
+            elif kind == 'remove':
+                parent, last = walk(parts)
+                del parent[int(last) if isinstance(parent, list) else last]
+            elif kind == 'test':
+                if get(parts) != op['value']:
+                    raise ApiError(422, 'testing value %s failed' % op['path'])
+            elif kind in ('copy', 'move'):
+                value = copy.deepcopy(get(_pointer(op['from'])))
+                if kind == 'move':
+                    parent, last = walk(_pointer(op['from']))
+                    del parent[int(last) if isinstance(parent, list) else last]
+                parent, last = walk(parts)
+                if isinstance(parent, list):
+                    parent.insert(len(parent) if last == '-' else int(last), value)
+                else:
+                    parent[last] = value
+            else:
+                raise ApiError(400, 'Unexpected kind: %s' % kind)
+        except (KeyError, IndexError, ValueError, TypeError) as e:
+            raise ApiError(422, 'the server rejected our request due to an error in our request: '
+                           'jsonpatch %s operation does not apply: doc is missing path: "%s" (%s)'
+                           % (op.get('op'), op.get('path'), e))
+    return doc
+
+
+PATCH_TYPES = {
+    'application/merge-patch+json': merge_patch,
+    'application/strategic-merge-patch+json': strategic_merge_patch,
+    'application/json-patch+json': json_patch,
+}
+
+
+# -------------------------------------------------------------- the store
+
+def ordered(res, obj):
+    '''kind, apiVersion, metadata, spec, status, then the rest: the order
+    of the real server's JSON.'''
+    out = {'kind': res.kind, 'apiVersion': 'v1'}
+    for k in ('metadata', 'spec', 'status'):
+        if k in obj:
+            out[k] = obj[k]
+    for k, v in obj.items():
+        if k not in out:
+            out[k] = v
+    return out
+
+
+class Store:
+    '''Objects, one resourceVersion counter for every write (as etcd's
+    revision), the event history, and a condition variable notified on
+    every change (and on every recorded request).'''
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.rv = 1
+        self.compacted = 0            # watches from an older version get 410
+        self.objects = {}             # (plural, namespace or '', name) -> object
+        self.events = []              # (rv, type, plural, old, new)
+        self.closed = False
+
+    def _next_rv(self):
+        self.rv += 1
+        return self.rv
+
+    def key(self, res, ns, name):
+        return (res.plural, ns if res.namespaced else '', name)
+
+    def _record(self, etype, res, old, new):
+        rv = int((new or old)['metadata']['resourceVersion'])
+        self.events.append((rv, etype, res.plural, copy.deepcopy(old), copy.deepcopy(new)))
+        self.cond.notify_all()
+
+    def get(self, res, ns, name):
+        with self.cond:
+            obj = self.objects.get(self.key(res, ns, name))
+            if obj is None:
+                raise not_found(res, name)
+            return copy.deepcopy(obj)
+
+    def list(self, res, selector):
+        with self.cond:
+            items = [copy.deepcopy(o) for k, o in sorted(self.objects.items())
+                     if k[0] == res.plural and selector.match(o)]
+            return items, self.rv
+
+    def create(self, res, ns, obj):
+        obj = copy.deepcopy(obj)
+        md = obj.setdefault('metadata', {})
+        if not md.get('name'):
+            if md.get('generateName'):
+                md['name'] = md['generateName'] + uuid.uuid4().hex[:5]
+            else:
+                raise ApiError(422, '%s "" is invalid: metadata.name: Required value: name or '
+                               'generateName is required' % res.kind)
+        if res.namespaced:
+            if md.get('namespace') and md['namespace'] != ns:
+                raise ApiError(400, 'the namespace of the provided object does not match the '
+                               'namespace sent on the request')
+            md['namespace'] = ns
+        else:
+            md.pop('namespace', None)
+        obj = ordered(res, obj)
+        md = obj['metadata']
+        with self.cond:
+            if res.namespaced and ('namespaces', '', ns) not in self.objects:
+                raise ApiError(404, 'namespaces "%s" not found' % ns,
+                               details={'name': ns, 'kind': 'namespaces'})
+            k = self.key(res, ns, md['name'])
+            if k in self.objects:
+                raise ApiError(409, '%s "%s" already exists' % (res.plural, md['name']),
+                               reason='AlreadyExists', details={'name': md['name'], 'kind': res.plural})
+            md['uid'] = str(uuid.uuid4())
+            md['creationTimestamp'] = now_rfc3339()
+            md['resourceVersion'] = str(self._next_rv())
+            md.pop('deletionTimestamp', None)
+            self.objects[k] = obj
+            self._record('ADDED', res, None, obj)
+            return copy.deepcopy(obj)
+
+    def patch(self, res, ns, name, content_type, body):
+        fn = PATCH_TYPES.get(content_type)
+        if fn is None:
+            raise ApiError(415, 'the body of the request was in an unknown format - accepted media '
+                           'types include: application/json-patch+json, application/merge-patch+json, '
+                           'application/apply-patch+yaml, application/strategic-merge-patch+json')
+        try:
+            patch = json.loads(body)
+        except ValueError as e:
+            raise ApiError(400, 'error decoding patch: %s' % e)
+        with self.cond:
+            k = self.key(res, ns, name)
+            old = self.objects.get(k)
+            if old is None:
+                raise not_found(res, name)
+            new = fn(old, patch)
+            if not isinstance(new, dict):
+                raise ApiError(422, 'the patch does not give an object')
+            return self._update_locked(res, k, old, new)
+
+    def update(self, res, ns, name, obj):
+        with self.cond:
+            k = self.key(res, ns, name)
+            old = self.objects.get(k)
+            if old is None:
+                raise not_found(res, name)
+            return self._update_locked(res, k, old, copy.deepcopy(obj))
+
+    def _update_locked(self, res, k, old, new):
+        md = new.setdefault('metadata', {})
+        want_rv = md.get('resourceVersion')
+        if want_rv and want_rv != old['metadata']['resourceVersion']:
+            raise ApiError(409, 'Operation cannot be fulfilled on %s "%s": the object has been '
+                           'modified; please apply your changes to the latest version and try again'
+                           % (res.plural, k[2]), details={'name': k[2], 'kind': res.plural})
+        # What clients may not change.
+        for field in ('name', 'namespace', 'uid', 'creationTimestamp', 'resourceVersion',
+                      'deletionTimestamp'):
+            if field in old['metadata']:
+                md[field] = old['metadata'][field]
+            else:
+                md.pop(field, None)
+        if md.get('name') != k[2]:
+            raise ApiError(400, 'the name of the object (%s) does not match the name on the URL (%s)'
+                           % (md.get('name'), k[2]))
+        for label, value in md.get('labels', {}).items():
+            if not isinstance(value, str) or not re.fullmatch(_LABEL_VALUE, value) or len(value) > 63:
+                why = ('Invalid value: "%s": a valid label must be an empty string or consist of '
+                       "alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                       "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex "
+                       "used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')" % value)
+                raise ApiError(422, '%s "%s" is invalid: metadata.labels: %s' % (res.kind, k[2], why),
+                               details={'name': k[2], 'kind': res.kind,
+                                        'causes': [{'reason': 'FieldValueInvalid', 'message': why,
+                                                    'field': 'metadata.labels'}]})
+        if not md.get('labels'):
+            md.pop('labels', None)
+        new = ordered(res, new)
+        if new == old:
+            # No change: no new version, no event (as the real server).
+            return copy.deepcopy(old)
+        new['metadata']['resourceVersion'] = str(self._next_rv())
+        self.objects[k] = new
+        self._record('MODIFIED', res, old, new)
+        return copy.deepcopy(new)
+
+    def delete(self, res, ns, name, graceful=False):
+        with self.cond:
+            k = self.key(res, ns, name)
+            old = self.objects.get(k)
+            if old is None:
+                raise not_found(res, name)
+            if graceful and not old['metadata'].get('deletionTimestamp'):
+                # The kubelet's part comes next: first the object shows its
+                # deletionTimestamp, then it goes.
+                term = copy.deepcopy(old)
+                term['metadata']['deletionTimestamp'] = now_rfc3339()
+                term['metadata']['deletionGracePeriodSeconds'] = 0
+                term['metadata']['resourceVersion'] = str(self._next_rv())
+                self.objects[k] = term
+                self._record('MODIFIED', res, old, term)
+                old = term
+            del self.objects[k]
+            gone = copy.deepcopy(old)
+            gone['metadata']['resourceVersion'] = str(self._next_rv())
+            self._record('DELETED', res, old, gone)
+            return gone
+
+    def compact(self):
+        '''Forgets the history: a watch from any version before now gets 410.'''
+        with self.cond:
+            self.compacted = self.rv
+            self.events = []
+            self.cond.notify_all()
+
+    def events_since(self, rv, plural):
+        '''Events after rv (caller holds the lock).'''
+        if rv < self.compacted:
+            raise expired(rv, self.rv)
+        return [e for e in self.events if e[0] > rv and e[2] == plural]
+
+
+# -------------------------------------------------------------- discovery
+
+def api_resource_list():
+    out = []
+    for res in RESOURCES.values():
+        out.append({'name': res.plural, 'singularName': res.singular, 'namespaced': res.namespaced,
+                    'kind': res.kind, 'verbs': res.verbs, 'shortNames': res.short_names,
+                    'storageVersionHash': res.storage_hash})
+        for sub, (kind, verbs) in sorted(res.subresources.items()):
+            out.append({'name': res.plural + '/' + sub, 'singularName': '', 'namespaced': res.namespaced,
+                        'kind': kind, 'verbs': verbs})
+    out.sort(key=lambda r: r['name'])
+    return {'kind': 'APIResourceList', 'groupVersion': 'v1', 'resources': out}
+
+
+def aggregated_core(version):
+    resources = []
+    for res in sorted(RESOURCES.values(), key=lambda r: r.plural):
+        subs = [{'subresource': sub, 'responseKind': {'group': '', 'version': 'v1', 'kind': kind},
+                 'verbs': verbs} for sub, (kind, verbs) in sorted(res.subresources.items())]
+        entry = {'resource': res.plural,
+                 'responseKind': {'group': '', 'version': 'v1', 'kind': res.kind},
+                 'scope': 'Namespaced' if res.namespaced else 'Cluster',
+                 'singularResource': res.singular, 'verbs': res.verbs, 'shortNames': res.short_names}
+        if subs:
+            entry['subresources'] = subs
+        resources.append(entry)
+    return {'kind': 'APIGroupDiscoveryList', 'apiVersion': 'apidiscovery.k8s.io/' + version,
+            'metadata': {},
+            'items': [{'metadata': {'creationTimestamp': None},
+                       'versions': [{'version': 'v1', 'resources': resources, 'freshness': 'Current'}]}]}
+
+
+def aggregated_groups(version):
+    return {'kind': 'APIGroupDiscoveryList', 'apiVersion': 'apidiscovery.k8s.io/' + version,
+            'metadata': {}, 'items': []}
+
+
+OPENAPI_V1_HASH = 'A1B2C3D4E5F60718293A4B5C6D7E8F9012345678901234567890ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF012345'
+
+
+def openapi_v3_root():
+    return {'paths': {'api/v1': {'serverRelativeURL': '/openapi/v3/api/v1?hash=' + OPENAPI_V1_HASH}}}
+
+
+def openapi_v3_core():
+    '''The paths of the served resources with their operations and query
+    parameters, as the real document lists them (kubectl looks there for
+    fieldValidation before it sends objects); no schemas.'''
+    def param(name, desc):
+        return {'name': name, 'in': 'query', 'description': desc, 'schema': {'type': 'string', 'uniqueItems': True}}
+    write_params = [param('dryRun', 'When present, indicates that modifications should not be persisted.'),
+                    param('fieldManager', 'fieldManager is a name associated with the actor or entity '
+                          'that is making these changes.'),
+                    param('fieldValidation', 'fieldValidation instructs the server on how to handle '
+                          'objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields.')]
+    paths = {}
+    for res in RESOURCES.values():
+        gvk = {'group': '', 'version': 'v1', 'kind': res.kind}
+        base = '/api/v1/namespaces/{namespace}/' + res.plural if res.namespaced else '/api/v1/' + res.plural
+
+        def op(action, opid, extra=()):
+            return {'tags': ['core_v1'], 'operationId': opid % res.kind, 'parameters': list(extra),
+                    'responses': {'200': {'description': 'OK'}, '401': {'description': 'Unauthorized'}},
+                    'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk}
+        paths[base] = {'get': op('list', 'list%s'), 'post': op('post', 'create%s', write_params)}
+        item = {'get': op('get', 'read%s'), 'put': op('put', 'replace%s', write_params),
+                'patch': op('patch', 'patch%s', write_params + [param('force', 'Force is going to "force" Apply requests.')]),
+                'delete': op('delete', 'delete%s')}
+        paths[base + '/{name}'] = item
+    return {'openapi': '3.0.0', 'info': {'title': 'Kubernetes', 'version': SERVER_VERSION['gitVersion']},
+            'paths': paths, 'components': {}}
+
+
+def parse_accept(header):
+    '''[(media type, {params})] in the client's order.'''
+    out = []
+    for item in (header or '').split(','):
+        item = item.strip()
+        if not item:
+            continue
+        parts = [p.strip() for p in item.split(';')]
+        params = {}
+        for p in parts[1:]:
+            if '=' in p:
+                k, v = p.split('=', 1)
+                params[k.strip()] = v.strip()
+        out.append((parts[0], params))
+    return out
+
+
+def wants_aggregated(accept):
+    for media, params in parse_accept(accept):
+        if media == 'application/json' and params.get('g') == 'apidiscovery.k8s.io' \
+                and params.get('as') == 'APIGroupDiscoveryList' and params.get('v') in ('v2', 'v2beta1'):
+            return params['v']
+        if media in ('application/json', '*/*', 'application/*') and 'as' not in params:
+            return None
+    return None
+
+
+def wants_table(accept):
+    for media, params in parse_accept(accept):
+        if media == 'application/json' and params.get('as') == 'Table' \
+                and params.get('g') == 'meta.k8s.io' and params.get('v') in ('v1', 'v1beta1'):
+            return params['v']
+        if media in ('application/json', '*/*', 'application/*') and 'as' not in params:
+            return None
+    return None
+
+
+def accept_ok(accept):
+    if not accept:
+        return True
+    for media, params in parse_accept(accept):
+        if media in ('application/json', '*/*', 'application/*'):
+            return True
+    return False
+
+
+# -------------------------------------------------------------- HTTP
+
+class Dropped(Exception):
+    pass
+
+
+class ApiHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    server_version = ''
+    sys_version = ''
+
+    def log_message(self, fmt, *args):
+        if self.server.standin.verbose:
+            sys.stderr.write('kube-standin: %s\n' % (fmt % args))
+
+    def send_response(self, code, message=None):
+        # As the real server: no Server header.
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header('Date', self.date_time_string())
+
+    # -- plumbing
+
+    def _read_body(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        return self.rfile.read(n) if n else b''
+
+    def send_json(self, code, obj, content_type='application/json'):
+        data = json.dumps(obj, separators=(',', ':')).encode() + b'\n'
+        self.send_response(code)
+        self.send_header('Audit-Id', str(uuid.uuid4()))
+        self.send_header('Cache-Control', 'no-cache, private')
+        self.send_header('Content-Type', content_type)
+        if content_type.startswith('application/json;g=apidiscovery'):
+            self.send_header('Vary', 'Accept')
+        self.send_header('X-Kubernetes-Pf-Flowschema-Uid', FLOWSCHEMA_UID)
+        self.send_header('X-Kubernetes-Pf-Prioritylevel-Uid', PRIORITYLEVEL_UID)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(data)
+        self.status_sent = code
+
+    def send_error_status(self, err):
+        self.send_json(err.code, err.status())
+
+    def do_GET(self):
+        self.handle_any('GET')
+
+    def do_HEAD(self):
+        self.handle_any('HEAD')
+
+    def do_POST(self):
+        self.handle_any('POST')
+
+    def do_PUT(self):
+        self.handle_any('PUT')
+
+    def do_PATCH(self):
+        self.handle_any('PATCH')
+
+    def do_DELETE(self):
+        self.handle_any('DELETE')
+
+    def handle_any(self, method):
+        st = self.server.standin
+        url = urllib.parse.urlsplit(self.path)
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
+        body = self._read_body()
+        self.status_sent = None
+        user = None
+        rec = {'method': method, 'path': url.path, 'query': query,
+               'headers': {k.lower(): v for k, v in self.headers.items()},
+               'body': body.decode(errors='replace'), 'time': time.monotonic()}
+        try:
+            user = self.authenticate()
+            rec['user'] = user
+            st.record(rec)
+            fault = st.take_fault(method, url.path)
+            if fault is not None:
+                raise fault
+            self.route(method, url.path, query, body, user)
+        except ApiError as e:
+            self.send_error_status(e)
+        except Dropped:
+            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            self.close_connection = True
+        rec['status'] = self.status_sent
+        with st.store.cond:
+            st.store.cond.notify_all()
+
+    def authenticate(self):
+        st = self.server.standin
+        auth = self.headers.get('Authorization')
+        if auth is not None:
+            m = re.fullmatch(r'[Bb]earer\s+(\S+)\s*', auth)
+            with st.lock:
+                user = st.tokens.get(m.group(1)) if m else None
+            if user is None:
+                raise ApiError(401, 'Unauthorized')
+            return user
+        cert = getattr(self.connection, 'getpeercert', lambda: None)()
+        if cert:
+            for rdn in cert.get('subject', ()):
+                for k, v in rdn:
+                    if k == 'commonName':
+                        return v
+        return 'system:anonymous'
+
+    def authorize(self, user, verb, what):
+        if user == 'system:anonymous':
+            raise ApiError(403, '%s is forbidden: User "system:anonymous" cannot %s %s'
+                           % (what[0], verb, what[1]))
+
+    # -- routing
+
+    def route(self, method, path, query, body, user):
+        st = self.server.standin
+        if path in ('/healthz', '/livez', '/readyz'):
+            data = b'ok'
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/plain; charset=utf-8')
+            self.send_header('Content-Length', str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.status_sent = 200
+            return
+        if path == '/version':
+            return self.send_json(200, SERVER_VERSION)
+        if path == '/openapi/v3' and method in ('GET', 'HEAD'):
+            self.authorize(user, 'get', ('forbidden', 'path "%s"' % path))
+            return self.send_json(200, openapi_v3_root())
+        if path == '/openapi/v3/api/v1' and method in ('GET', 'HEAD'):
+            self.authorize(user, 'get', ('forbidden', 'path "%s"' % path))
+            return self.send_json(200, openapi_v3_core())
+        parts = [p for p in path.split('/') if p]
+        if method not in ('GET', 'HEAD') and len(parts) < 3:
+            raise ApiError(405, 'the server does not allow this method on the requested resource')
+        if path in ('/api', '/api/', '/apis', '/apis/', '/api/v1', '/api/v1/'):
+            self.authorize(user, 'get', ('forbidden', 'path "%s"' % path))
+            accept = self.headers.get('Accept', '')
+            if path.rstrip('/') == '/api/v1':
+                return self.send_json(200, api_resource_list())
+            agg = wants_aggregated(accept) if st.aggregated_discovery else None
+            if agg:
+                doc = aggregated_core(agg) if path.startswith('/api/') or path == '/api' else aggregated_groups(agg)
+                return self.send_json(200, doc, 'application/json;g=apidiscovery.k8s.io;v=%s;'
+                                      'as=APIGroupDiscoveryList' % agg)
+            if not accept_ok(accept):
+                raise ApiError(406, 'only the following media types are accepted: application/json, '
+                               'application/yaml, application/vnd.kubernetes.protobuf')
+            if path.rstrip('/') == '/api':
+                host = self.server.server_address
+                return self.send_json(200, {'kind': 'APIVersions', 'versions': ['v1'],
+                                            'serverAddressByClientCIDRs': [
+                                                {'clientCIDR': '0.0.0.0/0',
+                                                 'serverAddress': '%s:%d' % (host[0], host[1])}]})
+            return self.send_json(200, {'kind': 'APIGroupList', 'apiVersion': 'v1', 'groups': []})
+        if len(parts) < 3 or parts[:2] != ['api', 'v1']:
+            raise ApiError(404, 'the server could not find the requested resource', reason='NotFound',
+                           details={})
+        rest = parts[2:]
+        ns = None
+        if rest[0] == 'namespaces' and len(rest) >= 3 and rest[2] in RESOURCES and RESOURCES[rest[2]].namespaced:
+            ns = rest[1]
+            rest = rest[2:]
+        res = RESOURCES.get(rest[0])
+        if res is None or (res.namespaced and ns is None and len(rest) > 1):
+            raise ApiError(404, 'the server could not find the requested resource', details={})
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if len(rest) > 3 or (sub is not None and sub != 'status'):
+            raise ApiError(404, 'the server could not find the requested resource', details={})
+        st.before_verb(method, res, ns, name, query)
+        scope = ('%s "%s"' % (res.plural, name) if name else res.plural,
+                 'resource "%s" in API group ""%s' % (
+                     res.plural, ' in the namespace "%s"' % ns if ns else ' at the cluster scope'))
+        store = st.store
+        if method in ('GET', 'HEAD') and name is None:
+            verb = 'watch' if query.get('watch') in ('true', '1') else 'list'
+            self.authorize(user, verb, scope)
+            if verb == 'watch':
+                return self.serve_watch(res, ns, query)
+            return self.serve_list(res, ns, query)
+        if method in ('GET', 'HEAD'):
+            self.authorize(user, 'get', scope)
+            obj = store.get(res, ns, name)
+            return self.send_object(200, res, obj)
+        if method == 'PATCH' and name is not None:
+            self.authorize(user, 'patch', scope)
+            ctype = (self.headers.get('Content-Type') or '').split(';')[0].strip()
+            return self.send_object(200, res, store.patch(res, ns, name, ctype, body))
+        if method == 'PUT' and name is not None:
+            self.authorize(user, 'update', scope)
+            return self.send_object(200, res, store.update(res, ns, name, self.decode_body(body)))
+        if method == 'POST' and name is None:
+            self.authorize(user, 'create', scope)
+            if res.namespaced and ns is None:
+                raise ApiError(405, 'the server does not allow this method on the requested resource')
+            obj = self.decode_body(body)
+            if obj.get('kind') not in (None, res.kind):
+                raise ApiError(400, 'the object provided is unrecognized (must be of type %s): '
+                               'kind %s' % (res.kind, obj.get('kind')))
+            return self.send_object(201, res, store.create(res, ns, obj))
+        if method == 'DELETE' and name is not None:
+            self.authorize(user, 'delete', scope)
+            grace = query.get('gracePeriodSeconds')
+            opts = self.decode_body(body) if body else {}
+            if grace is None and opts.get('gracePeriodSeconds') is not None:
+                grace = str(opts['gracePeriodSeconds'])
+            graceful = res.plural == 'pods' and grace != '0'
+            gone = store.delete(res, ns, name, graceful=graceful)
+            return self.send_object(200, res, gone)
+        raise ApiError(405, 'the server does not allow this method on the requested resource')
+
+    def decode_body(self, body):
+        ctype = (self.headers.get('Content-Type') or 'application/json').split(';')[0].strip()
+        if ctype != 'application/json':
+            raise ApiError(415, 'the body of the request was in an unknown format - accepted media '
+                           'types include: application/json, application/yaml, '
+                           'application/vnd.kubernetes.protobuf')
+        try:
+            obj = json.loads(body or b'{}')
+        except ValueError as e:
+            raise ApiError(400, "couldn't get version/kind; json parse error: %s" % e)
+        if not isinstance(obj, dict):
+            raise ApiError(400, "couldn't get version/kind; json parse error: not an object")
+        return obj
+
+    # -- objects, lists, tables
+
+    def send_object(self, code, res, obj):
+        accept = self.headers.get('Accept', '')
+        tv = wants_table(accept)
+        if tv:
+            return self.send_json(code, self.table(res, [obj], obj['metadata']['resourceVersion'], tv),
+                                  'application/json;as=Table;v=%s;g=meta.k8s.io' % tv)
+        if not accept_ok(accept):
+            raise ApiError(406, 'only the following media types are accepted: application/json, '
+                           'application/yaml, application/vnd.kubernetes.protobuf')
+        return self.send_json(code, obj)
+
+    def table(self, res, items, rv, version, cont=None):
+        cols = [{'name': n, 'type': t, 'format': f, 'description': d, 'priority': p}
+                for n, t, f, d, p in res.table_columns]
+        row_fn = TABLE_ROWS[res.plural]
+        include = self.query_include
+        rows = []
+        for obj in items:
+            row = {'cells': row_fn(obj)}
+            if include == 'Object':
+                row['object'] = obj
+            elif include != 'None':
+                md = copy.deepcopy(obj['metadata'])
+                row['object'] = {'kind': 'PartialObjectMetadata', 'apiVersion': 'meta.k8s.io/' + version,
+                                 'metadata': md}
+            rows.append(row)
+        meta = {'resourceVersion': str(rv)}
+        if cont:
+            meta['continue'] = cont
+        return {'kind': 'Table', 'apiVersion': 'meta.k8s.io/' + version, 'metadata': meta,
+                'columnDefinitions': cols, 'rows': rows}
+
+    @property
+    def query_include(self):
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        return q.get('includeObject', ['PartialObjectMetadata'])[-1]
+
+    def serve_list(self, res, ns, query):
+        store = self.server.standin.store
+        selector = Selector(res, ns, query)
+        items, rv = store.list(res, selector)
+        start = 0
+        cont = query.get('continue')
+        if cont:
+            try:
+                state = json.loads(base64.urlsafe_b64decode(cont.encode()).decode())
+                start, rv = int(state['start']), int(state['rv'])
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(400, 'continue key is not valid: %s' % cont)
+            if rv < store.compacted:
+                raise ApiError(410, 'The provided continue parameter is too old to display a consistent '
+                               'list result. You can start a new list without the continue parameter, '
+                               'or use the continue token in this response to retrieve the remainder '
+                               'of the results.')
+        limit = int(query.get('limit') or 0)
+        page = items[start:]
+        next_cont = None
+        if limit > 0 and len(page) > limit:
+            page = page[:limit]
+            next_cont = base64.urlsafe_b64encode(json.dumps(
+                {'start': start + limit, 'rv': rv}).encode()).decode()
+        accept = self.headers.get('Accept', '')
+        tv = wants_table(accept)
+        if tv:
+            return self.send_json(200, self.table(res, page, rv, tv, next_cont),
+                                  'application/json;as=Table;v=%s;g=meta.k8s.io' % tv)
+        for obj in page:
+            obj.pop('kind', None)
+            obj.pop('apiVersion', None)
+        meta = {'resourceVersion': str(rv)}
+        if next_cont:
+            meta['continue'] = next_cont
+        return self.send_json(200, {'kind': res.kind + 'List', 'apiVersion': 'v1', 'metadata': meta,
+                                    'items': page})
+
+    # -- watch
+
+    def write_chunk(self, data):
+        self.wfile.write(b'%x\r\n%s\r\n' % (len(data), data))
+        self.wfile.flush()
+
+    def serve_watch(self, res, ns, query):
+        st = self.server.standin
+        store = st.store
+        selector = Selector(res, ns, query)
+        rv_text = query.get('resourceVersion', '')
+        try:
+            since = int(rv_text) if rv_text not in ('', '0') else None
+        except ValueError:
+            raise ApiError(400, 'resourceVersion: Invalid value: "%s": must be a number' % rv_text)
+        timeout = query.get('timeoutSeconds')
+        timeout = float(timeout) if timeout else 1800.0
+        bookmarks = query.get('allowWatchBookmarks') in ('true', '1')
+        self.watch_table = wants_table(self.headers.get('Accept', ''))
+        self.watch_table_headers_sent = False
+        injected = st.take_watch_fault(res.plural)
+        if injected is not None and injected[0] == 'http':
+            raise injected[1]
+        with store.cond:
+            initial = []
+            error = injected[1] if injected is not None else None
+            if since is None:
+                items, last = store.list(res, selector)
+                initial = [('ADDED', o) for o in items]
+            else:
+                last = since
+                if error is None and since < store.compacted:
+                    error = expired(since, store.rv)
+        self.send_response(200)
+        self.send_header('Audit-Id', str(uuid.uuid4()))
+        self.send_header('Cache-Control', 'no-cache, private')
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        self.status_sent = 200
+        self.close_connection = True
+        watch = st.add_watch(self, res.plural)
+        # A client sends nothing on a watch connection: when it becomes
+        # readable, the client has closed it (the real server sees the
+        # request's context cancelled).
+        threading.Thread(target=self._watch_client, args=(watch,), daemon=True).start()
+        try:
+            if error is not None:
+                self.write_event('ERROR', error.status())
+                self.write_chunk(b'')
+                return
+            for etype, obj in initial:
+                self.write_event(etype, obj)
+            deadline = time.monotonic() + timeout
+            next_bookmark = time.monotonic() + st.bookmark_interval
+            while True:
+                with store.cond:
+                    while True:
+                        if watch.dropped or store.closed:
+                            raise Dropped()
+                        try:
+                            pending = store.events_since(last, res.plural)
+                        except ApiError as e:
+                            pending = e
+                            break
+                        if pending or watch.bookmark_now:
+                            break
+                        now = time.monotonic()
+                        if now >= deadline:
+                            break
+                        if bookmarks and now >= next_bookmark:
+                            watch.bookmark_now = True
+                            break
+                        wait = deadline - now
+                        if bookmarks:
+                            wait = min(wait, next_bookmark - now)
+                        store.cond.wait(wait)
+                    send_bookmark = bookmarks and watch.bookmark_now
+                    watch.bookmark_now = False
+                    current = store.rv
+                if isinstance(pending, ApiError):
+                    self.write_event('ERROR', pending.status())
+                    break
+                for rv, etype, _plural, old, new in pending:
+                    was, now_in = selector.match(old), selector.match(new) if etype != 'DELETED' else False
+                    if etype == 'DELETED':
+                        if was:
+                            self.write_event('DELETED', new)
+                    elif was and now_in:
+                        self.write_event(etype, new)
+                    elif now_in:
+                        self.write_event('ADDED', new)
+                    elif was:
+                        self.write_event('DELETED', new)
+                    last = rv
+                if send_bookmark:
+                    last = max(last, current)
+                    self.write_event('BOOKMARK', {'kind': res.kind, 'apiVersion': 'v1',
+                                                  'metadata': {'resourceVersion': str(last),
+                                                               'creationTimestamp': None}})
+                    with store.cond:
+                        watch.bookmarks_sent.append(last)
+                        store.cond.notify_all()
+                    next_bookmark = time.monotonic() + st.bookmark_interval
+                if time.monotonic() >= deadline and not pending:
+                    break
+            self.write_chunk(b'')
+        finally:
+            st.remove_watch(watch)
+
+    def _watch_client(self, watch):
+        import select
+        try:
+            select.select([self.connection.fileno()], [], [])
+        except (OSError, ValueError):
+            pass
+        with self.server.standin.store.cond:
+            watch.dropped = True
+            self.server.standin.store.cond.notify_all()
+
+    def write_event(self, etype, obj):
+        tv = getattr(self, 'watch_table', None)
+        if tv and etype in ('ADDED', 'MODIFIED', 'DELETED'):
+            # As the real server: a Table per event, the column definitions
+            # only in the first.
+            table = self.table(RESOURCES[obj['kind'].lower() + 's'], [obj],
+                               obj['metadata']['resourceVersion'], tv)
+            if self.watch_table_headers_sent:
+                table['columnDefinitions'] = []
+            self.watch_table_headers_sent = True
+            obj = table
+        self.write_chunk(json.dumps({'type': etype, 'object': obj}, separators=(',', ':')).encode() + b'\n')
+
+
+class Watch:
+    def __init__(self, handler, plural):
+        self.handler = handler
+        self.plural = plural
+        self.dropped = False
+        self.bookmark_now = False
+        self.bookmarks_sent = []      # the resourceVersion of each
+
+
+class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, addr, handler, standin, ssl_context=None):
+        self.standin = standin
+        self.ssl_context = ssl_context
+        super().__init__(addr, handler)
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake in the connection's thread, not in accept().
+        if self.ssl_context is not None:
+            try:
+                request = self.ssl_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        try:
+            self.RequestHandlerClass(request, client_address, self)
+        finally:
+            if self.ssl_context is not None:
+                try:
+                    request.close()
+                except OSError:
+                    pass
+
+    def handle_error(self, request, client_address):
+        if self.standin.verbose:
+            super().handle_error(request, client_address)
+
+
+# -------------------------------------------------------------- the stand-in
+
+def default_node(name, labels=None):
+    return {
+        'metadata': {
+            'name': name,
+            'labels': dict({'beta.kubernetes.io/arch': 'amd64', 'beta.kubernetes.io/os': 'linux',
+                            'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': name,
+                            'kubernetes.io/os': 'linux'}, **(labels or {})),
+            'annotations': {'node.alpha.kubernetes.io/ttl': '0',
+                            'volumes.kubernetes.io/controller-managed-attach-detach': 'true'},
+        },
+        'spec': {'podCIDR': '10.244.0.0/24', 'podCIDRs': ['10.244.0.0/24']},
+        'status': {
+            'capacity': {'cpu': '2', 'memory': '8148564Ki', 'pods': '110'},
+            'allocatable': {'cpu': '2', 'memory': '8046164Ki', 'pods': '110'},
+            'conditions': [
+                {'type': 'MemoryPressure', 'status': 'False', 'reason': 'KubeletHasSufficientMemory',
+                 'message': 'kubelet has sufficient memory available'},
+                {'type': 'DiskPressure', 'status': 'False', 'reason': 'KubeletHasNoDiskPressure',
+                 'message': 'kubelet has no disk pressure'},
+                {'type': 'PIDPressure', 'status': 'False', 'reason': 'KubeletHasSufficientPID',
+                 'message': 'kubelet has sufficient PID available'},
+                {'type': 'Ready', 'status': 'True', 'reason': 'KubeletReady',
+                 'message': 'kubelet is posting ready status'},
+            ],
+            'addresses': [{'type': 'InternalIP', 'address': '10.0.0.11'},
+                          {'type': 'Hostname', 'address': name}],
+            'daemonEndpoints': {'kubeletEndpoint': {'Port': 10250}},
+            'nodeInfo': {'machineID': uuid.uuid4().hex, 'systemUUID': str(uuid.uuid4()),
+                         'bootID': str(uuid.uuid4()), 'kernelVersion': '6.1.0-37-amd64',
+                         'osImage': 'Debian GNU/Linux 12 (bookworm)',
+                         'containerRuntimeVersion': 'containerd://1.7.24', 'kubeletVersion': 'v1.32.4',
+                         'kubeProxyVersion': 'v1.32.4', 'operatingSystem': 'linux', 'architecture': 'amd64'},
+        },
+    }
+
+
+def default_pod(name, node, labels=None, namespace=None):
+    return {
+        'metadata': {'name': name, 'labels': dict(labels or {})},
+        'spec': {'nodeName': node, 'restartPolicy': 'Always', 'schedulerName': 'default-scheduler',
+                 'serviceAccountName': 'default',
+                 'containers': [{'name': 'main', 'image': 'registry.k8s.io/pause:3.10'}]},
+        'status': {'phase': 'Running', 'podIP': '10.244.0.10',
+                   'containerStatuses': [{'name': 'main', 'ready': True, 'restartCount': 0,
+                                          'image': 'registry.k8s.io/pause:3.10'}]},
+    }
+
+
+def stop_server(server, port):
+    '''shutdown() waits for serve_forever() to see the request, which it
+    does when its select() wakes: a connection wakes it at once.'''
+    t = threading.Thread(target=server.shutdown)
+    t.start()
+    while t.is_alive():
+        try:
+            socket.create_connection(('127.0.0.1', port), 1).close()
+        except OSError:
+            pass
+        t.join(0.05)
+    server.server_close()
+
+
+class KubeStandin:
+    '''The server and its test controls.  Use as a context manager or call
+    start()/stop().'''
+
+    def __init__(self, tls_dir=None, tokens=None, bookmark_interval=60.0, verbose=False,
+                 client_ca=None, aggregated_discovery=True):
+        self.store = Store()
+        # Servers before 1.26 have no aggregated discovery: clients fall back
+        # to /api/v1 (kept to prove that document too).
+        self.aggregated_discovery = aggregated_discovery
+        self.lock = threading.Lock()
+        self.tokens = {t: 'system:serviceaccount:gpu-operator:nvidia-cc-k8s-bridge' for t in (tokens or [])}
+        self.bookmark_interval = bookmark_interval
+        self.verbose = verbose
+        self.requests = []
+        self.watches = []
+        self.faults = []              # (method, path regex, ApiError, count)
+        self.watch_faults = []        # (plural, 'event'|'http', ApiError)
+        self.verb_hooks = []
+        self.tls_dir = tls_dir
+        self.client_ca = client_ca
+        ctx = None
+        if tls_dir is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(os.path.join(tls_dir, 'server.crt'), os.path.join(tls_dir, 'server.key'))
+            ca = client_ca or os.path.join(tls_dir, 'ca.crt')
+            ctx.load_verify_locations(ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+        self.scheme = 'https' if ctx is not None else 'http'
+        self.server = ThreadingServer(('127.0.0.1', 0), ApiHandler, self, ctx)
+        self.port = self.server.server_address[1]
+        self.url = '%s://127.0.0.1:%d' % (self.scheme, self.port)
+        self.thread = None
+        for ns in ('default', 'kube-system', 'gpu-operator'):
+            self.add_namespace(ns)
+
+    # -- life
+
+    def start(self):
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 3600},
+                                       daemon=True, name='kube-standin')
+        self.thread.start()
+        return self
+
+    def stop(self):
+        with self.store.cond:
+            self.store.closed = True
+            self.store.cond.notify_all()
+        self.drop_watches()
+        stop_server(self.server, self.port)
+        if self.thread is not None:
+            self.thread.join(10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- objects
+
+    def add_namespace(self, name):
+        return self.store.create(RESOURCES['namespaces'], None,
+                                 {'metadata': {'name': name, 'labels': {'kubernetes.io/metadata.name': name}},
+                                  'spec': {'finalizers': ['kubernetes']}, 'status': {'phase': 'Active'}})
+
+    def add_node(self, name, labels=None):
+        return self.store.create(RESOURCES['nodes'], None, default_node(name, labels))
+
+    def add_pod(self, namespace, name, node, labels=None):
+        return self.store.create(RESOURCES['pods'], namespace, default_pod(name, node, labels))
+
+    def delete_pod(self, namespace, name, graceful=True):
+        return self.store.delete(RESOURCES['pods'], namespace, name, graceful=graceful)
+
+    def node(self, name):
+        return self.store.get(RESOURCES['nodes'], None, name)
+
+    def labels(self, name):
+        return self.node(name)['metadata'].get('labels', {})
+
+    def patch_node(self, name, patch, content_type='application/merge-patch+json'):
+        return self.store.patch(RESOURCES['nodes'], None, name, content_type, json.dumps(patch).encode())
+
+    def set_labels(self, name, labels):
+        '''Sets (value) or removes (None) labels, as kubectl label does.'''
+        return self.patch_node(name, {'metadata': {'labels': labels}})
+
+    def pods(self, namespace=None, field_selector='', label_selector=''):
+        res = RESOURCES['pods']
+        items, _ = self.store.list(res, Selector(res, namespace, {'fieldSelector': field_selector,
+                                                                  'labelSelector': label_selector}))
+        return items
+
+    # -- waiting
+
+    def wait_for(self, pred, timeout, what='a condition', alive=None):
+        '''Waits on the store's condition variable until pred() (called with
+        the lock held) is true; raises TimeoutError naming what on the
+        deadline, RuntimeError when alive() turns false first.  Whatever
+        changes the store or records a request wakes it, and so does
+        poke() (e.g. from a thread watching a child's pidfd).'''
+        deadline = time.monotonic() + timeout
+        with self.store.cond:
+            while True:
+                r = pred()
+                if r:
+                    return r
+                if alive is not None and not alive():
+                    r = pred()
+                    if r:
+                        return r
+                    raise RuntimeError('the process died while waiting for %s' % what)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError('timed out after %g s waiting for %s' % (timeout, what))
+                self.store.cond.wait(left)
+
+    def poke(self):
+        with self.store.cond:
+            self.store.cond.notify_all()
+
+    def wait_labels(self, node, pred, timeout, what='labels', alive=None):
+        '''Waits until pred(labels of node) is true; returns the labels.'''
+        key = ('nodes', '', node)
+        seen = {}
+
+        def check():
+            obj = self.store.objects.get(key)
+            seen['labels'] = dict(obj['metadata'].get('labels', {})) if obj else None
+            return seen['labels'] if seen['labels'] is not None and pred(seen['labels']) else None
+        try:
+            return self.wait_for(check, timeout, what, alive)
+        except (TimeoutError, RuntimeError) as e:
+            raise type(e)('%s; last labels: %s' % (e, json.dumps(seen.get('labels'), sort_keys=True)))
+
+    # -- requests
+
+    def record(self, rec):
+        with self.store.cond:
+            self.requests.append(rec)
+            self.store.cond.notify_all()
+
+    def requests_matching(self, method=None, path=None, watch=None, since=0):
+        out = []
+        with self.store.cond:
+            reqs = list(self.requests[since:])
+        for r in reqs:
+            if method is not None and r['method'] != method:
+                continue
+            if path is not None and not re.fullmatch(path, r['path']):
+                continue
+            if watch is not None and (r['query'].get('watch') in ('true', '1')) != watch:
+                continue
+            out.append(r)
+        return out
+
+    def clear_requests(self):
+        with self.store.cond:
+            self.requests = []
+
+    # -- faults
+
+    def set_tokens(self, tokens, user='system:serviceaccount:gpu-operator:nvidia-cc-k8s-bridge'):
+        '''Only these bearer tokens are valid from now on.'''
+        with self.lock:
+            self.tokens = {t: user for t in tokens}
+
+    def fail_next(self, method, path, code=500, message='injected failure', count=1):
+        with self.lock:
+            self.faults.append([method, path, ApiError(code, message), count])
+
+    def take_fault(self, method, path):
+        with self.lock:
+            for f in self.faults:
+                if f[0] == method and re.fullmatch(f[1], path):
+                    f[3] -= 1
+                    if f[3] <= 0:
+                        self.faults.remove(f)
+                    return f[2]
+        return None
+
+    def inject_watch_gone(self, plural='nodes', how='event'):
+        '''The next watch of plural gets 410 Expired: as an ERROR event in a
+        200 response (how the watch cache answers), or as the HTTP status.'''
+        assert how in ('event', 'http')
+        with self.lock:
+            self.watch_faults.append((plural, how, expired(1, self.store.rv)))
+
+    def take_watch_fault(self, plural):
+        with self.lock:
+            for f in self.watch_faults:
+                if f[0] == plural:
+                    self.watch_faults.remove(f)
+                    return f[1], f[2]
+        return None
+
+    def before_verb(self, method, res, ns, name, query):
+        for hook in list(self.verb_hooks):
+            hook(method, res.plural, ns, name, query)
+
+    # -- watches
+
+    def add_watch(self, handler, plural):
+        w = Watch(handler, plural)
+        with self.store.cond:
+            self.watches.append(w)
+            self.store.cond.notify_all()
+        return w
+
+    def remove_watch(self, w):
+        with self.store.cond:
+            if w in self.watches:
+                self.watches.remove(w)
+            self.store.cond.notify_all()
+
+    def open_watches(self, plural=None):
+        with self.store.cond:
+            return [w for w in self.watches if plural is None or w.plural == plural]
+
+    def drop_watches(self, plural=None):
+        '''Closes every open watch connection without a final chunk, as a
+        restarting apiserver or a broken load balancer does.'''
+        with self.store.cond:
+            victims = [w for w in self.watches if plural is None or w.plural == plural]
+            for w in victims:
+                w.dropped = True
+                try:
+                    w.handler.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.store.cond.notify_all()
+        return len(victims)
+
+    def send_bookmarks(self, wait=True, timeout=30):
+        '''Makes every open watch that allows them send a BOOKMARK now;
+        waits until they were written.  Returns the watches.'''
+        with self.store.cond:
+            targets = [(w, len(w.bookmarks_sent)) for w in self.watches]
+            for w, _ in targets:
+                w.bookmark_now = True
+            self.store.cond.notify_all()
+        if wait:
+            self.wait_for(lambda: all(len(w.bookmarks_sent) > n or w.dropped or w not in self.watches
+                                      for w, n in targets), timeout, 'the bookmarks to be written')
+        return [w for w, _ in targets]
+
+    def compact(self):
+        self.store.compact()
+
+
+# -------------------------------------------------------------- certificates and kubeconfig
+
+def make_pki(directory, client_cn='system:node:node-1', client_org='system:nodes'):
+    '''A CA, a server certificate for 127.0.0.1/localhost and a client
+    certificate, made by the openssl CLI: ca.crt, server.{crt,key},
+    client.{crt,key}.'''
+    os.makedirs(directory, exist_ok=True)
+
+    def run(*args):
+        subprocess.run(['openssl'] + list(args), check=True, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    p = lambda n: os.path.join(directory, n)  # noqa: E731
+    run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj', '/CN=kubernetes-ca',
+        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
+    for name, subj, ext in (
+            ('server', '/CN=kube-apiserver',
+             'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n'
+             'extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n'),
+            ('client', '/O=%s/CN=%s' % (client_org, client_cn),
+             'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n')):
+        with open(p(name + '.ext'), 'w') as f:
+            f.write(ext)
+        run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+            '-keyout', p(name + '.key'), '-out', p(name + '.csr'), '-subj', subj)
+        run('x509', '-req', '-in', p(name + '.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'),
+            '-CAcreateserial', '-out', p(name + '.crt'), '-days', '2', '-extfile', p(name + '.ext'))
+    return directory
+
+
+def kubeconfig_text(server, ca_file=None, ca_data=None, token=None, token_file=None,
+                    client_cert=None, client_key=None, insecure=False, user='bridge'):
+    cluster = {'server': server}
+    if ca_file:
+        cluster['certificate-authority'] = ca_file
+    if ca_data:
+        cluster['certificate-authority-data'] = base64.b64encode(ca_data).decode()
+    if insecure:
+        cluster['insecure-skip-tls-verify'] = True
+    u = {}
+    if token:
+        u['token'] = token
+    if token_file:
+        u['tokenFile'] = token_file
+    if client_cert:
+        u['client-certificate'] = client_cert
+    if client_key:
+        u['client-key'] = client_key
+    doc = {'apiVersion': 'v1', 'kind': 'Config', 'preferences': {},
+           'clusters': [{'name': 'standin', 'cluster': cluster}],
+           'users': [{'name': user, 'user': u}],
+           'contexts': [{'name': 'standin', 'context': {'cluster': 'standin', 'user': user}}],
+           'current-context': 'standin'}
+    # JSON is YAML; kubectl and libyaml read it.
+    return json.dumps(doc, indent=2) + '\n'
+
+
+def write_kubeconfig(path, *args, **kwargs):
+    with open(path, 'w') as f:
+        f.write(kubeconfig_text(*args, **kwargs))
+    os.chmod(path, 0o600)
+    return path
+
+
+# -------------------------------------------------------------- control endpoint
+
+class ControlHandler(http.server.BaseHTTPRequestHandler):
+    '''The side channel when the stand-in runs as its own process (plain
+    HTTP on loopback, no auth):
+      GET  /requests                  every recorded request (JSON array)
+      GET  /nodes/NAME                the node object
+      POST /tokens        {"tokens": [...]}
+      POST /fail-next     {"method": "PATCH", "path": "regex", "code": 500, "count": 1}
+      POST /inject-gone   {"resource": "nodes", "how": "event"|"http"}
+      POST /drop-watches  {"resource": "nodes"} (optional)
+      POST /compact, /bookmarks, /clear-requests
+      POST /nodes         {"name": ..., "labels": {...}}
+      PATCH /nodes/NAME   a merge patch
+      POST /pods          {"namespace": ..., "name": ..., "node": ..., "labels": {...}}
+      DELETE /pods/NS/NAME'''
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, code, obj):
+        data = json.dumps(obj).encode() + b'\n'
+        self.send_response(code)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self, method):
+        st = self.server.standin
+        n = int(self.headers.get('Content-Length') or 0)
+        body = json.loads(self.rfile.read(n) or b'{}') if n else {}
+        path = urllib.parse.urlsplit(self.path).path
+        parts = [p for p in path.split('/') if p]
+        try:
+            if method == 'GET' and path == '/requests':
+                return self.reply(200, st.requests_matching())
+            if method == 'GET' and len(parts) == 2 and parts[0] == 'nodes':
+                return self.reply(200, st.node(parts[1]))
+            if method == 'PATCH' and len(parts) == 2 and parts[0] == 'nodes':
+                return self.reply(200, st.patch_node(parts[1], body))
+            if method == 'POST':
+                if path == '/tokens':
+                    st.set_tokens(body['tokens'])
+                elif path == '/fail-next':
+                    st.fail_next(body['method'], body['path'], body.get('code', 500),
+                                 body.get('message', 'injected failure'), body.get('count', 1))
+                elif path == '/inject-gone':
+                    st.inject_watch_gone(body.get('resource', 'nodes'), body.get('how', 'event'))
+                elif path == '/drop-watches':
+                    return self.reply(200, {'dropped': st.drop_watches(body.get('resource'))})
+                elif path == '/compact':
+                    st.compact()
+                elif path == '/bookmarks':
+                    st.send_bookmarks()
+                elif path == '/clear-requests':
+                    st.clear_requests()
+                elif path == '/nodes':
+                    return self.reply(201, st.add_node(body['name'], body.get('labels')))
+                elif path == '/pods':
+                    return self.reply(201, st.add_pod(body['namespace'], body['name'], body['node'],
+                                                      body.get('labels')))
+                else:
+                    return self.reply(404, {'error': 'no such control: ' + path})
+                return self.reply(200, {})
+            if method == 'DELETE' and len(parts) == 3 and parts[0] == 'pods':
+                return self.reply(200, st.delete_pod(parts[1], parts[2]))
+            return self.reply(404, {'error': 'no such control: %s %s' % (method, path)})
+        except ApiError as e:
+            return self.reply(e.code, e.status())
+        except (KeyError, ValueError, TypeError) as e:
+            return self.reply(400, {'error': str(e)})
+
+    def do_GET(self):
+        self.handle_any('GET')
+
+    def do_POST(self):
+        self.handle_any('POST')
+
+    def do_PATCH(self):
+        self.handle_any('PATCH')
+
+    def do_DELETE(self):
+        self.handle_any('DELETE')
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description='A stand-in for kube-apiserver (tests only).')
+    ap.add_argument('--tls', metavar='DIR', help='serve TLS; make the PKI in DIR when it has no ca.crt')
+    ap.add_argument('--token', action='append', default=[], help='a valid bearer token (repeatable)')
+    ap.add_argument('--node', action='append', default=[], metavar='NAME[:k=v,...]',
+                    help='a node to create, with labels')
+    ap.add_argument('--kubeconfig-out', metavar='FILE', help='write a kubeconfig for the first token')
+    ap.add_argument('--bookmark-interval', type=float, default=60.0)
+    ap.add_argument('--verbose', action='store_true')
+    args = ap.parse_args(argv)
+    if args.tls and not os.path.exists(os.path.join(args.tls, 'ca.crt')):
+        make_pki(args.tls)
+    st = KubeStandin(tls_dir=args.tls, tokens=args.token, bookmark_interval=args.bookmark_interval,
+                     verbose=args.verbose)
+    for spec in args.node:
+        name, _, labels = spec.partition(':')
+        st.add_node(name, dict(kv.split('=', 1) for kv in labels.split(',') if kv))
+    ctl = ThreadingServer(('127.0.0.1', 0), ControlHandler, st)
+    if args.kubeconfig_out:
+        write_kubeconfig(args.kubeconfig_out, st.url,
+                         ca_file=os.path.join(os.path.abspath(args.tls), 'ca.crt') if args.tls else None,
+                         token=args.token[0] if args.token else None)
+    st.start()
+    threading.Thread(target=ctl.serve_forever, kwargs={'poll_interval': 3600}, daemon=True).start()
+    sys.stdout.write('%d %d\n' % (st.port, ctl.server_address[1]))
+    sys.stdout.flush()
+    done = threading.Event()
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    stop_server(ctl, ctl.server_address[1])
+    st.stop()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
