@@ -13,6 +13,10 @@ Served:
   - discovery: /version, /api, /apis (plain APIVersions/APIGroupList, or the
     aggregated APIGroupDiscoveryList v2/v2beta1 when the Accept header asks
     for it), /api/v1 (APIResourceList), /healthz, /livez, /readyz;
+  - OpenAPI: /openapi/v3 and /openapi/v3/api/v1 (the paths and their query
+    parameters), /openapi/v2 in JSON or in protobuf (the paths, and the
+    definitions of each kind's top level and metadata, which kubectl 1.20
+    validates objects against);
   - core/v1 nodes (cluster scoped), namespaces, pods (namespaced):
     get, list (labelSelector, fieldSelector, limit/continue), watch
     (?watch=true; resourceVersion, allowWatchBookmarks, timeoutSeconds,
@@ -21,6 +25,9 @@ Served:
     patch (merge, strategic merge, JSON patch; labels removed with null;
     no event and no new resourceVersion when nothing changed; a stale
     metadata.resourceVersion gives 409), create (POST) and delete;
+  - fields a kind has not (top level and metadata) in a create or update:
+    dropped with a Warning header, dropped silently (fieldValidation=Ignore)
+    or refused (fieldValidation=Strict);
   - Table output (Accept ...;as=Table;v=v1;g=meta.k8s.io) for nodes, pods,
     namespaces, with the columns the real server prints;
   - resourceVersion: one monotonic counter for every write, as etcd's
@@ -897,8 +904,9 @@ def unknown_fields(res, obj):
 
 
 def openapi_v2():
-    '''The Swagger 2.0 document (/openapi/v2): kubectl before 1.27
-    validates objects against its definitions on the client.'''
+    '''The Swagger 2.0 document (/openapi/v2): a kubectl without
+    server-side field validation (Debian 12's 1.20) validates objects
+    against its definitions before it sends them.'''
     def param(name, desc):
         return {'uniqueItems': True, 'type': 'string', 'description': desc, 'name': name, 'in': 'query'}
     return {'swagger': '2.0', 'info': {'title': 'Kubernetes', 'version': SERVER_VERSION['gitVersion']},
@@ -1140,8 +1148,9 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
 
     def authorize(self, user, verb, what):
         if user == 'system:anonymous':
-            raise ApiError(403, '%s is forbidden: User "system:anonymous" cannot %s %s'
-                           % (what[0], verb, what[1]))
+            # A path outside the resources is "forbidden: User ...".
+            subject = what[0] if what[0] == 'forbidden' else what[0] + ' is forbidden'
+            raise ApiError(403, '%s: User "system:anonymous" cannot %s %s' % (subject, verb, what[1]))
 
     # -- routing
 
