@@ -13,6 +13,10 @@ Served:
   - discovery: /version, /api, /apis (plain APIVersions/APIGroupList, or the
     aggregated APIGroupDiscoveryList v2/v2beta1 when the Accept header asks
     for it), /api/v1 (APIResourceList), /healthz, /livez, /readyz;
+  - OpenAPI: /openapi/v3 and /openapi/v3/api/v1 (the paths and their query
+    parameters), /openapi/v2 in JSON or in protobuf (the paths, and the
+    definitions of each kind's top level and metadata, which kubectl 1.20
+    validates objects against);
   - core/v1 nodes (cluster scoped), namespaces, pods (namespaced):
     get, list (labelSelector, fieldSelector, limit/continue), watch
     (?watch=true; resourceVersion, allowWatchBookmarks, timeoutSeconds,
@@ -21,6 +25,9 @@ Served:
     patch (merge, strategic merge, JSON patch; labels removed with null;
     no event and no new resourceVersion when nothing changed; a stale
     metadata.resourceVersion gives 409), create (POST) and delete;
+  - fields a kind has not (top level and metadata) in a create or update:
+    dropped with a Warning header, dropped silently (fieldValidation=Ignore)
+    or refused (fieldValidation=Strict);
   - Table output (Accept ...;as=Table;v=v1;g=meta.k8s.io) for nodes, pods,
     namespaces, with the columns the real server prints;
   - resourceVersion: one monotonic counter for every write, as etcd's
@@ -791,12 +798,11 @@ def openapi_v3_root():
     return {'paths': {'api/v1': {'serverRelativeURL': '/openapi/v3/api/v1?hash=' + OPENAPI_V1_HASH}}}
 
 
-def openapi_v3_core():
+def openapi_paths(param):
     '''The paths of the served resources with their operations and query
     parameters, as the real document lists them (kubectl looks there for
-    fieldValidation before it sends objects); no schemas.'''
-    def param(name, desc):
-        return {'name': name, 'in': 'query', 'description': desc, 'schema': {'type': 'string', 'uniqueItems': True}}
+    fieldValidation before it sends objects); param(name, description)
+    makes a query parameter in the document's version.'''
     write_params = [param('dryRun', 'When present, indicates that modifications should not be persisted.'),
                     param('fieldManager', 'fieldManager is a name associated with the actor or entity '
                           'that is making these changes.'),
@@ -816,8 +822,166 @@ def openapi_v3_core():
                 'patch': op('patch', 'patch%s', write_params + [param('force', 'Force is going to "force" Apply requests.')]),
                 'delete': op('delete', 'delete%s')}
         paths[base + '/{name}'] = item
+    return paths
+
+
+def openapi_v3_core():
+    '''The paths (openapi_paths()); no schemas.'''
+    def param(name, desc):
+        return {'name': name, 'in': 'query', 'description': desc, 'schema': {'type': 'string', 'uniqueItems': True}}
     return {'openapi': '3.0.0', 'info': {'title': 'Kubernetes', 'version': SERVER_VERSION['gitVersion']},
-            'paths': paths, 'components': {}}
+            'paths': openapi_paths(param), 'components': {}}
+
+
+META = 'io.k8s.apimachinery.pkg.apis.meta.v1.'
+CORE = 'io.k8s.api.core.v1.'
+
+
+def _ref(name):
+    return {'$ref': '#/definitions/' + name}
+
+
+def openapi_definitions():
+    '''The definitions of the served kinds as the real document has them
+    at the top level and in metadata (the fields, their types, the
+    x-kubernetes-group-version-kind that clients look kinds up by).  What
+    is below spec and status is left undescribed: an object of anything.'''
+    string = {'type': 'string'}
+    string_map = {'type': 'object', 'additionalProperties': string}
+    anything = {'type': 'object'}
+    defs = {
+        META + 'Time': {'type': 'string', 'format': 'date-time'},
+        META + 'ObjectMeta': {'type': 'object', 'properties': {
+            'annotations': string_map,
+            'creationTimestamp': _ref(META + 'Time'),
+            'deletionGracePeriodSeconds': {'type': 'integer', 'format': 'int64'},
+            'deletionTimestamp': _ref(META + 'Time'),
+            'finalizers': {'type': 'array', 'items': string},
+            'generateName': string,
+            'generation': {'type': 'integer', 'format': 'int64'},
+            'labels': string_map,
+            'managedFields': {'type': 'array', 'items': _ref(META + 'ManagedFieldsEntry')},
+            'name': string,
+            'namespace': string,
+            'ownerReferences': {'type': 'array', 'items': _ref(META + 'OwnerReference')},
+            'resourceVersion': string,
+            'selfLink': string,
+            'uid': string}},
+        META + 'ListMeta': {'type': 'object', 'properties': {
+            'continue': string, 'remainingItemCount': {'type': 'integer', 'format': 'int64'},
+            'resourceVersion': string, 'selfLink': string}},
+        META + 'ManagedFieldsEntry': anything,
+        META + 'OwnerReference': anything,
+    }
+    for res in RESOURCES.values():
+        gvk = [{'group': '', 'kind': res.kind, 'version': 'v1'}]
+        for part in ('Spec', 'Status'):
+            defs[CORE + res.kind + part] = anything
+        defs[CORE + res.kind] = {
+            'type': 'object',
+            'properties': {'apiVersion': string, 'kind': string, 'metadata': _ref(META + 'ObjectMeta'),
+                           'spec': _ref(CORE + res.kind + 'Spec'),
+                           'status': _ref(CORE + res.kind + 'Status')},
+            'x-kubernetes-group-version-kind': gvk}
+        defs[CORE + res.kind + 'List'] = {
+            'type': 'object', 'required': ['items'],
+            'properties': {'apiVersion': string, 'items': {'type': 'array', 'items': _ref(CORE + res.kind)},
+                           'kind': string, 'metadata': _ref(META + 'ListMeta')},
+            'x-kubernetes-group-version-kind': [{'group': '', 'kind': res.kind + 'List', 'version': 'v1'}]}
+    return dict(sorted(defs.items()))
+
+
+def unknown_fields(res, obj):
+    '''The fields of obj that its kind does not have, as the server's
+    strict decoding names them ("spec.x"), at the levels the definitions
+    describe.'''
+    defs = openapi_definitions()
+    out = [k for k in obj if k not in defs[CORE + res.kind]['properties']]
+    md = obj.get('metadata')
+    if isinstance(md, dict):
+        out += ['metadata.' + k for k in md if k not in defs[META + 'ObjectMeta']['properties']]
+    return out
+
+
+def openapi_v2():
+    '''The Swagger 2.0 document (/openapi/v2): a kubectl without
+    server-side field validation (Debian 12's 1.20) validates objects
+    against its definitions before it sends them.'''
+    def param(name, desc):
+        return {'uniqueItems': True, 'type': 'string', 'description': desc, 'name': name, 'in': 'query'}
+    return {'swagger': '2.0', 'info': {'title': 'Kubernetes', 'version': SERVER_VERSION['gitVersion']},
+            'paths': openapi_paths(param), 'definitions': openapi_definitions()}
+
+
+OPENAPI_V2_PROTOBUF = ('application/com.github.proto-openapi.spec.v2@v1.0+protobuf',
+                       'application/com.github.proto-openapi.spec.v2.v1.0+protobuf')
+
+
+def _pb_varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _pb(num, payload):
+    '''A length-delimited field (a string, bytes or a message).'''
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return _pb_varint(num << 3 | 2) + _pb_varint(len(payload)) + payload
+
+
+def _pb_bool(num, value):
+    return _pb_varint(num << 3) + b'\x01' if value else b''
+
+
+def _pb_extensions(num, obj):
+    # NamedAny{name, value: Any{yaml}}; JSON is YAML.
+    return b''.join(_pb(num, _pb(1, k) + _pb(2, _pb(2, json.dumps(v, separators=(',', ':')))))
+                    for k, v in obj.items() if k.startswith('x-'))
+
+
+def _pb_schema(s):
+    out = _pb(1, s['$ref']) if '$ref' in s else b''
+    out += _pb(2, s['format']) if 'format' in s else b''
+    out += _pb(4, s['description']) if 'description' in s else b''
+    out += b''.join(_pb(19, r) for r in s.get('required', []))
+    if 'additionalProperties' in s:
+        out += _pb(21, _pb(1, _pb_schema(s['additionalProperties'])))
+    out += _pb(22, _pb(1, s['type'])) if 'type' in s else b''
+    out += _pb(23, _pb(1, _pb_schema(s['items']))) if 'items' in s else b''
+    if 'properties' in s:
+        out += _pb(25, b''.join(_pb(1, _pb(1, k) + _pb(2, _pb_schema(v))) for k, v in s['properties'].items()))
+    return out + _pb_extensions(31, s)
+
+
+def _pb_operation(op):
+    out = b''.join(_pb(1, t) for t in op.get('tags', []))
+    out += _pb(5, op['operationId'])
+    for p in op.get('parameters', []):
+        assert p['in'] == 'query'
+        q = (_pb(2, p['in']) + _pb(3, p['description']) + _pb(4, p['name']) + _pb(6, p['type'])
+             + _pb_bool(20, p.get('uniqueItems')))
+        # ParametersItem{Parameter{NonBodyParameter{QueryParameterSubSchema}}}
+        out += _pb(8, _pb(1, _pb(2, _pb(3, q))))
+    out += _pb(9, b''.join(_pb(1, _pb(1, code) + _pb(2, _pb(1, _pb(1, r['description']))))
+                           for code, r in op['responses'].items()))
+    return out + _pb_extensions(13, op)
+
+
+def openapi_v2_protobuf(doc):
+    '''The document as gnostic's openapi_v2.Document in protobuf, the
+    form kubectl asks for: the fields openapi_v2() uses, with the field
+    numbers of gnostic's OpenAPIv2.proto.'''
+    methods = {'get': 2, 'put': 3, 'post': 4, 'delete': 5, 'patch': 8}
+    paths = b''.join(_pb(2, _pb(1, path) + _pb(2, b''.join(_pb(methods[m], _pb_operation(op))
+                                                          for m, op in item.items())))
+                     for path, item in doc['paths'].items())
+    defs = b''.join(_pb(1, _pb(1, name) + _pb(2, _pb_schema(s))) for name, s in doc['definitions'].items())
+    info = _pb(1, doc['info']['title']) + _pb(2, doc['info']['version'])
+    return _pb(1, doc['swagger']) + _pb(2, info) + _pb(8, paths) + _pb(9, defs)
 
 
 def parse_accept(header):
@@ -894,15 +1058,20 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b''
 
     def send_json(self, code, obj, content_type='application/json'):
-        data = json.dumps(obj, separators=(',', ':')).encode() + b'\n'
+        self.send_body(code, json.dumps(obj, separators=(',', ':')).encode() + b'\n', content_type)
+
+    def send_body(self, code, data, content_type):
         self.send_response(code)
         self.send_header('Audit-Id', str(uuid.uuid4()))
         self.send_header('Cache-Control', 'no-cache, private')
         self.send_header('Content-Type', content_type)
-        if content_type.startswith('application/json;g=apidiscovery'):
+        if content_type.startswith('application/json;g=apidiscovery') \
+                or urllib.parse.urlsplit(self.path).path == '/openapi/v2':
             self.send_header('Vary', 'Accept')
         self.send_header('X-Kubernetes-Pf-Flowschema-Uid', FLOWSCHEMA_UID)
         self.send_header('X-Kubernetes-Pf-Prioritylevel-Uid', PRIORITYLEVEL_UID)
+        for w in getattr(self, 'warnings', []):
+            self.send_header('Warning', '299 - %s' % json.dumps(w))
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         if self.command != 'HEAD':
@@ -936,6 +1105,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
         body = self._read_body()
         self.status_sent = None
+        self.warnings = []
         user = None
         rec = {'method': method, 'path': url.path, 'query': query,
                'headers': {k.lower(): v for k, v in self.headers.items()},
@@ -978,8 +1148,9 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
 
     def authorize(self, user, verb, what):
         if user == 'system:anonymous':
-            raise ApiError(403, '%s is forbidden: User "system:anonymous" cannot %s %s'
-                           % (what[0], verb, what[1]))
+            # A path outside the resources is "forbidden: User ...".
+            subject = what[0] if what[0] == 'forbidden' else what[0] + ' is forbidden'
+            raise ApiError(403, '%s: User "system:anonymous" cannot %s %s' % (subject, verb, what[1]))
 
     # -- routing
 
@@ -996,6 +1167,18 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             return
         if path == '/version':
             return self.send_json(200, SERVER_VERSION)
+        if path == '/openapi/v2' and method in ('GET', 'HEAD'):
+            self.authorize(user, 'get', ('forbidden', 'path "%s"' % path))
+            media = [m for m, _ in parse_accept(self.headers.get('Accept'))] or ['*/*']
+            for m in media:
+                if m in OPENAPI_V2_PROTOBUF:
+                    # Answered in the form without '@' (which Go's mime
+                    # parser refuses), as the real server does.
+                    return self.send_body(200, openapi_v2_protobuf(openapi_v2()), OPENAPI_V2_PROTOBUF[1])
+                if m in ('application/json', '*/*', 'application/*'):
+                    return self.send_json(200, openapi_v2())
+            raise ApiError(406, 'only the following media types are accepted: application/json, '
+                           + ', '.join(OPENAPI_V2_PROTOBUF))
         if path == '/openapi/v3' and method in ('GET', 'HEAD'):
             self.authorize(user, 'get', ('forbidden', 'path "%s"' % path))
             return self.send_json(200, openapi_v3_root())
@@ -1061,12 +1244,13 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             return self.send_object(200, res, store.patch(res, ns, name, ctype, body))
         if method == 'PUT' and name is not None:
             self.authorize(user, 'update', scope)
-            return self.send_object(200, res, store.update(res, ns, name, self.decode_body(body)))
+            obj = self.known_fields(res, self.decode_body(body), query)
+            return self.send_object(200, res, store.update(res, ns, name, obj))
         if method == 'POST' and name is None:
             self.authorize(user, 'create', scope)
             if res.namespaced and ns is None:
                 raise ApiError(405, 'the server does not allow this method on the requested resource')
-            obj = self.decode_body(body)
+            obj = self.known_fields(res, self.decode_body(body), query)
             if obj.get('kind') not in (None, res.kind):
                 raise ApiError(400, 'the object provided is unrecognized (must be of type %s): '
                                'kind %s' % (res.kind, obj.get('kind')))
@@ -1094,6 +1278,25 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             raise ApiError(400, "couldn't get version/kind; json parse error: %s" % e)
         if not isinstance(obj, dict):
             raise ApiError(400, "couldn't get version/kind; json parse error: not an object")
+        return obj
+
+    def known_fields(self, res, obj, query):
+        '''obj without the fields its kind does not have, as the server's
+        decoder drops them; with fieldValidation=Strict they are refused,
+        by default (Warn) each gets a Warning header.'''
+        unknown = unknown_fields(res, obj)
+        if not unknown:
+            return obj
+        directive = query.get('fieldValidation') or 'Warn'
+        if directive == 'Strict':
+            raise ApiError(400, '%s in version "v1" cannot be handled as a %s: strict decoding error: %s'
+                           % (res.kind, res.kind, ', '.join('unknown field "%s"' % f for f in unknown)))
+        if directive == 'Warn':
+            self.warnings += ['unknown field "%s"' % f for f in unknown]
+        obj = copy.deepcopy(obj)
+        for f in unknown:
+            parent, _, name = f.rpartition('.')
+            (obj[parent] if parent else obj).pop(name)
         return obj
 
     # -- objects, lists, tables

@@ -6,6 +6,14 @@
 # selectors, watch and discover against it exactly as against a real server,
 # and be refused the way a real server refuses.  The bridge's end-to-end
 # tests are only as good as this stand-in.
+#
+# The kubectl is $KUBECTL, else the first on PATH.  Every case passes with
+# the newest kubectl and with Debian 12's (kubernetes-client, 1.20), which
+# asks the server differently (no aggregated discovery, validation against
+# /openapi/v2 on the client); where their output differs by design, a case
+# asserts what the version in use prints.  To run them against another:
+#   KUBECTL=/path/to/kubectl meson test -C build service-kubectl-get_node ...
+# or configure the build with -Dkubectl=/path/to/kubectl.
 
 import json
 import os
@@ -33,6 +41,15 @@ def kubectl_path():
     return os.environ.get('KUBECTL') or shutil.which('kubectl')
 
 
+def kubectl_minor(kubectl):
+    '''The client's minor version: 20 for v1.20.2, 32 for "32+".'''
+    r = subprocess.run([kubectl, 'version', '--client', '-o', 'json'], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=TIMEOUT, check=True)
+    v = json.loads(r.stdout)['clientVersion']
+    assert v['major'] == '1', v
+    return int(re.match(r'\d+', v['minor']).group())
+
+
 class KubectlTest(unittest.TestCase):
     AGGREGATED = True
 
@@ -41,6 +58,7 @@ class KubectlTest(unittest.TestCase):
         cls.kubectl = kubectl_path()
         if not cls.kubectl:
             raise unittest.SkipTest('kubectl is not installed')
+        cls.minor = kubectl_minor(cls.kubectl)
         cls.pki = tempfile.mkdtemp(prefix='kube-standin-pki-')
         kube_standin.make_pki(cls.pki, client_cn='admin', client_org='system:masters')
 
@@ -171,7 +189,8 @@ class KubectlTest(unittest.TestCase):
     def test_label_remove(self):
         before = self.api.labels(NODE)
         r = self.run_kubectl('label', 'node', NODE, 'nvidia.com/cc.mode-')
-        self.assertEqual(r.stdout.strip(), 'node/%s unlabeled' % NODE)
+        # Before 1.23 kubectl said "labeled" for a removal too.
+        self.assertEqual(r.stdout.strip(), 'node/%s %s' % (NODE, 'unlabeled' if self.minor >= 23 else 'labeled'))
         after = self.api.labels(NODE)
         self.assertNotIn('nvidia.com/cc.mode', after)
         del before['nvidia.com/cc.mode']
@@ -242,13 +261,50 @@ class KubectlTest(unittest.TestCase):
         r = self.run_kubectl('create', '-n', 'gpu-operator', '-f', manifest)
         self.assertEqual(r.stdout.strip(), 'pod/sandbox created')
         self.assertEqual([p['metadata']['name'] for p in self.api.pods('gpu-operator')], ['sandbox'])
-        # kubectl found fieldValidation in the OpenAPI document, so the
-        # server validates.
+        # The object was validated: by the server, when kubectl found
+        # fieldValidation in the OpenAPI document, or else by kubectl
+        # against the definitions of /openapi/v2 before it sent it.
         post = self.api.requests_matching('POST', '/api/v1/namespaces/gpu-operator/pods')
-        self.assertEqual(post[0]['query'].get('fieldValidation'), 'Strict')
+        self.assertEqual(len(post), 1)
+        if 'fieldValidation' in post[0]['query']:
+            self.assertEqual(post[0]['query']['fieldValidation'], 'Strict')
+        else:
+            v2 = self.api.requests_matching('GET', '/openapi/v2')
+            self.assertEqual([q['status'] for q in v2], [200])
+            self.assertIn('application/com.github.proto-openapi.spec.v2', v2[0]['headers']['accept'])
+            self.assertLess(v2[0]['time'], post[0]['time'])
         r = self.run_kubectl('delete', 'pod', '-n', 'gpu-operator', 'sandbox', '--wait=false')
         self.assertEqual(r.stdout.strip(), 'pod "sandbox" deleted')
         self.assertEqual(self.api.pods('gpu-operator'), [])
+
+    def test_create_unknown_field(self):
+        manifest = os.path.join(self.tmp, 'pod.json')
+        pod = dict(kube_standin.default_pod('sandbox', NODE), apiVersion='v1', kind='Pod', bogus=1)
+        pod['metadata']['bogus2'] = 'x'
+        with open(manifest, 'w') as f:
+            json.dump(pod, f)
+        # Refused whole: by the server (fieldValidation=Strict) or by kubectl
+        # against /openapi/v2, each naming the fields.
+        r = self.run_kubectl('create', '-n', 'gpu-operator', '-f', manifest, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('unknown field "bogus"', r.stderr)
+        self.assertIn('bogus2', r.stderr)
+        self.assertEqual(self.api.pods('gpu-operator'), [])
+        self.assertTrue(all(q['status'] == 400 for q in self.api.requests_matching('POST')))
+        # Without validation it is created, less the fields its kind has not.
+        r = self.run_kubectl('create', '--validate=false', '-n', 'gpu-operator', '-f', manifest)
+        self.assertEqual(r.stdout.strip(), 'pod/sandbox created')
+        post = self.api.requests_matching('POST')[-1]
+        if 'fieldValidation' in post['query']:
+            self.assertEqual(post['query']['fieldValidation'], 'Ignore')
+        else:
+            # The server's default is to warn.
+            self.assertIn('Warning: unknown field "bogus"', r.stderr)
+        created = self.api.pods('gpu-operator')
+        self.assertEqual(len(created), 1)
+        self.assertNotIn('bogus', created[0])
+        self.assertNotIn('bogus2', created[0]['metadata'])
+        self.assertEqual(created[0]['spec'], pod['spec'])
 
     def test_watch(self):
         env = dict(os.environ, HOME=self.tmp)
