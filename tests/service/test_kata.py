@@ -8,7 +8,9 @@
 # is checked to leave the artifacts directory, containerd's configuration
 # and the state directory exactly as they were.
 
+import datetime
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -586,6 +588,42 @@ class KataTest(harness.ServiceTestCase):
         r = self.run_ccctl(['remove-artifacts', NAME])
         self.assertEqual(r.returncode, 1)
         self.assertIn('NotFound', r.stderr)
+
+    def test_ctl_status_runtime_classes(self):
+        reg = self.secure_registry()
+        r = self.run_ccctl(['status'])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.endswith('\n\nNo runtime classes.\n'), r.stdout)
+        self.assertEqual(json.loads(self.run_ccctl(['--json', 'status']).stdout)['RuntimeClasses'], [])
+
+        art, path = self.install_v1(reg)
+        other = 'kata-qemu-nvidia-gpu-tdx'
+        self.install(other, reg.ref(REPO, 'v1'), self.options(reg, register_containerd=GLib.Variant('b', False)))
+        os.environ['TZ'] = 'UTC'
+        try:
+            r = self.run_ccctl(['status'])
+        finally:
+            del os.environ['TZ']
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        header = lines.index([l for l in lines if l.startswith('RUNTIME CLASS')][0])
+        self.assertEqual(lines[header].split(), ['RUNTIME', 'CLASS', 'REFERENCE', 'DIGEST', 'INSTALLED'])
+        rows = [l.split() for l in lines[header + 1:]]
+        self.assertEqual([row[0] for row in rows], [NAME, other])
+        for row, name in zip(rows, (NAME, other)):
+            props = self.get_all(rc_path(name), RC_IFACE)
+            installed = datetime.datetime.fromtimestamp(props['InstalledAt'] // 10**6, datetime.timezone.utc)
+            self.assertEqual(row, [name, reg.ref(REPO, 'v1'), art.digest[:len('sha256:') + 12],
+                                   installed.strftime('%Y-%m-%d'), installed.strftime('%H:%M:%S'), 'UTC'])
+
+        # JSON: the RuntimeClass properties; a handler of "" (not registered) is null.
+        status = json.loads(self.run_ccctl(['--json', 'status']).stdout)
+        self.assertEqual([c['Name'] for c in status['RuntimeClasses']], [NAME, other])
+        self.assertEqual([c['ContainerdHandler'] for c in status['RuntimeClasses']], [NAME, None])
+        for c in status['RuntimeClasses']:
+            props = self.get_all(rc_path(c['Name']), RC_IFACE)
+            props['ContainerdHandler'] = props['ContainerdHandler'] or None
+            self.assertEqual(c, props)
 
 
 if __name__ == '__main__':
