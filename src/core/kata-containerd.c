@@ -49,6 +49,8 @@ static int file_read(ContainerdFile *f, const char *path, bool must_exist, CcErr
         if (r == -EFBIG)
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG, "%s is larger than %u bytes", path,
                                     CONTAINERD_CONFIG_MAX);
+        if (r == -EISDIR)
+                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, EISDIR, "%s is not a regular file", path);
         if (r < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot read %s: %s", path, strerror(-r));
         f->existed = true;

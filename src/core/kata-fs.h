@@ -14,7 +14,8 @@
 int kata_fs_replace_file(const char *path, const void *data, size_t size, const struct stat *like);
 
 /* Reads a whole file (any size up to max bytes, NUL-terminated) and its
- * stat.  -EFBIG past max. */
+ * stat.  -EFBIG past max, -EISDIR when it is not a regular file (once
+ * opened: a FIFO waits for its writer). */
 int kata_fs_read_file(const char *path, size_t max, char **ret, size_t *ret_len, struct stat *ret_st);
 
 int kata_fs_fsync_path(const char *path);

@@ -67,6 +67,7 @@ typedef enum PropType {
         PROP_UINT16,
         PROP_INT32,
         PROP_STRV,
+        PROP_UINT64,
 } PropType;
 
 typedef struct PropSpec {
@@ -81,6 +82,7 @@ static const char *const prop_signatures[] = {
         [PROP_UINT16] = "q",
         [PROP_INT32] = "i",
         [PROP_STRV] = "as",
+        [PROP_UINT64] = "t",
 };
 
 static const PropSpec manager_props[] = {
@@ -109,6 +111,16 @@ static const PropSpec gpu_props[] = {
         { "GroupMembers", PROP_STRV, offsetof(CtlDevice, group_members) },
         { "VfioDevice", PROP_STRING, offsetof(CtlDevice, vfio_device) },
         { "NumaNode", PROP_INT32, offsetof(CtlDevice, numa_node) },
+};
+
+static const PropSpec runtime_class_props[] = {
+        { "Name", PROP_STRING, offsetof(CtlRuntimeClass, name) },
+        { "Reference", PROP_STRING, offsetof(CtlRuntimeClass, reference) },
+        { "Digest", PROP_STRING, offsetof(CtlRuntimeClass, digest) },
+        { "Directory", PROP_STRING, offsetof(CtlRuntimeClass, directory) },
+        { "Files", PROP_STRV, offsetof(CtlRuntimeClass, files) },
+        { "ContainerdHandler", PROP_STRING, offsetof(CtlRuntimeClass, containerd_handler) },
+        { "InstalledAt", PROP_UINT64, offsetof(CtlRuntimeClass, installed_at) },
 };
 
 static const PropSpec *prop_lookup(const PropSpec *specs, size_t n, const char *name) {
@@ -151,6 +163,8 @@ static int read_value(sd_bus_message *m, const PropSpec *p, void *target) {
                 return sd_bus_message_read_basic(m, 'q', field);
         case PROP_INT32:
                 return sd_bus_message_read_basic(m, 'i', field);
+        case PROP_UINT64:
+                return sd_bus_message_read_basic(m, 't', field);
         case PROP_STRV: {
                 char **l = NULL;
 
@@ -237,6 +251,16 @@ static int read_object(sd_bus_message *m, const char *path, CtlHost *host, sd_bu
                         if (!d->object_path)
                                 return -ENOMEM;
                         r = read_properties(m, interface, gpu_props, ELEMENTSOF(gpu_props), d, error);
+                } else if (streq(interface, CTL_RUNTIME_CLASS_INTERFACE)) {
+                        CtlRuntimeClass *rc = ctl_host_add_runtime_class(host);
+
+                        if (!rc)
+                                return -ENOMEM;
+                        rc->object_path = strdup(path);
+                        if (!rc->object_path)
+                                return -ENOMEM;
+                        r = read_properties(m, interface, runtime_class_props, ELEMENTSOF(runtime_class_props), rc,
+                                            error);
                 } else
                         r = sd_bus_message_skip(m, "a{sv}");
                 if (r < 0)
@@ -319,6 +343,7 @@ int ctl_bus_read_host(sd_bus *bus, CtlHost *host, sd_bus_error *error) {
         }
 
         ctl_host_sort_devices(host);
+        ctl_host_sort_runtime_classes(host);
         return 0;
 }
 

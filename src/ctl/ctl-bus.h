@@ -15,6 +15,7 @@
 #define CTL_GPU_PATH_PREFIX "/org/nvidia/ConfidentialCompute/gpu"
 #define CTL_MANAGER_INTERFACE "org.nvidia.ConfidentialCompute.Manager"
 #define CTL_GPU_INTERFACE "org.nvidia.ConfidentialCompute.Gpu"
+#define CTL_RUNTIME_CLASS_INTERFACE "org.nvidia.ConfidentialCompute.RuntimeClass"
 
 /* Reads take no long; a mode switch resets GPUs and waits for them to boot
  * again, which takes seconds per GPU. */
@@ -26,8 +27,9 @@
 /* interactive: let polkit ask for a password through an agent. */
 int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus **ret);
 
-/* Fills *host (set up with ctl_host_init()) with the Manager's properties
- * and one device per Gpu object, sorted by address. */
+/* Fills *host (set up with ctl_host_init()) with the Manager's properties,
+ * one device per Gpu object, sorted by address, and one runtime class per
+ * RuntimeClass object, sorted by name. */
 int ctl_bus_read_host(sd_bus *bus, CtlHost *host, sd_bus_error *error);
 
 /* gpu NULL or "": Manager.SetMode, else that device's Gpu.SetMode. */

@@ -36,6 +36,25 @@ void ctl_device_done(CtlDevice *d) {
         ctl_device_init(d);
 }
 
+void ctl_runtime_class_init(CtlRuntimeClass *rc) {
+        assert(rc);
+
+        *rc = (CtlRuntimeClass) {};
+}
+
+void ctl_runtime_class_done(CtlRuntimeClass *rc) {
+        if (!rc)
+                return;
+        free(rc->object_path);
+        free(rc->name);
+        free(rc->reference);
+        free(rc->digest);
+        free(rc->directory);
+        ctl_strv_free(rc->files);
+        free(rc->containerd_handler);
+        ctl_runtime_class_init(rc);
+}
+
 void ctl_host_init(CtlHost *h) {
         assert(h);
 
@@ -54,6 +73,9 @@ void ctl_host_done(CtlHost *h) {
         for (size_t i = 0; i < h->n_devices; i++)
                 ctl_device_done(&h->devices[i]);
         free(h->devices);
+        for (size_t i = 0; i < h->n_runtime_classes; i++)
+                ctl_runtime_class_done(&h->runtime_classes[i]);
+        free(h->runtime_classes);
         ctl_host_init(h);
 }
 
@@ -68,6 +90,19 @@ CtlDevice *ctl_host_add_device(CtlHost *h) {
         h->devices = n;
         ctl_device_init(&h->devices[h->n_devices]);
         return &h->devices[h->n_devices++];
+}
+
+CtlRuntimeClass *ctl_host_add_runtime_class(CtlHost *h) {
+        CtlRuntimeClass *n;
+
+        assert(h);
+
+        n = reallocarray(h->runtime_classes, h->n_runtime_classes + 1, sizeof(CtlRuntimeClass));
+        if (!n)
+                return NULL;
+        h->runtime_classes = n;
+        ctl_runtime_class_init(&h->runtime_classes[h->n_runtime_classes]);
+        return &h->runtime_classes[h->n_runtime_classes++];
 }
 
 static int device_compare(const void *a, const void *b) {
@@ -88,4 +123,21 @@ void ctl_host_sort_devices(CtlHost *h) {
 
         if (h->n_devices > 1)
                 qsort(h->devices, h->n_devices, sizeof(CtlDevice), device_compare);
+}
+
+static int runtime_class_compare(const void *a, const void *b) {
+        const CtlRuntimeClass *x = a, *y = b;
+        int r;
+
+        r = strcmp(strempty(x->name), strempty(y->name));
+        if (r != 0)
+                return r;
+        return strcmp(strempty(x->object_path), strempty(y->object_path));
+}
+
+void ctl_host_sort_runtime_classes(CtlHost *h) {
+        assert(h);
+
+        if (h->n_runtime_classes > 1)
+                qsort(h->runtime_classes, h->n_runtime_classes, sizeof(CtlRuntimeClass), runtime_class_compare);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <inttypes.h>
+#include <time.h>
 
 #include "ctl-json.h"
 #include "ctl-print.h"
@@ -145,13 +146,12 @@ size_t ctl_name_width_for(const CtlDevice *d, size_t n, size_t columns) {
         return columns - others;
 }
 
-static void print_row(FILE *f, const char *const cells[static _CTL_COLUMN_MAX],
-                      const size_t widths[static _CTL_COLUMN_MAX]) {
-        for (CtlColumn c = 0; c < _CTL_COLUMN_MAX; c++) {
+static void print_row(FILE *f, const char *const *cells, const size_t *widths, size_t n) {
+        for (size_t c = 0; c < n; c++) {
                 size_t w = print_cut(f, cells[c], widths[c]);
 
                 /* No padding after the last column: no trailing blanks. */
-                if (c + 1 < _CTL_COLUMN_MAX)
+                if (c + 1 < n)
                         fprintf(f, "%*s" COLUMN_GAP, (int) (widths[c] - w), "");
         }
         fputc('\n', f);
@@ -174,11 +174,96 @@ void ctl_print_devices(FILE *f, const CtlDevice *d, size_t n, size_t name_max) {
         if (name_max > 0 && widths[CTL_COLUMN_NAME] > name_max)
                 widths[CTL_COLUMN_NAME] = MAX(name_max, ctl_text_width(column_titles[CTL_COLUMN_NAME]));
 
-        print_row(f, column_titles, widths);
+        print_row(f, column_titles, widths, _CTL_COLUMN_MAX);
         for (size_t i = 0; i < n; i++) {
                 for (CtlColumn c = 0; c < _CTL_COLUMN_MAX; c++)
                         cells[c] = ctl_device_cell(&d[i], c, bufs[c]);
-                print_row(f, cells, widths);
+                print_row(f, cells, widths, _CTL_COLUMN_MAX);
+        }
+}
+
+/* ------------------------------------------------------ runtime classes */
+
+static const char *const rc_column_titles[_CTL_RC_COLUMN_MAX] = {
+        [CTL_RC_COLUMN_NAME] = "RUNTIME CLASS",
+        [CTL_RC_COLUMN_REFERENCE] = "REFERENCE",
+        [CTL_RC_COLUMN_DIGEST] = "DIGEST",
+        [CTL_RC_COLUMN_INSTALLED] = "INSTALLED",
+};
+
+const char *ctl_digest_short(const char *digest, char buf[static CTL_CELL_MAX]) {
+        static const char prefix[] = "sha256:";
+        size_t hex = 0;
+
+        if (!digest || !*digest)
+                return "-";
+        if (strncmp(digest, prefix, strlen(prefix)) == 0) {
+                const char *h = digest + strlen(prefix);
+
+                while (h[hex] && strchr("0123456789abcdef", h[hex]))
+                        hex++;
+                if (!h[hex] && hex > CTL_DIGEST_SHORT_HEX) {
+                        snprintf(buf, CTL_CELL_MAX, "%s%.*s", prefix, CTL_DIGEST_SHORT_HEX, h);
+                        return buf;
+                }
+        }
+        /* Not the form the daemon sends: shown whole, so nothing is hidden. */
+        return ctl_printable(digest, buf, CTL_CELL_MAX);
+}
+
+const char *ctl_format_timestamp(uint64_t usec, char buf[static CTL_CELL_MAX]) {
+        time_t t;
+        struct tm tm;
+
+        if (usec == 0)
+                return "-";
+        t = (time_t) (usec / UINT64_C(1000000));
+        if (!localtime_r(&t, &tm) || strftime(buf, CTL_CELL_MAX, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+                return "-";
+        return buf;
+}
+
+const char *ctl_runtime_class_cell(const CtlRuntimeClass *rc, CtlRcColumn c, char buf[static CTL_CELL_MAX]) {
+        assert(rc);
+
+        switch (c) {
+        case CTL_RC_COLUMN_NAME:
+                return or_dash(rc->name, buf);
+        case CTL_RC_COLUMN_REFERENCE:
+                return or_dash(rc->reference, buf);
+        case CTL_RC_COLUMN_DIGEST:
+                return ctl_digest_short(rc->digest, buf);
+        case CTL_RC_COLUMN_INSTALLED:
+                return ctl_format_timestamp(rc->installed_at, buf);
+        default:
+                return "-";
+        }
+}
+
+void ctl_print_runtime_classes(FILE *f, const CtlRuntimeClass *rc, size_t n) {
+        size_t widths[_CTL_RC_COLUMN_MAX];
+        char bufs[_CTL_RC_COLUMN_MAX][CTL_CELL_MAX];
+        const char *cells[_CTL_RC_COLUMN_MAX];
+
+        assert(f);
+        assert(rc || n == 0);
+
+        if (n == 0) {
+                fputs("No runtime classes.\n", f);
+                return;
+        }
+
+        for (CtlRcColumn c = 0; c < _CTL_RC_COLUMN_MAX; c++)
+                widths[c] = ctl_text_width(rc_column_titles[c]);
+        for (size_t i = 0; i < n; i++)
+                for (CtlRcColumn c = 0; c < _CTL_RC_COLUMN_MAX; c++)
+                        widths[c] = MAX(widths[c], ctl_text_width(ctl_runtime_class_cell(&rc[i], c, bufs[c])));
+
+        print_row(f, rc_column_titles, widths, _CTL_RC_COLUMN_MAX);
+        for (size_t i = 0; i < n; i++) {
+                for (CtlRcColumn c = 0; c < _CTL_RC_COLUMN_MAX; c++)
+                        cells[c] = ctl_runtime_class_cell(&rc[i], c, bufs[c]);
+                print_row(f, cells, widths, _CTL_RC_COLUMN_MAX);
         }
 }
 
@@ -214,6 +299,15 @@ void ctl_print_status(FILE *f, const CtlHost *h, size_t name_max) {
 
         fputc('\n', f);
         ctl_print_devices(f, h->devices, h->n_devices, name_max);
+        fputc('\n', f);
+        ctl_print_runtime_classes(f, h->runtime_classes, h->n_runtime_classes);
+}
+
+static void json_strv(JsonWriter *w, char **l) {
+        json_begin_array(w);
+        for (char **i = l; i && *i; i++)
+                json_string(w, *i);
+        json_end_array(w);
 }
 
 static void json_id(JsonWriter *w, int32_t id) {
@@ -250,10 +344,7 @@ static void json_device(JsonWriter *w, const CtlDevice *d) {
         json_key(w, "IommuGroup");
         json_id(w, d->iommu_group);
         json_key(w, "GroupMembers");
-        json_begin_array(w);
-        for (char **m = d->group_members; m && *m; m++)
-                json_string(w, *m);
-        json_end_array(w);
+        json_strv(w, d->group_members);
         json_key(w, "VfioDevice");
         json_string_or_null(w, d->vfio_device);
         json_key(w, "NumaNode");
@@ -277,6 +368,28 @@ void ctl_print_devices_json(FILE *f, const CtlDevice *d, size_t n) {
         json_writer_init(&w, f);
         json_devices(&w, d, n);
         fputc('\n', f);
+}
+
+static void json_runtime_class(JsonWriter *w, const CtlRuntimeClass *rc) {
+        json_begin_object(w);
+        json_key(w, "Name");
+        json_string(w, rc->name);
+        json_key(w, "Reference");
+        json_string(w, rc->reference);
+        json_key(w, "Digest");
+        json_string(w, rc->digest);
+        json_key(w, "Directory");
+        json_string(w, rc->directory);
+        json_key(w, "Files");
+        json_strv(w, rc->files);
+        json_key(w, "ContainerdHandler");
+        json_string_or_null(w, rc->containerd_handler);
+        json_key(w, "InstalledAt");
+        if (rc->installed_at > 0 && rc->installed_at <= INT64_MAX)
+                json_int(w, (int64_t) rc->installed_at);
+        else
+                json_null(w);
+        json_end_object(w);
 }
 
 void ctl_print_status_json(FILE *f, const CtlHost *h) {
@@ -306,6 +419,11 @@ void ctl_print_status_json(FILE *f, const CtlHost *h) {
                 json_null(&w);
         json_key(&w, "Devices");
         json_devices(&w, h->devices, h->n_devices);
+        json_key(&w, "RuntimeClasses");
+        json_begin_array(&w);
+        for (size_t i = 0; i < h->n_runtime_classes; i++)
+                json_runtime_class(&w, &h->runtime_classes[i]);
+        json_end_array(&w);
         json_end_object(&w);
         fputc('\n', f);
 }

@@ -5,6 +5,7 @@
  * goes to the FILE given, nothing is read from the environment. */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ctl-model.h"
@@ -44,12 +45,37 @@ size_t ctl_name_width_for(const CtlDevice *d, size_t n, size_t columns);
  * cut with an ellipsis.  With no devices it prints "No devices.". */
 void ctl_print_devices(FILE *f, const CtlDevice *d, size_t n, size_t name_max);
 
-/* hostnamectl style: aligned "Key: value" lines, then the table. */
+/* Columns of the runtime class table, in order. */
+typedef enum CtlRcColumn {
+        CTL_RC_COLUMN_NAME,
+        CTL_RC_COLUMN_REFERENCE,
+        CTL_RC_COLUMN_DIGEST,
+        CTL_RC_COLUMN_INSTALLED,
+        _CTL_RC_COLUMN_MAX,
+} CtlRcColumn;
+
+/* Hex digits of the short digest, as container tools show image ids. */
+#define CTL_DIGEST_SHORT_HEX 12
+
+/* "sha256:" and the first CTL_DIGEST_SHORT_HEX hex digits; a digest of
+ * another form is shown whole; "-" for none. */
+const char *ctl_digest_short(const char *digest, char buf[static CTL_CELL_MAX]);
+/* A time in µs since the epoch as local time, "2025-01-31 12:00:00 UTC";
+ * "-" for 0. */
+const char *ctl_format_timestamp(uint64_t usec, char buf[static CTL_CELL_MAX]);
+const char *ctl_runtime_class_cell(const CtlRuntimeClass *rc, CtlRcColumn c, char buf[static CTL_CELL_MAX]);
+
+/* The table with its header, or "No runtime classes.". */
+void ctl_print_runtime_classes(FILE *f, const CtlRuntimeClass *rc, size_t n);
+
+/* hostnamectl style: aligned "Key: value" lines, the device table, then
+ * the runtime class table. */
 void ctl_print_status(FILE *f, const CtlHost *h, size_t name_max);
 
-/* One JSON object (status) or array (list), and a newline.  Keys are the
- * D-Bus property names; strings that are empty for "none" and ids that are
- * -1 for "none" are null. */
+/* One JSON object (status: the Manager's properties, "Devices" and
+ * "RuntimeClasses") or array (list), and a newline.  Keys are the D-Bus
+ * property names; strings that are empty for "none" and ids that are -1
+ * for "none" are null. */
 void ctl_print_status_json(FILE *f, const CtlHost *h);
 void ctl_print_devices_json(FILE *f, const CtlDevice *d, size_t n);
 

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 
 /* Kata artifacts on the bus: InstallKataArtifacts pulls in the registry
- * helper (its pipe watched by the loop), installs with core/kata-install,
- * registers with containerd and, when asked, restarts containerd through
- * systemd before replying; RemoveKataArtifacts undoes an install.  One
- * RuntimeClass object per installed runtime class (bus-runtime-class.c). */
+ * helper (its pipe watched by the loop), installs with core/kata-install
+ * on a worker thread (linking and syncing GiBs, then deleting the previous
+ * version), registers with containerd and, when asked, restarts containerd
+ * through systemd before replying; RemoveKataArtifacts undoes an install,
+ * also on a worker.  The job stays in d->kata_job (others get Busy) until
+ * it replied; property reads are answered throughout.  One RuntimeClass
+ * object per installed runtime class (bus-runtime-class.c). */
 
 #include <assert.h>
 #include <sys/epoll.h>
@@ -18,6 +21,7 @@
 #include "message-ids.h"
 #include "time-util.h"
 #include "unit-restart.h"
+#include "work-thread.h"
 
 #define CONTAINERD_UNIT "containerd.service"
 #define RESTART_TIMEOUT_USEC (5 * 60 * USEC_PER_SEC)
@@ -42,14 +46,27 @@ typedef struct KataJob {
         uint64_t total_bytes;
         uint64_t last_emit;
 
+        /* The file work, on the worker thread, which alone touches these
+         * fields until the loop collected it. */
+        WorkThread *worker;
+        sd_event_source *worker_source;
+        KataInstallOptions install_options;
+        OciPullResult *pulled;          /* NULL: the pull failed, with pull_error */
+        CcError pull_error;
+        const KataRecord *removing;     /* a removal: the record, in d->runtime_classes */
+
         UnitRestart *restart;
-        KataRecord *record;   /* installed, waiting for the restart */
+        KataRecord *record;   /* installed (by the worker), waiting for the restart */
 } KataJob;
 
 static KataJob *kata_job_free(KataJob *j) {
         if (!j)
                 return NULL;
         sd_bus_message_unref(j->request);
+        /* The worker first: it may still use the rest. */
+        sd_event_source_disable_unref(j->worker_source);
+        work_thread_free(j->worker);
+        oci_pull_result_free(j->pulled);
         sd_event_source_disable_unref(j->pull_source);
         oci_pull_free(j->pull);
         kata_staging_free(j->staging);
@@ -193,16 +210,13 @@ static void log_removed(const KataRecord *r) {
 
 /* --------------------------------------------------------------- finish */
 
-/* Replies, publishes and ends the job.  rec: the install's record (taken),
- * NULL when nothing was installed. */
+/* Replies, publishes and ends the install.  rec: the install's record
+ * (taken), NULL when nothing was installed.  The staging directory is gone
+ * by now (the worker removed it): a caller that looks after the reply finds
+ * nothing of the pull left. */
 static void job_end(Daemon *d, KataRecord *rec, int r, const CcError *e) {
         _cleanup_(kata_job_freep) KataJob *j = TAKE_PTR(d->kata_job);
         _cleanup_free_ char *path = NULL;
-
-        /* Before the reply: a caller that looks finds nothing of the pull
-         * left, and the progress back at rest. */
-        j->staging = kata_staging_free(j->staging);
-        emit_progress(d);
 
         if (rec) {
                 path = bus_runtime_class_path(rec->name);
@@ -229,6 +243,29 @@ static void job_end(Daemon *d, KataRecord *rec, int r, const CcError *e) {
                 sd_event_exit(d->event, d->exit_code);
 }
 
+/* Replies and ends a removal. */
+static void remove_end(Daemon *d, int r, const CcError *e) {
+        _cleanup_(kata_job_freep) KataJob *j = TAKE_PTR(d->kata_job);
+        ssize_t i;
+
+        if (r < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                log_error("Cannot remove runtime class %s: %s", j->runtime_class, e->message);
+                bus_error_from_cc(&error, e);
+                (void) sd_bus_reply_method_error(j->request, &error);
+        } else {
+                i = record_index(d, j->runtime_class);
+                assert(i >= 0);
+                log_removed(d->runtime_classes[i]);
+                unpublish_record(d, (size_t) i);
+                (void) sd_bus_reply_method_return(j->request, NULL);
+        }
+
+        if (d->exit_requested)
+                sd_event_exit(d->event, d->exit_code);
+}
+
 static void on_restart_done(void *userdata, int r, const CcError *e) {
         Daemon *d = userdata;
         KataJob *j = d->kata_job;
@@ -237,9 +274,8 @@ static void on_restart_done(void *userdata, int r, const CcError *e) {
         job_end(d, TAKE_PTR(j->record), r, e);
 }
 
-/* kata_install's callback: the install is complete and registered. */
-static int start_restart(void *userdata, CcError *err) {
-        Daemon *d = userdata;
+/* The install is complete and registered: restart containerd. */
+static int start_restart(Daemon *d, CcError *err) {
         KataJob *j = d->kata_job;
         int r;
 
@@ -251,30 +287,100 @@ static int start_restart(void *userdata, CcError *err) {
         return 0;
 }
 
-static void install_pulled(Daemon *d, OciPullResult *pull) {
+/* On the worker thread: the install, then the removal of the staging
+ * directory, which holds the previous version by then, or what a refused
+ * install or a failed pull left. */
+static int install_work(void *userdata, CcError *err) {
+        KataJob *j = userdata;
+        int r;
+
+        if (j->pulled)
+                r = kata_install(j->staging, &j->install_options, j->pulled, &j->record, err);
+        else {
+                *err = j->pull_error;
+                r = -(j->pull_error.errno_value ?: EIO);
+        }
+        j->staging = kata_staging_free(j->staging);
+        return r;
+}
+
+/* On the worker thread. */
+static int remove_work(void *userdata, CcError *err) {
+        KataJob *j = userdata;
+        Daemon *d = j->daemon;
+
+        return kata_remove(d->config.artifacts_dir, d->state_dir, j->removing, err);
+}
+
+static int on_work_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Daemon *d = userdata;
         KataJob *j = d->kata_job;
-        KataInstallOptions o = {
+        CcError e = CC_ERROR_INIT;
+        KataRecord *rec;
+        int r;
+
+        assert(j);
+
+        r = work_thread_finish(j->worker, &e);
+        j->worker_source = sd_event_source_disable_unref(j->worker_source);
+        j->worker = work_thread_free(j->worker);
+
+        if (j->removing) {
+                remove_end(d, r, &e);
+                return 0;
+        }
+        rec = TAKE_PTR(j->record);
+        if (r >= 0 && j->restart_containerd) {
+                r = start_restart(d, &e);
+                if (r >= 0) {
+                        j->record = rec;
+                        return 0; /* on_restart_done() ends the job */
+                }
+        }
+        job_end(d, rec, r, &e);
+        return 0;
+}
+
+static int start_work(Daemon *d, WorkFunction fn, CcError *err) {
+        KataJob *j = d->kata_job;
+        int r;
+
+        r = work_thread_start(fn, j, &j->worker);
+        if (r >= 0)
+                r = sd_event_add_io(d->event, &j->worker_source, work_thread_get_fd(j->worker), EPOLLIN,
+                                    on_work_done, d);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot start a worker thread: %s", strerror(-r));
+        return 0;
+}
+
+/* The pull ended, well (pulled) or not (e): the install, or the removal
+ * of what the pull left, goes to the worker. */
+static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e) {
+        KataJob *j = d->kata_job;
+        CcError start_error = CC_ERROR_INIT;
+        int r;
+
+        j->pull_source = sd_event_source_disable_unref(j->pull_source);
+        j->pull = oci_pull_free(j->pull);
+        /* No longer pulling: the progress is back at rest. */
+        emit_progress(d);
+
+        j->pulled = pulled;
+        if (!pulled)
+                j->pull_error = *e;
+        j->install_options = (KataInstallOptions) {
                 .artifacts_dir = d->config.artifacts_dir,
                 .state_dir = d->state_dir,
                 .runtime_class = j->runtime_class,
                 .reference = j->reference,
                 .containerd_config = j->register_containerd ? d->config.containerd_config : NULL,
-                .restart = j->restart_containerd ? start_restart : NULL,
-                .restart_userdata = d,
         };
-        KataRecord *rec = NULL;
-        CcError e = CC_ERROR_INIT;
-        int r;
-
-        r = kata_install(j->staging, &o, pull, &rec, &e);
-        /* The staging directory holds the old version now, or nothing of
-         * use: it goes before anything else happens. */
-        j->staging = kata_staging_free(j->staging);
-        if (r >= 0 && j->restart) {
-                j->record = rec;
-                return; /* on_restart_done() ends the job */
+        r = start_work(d, install_work, &start_error);
+        if (r < 0) {
+                j->staging = kata_staging_free(j->staging);
+                job_end(d, NULL, r, pulled ? &start_error : e);
         }
-        job_end(d, rec, r, &e);
 }
 
 static int on_pull_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -300,20 +406,15 @@ static int on_pull_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                 return 0;
         }
 
-        j->pull_source = sd_event_source_disable_unref(j->pull_source);
         if (r < 0)
-                r = cc_error_set(&e, CC_ERROR_INTERNAL, -r, "Cannot read from the registry helper: %s", strerror(-r));
+                (void) cc_error_set(&e, CC_ERROR_INTERNAL, -r, "Cannot read from the registry helper: %s",
+                                    strerror(-r));
         else {
                 j->done_bytes = done;
                 j->total_bytes = total;
-                r = oci_pull_finish(j->pull, &result, &e);
+                (void) oci_pull_finish(j->pull, &result, &e);
         }
-        j->pull = oci_pull_free(j->pull);
-        if (r < 0) {
-                job_end(d, NULL, r, &e);
-                return 0;
-        }
-        install_pulled(d, result);
+        pull_ended(d, TAKE_PTR(result), &e);
         return 0;
 }
 
@@ -468,6 +569,7 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
 }
 
 int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error) {
+        _cleanup_(kata_job_freep) KataJob *j = NULL;
         const char *runtime_class;
         CcError e = CC_ERROR_INIT;
         ssize_t i;
@@ -490,12 +592,22 @@ int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error
         if (i < 0)
                 return sd_bus_error_setf(error, CC_ERROR_PREFIX "NotFound",
                                          "No Kata artifacts are installed for runtime class %s", runtime_class);
-        r = kata_remove(d->config.artifacts_dir, d->state_dir, d->runtime_classes[i], &e);
+
+        j = calloc(1, sizeof(KataJob));
+        if (!j)
+                return -ENOMEM;
+        j->daemon = d;
+        j->request = sd_bus_message_ref(m);
+        j->runtime_class = strdup(runtime_class);
+        if (!j->runtime_class)
+                return -ENOMEM;
+        /* Only a job changes d->runtime_classes, and this is the one job. */
+        j->removing = d->runtime_classes[i];
+        d->kata_job = TAKE_PTR(j);
+        r = start_work(d, remove_work, &e);
         if (r < 0) {
-                log_error("Cannot remove runtime class %s: %s", runtime_class, e.message);
+                d->kata_job = kata_job_free(d->kata_job);
                 return bus_error_from_cc(error, &e);
         }
-        log_removed(d->runtime_classes[i]);
-        unpublish_record(d, (size_t) i);
-        return sd_bus_reply_method_return(m, NULL);
+        return 1;
 }

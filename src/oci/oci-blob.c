@@ -72,8 +72,11 @@ static int sink_write(void *userdata, const void *data, size_t size) {
                         }
                 }
         }
-        if (s->progress)
-                s->progress((int64_t) n, s->userdata);
+        if (s->progress) {
+                r = s->progress((int64_t) n, s->userdata);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -81,7 +84,7 @@ static int sink_reset(void *userdata) {
         BlobSink *s = userdata;
 
         if (s->progress && s->received > 0)
-                s->progress(-(int64_t) s->received, s->userdata);
+                (void) s->progress(-(int64_t) s->received, s->userdata);
         s->received = 0;
         s->buffered = 0;
         if (ftruncate(s->fd, 0) < 0 || lseek(s->fd, 0, SEEK_SET) < 0)

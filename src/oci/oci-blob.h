@@ -12,8 +12,9 @@
 #include "oci-manifest.h"
 
 /* Called with the bytes received since the last call (negative when a
- * retry starts the blob over). */
-typedef void (*OciBlobProgress)(int64_t delta, void *userdata);
+ * retry starts the blob over).  A negative return abandons the blob with
+ * that errno (another blob of the pull failed). */
+typedef int (*OciBlobProgress)(int64_t delta, void *userdata);
 
 /* Fetches url into dir_fd/<hex digest>.  what names the layer in errors
  * ("layer 2 \"initrd.img\""). */

@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "oci-auth.h"
 #include "oci-blob.h"
@@ -14,16 +16,29 @@
 #include "oci-reference.h"
 
 #define TOKEN_RESPONSE_MAX (64 * 1024)
+/* Blobs fetched at once, each on its own connection and thread: hashing
+ * one stream is bound by one core (SHA-256), so streams in parallel use
+ * the others.  containerd's default too. */
+#define PARALLEL_BLOBS 3
 
 typedef struct Fetch {
         const OciFetchOptions *options;
         OciReference ref;
+        OciHttpOptions http_options;
         OciHttp *http;
         char *base;            /* "https://host:port/v2/" + repository */
         char *authorization;   /* the Authorization header value, or NULL */
         OciFetchProgress progress;
         void *userdata;
-        uint64_t done, total;
+
+        /* While the layers come: shared by the blob threads. */
+        pthread_mutex_t lock;
+        uint64_t done, total;  /* under lock, as the progress calls */
+        const OciManifest *manifest;
+        size_t next;           /* the next layer to take, under lock */
+        atomic_bool failed;    /* the others give up */
+        int result;            /* the first failure, under lock */
+        CcError error;
 } Fetch;
 
 typedef struct Buffer {
@@ -309,12 +324,17 @@ static void layer_name(const OciManifest *m, size_t i, char *buf, size_t size) {
                 snprintf(buf, size, "layer %zu", i + 1);
 }
 
-static void on_blob_progress(int64_t delta, void *userdata) {
+static int on_blob_progress(int64_t delta, void *userdata) {
         Fetch *f = userdata;
 
+        if (atomic_load_explicit(&f->failed, memory_order_relaxed))
+                return -ECANCELED;
+        pthread_mutex_lock(&f->lock);
         f->done = (uint64_t) ((int64_t) f->done + delta);
         if (f->progress)
                 f->progress(f->done, f->total, f->userdata);
+        pthread_mutex_unlock(&f->lock);
+        return 0;
 }
 
 static void remove_fetched(int dir_fd, const OciManifest *m, size_t n) {
@@ -322,28 +342,96 @@ static void remove_fetched(int dir_fd, const OciManifest *m, size_t n) {
                 (void) unlinkat(dir_fd, m->entries[i].digest + strlen("sha256:"), 0);
 }
 
-static int fetch_layers(Fetch *f, const OciManifest *m, CcError *err) {
-        for (size_t i = 0; i < m->n_entries; i++) {
-                const OciDescriptor *d = &m->entries[i];
+/* The next layer whose content no earlier layer has, or SIZE_MAX. */
+static size_t take_layer(Fetch *f) {
+        const OciManifest *m = f->manifest;
+        size_t i;
+
+        pthread_mutex_lock(&f->lock);
+        for (i = f->next; i < m->n_entries; i++) {
+                bool seen = false;
+
+                for (size_t j = 0; j < i && !seen; j++)
+                        seen = streq(m->entries[j].digest, m->entries[i].digest);
+                if (!seen)      /* the same content twice: one file */
+                        break;
+        }
+        f->next = i < m->n_entries ? i + 1 : i;
+        pthread_mutex_unlock(&f->lock);
+        return i < m->n_entries ? i : SIZE_MAX;
+}
+
+static void fail(Fetch *f, int r, const CcError *e) {
+        pthread_mutex_lock(&f->lock);
+        if (!atomic_load(&f->failed)) {
+                f->result = r;
+                f->error = *e;
+                atomic_store(&f->failed, true);
+        }
+        pthread_mutex_unlock(&f->lock);
+}
+
+/* One blob thread: its own connection, layers until none is left. */
+static void *fetch_blobs(void *userdata) {
+        Fetch *f = userdata;
+        _cleanup_(oci_http_freep) OciHttp *http = NULL;
+        CcError e = CC_ERROR_INIT;
+        size_t i;
+        int r;
+
+        r = oci_http_new(&f->http_options, &http, &e);
+        if (r < 0) {
+                fail(f, r, &e);
+                return NULL;
+        }
+        while (!atomic_load(&f->failed) && (i = take_layer(f)) != SIZE_MAX) {
+                const OciDescriptor *d = &f->manifest->entries[i];
                 _cleanup_free_ char *url = NULL;
                 char what[160];
-                bool seen = false;
-                int r;
 
-                for (size_t j = 0; j < i; j++)
-                        if (streq(m->entries[j].digest, d->digest))
-                                seen = true;
-                if (seen)      /* the same content twice: one file */
-                        continue;
-                layer_name(m, i, what, sizeof(what));
-                if (asprintf(&url, "%s/blobs/%s", f->base, d->digest) < 0)
-                        return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
-                r = oci_blob_fetch(f->http, url, f->authorization, f->options->output_dir_fd, d, what,
-                                   on_blob_progress, f, err);
-                if (r < 0) {
-                        remove_fetched(f->options->output_dir_fd, m, i);
-                        return r;
+                layer_name(f->manifest, i, what, sizeof(what));
+                if (asprintf(&url, "%s/blobs/%s", f->base, d->digest) < 0) {
+                        fail(f, cc_error_set(&e, CC_ERROR_INTERNAL, ENOMEM, "out of memory"), &e);
+                        break;
                 }
+                e = (CcError) CC_ERROR_INIT;
+                r = oci_blob_fetch(http, url, f->authorization, f->options->output_dir_fd, d, what,
+                                   on_blob_progress, f, &e);
+                if (r < 0) {
+                        /* A blob given up because another failed is not the error. */
+                        if (r != -ECANCELED)
+                                fail(f, r, &e);
+                        break;
+                }
+        }
+        return NULL;
+}
+
+static int fetch_layers(Fetch *f, const OciManifest *m, CcError *err) {
+        pthread_t threads[PARALLEL_BLOBS];
+        size_t n = 0;
+        int r;
+
+        f->manifest = m;
+        f->next = 0;
+        for (size_t i = 0; i < PARALLEL_BLOBS && i < m->n_entries; i++) {
+                r = pthread_create(&threads[n], NULL, fetch_blobs, f);
+                if (r != 0) {
+                        if (n == 0)
+                                return cc_error_set(err, CC_ERROR_INTERNAL, r, "cannot start a thread: %s",
+                                                    strerror(r));
+                        break;  /* fewer at once, still all of them */
+                }
+                n++;
+        }
+        for (size_t i = 0; i < n; i++)
+                pthread_join(threads[i], NULL);
+
+        if (atomic_load(&f->failed)) {
+                remove_fetched(f->options->output_dir_fd, m, m->n_entries);
+                if (err)
+                        *err = f->error;
+                return f->result;
         }
         return 0;
 }
@@ -381,7 +469,8 @@ static void fetch_done(Fetch *f) {
 
 int oci_fetch(const OciFetchOptions *o, OciFetchProgress progress, void *userdata,
               OciPullResult **ret, CcError *err) {
-        _cleanup_(fetch_done) Fetch f = { .options = o, .progress = progress, .userdata = userdata };
+        _cleanup_(fetch_done) Fetch f = { .options = o, .progress = progress, .userdata = userdata,
+                                          .lock = PTHREAD_MUTEX_INITIALIZER };
         _cleanup_(oci_manifest_freep) OciManifest *top = NULL, *image = NULL;
         _cleanup_free_ char *pin = NULL;
         char top_digest[72], image_digest[72];
@@ -404,8 +493,8 @@ int oci_fetch(const OciFetchOptions *o, OciFetchProgress progress, void *userdat
         if (o->plain_http && streq(f.ref.host, "localhost") &&
             asprintf(&pin, "localhost:%u:127.0.0.1", f.ref.port ?: 80) < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
-        r = oci_http_new(&(OciHttpOptions) { .ca_file = o->ca_file, .plain_http = o->plain_http, .pin_localhost = pin },
-                         &f.http, err);
+        f.http_options = (OciHttpOptions) { .ca_file = o->ca_file, .plain_http = o->plain_http, .pin_localhost = pin };
+        r = oci_http_new(&f.http_options, &f.http, err);
         if (r < 0)
                 return r;
         if (asprintf(&f.base, "%s://%s/v2/%s", oci_http_scheme(f.http), f.ref.authority, f.ref.repository) < 0)

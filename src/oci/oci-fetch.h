@@ -3,8 +3,10 @@
 
 /* The whole pull as the helper runs it: ping and authenticate, fetch and
  * check the manifest (through an index to linux/amd64), then every layer,
- * verified, into the output directory.  On failure the files written so far
- * are removed again. */
+ * verified, into the output directory, up to three at once (each on its
+ * own connection and thread).  The first failure stops the others; the
+ * files written so far are removed again.  The progress callback is called
+ * from those threads, one call at a time. */
 
 #include <stdbool.h>
 #include <stddef.h>

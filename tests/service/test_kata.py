@@ -8,10 +8,14 @@
 # is checked to leave the artifacts directory, containerd's configuration
 # and the state directory exactly as they were.
 
+import datetime
 import hashlib
+import json
 import os
 import shutil
+import stat
 import subprocess
+import threading
 import tomllib
 
 from gi.repository import GLib
@@ -450,6 +454,103 @@ class KataTest(harness.ServiceTestCase):
         self.assertEqual(dones, sorted(dones), 'progress goes forward')
         self.assertTrue(any(p[2] >= 128 << 20 for p in progress), progress)
 
+    # -- the file work runs off the event loop
+
+    def hold_containerd_config(self):
+        '''Puts a FIFO where containerd's configuration was: the daemon's
+        worker, reading it, waits in open() for a writer that only
+        release_containerd_config() provides, so the install's or removal's
+        file work is held for as long as the test needs.'''
+        saved = os.path.join(self.tmp, 'config.toml.saved')
+        os.rename(self.containerd, saved)
+        os.mkfifo(self.containerd, 0o640)
+        self.addCleanup(self.unblock_fifo)
+        return saved
+
+    def unblock_fifo(self):
+        '''After a failure: lets a reader still waiting on the FIFO go, so
+        the daemon can stop.'''
+        if not stat.S_ISFIFO(os.lstat(self.containerd).st_mode):
+            return
+        try:
+            os.close(os.open(self.containerd, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+    def release_containerd_config(self, pending, saved):
+        '''Opens the FIFO's write end (returning once the worker opened the
+        other) and closes it; the worker then refuses the FIFO.  Puts the
+        real file back once the call replied.'''
+        opener = threading.Thread(target=lambda: os.close(os.open(self.containerd, os.O_WRONLY)), daemon=True)
+        opener.start()
+        self.wait_reply(pending, timeout=300)
+        opener.join(60)
+        self.assertFalse(opener.is_alive(), 'the daemon never opened containerd\'s configuration')
+        os.unlink(self.containerd)
+        os.rename(saved, self.containerd)
+        self.assertIn('error', pending)
+        message = self.assert_error_is(pending['error'], ERROR + 'HostNotReady')
+        self.assertIn(self.containerd + ' is not a regular file', message)
+
+    def test_reads_during_install_commit(self):
+        reg = self.secure_registry()
+        art1, path = self.install_v1(reg)
+        before = self.snapshot()
+        reg.push_artifact(REPO, 'v2', self.files(2))
+        saved = self.hold_containerd_config()
+        start = len(self.signals)
+        pending = self.install_async(NAME, reg.ref(REPO, 'v2'), self.options(reg))
+
+        def pull_ended():
+            progress = self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start)
+            names = [p[0] for p in progress if p]
+            return NAME in names and progress[-1] == ('', 0, 0)
+        # The progress back at rest while the call has not replied: the pull
+        # is over and the commit runs, held by the FIFO until released.
+        self.wait_until(pull_ended, 60, 'the end of the pull')
+        self.assertFalse(pending['done'], pending)
+        manager = self.manager()
+        self.assertEqual(manager['ArtifactsProgress'], ('', 0, 0))
+        self.assertEqual(manager['ModeState'], 'idle')
+        self.assertEqual(self.get_all(path, RC_IFACE)['Digest'], art1.digest)
+        self.assertIn(path, self.managed_objects())
+        self.assert_dbus_error(ERROR + 'Busy', self.install, 'kata-other', reg.ref(REPO, 'v1'), self.options(reg))
+        self.assert_dbus_error(ERROR + 'Busy', self.remove, NAME)
+        self.assert_dbus_error(ERROR + 'Busy', self.set_mode, 'on')
+        self.assertFalse(pending['done'], pending)
+
+        self.release_containerd_config(pending, saved)
+        # Refused like any other: the previous version intact, nothing staged.
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.staging_dirs(), [])
+        self.assertEqual(self.get_all(path, RC_IFACE)['Digest'], art1.digest)
+        # And the daemon takes the next request.
+        self.install(NAME, reg.ref(REPO, 'v2'), self.options(reg))
+        self.assertNotEqual(self.get_all(path, RC_IFACE)['Digest'], art1.digest)
+
+    def test_reads_during_remove(self):
+        reg = self.secure_registry()
+        art, path = self.install_v1(reg)
+        before = self.snapshot()
+        saved = self.hold_containerd_config()
+        pending = self.call_async(MANAGER_PATH, MANAGER_IFACE, 'RemoveKataArtifacts', 's', (NAME,))
+        # Busy: the first removal's job holds (its worker waits on the FIFO).
+        self.assert_dbus_error(ERROR + 'Busy', self.remove, NAME)
+        self.assertEqual(self.manager()['ArtifactsProgress'], ('', 0, 0))
+        self.assertEqual(self.get_all(path, RC_IFACE)['Digest'], art.digest)
+        self.assertIn(path, self.managed_objects())
+        self.assertFalse(pending['done'], pending)
+
+        self.release_containerd_config(pending, saved)
+        self.assertEqual(self.snapshot(), before)
+        self.assertIn(path, self.managed_objects())
+        start = len(self.signals)
+        self.remove(NAME)
+        self.assertNotIn(path, self.managed_objects())
+        self.assertFalse(os.path.exists(os.path.join(self.artifacts, NAME)))
+        removed = [s for s in self.signals_named('InterfacesRemoved', start) if s[4][0] == path]
+        self.assertEqual(len(removed), 1)
+
     def test_restart_reexports(self):
         reg = self.secure_registry()
         art, path = self.install_v1(reg)
@@ -487,6 +588,42 @@ class KataTest(harness.ServiceTestCase):
         r = self.run_ccctl(['remove-artifacts', NAME])
         self.assertEqual(r.returncode, 1)
         self.assertIn('NotFound', r.stderr)
+
+    def test_ctl_status_runtime_classes(self):
+        reg = self.secure_registry()
+        r = self.run_ccctl(['status'])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.endswith('\n\nNo runtime classes.\n'), r.stdout)
+        self.assertEqual(json.loads(self.run_ccctl(['--json', 'status']).stdout)['RuntimeClasses'], [])
+
+        art, path = self.install_v1(reg)
+        other = 'kata-qemu-nvidia-gpu-tdx'
+        self.install(other, reg.ref(REPO, 'v1'), self.options(reg, register_containerd=GLib.Variant('b', False)))
+        os.environ['TZ'] = 'UTC'
+        try:
+            r = self.run_ccctl(['status'])
+        finally:
+            del os.environ['TZ']
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        header = lines.index([l for l in lines if l.startswith('RUNTIME CLASS')][0])
+        self.assertEqual(lines[header].split(), ['RUNTIME', 'CLASS', 'REFERENCE', 'DIGEST', 'INSTALLED'])
+        rows = [l.split() for l in lines[header + 1:]]
+        self.assertEqual([row[0] for row in rows], [NAME, other])
+        for row, name in zip(rows, (NAME, other)):
+            props = self.get_all(rc_path(name), RC_IFACE)
+            installed = datetime.datetime.fromtimestamp(props['InstalledAt'] // 10**6, datetime.timezone.utc)
+            self.assertEqual(row, [name, reg.ref(REPO, 'v1'), art.digest[:len('sha256:') + 12],
+                                   installed.strftime('%Y-%m-%d'), installed.strftime('%H:%M:%S'), 'UTC'])
+
+        # JSON: the RuntimeClass properties; a handler of "" (not registered) is null.
+        status = json.loads(self.run_ccctl(['--json', 'status']).stdout)
+        self.assertEqual([c['Name'] for c in status['RuntimeClasses']], [NAME, other])
+        self.assertEqual([c['ContainerdHandler'] for c in status['RuntimeClasses']], [NAME, None])
+        for c in status['RuntimeClasses']:
+            props = self.get_all(rc_path(c['Name']), RC_IFACE)
+            props['ContainerdHandler'] = props['ContainerdHandler'] or None
+            self.assertEqual(c, props)
 
 
 if __name__ == '__main__':

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "ctl-args.h"
@@ -571,7 +572,9 @@ static void test_status_text(void **state) {
                             "ADDRESS       NAME                    KIND      ARCH    CC   PPCIE  DRIVER    GROUP  NUMA\n"
                             "0000:07:00.0  GH100 [H100 NVSwitch]   nvswitch  hopper  -    on     -         -      -\n"
                             "0000:65:00.0  GH100 [H100 SXM5 80GB]  gpu       hopper  off  off    nvidia    12     0\n"
-                            "0000:c5:00.0  GH100 [H100 SXM5 80GB]  gpu       hopper  on   off    vfio-pci  40     1\n");
+                            "0000:c5:00.0  GH100 [H100 SXM5 80GB]  gpu       hopper  on   off    vfio-pci  40     1\n"
+                            "\n"
+                            "No runtime classes.\n");
         assert_null(strstr(out, "Last error"));
         free(out);
 
@@ -602,7 +605,9 @@ static void test_status_text(void **state) {
                             "  Mode state: n/a\n"
                             "  CC capable: n/a\n"
                             "\n"
-                            "No devices.\n");
+                            "No devices.\n"
+                            "\n"
+                            "No runtime classes.\n");
         free(out);
         ctl_host_done(&h);
 }
@@ -628,7 +633,7 @@ static void test_status_json(void **state) {
                             "\"Name\":\"GH100 [H100 SXM5 80GB]\",\"Kind\":\"gpu\",\"Architecture\":\"hopper\","
                             "\"CcCapable\":true,\"PpcieCapable\":true,\"CcMode\":\"off\",\"PpcieMode\":\"off\","
                             "\"Driver\":\"nvidia\",\"IommuGroup\":12,\"GroupMembers\":[\"0000:65:00.0\"],"
-                            "\"VfioDevice\":null,\"NumaNode\":0}]}\n");
+                            "\"VfioDevice\":null,\"NumaNode\":0}],\"RuntimeClasses\":[]}\n");
         free(out);
 
         ctl_print_devices_json(capture_begin(&c), h.devices + 2, 1);
@@ -652,7 +657,7 @@ static void test_status_json(void **state) {
         ctl_print_status_json(capture_begin(&c), &h);
         h.n_devices = 3;
         out = capture_end(&c);
-        assert_non_null(strstr(out, "\"LastError\":\"0000:65:00.0: \\\"reset\\\"\\tfailed\",\"CcCapable\":null,\"Devices\":[]}\n"));
+        assert_non_null(strstr(out, "\"LastError\":\"0000:65:00.0: \\\"reset\\\"\\tfailed\",\"CcCapable\":null,\"Devices\":[],\"RuntimeClasses\":[]}\n"));
         free(out);
         ctl_host_done(&h);
 
@@ -664,6 +669,131 @@ static void test_status_json(void **state) {
         out = capture_end(&c);
         assert_string_equal(out, "{\"error\":{\"name\":null,\"message\":\"Connection refused\"}}\n");
         free(out);
+}
+
+
+#define DIGEST1 "sha256:3f2a9c0d5e7b11aa22bb33cc44dd55ee66ff77889900aabbccddeeff00112233"
+#define DIGEST2 "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void add_runtime_class(CtlHost *h, const char *name, const char *reference, const char *digest,
+                              uint64_t installed_at) {
+        CtlRuntimeClass *rc = ctl_host_add_runtime_class(h);
+
+        assert_non_null(rc);
+        assert_true(asprintf(&rc->object_path, "/org/nvidia/ConfidentialCompute/runtime_class/%s", name) > 0);
+        rc->name = strdup(name);
+        rc->reference = strdup(reference);
+        rc->digest = strdup(digest);
+        assert_true(asprintf(&rc->directory, "/opt/nvidia-gpu-operator/artifacts/runtimeclasses/%s", name) > 0);
+        rc->files = calloc(3, sizeof(char *));
+        rc->files[0] = strdup("configuration-qemu-nvidia-gpu-snp.toml");
+        rc->files[1] = strdup("vmlinuz-6.12.8-nvidia-gpu-confidential");
+        rc->containerd_handler = strdup(name);
+        rc->installed_at = installed_at;
+}
+
+static void make_host_with_classes(CtlHost *h) {
+        make_host(h);
+        /* 2025-01-31 12:00:00 UTC and 2025-02-01 08:30:15.5 UTC */
+        add_runtime_class(h, "kata-qemu-nvidia-gpu-tdx", "nvcr.io/nvidia/cc-runtime:v2", DIGEST2,
+                          UINT64_C(1738398615500000));
+        add_runtime_class(h, "kata-qemu-nvidia-gpu-snp", "registry.local:5000/kata/artifacts:v1", DIGEST1,
+                          UINT64_C(1738324800000000));
+        ctl_host_sort_runtime_classes(h);
+}
+
+static void test_runtime_class_cells(void **state) {
+        char buf[CTL_CELL_MAX];
+
+        assert_string_equal(ctl_digest_short(DIGEST1, buf), "sha256:3f2a9c0d5e7b");
+        assert_string_equal(ctl_digest_short(NULL, buf), "-");
+        assert_string_equal(ctl_digest_short("", buf), "-");
+        /* Another form is shown whole, made printable. */
+        assert_string_equal(ctl_digest_short("sha512:abc", buf), "sha512:abc");
+        assert_string_equal(ctl_digest_short("sha256:ABCDEF0123456789abcdef", buf), "sha256:ABCDEF0123456789abcdef");
+        assert_string_equal(ctl_digest_short("sha256:0123456789ab", buf), "sha256:0123456789ab");
+        assert_string_equal(ctl_digest_short("sha256:0123\n", buf), "sha256:0123 ");
+
+        assert_int_equal(setenv("TZ", "UTC", 1), 0);
+        tzset();
+        assert_string_equal(ctl_format_timestamp(UINT64_C(1738324800000000), buf), "2025-01-31 12:00:00 UTC");
+        assert_string_equal(ctl_format_timestamp(UINT64_C(1738398615999999), buf), "2025-02-01 08:30:15 UTC");
+        assert_string_equal(ctl_format_timestamp(0, buf), "-");
+        assert_int_equal(setenv("TZ", "CET-1", 1), 0);
+        tzset();
+        assert_string_equal(ctl_format_timestamp(UINT64_C(1738324800000000), buf), "2025-01-31 13:00:00 CET");
+        assert_int_equal(setenv("TZ", "UTC", 1), 0);
+        tzset();
+}
+
+static void test_runtime_classes_text(void **state) {
+        CtlHost h;
+        Capture c;
+        char *out;
+
+        assert_int_equal(setenv("TZ", "UTC", 1), 0);
+        tzset();
+        make_host_with_classes(&h);
+        assert_string_equal(h.runtime_classes[0].name, "kata-qemu-nvidia-gpu-snp");
+        ctl_print_runtime_classes(capture_begin(&c), h.runtime_classes, h.n_runtime_classes);
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "RUNTIME CLASS             REFERENCE                              DIGEST               INSTALLED\n"
+                            "kata-qemu-nvidia-gpu-snp  registry.local:5000/kata/artifacts:v1  sha256:3f2a9c0d5e7b  2025-01-31 12:00:00 UTC\n"
+                            "kata-qemu-nvidia-gpu-tdx  nvcr.io/nvidia/cc-runtime:v2           sha256:0123456789ab  2025-02-01 08:30:15 UTC\n");
+        free(out);
+
+        /* In status, after the devices. */
+        ctl_print_status(capture_begin(&c), &h, 0);
+        out = capture_end(&c);
+        assert_non_null(strstr(out, "vfio-pci  40     1\n\nRUNTIME CLASS  "));
+        assert_string_equal(out + strlen(out) - strlen("2025-02-01 08:30:15 UTC\n"), "2025-02-01 08:30:15 UTC\n");
+        free(out);
+
+        /* What the daemon did not send, and control characters. */
+        free(h.runtime_classes[1].reference);
+        h.runtime_classes[1].reference = strdup("evil\nreference");
+        h.runtime_classes[1].installed_at = 0;
+        free(h.runtime_classes[0].digest);
+        h.runtime_classes[0].digest = NULL;
+        ctl_print_runtime_classes(capture_begin(&c), h.runtime_classes, h.n_runtime_classes);
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "RUNTIME CLASS             REFERENCE                              DIGEST               INSTALLED\n"
+                            "kata-qemu-nvidia-gpu-snp  registry.local:5000/kata/artifacts:v1  -                    2025-01-31 12:00:00 UTC\n"
+                            "kata-qemu-nvidia-gpu-tdx  evil reference                         sha256:0123456789ab  -\n");
+        free(out);
+        ctl_host_done(&h);
+        assert_int_equal(h.n_runtime_classes, 0);
+        assert_null(h.runtime_classes);
+}
+
+static void test_runtime_classes_json(void **state) {
+        CtlHost h;
+        Capture c;
+        char *out;
+
+        make_host_with_classes(&h);
+        h.n_devices = 0;
+        free(h.runtime_classes[1].containerd_handler);
+        h.runtime_classes[1].containerd_handler = strdup("");
+        ctl_print_status_json(capture_begin(&c), &h);
+        h.n_devices = 3;
+        out = capture_end(&c);
+        assert_non_null(strstr(out,
+                "\"Devices\":[],\"RuntimeClasses\":["
+                "{\"Name\":\"kata-qemu-nvidia-gpu-snp\",\"Reference\":\"registry.local:5000/kata/artifacts:v1\","
+                "\"Digest\":\"" DIGEST1 "\","
+                "\"Directory\":\"/opt/nvidia-gpu-operator/artifacts/runtimeclasses/kata-qemu-nvidia-gpu-snp\","
+                "\"Files\":[\"configuration-qemu-nvidia-gpu-snp.toml\",\"vmlinuz-6.12.8-nvidia-gpu-confidential\"],"
+                "\"ContainerdHandler\":\"kata-qemu-nvidia-gpu-snp\",\"InstalledAt\":1738324800000000},"
+                "{\"Name\":\"kata-qemu-nvidia-gpu-tdx\",\"Reference\":\"nvcr.io/nvidia/cc-runtime:v2\","
+                "\"Digest\":\"" DIGEST2 "\","
+                "\"Directory\":\"/opt/nvidia-gpu-operator/artifacts/runtimeclasses/kata-qemu-nvidia-gpu-tdx\","
+                "\"Files\":[\"configuration-qemu-nvidia-gpu-snp.toml\",\"vmlinuz-6.12.8-nvidia-gpu-confidential\"],"
+                "\"ContainerdHandler\":null,\"InstalledAt\":1738398615500000}]}\n"));
+        free(out);
+        ctl_host_done(&h);
 }
 
 int main(void) {
@@ -683,6 +813,9 @@ int main(void) {
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_status_text),
                 cmocka_unit_test(test_status_json),
+                cmocka_unit_test(test_runtime_class_cells),
+                cmocka_unit_test(test_runtime_classes_text),
+                cmocka_unit_test(test_runtime_classes_json),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
