@@ -37,6 +37,14 @@ bool hw_pci_bdf_is_valid(const char *s) {
         return s[0] >= '0' && s[0] <= '7' && s[1] == '\0';
 }
 
+/* stat(), not access(): under a device cgroup policy (DevicePolicy=closed)
+ * access() on a device node fails although the node is there. */
+static bool device_node_exists(const char *path) {
+        struct stat st;
+
+        return stat(path, &st) == 0;
+}
+
 bool hw_pci_device_exists(HwHost *h, const char *bdf) {
         _cleanup_free_ char *path = NULL;
 
@@ -239,7 +247,7 @@ int hw_pci_get_vfio_device(HwHost *h, const char *bdf, char **ret) {
                 path = hw_path(h, "dev/vfio/%d", group);
                 if (!path)
                         return -ENOMEM;
-                if (access(path, F_OK) == 0)
+                if (device_node_exists(path))
                         return asprintf(ret, "/dev/vfio/%d", group) < 0 ? -ENOMEM : 0;
         }
         *ret = strdup("");
@@ -449,9 +457,20 @@ int hw_pci_get_vfio_cdev(HwHost *h, const char *bdf, char **ret) {
         dir = opendir(path);
         if (dir) {
                 while ((de = readdir(dir))) {
-                        /* vfio-dev/ holds exactly one vfioN entry. */
+                        _cleanup_free_ char *node = NULL;
+
+                        /* vfio-dev/ holds exactly one vfioN entry.  Kernels
+                         * before 6.6 list it without making the /dev node:
+                         * report only a node that can be opened. */
                         if (strncmp(de->d_name, "vfio", 4) != 0 || !isdigit((unsigned char) de->d_name[4]))
                                 continue;
+                        node = hw_path(h, "dev/vfio/devices/%s", de->d_name);
+                        if (!node) {
+                                closedir(dir);
+                                return -ENOMEM;
+                        }
+                        if (!device_node_exists(node))
+                                break;
                         if (asprintf(ret, "/dev/vfio/devices/%s", de->d_name) < 0) {
                                 closedir(dir);
                                 return -ENOMEM;
@@ -473,5 +492,5 @@ bool hw_iommufd_present(HwHost *h) {
 
         assert(h);
         path = hw_path(h, "dev/iommu");
-        return path && access(path, F_OK) == 0;
+        return path && device_node_exists(path);
 }
