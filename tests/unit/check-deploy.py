@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+#
+# The deployment of nvidia-cc-k8s-bridge says what the bridge needs and no
+# more: every manifest in deploy/kubernetes parses; RBAC grants exactly
+# nodes get/list/watch/patch and pods list/watch; the DaemonSet selects the
+# cc-manager nodes, takes NODE_NAME and OPERATOR_NAMESPACE from the downward
+# API, mounts the system bus socket where sd-bus looks for it and the
+# readiness and state directories the bridge uses by default (read from
+# src/bridge/main.c), probes the readiness file, runs without root,
+# privilege escalation, capabilities or a writable root file system; the
+# uid is the same in the DaemonSet, its init container, the Containerfile
+# and the polkit rule, which grants set-mode and nothing else.  The
+# kustomization lists every manifest, and `kubectl kustomize` (offline)
+# builds it into the four objects in the Operator's namespace.
+#
+#   check-deploy.py SOURCE_DIR
+#
+# kubectl: $KUBECTL, else the first on PATH; without one that step is
+# skipped and said so.
+#
+# Not `kubectl create --dry-run=client`: even in client mode kubectl asks a
+# server for discovery (and for OpenAPI, to validate), and the
+# kube-apiserver stand-in serves only the core group the bridge uses, not
+# apps/v1 or rbac.authorization.k8s.io.
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unittest
+
+import yaml
+
+SRC = None
+
+SYSTEM_BUS_SOCKET = '/run/dbus/system_bus_socket'  # sd-bus's default
+SET_MODE = 'org.nvidia.ConfidentialCompute.set-mode'
+
+
+def read(path):
+    with open(os.path.join(SRC, path), encoding='utf-8') as f:
+        return f.read()
+
+
+def c_define(path, name):
+    m = re.search(r'^#define %s "([^"]+)"' % re.escape(name), read(path), re.M)
+    if not m:
+        raise AssertionError('%s: no #define %s' % (path, name))
+    return m.group(1)
+
+
+def load_manifests():
+    d = os.path.join(SRC, 'deploy/kubernetes')
+    docs = {}
+    for name in sorted(os.listdir(d)):
+        if not name.endswith('.yaml'):
+            continue
+        with open(os.path.join(d, name), encoding='utf-8') as f:
+            objs = [o for o in yaml.safe_load_all(f) if o is not None]
+        docs[name] = objs
+    return docs
+
+
+class DeployTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.files = load_manifests()
+        cls.kustomization = cls.files.pop('kustomization.yaml')[0]
+        cls.objects = {}
+        for name, objs in cls.files.items():
+            for o in objs:
+                for key in ('apiVersion', 'kind', 'metadata'):
+                    if key not in o:
+                        raise AssertionError('%s: an object without %s' % (name, key))
+                cls.objects[o['kind']] = o
+        cls.ds = cls.objects['DaemonSet']
+        cls.pod = cls.ds['spec']['template']['spec']
+        cls.containers = {c['name']: c for c in cls.pod['containers']}
+        cls.bridge = cls.containers['nvidia-cc-k8s-bridge']
+        cls.readiness_file = c_define('src/bridge/main.c', 'DEFAULT_READINESS_FILE')
+        cls.state_dir = c_define('src/bridge/main.c', 'DEFAULT_STATE_DIR')
+
+    def volume_at(self, container, mount_path):
+        '''The hostPath volume mounted at mount_path in container.'''
+        mounts = [m for m in container.get('volumeMounts', []) if m['mountPath'] == mount_path]
+        self.assertEqual(len(mounts), 1, 'one mount at %s in %s' % (mount_path, container['name']))
+        self.assertNotIn('subPath', mounts[0])
+        vols = [v for v in self.pod['volumes'] if v['name'] == mounts[0]['name']]
+        self.assertEqual(len(vols), 1)
+        self.assertIn('hostPath', vols[0], '%s is a hostPath' % mount_path)
+        return vols[0]['hostPath'], mounts[0]
+
+    # ------------------------------------------------------------ set
+
+    def test_kinds(self):
+        self.assertEqual(sorted(self.objects),
+                         ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'ServiceAccount'])
+        self.assertEqual(sum(len(o) for o in self.files.values()), 4, 'one object of each kind')
+
+    def test_kustomization_lists_every_manifest(self):
+        self.assertEqual(sorted(self.kustomization['resources']), sorted(self.files))
+        self.assertEqual(self.kustomization['namespace'], 'gpu-operator')
+
+    # ------------------------------------------------------------ RBAC
+
+    def test_cluster_role_exact(self):
+        rules = self.objects['ClusterRole']['rules']
+        got = {}
+        for rule in rules:
+            self.assertEqual(rule['apiGroups'], [''], 'core group only')
+            self.assertEqual(set(rule) - {'apiGroups', 'resources', 'verbs'}, set(),
+                             'no resourceNames or nonResourceURLs')
+            for res in rule['resources']:
+                got.setdefault(res, set()).update(rule['verbs'])
+        self.assertEqual(got, {'nodes': {'get', 'list', 'watch', 'patch'},
+                               'pods': {'list', 'watch'}})
+
+    def test_binding(self):
+        b = self.objects['ClusterRoleBinding']
+        sa = self.objects['ServiceAccount']
+        self.assertEqual(b['roleRef'], {'apiGroup': 'rbac.authorization.k8s.io', 'kind': 'ClusterRole',
+                                        'name': self.objects['ClusterRole']['metadata']['name']})
+        self.assertEqual(b['subjects'], [{'kind': 'ServiceAccount', 'name': sa['metadata']['name'],
+                                          'namespace': self.kustomization['namespace']}])
+        self.assertEqual(self.pod['serviceAccountName'], sa['metadata']['name'])
+
+    # ------------------------------------------------------------ DaemonSet
+
+    def test_selector_and_tolerations(self):
+        self.assertEqual(self.pod['nodeSelector'], {'nvidia.com/gpu.deploy.cc-manager': 'true'})
+        self.assertIn({'key': 'nvidia.com/gpu', 'operator': 'Exists', 'effect': 'NoSchedule'},
+                      self.pod['tolerations'])
+        labels = self.ds['spec']['template']['metadata']['labels']
+        for k, v in self.ds['spec']['selector']['matchLabels'].items():
+            self.assertEqual(labels.get(k), v, 'the selector matches the pod template')
+
+    def test_env(self):
+        env = {e['name']: e for e in self.bridge['env']}
+        self.assertEqual(env['NODE_NAME']['valueFrom'], {'fieldRef': {'fieldPath': 'spec.nodeName'}})
+        self.assertEqual(env['OPERATOR_NAMESPACE']['valueFrom'],
+                         {'fieldRef': {'fieldPath': 'metadata.namespace'}})
+        self.assertIn(env['DEFAULT_CC_MODE']['value'], ('on', 'off', 'devtools', 'ppcie'))
+        self.assertIn(env['EVICT_OPERATOR_COMPONENTS']['value'], ('true', 'false'))
+        # sd-bus must use its default address, where the socket is mounted.
+        self.assertNotIn('DBUS_SYSTEM_BUS_ADDRESS', env)
+
+    def test_host_paths(self):
+        host, _ = self.volume_at(self.bridge, SYSTEM_BUS_SOCKET)
+        self.assertEqual(host, {'path': SYSTEM_BUS_SOCKET, 'type': 'Socket'})
+        validations = os.path.dirname(self.readiness_file)
+        self.assertEqual(validations, '/run/nvidia/validations')
+        host, mount = self.volume_at(self.bridge, validations)
+        self.assertEqual(host['path'], validations)
+        self.assertFalse(mount.get('readOnly', False))
+        host, mount = self.volume_at(self.bridge, self.state_dir)
+        self.assertEqual(host['path'], self.state_dir)
+        self.assertFalse(mount.get('readOnly', False))
+        self.assertEqual(len(self.pod['volumes']), 3, 'no other volume')
+
+    def test_readiness_probe(self):
+        probe = self.bridge['readinessProbe']
+        self.assertEqual(probe['exec']['command'], ['test', '-f', self.readiness_file])
+
+    def test_security_context(self):
+        psc = self.pod['securityContext']
+        self.assertIs(psc['runAsNonRoot'], True)
+        self.assertGreater(psc['runAsUser'], 0)
+        self.assertGreater(psc['runAsGroup'], 0)
+        self.assertFalse(self.pod.get('hostNetwork') or self.pod.get('hostPID') or self.pod.get('hostIPC'))
+        for c in self.pod['containers'] + self.pod.get('initContainers', []):
+            sc = c['securityContext']
+            self.assertIs(sc['allowPrivilegeEscalation'], False, c['name'])
+            self.assertIs(sc['readOnlyRootFilesystem'], True, c['name'])
+            self.assertEqual(sc['capabilities'], {'drop': ['ALL']}, c['name'])
+            self.assertFalse(sc.get('privileged', False), c['name'])
+            self.assertIn('limits', c['resources'], c['name'])
+            self.assertIn('requests', c['resources'], c['name'])
+        # The bridge itself never runs as root, whatever the pod says.
+        self.assertNotIn('runAsUser', self.bridge['securityContext'])
+        self.assertNotIn('runAsNonRoot', self.bridge['securityContext'])
+
+    def test_init_container_prepares_the_writable_dirs(self):
+        init = self.pod['initContainers']
+        self.assertEqual(len(init), 1)
+        script = ' '.join(init[0]['command'])
+        uid = self.pod['securityContext']['runAsUser']
+        self.assertIn('setfacl -m u:%d:rwx' % uid, script)
+        for d in (os.path.dirname(self.readiness_file), self.state_dir):
+            self.assertIn(d, script)
+            self.volume_at(init[0], d)
+
+    def test_one_uid_everywhere(self):
+        psc = self.pod['securityContext']
+        uid, gid = psc['runAsUser'], psc['runAsGroup']
+        rule = read('polkit/50-nvidia-cc-k8s-bridge.rules.example')
+        code = '\n'.join(line for line in rule.splitlines() if not line.lstrip().startswith('//'))
+        self.assertEqual(re.findall(r'subject\.user == "(\d+)"', code), [str(uid)])
+        self.assertEqual(re.findall(r'action\.id == "([^"]+)"', code), [SET_MODE],
+                         'the rule grants set-mode and nothing else')
+        self.assertNotIn('isInGroup', code)
+        m = re.search(r'^USER (\d+):(\d+)$', read('Containerfile'), re.M)
+        self.assertIsNotNone(m, 'Containerfile: USER uid:gid')
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (uid, gid))
+
+    def test_rule_installed_with_the_docs(self):
+        self.assertIn("'50-nvidia-cc-k8s-bridge.rules.example'", read('polkit/meson.build'))
+
+    # ------------------------------------------------------------ kubectl
+
+    def test_kubectl_kustomize(self):
+        kubectl = os.environ.get('KUBECTL') or shutil.which('kubectl')
+        if not kubectl:
+            self.skipTest('no kubectl')
+        # Offline: no kubeconfig, no server; kustomize needs none.
+        env = dict(os.environ, KUBECONFIG='/dev/null', HOME='/nonexistent')
+        out = subprocess.run([kubectl, 'kustomize', os.path.join(SRC, 'deploy/kubernetes')],
+                             env=env, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             timeout=60).stdout
+        objs = [o for o in yaml.safe_load_all(out) if o]
+        self.assertEqual(sorted(o['kind'] for o in objs),
+                         ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'ServiceAccount'])
+        ns = self.kustomization['namespace']
+        for o in objs:
+            if o['kind'] in ('DaemonSet', 'ServiceAccount'):
+                self.assertEqual(o['metadata']['namespace'], ns)
+            if o['kind'] == 'ClusterRoleBinding':
+                self.assertEqual(o['subjects'][0]['namespace'], ns)
+            if o['kind'] == 'DaemonSet':
+                images = {c['image'] for c in o['spec']['template']['spec']['containers']
+                          + o['spec']['template']['spec']['initContainers']}
+                self.assertEqual(images, {'nvidia-cc-k8s-bridge:0.1.0'})
+
+
+if __name__ == '__main__':
+    SRC = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
