@@ -20,12 +20,14 @@ MANAGER_IFACE=org.nvidia.ConfidentialCompute.Manager
 GPU_IFACE=org.nvidia.ConfidentialCompute.Gpu
 GPU_PATH_PREFIX=/org/nvidia/ConfidentialCompute/gpu
 CDI_SPEC=/var/run/cdi/nvidia-ccd.yaml
+RUNTIME_CLASS_IFACE=org.nvidia.ConfidentialCompute.RuntimeClass
+RUNTIME_CLASS_PATH_PREFIX=/org/nvidia/ConfidentialCompute/runtime_class
 SYS_PCI=/sys/bus/pci
 
-# The object path of a device, as sd_bus_path_encode() makes it: every
+# A name as sd_bus_path_encode() puts it in an object path: every
 # character but a letter, or a digit after the first character, becomes
 # _xx.
-gpu_path() { # BDF
+path_escape() { # NAME
         local s="$1" out="" c i
         for ((i = 0; i < ${#s}; i++)); do
                 c="${s:i:1}"
@@ -36,7 +38,11 @@ gpu_path() { # BDF
                         out+="$c"
                 fi
         done
-        echo "$GPU_PATH_PREFIX/$out"
+        echo "$out"
+}
+
+gpu_path() { # BDF
+        echo "$GPU_PATH_PREFIX/$(path_escape "$1")"
 }
 
 # The kernel's view of a device: its driver ("" when none) and
@@ -133,4 +139,85 @@ prepare_group() {
         # new_id of the same id is refused with EEXIST.
         echo "1b36 0005" > "$SYS_PCI/drivers/uio_pci_generic/new_id" 2>/dev/null ||
                 echo "$BDF1" > "$SYS_PCI/drivers/uio_pci_generic/bind"
+}
+
+# A real docker-registry on loopback, plain HTTP, its storage under DIR.
+# The kernel picks the port (":0"); readiness is the registry's own
+# "listening on ADDRESS" line, read from its output, which a cat then keeps
+# draining into DIR/log.  Sets REGISTRY (HOST:PORT) and REGISTRY_PID.
+start_registry() { # DIR
+        local dir="$1" line out
+        mkdir -p "$dir/data"
+        cat > "$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:0
+EOF
+        coproc REGISTRY_PROC { exec docker-registry serve "$dir/config.yml" 2>&1; }
+        REGISTRY_PID=$REGISTRY_PROC_PID
+        REGISTRY=""
+        while IFS= read -r line <&"${REGISTRY_PROC[0]}"; do
+                echo "$line" >> "$dir/log"
+                if [[ "$line" =~ msg=\"listening\ on\ (127\.0\.0\.1:[0-9]+)[,\"] ]]; then
+                        REGISTRY=${BASH_REMATCH[1]}
+                        break
+                fi
+        done
+        [[ -n "$REGISTRY" ]] || { cat "$dir/log"; return 1; }
+        # bash keeps a coprocess's descriptors from other children.
+        exec {out}<&"${REGISTRY_PROC[0]}"
+        cat <&"$out" >> "$dir/log" &
+        exec {out}<&-
+}
+
+# Pushes a file as a blob in one monolithic upload (POST, then PUT with
+# the digest), the way ORAS does; prints its layer descriptor, titled with
+# the file's name.
+push_blob() { # REPOSITORY FILE MEDIA-TYPE
+        local repo="$1" file="$2" type="$3" digest location sep
+        digest=sha256:$(sha256sum "$file" | cut -d' ' -f1)
+        location=$(curl -fsS -X POST -D - -o /dev/null "http://$REGISTRY/v2/$repo/blobs/uploads/" |
+                   tr -d '\r' | sed -n 's/^[Ll]ocation: *//p')
+        [[ -n "$location" ]] || return 1
+        [[ "$location" == /* ]] && location="http://$REGISTRY$location"
+        sep='?'
+        [[ "$location" == *\?* ]] && sep='&'
+        curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$file" \
+                "$location${sep}digest=$digest" >/dev/null || return 1
+        jq -n -c --arg t "$type" --arg d "$digest" --argjson s "$(stat -c %s "$file")" \
+                --arg title "$(basename "$file")" \
+                '{mediaType: $t, digest: $d, size: $s, annotations: {"org.opencontainers.image.title": $title}}'
+}
+
+# Pushes FILEs as ORAS does: one layer per file, titled, the empty config
+# and an artifact type.  Prints the manifest's digest.
+push_artifact() { # WORKDIR REPOSITORY TAG FILE...
+        local dir="$1" repo="$2" tag="$3" f layer layers=() manifest
+        shift 3
+        printf '{}' > "$dir/empty-config"
+        push_blob "$repo" "$dir/empty-config" application/vnd.oci.empty.v1+json >/dev/null || return 1
+        for f in "$@"; do
+                layer=$(push_blob "$repo" "$f" application/vnd.oci.image.layer.v1.tar) || return 1
+                layers+=("$layer")
+        done
+        manifest="$dir/manifest-$tag.json"
+        printf '%s\n' "${layers[@]}" | jq -s -c \
+                --arg cd "sha256:$(sha256sum "$dir/empty-config" | cut -d' ' -f1)" \
+                '{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+                  artifactType: "application/vnd.nvidia.kata.artifacts.v1",
+                  config: {mediaType: "application/vnd.oci.empty.v1+json", digest: $cd, size: 2},
+                  layers: .}' > "$manifest"
+        curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+                --data-binary "@$manifest" "http://$REGISTRY/v2/$repo/manifests/$tag" >/dev/null || return 1
+        echo "sha256:$(sha256sum "$manifest" | cut -d' ' -f1)"
 }
