@@ -355,8 +355,22 @@ static void daemon_mode_changed(CcdClient *c, const char *mode, void *userdata) 
         write_readiness(b, streq(mode, b->desired), mode);
 }
 
+/* A restarted daemon already in the mode asked for, and so labelled, needs
+ * no switch, and the operands need no pause. */
+static void daemon_back_mode(CcdClient *c, const char *mode, const sd_bus_error *error, void *userdata) {
+        Bridge *b = userdata;
+
+        if (!error && b->phase == PHASE_IDLE && b->desired && streq(mode, b->desired) &&
+            streq_ptr(b->state_written, mode)) {
+                log_info("nvidia-ccd reports mode %s, as the node asks", mode);
+                return;
+        }
+        reconcile(b);
+}
+
 static void daemon_presence_changed(CcdClient *c, bool present, void *userdata) {
         Bridge *b = userdata;
+        int r;
 
         b->daemon_present = present;
         if (!present) {
@@ -365,7 +379,9 @@ static void daemon_presence_changed(CcdClient *c, bool present, void *userdata) 
         }
         log_info("nvidia-ccd is on the bus; reconciling");
         backoff_reset(&b->retry_backoff);
-        reconcile(b);
+        r = ccd_client_get_mode(b->ccd, daemon_back_mode, b);
+        if (r < 0)
+                reconcile(b);
 }
 
 /* ------------------------------------------------------------ object */

@@ -126,6 +126,7 @@ static void finish_request(KubeRequest *req, CURLcode result) {
                     -EIO;
         }
 
+        log_debug("%s: %s%ld", req->description, r < 0 ? "failed, HTTP " : "HTTP ", status);
         if (req->on_done) {
                 /* NUL-terminated, for the handlers' convenience. */
                 guint len = req->response->len;

@@ -23,6 +23,7 @@ struct LabelWriter {
         uint64_t generation;          /* of the last set */
         uint64_t inflight_generation; /* the last set in the patch in flight */
         sd_event_source *retry;
+        sd_event_source *defer; /* one patch for everything set in one loop iteration */
         Backoff backoff;
 };
 
@@ -97,13 +98,21 @@ static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int defer_cb(sd_event_source *s, void *userdata) {
+        flush(userdata);
+        return 0;
+}
+
 uint64_t label_writer_set(LabelWriter *w, const char *key, const char *value) {
         assert(w);
         assert(key);
 
         g_hash_table_replace(w->pending, g_strdup(key), g_strdup(value));
         w->generation++;
-        flush(w);
+        /* The state labels and the operand labels of one result are set one
+         * after the other: they go out together. */
+        if (sd_event_source_set_enabled(w->defer, SD_EVENT_ONESHOT) < 0)
+                flush(w);
         return w->generation;
 }
 
@@ -136,6 +145,10 @@ int label_writer_new(KubeClient *client, sd_event *event, const char *node_name,
         r = sd_event_add_time(event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX, 0, retry_cb, w);
         if (r >= 0)
                 r = sd_event_source_set_enabled(w->retry, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_defer(event, &w->defer, defer_cb, w);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(w->defer, SD_EVENT_OFF);
         if (r < 0) {
                 label_writer_free(w);
                 return r;
@@ -149,6 +162,7 @@ LabelWriter *label_writer_free(LabelWriter *w) {
                 return NULL;
         kube_request_cancel(w->request);
         sd_event_source_disable_unref(w->retry);
+        sd_event_source_disable_unref(w->defer);
         sd_event_unref(w->event);
         g_free(w->path);
         g_hash_table_unref(w->pending);

@@ -76,6 +76,7 @@ static void synced(KubeWatch *kw, JsonArray *objects, void *userdata) {
                         g_hash_table_add(w->pods, key);
         }
         w->synced = true;
+        log_debug("operand pods on the node: %u of %u listed", g_hash_table_size(w->pods), n);
         if (g_hash_table_size(w->pods) > 0)
                 log_info("waiting for %u operand pod(s) to leave the node", g_hash_table_size(w->pods));
         check(w);
