@@ -19,6 +19,7 @@
 
 typedef enum Phase {
         PHASE_IDLE,
+        PHASE_CHECKING,  /* reading Mode: is there anything to switch? */
         PHASE_EVICTING,  /* operand labels paused, waiting for the pods to go */
         PHASE_SWITCHING, /* SetMode sent */
         PHASE_VERIFYING, /* reading Mode back */
@@ -258,6 +259,25 @@ static bool pause_operands(Bridge *b) {
         return true;
 }
 
+static void evict_and_switch(Bridge *b) {
+        if (b->opt.evict_operands && pause_operands(b))
+                return;
+        switch_begin(b);
+}
+
+static void check_mode_done(CcdClient *c, const char *mode, const sd_bus_error *error, void *userdata) {
+        Bridge *b = userdata;
+
+        if (b->phase != PHASE_CHECKING)
+                return;
+        if (!error && streq_ptr(mode, b->attempt)) {
+                log_info("nvidia-ccd reports mode %s already", mode);
+                finish_attempt(b, true, NULL);
+                return;
+        }
+        evict_and_switch(b);
+}
+
 static void start_attempt(Bridge *b) {
         assert(b->phase == PHASE_IDLE);
         assert(b->desired);
@@ -272,9 +292,11 @@ static void start_attempt(Bridge *b) {
                                b->attempt);
                 return;
         }
-        if (b->opt.evict_operands && pause_operands(b))
-                return;
-        switch_begin(b);
+        /* Ask first: a host already in the mode needs no switch, and its
+         * operands no pause. */
+        b->phase = PHASE_CHECKING;
+        if (ccd_client_get_mode(b->ccd, check_mode_done, b) < 0)
+                evict_and_switch(b);
 }
 
 static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
