@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "oci-fetch.h"
+#include "oci-result.h"
 #include "oci-sandbox.h"
 
 #define PULL_SECRET_MAX (1024 * 1024)
@@ -93,33 +94,7 @@ static void report_error(CcErrorKind kind, const char *message) {
 static void report_result(const OciPullResult *res) {
         g_autoptr(JsonBuilder) b = json_builder_new();
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "result");
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "manifest");
-        json_builder_add_string_value(b, res->manifest_digest);
-        json_builder_set_member_name(b, "layers");
-        json_builder_begin_array(b);
-        for (size_t i = 0; i < res->n_layers; i++) {
-                const OciLayer *l = &res->layers[i];
-
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "digest");
-                json_builder_add_string_value(b, l->digest);
-                json_builder_set_member_name(b, "size");
-                json_builder_add_int_value(b, (gint64) l->size);
-                json_builder_set_member_name(b, "media-type");
-                json_builder_add_string_value(b, l->media_type);
-                json_builder_set_member_name(b, "title");
-                if (l->title)
-                        json_builder_add_string_value(b, l->title);
-                else
-                        json_builder_add_null_value(b);
-                json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-        json_builder_end_object(b);
-        json_builder_end_object(b);
+        oci_pull_result_add_json(b, res, false);
         emit(b);
 }
 

@@ -11,7 +11,7 @@
 #include <json-glib/json-glib.h>
 #include <poll.h>
 
-#include "oci-pull.h"
+#include "oci-result.h"
 
 static void print_json(JsonBuilder *b) {
         g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -27,33 +27,7 @@ static void print_json(JsonBuilder *b) {
 static void print_result(const OciPullResult *res) {
         g_autoptr(JsonBuilder) b = json_builder_new();
 
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "result");
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "manifest");
-        json_builder_add_string_value(b, res->manifest_digest);
-        json_builder_set_member_name(b, "layers");
-        json_builder_begin_array(b);
-        for (size_t i = 0; i < res->n_layers; i++) {
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "digest");
-                json_builder_add_string_value(b, res->layers[i].digest);
-                json_builder_set_member_name(b, "size");
-                json_builder_add_int_value(b, (gint64) res->layers[i].size);
-                json_builder_set_member_name(b, "media-type");
-                json_builder_add_string_value(b, res->layers[i].media_type);
-                json_builder_set_member_name(b, "title");
-                if (res->layers[i].title)
-                        json_builder_add_string_value(b, res->layers[i].title);
-                else
-                        json_builder_add_null_value(b);
-                json_builder_set_member_name(b, "path");
-                json_builder_add_string_value(b, res->layers[i].path);
-                json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-        json_builder_end_object(b);
-        json_builder_end_object(b);
+        oci_pull_result_add_json(b, res, true);
         print_json(b);
 }
 
