@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <limits.h>
+#include <stdint.h>
 
 #include "containerd-config.h"
 #include "toml-lex.h"
@@ -766,6 +767,24 @@ static bool element_alone(const TomlDoc *doc, const TomlArrayElement *e, bool *r
         return true;
 }
 
+/* The offset of the comma that follows an array element ending at pos,
+ * past the blanks, newlines and comments TOML allows before it; SIZE_MAX
+ * when the array closes first. */
+static size_t comma_after(const char *s, size_t len, size_t pos) {
+        while (pos < len) {
+                if (s[pos] == ',')
+                        return pos;
+                if (s[pos] == '#')
+                        while (pos < len && s[pos] != '\n')
+                                pos++;
+                else if (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\r' || s[pos] == '\n')
+                        pos++;
+                else
+                        break;
+        }
+        return SIZE_MAX;
+}
+
 int containerd_v3_add_import(const char *text, size_t len, const char *dropin_path,
                              char **ret, size_t *ret_len, CcError *err) {
         _cleanup_toml_doc_ TomlDoc doc = {};
@@ -861,7 +880,7 @@ static int remove_import_once(const char *text, size_t len, const char *dropin_p
         _cleanup_toml_doc_ TomlDoc doc = {};
         TomlArrayElement *elements = NULL;
         const TomlItem *imports;
-        size_t n = 0, j, a, z, del_start, del_end;
+        size_t n = 0, j, a, z, del_start, del_end, comma_at = SIZE_MAX;
         bool comma;
         int r;
 
@@ -899,12 +918,26 @@ static int remove_import_once(const char *text, size_t len, const char *dropin_p
                 del_start = elements[0].start;
                 del_end = elements[1].start;
         } else {
+                /* The only element: its trailing comma goes too, else
+                 * `["x",\n]` would become `[,\n]`. */
                 del_start = elements[0].start;
                 del_end = elements[0].end;
+                comma_at = comma_after(text, len, del_end);
         }
         toml_array_elements_free(elements, n);
 
-        r = splice(text, len, del_start, del_end, NULL, ret, ret_len, err);
+        if (comma_at != SIZE_MAX) {
+                /* Two cuts, the later one first, so that a comment between
+                 * the element and its comma stays. */
+                _cleanup_free_ char *without_comma = NULL;
+                size_t without_comma_len;
+
+                r = splice(text, len, comma_at, comma_at + 1, NULL, &without_comma, &without_comma_len, err);
+                if (r < 0)
+                        return r;
+                r = splice(without_comma, without_comma_len, del_start, del_end, NULL, ret, ret_len, err);
+        } else
+                r = splice(text, len, del_start, del_end, NULL, ret, ret_len, err);
         if (r < 0)
                 return r;
         r = check_result(*ret, *ret_len, err);

@@ -452,6 +452,50 @@ static void test_v3_imports(void **state) {
         assert_text(dups, strlen(dups), "version = 3\nimports = [\"/a\"]\n");
 }
 
+/* Removing our import from every form an array can take keeps a valid
+ * array and every other byte: one line or many, trailing comma or not,
+ * comments between elements and after `]`. */
+static void test_v3_remove_import_forms(void **state) {
+        struct {
+                const char *in, *want;
+        } cases[] = {
+                /* The only element. */
+                { "imports = [\"/k\"]\n", "imports = []\n" },
+                { "imports = [\"/k\",]\n", "imports = []\n" },
+                { "imports = [ \"/k\" , ]\n", "imports = [   ]\n" },
+                { "imports = [\"/k\"] # x\n", "imports = [] # x\n" },
+                { "imports = [\"/k\",   # mine\n]\n", "imports = [   # mine\n]\n" },
+                { "imports = [\"/k\" # c\n, ]\n", "imports = [ # c\n ]\n" },
+                { "imports = [\n  \"/k\",\n]\n", "imports = [\n]\n" },
+                { "imports = [\n  \"/k\"\n]\n", "imports = [\n]\n" },
+                { "imports = [\r\n  \"/k\",\r\n]\r\n", "imports = [\r\n]\r\n" },
+                { "imports = [\"/k\",\n]# ma        runtime_ccd\n", "imports = [\n]# ma        runtime_ccd\n" },
+                { "imports = [\"/k\",\n]# ma        runtime_ccd", "imports = [\n]# ma        runtime_ccd" },
+                /* One of several. */
+                { "imports = [\"/k\", \"/a\"]\n", "imports = [\"/a\"]\n" },
+                { "imports = [\"/a\", \"/k\"]\n", "imports = [\"/a\"]\n" },
+                { "imports = [\"/a\", \"/k\",]\n", "imports = [\"/a\",]\n" },
+                { "imports = [\"/a\", \"/k\", \"/b\"]\n", "imports = [\"/a\", \"/b\"]\n" },
+                { "imports = [\"/k\",\n  \"/a\",\n]\n", "imports = [\"/a\",\n]\n" },
+                { "imports = [\n  \"/a\", # a\n  \"/k\", # ours\n  \"/b\"\n] # end\n",
+                  "imports = [\n  \"/a\", # a\n  \"/b\"\n] # end\n" },
+                { "imports = [\n  \"/a\",\n  \"/k\"\n]\n", "imports = [\n  \"/a\",\n]\n" },
+                { "imports = [\n  \"/a\",\n  \"/k\" # last\n]\n", "imports = [\n  \"/a\",\n]\n" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *in = NULL, *want = NULL, *out = NULL, *again = NULL;
+
+                assert_true(asprintf(&in, "version = 3\n%s", cases[i].in) > 0);
+                assert_true(asprintf(&want, "version = 3\n%s", cases[i].want) > 0);
+                out = remove_import(in, "/k");
+                assert_text(out, strlen(out), want);
+                /* What is left is an array the editor still takes. */
+                again = add_import(out, "/k");
+                assert_non_null(strstr(again, "\"/k\""));
+        }
+}
+
 static void assert_add_refused(const char *in, const char *path, const char *message) {
         CcError err = CC_ERROR_INIT;
         char *out = NULL;
@@ -502,6 +546,7 @@ int main(void) {
                 cmocka_unit_test(test_v2_refusals),
                 cmocka_unit_test(test_v3_dropin),
                 cmocka_unit_test(test_v3_imports),
+                cmocka_unit_test(test_v3_remove_import_forms),
                 cmocka_unit_test(test_v3_refusals),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
