@@ -13,6 +13,7 @@
 
 #include "device.h"
 #include "fake-host.h"
+#include "sim-host.h"
 #include "fileio.h"
 #include "pci-enum.h"
 #include "pci-sysfs.h"
@@ -35,7 +36,7 @@ static int setup(void **state) {
         assert_non_null(t->fake);
         assert_int_equal(fake_host_add_from_fixture(t->fake, FIXTURE, &bdf), 0);
         assert_string_equal(bdf, BDF);
-        assert_int_equal(hw_host_new(fake_host_root(t->fake), true, &t->host), 0);
+        assert_int_equal(sim_host_new(fake_host_root(t->fake), &t->host), 0);
         *state = t;
         return 0;
 }

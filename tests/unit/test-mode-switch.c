@@ -15,6 +15,7 @@
 #include <glib.h>
 
 #include "fake-host.h"
+#include "sim-host.h"
 #include "gpusim.h"
 #include "mode-switch.h"
 #include "pci-sysfs.h"
@@ -51,7 +52,7 @@ static int setup_host(void **state, bool with_nvswitch, const char *driver) {
         if (with_nvswitch)
                 assert_int_equal(fake_host_add_nvswitch(f->fake, SWITCH_BDF, 0x22a3,
                                                         &(FakeGpuOptions) { .boot_ms = 5 }), 0);
-        assert_int_equal(hw_host_new(fake_host_root(f->fake), true, &f->host), 0);
+        assert_int_equal(sim_host_new(fake_host_root(f->fake), &f->host), 0);
         cc_config_init(&f->config);
         assert_int_equal(cc_inventory_scan(f->host, &f->config, &f->inv, &e), 0);
         f->state_dir = fake_host_path(f->fake, "state");
@@ -128,7 +129,7 @@ static DeviceCcMode query_mode(Fixture *f, const char *bdf, bool *ppcie) {
         CcStatus s;
         GpuArch arch = streq(bdf, SWITCH_BDF) ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_HOPPER;
 
-        assert_int_equal(bar0_open(f->host, bdf, &b), 0);
+        assert_int_equal(bar0_open(f->host, bdf, &b, NULL), 0);
         assert_int_equal(cc_query(b, arch, &s, NULL), 0);
         if (ppcie)
                 *ppcie = s.ppcie;
