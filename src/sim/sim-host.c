@@ -27,13 +27,14 @@ static int arch_of_device(HwHost *h, const char *bdf, const char *state, GpuArch
         r = hw_pci_get_ids(h, bdf, &vendor, &device, &class_code);
         if (r < 0)
                 return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, -r,
-                                    "no simulator state %s, and the device's ids cannot be read: %s",
-                                    state, strerror(-r));
+                                    "cannot map BAR0: no simulator state %s, "
+                                    "and the device's ids cannot be read: %s", state, strerror(-r));
         *ret = gpusim_arch_of(vendor, device, class_code);
         if (*ret == GPU_ARCH_OTHER)
                 return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, ENODEV,
-                                    "no simulator state %s, and %04x:%04x (class 0x%06x) is no device the "
-                                    "simulator models", state, vendor, device, class_code);
+                                    "cannot map BAR0: no simulator state %s, "
+                                    "and %04x:%04x (class 0x%06x) is no device the simulator models",
+                                    state, vendor, device, class_code);
         return 0;
 }
 
@@ -53,12 +54,13 @@ static int sim_bar0_open(HwHost *h, const char *bdf, Bar0 **ret, CcError *err) {
                 if (r < 0)
                         return r;
         } else if (r < 0)
-                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, -r, "simulator state %s: [Device] Model: %s",
-                                    state, strerror(-r));
+                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, -r,
+                                    "cannot map BAR0: simulator state %s: [Device] Model: %s", state, strerror(-r));
 
         r = gpusim_open(state, arch, ret);
         if (r < 0)
-                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, -r, "simulator state %s: %s", state, strerror(-r));
+                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, -r,
+                                    "cannot map BAR0: simulator state %s: %s", state, strerror(-r));
         return 0;
 }
 
