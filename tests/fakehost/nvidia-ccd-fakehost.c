@@ -8,6 +8,7 @@
  *       [--driver NAME] [--no-iommu] [--mode off|on|devtools]
  *       [--extra VENDOR:DEVICE:CLASS]... [--audio] [--iommufd]
  *       [--foreign-in-group] [--modules-alias "PATTERN MODULE"]... [--bridges]
+ *       [--fixture FILE]... [--fixture-no-gpusim]
  *
  * Default: 8 H100 SXM5 at the addresses of an HGX H100 board, bound to
  * nvidia, one IOMMU group each, NUMA 0 for the first half and 1 for the
@@ -16,8 +17,11 @@
  * puts a NIC bound to mlx5_core in the first GPU's group; --modules-alias
  * adds lines to the module alias index; --bridges puts each GPU behind a
  * root port and a PCIe switch (upstream and downstream port, each bridge in
- * an IOMMU group of its own from 1000 on), as on an HGX board.  The tree is
- * laid out as the kernel's (fake-host.h).  Prints nothing on success. */
+ * an IOMMU group of its own from 1000 on), as on an HGX board; --fixture
+ * adds the device of a real host's snapshot (tests/fixtures/), and
+ * --fixture-no-gpusim leaves those without simulator state, as in a tree
+ * made by hand.  The tree is laid out as the kernel's (fake-host.h).
+ * Prints nothing on success. */
 
 #include <getopt.h>
 #include <limits.h>
@@ -30,6 +34,7 @@
 #define LS10_NVSWITCH 0x22a3
 #define MAX_EXTRA 16
 #define MAX_ALIASES 16
+#define MAX_FIXTURES 8
 
 /* Buses of the eight GPUs of an HGX H100 baseboard. */
 static const unsigned hgx_buses[] = { 0x18, 0x2a, 0x3a, 0x5d, 0x9a, 0xab, 0xba, 0xdb };
@@ -42,7 +47,9 @@ typedef struct Options {
         DeviceCcMode mode;
         unsigned extra[MAX_EXTRA][3];
         size_t n_extra;
-        bool audio, iommufd, foreign_in_group, bridges;
+        bool audio, iommufd, foreign_in_group, bridges, fixture_no_gpusim;
+        const char *fixtures[MAX_FIXTURES];
+        size_t n_fixtures;
         const char *aliases[MAX_ALIASES + 1];
         size_t n_aliases;
 } Options;
@@ -62,7 +69,7 @@ static int parse_unsigned(const char *s, unsigned *ret) {
 static int parse_args(int argc, char **argv, Options *o) {
         enum { ARG_GPUS = 0x100, ARG_NVSWITCHES, ARG_BLACKWELL, ARG_BOOT_MS, ARG_FSP_LATENCY_MS,
                ARG_TEE, ARG_DRIVER, ARG_NO_IOMMU, ARG_MODE, ARG_EXTRA, ARG_AUDIO, ARG_IOMMUFD,
-               ARG_FOREIGN_IN_GROUP, ARG_MODULES_ALIAS, ARG_BRIDGES };
+               ARG_FOREIGN_IN_GROUP, ARG_MODULES_ALIAS, ARG_BRIDGES, ARG_FIXTURE, ARG_FIXTURE_NO_GPUSIM };
         static const struct option options[] = {
                 { "gpus", required_argument, NULL, ARG_GPUS },
                 { "nvswitches", required_argument, NULL, ARG_NVSWITCHES },
@@ -79,6 +86,8 @@ static int parse_args(int argc, char **argv, Options *o) {
                 { "foreign-in-group", no_argument, NULL, ARG_FOREIGN_IN_GROUP },
                 { "modules-alias", required_argument, NULL, ARG_MODULES_ALIAS },
                 { "bridges", no_argument, NULL, ARG_BRIDGES },
+                { "fixture", required_argument, NULL, ARG_FIXTURE },
+                { "fixture-no-gpusim", no_argument, NULL, ARG_FIXTURE_NO_GPUSIM },
                 {}
         };
         int c;
@@ -147,6 +156,15 @@ static int parse_args(int argc, char **argv, Options *o) {
                 case ARG_BRIDGES:
                         o->bridges = true;
                         break;
+                case ARG_FIXTURE:
+                        if (o->n_fixtures >= MAX_FIXTURES)
+                                r = -E2BIG;
+                        else
+                                o->fixtures[o->n_fixtures++] = optarg;
+                        break;
+                case ARG_FIXTURE_NO_GPUSIM:
+                        o->fixture_no_gpusim = true;
+                        break;
                 case ARG_MODULES_ALIAS:
                         if (o->n_aliases >= MAX_ALIASES || !strchr(optarg, ' '))
                                 r = -EINVAL;
@@ -165,7 +183,8 @@ static int parse_args(int argc, char **argv, Options *o) {
                 fprintf(stderr, "Usage: %s ROOT [--gpus N] [--nvswitches N] [--blackwell N] [--boot-ms MS]\n"
                         "       [--fsp-latency-ms MS] [--tee tdx|sev-snp|none] [--driver NAME] [--no-iommu]\n"
                         "       [--mode off|on|devtools] [--extra VENDOR:DEVICE:CLASS]... [--audio] [--iommufd]\n"
-                        "       [--foreign-in-group] [--modules-alias \"PATTERN MODULE\"]... [--bridges]\n",
+                        "       [--foreign-in-group] [--modules-alias \"PATTERN MODULE\"]... [--bridges]\n"
+                        "       [--fixture FILE]... [--fixture-no-gpusim]\n",
                         program_invocation_short_name);
                 return -EINVAL;
         }
@@ -194,6 +213,19 @@ static int add_gpu_bridges(FakeHost *host, unsigned i, bool no_iommu) {
                         return r;
         }
         return 0;
+}
+
+static int add_fixture(FakeHost *host, const char *path, bool no_gpusim) {
+        _cleanup_free_ char *bdf = NULL, *state = NULL;
+        int r;
+
+        r = fake_host_add_from_fixture(host, path, &bdf);
+        if (r < 0 || !no_gpusim)
+                return r;
+        state = fake_host_path(host, "sys/bus/pci/devices/%s/gpusim.ini", bdf);
+        if (!state)
+                return -ENOMEM;
+        return unlink(state) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 int main(int argc, char **argv) {
@@ -266,6 +298,14 @@ int main(int argc, char **argv) {
         if (r < 0) {
                 fprintf(stderr, "Cannot add %s to the fake host at %s: %s\n", bdf, o.root, strerror(-r));
                 return 1;
+        }
+        for (size_t i = 0; i < o.n_fixtures; i++) {
+                r = add_fixture(host, o.fixtures[i], o.fixture_no_gpusim);
+                if (r < 0) {
+                        fprintf(stderr, "Cannot add the device of %s to the fake host at %s: %s\n",
+                                o.fixtures[i], o.root, strerror(-r));
+                        return 1;
+                }
         }
         if (r >= 0 && o.iommufd)
                 r = fake_host_enable_iommufd(host);

@@ -101,6 +101,28 @@ class ModeTest(harness.ServiceTestCase):
             self.assertNotEqual(self.host.gpusim(bdf)['State'].get('ResetAtUs'), before[bdf], bdf)
         self.assert_drivers(gpus, 'nvidia')
 
+    def test_set_mode_on_snapshot(self):
+        '''The GPU of each real host's snapshot as a fake host, with no
+        simulator state, as a tree made by hand: its state is made from its
+        device id, and SetMode("on") then "off" go through.'''
+        for name, device_id in (('h100-sxm5-host.txt', 0x2330), ('h200-sxm-host.txt', 0x2335)):
+            with self.subTest(snapshot=name):
+                fixture = os.path.join(self.srcdir, 'tests/fixtures', name)
+                self.restart_on_host(['--gpus', '0', '--fixture', fixture, '--fixture-no-gpusim',
+                                      '--tee', 'tdx'])
+                self.assertEqual(self.host.gpus(), ['0000:00:06.0'])
+                self.assertEqual(os.readlink(self.host.dev_dir('0000:00:06.0')),
+                                 '../../../devices/pci0000:00/0000:00:06.0')
+                props = self.gpu('0000:00:06.0')
+                self.assertEqual((props['DeviceId'], props['CcCapable'], props['CcMode'], props['Driver']),
+                                 (device_id, True, 'off', 'nvidia'))
+                for mode in ('on', 'off'):
+                    self.assertEqual(self.set_mode(mode), ())
+                    self.assertEqual(self.gpu('0000:00:06.0')['CcMode'], mode)
+                    self.assertEqual(self.manager()['Mode'], mode)
+                self.assertEqual(self.host.gpusim('0000:00:06.0')['Device']['Model'], 'hopper')
+                self.assert_drivers(['0000:00:06.0'], 'nvidia')
+
     def test_set_mode_one_gpu(self):
         gpus = self.host.gpus()
         target = gpus[3]
