@@ -22,9 +22,9 @@ static void query_mode(HwHost *h, CcDevice *d) {
         if (d->arch == GPU_ARCH_OTHER || !(d->cc_capable || d->kind == DEVICE_KIND_NVSWITCH))
                 return;
 
-        r = bar0_open(h, d->bdf, &b);
+        r = bar0_open(h, d->bdf, &b, &err);
         if (r < 0) {
-                log_debug("%s: cannot open BAR0: %s", d->bdf, strerror(-r));
+                log_debug("%s: %s", d->bdf, err.message);
                 return;
         }
         if (cc_check_alive(b, &err) < 0) {

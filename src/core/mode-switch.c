@@ -115,9 +115,9 @@ static int read_status(CcSwitch *s, size_t i, const CcTimeouts *wait, Bar0 **ret
         _cleanup_(bar0_closep) Bar0 *bar = NULL;
         int r;
 
-        r = bar0_open(s->host, t->bdf, &bar);
+        r = bar0_open(s->host, t->bdf, &bar, err);
         if (r < 0)
-                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, r, "cannot map BAR0: %s", strerror(-r));
+                return r;
         r = cc_check_alive(bar, err);
         if (r >= 0 && wait)
                 r = cc_wait_boot(bar, t->arch, wait, err);

@@ -25,7 +25,7 @@ static void help(void) {
                "D-Bus callers (org.nvidia.ConfidentialCompute on the system bus).\n\n"
                "  --sysfs-root DIR     Take every host path (sys/, dev/, run/) under DIR (default /)\n"
                "  --simulate           Serve GPU registers and sysfs effects from the built-in\n"
-               "                       simulator (fake trees only; never on a real host)\n"
+               "                       simulator (fake trees only: needs --sysfs-root, not /)\n"
                "  --config FILE        Configuration file (default %s)\n"
                "  --bus BUS            system, session or a D-Bus address (default system)\n"
                "  --log-target TARGET  auto, journal or console (default auto)\n"
@@ -111,6 +111,11 @@ static int setup(Daemon *d, const Options *o) {
         }
 
         r = cc_host_open(o->sysfs_root ? o->sysfs_root : "/", o->simulate, &d->host);
+        if (r == -EPERM && o->simulate) {
+                log_error("--simulate plays the kernel's part on a fake tree and needs --sysfs-root DIR "
+                          "other than /: refusing to write to the host's own /sys");
+                return r;
+        }
         if (r < 0) {
                 log_error("Cannot use host root %s: %s", o->sysfs_root ? o->sysfs_root : "/", strerror(-r));
                 return r;

@@ -14,6 +14,7 @@
 
 #include "device.h"
 #include "fake-host.h"
+#include "sim-host.h"
 #include "gpusim.h"
 #include "pci-enum.h"
 #include "pci-sysfs.h"
@@ -39,7 +40,7 @@ static Tree *tree_new(const char *config) {
         assert_non_null(t);
         t->fake = fake_host_new();
         assert_non_null(t->fake);
-        assert_int_equal(hw_host_new(fake_host_root(t->fake), true, &t->host), 0);
+        assert_int_equal(sim_host_new(fake_host_root(t->fake), &t->host), 0);
         cc_config_init(&t->config);
         if (config)
                 assert_int_equal(cc_config_load_from_data(&t->config, config, &err), 0);
@@ -384,9 +385,14 @@ static void test_unknown_modes(void **state) {
         CcDevice *d;
 
         add_gpu(t, hgx_gpus[0], 0x2330, DEVICE_CC_ON);
-        /* No simulator state: BAR0 cannot be read. */
+        /* A simulator state that cannot be read: neither can BAR0. */
         assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[1], 0x2330, &(FakeGpuOptions) {
                 .driver = "nvidia", .mode = DEVICE_CC_ON, .no_gpusim = true }), 0);
+        {
+                _cleanup_free_ char *p = state_file(t, hgx_gpus[1]);
+                assert_int_equal(fake_host_write(t->fake, p + strlen(fake_host_root(t->fake)) + 1,
+                                                 "[Device]\nModel=volta\n"), 0);
+        }
         /* Booting for ten minutes after a reset: not waited for. */
         assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[2], 0x2330, &(FakeGpuOptions) {
                 .driver = "nvidia", .mode = DEVICE_CC_ON, .boot_ms = 600000 }), 0);
@@ -411,6 +417,23 @@ static void test_unknown_modes(void **state) {
                 assert_int_equal(d->ppcie_mode, DEVICE_CC_UNKNOWN);
         }
         assert_string_equal(cc_inventory_mode(t->inv), "unknown");
+        tree_free(t);
+}
+
+/* A GPU with no simulator state yet, as in a tree made by hand: the first
+ * look makes it, with the defaults of its model (off). */
+static void test_state_made_on_first_look(void **state) {
+        Tree *t = tree_new(NULL);
+        _cleanup_free_ char *p = NULL;
+
+        assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[0], 0x2335, &(FakeGpuOptions) {
+                .driver = "nvidia", .no_gpusim = true }), 0);
+        p = state_file(t, hgx_gpus[0]);
+        assert_int_equal(access(p, F_OK), -1);
+        scan(t);
+        assert_int_equal(cc_inventory_find(t->inv, hgx_gpus[0])->cc_mode, DEVICE_CC_OFF);
+        assert_int_equal(access(p, F_OK), 0);
+        assert_string_equal(cc_inventory_mode(t->inv), "off");
         tree_free(t);
 }
 
@@ -529,6 +552,7 @@ int main(void) {
                 cmocka_unit_test(test_host_tee),
                 cmocka_unit_test(test_aggregate_mode),
                 cmocka_unit_test(test_unknown_modes),
+                cmocka_unit_test(test_state_made_on_first_look),
                 cmocka_unit_test(test_aggregate_table),
                 cmocka_unit_test(test_enumerate),
                 cmocka_unit_test(test_broken_trees),

@@ -401,6 +401,20 @@ int gpusim_create(const char *state_path, GpuArch arch, unsigned boot_ms, Device
         return kf_save(kf, state_path);
 }
 
+GpuArch gpusim_arch_of(uint16_t vendor, uint16_t device, uint32_t class_code) {
+        if (vendor != 0x10de)
+                return GPU_ARCH_OTHER;
+        if ((class_code >> 8) == 0x0680) /* bridge, other: the NVSwitches */
+                return device >= 0x22a0 && device <= 0x22a3 ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_OTHER;
+        if ((class_code >> 16) != 0x03)
+                return GPU_ARCH_OTHER;
+        if (device >= 0x22f0 && device < 0x2380)
+                return GPU_ARCH_HOPPER;
+        if (device >= 0x2900 && device <= 0x2bff)
+                return GPU_ARCH_BLACKWELL;
+        return GPU_ARCH_OTHER;
+}
+
 int gpusim_get_arch(const char *state_path, GpuArch *ret) {
         g_autoptr(GKeyFile) kf = NULL;
         g_autofree char *model = NULL;
