@@ -48,6 +48,15 @@ GpuArch cc_device_arch(uint16_t vendor_id, uint16_t device_id, uint32_t class_co
 bool cc_device_is_cc_capable(const CcConfig *c, uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 bool cc_device_is_ppcie_capable(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 
+/* The name the Name property shows: pci_name (pci.ids, through libpci)
+ * when it has one, else the built-in name of a part the ranges above know,
+ * else "Device 2335" as lspci writes an unknown id.  malloc'ed; NULL on OOM. */
+char *cc_device_name(const char *pci_name, uint16_t vendor_id, uint16_t device_id);
+/* The built-in name alone (NULL when there is none), and the table entry by
+ * entry (false past the end), for tests. */
+const char *cc_device_builtin_name(uint16_t vendor_id, uint16_t device_id);
+bool cc_device_builtin_name_at(size_t i, uint16_t *ret_device_id, const char **ret_name);
+
 /* nvswitch for NVIDIA class 0x0680, else gpu. */
 DeviceKind cc_device_kind(uint16_t vendor_id, uint32_t class_code);
 

@@ -58,7 +58,7 @@ static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevi
         d->vendor_id = p->vendor_id;
         d->device_id = p->device_id;
         d->class_code = p->class_code;
-        d->name = strdup(strempty(p->name));
+        d->name = cc_device_name(p->name, p->vendor_id, p->device_id);
         if (!d->name)
                 return -ENOMEM;
         d->kind = cc_device_kind(p->vendor_id, p->class_code);
