@@ -1,53 +1,167 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 
+#include <inttypes.h>
+
 #include "bar0.h"
 #include "device.h"
 #include "log.h"
+#include "message-ids.h"
 #include "nv-regs.h"
+#include "nvml.h"
 #include "pci-enum.h"
 #include "pci-sysfs.h"
+#include "time-util.h"
 
-/* One look at the mode, without waiting: discovery must not stall on a GPU
- * that is still booting or that does not answer.  Anything short of a
- * booted, alive device reading its status leaves the modes unknown. */
-static void query_mode(HwHost *h, CcDevice *d) {
+/* NVML for one scan: opened when the first GPU bound to nvidia asks, and
+ * closed when the scan ends, so that the daemon holds no GPU open between
+ * scans (an open /dev/nvidia<minor> would make it a holder itself). */
+typedef struct ModeReader {
+        HwHost *host;
+        HwNvml *nvml;
+        bool nvml_tried;
+        CcError nvml_error; /* why there is no session */
+} ModeReader;
+
+static HwNvml *mode_reader_nvml(ModeReader *m) {
+        uint64_t start;
+
+        if (m->nvml_tried)
+                return m->nvml;
+        m->nvml_tried = true;
+        start = now_usec(CLOCK_MONOTONIC);
+        if (hw_nvml_open(m->host, &m->nvml, &m->nvml_error) < 0) {
+                log_debug("NVML not used: %s", m->nvml_error.message);
+                return NULL;
+        }
+        /* nvmlInit_v2 wakes GPUs that have no persistence daemon: the time
+         * it took tells how long discovery stalls for it. */
+        log_debug("NVML session on %s opened in %.1f ms", hw_nvml_library(m->nvml),
+                  (double) (now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC);
+        return m->nvml;
+}
+
+static void mode_reader_done(ModeReader *m) {
+        m->nvml = hw_nvml_close(m->nvml);
+}
+
+static const char *format_nvml_value(char buf[static 16], uint32_t v) {
+        if (v == HW_NVML_NO_VALUE)
+                return "n/a";
+        snprintf(buf, 16, "%" PRIu32, v);
+        return buf;
+}
+
+static int query_nvml(ModeReader *m, CcDevice *d, CcError *err) {
+        char multi[16], caps[16];
+        HwNvmlCcState s;
+        HwNvml *nvml;
+        int r;
+
+        nvml = mode_reader_nvml(m);
+        if (!nvml) {
+                *err = m->nvml_error;
+                return -err->errno_value;
+        }
+        r = hw_nvml_query(nvml, d->bdf, &s, err);
+        if (r < 0)
+                return r;
+
+        log_debug("%s: NVML (%s): environment %" PRIu32 ", ccFeature %" PRIu32 ", devToolsMode %" PRIu32
+                  ", multiGpuMode %s, gpusCaps %s",
+                  d->bdf, hw_nvml_library(nvml), s.environment, s.cc_feature, s.devtools_mode,
+                  format_nvml_value(multi, s.multi_gpu_mode), format_nvml_value(caps, s.gpus_caps));
+        d->cc_mode = s.cc;
+        if (d->ppcie_capable)
+                d->ppcie_mode = s.ppcie;
+        d->mode_source = CC_MODE_SOURCE_NVML;
+        return 0;
+}
+
+/* One look at the status register, without waiting: discovery must not
+ * stall on a GPU that is still booting or that does not answer. */
+static int query_bar0(HwHost *h, CcDevice *d, CcError *err) {
         _cleanup_(bar0_closep) Bar0 *b = NULL;
-        CcError err = CC_ERROR_INIT;
         CcStatus status;
         uint32_t boot;
         int r;
 
-        d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
-        if (d->arch == GPU_ARCH_OTHER || !(d->cc_capable || d->kind == DEVICE_KIND_NVSWITCH))
-                return;
-
         r = bar0_open(h, d->bdf, &b);
-        if (r < 0) {
-                log_debug("%s: cannot open BAR0: %s", d->bdf, strerror(-r));
-                return;
-        }
-        if (cc_check_alive(b, &err) < 0) {
-                log_debug("%s: %s", d->bdf, err.message);
-                return;
-        }
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, -r, "cannot map BAR0: %s", strerror(-r));
+        r = cc_check_alive(b, err);
+        if (r < 0)
+                return r;
         boot = bar0_read32(b, d->arch == GPU_ARCH_LS10_NVSWITCH ? NV_LS10_FSP_BOOT_COMPLETE : NV_FSP_BOOT_COMPLETE);
-        if (boot != NV_FSP_BOOT_COMPLETE_DONE) {
-                log_debug("%s: not booted (boot complete 0x%x)", d->bdf, boot);
-                return;
-        }
-        if (cc_query(b, d->arch, &status, &err) < 0) {
-                log_debug("%s: %s", d->bdf, err.message);
-                return;
-        }
+        if (boot != NV_FSP_BOOT_COMPLETE_DONE)
+                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, EAGAIN, "not booted (boot complete 0x%x)", boot);
+        r = cc_query(b, d->arch, &status, err);
+        if (r < 0)
+                return r;
 
         if (d->cc_capable)
                 d->cc_mode = status.cc;
         if (d->ppcie_capable)
                 d->ppcie_mode = status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
+        d->mode_source = CC_MODE_SOURCE_BAR0;
+        return 0;
 }
 
-static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevice **ret) {
+static void log_mode(const CcDevice *d, const char *why_unknown) {
+        _cleanup_free_ char *f_gpu = NULL, *f_mode = NULL, *f_ppcie = NULL, *f_source = NULL;
+        const char *mode = device_cc_mode_to_string(d->cc_mode);
+        const char *ppcie = device_cc_mode_to_string(d->ppcie_mode);
+        const char *source = cc_mode_source_to_string(d->mode_source);
+
+        if (asprintf(&f_gpu, "CC_GPU=%s", d->bdf) < 0 || asprintf(&f_mode, "CC_MODE=%s", mode) < 0 ||
+            asprintf(&f_ppcie, "CC_PPCIE_MODE=%s", ppcie) < 0 || asprintf(&f_source, "CC_MODE_SOURCE=%s", source) < 0)
+                return;
+        const char *const fields[] = { f_gpu, f_mode, f_ppcie, f_source, NULL };
+
+        if (why_unknown)
+                log_event(LOG_INFO, CC_MESSAGE_MODE_READ, fields, "%s: CC mode unknown: %s", d->bdf, why_unknown);
+        else if (d->kind == DEVICE_KIND_NVSWITCH)
+                log_event(LOG_INFO, CC_MESSAGE_MODE_READ, fields, "%s: PPCIe mode %s, read through %s", d->bdf, ppcie,
+                          d->mode_source == CC_MODE_SOURCE_NVML ? "NVML" : "BAR0");
+        else
+                log_event(LOG_INFO, CC_MESSAGE_MODE_READ, fields, "%s: CC mode %s%s%s, read through %s", d->bdf, mode,
+                          d->ppcie_capable ? ", PPCIe " : "", d->ppcie_capable ? ppcie : "",
+                          d->mode_source == CC_MODE_SOURCE_NVML ? "NVML" : "BAR0");
+}
+
+/* NVML answers for a GPU bound to nvidia; BAR0 for the rest, and for a GPU
+ * NVML cannot tell about (with CC on the host driver cannot open it). */
+static void query_mode(ModeReader *m, CcDevice *d) {
+        CcError nvml_err = CC_ERROR_INIT, bar0_err = CC_ERROR_INIT;
+        _cleanup_free_ char *why = NULL;
+        bool tried_nvml = false;
+
+        d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
+        d->mode_source = CC_MODE_SOURCE_NONE;
+        if (d->arch == GPU_ARCH_OTHER || !(d->cc_capable || d->kind == DEVICE_KIND_NVSWITCH))
+                return;
+
+        if (d->kind == DEVICE_KIND_GPU && streq_ptr(d->driver, "nvidia")) {
+                tried_nvml = true;
+                if (query_nvml(m, d, &nvml_err) >= 0) {
+                        log_mode(d, NULL);
+                        return;
+                }
+                log_debug("%s: NVML cannot tell the CC mode (%s), reading BAR0", d->bdf, nvml_err.message);
+        }
+        if (query_bar0(m->host, d, &bar0_err) >= 0) {
+                log_mode(d, NULL);
+                return;
+        }
+        d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
+        if (tried_nvml)
+                (void) asprintf(&why, "NVML: %s; BAR0: %s", nvml_err.message, bar0_err.message);
+        else
+                (void) asprintf(&why, "BAR0: %s", bar0_err.message);
+        log_mode(d, why ? why : bar0_err.message);
+}
+
+static int device_new(ModeReader *m, const CcConfig *c, const HwPciDevice *p, CcDevice **ret) {
         _cleanup_(cc_device_freep) CcDevice *d = NULL;
         int r;
 
@@ -68,11 +182,11 @@ static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevi
         d->iommu_group = -1;
         d->numa_node = -1;
 
-        r = cc_device_refresh(h, d);
+        r = cc_device_refresh(m->host, d);
         if (r < 0)
                 return r;
 
-        query_mode(h, d);
+        query_mode(m, d);
         *ret = TAKE_PTR(d);
         return 0;
 }
@@ -83,6 +197,7 @@ static int compare_devices(const void *a, const void *b) {
 
 int cc_inventory_scan(HwHost *h, const CcConfig *c, CcInventory **ret, CcError *err) {
         _cleanup_(cc_inventory_freep) CcInventory *inv = NULL;
+        ModeReader modes = { .host = h, .nvml_error = CC_ERROR_INIT };
         HwPciDevice *pci = NULL;
         size_t n_pci = 0;
         int r;
@@ -111,7 +226,7 @@ int cc_inventory_scan(HwHost *h, const CcConfig *c, CcInventory **ret, CcError *
                 if (hw_pci_is_virtfn(h, p->bdf))
                         continue;
 
-                r = device_new(h, c, p, &d);
+                r = device_new(&modes, c, p, &d);
                 if (r == -ENODEV) { /* gone since the enumeration */
                         log_debug("%s: disappeared during discovery", p->bdf);
                         continue;
@@ -128,6 +243,7 @@ int cc_inventory_scan(HwHost *h, const CcConfig *c, CcInventory **ret, CcError *
         *ret = TAKE_PTR(inv);
         r = 0;
 finish:
+        mode_reader_done(&modes);
         hw_pci_devices_free(pci, n_pci);
         if (r == -ENOMEM)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
