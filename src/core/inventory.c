@@ -13,36 +13,51 @@
 #include "pci-sysfs.h"
 #include "time-util.h"
 
-/* NVML for one scan: opened when the first GPU bound to nvidia asks, and
- * closed when the scan ends, so that the daemon holds no GPU open between
- * scans (an open /dev/nvidia<minor> would make it a holder itself). */
-typedef struct ModeReader {
-        HwHost *host;
-        HwNvml *nvml;
-        bool nvml_tried;
-        CcError nvml_error; /* why there is no session */
-} ModeReader;
-
-static HwNvml *mode_reader_nvml(ModeReader *m) {
-        uint64_t start;
-
-        if (m->nvml_tried)
-                return m->nvml;
-        m->nvml_tried = true;
-        start = now_usec(CLOCK_MONOTONIC);
-        if (hw_nvml_open(m->host, &m->nvml, &m->nvml_error) < 0) {
-                log_debug("NVML not used: %s", m->nvml_error.message);
-                return NULL;
-        }
-        /* nvmlInit_v2 wakes GPUs that have no persistence daemon: the time
-         * it took tells how long discovery stalls for it. */
-        log_debug("NVML session on %s opened in %.1f ms", hw_nvml_library(m->nvml),
-                  (double) (now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC);
-        return m->nvml;
+/* The GPUs NVML is asked about: CC-capable, bound to nvidia. */
+static bool wants_nvml(const CcDevice *d) {
+        return d->kind == DEVICE_KIND_GPU && d->cc_capable && d->arch != GPU_ARCH_OTHER && streq_ptr(d->driver, "nvidia");
 }
 
-static void mode_reader_done(ModeReader *m) {
-        m->nvml = hw_nvml_close(m->nvml);
+/* NVML's answers for one scan, from one run of the helper. */
+typedef struct NvmlAnswers {
+        HwNvmlAnswer *answers;
+        size_t n;
+        CcError error; /* why there are none */
+        const char *library;
+} NvmlAnswers;
+
+static void nvml_answers_done(NvmlAnswers *a) {
+        free(a->answers);
+}
+
+static void ask_nvml(HwHost *h, CcDevice *const *devices, size_t n, NvmlAnswers *ret) {
+        _cleanup_free_ char **bdfs = NULL;
+        double init_ms = 0;
+        size_t k = 0;
+        uint64_t start;
+
+        *ret = (NvmlAnswers) { .error = CC_ERROR_INIT, .library = hw_nvml_library(h) };
+        bdfs = calloc(n ? n : 1, sizeof(char *));
+        if (!bdfs) {
+                cc_error_set(&ret->error, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (wants_nvml(devices[i]))
+                        bdfs[k++] = devices[i]->bdf;
+        if (k == 0)
+                return; /* nothing to ask: the library is not even loaded */
+
+        start = now_usec(CLOCK_MONOTONIC);
+        if (hw_nvml_query(h, bdfs, k, &ret->answers, &init_ms, &ret->error) < 0) {
+                log_debug("NVML not used: %s", ret->error.message);
+                return;
+        }
+        ret->n = k;
+        /* nvmlInit_v2 wakes GPUs that have no persistence daemon: the times
+         * tell how long discovery stalls for NVML. */
+        log_debug("NVML (%s) answered for %zu GPU%s in %.1f ms, nvmlInit_v2 %.1f ms", ret->library, k,
+                  k == 1 ? "" : "s", (double) (now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC, init_ms);
 }
 
 static const char *format_nvml_value(char buf[static 16], uint32_t v) {
@@ -52,28 +67,31 @@ static const char *format_nvml_value(char buf[static 16], uint32_t v) {
         return buf;
 }
 
-static int query_nvml(ModeReader *m, CcDevice *d, CcError *err) {
+static int query_nvml(const NvmlAnswers *answers, CcDevice *d, CcError *err) {
+        const HwNvmlAnswer *a = NULL;
         char multi[16], caps[16];
-        HwNvmlCcState s;
-        HwNvml *nvml;
-        int r;
 
-        nvml = mode_reader_nvml(m);
-        if (!nvml) {
-                *err = m->nvml_error;
-                return -err->errno_value;
+        for (size_t i = 0; i < answers->n; i++)
+                if (streq(answers->answers[i].bdf, d->bdf))
+                        a = &answers->answers[i];
+        if (!a) {
+                if (cc_error_is_set(&answers->error)) {
+                        *err = answers->error;
+                        return -answers->error.errno_value;
+                }
+                return cc_error_set(err, CC_ERROR_INTERNAL, ENODEV, "NVML was not asked about %s", d->bdf);
         }
-        r = hw_nvml_query(nvml, d->bdf, &s, err);
-        if (r < 0)
-                return r;
+        if (a->error < 0)
+                return cc_error_set(err, a->error == -ENODEV ? CC_ERROR_NOT_FOUND : CC_ERROR_HARDWARE_FAILURE,
+                                    -a->error, "%s", a->message);
 
         log_debug("%s: NVML (%s): environment %" PRIu32 ", ccFeature %" PRIu32 ", devToolsMode %" PRIu32
                   ", multiGpuMode %s, gpusCaps %s",
-                  d->bdf, hw_nvml_library(nvml), s.environment, s.cc_feature, s.devtools_mode,
-                  format_nvml_value(multi, s.multi_gpu_mode), format_nvml_value(caps, s.gpus_caps));
-        d->cc_mode = s.cc;
+                  d->bdf, answers->library, a->state.environment, a->state.cc_feature, a->state.devtools_mode,
+                  format_nvml_value(multi, a->state.multi_gpu_mode), format_nvml_value(caps, a->state.gpus_caps));
+        d->cc_mode = a->state.cc;
         if (d->ppcie_capable)
-                d->ppcie_mode = s.ppcie;
+                d->ppcie_mode = a->state.ppcie;
         d->mode_source = CC_MODE_SOURCE_NVML;
         return 0;
 }
@@ -131,7 +149,7 @@ static void log_mode(const CcDevice *d, const char *why_unknown) {
 
 /* NVML answers for a GPU bound to nvidia; BAR0 for the rest, and for a GPU
  * NVML cannot tell about (with CC on the host driver cannot open it). */
-static void query_mode(ModeReader *m, CcDevice *d) {
+static void query_mode(HwHost *h, const NvmlAnswers *answers, CcDevice *d) {
         CcError nvml_err = CC_ERROR_INIT, bar0_err = CC_ERROR_INIT;
         _cleanup_free_ char *why = NULL;
         bool tried_nvml = false;
@@ -141,15 +159,15 @@ static void query_mode(ModeReader *m, CcDevice *d) {
         if (d->arch == GPU_ARCH_OTHER || !(d->cc_capable || d->kind == DEVICE_KIND_NVSWITCH))
                 return;
 
-        if (d->kind == DEVICE_KIND_GPU && streq_ptr(d->driver, "nvidia")) {
+        if (wants_nvml(d)) {
                 tried_nvml = true;
-                if (query_nvml(m, d, &nvml_err) >= 0) {
+                if (query_nvml(answers, d, &nvml_err) >= 0) {
                         log_mode(d, NULL);
                         return;
                 }
                 log_debug("%s: NVML cannot tell the CC mode (%s), reading BAR0", d->bdf, nvml_err.message);
         }
-        if (query_bar0(m->host, d, &bar0_err) >= 0) {
+        if (query_bar0(h, d, &bar0_err) >= 0) {
                 log_mode(d, NULL);
                 return;
         }
@@ -161,7 +179,7 @@ static void query_mode(ModeReader *m, CcDevice *d) {
         log_mode(d, why ? why : bar0_err.message);
 }
 
-static int device_new(ModeReader *m, const CcConfig *c, const HwPciDevice *p, CcDevice **ret) {
+static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevice **ret) {
         _cleanup_(cc_device_freep) CcDevice *d = NULL;
         int r;
 
@@ -182,11 +200,10 @@ static int device_new(ModeReader *m, const CcConfig *c, const HwPciDevice *p, Cc
         d->iommu_group = -1;
         d->numa_node = -1;
 
-        r = cc_device_refresh(m->host, d);
+        r = cc_device_refresh(h, d);
         if (r < 0)
                 return r;
 
-        query_mode(m, d);
         *ret = TAKE_PTR(d);
         return 0;
 }
@@ -197,7 +214,7 @@ static int compare_devices(const void *a, const void *b) {
 
 int cc_inventory_scan(HwHost *h, const CcConfig *c, CcInventory **ret, CcError *err) {
         _cleanup_(cc_inventory_freep) CcInventory *inv = NULL;
-        ModeReader modes = { .host = h, .nvml_error = CC_ERROR_INIT };
+        _cleanup_(nvml_answers_done) NvmlAnswers nvml = {};
         HwPciDevice *pci = NULL;
         size_t n_pci = 0;
         int r;
@@ -226,7 +243,7 @@ int cc_inventory_scan(HwHost *h, const CcConfig *c, CcInventory **ret, CcError *
                 if (hw_pci_is_virtfn(h, p->bdf))
                         continue;
 
-                r = device_new(&modes, c, p, &d);
+                r = device_new(h, c, p, &d);
                 if (r == -ENODEV) { /* gone since the enumeration */
                         log_debug("%s: disappeared during discovery", p->bdf);
                         continue;
@@ -240,10 +257,15 @@ int cc_inventory_scan(HwHost *h, const CcConfig *c, CcInventory **ret, CcError *
         }
         if (inv->n_devices > 1)
                 qsort(inv->devices, inv->n_devices, sizeof(CcDevice *), compare_devices);
+
+        /* The modes, once every device is known: NVML is asked about all
+         * of its GPUs in one go. */
+        ask_nvml(h, inv->devices, inv->n_devices, &nvml);
+        for (size_t i = 0; i < inv->n_devices; i++)
+                query_mode(h, &nvml, inv->devices[i]);
         *ret = TAKE_PTR(inv);
         r = 0;
 finish:
-        mode_reader_done(&modes);
         hw_pci_devices_free(pci, n_pci);
         if (r == -ENOMEM)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");

@@ -6,24 +6,28 @@
  * unprivileged reader cannot map BAR0 at all, while NVML answers anyone
  * who can open /dev/nvidia*.
  *
- * libnvidia-ml.so.1 is loaded with dlopen when a scan first needs it (a
- * host with no nvidia driver has none) and stays loaded, as systemd keeps
- * its optional libraries.  A session is nvmlInit_v2 .. nvmlShutdown: NVML
- * holds /dev/nvidia<minor> open while initialised, which would make the
- * daemon itself a holder of every GPU, so no session outlives one scan.
+ * NVML runs in a helper process, nvidia-ccd-nvml (libexecdir), never in the
+ * daemon.  On a real H200 (driver 580.159.04) libnvidia-ml left a thread
+ * ("cuda00001800007") in the process after nvmlShutdown, and with NVML
+ * loaded in the daemon SIGTERM killed it instead of reaching the event
+ * loop's signalfd; and while initialised, NVML holds /dev/nvidia<minor>
+ * open, which would make the daemon a holder of every GPU.  The helper
+ * loads libnvidia-ml.so.1, asks, shuts NVML down and exits; a host without
+ * the library just gets no answer.
  *
  * On a host root other than / (a fake tree) the real library would describe
- * the real host: there the library is the one $NVIDIA_CCD_NVML_LIBRARY
- * names (a test's stand-in), else none. */
+ * the real host: there the library is the one $NVIDIA_CCD_NVML_LIBRARY names
+ * (a test's stand-in), else none.  $NVIDIA_CCD_NVML_HELPER names another
+ * helper (an uninstalled build), as $NVIDIA_CCD_FETCH does for the fetch
+ * helper. */
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "cc-error.h"
 #include "cc-hw.h"
 #include "hw-host.h"
-#include "macro.h"
-
-typedef struct HwNvml HwNvml;
 
 /* What NVML said, decoded.  cc is DEVICE_CC_OFF, _ON or _DEVTOOLS; ppcie is
  * DEVICE_CC_ON/_OFF, or _UNKNOWN when the driver predates
@@ -40,21 +44,29 @@ typedef struct HwNvmlCcState {
         uint32_t gpus_caps;      /* 0 not capable, 1 capable */
 } HwNvmlCcState;
 
-/* Loads the library and starts a session.  -ENOENT: no library for this
- * host (none installed, or a fake root without $NVIDIA_CCD_NVML_LIBRARY);
- * -EOPNOTSUPP: the library lacks the CC calls (a driver before r535);
- * -EIO: nvmlInit_v2 failed.  err says which, naming NVML's error. */
-int hw_nvml_open(HwHost *h, HwNvml **ret, CcError *err);
+/* The answer for one GPU: error 0 and the state, or a negative errno and
+ * why: -ENODEV when NVML has no such GPU (not bound to nvidia, or a driver
+ * that cannot open it, as with CC on: NVIDIA's nvtrust issues 30 and 61),
+ * -EIO when a call failed, -EBADMSG for a value NVML documents no meaning for. */
+typedef struct HwNvmlAnswer {
+        char bdf[16];
+        int error;
+        char message[256];
+        HwNvmlCcState state;
+} HwNvmlAnswer;
 
-/* Ends the session (nvmlShutdown). */
-HwNvml *hw_nvml_close(HwNvml *n);
-DEFINE_TRIVIAL_CLEANUP_FUNC(HwNvml *, hw_nvml_close);
+/* How long the helper may take (nvmlInit_v2 wakes GPUs that have no
+ * persistence daemon, seconds each) before it is killed. */
+#define HW_NVML_TIMEOUT_MS 30000u
 
-/* The library the session runs on ("libnvidia-ml.so.1" on a real host). */
-const char *hw_nvml_library(const HwNvml *n);
+/* Asks NVML about the n GPUs in bdfs, in one helper run; *ret gets n
+ * answers in the same order (free()).  *ret_init_ms (optional) how long
+ * nvmlInit_v2 took.  Fails, with err saying why, when no session ran:
+ * -ENOENT no library for this host (none installed, a fake root without
+ * $NVIDIA_CCD_NVML_LIBRARY, no helper), -EOPNOTSUPP the library lacks the
+ * CC calls (a driver before r535), -EIO nvmlInit_v2 failed or the helper
+ * broke, -ETIMEDOUT the helper took longer than HW_NVML_TIMEOUT_MS. */
+int hw_nvml_query(HwHost *h, char *const *bdfs, size_t n, HwNvmlAnswer **ret, double *ret_init_ms, CcError *err);
 
-/* The CC state of the GPU at bdf.  -ENODEV: NVML has no such GPU (not bound
- * to nvidia, or a driver that cannot open it, as with CC on: NVIDIA's
- * nvtrust issues 30 and 61); -EIO: a call failed; -EBADMSG: a value NVML
- * documents no meaning for. */
-int hw_nvml_query(HwNvml *n, const char *bdf, HwNvmlCcState *ret, CcError *err);
+/* The library hw_nvml_query() loads on this host, NULL when none. */
+const char *hw_nvml_library(HwHost *h);

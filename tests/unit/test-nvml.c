@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 
-/* src/hw/nvml.c against the stand-in library of tests/fakenvml: what each
- * NVML answer decodes to, what each failure says, and that a session is
- * nvmlInit_v2 .. nvmlShutdown with nothing left open. */
+/* src/hw/nvml.c and its helper, nvidia-ccd-nvml, against the stand-in
+ * library of tests/fakenvml: what each NVML answer decodes to, what each
+ * failure says, that one helper run is one nvmlInit_v2 .. nvmlShutdown for
+ * all GPUs, and that a broken helper is an error, not an answer. */
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -73,16 +75,26 @@ static char *calls(Test *t) {
         return text;
 }
 
-static HwNvmlCcState query_ok(Test *t, const char *bdf) {
-        _cleanup_(hw_nvml_closep) HwNvml *n = NULL;
+/* One helper run for the GPUs given; every answer must be there. */
+static HwNvmlAnswer *query(Test *t, char *const *bdfs, size_t n) {
+        HwNvmlAnswer *answers = NULL;
         CcError err = CC_ERROR_INIT;
-        HwNvmlCcState s;
+        double init_ms = -1;
 
-        assert_int_equal(hw_nvml_open(t->host, &n, &err), 0);
-        assert_string_equal(hw_nvml_library(n), FAKE_NVML_LIBRARY);
-        assert_int_equal(hw_nvml_query(n, bdf, &s, &err), 0);
+        assert_int_equal(hw_nvml_query(t->host, bdfs, n, &answers, &init_ms, &err), 0);
         assert_false(cc_error_is_set(&err));
-        return s;
+        assert_true(init_ms >= 0);
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(answers[i].bdf, bdfs[i]);
+        return answers;
+}
+
+static HwNvmlCcState query_ok(Test *t, const char *bdf) {
+        char *bdfs[] = { (char *) bdf };
+        _cleanup_free_ HwNvmlAnswer *a = query(t, bdfs, 1);
+
+        assert_int_equal(a[0].error, 0);
+        return a[0].state;
 }
 
 static void test_off_as_on_the_real_h200(void **state) {
@@ -104,6 +116,7 @@ static void test_off_as_on_the_real_h200(void **state) {
         /* One session, ended: nvmlShutdown after the queries. */
         log = calls(t);
         assert_string_equal(log, "init\nhandle " H200 "\nstate\nsettings\ncaps\nshutdown");
+        assert_string_equal(hw_nvml_library(t->host), FAKE_NVML_LIBRARY);
 }
 
 static void test_modes(void **state) {
@@ -143,97 +156,158 @@ static void test_modes(void **state) {
         assert_int_equal(s.multi_gpu_mode, HW_NVML_NO_VALUE);
 }
 
-static void test_bus_id_forms(void **state) {
+static void test_several_gpus_one_session(void **state) {
         Test *t = *state;
-
-        /* The handle is looked up by the address as sysfs writes it. */
-        set_nvml(t, "devices=0000:18:00.0,0000:db:00.0\n");
-        assert_int_equal(query_ok(t, "0000:db:00.0").cc, DEVICE_CC_OFF);
-        assert_int_equal(query_ok(t, "0000:18:00.0").cc, DEVICE_CC_OFF);
-}
-
-static void test_unknown_gpu(void **state) {
-        Test *t = *state;
-        _cleanup_(hw_nvml_closep) HwNvml *n = NULL;
+        char *bdfs[] = { "0000:db:00.0", "0000:2a:00.0", "0000:18:00.0" };
+        _cleanup_free_ HwNvmlAnswer *a = NULL;
         _cleanup_free_ char *log = NULL;
-        CcError err = CC_ERROR_INIT;
-        HwNvmlCcState s;
 
-        set_nvml(t, "devices=0000:18:00.0\ncc_feature=0\n");
-        assert_int_equal(hw_nvml_open(t->host, &n, &err), 0);
-        assert_int_equal(hw_nvml_query(n, "0000:2a:00.0", &s, &err), -ENODEV);
-        assert_non_null(strstr(err.message, "0000:2a:00.0"));
-        n = hw_nvml_close(n);
+        /* NVML knows two of the three; the third (as with CC on, which
+         * the host driver cannot open) gets its own answer. */
+        set_nvml(t, "devices=0000:18:00.0,0000:db:00.0\ncc_feature=0\n");
+        a = query(t, bdfs, 3);
+        assert_int_equal(a[0].error, 0);
+        assert_int_equal(a[0].state.cc, DEVICE_CC_OFF);
+        assert_int_equal(a[1].error, -ENODEV);
+        assert_non_null(strstr(a[1].message, "0000:2a:00.0"));
+        assert_int_equal(a[2].error, 0);
         log = calls(t);
-        /* No state was read for a GPU NVML does not know. */
-        assert_string_equal(log, "init\nhandle 0000:2a:00.0\nshutdown");
+        assert_string_equal(log, "init\n"
+                                 "handle 0000:db:00.0\nstate\nsettings\ncaps\n"
+                                 "handle 0000:2a:00.0\n"
+                                 "handle 0000:18:00.0\nstate\nsettings\ncaps\n"
+                                 "shutdown");
 }
 
 static void test_failures(void **state) {
         Test *t = *state;
-        _cleanup_(hw_nvml_closep) HwNvml *n = NULL;
+        char *bdfs[] = { H200 };
+        _cleanup_free_ HwNvmlAnswer *a = NULL;
         _cleanup_free_ char *log = NULL;
         CcError err = CC_ERROR_INIT;
-        HwNvmlCcState s;
 
         /* nvmlInit_v2 fails: no session, NVML's words in the message, and
          * no nvmlShutdown for a session that never began. */
         set_nvml(t, "init=9\ndevices=" H200 "\n");
-        assert_int_equal(hw_nvml_open(t->host, &n, &err), -EIO);
-        assert_null(n);
-        assert_non_null(strstr(err.message, "Driver Not Loaded"));
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -EIO);
+        assert_null(a);
+        assert_non_null(strstr(err.message, "nvmlInit_v2 failed: Driver Not Loaded (9)"));
         log = calls(t);
         assert_string_equal(log, "init");
 
-        /* The state call fails. */
+        /* The state call fails: that GPU's answer says so. */
         set_nvml(t, "state=3\ndevices=" H200 "\n");
-        cc_error_clear(&err);
-        assert_int_equal(hw_nvml_open(t->host, &n, &err), 0);
-        assert_int_equal(hw_nvml_query(n, H200, &s, &err), -EIO);
-        assert_non_null(strstr(err.message, "nvmlSystemGetConfComputeState"));
-        assert_non_null(strstr(err.message, "Not Supported"));
-        n = hw_nvml_close(n);
+        a = query(t, bdfs, 1);
+        assert_int_equal(a[0].error, -EIO);
+        assert_non_null(strstr(a[0].message, "nvmlSystemGetConfComputeState failed: Not Supported (3)"));
+        free(TAKE_PTR(a));
 
         /* Values NVML documents no meaning for are not guessed at. */
         set_nvml(t, "devices=" H200 "\ncc_feature=2\n");
-        cc_error_clear(&err);
-        assert_int_equal(hw_nvml_open(t->host, &n, &err), 0);
-        assert_int_equal(hw_nvml_query(n, H200, &s, &err), -EBADMSG);
-        assert_non_null(strstr(err.message, "ccFeature 2"));
-        n = hw_nvml_close(n);
+        a = query(t, bdfs, 1);
+        assert_int_equal(a[0].error, -EBADMSG);
+        assert_non_null(strstr(a[0].message, "ccFeature 2"));
 }
 
 static void test_no_library(void **state) {
         Test *t = *state;
-        _cleanup_(hw_nvml_closep) HwNvml *n = NULL;
+        char *bdfs[] = { H200 };
+        HwNvmlAnswer *a = NULL;
         CcError err = CC_ERROR_INIT;
 
         /* A fake root without the variable: never the real library. */
         unsetenv("NVIDIA_CCD_NVML_LIBRARY");
-        assert_int_equal(hw_nvml_open(t->host, &n, &err), -ENOENT);
+        assert_null(hw_nvml_library(t->host));
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -ENOENT);
         assert_non_null(strstr(err.message, fake_host_root(t->fake)));
 
         assert_int_equal(setenv("NVIDIA_CCD_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1", 1), 0);
         cc_error_clear(&err);
-        assert_int_equal(hw_nvml_open(t->host, &n, &err), -ENOENT);
-        assert_non_null(strstr(err.message, "/nonexistent/libnvidia-ml.so.1"));
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -ENOENT);
+        assert_non_null(strstr(err.message, "cannot load /nonexistent/libnvidia-ml.so.1"));
 
         /* A library without NVML's calls. */
         assert_int_equal(setenv("NVIDIA_CCD_NVML_LIBRARY", "libm.so.6", 1), 0);
         cc_error_clear(&err);
-        assert_int_equal(hw_nvml_open(t->host, &n, &err), -EOPNOTSUPP);
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -EOPNOTSUPP);
+        assert_int_equal(err.kind, CC_ERROR_NOT_CAPABLE);
         assert_non_null(strstr(err.message, "r535"));
-        assert_null(n);
+        assert_null(a);
+}
+
+/* A stand-in helper: a shell script under the tree. */
+static void use_helper(Test *t, const char *script) {
+        _cleanup_free_ char *path = fake_host_path(t->fake, "helper.sh");
+        _cleanup_free_ char *text = NULL;
+
+        assert_true(asprintf(&text, "#!/bin/sh\n%s\n", script) > 0);
+        assert_int_equal(fake_host_write(t->fake, "helper.sh", text), 0);
+        assert_int_equal(chmod(path, 0755), 0);
+        assert_int_equal(setenv("NVIDIA_CCD_NVML_HELPER", path, 1), 0);
+}
+
+static void test_helper_breaks(void **state) {
+        Test *t = *state;
+        _cleanup_free_ char *real = strdup(getenv("NVIDIA_CCD_NVML_HELPER"));
+        char *bdfs[] = { H200 };
+        HwNvmlAnswer *a = NULL;
+        CcError err = CC_ERROR_INIT;
+
+        set_nvml(t, "devices=" H200 "\n");
+
+        /* No helper at all. */
+        assert_int_equal(setenv("NVIDIA_CCD_NVML_HELPER", "/nonexistent/nvidia-ccd-nvml", 1), 0);
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -ENOENT);
+        assert_non_null(strstr(err.message, "/nonexistent/nvidia-ccd-nvml"));
+
+        /* Killed before it reported. */
+        use_helper(t, "kill -9 $$");
+        cc_error_clear(&err);
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -EIO);
+        assert_non_null(strstr(err.message, "killed by signal 9"));
+
+        /* Lines that are not the protocol, or answers for GPUs not asked about. */
+        use_helper(t, "echo 'session ok 1.0 lib'; echo 'gpu " H200 " ok 0 0'");
+        cc_error_clear(&err);
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -EBADMSG);
+        assert_non_null(strstr(err.message, "invalid line"));
+        use_helper(t, "echo 'session ok 1.0 lib'; echo 'gpu 0000:99:00.0 ok 0 0 0 0 1'");
+        cc_error_clear(&err);
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -EBADMSG);
+        use_helper(t, "echo 'gpu " H200 " ok 0 0 0 0 1'");
+        cc_error_clear(&err);
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -EBADMSG);
+        use_helper(t, "exit 0");
+        cc_error_clear(&err);
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), -EIO);
+        assert_non_null(strstr(err.message, "without a report"));
+
+        /* A session that says nothing about a GPU: that answer says so. */
+        use_helper(t, "echo 'session ok 1.0 lib'");
+        cc_error_clear(&err);
+        assert_int_equal(hw_nvml_query(t->host, bdfs, 1, &a, NULL, &err), 0);
+        assert_int_equal(a[0].error, -EIO);
+        assert_non_null(strstr(a[0].message, "said nothing about " H200));
+        free(a);
+        a = NULL;
+
+        /* Not a PCI address: refused before any helper runs. */
+        {
+                char *bad[] = { "0000:00:06.0 --evil" };
+                cc_error_clear(&err);
+                assert_int_equal(hw_nvml_query(t->host, bad, 1, &a, NULL, &err), -EINVAL);
+        }
+        assert_int_equal(setenv("NVIDIA_CCD_NVML_HELPER", real, 1), 0);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_off_as_on_the_real_h200, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bus_id_forms, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_unknown_gpu, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_several_gpus_one_session, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_library, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_helper_breaks, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
