@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
-
 #include <inttypes.h>
 
 #include "bar0.h"
