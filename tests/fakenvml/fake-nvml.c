@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 
 /* A stand-in for libnvidia-ml.so.1 with the calls nvidia-ccd makes, for the
- * unit and service tests (src/hw/nvml.c loads it through
- * $NVIDIA_CCD_NVML_LIBRARY on a fake root).  As strict as the real library
- * where the daemon could go wrong: every query before nvmlInit_v2 or after
+ * unit and service tests: the daemon hands its path, from
+ * $NVIDIA_CCD_NVML_LIBRARY on a fake root, to the helper nvidia-ccd-nvml,
+ * which loads it.  As strict as the real library where the daemon could go
+ * wrong: every query before nvmlInit_v2 or after
  * the last nvmlShutdown is NVML_ERROR_UNINITIALIZED, the settings struct
  * must carry its v1 version, and init/shutdown nest by count.
  *
