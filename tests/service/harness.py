@@ -14,6 +14,7 @@
 #   NVIDIA_CCD_FAKEHOST  the fake-host builder
 #   NVIDIA_CCD_SRCDIR    the source tree (for dbus/*.xml)
 #   NVIDIA_CCD_WRAPPER   optional command prefix for the daemon (e.g. valgrind)
+#   FAKE_NVML_LIBRARY    the stand-in NVML of tests/fakenvml
 
 import configparser
 import ctypes
@@ -669,7 +670,7 @@ class ServiceTestCase(unittest.TestCase):
             f.write(text)
         return path
 
-    def start_daemon(self, config_text='', extra_args=(), wait_ready=True):
+    def start_daemon(self, config_text='', extra_args=(), wait_ready=True, extra_env=None):
         assert self.host is not None
         assert self.daemon is None or not self.daemon.alive()
         if self.daemon is not None:
@@ -688,6 +689,7 @@ class ServiceTestCase(unittest.TestCase):
             env['STATE_DIRECTORY'] = self.state_dir
             env.pop('WATCHDOG_USEC', None)
             env.pop('WATCHDOG_PID', None)
+            env.update(extra_env or {})
             args = self.wrapper + [self.daemon_bin, '--bus', self.bus_address,
                                    '--sysfs-root', self.host.root, '--simulate',
                                    '--log-target', 'console', '--config', config] + list(extra_args)

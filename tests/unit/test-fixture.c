@@ -22,6 +22,7 @@
 #include "sim-host.h"
 #include "tee.h"
 
+#define FIXTURE_H200 FIXTURES_DIR "/h200-sxm-host.txt"
 #define BDF "0000:00:06.0"
 
 /* What each snapshot says of its GPU. */
@@ -217,6 +218,57 @@ static void test_links_as_on_host(void **state) {
         assert_int_equal(errno, ENOENT);
 }
 
+/* The H200 host: Debian 12's pci.ids has no name for 10de:2335, and NVML,
+ * with the driver bound, said what k8s-node-facts.md records. */
+static void test_discovered_as_h200(void **state) {
+        _cleanup_(fake_host_freep) FakeHost *fake = fake_host_new();
+        _cleanup_(hw_host_freep) HwHost *host = NULL;
+        _cleanup_(cc_inventory_freep) CcInventory *inv = NULL;
+        _cleanup_free_ char *bdf = NULL, *nvml_state = NULL, *sim = NULL;
+        CcError err = CC_ERROR_INIT;
+        CcConfig config;
+        CcDevice *d;
+
+        assert_non_null(fake);
+        assert_int_equal(fake_host_add_from_fixture(fake, FIXTURE_H200, &bdf), 0);
+        assert_string_equal(bdf, BDF);
+        assert_int_equal(hw_host_new(fake_host_root(fake), NULL, &host), 0);
+        /* The daemon there ran unprivileged: no BAR0 to read. */
+        sim = fake_host_path(fake, "sys/bus/pci/devices/" BDF "/gpusim.ini");
+        (void) unlink(sim);
+        nvml_state = fake_host_path(fake, "fake-nvml.state");
+        assert_int_equal(fake_host_write(fake, "fake-nvml.state",
+                                         "devices=" BDF "\nenvironment=0\ncc_feature=0\ndevtools=0\n"
+                                         "gpus_caps=1\nmulti_gpu=0\n"), 0);
+        assert_int_equal(setenv("NVIDIA_CCD_NVML_LIBRARY", FAKE_NVML_LIBRARY, 1), 0);
+        assert_int_equal(setenv("FAKE_NVML_STATE", nvml_state, 1), 0);
+
+        cc_config_init(&config);
+        assert_int_equal(cc_inventory_scan(host, &config, &inv, &err), 0);
+        cc_config_done(&config);
+        unsetenv("NVIDIA_CCD_NVML_LIBRARY");
+        unsetenv("FAKE_NVML_STATE");
+
+        assert_int_equal(inv->n_devices, 1);
+        d = cc_inventory_find(inv, BDF);
+        assert_non_null(d);
+        assert_int_equal(d->device_id, 0x2335);
+        assert_int_equal(d->class_code, 0x030200);
+        /* pci.ids' name where it has one, the same built-in words where not. */
+        assert_string_equal(d->name, "GH100 [H200 SXM 141GB]");
+        assert_int_equal(d->arch, GPU_ARCH_HOPPER);
+        assert_true(d->cc_capable);
+        assert_string_equal(d->driver, "nvidia");
+        assert_int_equal(d->iommu_group, -1);
+        assert_int_equal(d->numa_node, -1);
+        /* nvidia-smi said "CC status: OFF"; NVML answered it. */
+        assert_int_equal(d->cc_mode, DEVICE_CC_OFF);
+        assert_int_equal(d->ppcie_mode, DEVICE_CC_OFF);
+        assert_int_equal(d->mode_source, CC_MODE_SOURCE_NVML);
+        assert_string_equal(cc_inventory_mode(inv), "off");
+        assert_string_equal(hw_host_tee(host), "none");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_discovered, setup_h100, teardown),
@@ -227,6 +279,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_enumerated_ids, setup_h200, teardown),
                 cmocka_unit_test_setup_teardown(test_tree_reads_as_snapshot, setup_h200, teardown),
                 cmocka_unit_test_setup_teardown(test_links_as_on_host, setup_h200, teardown),
+                cmocka_unit_test(test_discovered_as_h200),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
