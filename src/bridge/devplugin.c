@@ -189,7 +189,7 @@ static void register_done(GrpcCall *call, GrpcStatus status, const char *message
                           size_t size, void *userdata) {
         Resource *res = userdata;
 
-        res->register_call = grpc_call_free(call);
+        /* message and response belong to the call: freed at the end. */
         if (status == GRPC_STATUS_OK && dp_rpc_register_response(response, size) < 0) {
                 status = GRPC_STATUS_INTERNAL;
                 message = "the answer is not an Empty message";
@@ -197,9 +197,11 @@ static void register_done(GrpcCall *call, GrpcStatus status, const char *message
         if (status != GRPC_STATUS_OK) {
                 log_warning("%s: kubelet refused the registration (status %d): %s", res->name, status,
                             strempty(message));
+                res->register_call = grpc_call_free(call);
                 schedule_retry(res);
                 return;
         }
+        res->register_call = grpc_call_free(call);
         {
                 g_autofree char *f_resource = g_strconcat("CC_RESOURCE=", res->name, NULL);
                 g_autofree char *f_socket = g_strconcat("CC_SOCKET=", res->socket_path, NULL);

@@ -416,6 +416,12 @@ static int run(int argc, char *argv[]) {
                 r = device_plugin_new(event, bus, &options, &plugin);
                 if (r >= 0)
                         r = device_plugin_start(plugin);
+                /* No kubelet directory on this host: the labels go on alone. */
+                if (r == -ENOENT && labels) {
+                        log_warning("%s does not exist: the device plugin is off", a.device_plugin_dir);
+                        plugin = device_plugin_free(plugin);
+                        r = 0;
+                }
                 if (r < 0)
                         goto fail;
         }
