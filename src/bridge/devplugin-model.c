@@ -196,7 +196,7 @@ static char **device_nodes(const DpGpu *g) {
 int dp_inventory_build(DpGpu *const *gpus, size_t n_gpus, const DpOptions *o, DpInventory **ret) {
         g_autoptr(GArray) resources = g_array_new(false, true, sizeof(DpResource));
         g_autoptr(GHashTable) groups = g_hash_table_new(g_direct_hash, g_direct_equal);
-        g_autofree DpGpu **sorted = g_memdup2(gpus, n_gpus * sizeof(DpGpu *) + 1);
+        g_autofree DpGpu **sorted = g_new0(DpGpu *, n_gpus + 1);
         DpInventory *inv;
 
         assert(o);
@@ -204,8 +204,10 @@ int dp_inventory_build(DpGpu *const *gpus, size_t n_gpus, const DpOptions *o, Dp
 
         if (o->resource_name)
                 resource_get(resources, o->resource_name);
-        if (n_gpus > 0)
+        if (n_gpus > 0) {
+                memcpy(sorted, gpus, n_gpus * sizeof(DpGpu *));
                 qsort(sorted, n_gpus, sizeof(DpGpu *), compare_gpus);
+        }
 
         for (size_t i = 0; i < n_gpus; i++) {
                 const DpGpu *g = sorted[i];

@@ -34,6 +34,13 @@ ENDPOINT = 'nvidia-cc-nvidia.com-pgpu.sock'
 TIMEOUT = 60
 
 
+def file_id(path):
+    '''Which file is at path: a new one may get the inode number of one
+    removed before it, not its change time too.'''
+    st = os.stat(path)
+    return (st.st_ino, st.st_ctime_ns)
+
+
 def model_resource(name, device_id):
     '''The sandbox device plugin's rule, written again for the tests.'''
     out = []
@@ -424,7 +431,7 @@ class DevicePluginTest(DevicePluginTestCase):
         first = self.wait_registered()
         self.wait_list(self.expected(gpus[:2]))
         sock = os.path.join(self.plugin_dir, ENDPOINT)
-        ino = os.stat(sock).st_ino
+        ino = file_id(sock)
         self.kubelet.restart()
         # A new registration, on the new kubelet.sock, for a socket served
         # again (the old one was deleted).
@@ -433,7 +440,8 @@ class DevicePluginTest(DevicePluginTestCase):
                            'a registration with the restarted kubelet')
         self.assertIsNone(second['problem'])
         self.assertEqual(second['endpoint'], first['endpoint'])
-        self.assertNotEqual(os.stat(sock).st_ino, ino, 'the socket was served again')
+        self.assertNotEqual(file_id(sock), ino, 'the socket was served again')
+        self.assertIn('%s was removed; serving again' % sock, self.bridge_log_text())
         p = self.wait_list(self.expected(gpus[:2]), what='the list on the new connection')
         self.assertEqual(p.registration['generation'], self.kubelet.generation)
         # And it follows changes as before.
@@ -446,12 +454,13 @@ class DevicePluginTest(DevicePluginTestCase):
         self.start_bridge()
         self.wait_registered()
         sock = os.path.join(self.plugin_dir, ENDPOINT)
-        ino = os.stat(sock).st_ino
+        ino = file_id(sock)
         self.kubelet.stop()  # grpc removes kubelet.sock
         self.assertFalse(os.path.exists(os.path.join(self.plugin_dir, 'kubelet.sock')))
         self.kubelet.start()
         self.wait_registered(count=2)
-        self.assertEqual(os.stat(sock).st_ino, ino)
+        self.assertEqual(file_id(sock), ino, 'the same socket')
+        self.assertNotIn('serving again', self.bridge_log_text())
         self.wait_list([])
 
     def test_daemon_restart(self):

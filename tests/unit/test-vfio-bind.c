@@ -367,7 +367,7 @@ static void test_cdi_iommufd(void **state) {
 static void test_cdi_per_model_and_old_files(void **state) {
         VfioFixture *f = *state;
         CcError e = CC_ERROR_INIT;
-        char *path, *text, *other;
+        char *path, *text, *other, *dir;
 
         /* A GPU pci.ids names, one it does not (0x2901 here), an NVSwitch. */
         assert_int_equal(fake_host_add_gpu(f->fake, GPU, 0x2330, &(FakeGpuOptions) { .driver = "nvidia", .iommu_group = 7 }), 0);
@@ -375,7 +375,9 @@ static void test_cdi_per_model_and_old_files(void **state) {
         assert_int_equal(fake_host_add_nvswitch(f->fake, "0000:05:00.0", 0x22a3, &(FakeGpuOptions) { .driver = "nvidia-nvswitch", .iommu_group = 3 }), 0);
         /* What an older version wrote, and another producer's spec. */
         path = fake_host_path(f->fake, "var/run/cdi/nvidia-ccd.yaml");
-        assert_int_equal(mkdir_parents(fake_host_path(f->fake, "var/run/cdi"), 0755), 0);
+        dir = fake_host_path(f->fake, "var/run/cdi");
+        assert_int_equal(mkdir_parents(dir, 0755), 0);
+        free(dir);
         assert_int_equal(write_file_atomic(path, "# Written by nvidia-ccd: the GPUs bound to VFIO.  Do not edit.\n", 61, 0644), 0);
         other = fake_host_path(f->fake, "var/run/cdi/example.com-nic.yaml");
         assert_int_equal(write_file_atomic(other, "cdiVersion: \"0.5.0\"\n", 20, 0644), 0);
