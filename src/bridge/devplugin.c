@@ -81,8 +81,9 @@ static void stream_send_current(Resource *res, GrpcStream *stream) {
         g_autofree uint8_t *data = NULL;
         size_t size;
 
+        /* Each list is whole: an older one not yet sent is of no use. */
         if (dp_rpc_list_and_watch_response(&res->current, &data, &size) >= 0)
-                (void) grpc_stream_send(stream, data, size);
+                (void) grpc_stream_send(stream, data, size, true);
 }
 
 static GrpcStatus on_list_and_watch(void *userdata, GrpcStream *stream, const uint8_t *req, size_t size,

@@ -135,11 +135,13 @@ static void respond_http(nghttp2_session *session, GrpcStream *st, const char *s
         (void) nghttp2_submit_response(session, st->id, nva, ELEMENTSOF(nva), NULL);
 }
 
-int grpc_stream_send(GrpcStream *st, const uint8_t *message, size_t size) {
+int grpc_stream_send(GrpcStream *st, const uint8_t *message, size_t size, bool replace_queued) {
         assert(st);
 
         if (size > GRPC_MAX_MESSAGE)
                 return -EMSGSIZE;
+        if (replace_queued)
+                grpc_frames_drop_unsent(st->out, st->out_pos);
         grpc_frame_append(st->out, message, size);
         if (st->responding && st->deferred) {
                 st->deferred = false;

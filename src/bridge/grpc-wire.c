@@ -31,6 +31,22 @@ int grpc_frame_parse_one(const uint8_t *data, size_t size, const uint8_t **ret_m
         return 0;
 }
 
+void grpc_frames_drop_unsent(GByteArray *out, size_t sent) {
+        size_t pos = 0;
+
+        while (pos + GRPC_FRAME_HEADER <= out->len) {
+                const uint8_t *h = out->data + pos;
+                size_t end = pos + GRPC_FRAME_HEADER +
+                             ((size_t) h[1] << 24 | (size_t) h[2] << 16 | (size_t) h[3] << 8 | h[4]);
+
+                if (sent < end) {
+                        g_byte_array_set_size(out, (guint) (sent > pos ? MIN(end, out->len) : pos));
+                        return;
+                }
+                pos = end;
+        }
+}
+
 char *grpc_percent_encode(const char *s) {
         GString *out = g_string_new(NULL);
 

@@ -26,6 +26,10 @@ void grpc_frame_append(GByteArray *out, const uint8_t *message, size_t size);
  * into data.  -EOPNOTSUPP: a compressed one; -EBADMSG: anything else. */
 int grpc_frame_parse_one(const uint8_t *data, size_t size, const uint8_t **ret_message, size_t *ret_size);
 
+/* out holds framed messages of which the first sent bytes are gone to the
+ * peer: drops the messages not begun; one begun is kept whole. */
+void grpc_frames_drop_unsent(GByteArray *out, size_t sent);
+
 /* grpc-message: bytes outside 0x20-0x7e and '%' as %XX. */
 char *grpc_percent_encode(const char *s);
 /* The reverse; a malformed %XX is kept as it is, as the spec asks. */

@@ -14,6 +14,7 @@
  * each message framed as 1 byte "compressed" (0) + 4 bytes big-endian
  * length + the message.  Handlers run on the loop and must not block. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -51,8 +52,11 @@ int grpc_server_new(sd_event *event, int listen_fd, const GrpcMethod *methods, s
 GrpcServer *grpc_server_free(GrpcServer *s);
 unsigned grpc_server_n_connections(const GrpcServer *s);
 
-/* Queues one message on an open stream; it goes out from the loop. */
-int grpc_stream_send(GrpcStream *stream, const uint8_t *message, size_t size);
+/* Queues one message on an open stream; it goes out from the loop.
+ * replace_queued: the messages still queued are dropped first (a message
+ * already begun is finished), so that a peer that does not read gets the
+ * latest state and holds no growing queue. */
+int grpc_stream_send(GrpcStream *stream, const uint8_t *message, size_t size, bool replace_queued);
 
 /* ------------------------------------------------------------ client */
 

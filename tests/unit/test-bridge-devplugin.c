@@ -3,8 +3,9 @@
 /* The device plugin's pure parts: the resource naming rule of the sandbox
  * device plugin, resource and CDI-kind validity, the device list built from
  * Gpu objects (VFIO only, one per group, iommufd IDs kept, health, NUMA),
- * GetPreferredAllocation's choice, Allocate's nodes and CDI names, and the
- * messages decoded back with protobuf-c. */
+ * GetPreferredAllocation's choice, Allocate's nodes and CDI names, the
+ * messages decoded back with protobuf-c, and gRPC's framing and
+ * grpc-message encoding. */
 
 #include <glib.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include "deviceplugin.pb-c.h"
 #include "devplugin-model.h"
 #include "devplugin-rpc.h"
+#include "grpc-wire.h"
 #include "macro.h"
 
 static void test_model_names(void **state) {
@@ -420,6 +422,63 @@ static void test_messages(void **state) {
         dp_resource_done(&r);
 }
 
+/* ------------------------------------------------------------ gRPC wire */
+
+static void test_wire(void **state) {
+        g_autoptr(GByteArray) out = g_byte_array_new();
+        const uint8_t *msg;
+        size_t size;
+        g_autofree char *enc = NULL, *dec = NULL, *bad = NULL;
+
+        grpc_frame_append(out, (const uint8_t *) "abc", 3);
+        assert_int_equal(out->len, 8);
+        assert_memory_equal(out->data, "\0\0\0\0\3abc", 8);
+        assert_int_equal(grpc_frame_parse_one(out->data, out->len, &msg, &size), 0);
+        assert_int_equal(size, 3);
+        assert_memory_equal(msg, "abc", 3);
+        /* Short, long, two messages, compressed, a bad flag. */
+        assert_int_equal(grpc_frame_parse_one(out->data, 4, &msg, &size), -EBADMSG);
+        assert_int_equal(grpc_frame_parse_one(out->data, 7, &msg, &size), -EBADMSG);
+        grpc_frame_append(out, NULL, 0);
+        assert_int_equal(grpc_frame_parse_one(out->data, out->len, &msg, &size), -EBADMSG);
+        assert_int_equal(grpc_frame_parse_one((const uint8_t *) "\1\0\0\0\0", 5, &msg, &size), -EOPNOTSUPP);
+        assert_int_equal(grpc_frame_parse_one((const uint8_t *) "\2\0\0\0\0", 5, &msg, &size), -EBADMSG);
+        assert_int_equal(grpc_frame_parse_one((const uint8_t *) "\0\0\0\0\0", 5, &msg, &size), 0);
+        assert_int_equal(size, 0);
+
+        enc = grpc_percent_encode("device \"9\" 100% \n\xc3\xa9");
+        assert_string_equal(enc, "device \"9\" 100%25 %0A%C3%A9");
+        dec = grpc_percent_decode(enc, strlen(enc));
+        assert_string_equal(dec, "device \"9\" 100% \n\xc3\xa9");
+        bad = grpc_percent_decode("50%z%4", 6); /* kept as they are */
+        assert_string_equal(bad, "50%z%4");
+}
+
+static void test_drop_unsent(void **state) {
+        g_autoptr(GByteArray) out = g_byte_array_new();
+
+        /* Three messages of 3, 2 and 4 bytes: ends at 8, 15, 24. */
+        grpc_frame_append(out, (const uint8_t *) "aaa", 3);
+        grpc_frame_append(out, (const uint8_t *) "bb", 2);
+        grpc_frame_append(out, (const uint8_t *) "cccc", 4);
+        assert_int_equal(out->len, 24);
+
+        /* The second begun: kept whole, the third dropped. */
+        grpc_frames_drop_unsent(out, 9);
+        assert_int_equal(out->len, 15);
+        /* At a boundary: nothing after it kept. */
+        grpc_frames_drop_unsent(out, 8);
+        assert_int_equal(out->len, 8);
+        /* The first begun: kept. */
+        grpc_frames_drop_unsent(out, 1);
+        assert_int_equal(out->len, 8);
+        /* All sent: all kept; nothing sent: nothing kept. */
+        grpc_frames_drop_unsent(out, 8);
+        assert_int_equal(out->len, 8);
+        grpc_frames_drop_unsent(out, 0);
+        assert_int_equal(out->len, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_model_names),
@@ -430,6 +489,8 @@ int main(void) {
                 cmocka_unit_test(test_preferred),
                 cmocka_unit_test(test_allocate),
                 cmocka_unit_test(test_messages),
+                cmocka_unit_test(test_wire),
+                cmocka_unit_test(test_drop_unsent),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
