@@ -8,8 +8,10 @@
 #   refuses what kubelet refuses: a version other than v1beta1, a resource
 #   name that is not an extended resource name, an endpoint that is not a
 #   file name in the directory or does not answer.
-# - On a registration it does what kubelet does, from a thread: dials the
-#   plugin's socket, calls GetDevicePluginOptions and keeps a ListAndWatch
+# - On a registration it does what kubelet does (devicemanager's
+#   Register): before it answers, it dials the plugin's socket and calls
+#   GetDevicePluginOptions, so a plugin that waits for the answer before it
+#   serves never gets one; then, from a thread, it keeps a ListAndWatch
 #   stream open, recording every list with the time it came.
 # - Every message the plugin sends is checked field by field as kubelet
 #   reads it (IDs non-empty, at most 63 characters, unique; health exactly
@@ -91,15 +93,19 @@ class Plugin:
         self.ended = None        # the stream's end: an exception, or 'eof'
         self.call = None
 
+    def connect(self):
+        '''In the Register call, as kubelet: the options, or an error.'''
+        pb, _ = stubs()
+        opts = self.stub.GetDevicePluginOptions(pb.Empty(), timeout=10)
+        with self.kubelet.cond:
+            self.options = {'pre_start_required': opts.pre_start_required,
+                            'get_preferred_allocation_available': opts.get_preferred_allocation_available}
+            self.kubelet.cond.notify_all()
+
     def run(self):
         pb, _ = stubs()
         k = self.kubelet
         try:
-            opts = self.stub.GetDevicePluginOptions(pb.Empty(), timeout=10)
-            with k.cond:
-                self.options = {'pre_start_required': opts.pre_start_required,
-                                'get_preferred_allocation_available': opts.get_preferred_allocation_available}
-                k.cond.notify_all()
             self.call = self.stub.ListAndWatch(pb.Empty())
             for response in self.call:
                 devices = k.check_list(self.resource, response)
@@ -210,8 +216,15 @@ class KubeletStandin:
         if problem:
             self.violation('Register: ' + problem)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
-        # kubelet answers, then dials the plugin from a goroutine of its own.
+        # kubelet dials the plugin and asks for its options before it
+        # answers; ListAndWatch runs in a goroutine of its own.
         plugin = Plugin(self, reg)
+        try:
+            plugin.connect()
+        except grpc.RpcError as e:
+            plugin.close()
+            self.violation('Register: the plugin did not answer GetDevicePluginOptions: %s' % e)
+            context.abort(grpc.StatusCode.UNAVAILABLE, 'cannot connect to the plugin')
         with self.cond:
             old = self.plugins.get(request.resource_name)
             if old is not None:
