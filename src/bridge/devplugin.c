@@ -237,7 +237,9 @@ static void resource_register(Resource *res) {
                 return;
         }
         if (r < 0) {
-                log_warning("%s: cannot reach %s: %s", res->name, res->plugin->kubelet_socket, strerror(-r));
+                /* A starting kubelet binds its socket before it listens. */
+                log_full(r == -ECONNREFUSED ? LOG_INFO : LOG_WARNING, "%s: cannot reach %s: %s; trying again",
+                         res->name, res->plugin->kubelet_socket, strerror(-r));
                 schedule_retry(res);
         }
 }
