@@ -34,6 +34,8 @@ static void emit_device_changes(Daemon *d, const CcDevice *old, const CcDevice *
                 names[n++] = (char *) "VfioDevice";
         if (!streq_ptr(old->vfio_cdev, now->vfio_cdev))
                 names[n++] = (char *) "VfioCdev";
+        if (!strv_equal(old->group_vfio_cdevs, now->group_vfio_cdevs))
+                names[n++] = (char *) "GroupVfioCdevs";
         names[n] = NULL;
         if (n > 0)
                 (void) sd_bus_emit_properties_changed_strv(d->bus, path, CC_GPU_INTERFACE, names);
