@@ -6,6 +6,7 @@
  *   [Devices] CcCapableDeviceIds=0x2330,0x2331   (absent: built-in ranges; set:
  *             exactly these ids are CC-capable, narrowing or extending them)
  *             ExtraDevices=1234:11e8,...         (vendor:device pairs handled as GPUs)
+ *             SysfsWriteTimeoutSec=60            (how long a sysfs write may block; 1..3600)
  *   [Vfio]    BindNvSwitches=false
  *   [Kata]    ArtifactsDir=/opt/nvidia-gpu-operator/artifacts/runtimeclasses
  *             ContainerdConfig=/etc/containerd/config.toml
@@ -36,6 +37,7 @@ typedef struct CcConfig {
         size_t n_cc_capable_ids;
         CcPciId *extra_devices;
         size_t n_extra_devices;
+        unsigned sysfs_write_timeout_sec;
         bool bind_nvswitches;
         char *artifacts_dir;
         char *containerd_config;

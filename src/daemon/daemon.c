@@ -36,6 +36,7 @@ Daemon *daemon_free(Daemon *d) {
         cc_switch_free(d->active_switch);
         vfio_control_done(d);
         kata_control_done(d);
+        plan_control_done(d);
         authorizer_free(d->authorizer);
         sd_bus_flush_close_unref(d->bus);
         sd_event_unref(d->event);

@@ -115,6 +115,7 @@ static int setup(Daemon *d, const Options *o) {
                 log_error("Cannot use host root %s: %s", o->sysfs_root ? o->sysfs_root : "/", strerror(-r));
                 return r;
         }
+        cc_host_set_write_timeout(d->host, d->config.sysfs_write_timeout_sec);
 
         /* systemd may pass several directories; the first is ours. */
         d->state_dir = strndup(state_dir ? state_dir : DEFAULT_STATE_DIRECTORY,

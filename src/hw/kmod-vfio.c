@@ -189,9 +189,7 @@ int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module) {
         return 0;
 }
 
-/* The PCI driver the loaded module registered, from
- * /sys/module/<module>/drivers/pci:<driver>. */
-static int module_pci_driver(HwHost *h, const char *module, char **ret) {
+int hw_vfio_module_driver(HwHost *h, const char *module, char **ret) {
         _cleanup_free_ char *path = NULL;
         struct dirent *de;
         DIR *dir;
@@ -230,7 +228,7 @@ int hw_vfio_load_module(HwHost *h, const char *module, char **ret_driver) {
                 r = kernel_sim_load_module(h, module);
                 if (r < 0)
                         return r;
-                return module_pci_driver(h, module, ret_driver);
+                return hw_vfio_module_driver(h, module, ret_driver);
         }
 
         r = open_kmod(h, &ctx);
@@ -247,5 +245,5 @@ int hw_vfio_load_module(HwHost *h, const char *module, char **ret_driver) {
                 if (r > 0) /* blacklisted */
                         return -EPERM;
         }
-        return module_pci_driver(h, module, ret_driver);
+        return hw_vfio_module_driver(h, module, ret_driver);
 }
