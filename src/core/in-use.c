@@ -33,6 +33,15 @@ int cc_check_not_in_use(HwHost *h, char *const *bdfs, char ret_device[16], CcErr
 
         assert(h);
 
+        /* A device whose last write is still blocked in the kernel stays
+         * locked there: any write would block behind it. */
+        for (size_t i = 0; i < n; i++)
+                if (hw_sysfs_write_pending(h, bdfs[i], NULL)) {
+                        cc_error_from_stuck_write(h, -EDEADLK, bdfs[i], "take it from its driver", err);
+                        cc_error_prefix(err, "%s", bdfs[i]);
+                        return -ETIMEDOUT;
+                }
+
         r = hw_pci_find_holders(h, bdfs, &holders);
         if (r < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, r, "cannot look for processes using the devices: %s",

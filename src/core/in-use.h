@@ -25,7 +25,8 @@ char *cc_holders_to_string(const HwHolders *h);
  * open through the driver it is bound to now: "0000:3a:00.0 is in use by
  * nvidia-persistenced (pid 1234) and python3 (pid 5678)", one such part per
  * device held, separated by "; ".  ret_device (optional, 16 bytes) gets the
- * first device held.  0 when none is. */
+ * first device held.  0 when none is.  Timeout when an earlier write for
+ * one of them is still blocked in the kernel (sysfs-write.h). */
 int cc_check_not_in_use(HwHost *h, char *const *bdfs, char ret_device[16], CcError *err);
 
 /* For a sysfs write that failed with -ETIMEDOUT (the kernel did not finish

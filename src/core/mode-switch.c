@@ -419,8 +419,10 @@ static int run_switch(CcSwitch *s) {
         find_untouched(s);
 
         r = refuse_if_in_use(s);
-        if (r < 0)
+        if (r < 0) {
+                query_unverified(s);
                 return r;
+        }
 
         r = unbind_targets(s);
         if (r < 0) {

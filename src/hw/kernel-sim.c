@@ -222,7 +222,10 @@ static void injected_remove_wait(HwHost *h, const char *bdf) {
 
         if (!path || stat(path, &st) < 0 || !S_ISFIFO(st.st_mode))
                 return;
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        /* Read and write: the FIFO then has a writer for as long as it is
+         * open here, so a test probing it (opening it to write and closing
+         * it again) does not end the wait; only a byte does. */
+        fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0)
                 return;
         while (read(fd, &c, 1) < 0 && errno == EINTR)

@@ -216,18 +216,40 @@ static int add_holder(HwHolders *hs, int pid, const char *comm) {
         return 0;
 }
 
-/* comm of the process whose /proc directory is pid_fd; false when it is gone. */
-static bool read_comm(int pid_fd, char comm[static 16]) {
+/* TASK_COMM_LEN - 1: the longest comm the kernel keeps. */
+#define COMM_MAX 15
+
+/* The command of the process whose /proc directory is pid_fd; false when it
+ * is gone. */
+static bool read_comm(int pid_fd, char comm[static 64]) {
         _cleanup_close_ int fd = openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int cmdline_fd = -1;
+        char argv0[4096];
+        const char *base;
         ssize_t k;
 
         if (fd < 0)
                 return false;
-        k = read(fd, comm, 15);
+        k = read(fd, comm, COMM_MAX + 1);
         if (k < 0)
                 return false;
         comm[k] = '\0';
         comm[strcspn(comm, "\n")] = '\0';
+        if (strlen(comm) < COMM_MAX)
+                return true;
+
+        /* Cut by the kernel: the program's own name says the rest. */
+        cmdline_fd = openat(pid_fd, "cmdline", O_RDONLY | O_CLOEXEC);
+        if (cmdline_fd < 0)
+                return true;
+        k = read(cmdline_fd, argv0, sizeof(argv0) - 1);
+        if (k <= 0)
+                return true;
+        argv0[k] = '\0';
+        base = strrchr(argv0, '/');
+        base = base ? base + 1 : argv0;
+        if (strncmp(base, comm, COMM_MAX) == 0 && strlen(base) < 64)
+                strcpy(comm, base);
         return true;
 }
 
@@ -236,7 +258,7 @@ static int scan_process(HwHost *h, int pid_fd, int pid, const NodeKey *keys, siz
                         HwHolders *out, unsigned *hidden) {
         bool matched[n ? n : 1];
         bool any = false;
-        char comm[16];
+        char comm[64];
         struct dirent *de;
         DIR *fds;
         int fd_dir, r = 0;

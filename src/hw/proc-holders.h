@@ -21,7 +21,11 @@
 
 typedef struct HwHolder {
         int pid;
-        char comm[16];   /* /proc/<pid>/comm, at most TASK_COMM_LEN - 1 bytes */
+        /* /proc/<pid>/comm; the kernel cuts it to 15 bytes, so a comm that
+         * long is completed from the name of the program in
+         * /proc/<pid>/cmdline when that starts with it ("nvidia-persiste"
+         * is nvidia-persistenced). */
+        char comm[64];
 } HwHolder;
 
 typedef struct HwHolders {

@@ -108,9 +108,10 @@ int fake_host_add_nvidia_gpu_entry(FakeHost *host, const char *bdf, uint16_t dev
 /* "/dev/nvidia<minor>" of the GPU (malloc'ed), NULL when it has none. */
 char *fake_host_nvidia_node(FakeHost *host, const char *bdf);
 
-/* A process pid with that comm holding node (a host path such as
- * "/dev/nvidia0" or "/dev/vfio/3") open: /proc/<pid>/comm and a
- * /proc/<pid>/fd/<n> link to the node under the root. */
+/* A process pid running program comm and holding node (a host path such as
+ * "/dev/nvidia0" or "/dev/vfio/3") open: /proc/<pid>/comm (cut to 15 bytes,
+ * as the kernel keeps it), /proc/<pid>/cmdline and a /proc/<pid>/fd/<n>
+ * link to the node under the root. */
 int fake_host_add_holder(FakeHost *host, int pid, const char *comm, const char *node);
 
 /* The next unbind of bdf blocks in the simulated kernel, after the driver

@@ -79,14 +79,20 @@ char *fake_host_nvidia_node(FakeHost *host, const char *bdf) {
 }
 
 int fake_host_add_holder(FakeHost *host, int pid, const char *comm, const char *node) {
-        _cleanup_free_ char *comm_file = NULL, *line = NULL, *fd_dir = NULL, *target = NULL;
+        _cleanup_free_ char *comm_file = NULL, *line = NULL, *cmdline_file = NULL, *cmdline = NULL, *fd_dir = NULL,
+                            *target = NULL;
         int r;
 
         if (pid <= 0 || !comm || !node || node[0] != '/')
                 return -EINVAL;
-        if (asprintf(&comm_file, "proc/%d/comm", pid) < 0 || asprintf(&line, "%s\n", comm) < 0)
+        /* As the kernel keeps them: comm cut to 15 bytes, the whole
+         * program name in cmdline. */
+        if (asprintf(&comm_file, "proc/%d/comm", pid) < 0 || asprintf(&line, "%.15s\n", comm) < 0 ||
+            asprintf(&cmdline_file, "proc/%d/cmdline", pid) < 0 || asprintf(&cmdline, "/usr/bin/%s", comm) < 0)
                 return -ENOMEM;
         r = fake_host_write(host, comm_file, line);
+        if (r >= 0)
+                r = fake_host_write(host, cmdline_file, cmdline);
         if (r < 0)
                 return r;
         fd_dir = fake_host_path(host, "proc/%d/fd", pid);
