@@ -23,7 +23,7 @@ static void help(void) {
         printf("Usage: nvidia-ccd [OPTIONS]\n\n"
                "Sets the confidential-computing mode of the host's NVIDIA GPUs on behalf of\n"
                "D-Bus callers (org.nvidia.ConfidentialCompute on the system bus).\n\n"
-               "  --sysfs-root DIR     Take every host path (sys/, dev/, run/) under DIR (default /)\n"
+               "  --sysfs-root DIR     Take every host path (sys/, dev/, proc/, run/) under DIR (default /)\n"
                "  --simulate           Serve GPU registers and sysfs effects from the built-in\n"
                "                       simulator (fake trees only; never on a real host)\n"
                "  --config FILE        Configuration file (default %s)\n"
