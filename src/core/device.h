@@ -33,6 +33,10 @@ typedef struct CcDevice {
         DeviceCcMode cc_mode;
         DeviceCcMode ppcie_mode;   /* DEVICE_CC_ON/OFF/UNKNOWN */
         char *driver;              /* "" when none */
+        /* The driver a switch took it from and could not bind it back to,
+         * its unbind still blocked in the kernel (sysfs-write.h); the next
+         * switch binds it again.  NULL when none. */
+        char *restore_driver;
         int iommu_group;           /* -1 when none */
         char **group_members;      /* strv, never NULL */
         char *vfio_device;         /* "/dev/vfio/<group>", "" when none */

@@ -352,6 +352,8 @@ static int rebind_targets(CcSwitch *s) {
                         r = hw_pci_unbind(s->host, t->bdf);
                 if (r >= 0)
                         r = hw_pci_bind(s->host, t->bdf, t->driver);
+                if (r == -EDEADLK || r == -ETIMEDOUT)
+                        snprintf(s->outcomes[i].lost_driver, sizeof(s->outcomes[i].lost_driver), "%s", t->driver);
                 if (r < 0 && ret == 0 && !cc_error_is_set(&s->error)) {
                         _cleanup_free_ char *step = NULL;
 

@@ -34,6 +34,9 @@ typedef struct CcSwitchOutcome {
         char bdf[16];
         bool verified;       /* reached the mode asked for */
         CcStatus status;     /* as read after the reset (unknown if unreadable) */
+        /* The driver it could not be bound back to because an earlier write
+         * for it is still blocked in the kernel; "" when none. */
+        char lost_driver[64];
 } CcSwitchOutcome;
 
 typedef struct CcSwitch CcSwitch;

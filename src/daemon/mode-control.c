@@ -62,6 +62,15 @@ static void apply_outcomes(Daemon *d, CcSwitch *sw) {
                 else
                         dev->ppcie_mode = o->status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
                 (void) cc_device_refresh(d->host, dev);
+                if (o->lost_driver[0]) {
+                        free(dev->restore_driver);
+                        dev->restore_driver = strdup(o->lost_driver);
+                        log_warning("%s: left without its driver %s while the kernel finishes the unbind; the next "
+                                    "switch binds it again", dev->bdf, o->lost_driver);
+                } else if (*dev->driver) {
+                        free(dev->restore_driver);
+                        dev->restore_driver = NULL;
+                }
 
                 path = bus_gpu_path(dev->bdf);
                 if (path)

@@ -167,9 +167,13 @@ class InUseTest(harness.ServiceTestCase):
         self.host.release_unbind(stuck)
         self.wait_log('Thread %d: writing "%s" to %s returned after' % (tid, stuck, path))
         self.assertFalse(os.path.exists(self.host.unbind_fifo(stuck)))
+        self.assertIsNone(self.host.driver(stuck), 'the kernel finished the unbind')
+        # The next switch binds it to the driver it was taken from.
         self.set_mode('on')
         manager = self.manager()
         self.assertEqual((manager['Mode'], manager['ModeState'], manager['LastError']), ('on', 'idle', ''))
+        self.assert_drivers(gpus, 'nvidia')
+        self.assertEqual(self.gpu(stuck)['Driver'], 'nvidia')
 
     def test_blocked_bind_vfio_times_out(self):
         self.restart_on_host(self.HOST_ARGS, TIMEOUT_CONFIG)
