@@ -13,6 +13,11 @@
 #define CC_MESSAGE_DEVICES_CHANGED    "9c6f58f7d4ea417f8a02a3088c7afd1e"
 #define CC_MESSAGE_MODE_READ          "2f535767fa274093bf6126372bba8dd8"
 
+/* A device a process holds open is never taken from its driver; a sysfs
+ * write the kernel did not finish in time leaves a thread behind. */
+#define CC_MESSAGE_DEVICE_IN_USE      "464fe384403448f290df32e73f0017aa"
+#define CC_MESSAGE_WRITE_STUCK        "fcd648fe441745169334049cb8031f69"
+
 /* VFIO binding of whole IOMMU groups. */
 #define CC_MESSAGE_VFIO_BOUND         "64d8a98358094ce38c50fec06c2db5d9"
 #define CC_MESSAGE_VFIO_UNBOUND       "75910288d9e54318b1a3308feae694ea"

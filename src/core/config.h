@@ -6,6 +6,7 @@
  *   [Devices] CcCapableDeviceIds=0x2330,0x2331   (absent: built-in ranges; set:
  *             exactly these ids are CC-capable, narrowing or extending them)
  *             ExtraDevices=1234:11e8,...         (vendor:device pairs handled as GPUs)
+ *             SysfsWriteTimeoutSec=60            (how long a sysfs write may block; 1..3600)
  *   [Vfio]    BindNvSwitches=false
  *             CdiKind=nvidia.com/pgpu           (the kind of the GPUs' CDI spec: the
  *                                                 device plugin's resource name, or
@@ -40,6 +41,7 @@ typedef struct CcConfig {
         size_t n_cc_capable_ids;
         CcPciId *extra_devices;
         size_t n_extra_devices;
+        unsigned sysfs_write_timeout_sec;
         bool bind_nvswitches;
         char *cdi_kind;                /* NULL: one kind per GPU model */
         char *artifacts_dir;

@@ -107,6 +107,7 @@ CcDevice *cc_device_free(CcDevice *d) {
                 return NULL;
         free(d->name);
         free(d->driver);
+        free(d->restore_driver);
         strv_free(d->group_members);
         free(d->vfio_device);
         free(d->vfio_cdev);

@@ -43,6 +43,10 @@ typedef struct CcDevice {
         DeviceCcMode ppcie_mode;   /* DEVICE_CC_ON/OFF/UNKNOWN */
         CcModeSource mode_source;  /* where discovery read cc_mode and ppcie_mode */
         char *driver;              /* "" when none */
+        /* The driver a switch took it from and could not bind it back to,
+         * its unbind still blocked in the kernel (sysfs-write.h); the next
+         * switch binds it again.  NULL when none. */
+        char *restore_driver;
         int iommu_group;           /* -1 when none */
         char **group_members;      /* strv, never NULL */
         char *vfio_device;         /* "/dev/vfio/<group>", "" when none */

@@ -14,3 +14,7 @@ int cc_host_open(const char *root, bool simulate, HwHost **ret);
 
 /* "tdx", "sev-snp" or "none". */
 const char *cc_host_tee(HwHost *h);
+
+/* How long a sysfs write may block before the operation ends with Timeout
+ * ([Devices] SysfsWriteTimeoutSec). */
+void cc_host_set_write_timeout(HwHost *h, unsigned seconds);

@@ -5,9 +5,11 @@
 #include <stdint.h>
 #include <sys/eventfd.h>
 
+#include "in-use.h"
 #include "log.h"
 #include "mode-switch.h"
 #include "pci-sysfs.h"
+#include "strv.h"
 
 struct CcSwitch {
         HwHost *host;
@@ -31,6 +33,8 @@ struct CcSwitch {
 
         int result;
         CcError error;
+        bool refused;            /* a device was in use: nothing touched */
+        char refused_device[16];
 };
 
 /* One device's work in one phase, run on its own thread. */
@@ -187,8 +191,12 @@ static void *device_reset_and_verify(void *userdata) {
         if (task->needs_reset) {
                 r = hw_pci_reset(task->sw->host, t->bdf);
                 if (r < 0) {
-                        task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, r,
-                                                    "reset failed: %s", strerror(-r));
+                        /* The device's address is prefixed by collect_errors(). */
+                        if (cc_error_from_stuck_write(task->sw->host, r, t->bdf, "reset", &task->error))
+                                task->result = -ETIMEDOUT;
+                        else
+                                task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, r,
+                                                            "reset failed: %s", strerror(-r));
                         return NULL;
                 }
         }
@@ -283,11 +291,41 @@ static int unbind_targets(CcSwitch *s) {
                         t->driver = TAKE_PTR(now);
                 }
                 r = hw_pci_unbind(s->host, t->bdf);
-                if (r < 0)
+                if (r < 0) {
+                        _cleanup_free_ char *step = NULL;
+
+                        if (asprintf(&step, "unbind from %s", t->driver) >= 0 &&
+                            cc_error_from_stuck_write(s->host, r, t->bdf, step, &s->error)) {
+                                cc_error_prefix(&s->error, "%s", t->bdf);
+                                return -ETIMEDOUT;
+                        }
                         return cc_error_set(&s->error, CC_ERROR_HARDWARE_FAILURE, r,
                                             "%s: cannot unbind from %s: %s", t->bdf, t->driver, strerror(-r));
+                }
         }
         return 0;
+}
+
+/* No device is taken from its driver while a process holds it open: the
+ * driver's remove would wait for that process.  Checked for every device
+ * the switch will unbind, before the first is. */
+static int refuse_if_in_use(CcSwitch *s) {
+        _cleanup_(strv_freep) char **bdfs = calloc(s->n_targets + 1, sizeof(char *));
+        size_t n = 0;
+        int r;
+
+        if (!bdfs)
+                return cc_error_set(&s->error, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
+        for (size_t i = 0; i < s->n_targets; i++) {
+                if (s->untouched[i])
+                        continue;
+                if (!(bdfs[n++] = strdup(s->targets[i].bdf)))
+                        return cc_error_set(&s->error, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
+        }
+        r = cc_check_not_in_use(s->host, bdfs, s->refused_device, &s->error);
+        if (r < 0 && s->error.kind == CC_ERROR_BUSY)
+                s->refused = true;
+        return r;
 }
 
 /* Binds every target back to the driver it had; reports the first failure
@@ -314,6 +352,17 @@ static int rebind_targets(CcSwitch *s) {
                         r = hw_pci_unbind(s->host, t->bdf);
                 if (r >= 0)
                         r = hw_pci_bind(s->host, t->bdf, t->driver);
+                if (r == -EDEADLK || r == -ETIMEDOUT)
+                        snprintf(s->outcomes[i].lost_driver, sizeof(s->outcomes[i].lost_driver), "%s", t->driver);
+                if (r < 0 && ret == 0 && !cc_error_is_set(&s->error)) {
+                        _cleanup_free_ char *step = NULL;
+
+                        if (asprintf(&step, "bind back to %s", t->driver) >= 0 &&
+                            cc_error_from_stuck_write(s->host, r, t->bdf, step, &s->error)) {
+                                cc_error_prefix(&s->error, "%s", t->bdf);
+                                ret = -ETIMEDOUT;
+                        }
+                }
                 if (r < 0) {
                         log_warning("%s: cannot bind back to %s: %s", t->bdf, t->driver, strerror(-r));
                         if (ret == 0 && !cc_error_is_set(&s->error))
@@ -370,6 +419,12 @@ static int run_switch(CcSwitch *s) {
         int r;
 
         find_untouched(s);
+
+        r = refuse_if_in_use(s);
+        if (r < 0) {
+                query_unverified(s);
+                return r;
+        }
 
         r = unbind_targets(s);
         if (r < 0) {
@@ -462,6 +517,14 @@ TargetMode cc_switch_mode(const CcSwitch *s) {
 
 size_t cc_switch_n_outcomes(const CcSwitch *s) {
         return s->n_targets;
+}
+
+bool cc_switch_refused(const CcSwitch *s) {
+        return s->refused;
+}
+
+const char *cc_switch_refused_device(const CcSwitch *s) {
+        return s->refused ? s->refused_device : NULL;
 }
 
 const CcSwitchOutcome *cc_switch_outcome(const CcSwitch *s, size_t i) {

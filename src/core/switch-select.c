@@ -18,7 +18,9 @@ static int target_init(CcSwitchTarget *t, const CcDevice *d) {
         memcpy(t->bdf, d->bdf, sizeof(t->bdf));
         t->arch = d->arch;
         t->kind = d->kind;
-        t->driver = strdup(strempty(d->driver));
+        /* A device left without its driver by a blocked unbind gets it
+         * back from this switch. */
+        t->driver = strdup(d->driver && *d->driver ? d->driver : strempty(d->restore_driver));
         return t->driver ? 0 : -ENOMEM;
 }
 

@@ -14,6 +14,11 @@
  *   unbind: state "unbinding", then per device: clear driver_override, unbind,
  *           bind the recorded driver (drivers_probe when there is no record).
  *
+ * Before either, a device to be taken from its driver that a process holds
+ * open (a VM its group, a CUDA job the GPU) refuses the whole job with Busy,
+ * nothing touched (in-use.h); a write the kernel does not finish in time
+ * ends it with Timeout naming the device and the step.
+ *
  * Afterwards the CDI specification is rewritten from what sysfs shows.  The
  * caller adds cc_vfio_job_get_fd() to its loop and calls
  * cc_vfio_job_finish() once it is readable. */
@@ -57,6 +62,10 @@ const VfioGroupOutcome *cc_vfio_job_outcome(const CcVfioJob *j, size_t i);
 const char *cc_vfio_job_failed_device(const CcVfioJob *j);
 int cc_vfio_job_failed_group(const CcVfioJob *j);
 bool cc_vfio_job_rolled_back(const CcVfioJob *j);
+/* Refused (Busy, nothing touched) because a process held a device the job
+ * would have taken from its driver; the first such device. */
+bool cc_vfio_job_refused(const CcVfioJob *j);
+const char *cc_vfio_job_refused_device(const CcVfioJob *j);
 
 /* At start: finishes what a crash cut short, from the record: devices
  * "binding" go back to their previous driver (the bind is rolled back),

@@ -18,8 +18,8 @@ typedef struct Verb {
 static const Verb verbs[] = {
         { "status", CTL_COMMAND_STATUS, 0, false, "status" },
         { "list", CTL_COMMAND_LIST, 0, false, "list" },
-        { "set-mode", CTL_COMMAND_SET_MODE, 1, false, "set-mode MODE [--gpu BDF]" },
-        { "bind-vfio", CTL_COMMAND_BIND_VFIO, 0, true, "bind-vfio [BDF...]" },
+        { "set-mode", CTL_COMMAND_SET_MODE, 1, false, "set-mode MODE [--gpu BDF | --dry-run]" },
+        { "bind-vfio", CTL_COMMAND_BIND_VFIO, 0, true, "bind-vfio [BDF...] [--dry-run]" },
         { "unbind-vfio", CTL_COMMAND_UNBIND_VFIO, 0, true, "unbind-vfio [BDF...]" },
         { "install-artifacts", CTL_COMMAND_INSTALL_ARTIFACTS, 2, false,
           "install-artifacts NAME REFERENCE [--pull-secret FILE] [--ca-file FILE] [--plain-http] "
@@ -89,6 +89,7 @@ enum {
         ARG_PLAIN_HTTP,
         ARG_NO_REGISTER_CONTAINERD,
         ARG_RESTART_CONTAINERD,
+        ARG_DRY_RUN,
 };
 
 int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t error_size) {
@@ -104,6 +105,7 @@ int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t err
                 { "plain-http", no_argument, NULL, ARG_PLAIN_HTTP },
                 { "no-register-containerd", no_argument, NULL, ARG_NO_REGISTER_CONTAINERD },
                 { "restart-containerd", no_argument, NULL, ARG_RESTART_CONTAINERD },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 {}
         };
         CtlArgs a = {
@@ -174,6 +176,9 @@ int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t err
                 case ARG_RESTART_CONTAINERD:
                         a.restart_containerd = install_option = true;
                         break;
+                case ARG_DRY_RUN:
+                        a.dry_run = true;
+                        break;
                 case ':':
                         return usage_error(error, error_size, "Option %s needs an argument", argv[optind - 1]);
                 case '?':
@@ -211,6 +216,12 @@ int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t err
 
         if (gpu && a.command != CTL_COMMAND_SET_MODE)
                 return usage_error(error, error_size, "--gpu is only valid with set-mode");
+        if (a.dry_run && a.command != CTL_COMMAND_SET_MODE && a.command != CTL_COMMAND_BIND_VFIO)
+                return usage_error(error, error_size, "--dry-run is only valid with set-mode and bind-vfio");
+        /* The plan is the Manager's, of every device the mode concerns. */
+        if (a.dry_run && gpu)
+                return usage_error(error, error_size,
+                                   "--dry-run shows the plan for every GPU and cannot be combined with --gpu");
         if (install_option && a.command != CTL_COMMAND_INSTALL_ARTIFACTS)
                 return usage_error(error, error_size,
                                    "--pull-secret, --ca-file, --plain-http, --no-register-containerd and "

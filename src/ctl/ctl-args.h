@@ -34,6 +34,7 @@ typedef enum CtlBusKind {
 typedef struct CtlArgs {
         CtlCommand command;
         bool json;
+        bool dry_run;              /* set-mode, bind-vfio: print the plan, change nothing */
         bool ask_password;
         CtlBusKind bus;
         const char *bus_address;   /* CTL_BUS_ADDRESS: points into argv */

@@ -10,6 +10,7 @@
 
 #include "ctl-args.h"
 #include "ctl-model.h"
+#include "ctl-plan.h"
 
 #define CTL_MANAGER_PATH "/org/nvidia/ConfidentialCompute"
 #define CTL_GPU_PATH_PREFIX "/org/nvidia/ConfidentialCompute/gpu"
@@ -37,3 +38,9 @@ int ctl_bus_set_mode(sd_bus *bus, const char *gpu, const char *mode, sd_bus_erro
 
 /* Manager.BindVfio(addresses) or UnbindVfio(addresses); n 0: every GPU. */
 int ctl_bus_vfio(sd_bus *bus, bool bind, const char (*addresses)[CTL_BDF_MAX], size_t n, sd_bus_error *error);
+
+/* Manager.PlanSetMode(mode) or, with vfio, Manager.PlanBindVfio(addresses)
+ * into *plan (set up with ctl_plan_init()).  Keys this release does not
+ * know are skipped; a known key of another type is an error. */
+int ctl_bus_plan(sd_bus *bus, bool vfio, const char *mode, const char (*addresses)[CTL_BDF_MAX], size_t n,
+                 CtlPlan *plan, sd_bus_error *error);

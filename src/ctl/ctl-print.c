@@ -146,7 +146,7 @@ size_t ctl_name_width_for(const CtlDevice *d, size_t n, size_t columns) {
         return columns - others;
 }
 
-static void print_row(FILE *f, const char *const *cells, const size_t *widths, size_t n) {
+void ctl_print_row(FILE *f, const char *const *cells, const size_t *widths, size_t n) {
         for (size_t c = 0; c < n; c++) {
                 size_t w = print_cut(f, cells[c], widths[c]);
 
@@ -174,11 +174,11 @@ void ctl_print_devices(FILE *f, const CtlDevice *d, size_t n, size_t name_max) {
         if (name_max > 0 && widths[CTL_COLUMN_NAME] > name_max)
                 widths[CTL_COLUMN_NAME] = MAX(name_max, ctl_text_width(column_titles[CTL_COLUMN_NAME]));
 
-        print_row(f, column_titles, widths, _CTL_COLUMN_MAX);
+        ctl_print_row(f, column_titles, widths, _CTL_COLUMN_MAX);
         for (size_t i = 0; i < n; i++) {
                 for (CtlColumn c = 0; c < _CTL_COLUMN_MAX; c++)
                         cells[c] = ctl_device_cell(&d[i], c, bufs[c]);
-                print_row(f, cells, widths, _CTL_COLUMN_MAX);
+                ctl_print_row(f, cells, widths, _CTL_COLUMN_MAX);
         }
 }
 
@@ -259,11 +259,11 @@ void ctl_print_runtime_classes(FILE *f, const CtlRuntimeClass *rc, size_t n) {
                 for (CtlRcColumn c = 0; c < _CTL_RC_COLUMN_MAX; c++)
                         widths[c] = MAX(widths[c], ctl_text_width(ctl_runtime_class_cell(&rc[i], c, bufs[c])));
 
-        print_row(f, rc_column_titles, widths, _CTL_RC_COLUMN_MAX);
+        ctl_print_row(f, rc_column_titles, widths, _CTL_RC_COLUMN_MAX);
         for (size_t i = 0; i < n; i++) {
                 for (CtlRcColumn c = 0; c < _CTL_RC_COLUMN_MAX; c++)
                         cells[c] = ctl_runtime_class_cell(&rc[i], c, bufs[c]);
-                print_row(f, cells, widths, _CTL_RC_COLUMN_MAX);
+                ctl_print_row(f, cells, widths, _CTL_RC_COLUMN_MAX);
         }
 }
 

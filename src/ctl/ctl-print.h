@@ -41,6 +41,10 @@ size_t ctl_text_width(const char *s);
  * than a few characters. */
 size_t ctl_name_width_for(const CtlDevice *d, size_t n, size_t columns);
 
+/* One row of a table: each cell padded to its column's width (cut with an
+ * ellipsis when wider), no blanks after the last. */
+void ctl_print_row(FILE *f, const char *const *cells, const size_t *widths, size_t n);
+
 /* The table with its header; names wider than name_max (0: no limit) are
  * cut with an ellipsis.  With no devices it prints "No devices.". */
 void ctl_print_devices(FILE *f, const CtlDevice *d, size_t n, size_t name_max);

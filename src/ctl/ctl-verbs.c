@@ -77,6 +77,25 @@ int verb_list(const CtlContext *c) {
         return CTL_EXIT_SUCCESS;
 }
 
+/* --dry-run: the Manager's plan of the operation, printed; nothing changes. */
+static int print_plan(const CtlContext *c, const CtlOperation *op, bool vfio, const char *operation) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(ctl_plan_done) CtlPlan plan = {};
+        const CtlArgs *a = c->args;
+        int r;
+
+        ctl_plan_init(&plan);
+        r = ctl_bus_plan(c->bus, vfio, a->mode, (const char (*)[CTL_BDF_MAX]) a->addresses, a->n_addresses, &plan,
+                         &error);
+        if (r < 0)
+                return report_failure(op, &error, r, a->json);
+        if (a->json)
+                ctl_print_plan_json(stdout, &plan);
+        else
+                ctl_print_plan(stdout, &plan, operation);
+        return CTL_EXIT_SUCCESS;
+}
+
 int verb_set_mode(const CtlContext *c) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(ctl_host_done) CtlHost host = {};
@@ -94,6 +113,15 @@ int verb_set_mode(const CtlContext *c) {
                 .gpu = *a->gpu ? a->gpu : NULL,
                 .timeout_sec = CTL_SET_MODE_TIMEOUT_SEC,
         };
+
+        if (a->dry_run) {
+                _cleanup_free_ char *operation = NULL;
+
+                op.failed = "Failed to plan the mode switch";
+                if (asprintf(&operation, "set-mode %s", a->mode) < 0)
+                        return CTL_EXIT_FAILURE;
+                return print_plan(c, &op, false, operation);
+        }
 
         /* The mode is the daemon's to check, so that its InvalidArgument
          * message is the one people see. */
@@ -127,6 +155,11 @@ static int vfio_verb(const CtlContext *c, bool bind) {
                 .denied = "not authorized to manage VFIO bindings (polkit action org.nvidia.ConfidentialCompute.manage-vfio)",
                 .timeout_sec = CTL_VFIO_TIMEOUT_SEC,
         };
+
+        if (a->dry_run) {
+                op.failed = "Failed to plan the VFIO bind";
+                return print_plan(c, &op, true, "bind-vfio");
+        }
 
         r = ctl_bus_vfio(c->bus, bind, (const char (*)[CTL_BDF_MAX]) a->addresses, a->n_addresses, &error);
         if (r < 0)

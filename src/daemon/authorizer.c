@@ -22,6 +22,9 @@ static const struct {
         { "org.nvidia.ConfidentialCompute.Manager", "Rescan",  "org.nvidia.ConfidentialCompute.set-mode" },
         { "org.nvidia.ConfidentialCompute.Manager", "BindVfio",   "org.nvidia.ConfidentialCompute.manage-vfio" },
         { "org.nvidia.ConfidentialCompute.Manager", "UnbindVfio", "org.nvidia.ConfidentialCompute.manage-vfio" },
+        /* A plan names other users' processes: the operation's own action. */
+        { "org.nvidia.ConfidentialCompute.Manager", "PlanSetMode",  "org.nvidia.ConfidentialCompute.set-mode" },
+        { "org.nvidia.ConfidentialCompute.Manager", "PlanBindVfio", "org.nvidia.ConfidentialCompute.manage-vfio" },
         { "org.nvidia.ConfidentialCompute.Manager", "InstallKataArtifacts", "org.nvidia.ConfidentialCompute.manage-artifacts" },
         { "org.nvidia.ConfidentialCompute.Manager", "RemoveKataArtifacts",  "org.nvidia.ConfidentialCompute.manage-artifacts" },
         { "org.nvidia.ConfidentialCompute.Gpu",     "SetMode", "org.nvidia.ConfidentialCompute.set-mode" },

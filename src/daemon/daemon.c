@@ -37,6 +37,7 @@ Daemon *daemon_free(Daemon *d) {
         vfio_control_done(d);
         kata_control_done(d);
         daemon_rescan_job_free(d->rescan_job);
+        plan_control_done(d);
         authorizer_free(d->authorizer);
         sd_bus_flush_close_unref(d->bus);
         sd_event_unref(d->event);

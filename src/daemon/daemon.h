@@ -44,6 +44,7 @@ typedef struct Daemon {
         char *mode;                /* last published aggregate, to emit changes */
 
         ModeState mode_state;
+        ModeState state_before_switch;  /* given back when a switch is refused */
         char *last_error;
 
         CcSwitch *active_switch;
@@ -54,6 +55,11 @@ typedef struct Daemon {
         struct VfioJob *vfio_job;
         struct KataJob *kata_job;
         struct RescanJob *rescan_job;
+
+        /* Read-only previews (PlanSetMode, PlanBindVfio) being computed;
+         * they run beside anything else (plan-control.c). */
+        struct PlanJob *plan_jobs;
+        unsigned n_plan_jobs;
 
         /* Installed runtime classes, sorted by name (kata-control.c). */
         struct KataRecord **runtime_classes;
@@ -101,6 +107,11 @@ int vfio_control_recover(Daemon *d);
 /* After discovery: the CDI specification matches what is bound. */
 int vfio_control_sync_cdi(Daemon *d);
 void vfio_control_done(Daemon *d);
+
+/* Read-only previews on the bus (plan-control.c). */
+int plan_control_method_set_mode(Daemon *d, sd_bus_message *m, sd_bus_error *error);
+int plan_control_method_bind_vfio(Daemon *d, sd_bus_message *m, sd_bus_error *error);
+void plan_control_done(Daemon *d);
 
 /* Inventory changes (rescan.c). */
 /* Rescan on a worker thread; answers m when done (rescan.c). */

@@ -24,7 +24,7 @@ static void help(void) {
         printf("Usage: nvidia-ccd [OPTIONS]\n\n"
                "Sets the confidential-computing mode of the host's NVIDIA GPUs on behalf of\n"
                "D-Bus callers (org.nvidia.ConfidentialCompute on the system bus).\n\n"
-               "  --sysfs-root DIR     Take every host path (sys/, dev/, run/) under DIR (default /)\n"
+               "  --sysfs-root DIR     Take every host path (sys/, dev/, proc/, run/) under DIR (default /)\n"
                "  --simulate           Serve GPU registers and sysfs effects from the built-in\n"
                "                       simulator (fake trees only: needs --sysfs-root, not /)\n"
                "  --config FILE        Configuration file (default %s)\n"
@@ -126,6 +126,7 @@ static int setup(Daemon *d, const Options *o) {
                 log_error("Cannot use host root %s: %s", o->sysfs_root ? o->sysfs_root : "/", strerror(-r));
                 return r;
         }
+        cc_host_set_write_timeout(d->host, d->config.sysfs_write_timeout_sec);
 
         /* systemd may pass several directories; the first is ours. */
         d->state_dir = strndup(state_dir ? state_dir : DEFAULT_STATE_DIRECTORY,

@@ -62,6 +62,15 @@ static void apply_outcomes(Daemon *d, CcSwitch *sw) {
                 else
                         dev->ppcie_mode = o->status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
                 (void) cc_device_refresh(d->host, dev);
+                if (o->lost_driver[0]) {
+                        free(dev->restore_driver);
+                        dev->restore_driver = strdup(o->lost_driver);
+                        log_warning("%s: left without its driver %s while the kernel finishes the unbind; the next "
+                                    "switch binds it again", dev->bdf, o->lost_driver);
+                } else if (*dev->driver) {
+                        free(dev->restore_driver);
+                        dev->restore_driver = NULL;
+                }
 
                 path = bus_gpu_path(dev->bdf);
                 if (path)
@@ -100,6 +109,19 @@ static void log_outcome(CcSwitch *sw, int r, const CcError *e) {
                   mode, e->message);
 }
 
+/* A process held a device the switch would have unbound. */
+static void log_refused(CcSwitch *sw, const CcError *e) {
+        const char *mode = target_mode_to_string(cc_switch_mode(sw));
+        char mode_field[32], gpu_field[48];
+        const char *fields[] = { mode_field, gpu_field, "CC_OPERATION=set-mode", NULL };
+
+        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", mode);
+        snprintf(gpu_field, sizeof(gpu_field), "CC_GPU=%s", strempty(cc_switch_refused_device(sw)));
+        (void) sd_notifyf(false, "STATUS=Switch to mode %s refused: a device is in use", mode);
+        log_event(LOG_WARNING, CC_MESSAGE_DEVICE_IN_USE, fields, "Switch to mode %s refused, nothing changed: %s",
+                  mode, e->message);
+}
+
 static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Daemon *d = userdata;
         _cleanup_(cc_switch_freep) CcSwitch *sw = TAKE_PTR(d->active_switch);
@@ -110,10 +132,17 @@ static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *us
         d->switch_source = sd_event_source_unref(d->switch_source);
 
         r = cc_switch_finish(sw, &e);
-        apply_outcomes(d, sw);
-        mode_control_publish_mode(d);
-        set_state(d, r < 0 ? MODE_STATE_FAILED : MODE_STATE_IDLE, r < 0 ? e.message : "");
-        log_outcome(sw, r, &e);
+        if (cc_switch_refused(sw)) {
+                /* Nothing was touched: the devices, and the state they are
+                 * in, are as they were before the call. */
+                set_state(d, d->state_before_switch, e.message);
+                log_refused(sw, &e);
+        } else {
+                apply_outcomes(d, sw);
+                mode_control_publish_mode(d);
+                set_state(d, r < 0 ? MODE_STATE_FAILED : MODE_STATE_IDLE, r < 0 ? e.message : "");
+                log_outcome(sw, r, &e);
+        }
 
         if (request) {
                 if (r < 0) {
@@ -161,6 +190,7 @@ int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size
 
         d->active_switch = TAKE_PTR(sw);
         d->switch_request = sd_bus_message_ref(request);
+        d->state_before_switch = d->mode_state;
         set_state(d, MODE_STATE_SWITCHING, d->last_error);
 
         snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(mode));

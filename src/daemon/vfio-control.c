@@ -86,6 +86,16 @@ static void refresh_devices(Daemon *d) {
 static void log_outcomes(CcVfioJob *job, int r, const CcError *e) {
         VfioAction action = cc_vfio_job_action(job);
 
+        if (r < 0 && cc_vfio_job_refused(job)) {
+                char gpu[48], operation[48];
+                const char *fields[] = { gpu, operation, NULL };
+
+                snprintf(gpu, sizeof(gpu), "CC_GPU=%s", strempty(cc_vfio_job_refused_device(job)));
+                snprintf(operation, sizeof(operation), "CC_OPERATION=%s-vfio", vfio_action_to_string(action));
+                log_event(LOG_WARNING, CC_MESSAGE_DEVICE_IN_USE, fields, "VFIO %s refused, nothing changed: %s",
+                          vfio_action_to_string(action), e->message);
+                return;
+        }
         if (r < 0) {
                 char gpu[48], group[48], error[sizeof(e->message) + 16];
                 const char *fields[] = { gpu, group, error, NULL };

@@ -2,15 +2,20 @@
 #include <assert.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 
 #include "bar0.h"
 #include "fileio.h"
 #include "hw-host.h"
 #include "kmod-vfio.h"
+#include "sysfs-write.h"
 
 struct HwHost {
+        atomic_uint n_ref;
         char *root;     /* canonical, no trailing slash except for "/" */
         const HwHostOps *ops;
+        _Atomic uint64_t write_timeout_usec;
+        struct HwPendingWrites *pending;
 };
 
 static int kernel_write_attribute(HwHost *h, const char *path, const char *value) {
@@ -40,15 +45,31 @@ int hw_host_new(const char *root, const HwHostOps *ops, HwHost **ret) {
                 free(canonical);
                 return -ENOMEM;
         }
+        h->pending = hw_pending_writes_new();
+        if (!h->pending) {
+                free(canonical);
+                return -ENOMEM;
+        }
+        atomic_init(&h->n_ref, 1);
         h->root = canonical;
         h->ops = ops ? ops : &hw_host_ops_kernel;
+        h->write_timeout_usec = HW_WRITE_TIMEOUT_USEC_DEFAULT;
         *ret = TAKE_PTR(h);
         return 0;
+}
+
+HwHost *hw_host_ref(HwHost *h) {
+        assert(h);
+        atomic_fetch_add(&h->n_ref, 1);
+        return h;
 }
 
 HwHost *hw_host_free(HwHost *h) {
         if (!h)
                 return NULL;
+        if (atomic_fetch_sub(&h->n_ref, 1) > 1)
+                return NULL;
+        hw_pending_writes_free(h->pending);
         free(h->root);
         free(h);
         return NULL;
@@ -62,6 +83,21 @@ const char *hw_host_root(const HwHost *h) {
 const HwHostOps *hw_host_ops(const HwHost *h) {
         assert(h);
         return h->ops;
+}
+
+void hw_host_set_write_timeout(HwHost *h, uint64_t usec) {
+        assert(h);
+        h->write_timeout_usec = usec > 0 ? usec : HW_WRITE_TIMEOUT_USEC_DEFAULT;
+}
+
+uint64_t hw_host_get_write_timeout(const HwHost *h) {
+        assert(h);
+        return h->write_timeout_usec;
+}
+
+struct HwPendingWrites *hw_host_pending_writes(HwHost *h) {
+        assert(h);
+        return h->pending;
 }
 
 char *hw_path(const HwHost *h, const char *fmt, ...) {

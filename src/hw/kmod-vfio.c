@@ -188,9 +188,7 @@ int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module) {
         return 0;
 }
 
-/* The PCI driver the loaded module registered, from
- * /sys/module/<module>/drivers/pci:<driver>. */
-static int module_pci_driver(HwHost *h, const char *module, char **ret) {
+int hw_vfio_module_driver(HwHost *h, const char *module, char **ret) {
         _cleanup_free_ char *path = NULL;
         struct dirent *de;
         DIR *dir;
@@ -249,5 +247,5 @@ int hw_vfio_load_module(HwHost *h, const char *module, char **ret_driver) {
         r = hw_host_ops(h)->load_module(h, module);
         if (r < 0)
                 return r;
-        return module_pci_driver(h, module, ret_driver);
+        return hw_vfio_module_driver(h, module, ret_driver);
 }

@@ -16,6 +16,12 @@
  * Fails only when the device cannot be read. */
 int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module);
 
+/* The name of the PCI driver the module registers: from
+ * /sys/module/<module>/drivers/pci:<driver> once it is loaded, else the
+ * usual name ("vfio-pci" for vfio_pci, the module's own name for the variant
+ * drivers).  Loads nothing. */
+int hw_vfio_module_driver(HwHost *h, const char *module, char **ret);
+
 /* Loads the module through the host's operations, and returns the name of
  * the PCI driver it registers ("vfio-pci" for vfio_pci). */
 int hw_vfio_load_module(HwHost *h, const char *module, char **ret_driver);

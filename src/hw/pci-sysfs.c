@@ -8,6 +8,7 @@
 #include "device-names.h"
 #include "fileio.h"
 #include "pci-sysfs.h"
+#include "sysfs-write.h"
 
 static size_t hex_run(const char *s) {
         size_t n = 0;
@@ -284,9 +285,11 @@ int hw_pci_get_driver_override(HwHost *h, const char *bdf, char **ret) {
         return 0;
 }
 
-/* Every write to the host goes through here. */
-static int sysfs_write(HwHost *h, const char *path, const char *value) {
-        return hw_host_ops(h)->write_attribute(h, path, value);
+/* Every write to the host goes through here, so a simulated host gets the
+ * kernel's side effects exactly where a real one would, and no write can
+ * block its caller for longer than the host's write timeout. */
+static int sysfs_write(HwHost *h, const char *bdf, const char *path, const char *value) {
+        return hw_sysfs_write(h, bdf, path, value);
 }
 
 static bool driver_name_is_valid(const char *s) {
@@ -306,7 +309,7 @@ int hw_pci_set_driver_override(HwHost *h, const char *bdf, const char *driver) {
         if (!path)
                 return -ENOMEM;
         /* A lone newline clears it; an empty write would not reach the kernel. */
-        return sysfs_write(h, path, driver && *driver ? driver : "\n");
+        return sysfs_write(h, bdf, path, driver && *driver ? driver : "\n");
 }
 
 int hw_pci_probe(HwHost *h, const char *bdf) {
@@ -319,7 +322,7 @@ int hw_pci_probe(HwHost *h, const char *bdf) {
         path = hw_path(h, "sys/bus/pci/drivers_probe");
         if (!path)
                 return -ENOMEM;
-        return sysfs_write(h, path, bdf);
+        return sysfs_write(h, bdf, path, bdf);
 }
 
 int hw_pci_unbind(HwHost *h, const char *bdf) {
@@ -334,7 +337,7 @@ int hw_pci_unbind(HwHost *h, const char *bdf) {
         path = hw_path(h, "sys/bus/pci/devices/%s/driver/unbind", bdf);
         if (!path)
                 return -ENOMEM;
-        r = sysfs_write(h, path, bdf);
+        r = sysfs_write(h, bdf, path, bdf);
         /* Unbound by someone else since we looked: what was asked is done. */
         if (r == -ENOENT)
                 return 0;
@@ -351,7 +354,7 @@ int hw_pci_bind(HwHost *h, const char *bdf, const char *driver) {
         path = hw_path(h, "sys/bus/pci/drivers/%s/bind", driver);
         if (!path)
                 return -ENOMEM;
-        return sysfs_write(h, path, bdf);
+        return sysfs_write(h, bdf, path, bdf);
 }
 
 int hw_pci_reset(HwHost *h, const char *bdf) {
@@ -364,7 +367,7 @@ int hw_pci_reset(HwHost *h, const char *bdf) {
         path = hw_path(h, "sys/bus/pci/devices/%s/reset", bdf);
         if (!path)
                 return -ENOMEM;
-        return sysfs_write(h, path, "1");
+        return sysfs_write(h, bdf, path, "1");
 }
 
 static int read_hex_attribute(HwHost *h, const char *bdf, const char *attr, unsigned long max, unsigned long *ret) {

@@ -20,6 +20,10 @@
  *   <bdf>/sim_bind_errno                        test hook: a bind to a vfio driver fails with this errno
  *   <bdf>/sim_bind_delay_ms                     test hook: a bind to a vfio driver takes this long, as
  *                                               a driver's probe may
+ *   <bdf>/sim_unbind_fifo                       test hook (a FIFO): the next unbind blocks, its driver links
+ *                                               already gone, until a byte is written to it, as a driver's
+ *                                               remove waits for the last process using the device; then
+ *                                               the FIFO is removed
  *
  * A write has its effect whichever way the attribute was reached: the
  * device's own directory, the bus's link to it, or a driver's link.  Links
@@ -216,6 +220,28 @@ static int sim_bind(HwHost *h, const char *driver, const char *bdf) {
         return update_vfio_node(h, bdf);
 }
 
+/* The remove of a driver that waits for the device's last user: until a
+ * test writes to the FIFO.  Played after the driver links are gone, where
+ * the kernel's __device_release_driver() calls the driver's remove. */
+static void injected_remove_wait(HwHost *h, const char *bdf) {
+        _cleanup_free_ char *path = hw_path(h, "sys/bus/pci/devices/%s/sim_unbind_fifo", bdf);
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        char c;
+
+        if (!path || stat(path, &st) < 0 || !S_ISFIFO(st.st_mode))
+                return;
+        /* Read and write: the FIFO then has a writer for as long as it is
+         * open here, so a test probing it (opening it to write and closing
+         * it again) does not end the wait; only a byte does. */
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        while (read(fd, &c, 1) < 0 && errno == EINTR)
+                ;
+        (void) unlink(path);
+}
+
 static int sim_unbind(HwHost *h, const char *driver, const char *bdf) {
         _cleanup_free_ char *current = NULL, *link = NULL, *back = NULL;
         int r;
@@ -234,6 +260,7 @@ static int sim_unbind(HwHost *h, const char *driver, const char *bdf) {
                 return -errno;
         if (unlink(back) < 0 && errno != ENOENT)
                 return -errno;
+        injected_remove_wait(h, bdf);
         r = remove_vfio_cdev(h, bdf);
         if (r < 0)
                 return r;

@@ -446,6 +446,8 @@ static int add_nvidia(FakeHost *host, const char *bdf, uint16_t device_id, uint3
                 .gpu_bars = true,
         };
         r = add_function(host, &f);
+        if (r >= 0 && (f.class_code >> 16) == 0x03)
+                r = fake_host_add_nvidia_gpu_entry(host, bdf, device_id);
         if (r < 0)
                 return r;
 

@@ -113,3 +113,25 @@ int fake_host_inject_bind_error(FakeHost *host, const char *bdf, int errno_value
 
 /* Removes sys/kernel/iommu_groups, as on a kernel without an IOMMU driver. */
 int fake_host_remove_iommu_groups(FakeHost *host);
+
+/* Processes and the nvidia driver's /proc (fake-procs.c).  Every NVIDIA GPU
+ * gets /proc/driver/nvidia/gpus/<bdf>/information with the next free
+ * "Device Minor:" and a /dev/nvidia<minor> node (a regular file), in the
+ * order the GPUs are added, as the driver numbers them at probe. */
+int fake_host_add_nvidia_gpu_entry(FakeHost *host, const char *bdf, uint16_t device_id);
+
+/* "/dev/nvidia<minor>" of the GPU (malloc'ed), NULL when it has none. */
+char *fake_host_nvidia_node(FakeHost *host, const char *bdf);
+
+/* A process pid running program comm and holding node (a host path such as
+ * "/dev/nvidia0" or "/dev/vfio/3") open: /proc/<pid>/comm (cut to 15 bytes,
+ * as the kernel keeps it), /proc/<pid>/cmdline and a /proc/<pid>/fd/<n>
+ * link to the node under the root. */
+int fake_host_add_holder(FakeHost *host, int pid, const char *comm, const char *node);
+
+/* The next unbind of bdf blocks in the simulated kernel, after the driver
+ * links are gone, until fake_host_release_unbind() (kernel-sim.c's
+ * sim_unbind_fifo hook). */
+int fake_host_block_unbind(FakeHost *host, const char *bdf);
+/* -ENXIO when no unbind is blocked. */
+int fake_host_release_unbind(FakeHost *host, const char *bdf);

@@ -24,6 +24,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -326,6 +327,64 @@ class FakeHost:
         knobs.update(changes)
         self.gpusim_set(bdf, 'Knobs', 'Active', format_knobs(knobs))
 
+    # -- processes holding devices (fake-procs.c's layout)
+
+    def nvidia_node(self, bdf):
+        '''"/dev/nvidia<minor>" of a GPU, from the fake driver's information file.'''
+        path = os.path.join(self.root, 'proc/driver/nvidia/gpus', bdf, 'information')
+        with open(path) as f:
+            for line in f:
+                if line.startswith('Device Minor:'):
+                    return '/dev/nvidia%d' % int(line.split(':', 1)[1])
+        raise AssertionError('%s has no "Device Minor:" line' % path)
+
+    def add_holder(self, pid, comm, node):
+        '''A fake process: /proc/<pid>/comm, cmdline and a /proc/<pid>/fd/<n>
+        link to node (a host path such as /dev/nvidia0) under the root.'''
+        proc = os.path.join(self.root, 'proc', str(pid))
+        os.makedirs(os.path.join(proc, 'fd'), exist_ok=True)
+        # As the kernel keeps them: comm cut to 15 bytes, the whole program
+        # name in cmdline.
+        with open(os.path.join(proc, 'comm'), 'w') as f:
+            f.write(comm[:15] + '\n')
+        with open(os.path.join(proc, 'cmdline'), 'w') as f:
+            f.write('/usr/bin/%s\0' % comm)
+        fd = 3
+        while os.path.lexists(os.path.join(proc, 'fd', str(fd))):
+            fd += 1
+        os.symlink(os.path.join(self.root, node.lstrip('/')), os.path.join(proc, 'fd', str(fd)))
+
+    def hold_gpu(self, pid, comm, bdf):
+        self.add_holder(pid, comm, self.nvidia_node(bdf))
+
+    def remove_holder(self, pid):
+        shutil.rmtree(os.path.join(self.root, 'proc', str(pid)))
+
+    def unbind_fifo(self, bdf):
+        return os.path.join(self.dev_dir(bdf), 'sim_unbind_fifo')
+
+    def block_unbind(self, bdf):
+        '''The next unbind of bdf blocks in the simulated kernel until
+        release_unbind() (kernel-sim.c's sim_unbind_fifo).'''
+        os.mkfifo(self.unbind_fifo(bdf), 0o600)
+
+    def unbind_blocked(self, bdf):
+        '''Whether the simulated kernel waits in an unbind of bdf now: a
+        FIFO opens for writing without blocking only when it has a reader.'''
+        try:
+            fd = os.open(self.unbind_fifo(bdf), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return False
+        os.close(fd)
+        return True
+
+    def release_unbind(self, bdf):
+        fd = os.open(self.unbind_fifo(bdf), os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, b'x')
+        finally:
+            os.close(fd)
+
     def snapshot(self):
         '''Every gpusim.ini's bytes and every device's driver.'''
         files = {}
@@ -335,6 +394,25 @@ class FakeHost:
                 with open(p, 'rb') as f:
                     files[bdf] = f.read()
         return {'gpusim': files, 'drivers': self.drivers()}
+
+
+def tree_snapshot(root):
+    '''Every entry under root: its type, mode, inode and modification time,
+    and a file's bytes or a link's target.  A file rewritten with the same
+    bytes (or replaced by rename) differs in its inode or time.'''
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            entry = (stat.S_IFMT(st.st_mode), st.st_mode, st.st_ino, st.st_mtime_ns, st.st_size)
+            if stat.S_ISLNK(st.st_mode):
+                entry += (os.readlink(path),)
+            elif stat.S_ISREG(st.st_mode):
+                with open(path, 'rb') as f:
+                    entry += (f.read(),)
+            out[os.path.relpath(path, root)] = entry
+    return out
 
 
 # ---------------------------------------------------------------- processes
@@ -572,6 +650,28 @@ class ServiceTestCase(unittest.TestCase):
             if self.daemon is not None and self.daemon.pidfd in r and not self.daemon.alive():
                 self.fail('nvidia-ccd exited (%s) while waiting for %s'
                           % (describe_status(self.daemon.returncode()), what))
+
+    def daemon_log_text(self):
+        with open(self.daemon_log, errors='replace') as f:
+            return f.read()
+
+    def wait_log(self, needle, timeout=30):
+        '''Waits (inotify on the log file) until the daemon's log contains
+        needle; returns the log.'''
+        ino = Inotify()
+        try:
+            ino.watch(self.daemon_log, Inotify.IN_MODIFY)
+            deadline = time.monotonic() + timeout
+            while needle not in self.daemon_log_text():
+                self.wait_fd(ino.fd, max(deadline - time.monotonic(), 0.001), '"%s" in the daemon log' % needle)
+                ino.drain()
+        finally:
+            ino.close()
+        return self.daemon_log_text()
+
+    def snapshot_all(self):
+        '''The whole fake tree and the state directory.'''
+        return {'root': tree_snapshot(self.host.root), 'state': tree_snapshot(self.state_dir)}
 
     # -- bus and polkit
 

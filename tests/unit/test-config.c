@@ -20,6 +20,7 @@ static void assert_defaults(const CcConfig *c) {
         assert_int_equal(c->n_extra_devices, 0);
         assert_null(c->extra_devices);
         assert_false(c->bind_nvswitches);
+        assert_int_equal(c->sysfs_write_timeout_sec, 60);
         assert_string_equal(c->artifacts_dir, ARTIFACTS_DEFAULT);
         assert_string_equal(c->containerd_config, CONTAINERD_DEFAULT);
         assert_string_equal(c->cdi_kind, "nvidia.com/pgpu");
@@ -276,6 +277,30 @@ static void test_cdi_kind(void **state) {
                        "the class beginning with a letter)");
 }
 
+static void test_write_timeout(void **state) {
+        static const struct {
+                const char *value;
+                unsigned expected;
+        } good[] = { { "1", 1 }, { "3600", 3600 }, { " 5 ", 5 }, { "", 60 } };
+        static const char *const bad[] = { "0", "3601", "-1", "5s", "1.5", "abc", "99999999999999999999999" };
+        CcConfig c;
+        CcError err = CC_ERROR_INIT;
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                g_autofree char *data = g_strdup_printf("[Devices]\nSysfsWriteTimeoutSec=%s\n", good[i].value);
+                assert_int_equal(load(&c, data, &err), 0);
+                assert_int_equal(c.sysfs_write_timeout_sec, good[i].expected);
+                cc_config_done(&c);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                g_autofree char *data = g_strdup_printf("[Devices]\nSysfsWriteTimeoutSec=%s\n", bad[i]);
+                g_autofree char *msg = g_strdup_printf(
+                        "(configuration data): [Devices] SysfsWriteTimeoutSec: \"%s\" is not a number of seconds%s", bad[i],
+                        g_ascii_isdigit(bad[i][0]) ? " from 1 to 3600" : "");
+                assert_refused(data, msg);
+        }
+}
+
 static void test_paths(void **state) {
         CcConfig c;
         CcError err = CC_ERROR_INIT;
@@ -451,6 +476,7 @@ int main(void) {
                 cmocka_unit_test(test_extra_devices),
                 cmocka_unit_test(test_bind_nvswitches),
                 cmocka_unit_test(test_cdi_kind),
+                cmocka_unit_test(test_write_timeout),
                 cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_unknown),
                 cmocka_unit_test(test_syntax_error),

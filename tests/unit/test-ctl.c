@@ -10,6 +10,7 @@
 #include "ctl-errors.h"
 #include "ctl-json.h"
 #include "ctl-model.h"
+#include "ctl-plan.h"
 #include "ctl-print.h"
 #include "macro.h"
 
@@ -92,9 +93,9 @@ static void test_args_usage_errors(void **state) {
         CtlArgs a;
 
         assert_int_equal(PARSE(&a, error, "set-mode"), -EINVAL);
-        assert_string_equal(error, "Too few arguments: set-mode MODE [--gpu BDF]");
+        assert_string_equal(error, "Too few arguments: set-mode MODE [--gpu BDF | --dry-run]");
         assert_int_equal(PARSE(&a, error, "set-mode", "on", "off"), -EINVAL);
-        assert_string_equal(error, "Too many arguments: set-mode MODE [--gpu BDF]");
+        assert_string_equal(error, "Too many arguments: set-mode MODE [--gpu BDF | --dry-run]");
         assert_int_equal(PARSE(&a, error, "status", "now"), -EINVAL);
         assert_string_equal(error, "Too many arguments: status");
         assert_int_equal(PARSE(&a, error, "lst"), -EINVAL);
@@ -169,6 +170,29 @@ static void test_args_vfio(void **state) {
 
         assert_string_equal(ctl_command_to_string(CTL_COMMAND_BIND_VFIO), "bind-vfio");
         assert_string_equal(ctl_command_to_string(CTL_COMMAND_UNBIND_VFIO), "unbind-vfio");
+}
+
+static void test_args_dry_run(void **state) {
+        char error[256] = "";
+        CtlArgs a;
+
+        assert_int_equal(PARSE(&a, error, "set-mode", "on"), 0);
+        assert_false(a.dry_run);
+        assert_int_equal(PARSE(&a, error, "set-mode", "--dry-run", "on", "--json"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_SET_MODE);
+        assert_true(a.dry_run);
+        assert_true(a.json);
+        assert_string_equal(a.mode, "on");
+        assert_int_equal(PARSE(&a, error, "bind-vfio", "65:00.0", "--dry-run"), 0);
+        assert_true(a.dry_run);
+        assert_string_equal(a.addresses[0], "0000:65:00.0");
+
+        assert_int_equal(PARSE(&a, error, "unbind-vfio", "--dry-run"), -EINVAL);
+        assert_string_equal(error, "--dry-run is only valid with set-mode and bind-vfio");
+        assert_int_equal(PARSE(&a, error, "status", "--dry-run"), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "a", "b", "--dry-run"), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "set-mode", "on", "--gpu", "65:00.0", "--dry-run"), -EINVAL);
+        assert_string_equal(error, "--dry-run shows the plan for every GPU and cannot be combined with --gpu");
 }
 
 static void test_args_artifacts(void **state) {
@@ -796,6 +820,110 @@ static void test_runtime_classes_json(void **state) {
         ctl_host_done(&h);
 }
 
+/* A plan as PlanSetMode (vfio false) or PlanBindVfio sends it. */
+static void make_plan(CtlPlan *p, bool vfio) {
+        static const struct {
+                const char *device, *action, *driver, *reason;
+                int group;
+                const char *vfio_driver;
+        } steps[] = {
+                { "0000:18:00.0", "switch", "nvidia", "off now; unbind from nvidia, set on, reset, bind back to nvidia", 3,
+                  "nvgrace_gpu_vfio_pci" },
+                { "0000:2a:00.0", "refuse", "nvidia", "in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)", 4,
+                  "vfio-pci" },
+                { "0000:3a:00.0", "skip", "", "already on", 5, "vfio-pci" },
+        };
+
+        ctl_plan_init(p);
+        for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+                CtlPlanStep *s = ctl_plan_add_step(p);
+
+                assert_non_null(s);
+                s->device = strdup(steps[i].device);
+                s->action = strdup(vfio && i == 0 ? "bind" : steps[i].action);
+                s->driver = strdup(steps[i].driver);
+                s->reason = strdup(steps[i].reason);
+                if (vfio) {
+                        s->vfio = true;
+                        s->group = steps[i].group;
+                        s->vfio_driver = strdup(steps[i].vfio_driver);
+                        s->members = calloc(3, sizeof(char *));
+                        s->members[0] = strdup(steps[i].device);
+                        s->members[1] = strdup("0000:00:01.0");
+                }
+        }
+        assert_int_equal(ctl_plan_step_add_holder(&p->steps[1], 1234, "nvidia-persistenced"), 0);
+        assert_int_equal(ctl_plan_step_add_holder(&p->steps[1], 5678, "python\t3"), 0);
+}
+
+static void test_plan_text(void **state) {
+        CtlPlan p;
+        Capture c;
+        char *out;
+
+        make_plan(&p, false);
+        ctl_print_plan(capture_begin(&c), &p, "set-mode on");
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "DEVICE        ACTION  DRIVER  HOLDERS                                      REASON\n"
+                            "0000:18:00.0  switch  nvidia  -                                            off now; unbind from nvidia, set on, reset, bind back to nvidia\n"
+                            "0000:2a:00.0  refuse  nvidia  nvidia-persistenced (1234), python 3 (5678)  in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\n"
+                            "0000:3a:00.0  skip    -       -                                            already on\n"
+                            "\n"
+                            "set-mode on would be refused: 1 device in use. Nothing was changed.\n");
+        free(out);
+        ctl_plan_done(&p);
+
+        make_plan(&p, true);
+        free(p.steps[1].action);
+        p.steps[1].action = strdup("bind");
+        ctl_print_plan(capture_begin(&c), &p, "bind-vfio");
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "DEVICE        GROUP  ACTION  DRIVER  VFIO DRIVER           HOLDERS                                      REASON\n"
+                            "0000:18:00.0  3      bind    nvidia  nvgrace_gpu_vfio_pci  -                                            off now; unbind from nvidia, set on, reset, bind back to nvidia\n"
+                            "0000:2a:00.0  4      bind    nvidia  vfio-pci              nvidia-persistenced (1234), python 3 (5678)  in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\n"
+                            "0000:3a:00.0  5      skip    -       vfio-pci              -                                            already on\n"
+                            "\n"
+                            "bind-vfio would bind 2 devices and leave 1 as it is. Nothing was changed.\n");
+        free(out);
+        ctl_plan_done(&p);
+
+        ctl_plan_init(&p);
+        ctl_print_plan(capture_begin(&c), &p, "bind-vfio");
+        out = capture_end(&c);
+        assert_string_equal(out, "bind-vfio would change no device; nothing was changed.\n");
+        free(out);
+}
+
+static void test_plan_json(void **state) {
+        CtlPlan p;
+        Capture c;
+        char *out;
+
+        make_plan(&p, false);
+        ctl_print_plan_json(capture_begin(&c), &p);
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "[{\"Device\":\"0000:18:00.0\",\"Action\":\"switch\",\"Driver\":\"nvidia\",\"Holders\":[],"
+                            "\"Reason\":\"off now; unbind from nvidia, set on, reset, bind back to nvidia\"},"
+                            "{\"Device\":\"0000:2a:00.0\",\"Action\":\"refuse\",\"Driver\":\"nvidia\",\"Holders\":"
+                            "[{\"Pid\":1234,\"Command\":\"nvidia-persistenced\"},{\"Pid\":5678,\"Command\":\"python\\t3\"}],"
+                            "\"Reason\":\"in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\"},"
+                            "{\"Device\":\"0000:3a:00.0\",\"Action\":\"skip\",\"Driver\":null,\"Holders\":[],"
+                            "\"Reason\":\"already on\"}]\n");
+        free(out);
+        ctl_plan_done(&p);
+
+        make_plan(&p, true);
+        ctl_print_plan_json(capture_begin(&c), &p);
+        out = capture_end(&c);
+        assert_non_null(strstr(out, "\"Reason\":\"already on\",\"Group\":5,\"Members\":[\"0000:3a:00.0\",\"0000:00:01.0\"],"
+                                    "\"VfioDriver\":\"vfio-pci\"}]\n"));
+        free(out);
+        ctl_plan_done(&p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_args_commands),
@@ -803,6 +931,9 @@ int main(void) {
                 cmocka_unit_test(test_args_usage_errors),
                 cmocka_unit_test(test_args_vfio),
                 cmocka_unit_test(test_args_artifacts),
+                cmocka_unit_test(test_args_dry_run),
+                cmocka_unit_test(test_plan_text),
+                cmocka_unit_test(test_plan_json),
                 cmocka_unit_test(test_args_help_version),
                 cmocka_unit_test(test_complete_bdf),
                 cmocka_unit_test(test_json_escape),

@@ -19,6 +19,7 @@
 #include "gpusim.h"
 #include "mode-switch.h"
 #include "pci-sysfs.h"
+#include "sysfs-write.h"
 
 static const char *const gpus[] = { "0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0" };
 #define SWITCH_BDF "0000:05:00.0"
@@ -517,6 +518,64 @@ static void test_intent_garbage_refused(void **state) {
         }
 }
 
+static char *sim_bytes(Fixture *f, const char *bdf) {
+        _cleanup_free_ char *p = sim_path(f, bdf);
+        char *text = NULL;
+        assert_true(g_file_get_contents(p, &text, NULL, NULL));
+        return text;
+}
+
+static void test_refused_when_held(void **state) {
+        Fixture *f = *state;
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        _cleanup_free_ char *node = fake_host_nvidia_node(f->fake, gpus[2]);
+        char *before[ELEMENTSOF(gpus)];
+        CcError e = CC_ERROR_INIT;
+
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++)
+                before[i] = sim_bytes(f, gpus[i]);
+        assert_int_equal(fake_host_add_holder(f->fake, 5678, "python3", node), 0);
+
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, NULL, &sw, &e), -EBUSY);
+        assert_int_equal(e.kind, CC_ERROR_BUSY);
+        assert_true(cc_switch_refused(sw));
+        assert_string_equal(cc_switch_refused_device(sw), gpus[2]);
+        assert_non_null(strstr(e.message, "is in use by python3 (pid 5678)"));
+        /* Nothing touched: drivers, simulator state, no intent; the modes
+         * are known, not "unknown". */
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++) {
+                _cleanup_free_ char *after = sim_bytes(f, gpus[i]);
+
+                assert_driver(f, gpus[i], "nvidia");
+                assert_string_equal(after, before[i]);
+                assert_int_equal(cc_switch_outcome(sw, i)->status.cc, DEVICE_CC_OFF);
+                free(before[i]);
+        }
+        assert_no_intent(f);
+}
+
+static void test_blocked_unbind_times_out(void **state) {
+        Fixture *f = *state;
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        CcError e = CC_ERROR_INIT;
+
+        hw_host_set_write_timeout(f->host, 200 * 1000);
+        assert_int_equal(fake_host_block_unbind(f->fake, gpus[1]), 0);
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, NULL, &sw, &e), -ETIMEDOUT);
+        assert_int_equal(e.kind, CC_ERROR_TIMEOUT);
+        assert_true(g_str_has_prefix(e.message, "0000:2a:00.0: unbind from nvidia did not return within 0.2 s"));
+        assert_false(cc_switch_refused(sw));
+        /* The device unbound before it is given back; the rest were never
+         * touched. */
+        assert_driver(f, gpus[0], "nvidia");
+        assert_driver(f, gpus[1], "");
+        assert_driver(f, gpus[2], "nvidia");
+        assert_no_intent(f);
+
+        assert_int_equal(fake_host_release_unbind(f->fake, gpus[1]), 0);
+        assert_int_equal(hw_sysfs_wait_idle(f->host, 10 * 1000 * 1000), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_select, setup_hgx, teardown),
@@ -535,6 +594,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stuck_invalid_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_intent_round_trip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_intent_garbage_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_refused_when_held, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_blocked_unbind_times_out, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
