@@ -2,6 +2,8 @@
 #include <assert.h>
 
 #include "bar0.h"
+#include "cc-ready.h"
+#include "cc-sku.h"
 #include "device.h"
 #include "log.h"
 #include "nv-regs.h"
@@ -13,12 +15,14 @@
  * booted, alive device reading its status leaves the modes unknown. */
 static void query_mode(HwHost *h, CcDevice *d) {
         _cleanup_(bar0_closep) Bar0 *b = NULL;
+        _cleanup_(pci_config_closep) PciConfig *cfg = NULL;
+        static const CcTimeouts no_wait = {};
         CcError err = CC_ERROR_INIT;
         CcStatus status;
-        uint32_t boot;
         int r;
 
         d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
+        d->nvlink_encryption = d->bar0_firewall = DEVICE_CC_UNKNOWN;
         if (d->arch == GPU_ARCH_OTHER || !(d->cc_capable || d->kind == DEVICE_KIND_NVSWITCH))
                 return;
 
@@ -27,16 +31,16 @@ static void query_mode(HwHost *h, CcDevice *d) {
                 log_debug("%s: cannot open BAR0: %s", d->bdf, strerror(-r));
                 return;
         }
-        if (cc_check_alive(b, &err) < 0) {
-                log_debug("%s: %s", d->bdf, err.message);
+        /* Blackwell's firewall bit is in config space; without it the
+         * chip's fallback applies. */
+        r = pci_config_open(h, d->bdf, &cfg);
+        if (r < 0)
+                log_debug("%s: cannot open config space: %s", d->bdf, strerror(-r));
+        if (cc_wait_ready(cfg, b, d->chip, &no_wait, &err) < 0) {
+                log_debug("%s: not ready: %s", d->bdf, err.message);
                 return;
         }
-        boot = bar0_read32(b, d->arch == GPU_ARCH_LS10_NVSWITCH ? NV_LS10_FSP_BOOT_COMPLETE : NV_FSP_BOOT_COMPLETE);
-        if (boot != NV_FSP_BOOT_COMPLETE_DONE) {
-                log_debug("%s: not booted (boot complete 0x%x)", d->bdf, boot);
-                return;
-        }
-        if (cc_query(b, d->arch, &status, &err) < 0) {
+        if (cc_query(b, d->chip, &status, &err) < 0) {
                 log_debug("%s: %s", d->bdf, err.message);
                 return;
         }
@@ -45,6 +49,31 @@ static void query_mode(HwHost *h, CcDevice *d) {
                 d->cc_mode = status.cc;
         if (d->ppcie_capable)
                 d->ppcie_mode = status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
+        if (d->arch == GPU_ARCH_BLACKWELL && status.cc != DEVICE_CC_UNKNOWN) {
+                d->nvlink_encryption = status.nvle ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                d->bar0_firewall = status.bar0_firewall ? DEVICE_CC_ON : DEVICE_CC_OFF;
+        }
+}
+
+/* A Blackwell GPU that is not CC-capable is most likely one the table
+ * does not know yet: say why, so that it can be configured. */
+static void log_not_capable(const CcConfig *c, const CcDevice *d) {
+        char buf[256];
+        const char *why;
+
+        if (d->cc_capable || d->arch != GPU_ARCH_BLACKWELL)
+                return;
+        if (c && c->cc_capable_ids_set) {
+                log_debug("%s: not CC-capable: 0x%04x is not in [Devices] CcCapableDeviceIds=", d->bdf, d->device_id);
+                return;
+        }
+        why = cc_sku_why_not_capable(d->vendor_id, d->device_id, d->class_code, buf, sizeof(buf));
+        if (!why)
+                return;
+        if (cc_sku_lookup(d->device_id))
+                log_debug("%s: %s", d->bdf, why);
+        else
+                log_notice("%s: %s", d->bdf, why);
 }
 
 static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevice **ret) {
@@ -63,6 +92,7 @@ static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevi
                 return -ENOMEM;
         d->kind = cc_device_kind(p->vendor_id, p->class_code);
         d->arch = cc_device_arch(p->vendor_id, p->device_id, p->class_code);
+        d->chip = cc_device_chip(p->vendor_id, p->device_id, p->class_code);
         d->cc_capable = cc_device_is_cc_capable(c, p->vendor_id, p->device_id, p->class_code);
         d->ppcie_capable = cc_device_is_ppcie_capable(p->vendor_id, p->device_id, p->class_code);
         d->iommu_group = -1;
@@ -72,6 +102,7 @@ static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevi
         if (r < 0)
                 return r;
 
+        log_not_capable(c, d);
         query_mode(h, d);
         *ret = TAKE_PTR(d);
         return 0;

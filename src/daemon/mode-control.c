@@ -61,11 +61,18 @@ static void apply_outcomes(Daemon *d, CcSwitch *sw) {
                         dev->ppcie_mode = DEVICE_CC_UNKNOWN;
                 else
                         dev->ppcie_mode = o->status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                if (dev->arch != GPU_ARCH_BLACKWELL || o->status.cc == DEVICE_CC_UNKNOWN)
+                        dev->nvlink_encryption = dev->bar0_firewall = DEVICE_CC_UNKNOWN;
+                else {
+                        dev->nvlink_encryption = o->status.nvle ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                        dev->bar0_firewall = o->status.bar0_firewall ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                }
                 (void) cc_device_refresh(d->host, dev);
 
                 path = bus_gpu_path(dev->bdf);
                 if (path)
                         (void) sd_bus_emit_properties_changed(d->bus, path, CC_GPU_INTERFACE, "CcMode", "PpcieMode",
+                                                              "NvlinkEncryption", "Bar0Firewall",
                                                               "Driver", "VfioDevice", NULL);
         }
 }
