@@ -57,7 +57,8 @@ static void apply_outcomes(Daemon *d, CcSwitch *sw) {
                 if (!dev)
                         continue;
                 dev->cc_mode = dev->kind == DEVICE_KIND_NVSWITCH ? DEVICE_CC_OFF : o->status.cc;
-                if (o->status.cc == DEVICE_CC_UNKNOWN)
+                /* As discovery has it: a device without PPCIe has no mode of it. */
+                if (o->status.cc == DEVICE_CC_UNKNOWN || !dev->ppcie_capable)
                         dev->ppcie_mode = DEVICE_CC_UNKNOWN;
                 else
                         dev->ppcie_mode = o->status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;

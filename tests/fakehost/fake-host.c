@@ -7,6 +7,7 @@
 #include <sys/utsname.h>
 
 #include "fake-host.h"
+#include "fake-nvcaps.h"
 #include "fileio.h"
 #include "gpusim.h"
 
@@ -204,11 +205,14 @@ static GpuArch fake_arch(uint16_t vendor, uint16_t device, uint32_t class_code) 
                 return GPU_ARCH_OTHER;
         if ((class_code >> 8) == 0x0680)
                 return device >= 0x22a0 && device <= 0x22a3 ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_OTHER;
-        if (device >= 0x22f0 && device < 0x2380)
+        switch (fake_nv_chip(vendor, device)) {
+        case GPU_CHIP_GH100:
                 return GPU_ARCH_HOPPER;
-        if (device >= 0x2900 && device <= 0x2bff)
+        case GPU_CHIP_OTHER:
+                return GPU_ARCH_OTHER;
+        default:
                 return GPU_ARCH_BLACKWELL;
-        return GPU_ARCH_OTHER;
+        }
 }
 
 static bool is_vfio(const char *driver) {
@@ -405,7 +409,21 @@ static int add_nvidia(FakeHost *host, const char *bdf, uint16_t device_id, uint3
         if (!state)
                 return -ENOMEM;
         r = gpusim_create(state, arch, opts->boot_ms, arch == GPU_ARCH_LS10_NVSWITCH ? DEVICE_CC_OFF : opts->mode);
-        if (r < 0 || opts->fsp_latency_ms == 0)
+        if (r < 0)
+                return r;
+        if (arch == GPU_ARCH_BLACKWELL) {
+                GpuChip chip = fake_nv_chip(f.vendor, f.device);
+                _cleanup_free_ char *config = fake_host_path(host, "sys/bus/pci/devices/%s/config", bdf);
+
+                if (!config)
+                        return -ENOMEM;
+                r = fake_nvcaps_write(config, chip);
+                if (r >= 0)
+                        r = gpusim_set(state, "Device", "Chip", gpu_chip_to_string(chip));
+                if (r < 0)
+                        return r;
+        }
+        if (opts->fsp_latency_ms == 0)
                 return r;
         {
                 char value[16];
