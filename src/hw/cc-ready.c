@@ -83,6 +83,11 @@ int cc_wait_firewall(PciConfig *cfg, Bar0 *b, GpuChip chip, const CcTimeouts *t,
         if (!t)
                 t = &defaults;
 
+        /* A function that is gone reads all ones in config space as well. */
+        if (cfg && pci_config_read32(cfg, 0, &v) >= 0 && v == UINT32_MAX)
+                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, ENODEV,
+                                    "GPU has fallen off the bus (config space reads 0xffffffff)");
+
         r = cc_config_regs(cfg, chip, &regs);
         if (r < 0)
                 return wait_firewall_blind(b, t, err);
@@ -95,7 +100,7 @@ int cc_wait_firewall(PciConfig *cfg, Bar0 *b, GpuChip chip, const CcTimeouts *t,
                                             "cannot read the BAR firewall from config space: %s", strerror(-r));
                 if (v == UINT32_MAX)
                         return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, ENODEV,
-                                            "GPU has fallen off the bus (config 0x%03x = 0xffffffff)", regs.firewall);
+                                            "GPU has fallen off the bus (config space reads 0xffffffff)");
                 if (!(v & regs.firewall_bit))
                         return 0;
                 if (now_usec(CLOCK_MONOTONIC) >= deadline)

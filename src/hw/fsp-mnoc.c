@@ -47,6 +47,29 @@ static int poll_info(Bar0 *b, uint32_t reg, uint32_t mask, unsigned timeout_ms, 
         }
 }
 
+/* The size an info register announces, when it is one a message can have. */
+static bool size_valid(uint32_t info, size_t resp_max) {
+        uint32_t size = info & NV_MNOC_INFO_SIZE_MASK;
+
+        return size > 0 && size % 4 == 0 && size <= NV_MNOC_MAX_PACKET_BYTES && size / 4 <= resp_max;
+}
+
+/* An answer left over from a request that timed out must not be taken for
+ * the answer to the next one, and the FSP need not take a new message while
+ * one waits to be read.  Called once the FSP is ready: an answer it was
+ * still working on is there by then. */
+static void mnoc_discard_stale_message(Bar0 *b) {
+        uint32_t info = bar0_read32(b, NV_FSP_MNOC_SEND_INFO);
+        size_t n;
+
+        if (info == UINT32_MAX || !(info & NV_MNOC_INFO_READY) || !size_valid(info, FSP_MAX_RESPONSE_DWORDS))
+                return;
+        n = (info & NV_MNOC_INFO_SIZE_MASK) / 4;
+        log_debug("Discarding a stale FSP message of %zu bytes", n * 4);
+        for (size_t i = 0; i < n; i++)
+                (void) bar0_read32(b, NV_FSP_MNOC_SEND_DATA);
+}
+
 static int mailbox_error(CcError *err, const char *when, const char *what, uint32_t reg, uint32_t info) {
         return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, EIO, "FSP mailbox error %s %s (0x%06x = 0x%08x)",
                             when, what, reg, info);
@@ -85,6 +108,7 @@ int fsp_mnoc_send(Bar0 *b, const CcTimeouts *t, const uint32_t *msg, size_t n, c
                 return cc_error_set(err, CC_ERROR_TIMEOUT, ETIMEDOUT, "FSP mailbox not ready after %s, before %s",
                                     format_timeout_ms(buf, t->mnoc_ready_ms), what);
         }
+        mnoc_discard_stale_message(b);
 
         bar0_write32(b, NV_FSP_MNOC_RECV_INFO, (uint32_t) (n * 4) | NV_MNOC_INFO_TRIGGER);
         for (size_t i = 0; i < n; i++) {
@@ -114,13 +138,6 @@ int fsp_mnoc_send(Bar0 *b, const CcTimeouts *t, const uint32_t *msg, size_t n, c
         if (info & NV_MNOC_INFO_ERR)
                 return mailbox_error(err, "after", what, NV_FSP_MNOC_RECV_INFO, info);
         return 0;
-}
-
-/* The size an info register announces, when it is one a message can have. */
-static bool size_valid(uint32_t info, size_t resp_max) {
-        uint32_t size = info & NV_MNOC_INFO_SIZE_MASK;
-
-        return size > 0 && size % 4 == 0 && size <= NV_MNOC_MAX_PACKET_BYTES && size / 4 <= resp_max;
 }
 
 int fsp_mnoc_receive(Bar0 *b, const CcTimeouts *t, uint32_t *resp, size_t resp_max, size_t *ret_n,
@@ -175,26 +192,10 @@ int fsp_mnoc_receive(Bar0 *b, const CcTimeouts *t, uint32_t *resp, size_t resp_m
         return 0;
 }
 
-/* An answer left over from a request that timed out must not be taken for
- * the answer to the next one, and the FSP takes no new message while it
- * waits to be read. */
-static void mnoc_discard_stale_message(Bar0 *b) {
-        uint32_t info = bar0_read32(b, NV_FSP_MNOC_SEND_INFO);
-        size_t n;
-
-        if (info == UINT32_MAX || !(info & NV_MNOC_INFO_READY) || !size_valid(info, FSP_MAX_RESPONSE_DWORDS))
-                return;
-        n = (info & NV_MNOC_INFO_SIZE_MASK) / 4;
-        log_debug("Discarding a stale FSP message of %zu bytes", n * 4);
-        for (size_t i = 0; i < n; i++)
-                (void) bar0_read32(b, NV_FSP_MNOC_SEND_DATA);
-}
-
 static int mnoc_exchange(Bar0 *b, const CcTimeouts *t, const uint32_t *req, size_t n,
                          uint32_t *resp, size_t resp_max, size_t *ret_n, const char *what, CcError *err) {
         int r;
 
-        mnoc_discard_stale_message(b);
         r = fsp_mnoc_send(b, t, req, n, what, err);
         if (r < 0)
                 return r;
