@@ -19,6 +19,7 @@
 #include "config.h"
 #include "device.h"
 #include "fake-host.h"
+#include "sim-host.h"
 #include "hw-host.h"
 #include "mode-switch.h"
 
@@ -113,7 +114,7 @@ static int time_switch(const Options *o, unsigned n, bool sequential, uint64_t *
         state = fake_host_path(fake, "state");
         if (!state)
                 return -ENOMEM;
-        r = hw_host_new(fake_host_root(fake), true, &host);
+        r = sim_host_new(fake_host_root(fake), &host);
         if (r < 0)
                 return fprintf(stderr, "Cannot open the fake host: %s\n", strerror(-r)), r;
 

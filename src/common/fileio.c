@@ -125,3 +125,60 @@ int mkdir_parents(const char *path, unsigned mode) {
                 return -errno;
         return 0;
 }
+
+/* Components of a canonical path, "" and "/" having none. */
+static size_t count_components(const char *p) {
+        size_t n = 0;
+
+        for (; *p; p++)
+                if (*p != '/' && (p[1] == '/' || p[1] == '\0'))
+                        n++;
+        return n;
+}
+
+int symlink_relative(const char *target, const char *linkpath) {
+        _cleanup_free_ char *dir = NULL, *from = NULL, *to = NULL, *rel = NULL;
+        const char *slash = strrchr(linkpath, '/'), *rest;
+        size_t common = 0, ups, used = 0;
+
+        if (!slash || slash[1] == '\0')
+                return -EINVAL;
+        dir = strndup(linkpath, slash == linkpath ? 1 : (size_t) (slash - linkpath));
+        if (!dir)
+                return -ENOMEM;
+        from = realpath(dir, NULL);
+        if (!from)
+                return -errno;
+        to = realpath(target, NULL);
+        if (!to)
+                return -errno;
+
+        /* The deepest common ancestor, on a component boundary. */
+        for (size_t i = 0;; i++) {
+                bool end_from = from[i] == '\0' || from[i] == '/';
+                bool end_to = to[i] == '\0' || to[i] == '/';
+
+                if (end_from && end_to)
+                        common = i;
+                if (from[i] != to[i] || from[i] == '\0')
+                        break;
+        }
+        ups = count_components(from + common);
+        rest = to + common;
+        while (*rest == '/')
+                rest++;
+
+        rel = malloc(ups * 3 + strlen(rest) + 2);
+        if (!rel)
+                return -ENOMEM;
+        for (size_t i = 0; i < ups; i++, used += 3)
+                memcpy(rel + used, "../", 3);
+        strcpy(rel + used, rest);
+        used += strlen(rest);
+        if (used == 0)
+                strcpy(rel, ".");
+        else if (rel[used - 1] == '/')
+                rel[used - 1] = '\0';
+
+        return symlink(rel, linkpath) < 0 ? -errno : 0;
+}

@@ -18,3 +18,9 @@ int write_file_atomic(const char *path, const void *data, size_t size, unsigned 
 
 /* mkdir -p */
 int mkdir_parents(const char *path, unsigned mode);
+
+/* Creates the symbolic link linkpath -> target with the target spelled
+ * relative to the link's directory, as sysfs spells its links (a tree that
+ * is moved keeps working).  target and the link's directory must exist;
+ * symbolic links in either are resolved first. */
+int symlink_relative(const char *target, const char *linkpath);

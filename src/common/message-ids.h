@@ -11,6 +11,7 @@
 #define CC_MESSAGE_DEFAULT_MODE       "bccbe831519e47df9477492335affbda"
 #define CC_MESSAGE_NO_HOST_TEE        "0db7f48ab13541a3b58a9e90163f375d"
 #define CC_MESSAGE_DEVICES_CHANGED    "9c6f58f7d4ea417f8a02a3088c7afd1e"
+#define CC_MESSAGE_MODE_READ          "2f535767fa274093bf6126372bba8dd8"
 
 /* VFIO binding of whole IOMMU groups. */
 #define CC_MESSAGE_VFIO_BOUND         "64d8a98358094ce38c50fec06c2db5d9"

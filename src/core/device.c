@@ -19,6 +19,17 @@ static bool class_is_nvswitch(uint32_t class_code) {
         return (class_code >> 8) == CLASS_BRIDGE_OTHER;
 }
 
+const char *cc_mode_source_to_string(CcModeSource s) {
+        switch (s) {
+        case CC_MODE_SOURCE_NVML:
+                return "nvml";
+        case CC_MODE_SOURCE_BAR0:
+                return "bar0";
+        default:
+                return "none";
+        }
+}
+
 const char *device_kind_to_string(DeviceKind k) {
         return k == DEVICE_KIND_NVSWITCH ? "nvswitch" : "gpu";
 }

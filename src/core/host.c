@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "host.h"
+#include "sim-host.h"
 #include "tee.h"
 
 int cc_host_open(const char *root, bool simulate, HwHost **ret) {
-        return hw_host_new(root, simulate, ret);
+        return simulate ? sim_host_new(root, ret) : hw_host_new(root, NULL, ret);
 }
 
 const char *cc_host_tee(HwHost *h) {

@@ -8,6 +8,8 @@
 
 #include "hw-host.h"
 
+/* The host under root; simulate plugs in the simulator (src/sim/), which
+ * refuses the real root with -EPERM. */
 int cc_host_open(const char *root, bool simulate, HwHost **ret);
 
 /* "tdx", "sev-snp" or "none". */

@@ -119,9 +119,9 @@ static int read_status(CcSwitch *s, size_t i, const CcTimeouts *wait, Bar0 **ret
         _cleanup_(pci_config_closep) PciConfig *cfg = NULL;
         int r;
 
-        r = bar0_open(s->host, t->bdf, &bar);
+        r = bar0_open(s->host, t->bdf, &bar, err);
         if (r < 0)
-                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, r, "cannot map BAR0: %s", strerror(-r));
+                return r;
         /* Only Blackwell reads it, for its BAR firewall; a chip without the
          * capability has a fallback, so a missing file is no error. */
         r = pci_config_open(s->host, t->bdf, &cfg);

@@ -4,9 +4,9 @@
 /* Which NVIDIA parts can run in confidential-computing mode.  CC support is
  * per SKU, not per chip: a B200 is CC-capable, an RTX 5090 of the same
  * generation is not, and NVIDIA's tools keep no list (they take every
- * Hopper-or-newer id).  This is the built-in list of docs/hardware.md, with
- * the names the Name property falls back to when pci.ids has none.
- * [Devices] CcCapableDeviceIds= replaces it. */
+ * Hopper-or-newer id).  This is the built-in list of docs/hardware.md;
+ * [Devices] CcCapableDeviceIds= replaces it.  (The names the Name property
+ * falls back to are pci.ids' own, in src/core/device-names.c.) */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,7 +18,6 @@ typedef struct CcSku {
         uint16_t device_id;
         GpuChip chip;
         bool cc_capable;
-        const char *name;   /* as pci.ids writes it: "GB100 [B200]" */
         const char *note;   /* why it is not CC-capable; NULL for capable parts */
 } CcSku;
 
@@ -30,10 +29,11 @@ const CcSku *cc_sku_lookup(uint16_t device_id);
  * architecture, or a Blackwell id the table does not know, is not. */
 bool cc_sku_is_cc_capable(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 
-/* Why the built-in rule does not call a GPU CC-capable, for the log:
- * "GB202 [GeForce RTX 5090] is a consumer part ...".  NULL for a capable
- * GPU or a device of no known architecture.  Returns a static or *buf. */
-const char *cc_sku_why_not_capable(uint16_t vendor_id, uint16_t device_id, uint32_t class_code,
+/* Why the built-in rule does not call a Blackwell GPU CC-capable, for the
+ * log: "GB202 [GeForce RTX 5090] (0x2b85) is not CC-capable: a consumer
+ * part ...".  name (optional) is the device's.  NULL for a capable GPU or
+ * one of another architecture; else buf. */
+const char *cc_sku_why_not_capable(uint16_t vendor_id, uint16_t device_id, uint32_t class_code, const char *name,
                                    char *buf, size_t size);
 
 /* Every entry, for tests and docs. */

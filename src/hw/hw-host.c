@@ -3,21 +3,36 @@
 #include <limits.h>
 #include <stdarg.h>
 
+#include "bar0.h"
+#include "fileio.h"
 #include "hw-host.h"
+#include "kmod-vfio.h"
+#include "pci-config.h"
 
 struct HwHost {
         char *root;     /* canonical, no trailing slash except for "/" */
-        bool simulate;
+        const HwHostOps *ops;
 };
 
-int hw_host_new(const char *root, bool simulate, HwHost **ret) {
+static int kernel_write_attribute(HwHost *h, const char *path, const char *value) {
+        return write_attribute(path, value);
+}
+
+const HwHostOps hw_host_ops_kernel = {
+        .write_attribute = kernel_write_attribute,
+        .bar0_open = bar0_open_mmio,
+        .load_module = hw_kmod_load_module,
+        .config_open = pci_config_open_sysfs,
+};
+
+int hw_host_new(const char *root, const HwHostOps *ops, HwHost **ret) {
         _cleanup_free_ HwHost *h = NULL;
         char *canonical;
 
         assert(ret);
 
-        /* Canonical so that paths built here compare equal to paths the
-         * kernel side of the simulation resolves through symlinks. */
+        /* Canonical, so that paths built here compare equal to the ones
+         * realpath() gives for them. */
         canonical = realpath(root && *root ? root : "/", NULL);
         if (!canonical)
                 return -errno;
@@ -28,7 +43,7 @@ int hw_host_new(const char *root, bool simulate, HwHost **ret) {
                 return -ENOMEM;
         }
         h->root = canonical;
-        h->simulate = simulate;
+        h->ops = ops ? ops : &hw_host_ops_kernel;
         *ret = TAKE_PTR(h);
         return 0;
 }
@@ -46,9 +61,9 @@ const char *hw_host_root(const HwHost *h) {
         return h->root;
 }
 
-bool hw_host_simulated(const HwHost *h) {
+const HwHostOps *hw_host_ops(const HwHost *h) {
         assert(h);
-        return h->simulate;
+        return h->ops;
 }
 
 char *hw_path(const HwHost *h, const char *fmt, ...) {

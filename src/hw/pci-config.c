@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <stdbool.h>
 
-#include "gpusim-config.h"
 #include "nv-regs.h"
 #include "pci-config.h"
+#include "pci-sysfs.h"
 
 typedef struct ConfigFile {
         int fd;
@@ -68,8 +68,8 @@ int pci_config_open_file(const char *path, PciConfig **ret) {
         return 0;
 }
 
-int pci_config_open(HwHost *h, const char *bdf, PciConfig **ret) {
-        _cleanup_free_ char *path = NULL, *state = NULL;
+int pci_config_open_sysfs(HwHost *h, const char *bdf, PciConfig **ret) {
+        _cleanup_free_ char *path = NULL;
 
         assert(h);
         assert(bdf);
@@ -78,13 +78,17 @@ int pci_config_open(HwHost *h, const char *bdf, PciConfig **ret) {
         path = hw_path(h, "sys/bus/pci/devices/%s/config", bdf);
         if (!path)
                 return -ENOMEM;
-        if (!hw_host_simulated(h))
-                return pci_config_open_file(path, ret);
+        return pci_config_open_file(path, ret);
+}
 
-        state = hw_path(h, "sys/bus/pci/devices/%s/gpusim.ini", bdf);
-        if (!state)
-                return -ENOMEM;
-        return gpusim_config_open(state, path, ret);
+int pci_config_open(HwHost *h, const char *bdf, PciConfig **ret) {
+        const HwHostOps *ops = hw_host_ops(h);
+
+        assert(h);
+        if (!hw_pci_bdf_is_valid(bdf))
+                return -EINVAL;
+        /* A table without the operation: the kernel's. */
+        return ops->config_open ? ops->config_open(h, bdf, ret) : pci_config_open_sysfs(h, bdf, ret);
 }
 
 PciConfig *pci_config_close(PciConfig *c) {

@@ -3,9 +3,10 @@
 
 /* A device's PCI configuration space (4 KiB with the extended capabilities)
  * behind read32.  On a real host it is the sysfs `config` attribute, which
- * gives the extended space to root only (64 bytes to others); on a
- * simulated host the simulator serves the fake tree's `config` file with
- * the bits it keeps live (gpusim.h). */
+ * gives the extended space to root only (64 bytes to others); a host's
+ * table of operations may put something else behind it (the simulator of
+ * src/sim/ serves the fake tree's `config` file with the bits it keeps
+ * live). */
 
 #include <stdint.h>
 
@@ -19,12 +20,15 @@ typedef struct PciConfigOps {
         void (*close)(void *impl);
 } PciConfigOps;
 
-typedef struct PciConfig {
+struct PciConfig {
         const PciConfigOps *ops;
         void *impl;
-} PciConfig;
+};
 
+/* Through the host's table of operations. */
 int pci_config_open(HwHost *h, const char *bdf, PciConfig **ret);
+/* The kernel's: pread of <bdf>/config. */
+int pci_config_open_sysfs(HwHost *h, const char *bdf, PciConfig **ret);
 PciConfig *pci_config_close(PciConfig *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(PciConfig *, pci_config_close);
 

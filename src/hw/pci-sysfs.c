@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 
 #include "fileio.h"
-#include "kernel-sim.h"
 #include "pci-sysfs.h"
 
 static size_t hex_run(const char *s) {
@@ -284,17 +283,9 @@ int hw_pci_get_driver_override(HwHost *h, const char *bdf, char **ret) {
         return 0;
 }
 
-/* Every write to the host goes through here, so a simulated host gets the
- * kernel's side effects exactly where a real one would. */
+/* Every write to the host goes through here. */
 static int sysfs_write(HwHost *h, const char *path, const char *value) {
-        int r;
-
-        r = write_attribute(path, value);
-        if (r < 0)
-                return r;
-        if (hw_host_simulated(h))
-                return kernel_sim_after_write(h, path, value);
-        return 0;
+        return hw_host_ops(h)->write_attribute(h, path, value);
 }
 
 static bool driver_name_is_valid(const char *s) {

@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* A typed builder of fake host trees (sysfs, /dev/vfio, kvm parameters) in
- * the layout src/hw/kernel-sim.c plays the kernel on:
+/* A typed builder of fake host trees (sysfs, /dev/vfio, kvm parameters)
+ * laid out as the kernel lays out /sys, which src/sim/kernel-sim.c plays the
+ * kernel on:
  *
  *   FakeHost *host = fake_host_new();
  *   fake_host_add_gpu(host, "0000:65:00.0", 0x2330, &(FakeGpuOptions) {
  *           .driver = "nvidia", .iommu_group = 12, .boot_ms = 50 });
- *   hw_host_new(fake_host_root(host), true, &h);
+ *   sim_host_new(fake_host_root(host), &h);
  *
+ * Each device is a directory sys/devices/pci<domain>:<bus>/<bdf> (below its
+ * bridges, when fake_host_add_bridge_to put one above its bus) with a
+ * `subsystem` link; sys/bus/pci/devices/<bdf> links to it; the `driver` and
+ * `iommu_group` links and their counterparts in drivers/<drv>/ and
+ * iommu_groups/<N>/devices/ point both ways, relative, as sysfs's do.
  * NVIDIA Hopper, Blackwell and LS10 devices get a simulator state file
  * (gpusim.ini) so their BAR0 answers. */
 
@@ -81,6 +87,15 @@ int fake_host_add_audio(FakeHost *host, const char *bdf, int iommu_group, const 
 int fake_host_add_usb(FakeHost *host, const char *bdf, int iommu_group, const char *driver);    /* NVIDIA xHCI, class 0x0c03 */
 int fake_host_add_ucsi(FakeHost *host, const char *bdf, int iommu_group, const char *driver);   /* NVIDIA USB-C UCSI, class 0x0c80 */
 int fake_host_add_bridge(FakeHost *host, const char *bdf, int iommu_group);                     /* PCIe switch port, pcieport */
+
+/* A PCIe switch port whose secondary bus is secondary_bus: devices added
+ * afterwards on that bus (in its domain) sit below it in sys/devices, as on
+ * a real HGX board where each GPU is behind a switch. */
+int fake_host_add_bridge_to(FakeHost *host, const char *bdf, unsigned secondary_bus, int iommu_group);
+
+/* The canonical directory of a device, where sys/bus/pci/devices/<bdf>
+ * leads (malloc'ed; NULL when absent). */
+char *fake_host_device_dir(const FakeHost *host, const char *bdf);
 int fake_host_add_nic(FakeHost *host, const char *bdf, int iommu_group, const char *driver);    /* Mellanox ConnectX-7 */
 
 /* The kernel's module alias tables under lib/modules/<uname -r>/:

@@ -5,32 +5,6 @@
 #include "fake-nvcaps.h"
 #include "macro.h"
 
-GpuChip fake_nv_chip(uint16_t vendor, uint16_t device) {
-        static const struct {
-                uint16_t first, last;
-                GpuChip chip;
-        } ranges[] = {
-                { 0x22f0, 0x237f, GPU_CHIP_GH100 },
-                { 0x2900, 0x297f, GPU_CHIP_GB100 },
-                { 0x2980, 0x29ff, GPU_CHIP_GB102 },
-                { 0x2a00, 0x2b7f, GPU_CHIP_BLACKWELL_OTHER },
-                { 0x2b80, 0x2bff, GPU_CHIP_GB202 },
-                { 0x2c00, 0x2c7f, GPU_CHIP_GB203 },
-                { 0x2d00, 0x2d7f, GPU_CHIP_GB206 },
-                { 0x2d80, 0x2dff, GPU_CHIP_GB207 },
-                { 0x2f00, 0x2f7f, GPU_CHIP_GB205 },
-                { 0x3180, 0x31ff, GPU_CHIP_GB110 },
-                { 0x3200, 0x327f, GPU_CHIP_GB112 },
-        };
-
-        if (vendor != 0x10de)
-                return GPU_CHIP_OTHER;
-        for (size_t i = 0; i < ELEMENTSOF(ranges); i++)
-                if (device >= ranges[i].first && device <= ranges[i].last)
-                        return ranges[i].chip;
-        return GPU_CHIP_OTHER;
-}
-
 static bool chip_is_gb20x(GpuChip chip) {
         return chip == GPU_CHIP_GB202 || chip == GPU_CHIP_GB203 || chip == GPU_CHIP_GB205 ||
                chip == GPU_CHIP_GB206 || chip == GPU_CHIP_GB207;

@@ -14,6 +14,7 @@
 #   NVIDIA_CCD_FAKEHOST  the fake-host builder
 #   NVIDIA_CCD_SRCDIR    the source tree (for dbus/*.xml)
 #   NVIDIA_CCD_WRAPPER   optional command prefix for the daemon (e.g. valgrind)
+#   FAKE_NVML_LIBRARY    the stand-in NVML of tests/fakenvml
 
 import configparser
 import ctypes
@@ -190,15 +191,71 @@ class Inotify:
 
 # ---------------------------------------------------------------- fake host
 
+def relative_link(target, link):
+    '''Makes link point at target, spelled relative to the link's
+    directory as sysfs spells its links.'''
+    start = os.path.realpath(os.path.dirname(link))
+    os.symlink(os.path.relpath(os.path.realpath(target), start), link)
+
+
 class FakeHost:
-    '''A tree made by nvidia-ccd-fakehost, read back from sysfs.'''
+    '''A tree made by nvidia-ccd-fakehost, laid out as the kernel's: each
+    device a directory under sys/devices/pci<domain>:<bus>/, reached
+    through the link sys/bus/pci/devices/<bdf>.'''
 
     def __init__(self, root):
         self.root = root
         self.devices_dir = os.path.join(root, 'sys/bus/pci/devices')
 
     def dev_dir(self, bdf):
+        '''The bus's entry for the device (a link to its directory).'''
         return os.path.join(self.devices_dir, bdf)
+
+    def real_dir(self, bdf):
+        '''The device's own directory, under sys/devices.'''
+        return os.path.realpath(self.dev_dir(bdf))
+
+    def add_device_copy(self, source, bdf, group):
+        '''Hot-adds a device as the kernel would show it: a copy of source's
+        directory at sys/devices/pci<domain>:<bus>/<bdf> with the bus's link
+        to it, in IOMMU group group (-1: none), bound to source's driver.'''
+        domain, bus = bdf.split(':')[:2]
+        dst = os.path.join(self.root, 'sys/devices', 'pci%s:%s' % (domain, bus), bdf)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copytree(self.real_dir(source), dst, symlinks=True)
+        relative_link(dst, self.dev_dir(bdf))
+        for name in ('driver', 'iommu_group', 'subsystem'):
+            if os.path.lexists(os.path.join(dst, name)):
+                os.unlink(os.path.join(dst, name))
+        relative_link(os.path.join(self.root, 'sys/bus/pci'), os.path.join(dst, 'subsystem'))
+        with open(os.path.join(dst, 'uevent')) as f:
+            uevent = f.read().replace(source, bdf)
+        with open(os.path.join(dst, 'uevent'), 'w') as f:
+            f.write(uevent)
+        if group >= 0:
+            gdir = os.path.join(self.root, 'sys/kernel/iommu_groups/%d' % group)
+            os.makedirs(os.path.join(gdir, 'devices'), exist_ok=True)
+            with open(os.path.join(gdir, 'type'), 'w') as f:
+                f.write('DMA\n')
+            relative_link(gdir, os.path.join(dst, 'iommu_group'))
+            relative_link(dst, os.path.join(gdir, 'devices', bdf))
+        driver = self.driver(source)
+        if driver:
+            ddir = os.path.join(self.root, 'sys/bus/pci/drivers', driver)
+            relative_link(ddir, os.path.join(dst, 'driver'))
+            relative_link(dst, os.path.join(ddir, bdf))
+
+    def remove_device(self, bdf):
+        '''Hot-removes a device: its directory and every link to it.'''
+        driver = self.driver(bdf)
+        group = self.iommu_group(bdf)
+        real = self.real_dir(bdf)
+        if driver:
+            os.unlink(os.path.join(self.root, 'sys/bus/pci/drivers', driver, bdf))
+        if group >= 0:
+            os.unlink(os.path.join(self.root, 'sys/kernel/iommu_groups/%d/devices' % group, bdf))
+        os.unlink(self.dev_dir(bdf))
+        shutil.rmtree(real)
 
     def _read_hex(self, bdf, attr):
         with open(os.path.join(self.dev_dir(bdf), attr)) as f:
@@ -613,7 +670,7 @@ class ServiceTestCase(unittest.TestCase):
             f.write(text)
         return path
 
-    def start_daemon(self, config_text='', extra_args=(), wait_ready=True):
+    def start_daemon(self, config_text='', extra_args=(), wait_ready=True, extra_env=None):
         assert self.host is not None
         assert self.daemon is None or not self.daemon.alive()
         if self.daemon is not None:
@@ -632,6 +689,7 @@ class ServiceTestCase(unittest.TestCase):
             env['STATE_DIRECTORY'] = self.state_dir
             env.pop('WATCHDOG_USEC', None)
             env.pop('WATCHDOG_PID', None)
+            env.update(extra_env or {})
             args = self.wrapper + [self.daemon_bin, '--bus', self.bus_address,
                                    '--sysfs-root', self.host.root, '--simulate',
                                    '--log-target', 'console', '--config', config] + list(extra_args)

@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: MIT
 #
 # The configuration file: the default mode applied at start, its fallback to
-# "off" on a host without a TEE, and a bad value refused at start.
+# "off" on a host without a TEE, and a bad value refused at start.  The
+# command line: --simulate refused on the real root.
 
+import os
 import signal
+import subprocess
 
 import harness
 from harness import MANAGER_IFACE, MANAGER_PATH
@@ -93,6 +96,25 @@ class ConfigTest(harness.ServiceTestCase):
         self.assertIn('Default', log)
         self.assertIn('enabled', log)
         self.assertFalse(self.name_has_owner(harness.BUS_NAME))
+
+    def test_simulate_refuses_real_root(self):
+        '''--simulate plays the kernel by writing into the tree: on the real
+        root that would be the kernel's own /sys.  Refused before anything
+        is read or written, with an error that says why.'''
+        config = self.write_config('')
+        env = self.client_env()
+        env['STATE_DIRECTORY'] = self.state_dir
+        for root_args in ([], ['--sysfs-root', '/'], ['--sysfs-root', '/tmp/..']):
+            with self.subTest(root=root_args):
+                args = self.wrapper + [self.daemon_bin, '--bus', self.bus_address, '--simulate',
+                                       '--log-target', 'console', '--config', config] + root_args
+                r = subprocess.run(args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, timeout=60)
+                self.assertGreater(r.returncode, 0, r.stdout)
+                self.assertIn('--simulate', r.stdout)
+                self.assertIn('--sysfs-root', r.stdout)
+                self.assertFalse(self.name_has_owner(harness.BUS_NAME))
+        self.assertEqual(os.listdir(self.state_dir), [])
 
 
 if __name__ == '__main__':

@@ -4,9 +4,6 @@
 # Rescan: devices that appear in or vanish from the PCI tree come and go on
 # the bus with InterfacesAdded/InterfacesRemoved.
 
-import os
-import shutil
-
 import harness
 from harness import (ACCESS_DENIED, BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, OM_IFACE,
                      SET_MODE_ACTION, gpu_path)
@@ -16,37 +13,6 @@ CCM, CCD = 8, 6
 
 
 class RescanTest(harness.ServiceTestCase):
-
-    def add_gpu_copy(self, source, bdf, group):
-        '''Hot-adds a GPU to the fake tree: a copy of source's sysfs
-        directory at bdf, in IOMMU group group, bound to source's driver.'''
-        root = self.host.root
-        dst = self.host.dev_dir(bdf)
-        shutil.copytree(self.host.dev_dir(source), dst, symlinks=True)
-        with open(os.path.join(dst, 'uevent')) as f:
-            uevent = f.read().replace(source, bdf)
-        with open(os.path.join(dst, 'uevent'), 'w') as f:
-            f.write(uevent)
-        os.unlink(os.path.join(dst, 'iommu_group'))
-        gdir = os.path.join(root, 'sys/kernel/iommu_groups/%d/devices' % group)
-        os.makedirs(gdir)
-        with open(os.path.join(root, 'sys/kernel/iommu_groups/%d/type' % group), 'w') as f:
-            f.write('DMA\n')
-        os.symlink('../../../../kernel/iommu_groups/%d' % group, os.path.join(dst, 'iommu_group'))
-        os.symlink('../../../../bus/pci/devices/%s' % bdf, os.path.join(gdir, bdf))
-        driver = self.host.driver(source)
-        if driver:
-            os.symlink('../../devices/%s' % bdf, os.path.join(root, 'sys/bus/pci/drivers', driver, bdf))
-
-    def remove_gpu(self, bdf):
-        root = self.host.root
-        driver = self.host.driver(bdf)
-        group = self.host.iommu_group(bdf)
-        if driver:
-            os.unlink(os.path.join(root, 'sys/bus/pci/drivers', driver, bdf))
-        if group >= 0:
-            os.unlink(os.path.join(root, 'sys/kernel/iommu_groups/%d/devices' % group, bdf))
-        shutil.rmtree(self.host.dev_dir(bdf))
 
     def rescan(self):
         return self.call(MANAGER_PATH, MANAGER_IFACE, 'Rescan')
@@ -70,7 +36,7 @@ class RescanTest(harness.ServiceTestCase):
         self.assertEqual(self.om_signals('InterfacesRemoved', start), [])
 
         # A GPU appears, in CC mode off while the others are on.
-        self.add_gpu_copy(gpus[0], NEW_BDF, 900)
+        self.host.add_device_copy(gpus[0], NEW_BDF, 900)
         self.host.set_active_knobs(NEW_BDF, {CCM: 0, CCD: 0})
         start = len(self.signals)
         self.rescan()
@@ -96,7 +62,7 @@ class RescanTest(harness.ServiceTestCase):
         # Two GPUs vanish.
         gone = [gpus[2], NEW_BDF]
         for bdf in gone:
-            self.remove_gpu(bdf)
+            self.host.remove_device(bdf)
         start = len(self.signals)
         self.rescan()
         self.wait_until(lambda: len(self.om_signals('InterfacesRemoved', start)) >= 2, 10, 'InterfacesRemoved')
@@ -111,7 +77,7 @@ class RescanTest(harness.ServiceTestCase):
 
     def test_rescan_unauthorized(self):
         gpus = self.host.gpus()
-        self.add_gpu_copy(gpus[0], NEW_BDF, 900)
+        self.host.add_device_copy(gpus[0], NEW_BDF, 900)
         busctl = ['busctl', '--system', 'call', BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'Rescan']
         start = len(self.signals)
         r = self.run_as_nobody(['gdbus', 'call', '--system', '--dest', BUS_NAME, '--object-path',

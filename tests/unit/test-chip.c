@@ -23,6 +23,7 @@
 #include "gpusim.h"
 #include "nv-regs.h"
 #include "pci-config.h"
+#include "sim-host.h"
 
 #define BDF "0000:1b:00.0"
 
@@ -113,20 +114,22 @@ static void test_sku_table(void **state) {
                         assert_true(table[i - 1].device_id < table[i].device_id);
                 assert_ptr_equal(cc_sku_lookup(table[i].device_id), &table[i]);
                 assert_int_equal(gpu_chip_from_ids(0x10de, table[i].device_id, 0x030200), table[i].chip);
-                assert_true(table[i].name && strchr(table[i].name, '['));
                 assert_true(table[i].cc_capable == !table[i].note);
+                /* Every part of the table has a name to fall back to, but
+                 * GB110's, which the built-in names do not list yet. */
+                if (table[i].chip != GPU_CHIP_GB110)
+                        assert_non_null(cc_device_builtin_name(0x10de, table[i].device_id));
         }
-        assert_string_equal(cc_sku_lookup(0x2335)->name, "GH100 [H200 SXM 141GB]");
-        assert_string_equal(cc_sku_lookup(0x2901)->name, "GB100 [B200]");
         assert_null(cc_sku_lookup(0x2a10));
 
-        assert_null(cc_sku_why_not_capable(0x10de, 0x2901, 0x030200, buf, sizeof(buf)));
-        assert_null(cc_sku_why_not_capable(0x10de, 0x20b0, 0x030200, buf, sizeof(buf)));
-        assert_string_equal(cc_sku_why_not_capable(0x10de, 0x2b85, 0x030000, buf, sizeof(buf)),
-                            "GB202 [GeForce RTX 5090] is not CC-capable: a consumer part; NVIDIA's tools refuse it "
-                            "(nvtrust #88)");
-        assert_non_null(strstr(cc_sku_why_not_capable(0x10de, 0x2a10, 0x030200, buf, sizeof(buf)),
-                               "Blackwell device 0x2a10 (blackwell) is not in the table"));
+        assert_null(cc_sku_why_not_capable(0x10de, 0x2901, 0x030200, NULL, buf, sizeof(buf)));
+        assert_null(cc_sku_why_not_capable(0x10de, 0x20b0, 0x030200, NULL, buf, sizeof(buf)));
+        assert_string_equal(cc_sku_why_not_capable(0x10de, 0x2b85, 0x030000, "GB202 [GeForce RTX 5090]", buf, sizeof(buf)),
+                            "GB202 [GeForce RTX 5090] (0x2b85) is not CC-capable: a consumer part; NVIDIA's tools refuse "
+                            "it (nvtrust #88)");
+        assert_string_equal(cc_sku_why_not_capable(0x10de, 0x2a10, 0x030200, "Device 2a10", buf, sizeof(buf)),
+                            "Blackwell device 0x2a10 (blackwell, Device 2a10) is not in the table of CC-capable parts; "
+                            "list it in [Devices] CcCapableDeviceIds= if NVIDIA supports CC on it");
 }
 
 static void test_config_list_replaces_table(void **state) {
@@ -223,8 +226,8 @@ static void gpu_open(Gpu *g, uint16_t device_id, unsigned boot_ms) {
         assert_non_null(g->fake);
         assert_int_equal(fake_host_add_gpu(g->fake, BDF, device_id, &(FakeGpuOptions) {
                 .driver = "nvidia", .boot_ms = boot_ms }), 0);
-        assert_int_equal(hw_host_new(fake_host_root(g->fake), true, &g->host), 0);
-        assert_int_equal(bar0_open(g->host, BDF, &g->bar), 0);
+        assert_int_equal(sim_host_new(fake_host_root(g->fake), &g->host), 0);
+        assert_int_equal(bar0_open(g->host, BDF, &g->bar, NULL), 0);
         assert_int_equal(pci_config_open(g->host, BDF, &g->cfg), 0);
         g->state = fake_host_path(g->fake, "sys/bus/pci/devices/%s/gpusim.ini", BDF);
         g->chip = gpu_chip_from_ids(0x10de, device_id, 0x030200);

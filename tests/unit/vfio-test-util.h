@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "fake-host.h"
+#include "sim-host.h"
 #include "fileio.h"
 #include "pci-sysfs.h"
 #include "strv.h"
@@ -56,7 +57,7 @@ static inline void vfio_fixture_open(VfioFixture *f, const char *config) {
 
         if (config)
                 assert_int_equal(cc_config_load_from_data(&f->config, config, &e), 0);
-        assert_int_equal(hw_host_new(fake_host_root(f->fake), true, &f->host), 0);
+        assert_int_equal(sim_host_new(fake_host_root(f->fake), &f->host), 0);
         assert_int_equal(cc_inventory_scan(f->host, &f->config, &f->inv, &e), 0);
         f->state_dir = fake_host_path(f->fake, "state");
         assert_non_null(f->state_dir);

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 
 #include "gpusim-chip.h"
+#include "gpusim.h"
 #include "nv-regs.h"
 #include "time-util.h"
 
@@ -123,6 +124,39 @@ bool sim_knob_write_refused(const SimState *st, uint8_t knob) {
         int permission = cc_knob_permission(knob);
 
         return permission >= 0 && sim_knob_read(st, (uint8_t) permission) == 0;
+}
+
+/* The simulator's own table of id ranges, kept apart from src/hw/cc-chip.c
+ * on purpose: a tree built from an independent idea of the hardware checks
+ * discovery's. */
+GpuChip gpusim_chip_of(uint16_t vendor, uint16_t device, uint32_t class_code) {
+        static const struct {
+                uint16_t first, last;
+                GpuChip chip;
+        } ranges[] = {
+                { 0x22f0, 0x237f, GPU_CHIP_GH100 },
+                { 0x2900, 0x297f, GPU_CHIP_GB100 },
+                { 0x2980, 0x29ff, GPU_CHIP_GB102 },
+                { 0x2a00, 0x2b7f, GPU_CHIP_BLACKWELL_OTHER },
+                { 0x2b80, 0x2bff, GPU_CHIP_GB202 },
+                { 0x2c00, 0x2c7f, GPU_CHIP_GB203 },
+                { 0x2d00, 0x2d7f, GPU_CHIP_GB206 },
+                { 0x2d80, 0x2dff, GPU_CHIP_GB207 },
+                { 0x2f00, 0x2f7f, GPU_CHIP_GB205 },
+                { 0x3180, 0x31ff, GPU_CHIP_GB110 },
+                { 0x3200, 0x327f, GPU_CHIP_GB112 },
+        };
+
+        if (vendor != 0x10de)
+                return GPU_CHIP_OTHER;
+        if ((class_code >> 8) == 0x0680) /* bridge, other: the NVSwitches */
+                return device >= 0x22a0 && device <= 0x22a3 ? GPU_CHIP_LS10 : GPU_CHIP_OTHER;
+        if ((class_code >> 16) != 0x03)
+                return GPU_CHIP_OTHER;
+        for (size_t i = 0; i < ELEMENTSOF(ranges); i++)
+                if (device >= ranges[i].first && device <= ranges[i].last)
+                        return ranges[i].chip;
+        return GPU_CHIP_OTHER;
 }
 
 bool sim_firewall_up(const SimState *st, uint64_t now) {

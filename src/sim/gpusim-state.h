@@ -2,7 +2,7 @@
 #pragma once
 
 /* The simulator's persistent state: what the key file of gpusim.h says, and
- * what the register model (gpusim.c) reads of it.  Private to hw/. */
+ * what the register model (gpusim.c) reads of it.  Private to sim/. */
 
 #include <glib.h>
 #include <stdbool.h>

@@ -407,6 +407,10 @@ int gpusim_create(const char *state_path, GpuArch arch, unsigned boot_ms, Device
         return kf_save(kf, state_path);
 }
 
+GpuArch gpusim_arch_of(uint16_t vendor, uint16_t device, uint32_t class_code) {
+        return gpu_chip_arch(gpusim_chip_of(vendor, device, class_code));
+}
+
 int gpusim_get_arch(const char *state_path, GpuArch *ret) {
         g_autoptr(GKeyFile) kf = NULL;
         g_autofree char *model = NULL;
