@@ -9,6 +9,8 @@
 #include "build-config.h"
 #include "bus-open.h"
 #include "cc-labels.h"
+#include "device-names.h"
+#include "devplugin.h"
 #include "kube-config.h"
 #include "log.h"
 #include "macro.h"
@@ -33,12 +35,16 @@ typedef struct Args {
         unsigned retry_max_sec;
         LogTarget log_target;
         bool debug;
+        const char *device_plugin_dir;
+        const char *resource_name;    /* "": one resource per GPU model */
+        bool no_device_plugin;
 } Args;
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
                "Applies the node label nvidia.com/cc.mode through nvidia-ccd and writes the result back\n"
-               "as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state.\n\n"
+               "as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state; serves the kubelet device\n"
+               "plugin API for the GPUs nvidia-ccd has bound to VFIO.\n\n"
                "  -h --help                      Show this help\n"
                "     --version                  Show the version\n"
                "     --kubeconfig FILE          Kubeconfig to use (else $KUBECONFIG, else in-cluster)\n"
@@ -62,6 +68,11 @@ static void help(void) {
                "     --watch-timeout SEC        Server-side timeout of each watch (default 300)\n"
                "     --retry-max SEC            Longest delay between retries of a failed switch\n"
                "                                (default 300)\n"
+               "     --device-plugin-dir DIR    The kubelet's device plugin directory\n"
+               "                                (default " DEFAULT_DEVICE_PLUGIN_DIR ")\n"
+               "     --resource-name NAME       The GPUs' extended resource; empty: one per GPU model\n"
+               "                                (else nvidia.com/$P_GPU_ALIAS, else " RESOURCE_PGPU ")\n"
+               "     --no-device-plugin         Do not serve the device plugin\n"
                "     --log-target TARGET        auto, journal or console\n"
                "     --debug                    Log debug messages\n",
                program_invocation_short_name);
@@ -111,6 +122,9 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 ARG_RETRY_MAX,
                 ARG_LOG_TARGET,
                 ARG_DEBUG,
+                ARG_DEVICE_PLUGIN_DIR,
+                ARG_RESOURCE_NAME,
+                ARG_NO_DEVICE_PLUGIN,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -130,6 +144,9 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 { "retry-max", required_argument, NULL, ARG_RETRY_MAX },
                 { "log-target", required_argument, NULL, ARG_LOG_TARGET },
                 { "debug", no_argument, NULL, ARG_DEBUG },
+                { "device-plugin-dir", required_argument, NULL, ARG_DEVICE_PLUGIN_DIR },
+                { "resource-name", required_argument, NULL, ARG_RESOURCE_NAME },
+                { "no-device-plugin", no_argument, NULL, ARG_NO_DEVICE_PLUGIN },
                 {}
         };
         bool v;
@@ -200,6 +217,15 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 case ARG_DEBUG:
                         a->debug = true;
                         break;
+                case ARG_DEVICE_PLUGIN_DIR:
+                        a->device_plugin_dir = optarg;
+                        break;
+                case ARG_RESOURCE_NAME:
+                        a->resource_name = optarg;
+                        break;
+                case ARG_NO_DEVICE_PLUGIN:
+                        a->no_device_plugin = true;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -215,6 +241,29 @@ static const char *env_nonempty(const char *name) {
         const char *v = getenv(name);
 
         return v && v[0] ? v : NULL;
+}
+
+/* The resource: --resource-name, else the sandbox device plugin's
+ * P_GPU_ALIAS (a name under nvidia.com/; set and empty: one resource per
+ * model), else nvidia.com/pgpu. */
+static int complete_device_plugin_args(Args *a) {
+        static char *from_alias;
+        const char *alias = getenv("P_GPU_ALIAS");
+
+        if (!a->device_plugin_dir)
+                a->device_plugin_dir = DEFAULT_DEVICE_PLUGIN_DIR;
+        if (!a->resource_name && alias) {
+                g_free(from_alias);
+                from_alias = alias[0] ? g_strconcat(RESOURCE_DOMAIN "/", alias, NULL) : g_strdup("");
+                a->resource_name = from_alias;
+        }
+        if (!a->resource_name)
+                a->resource_name = RESOURCE_PGPU;
+        if (a->resource_name[0] && !resource_name_is_valid(a->resource_name)) {
+                log_error("resource name \"%s\" is not an extended resource name (DOMAIN/NAME)", a->resource_name);
+                return -EINVAL;
+        }
+        return 0;
 }
 
 /* Options first, then the environment, then the defaults. */
@@ -248,7 +297,7 @@ static int complete_args(Args *a) {
                 a->readiness_file = DEFAULT_READINESS_FILE;
         if (!a->bus)
                 a->bus = "system";
-        return 0;
+        return complete_device_plugin_args(a);
 }
 
 static int load_kube_config(const Args *a, KubeConfig *ret) {
@@ -287,6 +336,8 @@ static int run(int argc, char *argv[]) {
         KubeConfig config = {};
         KubeClient *kube = NULL;
         Bridge *bridge = NULL;
+        DevicePlugin *plugin = NULL;
+        bool labels;
         Args a = { .evict = -1, .eviction_timeout_sec = 300, .set_mode_timeout_sec = 1800,
                    .watch_timeout_sec = 300, .retry_max_sec = 300, .log_target = LOG_TARGET_AUTO };
         int r;
@@ -310,11 +361,16 @@ static int run(int argc, char *argv[]) {
                 a.node_name = hostname;
                 log_notice("neither --node-name nor NODE_NAME given; using the host name %s", a.node_name);
         }
-        r = load_kube_config(&a, &config);
-        if (r < 0)
-                return r;
-        if (!a.operator_namespace && !a.kubeconfig && config.namespace)
-                a.operator_namespace = config.namespace;
+        /* The device plugin needs no API server; without one, it runs alone. */
+        labels = a.kubeconfig || getenv("KUBERNETES_SERVICE_HOST") || a.no_device_plugin;
+        if (labels) {
+                r = load_kube_config(&a, &config);
+                if (r < 0)
+                        return r;
+                if (!a.operator_namespace && !a.kubeconfig && config.namespace)
+                        a.operator_namespace = config.namespace;
+        } else
+                log_notice("no API server (no --kubeconfig, KUBECONFIG or pod): only the device plugin runs");
 
         r = sd_event_default(&event);
         if (r < 0)
@@ -350,8 +406,28 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 goto fail;
 
+        if (!a.no_device_plugin) {
+                const DevicePluginOptions options = {
+                        .dir = a.device_plugin_dir,
+                        .resource_name = a.resource_name[0] ? a.resource_name : NULL,
+                        .nvswitch_resource_name = RESOURCE_NVSWITCH,
+                };
+
+                r = device_plugin_new(event, bus, &options, &plugin);
+                if (r >= 0)
+                        r = device_plugin_start(plugin);
+                /* No kubelet directory on this host: the labels go on alone. */
+                if (r == -ENOENT && labels) {
+                        log_warning("%s does not exist: the device plugin is off", a.device_plugin_dir);
+                        plugin = device_plugin_free(plugin);
+                        r = 0;
+                }
+                if (r < 0)
+                        goto fail;
+        }
+
         pause_record = g_build_filename(a.state_dir, "paused-labels", NULL);
-        {
+        if (labels) {
                 const BridgeOptions options = {
                         .node_name = a.node_name,
                         .default_mode = a.default_mode,
@@ -378,14 +454,19 @@ static int run(int argc, char *argv[]) {
                         goto fail;
                 }
         }
-        r = bridge_start(bridge);
-        if (r < 0)
-                goto fail;
+        if (bridge) {
+                r = bridge_start(bridge);
+                if (r < 0)
+                        goto fail;
+        }
 
-        (void) sd_notify(false, "READY=1\nSTATUS=Watching the node labels");
+        (void) sd_notify(false, labels && plugin ? "READY=1\nSTATUS=Watching the node labels, serving the device plugin"
+                                : labels      ? "READY=1\nSTATUS=Watching the node labels"
+                                              : "READY=1\nSTATUS=Serving the device plugin");
         r = sd_event_loop(event);
         (void) sd_notify(false, "STOPPING=1");
         log_info("exiting");
+        device_plugin_free(plugin);
         bridge_free(bridge);
         kube_config_done(&config);
         return r < 0 ? r : 0;
@@ -393,6 +474,7 @@ static int run(int argc, char *argv[]) {
 fail:
         if (r < 0)
                 log_error("cannot start: %s", strerror(-r));
+        device_plugin_free(plugin);
         bridge_free(bridge);
         kube_config_done(&config);
         return r;

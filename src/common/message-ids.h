@@ -27,3 +27,5 @@
 /* nvidia-cc-k8s-bridge. */
 #define CC_MESSAGE_BRIDGE_APPLIED     "f757c00977cc47019539affb8b7ece3e"
 #define CC_MESSAGE_BRIDGE_FAILED      "d3a886f462684a2ca0cf5ebf74b20568"
+/* Its kubelet device plugin. */
+#define CC_MESSAGE_DEVICE_PLUGIN_REGISTERED "3c3cddfa110a419295010af89e6c8739"

@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "device-names.h"
 #include "fileio.h"
 #include "log.h"
 
@@ -35,6 +36,7 @@ void cc_config_init(CcConfig *c) {
                 .default_mode = TARGET_MODE_INVALID,
                 .artifacts_dir = g_strdup(DEFAULT_ARTIFACTS_DIR),
                 .containerd_config = g_strdup(DEFAULT_CONTAINERD_CONFIG),
+                .cdi_kind = g_strdup(RESOURCE_PGPU),
         };
 }
 
@@ -45,6 +47,7 @@ void cc_config_done(CcConfig *c) {
         g_free(c->extra_devices);
         g_free(c->artifacts_dir);
         g_free(c->containerd_config);
+        g_free(c->cdi_kind);
         *c = (CcConfig) { .default_mode = TARGET_MODE_INVALID };
 }
 
@@ -222,11 +225,29 @@ static int parse_size(CcConfig *c, const ConfigKey *k, const char *source, const
         return 0;
 }
 
+/* The kubelet device plugin's resource name, or per-model (NULL). */
+static int parse_cdi_kind(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        if (streq(value, CC_CDI_KIND_PER_MODEL)) {
+                g_clear_pointer(&c->cdi_kind, g_free);
+                return 0;
+        }
+        if (!resource_name_is_valid(value))
+                return bad_value(k, source, err, "\"%s\" is not an extended resource name (DOMAIN/NAME) or %s",
+                                 value, CC_CDI_KIND_PER_MODEL);
+        if (!cdi_kind_is_valid(value))
+                return bad_value(k, source, err, "\"%s\" is not a CDI kind (VENDOR/CLASS, the class beginning "
+                                 "with a letter)", value);
+        g_free(c->cdi_kind);
+        c->cdi_kind = g_strdup(value);
+        return 0;
+}
+
 static const ConfigKey config_keys[] = {
         { "Mode", "Default", parse_mode, 0, NULL },
         { "Devices", "CcCapableDeviceIds", parse_cc_ids, 0, NULL },
         { "Devices", "ExtraDevices", parse_extra_devices, 0, NULL },
         { "Vfio", "BindNvSwitches", parse_bool, offsetof(CcConfig, bind_nvswitches), "false" },
+        { "Vfio", "CdiKind", parse_cdi_kind, 0, RESOURCE_PGPU },
         { "Kata", "ArtifactsDir", parse_path, offsetof(CcConfig, artifacts_dir), DEFAULT_ARTIFACTS_DIR },
         { "Kata", "ContainerdConfig", parse_path, offsetof(CcConfig, containerd_config), DEFAULT_CONTAINERD_CONFIG },
         { "Kata", "MaxArtifactBytes", parse_size, offsetof(CcConfig, max_artifact_bytes), NULL },

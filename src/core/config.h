@@ -7,6 +7,9 @@
  *             exactly these ids are CC-capable, narrowing or extending them)
  *             ExtraDevices=1234:11e8,...         (vendor:device pairs handled as GPUs)
  *   [Vfio]    BindNvSwitches=false
+ *             CdiKind=nvidia.com/pgpu           (the kind of the GPUs' CDI spec: the
+ *                                                 device plugin's resource name, or
+ *                                                 per-model for one per GPU model)
  *   [Kata]    ArtifactsDir=/opt/nvidia-gpu-operator/artifacts/runtimeclasses
  *             ContainerdConfig=/etc/containerd/config.toml
  *             MaxArtifactBytes=8G                (total of an artifact's layers;
@@ -23,6 +26,7 @@
 #include "cc-hw.h"
 
 #define CC_CONFIG_DEFAULT_PATH "/etc/nvidia-ccd/nvidia-ccd.conf"
+#define CC_CDI_KIND_PER_MODEL "per-model"
 
 typedef struct CcPciId {
         uint16_t vendor_id;
@@ -37,6 +41,7 @@ typedef struct CcConfig {
         CcPciId *extra_devices;
         size_t n_extra_devices;
         bool bind_nvswitches;
+        char *cdi_kind;                /* NULL: one kind per GPU model */
         char *artifacts_dir;
         char *containerd_config;
         uint64_t max_artifact_bytes;   /* 0: the registry client's default */

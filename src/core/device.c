@@ -94,13 +94,15 @@ CcDevice *cc_device_free(CcDevice *d) {
         strv_free(d->group_members);
         free(d->vfio_device);
         free(d->vfio_cdev);
+        strv_free(d->group_vfio_cdevs);
         free(d);
         return NULL;
 }
 
 int cc_device_refresh(HwHost *h, CcDevice *d) {
         _cleanup_free_ char *driver = NULL, *vfio = NULL, *cdev = NULL;
-        _cleanup_(strv_freep) char **members = NULL;
+        _cleanup_(strv_freep) char **members = NULL, **cdevs = NULL;
+        size_t n_cdevs = 0;
         int group, numa, r;
         bool changed;
 
@@ -127,10 +129,26 @@ int cc_device_refresh(HwHost *h, CcDevice *d) {
         r = hw_pci_get_numa_node(h, d->bdf, &numa);
         if (r < 0)
                 return r;
+        /* The group's nodes, for whoever passes the whole group through. */
+        cdevs = calloc(strv_length(members) + 1, sizeof(char *));
+        if (!cdevs)
+                return -ENOMEM;
+        for (char **m = members; *m; m++) {
+                char *member_cdev = NULL;
+
+                r = hw_pci_get_vfio_cdev(h, *m, &member_cdev);
+                if (r < 0)
+                        return r;
+                if (*member_cdev)
+                        cdevs[n_cdevs++] = member_cdev;
+                else
+                        free(member_cdev);
+        }
 
         changed = !streq_ptr(driver, d->driver) || group != d->iommu_group ||
                   !d->group_members || !strv_equal(members, d->group_members) ||
-                  !streq_ptr(vfio, d->vfio_device) || !streq_ptr(cdev, d->vfio_cdev) || numa != d->numa_node;
+                  !streq_ptr(vfio, d->vfio_device) || !streq_ptr(cdev, d->vfio_cdev) || numa != d->numa_node ||
+                  !d->group_vfio_cdevs || !strv_equal(cdevs, d->group_vfio_cdevs);
         if (!changed)
                 return 0;
 
@@ -144,5 +162,7 @@ int cc_device_refresh(HwHost *h, CcDevice *d) {
         free(d->vfio_cdev);
         d->vfio_cdev = TAKE_PTR(cdev);
         d->numa_node = numa;
+        strv_free(d->group_vfio_cdevs);
+        d->group_vfio_cdevs = TAKE_PTR(cdevs);
         return 1;
 }

@@ -50,6 +50,7 @@ typedef struct CcDevice {
         char **group_members;      /* strv, never NULL */
         char *vfio_device;         /* "/dev/vfio/<group>", "" when none */
         char *vfio_cdev;           /* iommufd: "/dev/vfio/devices/vfioN", "" when none */
+        char **group_vfio_cdevs;   /* iommufd: the vfioN node of each member bound to VFIO; strv, never NULL */
         int numa_node;
 } CcDevice;
 

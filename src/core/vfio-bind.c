@@ -15,7 +15,7 @@ struct CcVfioJob {
         HwHost *host;
         char *state_dir;
         VfioPlan *plan;
-        char **gpus;
+        CcCdiDevice *cdi;
 
         VfioGroupOutcome *outcomes;
         size_t n_outcomes;
@@ -39,9 +39,8 @@ typedef struct Step {
         bool touched;       /* bind: something was written for it */
 } Step;
 
-int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, char *const *gpus, CcVfioJob **ret) {
+int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, const CcCdiDevice *cdi, CcVfioJob **ret) {
         _cleanup_(cc_vfio_job_freep) CcVfioJob *j = NULL;
-        size_t n = strv_length((char **) gpus);
 
         assert(h);
         assert(state_dir);
@@ -58,13 +57,10 @@ int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, char *cons
         j->done_fd = -1;
         j->failed_group = -1;
         j->state_dir = strdup(state_dir);
-        j->gpus = calloc(n + 1, sizeof(char *));
+        j->cdi = cc_cdi_devices_copy(cdi);
         j->outcomes = calloc(plan->n_groups ? plan->n_groups : 1, sizeof(VfioGroupOutcome));
-        if (!j->state_dir || !j->gpus || !j->outcomes)
+        if (!j->state_dir || !j->cdi || !j->outcomes)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!(j->gpus[i] = strdup(gpus[i])))
-                        return -ENOMEM;
         *ret = TAKE_PTR(j);
         return 0;
 }
@@ -77,7 +73,7 @@ CcVfioJob *cc_vfio_job_free(CcVfioJob *j) {
         if (j->done_fd >= 0)
                 close(j->done_fd);
         cc_vfio_plan_free(j->plan);
-        strv_free(j->gpus);
+        cc_cdi_devices_free(j->cdi);
         free(j->outcomes);
         free(j->state_dir);
         free(j);
@@ -339,8 +335,8 @@ int cc_vfio_job_run(CcVfioJob *j, CcError *err) {
                 fill_outcomes(j, steps, n_steps);
         steps_free(steps, n_steps);
 
-        if (cc_vfio_cdi_update(j->host, j->gpus, &cdi_err) < 0)
-                log_warning("Cannot update the CDI specification: %s", cdi_err.message);
+        if (cc_vfio_cdi_update(j->host, j->cdi, &cdi_err) < 0)
+                log_warning("Cannot update the CDI specifications: %s", cdi_err.message);
 
         j->result = r;
         if (r < 0 && err)

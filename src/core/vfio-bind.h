@@ -23,6 +23,7 @@
 
 #include "cc-error.h"
 #include "hw-host.h"
+#include "vfio-cdi.h"
 #include "vfio-plan.h"
 
 typedef struct CcVfioJob CcVfioJob;
@@ -35,9 +36,9 @@ typedef struct VfioGroupOutcome {
         bool changed;        /* false: it was already there */
 } VfioGroupOutcome;
 
-/* Takes ownership of plan.  gpus: every managed GPU in index order (the
- * CDI device names); copied. */
-int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, char *const *gpus, CcVfioJob **ret);
+/* Takes ownership of plan.  cdi: what the CDI specifications are made of
+ * afterwards (vfio-cdi.h); copied. */
+int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, const CcCdiDevice *cdi, CcVfioJob **ret);
 CcVfioJob *cc_vfio_job_free(CcVfioJob *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CcVfioJob *, cc_vfio_job_free);
 
@@ -64,9 +65,3 @@ bool cc_vfio_job_rolled_back(const CcVfioJob *j);
  * devices put back. */
 int cc_vfio_recover(HwHost *h, const char *state_dir, CcError *err);
 
-/* Rewrites <root>/var/run/cdi/nvidia-ccd.yaml from sysfs (vfio-cdi.c):
- * kind nvidia.com/pgpu, for each GPU of gpus bound to vfio a device named by
- * its index in gpus and one named by its IOMMU group (and "vfioN" with
- * iommufd), with the group's device nodes.  Removed when no GPU is bound. */
-int cc_vfio_cdi_update(HwHost *h, char *const *gpus, CcError *err);
-char *cc_vfio_cdi_path(HwHost *h);

@@ -110,6 +110,8 @@ static const sd_bus_vtable gpu_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VfioDevice", "s", NULL, offsetof(CcDevice, vfio_device), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VfioCdev", "s", NULL, offsetof(CcDevice, vfio_cdev), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("GroupVfioCdevs", "as", property_get_strv, offsetof(CcDevice, group_vfio_cdevs),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NumaNode", "i", NULL, offsetof(CcDevice, numa_node), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("SetMode", SD_BUS_ARGS("s", mode), SD_BUS_NO_RESULT,
                                 method_set_mode, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -56,10 +56,7 @@ static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = daemon_rescan(d, error);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(m, NULL);
+        return daemon_rescan_start(d, m, error);
 }
 
 static const sd_bus_vtable manager_vtable[] = {

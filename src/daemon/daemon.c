@@ -36,6 +36,7 @@ Daemon *daemon_free(Daemon *d) {
         cc_switch_free(d->active_switch);
         vfio_control_done(d);
         kata_control_done(d);
+        daemon_rescan_job_free(d->rescan_job);
         authorizer_free(d->authorizer);
         sd_bus_flush_close_unref(d->bus);
         sd_event_unref(d->event);
@@ -118,7 +119,7 @@ int daemon_connect_bus(Daemon *d, const char *bus_spec) {
 }
 
 bool daemon_busy(const Daemon *d) {
-        return d->active_switch || d->vfio_job || d->kata_job;
+        return d->active_switch || d->vfio_job || d->kata_job || d->rescan_job;
 }
 
 int daemon_check_idle(const Daemon *d, sd_bus_error *error) {
@@ -132,6 +133,9 @@ int daemon_check_idle(const Daemon *d, sd_bus_error *error) {
         if (d->kata_job)
                 return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy",
                                         "A Kata artifact installation or removal is in progress; try again when it is done");
+        if (d->rescan_job)
+                return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy",
+                                        "A rescan of the PCI devices is in progress; try again when it is done");
         return 0;
 }
 

@@ -53,6 +53,7 @@ typedef struct Daemon {
         /* The other mutating operations; at most one of the three runs. */
         struct VfioJob *vfio_job;
         struct KataJob *kata_job;
+        struct RescanJob *rescan_job;
 
         /* Installed runtime classes, sorted by name (kata-control.c). */
         struct KataRecord **runtime_classes;
@@ -102,7 +103,9 @@ int vfio_control_sync_cdi(Daemon *d);
 void vfio_control_done(Daemon *d);
 
 /* Inventory changes (rescan.c). */
-int daemon_rescan(Daemon *d, sd_bus_error *error);
+/* Rescan on a worker thread; answers m when done (rescan.c). */
+int daemon_rescan_start(Daemon *d, sd_bus_message *m, sd_bus_error *error);
+void daemon_rescan_job_free(struct RescanJob *j);
 
 const char *mode_state_to_string(ModeState s);
 

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "device-names.h"
 #include "fileio.h"
 #include "pci-sysfs.h"
 
@@ -421,15 +422,7 @@ int hw_pci_get_modalias(HwHost *h, const char *bdf, char **ret) {
 }
 
 bool hw_driver_is_vfio(const char *driver) {
-        size_t n;
-
-        if (!driver)
-                return false;
-        if (streq(driver, "vfio-pci"))
-                return true;
-        /* Variant drivers are named after their module: <vendor>_vfio_pci. */
-        n = strlen(driver);
-        return n >= 8 && (streq(driver + n - 8, "vfio_pci") || streq(driver + n - 8, "vfio-pci"));
+        return driver_is_vfio(driver);
 }
 
 int hw_pci_get_vfio_cdev(HwHost *h, const char *bdf, char **ret) {

@@ -122,7 +122,7 @@ class BridgeTestCase(harness.ServiceTestCase):
             args = self.wrapper + [self.bridge_bin, '--kubeconfig', self.kubeconfig,
                                    '--bus', self.bus_address, '--readiness-file', self.readiness,
                                    '--state-dir', self.bridge_state, '--log-target', 'console',
-                                   '--debug', '--retry-max', '1'] + list(extra_args)
+                                   '--debug', '--retry-max', '1', '--no-device-plugin'] + list(extra_args)
             with open(self.bridge_log, 'ab') as f:
                 f.write(('$ %s\n' % ' '.join(args)).encode())
             self.bridge = harness.Process(args, self.bridge_log, env=env, name='nvidia-cc-k8s-bridge')

@@ -4,8 +4,12 @@
 # Rescan: devices that appear in or vanish from the PCI tree come and go on
 # the bus with InterfacesAdded/InterfacesRemoved.
 
+import os
+import signal
+import stat
+
 import harness
-from harness import (ACCESS_DENIED, BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, OM_IFACE,
+from harness import (ACCESS_DENIED, ERROR, BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, OM_IFACE,
                      SET_MODE_ACTION, gpu_path)
 
 NEW_BDF = '0000:ee:00.0'
@@ -92,6 +96,38 @@ class RescanTest(harness.ServiceTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.wait_until(lambda: self.om_signals('InterfacesAdded', start), 10, 'InterfacesAdded')
         self.assertEqual(len(self.gpu_paths()), 9)
+
+
+    def test_rescan_waits_off_the_event_loop(self):
+        # An NVML helper that hangs until the test lets it go, once a flag
+        # file exists (the start-up scan passes).  The rescan waits for it
+        # on a worker: reads are answered, changes get Busy, and the reply
+        # comes once the helper gives up.
+        gate = os.path.join(self.tmp, 'gate')
+        flag = os.path.join(self.tmp, 'hang')
+        os.mkfifo(gate)
+        helper = os.path.join(self.tmp, 'slow-nvml-helper')
+        with open(helper, 'w') as f:
+            f.write('#!/bin/sh\nif [ -e "%s" ]; then : > "%s.waiting"; read line < "%s"; fi\nexit 1\n'
+                    % (flag, gate, gate))
+        os.chmod(helper, stat.S_IRWXU)
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        self.start_daemon(extra_env={'NVIDIA_CCD_NVML_LIBRARY': harness.env_path('FAKE_NVML_LIBRARY'),
+                                     'NVIDIA_CCD_NVML_HELPER': helper})
+        open(flag, 'w').close()
+        pending = self.call_async(MANAGER_PATH, MANAGER_IFACE, 'Rescan')
+        self.wait_until(lambda: os.path.exists(gate + '.waiting'), 10, 'the NVML helper to wait')
+        self.assertEqual(self.manager()['ModeState'], 'idle')
+        self.assertEqual(len(self.gpu_paths()), 8)
+        message = self.assert_dbus_error(ERROR + 'Busy', self.set_mode, 'on')
+        self.assertIn('rescan', message)
+        self.assertFalse(pending['done'])
+        with open(gate, 'w') as f:
+            f.write('go\n')
+        self.wait_reply(pending)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.set_mode('on')
+        self.assertEqual(self.manager()['Mode'], 'on')
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@
 # a daemon killed in the middle of a bind finishes cleanly at the next start.
 
 import os
+import re
 import signal
 import subprocess
 
@@ -16,7 +17,7 @@ from harness import (ACCESS_DENIED, ERROR, GPU_IFACE, MANAGER_IFACE, MANAGER_PAT
 
 VFIO_ACTION = 'org.nvidia.ConfidentialCompute.manage-vfio'
 RECORD = 'vfio-bindings'
-CDI = 'var/run/cdi/nvidia-ccd.yaml'
+CDI = 'var/run/cdi/nvidia.com-pgpu.yaml'
 
 
 class VfioTest(harness.ServiceTestCase):
@@ -148,8 +149,9 @@ class VfioTest(harness.ServiceTestCase):
         self.assertIn('/dev/vfio/%d' % groups[0], self.prop_changes(gpu_path(gpus[0]), GPU_IFACE, 'VfioDevice', since))
         cdi = self.cdi_text()
         self.assertIn('kind: nvidia.com/pgpu', cdi)
-        for i, group in enumerate(groups):
-            self.assertIn('name: "%d"' % i, cdi)
+        # Named by the group, as the device plugin names them, and only so.
+        self.assertEqual(re.findall(r'name: "([^"]*)"', cdi), [str(g) for g in sorted(groups)])
+        for group in groups:
             self.assertIn('path: /dev/vfio/%d' % group, cdi)
         self.assertIn('path: /dev/vfio/vfio', cdi)
         record = harness.keyfile_read(self.record_path)
@@ -324,9 +326,12 @@ class VfioTest(harness.ServiceTestCase):
         self.assertEqual(props['VfioCdev'], '/dev/vfio/devices/vfio0')
         self.assertTrue(os.path.exists(os.path.join(self.host.root, 'dev/vfio/devices/vfio0')))
         cdi = self.cdi_text()
-        for name in ('"1"', '"%d"' % self.host.iommu_group(gpu), '"vfio0"'):
-            self.assertIn('name: %s' % name, cdi)
+        # Named by its vfioN number alone; the nodes of both functions, not
+        # the group node.
+        self.assertEqual(re.findall(r'name: "([^"]*)"', cdi), ['0'])
+        self.assertIn('path: /dev/vfio/devices/vfio0', cdi)
         self.assertIn('path: /dev/vfio/devices/vfio1', cdi)
+        self.assertNotIn('path: /dev/vfio/%d' % self.host.iommu_group(gpu), cdi)
         self.assertIn('path: /dev/iommu', cdi)
         self.unbind([])
         self.assertEqual(self.gpu(gpu)['VfioCdev'], '')
@@ -386,7 +391,7 @@ class VfioTest(harness.ServiceTestCase):
         self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
         self.start_daemon()
         self.assertEqual(self.gpu(gpu)['Driver'], 'vfio-pci')
-        self.assertIn('name: "0"', self.cdi_text())
+        self.assertIn('name: "%d"' % self.host.iommu_group(gpu), self.cdi_text())
         # The record survived: the unbind gives the audio function back to
         # snd_hda_intel, not to whatever the kernel would pick.
         self.unbind([])

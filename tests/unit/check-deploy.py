@@ -7,10 +7,14 @@
 # cc-manager nodes, takes NODE_NAME and OPERATOR_NAMESPACE from the downward
 # API, mounts the system bus socket where sd-bus looks for it and the
 # readiness and state directories the bridge uses by default (read from
-# src/bridge/main.c), probes the readiness file, runs without root,
+# src/bridge/main.c) and the kubelet's device plugin directory (read from
+# src/bridge/devplugin.h), probes the readiness file, runs without root,
 # privilege escalation, capabilities or a writable root file system; the
 # uid is the same in the DaemonSet, its init container, the Containerfile
-# and the polkit rule, which grants set-mode and nothing else.  The
+# and the polkit rule, which grants set-mode and nothing else; the init
+# container gives that uid the device plugin directory and kubelet.sock,
+# now and after a kubelet restart (a default ACL entry); the Containerfile
+# builds with protobuf-c and nghttp2 and ships their libraries.  The
 # kustomization lists every manifest, and `kubectl kustomize` (offline)
 # builds it into the four objects in the Operator's namespace.
 #
@@ -81,6 +85,7 @@ class DeployTest(unittest.TestCase):
         cls.bridge = cls.containers['nvidia-cc-k8s-bridge']
         cls.readiness_file = c_define('src/bridge/main.c', 'DEFAULT_READINESS_FILE')
         cls.state_dir = c_define('src/bridge/main.c', 'DEFAULT_STATE_DIR')
+        cls.device_plugin_dir = c_define('src/bridge/devplugin.h', 'DEFAULT_DEVICE_PLUGIN_DIR')
 
     def volume_at(self, container, mount_path):
         '''The hostPath volume mounted at mount_path in container.'''
@@ -157,7 +162,19 @@ class DeployTest(unittest.TestCase):
         host, mount = self.volume_at(self.bridge, self.state_dir)
         self.assertEqual(host['path'], self.state_dir)
         self.assertFalse(mount.get('readOnly', False))
-        self.assertEqual(len(self.pod['volumes']), 3, 'no other volume')
+        # The device plugin: the kubelet's directory, where kubelet made it.
+        self.assertEqual(self.device_plugin_dir, '/var/lib/kubelet/device-plugins')
+        host, mount = self.volume_at(self.bridge, self.device_plugin_dir)
+        self.assertEqual(host, {'path': self.device_plugin_dir, 'type': 'Directory'})
+        self.assertFalse(mount.get('readOnly', False))
+        self.assertEqual(len(self.pod['volumes']), 4, 'no other volume')
+
+    def test_device_plugin_env(self):
+        env = {e['name']: e for e in self.bridge['env']}
+        # The sandbox device plugin's alias: nvidia.com/pgpu, the kind of
+        # nvidia-ccd's CDI spec by default.
+        self.assertEqual(env['P_GPU_ALIAS']['value'], 'pgpu')
+        self.assertEqual(c_define('src/common/device-names.h', 'RESOURCE_PGPU'), 'nvidia.com/pgpu')
 
     def test_readiness_probe(self):
         probe = self.bridge['readinessProbe']
@@ -190,6 +207,13 @@ class DeployTest(unittest.TestCase):
         for d in (os.path.dirname(self.readiness_file), self.state_dir):
             self.assertIn(d, script)
             self.volume_at(init[0], d)
+        # The device plugin directory: an entry for now and a default entry
+        # for what kubelet creates later (its kubelet.sock after a restart),
+        # and the kubelet.sock there now.
+        self.volume_at(init[0], self.device_plugin_dir)
+        self.assertIn('d=%s' % self.device_plugin_dir, script)
+        self.assertIn('setfacl -m u:%d:rwx -m d:u:%d:rwx "$d"' % (uid, uid), script)
+        self.assertIn('setfacl -m u:%d:rw "$d/kubelet.sock"' % uid, script)
 
     def test_one_uid_everywhere(self):
         psc = self.pod['securityContext']
@@ -203,6 +227,14 @@ class DeployTest(unittest.TestCase):
         m = re.search(r'^USER (\d+):(\d+)$', read('Containerfile'), re.M)
         self.assertIsNotNone(m, 'Containerfile: USER uid:gid')
         self.assertEqual((int(m.group(1)), int(m.group(2))), (uid, gid))
+
+    def test_containerfile_libraries(self):
+        text = read('Containerfile')
+        build, runtime = text.split('# ---------------------------------------------------------------- runtime')
+        for pkg in ('libprotobuf-c-dev', 'protobuf-c-compiler', 'libnghttp2-dev'):
+            self.assertRegex(build, r'\b%s\b' % re.escape(pkg))
+        for pkg in ('libprotobuf-c1', 'libnghttp2-14'):
+            self.assertRegex(runtime, r'\b%s\b' % re.escape(pkg))
 
     def test_rule_installed_with_the_docs(self):
         self.assertIn("'50-nvidia-cc-k8s-bridge.rules.example'", read('polkit/meson.build'))

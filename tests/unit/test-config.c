@@ -22,6 +22,7 @@ static void assert_defaults(const CcConfig *c) {
         assert_false(c->bind_nvswitches);
         assert_string_equal(c->artifacts_dir, ARTIFACTS_DEFAULT);
         assert_string_equal(c->containerd_config, CONTAINERD_DEFAULT);
+        assert_string_equal(c->cdi_kind, "nvidia.com/pgpu");
 }
 
 /* Loads data into a fresh configuration; returns the result and leaves the
@@ -250,6 +251,31 @@ static void test_bind_nvswitches(void **state) {
         }
 }
 
+static void test_cdi_kind(void **state) {
+        CcConfig c;
+        CcError err = CC_ERROR_INIT;
+
+        assert_int_equal(load(&c, "[Vfio]\nCdiKind=example.com/gpu\n", &err), 0);
+        assert_string_equal(c.cdi_kind, "example.com/gpu");
+        cc_config_done(&c);
+        assert_int_equal(load(&c, "[Vfio]\nCdiKind=per-model\n", &err), 0);
+        assert_null(c.cdi_kind);
+        cc_config_done(&c);
+        /* Empty: the default, as for every key. */
+        assert_int_equal(load(&c, "[Vfio]\nCdiKind=per-model\n[Vfio]\nCdiKind=\n", &err), 0);
+        assert_string_equal(c.cdi_kind, "nvidia.com/pgpu");
+        cc_config_done(&c);
+
+        assert_refused("[Vfio]\nCdiKind=pgpu\n", "(configuration data): [Vfio] CdiKind: \"pgpu\" is not an extended "
+                                                 "resource name (DOMAIN/NAME) or per-model");
+        assert_refused("[Vfio]\nCdiKind=kubernetes.io/gpu\n",
+                       "(configuration data): [Vfio] CdiKind: \"kubernetes.io/gpu\" is not an extended resource name "
+                       "(DOMAIN/NAME) or per-model");
+        assert_refused("[Vfio]\nCdiKind=nvidia.com/2901\n",
+                       "(configuration data): [Vfio] CdiKind: \"nvidia.com/2901\" is not a CDI kind (VENDOR/CLASS, "
+                       "the class beginning with a letter)");
+}
+
 static void test_paths(void **state) {
         CcConfig c;
         CcError err = CC_ERROR_INIT;
@@ -424,6 +450,7 @@ int main(void) {
                 cmocka_unit_test(test_cc_capable_ids),
                 cmocka_unit_test(test_extra_devices),
                 cmocka_unit_test(test_bind_nvswitches),
+                cmocka_unit_test(test_cdi_kind),
                 cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_unknown),
                 cmocka_unit_test(test_syntax_error),
