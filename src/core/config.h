@@ -3,7 +3,7 @@
 
 /* /etc/nvidia-ccd/nvidia-ccd.conf (GKeyFile):
  *   [Mode]    Default=on|off|devtools|ppcie      (absent: leave the GPUs alone)
- *   [Devices] CcCapableDeviceIds=0x2330,0x2331   (absent: built-in ranges; set:
+ *   [Devices] CcCapableDeviceIds=0x2330,0x2331   (absent: the built-in table of cc-sku.c; set:
  *             exactly these ids are CC-capable, narrowing or extending them)
  *             ExtraDevices=1234:11e8,...         (vendor:device pairs handled as GPUs)
  *             SysfsWriteTimeoutSec=60            (how long a sysfs write may block; 1..3600)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 
+#include "cc-sku.h"
 #include "device.h"
 #include "pci-sysfs.h"
 
@@ -34,36 +35,19 @@ const char *device_kind_to_string(DeviceKind k) {
 }
 
 GpuArch cc_device_arch(uint16_t vendor_id, uint16_t device_id, uint32_t class_code) {
-        if (vendor_id != NVIDIA_VENDOR_ID)
-                return GPU_ARCH_OTHER;
+        return gpu_chip_arch(cc_device_chip(vendor_id, device_id, class_code));
+}
 
-        /* LS10, the NVSwitch of HGX H100 boards (0x22a3 on shipping boards;
-         * the neighbouring ids belong to the same chip). */
-        if (class_is_nvswitch(class_code))
-                return device_id >= 0x22a0 && device_id <= 0x22a3 ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_OTHER;
-        if (!class_is_gpu(class_code))
-                return GPU_ARCH_OTHER;
-
-        /* GH100 and GH200: H100 PCIe/SXM5/NVL, H800, H200, H20, GH200
-         * (0x2321..0x2348), the range gpu-admin-tools uses for Hopper. */
-        if (device_id >= 0x22f0 && device_id < 0x2380)
-                return GPU_ARCH_HOPPER;
-        /* GB100/GB102 data-centre parts (B200 0x2901, GB200 0x2941) and
-         * GB202 server boards (RTX PRO 6000 Blackwell, 0x2bb*).  Later
-         * Blackwell ids are added with [Devices] CcCapableDeviceIds. */
-        if (device_id >= 0x2900 && device_id <= 0x2bff)
-                return GPU_ARCH_BLACKWELL;
-        return GPU_ARCH_OTHER;
+GpuChip cc_device_chip(uint16_t vendor_id, uint16_t device_id, uint32_t class_code) {
+        return gpu_chip_from_ids(vendor_id, device_id, class_code);
 }
 
 bool cc_device_is_cc_capable(const CcConfig *c, uint16_t vendor_id, uint16_t device_id, uint32_t class_code) {
-        GpuArch arch;
-
         if (vendor_id != NVIDIA_VENDOR_ID || !class_is_gpu(class_code))
                 return false;
 
-        /* A configured list is the whole truth: it can drop an id the ranges
-         * include (a board whose firmware lacks CC) or add one they miss. */
+        /* A configured list is the whole truth: it can drop an id the table
+         * includes (a board whose firmware lacks CC) or add one it misses. */
         if (c && c->cc_capable_ids_set) {
                 for (size_t i = 0; i < c->n_cc_capable_ids; i++)
                         if (c->cc_capable_ids[i] == device_id)
@@ -71,8 +55,8 @@ bool cc_device_is_cc_capable(const CcConfig *c, uint16_t vendor_id, uint16_t dev
                 return false;
         }
 
-        arch = cc_device_arch(vendor_id, device_id, class_code);
-        return arch == GPU_ARCH_HOPPER || arch == GPU_ARCH_BLACKWELL;
+        /* Per SKU: a consumer Blackwell shares its chip with capable parts. */
+        return cc_sku_is_cc_capable(vendor_id, device_id, class_code);
 }
 
 bool cc_device_is_ppcie_capable(uint16_t vendor_id, uint16_t device_id, uint32_t class_code) {

@@ -37,10 +37,13 @@ typedef struct CcDevice {
         char *name;
         DeviceKind kind;
         GpuArch arch;
+        GpuChip chip;
         bool cc_capable;
         bool ppcie_capable;
         DeviceCcMode cc_mode;
         DeviceCcMode ppcie_mode;   /* DEVICE_CC_ON/OFF/UNKNOWN */
+        DeviceCcMode nvlink_encryption; /* Blackwell: 0x590 bit 6; ON/OFF/UNKNOWN */
+        DeviceCcMode bar0_firewall;     /* Blackwell: 0x590 bit 2; ON/OFF/UNKNOWN */
         CcModeSource mode_source;  /* where discovery read cc_mode and ppcie_mode */
         char *driver;              /* "" when none */
         /* The driver a switch took it from and could not bind it back to,
@@ -57,9 +60,11 @@ typedef struct CcDevice {
 
 const char *device_kind_to_string(DeviceKind k); /* "gpu" "nvswitch" */
 
-/* Architecture and capabilities from the ids (built-in ranges of
- * docs/hardware.md, CcCapableDeviceIds when set). */
+/* Architecture and chip by id range, capabilities from the ids (the
+ * built-in table of CC-capable parts of docs/hardware.md, or
+ * CcCapableDeviceIds when set). */
 GpuArch cc_device_arch(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
+GpuChip cc_device_chip(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 bool cc_device_is_cc_capable(const CcConfig *c, uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 bool cc_device_is_ppcie_capable(uint16_t vendor_id, uint16_t device_id, uint32_t class_code);
 

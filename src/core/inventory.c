@@ -3,6 +3,8 @@
 #include <inttypes.h>
 
 #include "bar0.h"
+#include "cc-ready.h"
+#include "cc-sku.h"
 #include "device.h"
 #include "log.h"
 #include "message-ids.h"
@@ -96,23 +98,27 @@ static int query_nvml(const NvmlAnswers *answers, CcDevice *d, CcError *err) {
 }
 
 /* One look at the status register, without waiting: discovery must not
- * stall on a GPU that is still booting or that does not answer. */
+ * stall on a GPU that is still booting, behind its BAR firewall, or that
+ * does not answer. */
 static int query_bar0(HwHost *h, CcDevice *d, CcError *err) {
+        static const CcTimeouts no_wait = {};
         _cleanup_(bar0_closep) Bar0 *b = NULL;
+        _cleanup_(pci_config_closep) PciConfig *cfg = NULL;
         CcStatus status;
-        uint32_t boot;
         int r;
 
         r = bar0_open(h, d->bdf, &b, err);
         if (r < 0)
                 return r;
-        r = cc_check_alive(b, err);
+        /* Blackwell's firewall bit is in config space; without it the
+         * chip's fallback applies. */
+        r = pci_config_open(h, d->bdf, &cfg);
+        if (r < 0)
+                log_debug("%s: cannot open config space: %s", d->bdf, strerror(-r));
+        r = cc_wait_ready(cfg, b, d->chip, &no_wait, err);
         if (r < 0)
                 return r;
-        boot = bar0_read32(b, d->arch == GPU_ARCH_LS10_NVSWITCH ? NV_LS10_FSP_BOOT_COMPLETE : NV_FSP_BOOT_COMPLETE);
-        if (boot != NV_FSP_BOOT_COMPLETE_DONE)
-                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, EAGAIN, "not booted (boot complete 0x%x)", boot);
-        r = cc_query(b, d->arch, &status, err);
+        r = cc_query(b, d->chip, &status, err);
         if (r < 0)
                 return r;
 
@@ -120,6 +126,10 @@ static int query_bar0(HwHost *h, CcDevice *d, CcError *err) {
                 d->cc_mode = status.cc;
         if (d->ppcie_capable)
                 d->ppcie_mode = status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
+        if (d->arch == GPU_ARCH_BLACKWELL && status.cc != DEVICE_CC_UNKNOWN) {
+                d->nvlink_encryption = status.nvle ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                d->bar0_firewall = status.bar0_firewall ? DEVICE_CC_ON : DEVICE_CC_OFF;
+        }
         d->mode_source = CC_MODE_SOURCE_BAR0;
         return 0;
 }
@@ -154,6 +164,7 @@ static void query_mode(HwHost *h, const NvmlAnswers *answers, CcDevice *d) {
         bool tried_nvml = false;
 
         d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
+        d->nvlink_encryption = d->bar0_firewall = DEVICE_CC_UNKNOWN;
         d->mode_source = CC_MODE_SOURCE_NONE;
         if (d->arch == GPU_ARCH_OTHER || !(d->cc_capable || d->kind == DEVICE_KIND_NVSWITCH))
                 return;
@@ -178,6 +189,27 @@ static void query_mode(HwHost *h, const NvmlAnswers *answers, CcDevice *d) {
         log_mode(d, why ? why : bar0_err.message);
 }
 
+/* A Blackwell GPU that is not CC-capable is most likely one the table
+ * does not know yet: say why, so that it can be configured. */
+static void log_not_capable(const CcConfig *c, const CcDevice *d) {
+        char buf[384];
+        const char *why;
+
+        if (d->cc_capable || d->arch != GPU_ARCH_BLACKWELL)
+                return;
+        if (c && c->cc_capable_ids_set) {
+                log_debug("%s: not CC-capable: 0x%04x is not in [Devices] CcCapableDeviceIds=", d->bdf, d->device_id);
+                return;
+        }
+        why = cc_sku_why_not_capable(d->vendor_id, d->device_id, d->class_code, d->name, buf, sizeof(buf));
+        if (!why)
+                return;
+        if (cc_sku_lookup(d->device_id))
+                log_debug("%s: %s", d->bdf, why);
+        else
+                log_notice("%s: %s", d->bdf, why);
+}
+
 static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevice **ret) {
         _cleanup_(cc_device_freep) CcDevice *d = NULL;
         int r;
@@ -194,6 +226,7 @@ static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevi
                 return -ENOMEM;
         d->kind = cc_device_kind(p->vendor_id, p->class_code);
         d->arch = cc_device_arch(p->vendor_id, p->device_id, p->class_code);
+        d->chip = cc_device_chip(p->vendor_id, p->device_id, p->class_code);
         d->cc_capable = cc_device_is_cc_capable(c, p->vendor_id, p->device_id, p->class_code);
         d->ppcie_capable = cc_device_is_ppcie_capable(p->vendor_id, p->device_id, p->class_code);
         d->iommu_group = -1;
@@ -203,6 +236,7 @@ static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevi
         if (r < 0)
                 return r;
 
+        log_not_capable(c, d);
         *ret = TAKE_PTR(d);
         return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/eventfd.h>
 
+#include "cc-ready.h"
 #include "in-use.h"
 #include "log.h"
 #include "mode-switch.h"
@@ -111,22 +112,36 @@ static CcTimeouts timeouts_for(const CcSwitch *s, GpuArch arch) {
         return s->timeouts_set ? s->timeouts : cc_timeouts_default(arch);
 }
 
-/* Maps target i's BAR0 and reads its status, first waiting for boot when
- * wait is given.  *ret_bar (optional) keeps the mapping for more work. */
+/* Maps target i's BAR0 and reads its status, first waiting until it is
+ * ready (firewall, boot) when wait is given, else taking one look.  *ret_bar
+ * (optional) keeps the mapping for more work. */
 static int read_status(CcSwitch *s, size_t i, const CcTimeouts *wait, Bar0 **ret_bar, CcStatus *ret,
                        CcError *err) {
+        static const CcTimeouts no_wait = {};
         const CcSwitchTarget *t = &s->targets[i];
         _cleanup_(bar0_closep) Bar0 *bar = NULL;
+        _cleanup_(pci_config_closep) PciConfig *cfg = NULL;
         int r;
 
         r = bar0_open(s->host, t->bdf, &bar, err);
         if (r < 0)
                 return r;
-        r = cc_check_alive(bar, err);
-        if (r >= 0 && wait)
-                r = cc_wait_boot(bar, t->arch, wait, err);
+        /* Only Blackwell reads it, for its BAR firewall; a chip without the
+         * capability has a fallback, so a missing file is no error. */
+        r = pci_config_open(s->host, t->bdf, &cfg);
+        if (r < 0)
+                log_debug("%s: cannot open config space: %s", t->bdf, strerror(-r));
+
+        if (wait)
+                r = cc_wait_ready(cfg, bar, t->chip, wait, err);
+        else {
+                /* One look: a GPU behind its firewall is not in any mode yet. */
+                r = cc_wait_firewall(cfg, bar, t->chip, &no_wait, err);
+                if (r >= 0)
+                        r = cc_check_alive(bar, err);
+        }
         if (r >= 0)
-                r = cc_query(bar, t->arch, ret, err);
+                r = cc_query(bar, t->chip, ret, err);
         if (r < 0)
                 return r;
         if (ret_bar)
@@ -154,22 +169,10 @@ static void *device_write_knobs(void *userdata) {
         }
 
         n = cc_knob_plan(task->mode, t->arch, task->ppcie_off_only, plan);
-        for (size_t i = 0; i < n; i++) {
-                uint16_t value;
-
-                r = fsp_read_knob(bar, &to, plan[i].knob, &value, &task->error);
-                if (r < 0) {
-                        task->result = r;
-                        return NULL;
-                }
-                if (value == plan[i].value)
-                        continue;
-                r = fsp_write_knob(bar, &to, plan[i].knob, plan[i].value, &task->error);
-                if (r < 0) {
-                        task->result = r;
-                        return NULL;
-                }
-                writes++;
+        r = cc_apply_knobs(bar, t->chip, &to, plan, n, &writes, &task->error);
+        if (r < 0) {
+                task->result = r;
+                return NULL;
         }
 
         task->needs_reset = writes > 0 ||

@@ -26,6 +26,7 @@
 typedef struct CcSwitchTarget {
         char bdf[16];
         GpuArch arch;
+        GpuChip chip;
         DeviceKind kind;
         char *driver; /* driver to bind back after the switch; "" for none */
 } CcSwitchTarget;
@@ -43,7 +44,8 @@ typedef struct CcSwitch CcSwitch;
 
 /* Chooses the targets of a request: bdf NULL = every CC-capable GPU (and, for
  * ppcie, every NVSwitch); else that one device.  Refuses what cannot work
- * (NotFound, NotCapable, ppcie on a single device) without touching anything. */
+ * (NotFound, NotCapable, ppcie on a single device, ppcie where a capable GPU
+ * is Blackwell) without touching anything. */
 int cc_switch_select(const CcInventory *inv, TargetMode mode, const char *bdf,
                      CcSwitchTarget **ret, size_t *ret_n, CcError *err);
 void cc_switch_targets_free(CcSwitchTarget *t, size_t n);

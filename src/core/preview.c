@@ -3,6 +3,8 @@
 #include <stdarg.h>
 
 #include "bar0.h"
+#include "cc-ready.h"
+#include "pci-config.h"
 #include "in-use.h"
 #include "pci-sysfs.h"
 #include "preview.h"
@@ -100,17 +102,24 @@ int cc_preview_find_holders(HwHost *h, CcPreview *p, const bool *want, CcError *
         return 0;
 }
 
-/* The status as the engine reads it before a switch: no waiting for boot. */
+/* The status as the engine reads it before a switch: one look, no waiting
+ * for the firewall or the boot. */
 static int read_status(HwHost *h, const CcSwitchTarget *t, CcStatus *ret, CcError *err) {
+        static const CcTimeouts no_wait = {};
         _cleanup_(bar0_closep) Bar0 *bar = NULL;
+        _cleanup_(pci_config_closep) PciConfig *cfg = NULL;
         int r;
 
         r = bar0_open(h, t->bdf, &bar, err);
         if (r < 0)
                 return r;
-        r = cc_check_alive(bar, err);
+        if (pci_config_open(h, t->bdf, &cfg) < 0)
+                cfg = NULL; /* the chips that need it have a fallback */
+        r = cc_wait_firewall(cfg, bar, t->chip, &no_wait, err);
         if (r >= 0)
-                r = cc_query(bar, t->arch, ret, err);
+                r = cc_check_alive(bar, err);
+        if (r >= 0)
+                r = cc_query(bar, t->chip, ret, err);
         return r;
 }
 

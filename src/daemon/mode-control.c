@@ -57,10 +57,17 @@ static void apply_outcomes(Daemon *d, CcSwitch *sw) {
                 if (!dev)
                         continue;
                 dev->cc_mode = dev->kind == DEVICE_KIND_NVSWITCH ? DEVICE_CC_OFF : o->status.cc;
-                if (o->status.cc == DEVICE_CC_UNKNOWN)
+                /* As discovery has it: a device without PPCIe has no mode of it. */
+                if (o->status.cc == DEVICE_CC_UNKNOWN || !dev->ppcie_capable)
                         dev->ppcie_mode = DEVICE_CC_UNKNOWN;
                 else
                         dev->ppcie_mode = o->status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                if (dev->arch != GPU_ARCH_BLACKWELL || o->status.cc == DEVICE_CC_UNKNOWN)
+                        dev->nvlink_encryption = dev->bar0_firewall = DEVICE_CC_UNKNOWN;
+                else {
+                        dev->nvlink_encryption = o->status.nvle ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                        dev->bar0_firewall = o->status.bar0_firewall ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                }
                 (void) cc_device_refresh(d->host, dev);
                 if (o->lost_driver[0]) {
                         free(dev->restore_driver);
@@ -75,6 +82,7 @@ static void apply_outcomes(Daemon *d, CcSwitch *sw) {
                 path = bus_gpu_path(dev->bdf);
                 if (path)
                         (void) sd_bus_emit_properties_changed(d->bus, path, CC_GPU_INTERFACE, "CcMode", "PpcieMode",
+                                                              "NvlinkEncryption", "Bar0Firewall",
                                                               "Driver", "VfioDevice", NULL);
         }
 }

@@ -15,7 +15,7 @@
 
 static void emit_device_changes(Daemon *d, const CcDevice *old, const CcDevice *now) {
         _cleanup_free_ char *path = bus_gpu_path(now->bdf);
-        char *names[8];
+        char *names[10];
         size_t n = 0;
 
         if (!path)
@@ -24,6 +24,10 @@ static void emit_device_changes(Daemon *d, const CcDevice *old, const CcDevice *
                 names[n++] = (char *) "CcMode";
         if (old->ppcie_mode != now->ppcie_mode)
                 names[n++] = (char *) "PpcieMode";
+        if (old->nvlink_encryption != now->nvlink_encryption)
+                names[n++] = (char *) "NvlinkEncryption";
+        if (old->bar0_firewall != now->bar0_firewall)
+                names[n++] = (char *) "Bar0Firewall";
         if (!streq_ptr(old->driver, now->driver))
                 names[n++] = (char *) "Driver";
         if (old->iommu_group != now->iommu_group)

@@ -8,6 +8,7 @@
 #include "fileio.h"
 #include "hw-host.h"
 #include "kmod-vfio.h"
+#include "pci-config.h"
 #include "sysfs-write.h"
 
 struct HwHost {
@@ -26,6 +27,7 @@ const HwHostOps hw_host_ops_kernel = {
         .write_attribute = kernel_write_attribute,
         .bar0_open = bar0_open_mmio,
         .load_module = hw_kmod_load_module,
+        .config_open = pci_config_open_sysfs,
 };
 
 int hw_host_new(const char *root, const HwHostOps *ops, HwHost **ret) {

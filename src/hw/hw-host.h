@@ -16,6 +16,7 @@
 typedef struct HwHost HwHost;
 typedef struct Bar0 Bar0;
 typedef struct CcError CcError;
+typedef struct PciConfig PciConfig;
 
 typedef struct HwHostOps {
         /* Writes value to the sysfs attribute at path (a path under the
@@ -26,9 +27,11 @@ typedef struct HwHostOps {
         int (*bar0_open)(HwHost *h, const char *bdf, Bar0 **ret, CcError *err);
         /* Loads a kernel module (and what it depends on). */
         int (*load_module)(HwHost *h, const char *module);
+        /* Opens the PCI config space of bdf (pci-config.h). */
+        int (*config_open)(HwHost *h, const char *bdf, PciConfig **ret);
 } HwHostOps;
 
-/* write(2) to sysfs, mmap of resource0, libkmod. */
+/* write(2) to sysfs, mmap of resource0, libkmod, pread of config. */
 extern const HwHostOps hw_host_ops_kernel;
 
 /* ops NULL: the running kernel's. */

@@ -224,7 +224,10 @@ static int state_parse(GKeyFile *kf, GpuArch fallback_arch, SimState *st) {
         r = kf_get_bool(kf, "Inject", "OffBus", &st->off_bus);
         if (r < 0)
                 return r;
-        return kf_get_bool(kf, "Inject", "SecurityFault", &st->security_fault);
+        r = kf_get_bool(kf, "Inject", "SecurityFault", &st->security_fault);
+        if (r < 0)
+                return r;
+        return sim_state_parse_chip(kf, st);
 }
 
 /* Writes back what the simulation itself changes; the rest of the file
@@ -367,6 +370,9 @@ static void knobs_for_mode(GpuArch arch, DeviceCcMode mode, KnobSet *k) {
         }
         if (arch == GPU_ARCH_HOPPER)
                 SET(NV_KNOB_BAR0_DECOUPLER, mode == DEVICE_CC_ON ? 2 : 0);
+        /* On Blackwell knob 10 is the BAR0 firewall setting, on out of the box. */
+        if (arch == GPU_ARCH_BLACKWELL)
+                SET(NV_KNOB_BAR0_DECOUPLER, 2);
 #undef SET
 }
 
@@ -402,17 +408,7 @@ int gpusim_create(const char *state_path, GpuArch arch, unsigned boot_ms, Device
 }
 
 GpuArch gpusim_arch_of(uint16_t vendor, uint16_t device, uint32_t class_code) {
-        if (vendor != 0x10de)
-                return GPU_ARCH_OTHER;
-        if ((class_code >> 8) == 0x0680) /* bridge, other: the NVSwitches */
-                return device >= 0x22a0 && device <= 0x22a3 ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_OTHER;
-        if ((class_code >> 16) != 0x03)
-                return GPU_ARCH_OTHER;
-        if (device >= 0x22f0 && device < 0x2380)
-                return GPU_ARCH_HOPPER;
-        if (device >= 0x2900 && device <= 0x2bff)
-                return GPU_ARCH_BLACKWELL;
-        return GPU_ARCH_OTHER;
+        return gpu_chip_arch(gpusim_chip_of(vendor, device, class_code));
 }
 
 int gpusim_get_arch(const char *state_path, GpuArch *ret) {

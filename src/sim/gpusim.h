@@ -39,6 +39,9 @@ int gpusim_create(const char *state_path, GpuArch arch, unsigned boot_ms, Device
 /* The model the simulator plays for a PCI device: Hopper (GH100/GH200),
  * Blackwell or an LS10 NVSwitch; GPU_ARCH_OTHER for anything else. */
 GpuArch gpusim_arch_of(uint16_t vendor, uint16_t device, uint32_t class_code);
+/* The chip, from the simulator's own table of id ranges (gpusim-chip.c):
+ * Blackwell chips differ in their waits (GB20x). */
+GpuChip gpusim_chip_of(uint16_t vendor, uint16_t device, uint32_t class_code);
 
 /* The model named by the state file ([Device] Model). */
 int gpusim_get_arch(const char *state_path, GpuArch *ret);

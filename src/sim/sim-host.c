@@ -3,6 +3,7 @@
 
 #include "bar0.h"
 #include "fileio.h"
+#include "gpusim-config.h"
 #include "gpusim.h"
 #include "kernel-sim.h"
 #include "pci-sysfs.h"
@@ -64,10 +65,22 @@ static int sim_bar0_open(HwHost *h, const char *bdf, Bar0 **ret, CcError *err) {
         return 0;
 }
 
+/* Config space: the fake tree's file, with the simulator's live bits. */
+static int sim_config_open(HwHost *h, const char *bdf, PciConfig **ret) {
+        _cleanup_free_ char *state = NULL, *path = NULL;
+
+        state = hw_path(h, "sys/bus/pci/devices/%s/gpusim.ini", bdf);
+        path = hw_path(h, "sys/bus/pci/devices/%s/config", bdf);
+        if (!state || !path)
+                return -ENOMEM;
+        return gpusim_config_open(state, path, ret);
+}
+
 const HwHostOps sim_host_ops = {
         .write_attribute = sim_write_attribute,
         .bar0_open = sim_bar0_open,
         .load_module = kernel_sim_load_module,
+        .config_open = sim_config_open,
 };
 
 int sim_host_new(const char *root, HwHost **ret) {

@@ -7,6 +7,7 @@
 #include <sys/utsname.h>
 
 #include "fake-host.h"
+#include "fake-nvcaps.h"
 #include "fileio.h"
 #include "gpusim.h"
 #include "pci-sysfs.h"
@@ -458,7 +459,21 @@ static int add_nvidia(FakeHost *host, const char *bdf, uint16_t device_id, uint3
         if (!state)
                 return -ENOMEM;
         r = gpusim_create(state, arch, opts->boot_ms, arch == GPU_ARCH_LS10_NVSWITCH ? DEVICE_CC_OFF : opts->mode);
-        if (r < 0 || opts->fsp_latency_ms == 0)
+        if (r < 0)
+                return r;
+        if (arch == GPU_ARCH_BLACKWELL) {
+                GpuChip chip = gpusim_chip_of(f.vendor, f.device, f.class_code);
+                _cleanup_free_ char *config = fake_host_path(host, "sys/bus/pci/devices/%s/config", bdf);
+
+                if (!config)
+                        return -ENOMEM;
+                r = fake_nvcaps_write(config, chip);
+                if (r >= 0)
+                        r = gpusim_set(state, "Device", "Chip", gpu_chip_to_string(chip));
+                if (r < 0)
+                        return r;
+        }
+        if (opts->fsp_latency_ms == 0)
                 return r;
         {
                 char value[16];

@@ -229,10 +229,13 @@ static void test_status_blackwell(void **state) {
                 const char *active;
                 uint32_t expected;
         } cases[] = {
-                { "8:0;6:0", 0x0 },
-                { "8:1;6:0", 0x1 | NV_BLACKWELL_CC_STATUS_FIREWALL },
-                { "8:1;6:1", 0x3 },
-                { "8:0;6:1", 0x2 },
+                { "8:0;6:0;10:2", 0x0 },
+                /* The BAR0 firewall: CC on with its setting (knob 10) on. */
+                { "8:1;6:0;10:2", 0x1 | NV_BLACKWELL_CC_STATUS_FIREWALL },
+                { "8:1;6:0;10:0", 0x1 },
+                { "8:1;6:0", 0x1 },
+                { "8:1;6:1;10:2", 0x3 },
+                { "8:0;6:1;10:2", 0x2 },
         };
         Fixture *f = *state;
         _cleanup_(bar0_closep) Bar0 *b = NULL;
@@ -242,6 +245,10 @@ static void test_status_blackwell(void **state) {
                 set(f->path, "Knobs", "Active", cases[i].active);
                 assert_int_equal(bar0_read32(b, NV_BLACKWELL_CC_STATUS), cases[i].expected);
                 assert_int_equal(bar0_read32(b, NV_HOPPER_CC_STATUS), 0);
+                /* NVLink encryption is a property of the board (bit 6). */
+                set(f->path, "Device", "NvlinkEncryption", "true");
+                assert_int_equal(bar0_read32(b, NV_BLACKWELL_CC_STATUS), cases[i].expected | NV_BLACKWELL_CC_STATUS_NVLE);
+                set(f->path, "Device", "NvlinkEncryption", "false");
         }
 }
 
@@ -453,7 +460,7 @@ static void test_fsp_latency(void **state) {
 
         t.response_poll_ms = 1;
         t0 = now_us();
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_CCM, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, &v, &err), 0);
         elapsed = now_us() - t0;
         assert_int_equal(v, 1);
         assert_true(elapsed >= 300000);
@@ -507,7 +514,7 @@ static void test_boot_time(void **state) {
         t1 = now_us();
         if (t1 - t0 < 50000)
                 assert_int_equal(v, 0);
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_HOPPER, &t, &err), 0);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_HOPPER), &t, &err), 0);
         assert_true(now_us() - t0 >= 50000);
         assert_int_equal(bar0_read32(b, NV_FSP_BOOT_COMPLETE), NV_FSP_BOOT_COMPLETE_DONE);
 
@@ -516,13 +523,13 @@ static void test_boot_time(void **state) {
         assert_int_equal(gpusim_reset(f->path), 0);
         assert_int_equal(bar0_read32(b, NV_FSP_BOOT_COMPLETE), 0);
         t.boot_ms = 100;
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_HOPPER, &t, &err), -ETIMEDOUT);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_HOPPER), &t, &err), -ETIMEDOUT);
         assert_int_equal(err.kind, CC_ERROR_TIMEOUT);
-        assert_string_equal(err.message, "boot not complete after 100 ms");
+        assert_string_equal(err.message, "boot not complete after 100 ms (0x0200bc = 0x0)");
 
         set(f->path, "Inject", "SlowBootMs", "0");
         cc_error_clear(&err);
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_HOPPER, &t, &err), 0);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_HOPPER), &t, &err), 0);
         assert_false(cc_error_is_set(&err));
 }
 
@@ -537,9 +544,9 @@ static void test_ls10_boot(void **state) {
         assert_int_equal(bar0_read32(b, NV_LS10_FSP_BOOT_COMPLETE), 0);
         t.boot_ms = 20;
         t.boot_poll_ms = 1;
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_LS10_NVSWITCH, &t, &err), -ETIMEDOUT);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_LS10_NVSWITCH), &t, &err), -ETIMEDOUT);
         set(f->path, "Device", "BootMs", "0");
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_LS10_NVSWITCH, &t, &err), 0);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_LS10_NVSWITCH), &t, &err), 0);
 }
 
 static void test_command_waits_for_boot(void **state) {
@@ -584,17 +591,17 @@ static void test_persistence(void **state) {
         uint16_t v = 0;
 
         b = open_new(f->path, GPU_ARCH_HOPPER, 0, DEVICE_CC_OFF);
-        assert_int_equal(fsp_write_knob(b, NULL, NV_KNOB_CCM, 1, &err), 0);
-        assert_int_equal(fsp_write_knob(b, NULL, NV_KNOB_BAR0_DECOUPLER, 2, &err), 0);
+        assert_int_equal(fsp_write_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_CCM, 1, &err), 0);
+        assert_int_equal(fsp_write_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_BAR0_DECOUPLER, 2, &err), 0);
         bar0_write32(b, NV_SCRATCH_RESET_MARKER, 1);
         bar0_write32(b, NV_HOPPER_SCRATCH_SBR_MARKER, 1);
         b = bar0_close(b);
 
         /* A daemon restart sees the same GPU. */
         assert_int_equal(gpusim_open(f->path, GPU_ARCH_HOPPER, &b), 0);
-        assert_int_equal(fsp_read_knob(b, NULL, NV_KNOB_CCM, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_CCM, &v, &err), 0);
         assert_int_equal(v, 1);
-        assert_int_equal(fsp_read_knob(b, NULL, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
         assert_int_equal(v, 2);
         assert_int_equal(bar0_read32(b, NV_HOPPER_CC_STATUS), NV_CC_STATUS_OFF);
         assert_int_equal(bar0_read32(b, NV_SCRATCH_RESET_MARKER), 1);

@@ -177,7 +177,7 @@ static DeviceCcMode query_mode(Fixture *f, const char *bdf, bool *ppcie) {
         GpuArch arch = streq(bdf, SWITCH_BDF) ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_HOPPER;
 
         assert_int_equal(bar0_open(f->host, bdf, &b, NULL), 0);
-        assert_int_equal(cc_query(b, arch, &s, NULL), 0);
+        assert_int_equal(cc_query(b, gpu_chip_default(arch), &s, NULL), 0);
         if (ppcie)
                 *ppcie = s.ppcie;
         return s.cc;
@@ -467,9 +467,13 @@ static void test_stuck_invalid_reported(void **state) {
 
 static void test_intent_round_trip(void **state) {
         Fixture *f = *state;
-        CcSwitchTarget targets[2] = {
-                { .bdf = "0000:18:00.0", .arch = GPU_ARCH_HOPPER, .kind = DEVICE_KIND_GPU, .driver = (char *) "nvidia" },
-                { .bdf = "0000:05:00.0", .arch = GPU_ARCH_LS10_NVSWITCH, .kind = DEVICE_KIND_NVSWITCH, .driver = (char *) "" },
+        CcSwitchTarget targets[3] = {
+                { .bdf = "0000:18:00.0", .arch = GPU_ARCH_HOPPER, .chip = GPU_CHIP_GH100, .kind = DEVICE_KIND_GPU,
+                  .driver = (char *) "nvidia" },
+                { .bdf = "0000:05:00.0", .arch = GPU_ARCH_LS10_NVSWITCH, .chip = GPU_CHIP_LS10,
+                  .kind = DEVICE_KIND_NVSWITCH, .driver = (char *) "" },
+                { .bdf = "0000:1b:00.0", .arch = GPU_ARCH_BLACKWELL, .chip = GPU_CHIP_GB202, .kind = DEVICE_KIND_GPU,
+                  .driver = (char *) "nvidia" },
         };
         CcSwitchTarget *loaded = NULL;
         CcError e = CC_ERROR_INIT;
@@ -479,15 +483,18 @@ static void test_intent_round_trip(void **state) {
         assert_int_equal(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e), 0);
         assert_null(loaded);
 
-        assert_int_equal(cc_switch_intent_save(f->state_dir, TARGET_MODE_PPCIE, targets, 2), 0);
+        assert_int_equal(cc_switch_intent_save(f->state_dir, TARGET_MODE_PPCIE, targets, 3), 0);
         assert_int_equal(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e), 1);
         assert_int_equal(mode, TARGET_MODE_PPCIE);
-        assert_int_equal(n, 2);
+        assert_int_equal(n, 3);
         assert_string_equal(loaded[1].bdf, "0000:05:00.0");
         assert_int_equal(loaded[1].arch, GPU_ARCH_LS10_NVSWITCH);
         assert_int_equal(loaded[1].kind, DEVICE_KIND_NVSWITCH);
         assert_string_equal(loaded[0].driver, "nvidia");
         assert_string_equal(loaded[1].driver, "");
+        /* The chip picks the waits (GB202's boot register), so it is kept. */
+        for (size_t i = 0; i < 3; i++)
+                assert_int_equal(loaded[i].chip, targets[i].chip);
         cc_switch_targets_free(loaded, n);
 
         assert_int_equal(cc_switch_intent_remove(f->state_dir), 0);
@@ -508,6 +515,9 @@ static void test_intent_garbage_refused(void **state) {
                 "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=../../../etc\nArch=1\nKind=0\nDriver=nvidia\n",
                 "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=9\nKind=0\nDriver=nvidia\n",
                 "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=1\nKind=0\nDriver=../x\n",
+                /* A chip that is not of the architecture, or no chip at all. */
+                "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=1\nChip=gb202\nKind=0\nDriver=nvidia\n",
+                "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=2\nChip=gb999\nKind=0\nDriver=nvidia\n",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -516,6 +526,13 @@ static void test_intent_garbage_refused(void **state) {
                 assert_null(loaded);
                 assert_non_null(strstr(e.message, "mode-switch.intent"));
         }
+
+        /* A record from before chips were kept gets the architecture's. */
+        assert_true(g_file_set_contents(p, "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\n"
+                                        "Arch=2\nKind=0\nDriver=nvidia\n", -1, NULL));
+        assert_int_equal(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e), 1);
+        assert_int_equal(loaded[0].chip, GPU_CHIP_GB100);
+        cc_switch_targets_free(loaded, n);
 }
 
 static char *sim_bytes(Fixture *f, const char *bdf) {
