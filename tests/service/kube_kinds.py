@@ -186,9 +186,9 @@ def validate_event(ev, namespace):
             errs.append(FieldError('Invalid', 'involvedObject.namespace', inv_ns, 'does not match event.namespace'))
         rc = ev.get('reportingComponent') or ''
         if not rc:
-            errs.append(FieldError('Required', 'reportingComponent'))
+            errs.append(FieldError('Required', 'reportingController'))
         for m in qualified_name_errors(rc) if rc else []:
-            errs.append(FieldError('Invalid', 'reportingComponent', rc, m))
+            errs.append(FieldError('Invalid', 'reportingController', rc, m))
         ri = ev.get('reportingInstance') or ''
         if not ri:
             errs.append(FieldError('Required', 'reportingInstance'))

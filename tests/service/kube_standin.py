@@ -1338,6 +1338,11 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             sys.stderr.write('kube-standin: %s\n' % (fmt % args))
 
     def send_response(self, code, message=None):
+        # Recorded before the client can have the answer: a test that reads
+        # the record once its client is done finds the status there.
+        rec = getattr(self, 'rec', None)
+        if rec is not None:
+            rec['status'] = code
         # As the real server: no Server header.
         self.log_request(code)
         self.send_response_only(code, message)
@@ -1402,6 +1407,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         rec = {'method': method, 'path': url.path, 'query': query,
                'headers': {k.lower(): v for k, v in self.headers.items()},
                'body': body.decode(errors='replace'), 'time': time.monotonic()}
+        self.rec = rec
         try:
             user = self.authenticate()
             self.user_name = user
