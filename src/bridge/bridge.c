@@ -500,7 +500,6 @@ static void node_updated(Bridge *b, JsonObject *node) {
 
         g_hash_table_unref(b->node_labels);
         b->node_labels = json_object_labels(node);
-        node_events_set_node_uid(b->events, json_get_string(json_get_object(node, "metadata"), "uid"));
         b->node_seen = true;
 
         desired = cc_desired_mode(b->node_labels, b->default_mode);

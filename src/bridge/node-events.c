@@ -33,7 +33,6 @@ struct NodeEvents {
         KubeClient *client;
         sd_event *event;
         char *node_name;
-        char *node_uid;
         char *collection; /* /api/v1/namespaces/default/events */
 
         GQueue queue; /* of Pending */
@@ -71,8 +70,8 @@ static char *timestamp_now(void) {
         return g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
 }
 
-char *node_event_body(const char *name, const char *node_name, const char *node_uid, bool warning,
-                      const char *reason, const char *message, const char *timestamp) {
+char *node_event_body(const char *name, const char *node_name, bool warning, const char *reason,
+                      const char *message, const char *timestamp) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonGenerator) gen = json_generator_new();
         g_autoptr(JsonNode) root = NULL;
@@ -99,7 +98,7 @@ char *node_event_body(const char *name, const char *node_name, const char *node_
         json_builder_set_member_name(b, "name");
         json_builder_add_string_value(b, node_name);
         json_builder_set_member_name(b, "uid");
-        json_builder_add_string_value(b, node_uid ?: node_name);
+        json_builder_add_string_value(b, node_name);
         json_builder_end_object(b);
         json_builder_set_member_name(b, "type");
         json_builder_add_string_value(b, warning ? "Warning" : "Normal");
@@ -247,7 +246,7 @@ static void flush(NodeEvents *e) {
         } else {
                 /* client-go's names: the object's name and the time in ns. */
                 name = g_strdup_printf("%s.%" PRIx64, e->node_name, now_nsec(CLOCK_REALTIME));
-                body = node_event_body(name, e->node_name, e->node_uid, p->warning, p->reason, p->message, ts);
+                body = node_event_body(name, e->node_name, p->warning, p->reason, p->message, ts);
                 remember(e, p->key, name);
                 r = kube_client_request(e->client, "POST", e->collection, "application/json", body,
                                         EVENT_TIMEOUT_USEC, NULL, request_done, e, &e->request);
@@ -297,13 +296,6 @@ void node_events_post(NodeEvents *e, bool warning, const char *reason, const cha
         log_debug("event %s %s: %s", warning ? "Warning" : "Normal", reason, p->message);
         g_queue_push_tail(&e->queue, p);
         flush(e);
-}
-
-void node_events_set_node_uid(NodeEvents *e, const char *uid) {
-        if (!uid || streq_ptr(uid, e->node_uid))
-                return;
-        g_free(e->node_uid);
-        e->node_uid = g_strdup(uid);
 }
 
 void node_events_on_idle(NodeEvents *e, NodeEventsIdle idle, void *userdata) {
@@ -360,7 +352,6 @@ NodeEvents *node_events_free(NodeEvents *e) {
         sd_event_source_disable_unref(e->retry);
         sd_event_unref(e->event);
         g_free(e->node_name);
-        g_free(e->node_uid);
         g_free(e->collection);
         g_free(e);
         return NULL;

@@ -4,7 +4,8 @@
 /* Kubernetes Events about this Node, so that `kubectl describe node` says
  * what the bridge did and why a switch failed, not only the pod's log.
  * core/v1 Events in the namespace "default", as the kubelet posts its own
- * about a Node.  A repeat of an event (same type, reason and message) raises
+ * about a Node, and like them with the Node's name for its uid: kubectl
+ * describe node looks for that (older kubectl for nothing else).  A repeat of an event (same type, reason and message) raises
  * the count of the first one (count, lastTimestamp), as client-go's
  * correlator does, instead of piling up objects.  Best effort: one request
  * at a time, a failed one tried again a few times, then dropped with a
@@ -26,11 +27,6 @@ typedef struct NodeEvents NodeEvents;
 int node_events_new(KubeClient *client, sd_event *event, const char *node_name, NodeEvents **ret);
 NodeEvents *node_events_free(NodeEvents *e);
 
-/* The Node's metadata.uid, once known (until then the name stands in for
- * it, as the kubelet's own events about its Node have it: kubectl describe
- * looks for both). */
-void node_events_set_node_uid(NodeEvents *e, const char *uid);
-
 /* Queues an event: type Warning or Normal, a CamelCase reason. */
 void node_events_post(NodeEvents *e, bool warning, const char *reason, const char *fmt, ...) _printf_(4, 5);
 
@@ -40,5 +36,5 @@ void node_events_on_idle(NodeEvents *e, NodeEventsIdle idle, void *userdata);
 bool node_events_idle(NodeEvents *e);
 
 /* The body of a new core/v1 Event: exposed for tests. */
-char *node_event_body(const char *name, const char *node_name, const char *node_uid, bool warning,
-                      const char *reason, const char *message, const char *timestamp);
+char *node_event_body(const char *name, const char *node_name, bool warning, const char *reason,
+                      const char *message, const char *timestamp);

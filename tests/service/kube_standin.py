@@ -17,8 +17,12 @@ Served:
     parameters), /openapi/v2 in JSON or in protobuf (the paths, and the
     definitions of each kind's top level and metadata, which kubectl 1.20
     validates objects against);
-  - core/v1 nodes (cluster scoped), namespaces, pods (namespaced):
-    get, list (labelSelector, fieldSelector, limit/continue), watch
+  - core/v1 nodes, namespaces (cluster scoped), pods, events and
+    serviceaccounts (namespaced); apps/v1 daemonsets;
+    rbac.authorization.k8s.io/v1 clusterroles and clusterrolebindings
+    (discovery of their groups, aggregated or not, and their OpenAPI v3
+    documents, so that kubectl apply -k works): get, list (labelSelector,
+    fieldSelector, limit/continue), watch
     (?watch=true; resourceVersion, allowWatchBookmarks, timeoutSeconds,
     chunked newline-delimited JSON events, selector semantics of the watch
     cache: an object leaving the selector is DELETED, entering it ADDED),
@@ -27,9 +31,18 @@ Served:
     metadata.resourceVersion gives 409), create (POST) and delete;
   - fields a kind has not (top level and metadata) in a create or update:
     dropped with a Warning header, dropped silently (fieldValidation=Ignore)
-    or refused (fieldValidation=Strict);
-  - Table output (Accept ...;as=Table;v=v1;g=meta.k8s.io) for nodes, pods,
-    namespaces, with the columns the real server prints;
+    or refused (fieldValidation=Strict); top-level fields of the wrong JSON
+    type refused (400) as the decoder does;
+  - each kind's defaults, server-set fields and validation (422 naming the
+    fields, as the real Status has them), from kube_kinds.py: Events by the
+    core/v1 rules, DaemonSets, RBAC, label keys and values; Pod Security
+    admission (a namespace's pod-security.kubernetes.io labels, else the
+    cluster default given to KubeStandin): a pod that breaks the enforce
+    level refused, a DaemonSet's template that breaks the warn level warned
+    about; a DaemonSet's status.desiredNumberScheduled kept to the nodes
+    its pods fit (no pods are made);
+  - Table output (Accept ...;as=Table;v=v1;g=meta.k8s.io) for every kind,
+    with the columns the real server prints;
   - resourceVersion: one monotonic counter for every write, as etcd's
     revision; a watch from a version older than the last compaction gets an
     ERROR event with a 410 Expired Status, as the watch cache sends it;

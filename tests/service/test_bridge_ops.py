@@ -236,7 +236,8 @@ class BridgeOperateTest(BridgeTestCase):
         ev = self.wait_event('CCModeFailed')
         self.assertEqual(ev['type'], 'Warning')
         self.assertIn(bad, ev['message'], 'the daemon\'s error, naming the GPU')
-        self.assertEqual(ev['involvedObject']['uid'], self.api.node(NODE)['metadata']['uid'])
+        # The kubelet's convention for a Node's events, which every kubectl finds.
+        self.assertEqual(ev['involvedObject'], {'apiVersion': 'v1', 'kind': 'Node', 'name': NODE, 'uid': NODE})
         self.assertEqual(ev['source'], {'component': 'nvidia-cc-k8s-bridge', 'host': NODE})
         out, rows = self.describe_events()
         self.assertTrue(any(r[:2] == ['Warning', 'CCModeFailed'] and bad in r[4] for r in rows), out)
