@@ -242,6 +242,18 @@ class BridgeOperateTest(BridgeTestCase):
         out, rows = self.describe_events()
         self.assertTrue(any(r[:2] == ['Warning', 'CCModeFailed'] and bad in r[4] for r in rows), out)
 
+    def test_bus_lost_exits(self):
+        # dbus-daemon restarted: the connection is over for good, and a
+        # bridge that stayed would never reach nvidia-ccd again.
+        self.start_bridge()
+        self.wait_state('off')
+        self.daemon.expected_exit = True
+        self.bridge.expected_exit = True
+        self.bus.signal(signal.SIGTERM)
+        self.assertEqual(self.bridge.wait(TIMEOUT), 1)
+        self.assertIn('lost the connection to the bus', self.log_text())
+        self.conn = None    # closed with the bus
+
     def liveness_probe(self, max_age=3):
         return subprocess.run([self.bridge_bin, '--check-liveness', '--liveness-file', self.liveness,
                                '--liveness-max-age', str(max_age)], stdin=subprocess.DEVNULL,
