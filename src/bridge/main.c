@@ -57,7 +57,7 @@ static void help(void) {
                "     --default-mode MODE        Mode when the label is absent or empty\n"
                "                                (else $DEFAULT_CC_MODE, else none: only report)\n"
                "     --bus ADDRESS              system (default), session or a D-Bus address\n"
-               "     --readiness-file PATH      Written after a verified switch\n"
+               "     --readiness-file PATH      Present while the node is verified in the mode asked for\n"
                "                                (default " DEFAULT_READINESS_FILE ")\n"
                "     --state-dir DIR            Where the record of paused labels is kept\n"
                "                                (else $STATE_DIRECTORY, else " DEFAULT_STATE_DIR ")\n"

@@ -476,8 +476,12 @@ def since(ts):
 
 
 def event_row(ev):
-    first = since(ev.get('firstTimestamp') or (ev.get('eventTime') or '')[:19] + 'Z' if ev.get('eventTime')
-                  else ev.get('firstTimestamp'))
+    if ev.get('firstTimestamp'):
+        first = since(ev['firstTimestamp'])
+    elif ev.get('eventTime'):
+        first = since(ev['eventTime'][:19] + 'Z')     # a MicroTime: seconds are enough here
+    else:
+        first = '<unknown>'
     last = since(ev['lastTimestamp']) if ev.get('lastTimestamp') else first
     inv = ev.get('involvedObject') or {}
     target = '%s/%s' % (inv.get('kind', '').lower(), inv['name']) if inv.get('name') else inv.get('kind', '').lower()
