@@ -14,6 +14,8 @@ static void step_free(gpointer p) {
         g_free(s->action);
         g_free(s->reason);
         g_free(s->holders);
+        if (s->holder_pids)
+                g_array_unref(s->holder_pids);
         g_free(s);
 }
 
@@ -38,8 +40,9 @@ static int read_string_variant(sd_bus_message *m, char **ret) {
 }
 
 /* Holders a(us): pid and command of each process holding the GPU open. */
-static int read_holders(sd_bus_message *m, char **ret) {
+static int read_holders(sd_bus_message *m, CcdPlanStep *s) {
         g_autoptr(GString) out = g_string_new(NULL);
+        g_autoptr(GArray) pids = g_array_new(false, false, sizeof(uint32_t));
         const char *comm;
         uint32_t pid;
         int r;
@@ -50,8 +53,10 @@ static int read_holders(sd_bus_message *m, char **ret) {
         r = sd_bus_message_enter_container(m, 'a', "(us)");
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_read(m, "(us)", &pid, &comm)) > 0)
+        while ((r = sd_bus_message_read(m, "(us)", &pid, &comm)) > 0) {
                 g_string_append_printf(out, "%s%" PRIu32 " (%s)", out->len ? ", " : "", pid, comm);
+                g_array_append_val(pids, pid);
+        }
         if (r < 0)
                 return r;
         r = sd_bus_message_exit_container(m);
@@ -59,8 +64,11 @@ static int read_holders(sd_bus_message *m, char **ret) {
                 r = sd_bus_message_exit_container(m);
         if (r < 0)
                 return r;
-        g_free(*ret);
-        *ret = out->len ? g_string_free(g_steal_pointer(&out), false) : NULL;
+        g_free(s->holders);
+        s->holders = out->len ? g_string_free(g_steal_pointer(&out), false) : NULL;
+        if (s->holder_pids)
+                g_array_unref(s->holder_pids);
+        s->holder_pids = g_steal_pointer(&pids);
         return 0;
 }
 
@@ -80,7 +88,7 @@ static int read_step(sd_bus_message *m, CcdPlanStep *s) {
                 else if (streq(key, "Reason"))
                         r = read_string_variant(m, &s->reason);
                 else if (streq(key, "Holders"))
-                        r = read_holders(m, &s->holders);
+                        r = read_holders(m, s);
                 else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
@@ -130,6 +138,19 @@ unsigned ccd_plan_n_refused(const CcdPlan *p) {
         return n;
 }
 
+/* Whether every holder's pid is in the reason already (nvidia-ccd's reasons
+ * name the processes): then the list would only repeat it. */
+static bool reason_names_holders(const CcdPlanStep *s) {
+        for (guint i = 0; s->holder_pids && i < s->holder_pids->len; i++) {
+                char pid[16];
+
+                snprintf(pid, sizeof(pid), "%" PRIu32, g_array_index(s->holder_pids, uint32_t, i));
+                if (!s->reason || !strstr(s->reason, pid))
+                        return false;
+        }
+        return true;
+}
+
 char *ccd_plan_describe_refusals(const CcdPlan *p) {
         GString *out = g_string_new(NULL);
 
@@ -140,7 +161,7 @@ char *ccd_plan_describe_refusals(const CcdPlan *p) {
                         continue;
                 g_string_append_printf(out, "%s%s: %s", out->len ? "; " : "", s->device,
                                        s->reason && s->reason[0] ? s->reason : "refused");
-                if (s->holders)
+                if (s->holders && !reason_names_holders(s))
                         g_string_append_printf(out, " (held open by %s)", s->holders);
         }
         return g_string_free(out, false);

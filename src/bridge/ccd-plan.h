@@ -15,6 +15,7 @@ typedef struct CcdPlanStep {
         char *action;  /* switch, skip, refuse */
         char *reason;  /* may be empty */
         char *holders; /* "1234 (python3), 99 (Xorg)", or NULL when none */
+        GArray *holder_pids; /* of uint32_t */
 } CcdPlanStep;
 
 typedef struct CcdPlan {
@@ -29,5 +30,6 @@ CcdPlan *ccd_plan_free(CcdPlan *p);
 /* The steps whose Action is "refuse". */
 unsigned ccd_plan_n_refused(const CcdPlan *p);
 /* For people: "0000:65:00.0: REASON (held open by 1234 (python3)); ...",
- * one entry per refused device. */
+ * one entry per refused device; the holders only where the reason does
+ * not name their pids already. */
 char *ccd_plan_describe_refusals(const CcdPlan *p);
