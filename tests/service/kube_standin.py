@@ -2006,7 +2006,7 @@ class KubeStandin:
         # to /api/v1 (kept to prove that document too).
         self.aggregated_discovery = aggregated_discovery
         self.lock = threading.Lock()
-        self.tokens = {t: 'system:serviceaccount:gpu-operator:nvidia-cc-k8s-bridge' for t in (tokens or [])}
+        self.tokens = {t: 'system:serviceaccount:nvidia-cc-k8s-bridge:nvidia-cc-k8s-bridge' for t in (tokens or [])}
         self.bookmark_interval = bookmark_interval
         self.verbose = verbose
         self.requests = []
@@ -2188,7 +2188,7 @@ class KubeStandin:
 
     # -- faults
 
-    def set_tokens(self, tokens, user='system:serviceaccount:gpu-operator:nvidia-cc-k8s-bridge'):
+    def set_tokens(self, tokens, user='system:serviceaccount:nvidia-cc-k8s-bridge:nvidia-cc-k8s-bridge'):
         '''Only these bearer tokens are valid from now on.'''
         with self.lock:
             self.tokens = {t: user for t in tokens}

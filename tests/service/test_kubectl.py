@@ -132,7 +132,7 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(len(lists), 1)
         self.assertIn('as=Table', lists[0]['headers']['accept'])
         self.assertEqual(lists[0]['status'], 200)
-        self.assertEqual(lists[0]['user'], 'system:serviceaccount:gpu-operator:nvidia-cc-k8s-bridge')
+        self.assertEqual(lists[0]['user'], 'system:serviceaccount:nvidia-cc-k8s-bridge:nvidia-cc-k8s-bridge')
 
     def test_get_node_by_name_wide(self):
         r = self.run_kubectl('get', 'node', NODE, '-o', 'wide')
