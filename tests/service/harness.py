@@ -675,16 +675,23 @@ class ServiceTestCase(unittest.TestCase):
 
     # -- bus and polkit
 
+    def bus_config(self, sock):
+        '''The private bus's configuration (a subclass may use another policy).'''
+        return BUS_CONFIG.format(socket=sock)
+
+    def bus_command(self, conf, fd):
+        '''The dbus-daemon command line (a subclass may wrap it).'''
+        return ['dbus-daemon', '--config-file=' + conf, '--nofork', '--print-address=%d' % fd]
+
     def start_bus(self):
         sock = os.path.join(self.tmp, 'system_bus_socket')
         conf = os.path.join(self.tmp, 'bus.conf')
         with open(conf, 'w') as f:
-            f.write(BUS_CONFIG.format(socket=sock))
+            f.write(self.bus_config(sock))
         r, w = os.pipe()
         self.bus = None
         try:
-            self.bus = Process(['dbus-daemon', '--config-file=' + conf, '--nofork',
-                                '--print-address=%d' % w],
+            self.bus = Process(self.bus_command(conf, w),
                                os.path.join(self.tmp, 'dbus-daemon.log'), name='dbus-daemon', pass_fds=(w,))
             os.close(w)
             w = -1

@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # The installed data files parse: interface XML, bus policy and polkit policy
-# (xmllint), the man pages (groff, warnings are errors), and the units'
-# sandboxes stay at or below the exposure docs/security.md states (3.1 for
-# nvidia-ccd.service, 1.2 for nvidia-cc-k8s-bridge.service).
+# (xmllint), the man pages (groff, warnings are errors), the sysusers.d entry
+# (systemd-sysusers), and the units' sandboxes stay at or below the exposure
+# docs/security.md states (3.1 for nvidia-ccd.service, 1.2 for
+# nvidia-cc-k8s-bridge.service).
 set -euo pipefail
 
 src="$1"
@@ -35,3 +36,11 @@ sed "s|@bindir@|$tmp/bin|" "$src/systemd/nvidia-cc-k8s-bridge.service.in" > "$tm
 systemd-analyze verify --man=no --generators=no "$tmp/nvidia-cc-k8s-bridge.service"
 echo "nvidia-cc-k8s-bridge.service: systemd-analyze verify passes"
 systemd-analyze security --offline=true --threshold=12 "$tmp/nvidia-cc-k8s-bridge.service" | tail -n 1
+
+# The sysusers.d entry: systemd-sysusers takes it and makes the user of the
+# DaemonSet's uid (an empty root; nothing of the host's is touched).
+mkdir -p "$tmp/sysroot/etc"
+systemd-sysusers --root="$tmp/sysroot" "$src/systemd/nvidia-cc-k8s-bridge.sysusers" 2>/dev/null
+grep -q '^nvidia-cc-k8s-bridge:x:64721:64721:' "$tmp/sysroot/etc/passwd"
+grep -q '^nvidia-cc-k8s-bridge:x:64721:' "$tmp/sysroot/etc/group"
+echo "sysusers.d/nvidia-cc-k8s-bridge.conf: user nvidia-cc-k8s-bridge, uid and gid 64721"
