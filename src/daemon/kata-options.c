@@ -65,19 +65,22 @@ static bool path_in_dir(const char *path, const char *dir) {
         }
 }
 
-/* The reasons a handed-over descriptor is refused, in the option's words. */
-static int check_fd(const char *name, int fd, sd_bus_error *error) {
+/* The reasons a handed-over descriptor (or the file at path, opened) is
+ * refused, in the option's words. */
+static int check_fd(const char *name, int fd, const char *path, sd_bus_error *error) {
         int r;
 
         r = fd_check_regular_readable(fd, limit_of(name), NULL);
         if (r == -EBADF)
                 return invalid(error, "Option %s: the file descriptor is not open for reading", name);
+        if (r == -EBADFD && path)
+                return invalid(error, "Option %s: %s is not a regular file", name, path);
         if (r == -EBADFD)
                 return invalid(error, "Option %s: the file descriptor is not of a regular file", name);
         if (r == -EFBIG)
                 return invalid(error, "Option %s: the file is larger than %" PRIu64 " bytes", name, limit_of(name));
         if (r < 0)
-                return invalid(error, "Option %s: cannot use the file descriptor: %s", name, strerror(-r));
+                return invalid(error, "Option %s: cannot use the file: %s", name, strerror(-r));
         return 0;
 }
 
@@ -155,12 +158,12 @@ int kata_options_read(sd_bus_message *m, const char *secrets_dir, KataOptions *o
                                "opens files in for callers; pass the file itself, open, as ca-file-fd",
                                o->ca_path, secrets_dir);
         if (o->pull_secret_fd >= 0) {
-                r = check_fd("pull-secret-fd", o->pull_secret_fd, error);
+                r = check_fd("pull-secret-fd", o->pull_secret_fd, NULL, error);
                 if (r < 0)
                         return r;
         }
         if (o->ca_fd >= 0) {
-                r = check_fd("ca-file-fd", o->ca_fd, error);
+                r = check_fd("ca-file-fd", o->ca_fd, NULL, error);
                 if (r < 0)
                         return r;
         }
@@ -182,7 +185,7 @@ static int open_one(const char *name, const char *path, int fd, int *ret, sd_bus
                 copy = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
                 if (copy < 0)
                         return invalid(error, "Option %s: cannot open %s: %s", name, path, strerror(errno));
-                r = check_fd(name, copy, error);
+                r = check_fd(name, copy, path, error);
                 if (r < 0)
                         return r;
         } else
