@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include "ctl-print.h"
 #include "ctl-verbs.h"
 #include "macro.h"
+#include "oci-pull.h"
 
 /* A pull of a few GiB over a slow link, then the install. */
 #define CTL_INSTALL_TIMEOUT_SEC (60 * 60)
@@ -90,7 +92,7 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
 /* The pull secret and the CA bundle are opened here, with the caller's
  * rights, and handed over as descriptors: the daemon opens no path on the
  * caller's behalf (and its sandbox hides /root and /home). */
-static int open_file_option(const CtlContext *c, const char *option, const char *path, int *ret) {
+static int open_file_option(const CtlContext *c, const char *option, const char *path, uint64_t max, int *ret) {
         char message[512];
         struct stat st;
         int fd;
@@ -101,6 +103,11 @@ static int open_file_option(const CtlContext *c, const char *option, const char 
                 snprintf(message, sizeof(message), "%s %s: %s", option, path, strerror(errno));
         else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 snprintf(message, sizeof(message), "%s %s: not a regular file", option, path);
+                close(fd);
+                fd = -1;
+        } else if ((uint64_t) st.st_size > max) {
+                snprintf(message, sizeof(message), "%s %s: larger than %" PRIu64 " bytes, the most nvidia-ccd takes",
+                         option, path, max);
                 close(fd);
                 fd = -1;
         }
@@ -145,9 +152,9 @@ int verb_install_artifacts(const CtlContext *c) {
 
         assert(c);
 
-        if (a->pull_secret && open_file_option(c, "--pull-secret", a->pull_secret, &secret_fd) < 0)
+        if (a->pull_secret && open_file_option(c, "--pull-secret", a->pull_secret, OCI_PULL_SECRET_MAX, &secret_fd) < 0)
                 return CTL_EXIT_USAGE;
-        if (a->ca_file && open_file_option(c, "--ca-file", a->ca_file, &ca_fd) < 0)
+        if (a->ca_file && open_file_option(c, "--ca-file", a->ca_file, OCI_CA_BUNDLE_MAX, &ca_fd) < 0)
                 return CTL_EXIT_USAGE;
 
         r = sd_bus_match_signal(c->bus, &match, CTL_SERVICE, CTL_MANAGER_PATH, "org.freedesktop.DBus.Properties",

@@ -703,6 +703,8 @@ class KataTest(harness.ServiceTestCase):
         path = self.install(NAME, reg.ref(REPO, 'big'),
                             self.options(reg, register_containerd=GLib.Variant('b', False)))
         self.assertEqual(self.get_all(path, RC_IFACE)['ContainerdHandler'], '')
+        # The registry's log does show a pull's GETs.
+        self.assertTrue(any('/blobs/sha256:' in l for l in self.registry_gets(reg)), reg.log()[-2000:])
 
     def test_containerd_conflict_refused_before_pull(self):
         with open(os.path.join(self.srcdir, 'tests/fixtures/containerd/operator-nvidia.toml'), 'rb') as f:
@@ -861,10 +863,19 @@ class KataTest(harness.ServiceTestCase):
                            as_nobody=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_installed(rc_path(NAME), art, self.files(1))
-        # A directory is refused by the CLI, before any call.
+        # A directory, or a file larger than the daemon takes, is refused by
+        # the CLI, before any call.
         r = self.run_ccctl(['install-artifacts', 'kata-other', ref, '--pull-secret', home])
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn('--pull-secret %s: not a regular file' % home, r.stderr)
+        big = os.path.join(self.tmp, 'big.json')
+        with open(big, 'wb') as f:
+            f.truncate((1 << 20) + 1)
+        r = self.run_ccctl(['--json', 'install-artifacts', 'kata-other', ref, '--pull-secret', big])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('--pull-secret %s: larger than 1048576 bytes' % big, r.stderr)
+        self.assertIn('larger than 1048576 bytes', json.loads(r.stdout)['error']['message'])
+        self.assertNotIn('kata-other', os.listdir(self.artifacts))
 
 
 if __name__ == '__main__':
