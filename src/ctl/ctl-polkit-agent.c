@@ -32,7 +32,8 @@ static _Noreturn void child(int notify_fd, pid_t parent) {
                         if (fd < 0 || dup2(fd, i) < 0)
                                 _exit(EXIT_FAILURE);
                 }
-        if (dup2(notify_fd, NOTIFY_FD) < 0)
+        /* dup2() onto itself would keep O_CLOEXEC: clear it then. */
+        if (notify_fd == NOTIFY_FD ? fcntl(NOTIFY_FD, F_SETFD, 0) < 0 : dup2(notify_fd, NOTIFY_FD) < 0)
                 _exit(EXIT_FAILURE);
         (void) close_range(NOTIFY_FD + 1, ~0U, 0);
         execl(CTL_POLKIT_AGENT_PATH, CTL_POLKIT_AGENT_PATH, "--notify-fd", "3", "--fallback", (char *) NULL);
