@@ -208,7 +208,7 @@ static void register_done(GrpcCall *call, GrpcStatus status, const char *message
                 g_autofree char *f_socket = g_strconcat("CC_SOCKET=", res->socket_path, NULL);
                 const char *fields[] = { f_resource, f_socket, NULL };
 
-                log_event(LOG_INFO, CC_MESSAGE_DEVICE_PLUGIN_REGISTERED, fields,
+                log_event(LOG_INFO, CC_MESSAGE_BRIDGE_DEVICE_PLUGIN_REGISTERED, fields,
                           "Device plugin for %s registered with kubelet (%zu device(s))", res->name,
                           res->current.n_devices);
         }

@@ -182,3 +182,56 @@ int symlink_relative(const char *target, const char *linkpath) {
 
         return symlink(rel, linkpath) < 0 ? -errno : 0;
 }
+
+int fd_check_regular_readable(int fd, uint64_t max, uint64_t *ret_size) {
+        struct stat st;
+        int flags;
+
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return -errno;
+        if ((flags & O_PATH) || (flags & O_ACCMODE) == O_WRONLY)
+                return -EBADF;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        if (ret_size)
+                *ret_size = (uint64_t) st.st_size;
+        return 0;
+}
+
+int fd_read_regular(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+        int r;
+
+        r = fd_check_regular_readable(fd, max, NULL);
+        if (r < 0)
+                return r;
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        /* One byte more than max tells a file that grew since the check. */
+        for (;;) {
+                ssize_t k = pread(fd, buf + n, max + 1 - n, (off_t) n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > max)
+                        return -EFBIG;
+        }
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}

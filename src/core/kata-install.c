@@ -69,6 +69,43 @@ static int oom(CcError *err) {
         return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
 }
 
+/* ArtifactsDir cannot be written: a host problem, usually the unit's
+ * sandbox (a directory not in its ReadWritePaths=). */
+static int cant_write(CcError *err, const char *dir, int error) {
+        return cc_error_set(err, CC_ERROR_HOST_NOT_READY, error, "Cannot create a directory in %s: %s%s", dir,
+                            strerror(error),
+                            error == EROFS ? " (the service may write only the directories its unit lists in "
+                                             "ReadWritePaths=; add this one with a drop-in)" : "");
+}
+
+int kata_install_precheck(const KataInstallOptions *o, CcError *err) {
+        _cleanup_(containerd_plan_done) ContainerdPlan plan = {};
+        _cleanup_free_ char *kata_config = NULL;
+        struct stat st;
+        int r;
+
+        assert(o);
+        assert(o->artifacts_dir);
+        assert(o->runtime_class);
+
+        if (stat(o->artifacts_dir, &st) >= 0 && !S_ISDIR(st.st_mode))
+                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, ENOTDIR, "[Kata] ArtifactsDir %s is not a directory",
+                                    o->artifacts_dir);
+        if (!o->containerd_config)
+                return 0;
+        /* The plan the install makes, for a Kata configuration of any name
+         * in the runtime class's directory: the name does not change
+         * whether containerd's configuration takes the registration. */
+        if (asprintf(&kata_config, "%s/%s/configuration.toml", o->artifacts_dir, o->runtime_class) < 0) {
+                kata_config = NULL;
+                return oom(err);
+        }
+        r = containerd_plan_register(o->containerd_config, o->runtime_class, kata_config, &plan, err);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
 int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataStaging **ret, CcError *err) {
         _cleanup_(kata_staging_freep) KataStaging *s = NULL;
         int r;
@@ -86,7 +123,7 @@ int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataS
         s->created = first_missing(artifacts_dir);
         r = mkdir_parents(artifacts_dir, 0755);
         if (r < 0)
-                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot create %s: %s", artifacts_dir, strerror(-r));
+                return cant_write(err, artifacts_dir, -r);
         if (asprintf(&s->path, "%s/" STAGING_PREFIX "%s-XXXXXX", artifacts_dir, runtime_class) < 0) {
                 s->path = NULL;
                 return oom(err);
@@ -95,8 +132,7 @@ int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataS
                 r = -errno;
                 free(s->path);
                 s->path = NULL;
-                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot create a staging directory in %s: %s",
-                                    artifacts_dir, strerror(-r));
+                return cant_write(err, artifacts_dir, -r);
         }
         if (asprintf(&s->blobs, "%s/blobs", s->path) < 0) {
                 s->blobs = NULL;

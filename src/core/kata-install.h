@@ -34,7 +34,17 @@
 
 typedef struct KataStaging KataStaging;
 
-/* Creates ArtifactsDir (0755) when missing. */
+/* What an install needs of the host, checked before anything is pulled
+ * (reads only): ArtifactsDir is a directory or can be made, and, when
+ * registering, containerd's configuration exists, is a regular file of a
+ * version the editors know, and takes the registration (the plan the
+ * install makes, nothing written).  Uses artifacts_dir, runtime_class and
+ * containerd_config of o.  HostNotReady or InvalidArgument, as the install
+ * would fail. */
+typedef struct KataInstallOptions KataInstallOptions;
+int kata_install_precheck(const KataInstallOptions *o, CcError *err);
+
+/* Creates ArtifactsDir (0755) when missing; HostNotReady when it cannot. */
 int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataStaging **ret, CcError *err);
 const char *kata_staging_path(const KataStaging *s);
 const char *kata_staging_blob_dir(const KataStaging *s);
@@ -50,7 +60,7 @@ int kata_staging_clean_stale(const char *artifacts_dir);
  * install itself stays. */
 typedef int (*KataRestartContainerd)(void *userdata, CcError *err);
 
-typedef struct KataInstallOptions {
+struct KataInstallOptions {
         const char *artifacts_dir;
         const char *state_dir;
         const char *runtime_class;
@@ -58,7 +68,7 @@ typedef struct KataInstallOptions {
         const char *containerd_config;   /* NULL: do not register */
         KataRestartContainerd restart;   /* NULL: do not restart */
         void *restart_userdata;
-} KataInstallOptions;
+};
 
 /* 0 and the new record on success.  On failure, *ret is NULL and nothing
  * outside the staging directory changed, except after a failed restart

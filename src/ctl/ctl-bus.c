@@ -30,6 +30,33 @@ static int call(sd_bus *bus, sd_bus_message *m, unsigned timeout_sec, sd_bus_err
         return r;
 }
 
+const char *ctl_bus_describe(CtlBusKind kind, const char *address, char *buf, size_t size) {
+        const char *e;
+
+        switch (kind) {
+        case CTL_BUS_SYSTEM:
+                e = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+                snprintf(buf, size, "the system bus (%s)", e && *e ? e : "unix:path=/run/dbus/system_bus_socket");
+                break;
+        case CTL_BUS_SESSION:
+                e = getenv("DBUS_SESSION_BUS_ADDRESS");
+                if (e && *e)
+                        snprintf(buf, size, "the session bus (%s)", e);
+                else
+                        snprintf(buf, size, "the session bus (unix:path=%s/bus)", strempty(getenv("XDG_RUNTIME_DIR")));
+                break;
+        case CTL_BUS_ADDRESS:
+                snprintf(buf, size, "the bus at %s", strempty(address));
+                break;
+        case CTL_BUS_REMOTE:
+                snprintf(buf, size, "the system bus of %s (over ssh, through systemd-stdio-bridge)", strempty(address));
+                break;
+        default:
+                snprintf(buf, size, "the bus");
+        }
+        return buf;
+}
+
 int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus **ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
@@ -46,6 +73,10 @@ int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus 
                 break;
         case CTL_BUS_ADDRESS:
                 r = bus_open_address(address, &bus);
+                break;
+        case CTL_BUS_REMOTE:
+                /* ssh -xT HOST systemd-stdio-bridge, as systemctl -H does. */
+                r = sd_bus_open_system_remote(&bus, address);
                 break;
         default:
                 return -EINVAL;
@@ -110,6 +141,7 @@ static const PropSpec gpu_props[] = {
         { "IommuGroup", PROP_INT32, offsetof(CtlDevice, iommu_group) },
         { "GroupMembers", PROP_STRV, offsetof(CtlDevice, group_members) },
         { "VfioDevice", PROP_STRING, offsetof(CtlDevice, vfio_device) },
+        { "VfioCdev", PROP_STRING, offsetof(CtlDevice, vfio_cdev) },
         { "NumaNode", PROP_INT32, offsetof(CtlDevice, numa_node) },
 };
 

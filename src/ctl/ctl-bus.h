@@ -25,8 +25,11 @@
 /* Taking a GPU from nvidia waits for the driver to let it go. */
 #define CTL_VFIO_TIMEOUT_SEC (5 * 60)
 
-/* interactive: let polkit ask for a password through an agent. */
+/* interactive: let polkit ask for a password through an agent.  address:
+ * the D-Bus address of CTL_BUS_ADDRESS, the [USER@]HOST of CTL_BUS_REMOTE. */
 int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus **ret);
+/* "the system bus (unix:path=/run/dbus/system_bus_socket)", for messages. */
+const char *ctl_bus_describe(CtlBusKind kind, const char *address, char *buf, size_t size);
 
 /* Fills *host (set up with ctl_host_init()) with the Manager's properties,
  * one device per Gpu object, sorted by address, and one runtime class per

@@ -188,7 +188,7 @@ static void json_step(JsonWriter *w, const CtlPlanStep *s) {
         json_key(w, "Action");
         json_string(w, s->action);
         json_key(w, "Driver");
-        json_string_or_null(w, s->driver);
+        json_string(w, s->driver ?: "");
         json_key(w, "Holders");
         json_begin_array(w);
         for (size_t i = 0; i < s->n_holders; i++) {
@@ -214,7 +214,7 @@ static void json_step(JsonWriter *w, const CtlPlanStep *s) {
                         json_string(w, *m);
                 json_end_array(w);
                 json_key(w, "VfioDriver");
-                json_string_or_null(w, s->vfio_driver);
+                json_string(w, s->vfio_driver ?: "");
         }
         json_end_object(w);
 }

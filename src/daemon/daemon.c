@@ -45,6 +45,7 @@ Daemon *daemon_free(Daemon *d) {
         hw_host_free(d->host);
         cc_config_done(&d->config);
         free(d->state_dir);
+        free(d->config_dir);
         free(d->mode);
         free(d->last_error);
         free(d);
@@ -79,8 +80,6 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
                 return 0;
         }
 
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Managing %zu device%s", d->inventory->n_devices,
-                          d->inventory->n_devices == 1 ? "" : "s");
         log_info("Serving %s with %zu device%s, host TEE %s", CC_BUS_NAME, d->inventory->n_devices,
                  d->inventory->n_devices == 1 ? "" : "s", d->host_tee);
 
@@ -88,8 +87,26 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
          * the next start if one had to be finished. */
         r = mode_control_resume(d);
         if (r == 0)
-                (void) mode_control_apply_default(d);
+                r = mode_control_apply_default(d);
+        if (r > 0) {
+                /* The GPUs reset now: READY=1 waits for the switch, so that
+                 * units ordered after this one (containerd, kubelet) start
+                 * on GPUs in their mode.  The bus is served meanwhile. */
+                d->ready_pending = true;
+                return 0;
+        }
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Managing %zu device%s", d->inventory->n_devices,
+                          d->inventory->n_devices == 1 ? "" : "s");
         return 0;
+}
+
+void daemon_notify_ready(Daemon *d) {
+        if (!d->ready_pending)
+                return;
+        d->ready_pending = false;
+        /* STATUS= stays what the switch's end said. */
+        (void) sd_notify(false, "READY=1");
+        log_info("Start-up switch done: ready");
 }
 
 int daemon_connect_bus(Daemon *d, const char *bus_spec) {

@@ -36,6 +36,9 @@ typedef struct Daemon {
 
         HwHost *host;
         CcConfig config;
+        /* The directory of the configuration file (/etc/nvidia-ccd): the
+         * only place files named by callers are opened (kata-options.h). */
+        char *config_dir;
         char *state_dir;
         const char *host_tee;
         TargetMode default_mode;   /* effective: after the no-TEE fallback */
@@ -65,6 +68,10 @@ typedef struct Daemon {
         struct KataRecord **runtime_classes;
         size_t n_runtime_classes;
 
+        /* READY=1 waits for the switch started at start (a resumed one or
+         * the default mode). */
+        bool ready_pending;
+
         bool exit_requested;
         int exit_code;
 } Daemon;
@@ -76,6 +83,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Daemon *, daemon_free);
 /* Registers the objects and takes the bus name. */
 int daemon_connect_bus(Daemon *d, const char *bus_spec);
 int daemon_run(Daemon *d);
+/* READY=1 to the service manager, once the start-up switch has ended. */
+void daemon_notify_ready(Daemon *d);
 
 /* Bus objects (bus-manager.c, bus-gpu.c). */
 int bus_manager_register(Daemon *d);

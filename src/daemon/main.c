@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
+#include <libgen.h>
 
 #include "build-config.h"
 #include "config.h"
@@ -105,6 +106,30 @@ static TargetMode effective_default(const CcConfig *c, const char *tee) {
         return m;
 }
 
+/* The absolute directory of the configuration file, symbolic links
+ * resolved; the file itself need not exist. */
+static int config_directory(const char *config_path, char **ret) {
+        _cleanup_free_ char *copy = strdup(config_path), *dir = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        dir = realpath(dirname(copy), NULL);
+        if (!dir) {
+                /* Not there (yet): the path as given, when absolute. */
+                if (config_path[0] != '/')
+                        return -errno;
+                free(copy);
+                copy = strdup(config_path);
+                if (!copy)
+                        return -ENOMEM;
+                dir = strdup(dirname(copy));
+                if (!dir)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(dir);
+        return 0;
+}
+
 static int setup(Daemon *d, const Options *o) {
         CcError e = CC_ERROR_INIT;
         const char *state_dir = getenv("STATE_DIRECTORY");
@@ -113,6 +138,12 @@ static int setup(Daemon *d, const Options *o) {
         r = cc_config_load(&d->config, o->config_path, o->config_given, &e);
         if (r < 0) {
                 log_error("%s", e.message);
+                return r;
+        }
+
+        r = config_directory(o->config_path, &d->config_dir);
+        if (r < 0) {
+                log_error("Cannot resolve the directory of %s: %s", o->config_path, strerror(-r));
                 return r;
         }
 

@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus-errors.h"
+#include "cc-names.h"
 #include "daemon.h"
 #include "log.h"
 #include "message-ids.h"
@@ -151,6 +152,10 @@ static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *us
                 set_state(d, r < 0 ? MODE_STATE_FAILED : MODE_STATE_IDLE, r < 0 ? e.message : "");
                 log_outcome(sw, r, &e);
         }
+        /* Ready also after a failure: the failure is in ModeState, LastError
+         * and STATUS=, and failing the start would only have systemd reset
+         * the GPUs again and again. */
+        daemon_notify_ready(d);
 
         if (request) {
                 if (r < 0) {
@@ -223,8 +228,7 @@ int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, 
                 return r;
         mode = target_mode_from_string(mode_string);
         if (mode == TARGET_MODE_INVALID)
-                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
-                                         "Unknown mode \"%s\": expected on, off, devtools or ppcie", mode_string);
+                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument", CC_MODE_INVALID_FMT, mode_string);
 
         r = authorizer_check(d->authorizer, m, error);
         if (r <= 0)
@@ -268,7 +272,9 @@ int mode_control_resume(Daemon *d) {
 }
 
 /* The configured default, applied once at start, unless the GPUs are
- * already there: a restart of the service must not reset working GPUs. */
+ * already there: a restart of the service must not reset working GPUs.
+ * Returns 1 when a switch was started (READY=1 waits for it), 0 when none
+ * was needed or possible. */
 int mode_control_apply_default(Daemon *d) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         CcSwitchTarget *targets = NULL;
@@ -296,7 +302,11 @@ int mode_control_apply_default(Daemon *d) {
         log_event(LOG_INFO, CC_MESSAGE_DEFAULT_MODE, fields, "Applying the default mode %s",
                   target_mode_to_string(d->default_mode));
         r = mode_control_start(d, d->default_mode, targets, n, NULL, &error);
-        if (r < 0)
+        if (r < 0) {
                 log_error("Cannot apply the default mode: %s", error.message ? error.message : strerror(-r));
+                return r;
+        }
+        (void) sd_notifyf(false, "STATUS=Applying the default mode %s: switching %zu device%s",
+                          target_mode_to_string(d->default_mode), n, n == 1 ? "" : "s");
         return r;
 }

@@ -14,16 +14,23 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "fileio.h"
 #include "oci-pull.h"
 #include "oci-reference.h"
 
 #define REPORT_LINE_MAX (1024 * 1024)
+/* Where the helper finds what it was handed (its command line says so). */
 #define SECRET_FD 3
+#define CA_FD 4
+/* The parent's copies sit above these, so that moving them into place in
+ * the child never overwrites one with the other. */
+#define HANDOVER_FD_MIN 10
 
 struct OciPull {
         pid_t pid;
         int fd;
         char *output_dir;
+        char *helper;
         char *buf;
         size_t size;
         bool ended;
@@ -33,8 +40,10 @@ struct OciPull {
         CcError invalid;      /* what was wrong with its report */
 };
 
-static const char *helper_path(const OciPullOptions *o) {
+const char *oci_pull_helper_path(const OciPullOptions *o) {
         const char *e;
+
+        assert(o);
 
         if (o->helper_path)
                 return o->helper_path;
@@ -44,7 +53,35 @@ static const char *helper_path(const OciPullOptions *o) {
         return OCI_FETCH_HELPER_PATH;
 }
 
-static void child_exec(const char *path, char **argv, int out_fd, int secret_fd, pid_t parent) {
+/* The report line of a failed execv(), written without stdio or malloc:
+ * {"exec-failed":{"errno":N}}. */
+static void child_report_exec_failure(int error) {
+        static const char head[] = "{\"exec-failed\":{\"errno\":", tail[] = "}}\n";
+        char line[sizeof(head) + sizeof(tail) + 16], digits[16];
+        size_t n = 0, k = 0;
+
+        memcpy(line, head, sizeof(head) - 1);
+        n = sizeof(head) - 1;
+        do
+                digits[k++] = (char) ('0' + error % 10);
+        while ((error /= 10) > 0 && k < sizeof(digits));
+        while (k > 0)
+                line[n++] = digits[--k];
+        memcpy(line + n, tail, sizeof(tail) - 1);
+        n += sizeof(tail) - 1;
+        (void) write(STDOUT_FILENO, line, n);
+}
+
+/* fd (at HANDOVER_FD_MIN or above) becomes target, kept across exec; -1:
+ * target is closed. */
+static int child_place_fd(int fd, int target) {
+        if (fd < 0)
+                return close(target) < 0 && errno != EBADF ? -1 : 0;
+        /* dup2() clears O_CLOEXEC on the copy. */
+        return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+static void child_exec(const char *path, char **argv, int out_fd, int secret_fd, int ca_fd, pid_t parent) {
         sigset_t all;
         int null_fd;
 
@@ -57,29 +94,45 @@ static void child_exec(const char *path, char **argv, int out_fd, int secret_fd,
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0)
                 _exit(127);
-        if (secret_fd >= 0) {
-                /* dup2() onto itself keeps O_CLOEXEC: clear it then. */
-                if (secret_fd == SECRET_FD ? fcntl(SECRET_FD, F_SETFD, 0) < 0 : dup2(secret_fd, SECRET_FD) < 0)
-                        _exit(127);
-                (void) close_range(SECRET_FD + 1, ~0U, 0);
-        } else
-                (void) close_range(STDERR_FILENO + 1, ~0U, 0);
+        if (child_place_fd(secret_fd, SECRET_FD) < 0 || child_place_fd(ca_fd, CA_FD) < 0)
+                _exit(127);
+        (void) close_range(CA_FD + 1, ~0U, 0);
         execv(path, argv);
+        child_report_exec_failure(errno);
         _exit(127);
 }
 
-int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
+/* A copy of a handed-over descriptor above HANDOVER_FD_MIN, after the
+ * checks the helper makes again. */
+static int handover_fd(int fd, const char *what, uint64_t max, int *ret, CcError *err) {
+        int r, copy;
+
+        *ret = -1;
+        if (fd < 0)
+                return 0;
+        r = fd_check_regular_readable(fd, max, NULL);
+        if (r == -EBADF)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EBADF, "the %s is not open for reading", what);
+        if (r == -EBADFD)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EBADFD, "the %s is not a regular file", what);
+        if (r == -EFBIG)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG, "the %s is larger than %" PRIu64 " bytes",
+                                    what, max);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, -r, "cannot use the %s: %s", what, strerror(-r));
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, HANDOVER_FD_MIN);
+        if (copy < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot duplicate the %s: %s", what, strerror(errno));
+        *ret = copy;
+        return 0;
+}
+
+int oci_pull_check(const OciPullOptions *o, CcError *err) {
         _cleanup_(oci_reference_done) OciReference ref = {};
-        _cleanup_(oci_pull_freep) OciPull *p = NULL;
-        _cleanup_close_ int secret_fd = -1, read_fd = -1, write_fd = -1;
-        _cleanup_free_ char *max = NULL;
-        const char *path, *argv[16];
-        int pipe_fds[2], n = 0, r;
-        struct stat st;
-        pid_t parent;
+        const char *path;
+        int r;
 
         assert(o);
-        assert(ret);
 
         if (!o->reference)
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "no reference given");
@@ -90,31 +143,49 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EPERM,
                                     "plain HTTP is only allowed for a registry on loopback "
                                     "(localhost, 127.0.0.0/8, [::1]), not %s", ref.host);
+        /* A helper that is not there is a host problem, told before a fork. */
+        path = oci_pull_helper_path(o);
+        if (access(path, X_OK) < 0)
+                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, errno, "cannot run the fetch helper %s: %s (%s)",
+                                    path, strerror(errno), strerrorname_np(errno) ?: "?");
+        return 0;
+}
+
+int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
+        _cleanup_(oci_pull_freep) OciPull *p = NULL;
+        _cleanup_close_ int secret_fd = -1, ca_fd = -1, read_fd = -1, write_fd = -1;
+        _cleanup_free_ char *max = NULL;
+        const char *path, *argv[16];
+        int pipe_fds[2], n = 0, r;
+        struct stat st;
+        pid_t parent;
+
+        assert(o);
+        assert(ret);
+
+        r = oci_pull_check(o, err);
+        if (r < 0)
+                return r;
         if (!o->output_dir || o->output_dir[0] != '/' || stat(o->output_dir, &st) < 0 || !S_ISDIR(st.st_mode))
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOTDIR, "the output directory %s is not an absolute path to a directory",
                                     strempty(o->output_dir));
-        if (o->ca_file && access(o->ca_file, R_OK) < 0)
-                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, errno, "cannot read the CA file %s: %s",
-                                    o->ca_file, strerror(errno));
-        if (o->pull_secret) {
-                secret_fd = open(o->pull_secret, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-                if (secret_fd < 0)
-                        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, errno, "cannot open the pull secret %s: %s",
-                                            o->pull_secret, strerror(errno));
-                if (fstat(secret_fd, &st) < 0 || !S_ISREG(st.st_mode))
-                        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                            "the pull secret %s is not a regular file", o->pull_secret);
-        }
+        r = handover_fd(o->pull_secret_fd, "pull secret", OCI_PULL_SECRET_MAX, &secret_fd, err);
+        if (r < 0)
+                return r;
+        r = handover_fd(o->ca_fd, "CA bundle", OCI_CA_BUNDLE_MAX, &ca_fd, err);
+        if (r < 0)
+                return r;
 
+        path = oci_pull_helper_path(o);
         p = calloc(1, sizeof(*p));
         if (!p)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
         p->fd = -1;
         p->output_dir = strdup(o->output_dir);
-        if (!p->output_dir)
+        p->helper = strdup(path);
+        if (!p->output_dir || !p->helper)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
 
-        path = helper_path(o);
         argv[n++] = "nvidia-ccd-fetch";
         argv[n++] = "--reference";
         argv[n++] = o->reference;
@@ -124,9 +195,9 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
                 argv[n++] = "--pull-secret-fd";
                 argv[n++] = "3";
         }
-        if (o->ca_file) {
-                argv[n++] = "--ca-file";
-                argv[n++] = o->ca_file;
+        if (ca_fd >= 0) {
+                argv[n++] = "--ca-fd";
+                argv[n++] = "4";
         }
         if (o->plain_http)
                 argv[n++] = "--plain-http";
@@ -147,7 +218,7 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
         if (p->pid < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot fork: %s", strerror(errno));
         if (p->pid == 0)
-                child_exec(path, (char **) argv, write_fd, secret_fd, parent);
+                child_exec(path, (char **) argv, write_fd, secret_fd, ca_fd, parent);
 
         if (fcntl(read_fd, F_SETFL, O_NONBLOCK) < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot set up the pipe: %s", strerror(errno));
@@ -168,6 +239,7 @@ OciPull *oci_pull_free(OciPull *p) {
                 close(p->fd);
         oci_pull_result_free(p->result);
         free(p->output_dir);
+        free(p->helper);
         free(p->buf);
         free(p);
         return NULL;
@@ -302,6 +374,18 @@ static int take_error(OciPull *p, JsonObject *o) {
         return invalid(p, "unknown error kind");
 }
 
+/* Written by the child in place of the helper when execv() failed. */
+static int take_exec_failure(OciPull *p, JsonObject *o) {
+        static const char *const names[] = { "errno", NULL };
+        uint64_t e;
+
+        if (!only_members(o, names) || !get_uint(o, "errno", &e) || e == 0 || e > 4095)
+                return invalid(p, "bad exec failure");
+        cc_error_set(&p->error, CC_ERROR_HOST_NOT_READY, (int) e, "cannot run the fetch helper %s: %s (%s)", p->helper,
+                     strerror((int) e), strerrorname_np((int) e) ?: "?");
+        return 0;
+}
+
 static int take_line(OciPull *p, const char *line, size_t size) {
         g_autoptr(JsonParser) parser = json_parser_new_immutable();
         g_autoptr(GList) members = NULL;
@@ -330,6 +414,8 @@ static int take_line(OciPull *p, const char *line, size_t size) {
                 return take_result(p, json_node_get_object(value));
         if (streq(name, "error"))
                 return take_error(p, json_node_get_object(value));
+        if (streq(name, "exec-failed"))
+                return take_exec_failure(p, json_node_get_object(value));
         return invalid(p, "unknown line");
 }
 
@@ -457,7 +543,9 @@ int oci_pull_finish(OciPull *p, OciPullResult **ret, CcError *err) {
                         return cc_error_set(err, CC_ERROR_INTERNAL, EIO, "the fetch helper was killed by signal %d (%s)",
                                             WTERMSIG(status), strsignal(WTERMSIG(status)));
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-                        return cc_error_set(err, CC_ERROR_INTERNAL, ENOENT, "cannot run the fetch helper");
+                        return cc_error_set(err, CC_ERROR_HOST_NOT_READY, ECHILD,
+                                            "cannot run the fetch helper %s: it could not be started (exit status 127)",
+                                            p->helper);
                 return cc_error_set(err, CC_ERROR_INTERNAL, EIO, "the fetch helper exited with status %d without a result",
                                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         }

@@ -777,7 +777,9 @@ class ServiceTestCase(unittest.TestCase):
             f.write(text)
         return path
 
-    def start_daemon(self, config_text='', extra_args=(), wait_ready=True, extra_env=None):
+    def start_daemon(self, config_text='', extra_args=(), wait_ready=True, extra_env=None, keep_notify=False):
+        '''keep_notify: leave the NOTIFY_SOCKET open as self.notify_sock
+        (non-blocking; read it with notify_messages()), without waiting.'''
         assert self.host is not None
         assert self.daemon is None or not self.daemon.alive()
         if self.daemon is not None:
@@ -803,12 +805,28 @@ class ServiceTestCase(unittest.TestCase):
             with open(self.daemon_log, 'ab') as f:
                 f.write(('$ %s\n' % ' '.join(args)).encode())
             self.daemon = Process(args, self.daemon_log, env=env, name='nvidia-ccd')
-            if wait_ready:
+            if keep_notify:
+                # The daemon sends to the path: it stays until the test ends.
+                sock.setblocking(False)
+                self.notify_sock, sock = sock, None
+                self.addCleanup(os.unlink, notify_path)
+                self.addCleanup(self.notify_sock.close)
+            elif wait_ready:
                 self.wait_ready(sock)
         finally:
-            sock.close()
-            os.unlink(notify_path)
+            if sock is not None:
+                sock.close()
+                os.unlink(notify_path)
         return self.daemon
+
+    def notify_messages(self):
+        '''The sd_notify() datagrams that arrived on self.notify_sock.'''
+        out = []
+        while True:
+            try:
+                out.append(self.notify_sock.recv(4096).decode(errors='replace'))
+            except BlockingIOError:
+                return out
 
     def wait_ready(self, sock):
         deadline = time.monotonic() + START_TIMEOUT
@@ -837,27 +855,41 @@ class ServiceTestCase(unittest.TestCase):
 
     # -- D-Bus calls
 
-    def call(self, path, iface, method, sig=None, args=(), timeout_ms=CALL_TIMEOUT_MS):
+    def call(self, path, iface, method, sig=None, args=(), timeout_ms=CALL_TIMEOUT_MS, fds=None):
+        '''fds: descriptors sent with the call; an "h" argument is an index
+        into this list.'''
         params = GLib.Variant('(%s)' % sig, tuple(args)) if sig is not None else None
-        r = self.conn.call_sync(BUS_NAME, path, iface, method, params, None,
-                                Gio.DBusCallFlags.NONE, timeout_ms, None)
+        if fds is not None:
+            r, _ = self.conn.call_with_unix_fd_list_sync(BUS_NAME, path, iface, method, params, None,
+                                                         Gio.DBusCallFlags.NONE, timeout_ms,
+                                                         Gio.UnixFDList.new_from_array(list(fds)), None)
+        else:
+            r = self.conn.call_sync(BUS_NAME, path, iface, method, params, None,
+                                    Gio.DBusCallFlags.NONE, timeout_ms, None)
         return r.unpack() if r is not None else ()
 
-    def call_async(self, path, iface, method, sig=None, args=(), timeout_ms=CALL_TIMEOUT_MS):
+    def call_async(self, path, iface, method, sig=None, args=(), timeout_ms=CALL_TIMEOUT_MS, fds=None):
         '''Returns a dict filled with 'reply' or 'error' when the reply comes.'''
         pending = {'done': False}
         params = GLib.Variant('(%s)' % sig, tuple(args)) if sig is not None else None
 
         def done(conn, res):
             try:
-                pending['reply'] = conn.call_finish(res).unpack()
+                if fds is not None:
+                    pending['reply'] = conn.call_with_unix_fd_list_finish(res)[0].unpack()
+                else:
+                    pending['reply'] = conn.call_finish(res).unpack()
             except GLib.Error as e:
                 pending['error'] = e
             pending['done'] = True
             pending['at'] = time.monotonic()
 
-        self.conn.call(BUS_NAME, path, iface, method, params, None, Gio.DBusCallFlags.NONE,
-                       timeout_ms, None, done)
+        if fds is not None:
+            self.conn.call_with_unix_fd_list(BUS_NAME, path, iface, method, params, None, Gio.DBusCallFlags.NONE,
+                                             timeout_ms, Gio.UnixFDList.new_from_array(list(fds)), None, done)
+        else:
+            self.conn.call(BUS_NAME, path, iface, method, params, None, Gio.DBusCallFlags.NONE,
+                           timeout_ms, None, done)
         return pending
 
     def wait_reply(self, pending, timeout=CALL_TIMEOUT_MS / 1000):

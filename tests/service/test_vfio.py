@@ -203,9 +203,17 @@ class VfioTest(harness.ServiceTestCase):
 
     def test_ctl_bind_unbind(self):
         gpu = self.host.gpus()[0]
+        audio = self.functions(gpu)[1]
+        group = self.host.iommu_group(gpu)
         r = self.run_ccctl(['--no-ask-password', 'bind-vfio', gpu[5:]])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.host.driver(gpu), 'vfio-pci')
+        # It says what it took: the whole group, every function.
+        self.assertEqual(r.stdout, 'Bound IOMMU group %d to VFIO (/dev/vfio/%d): %s (vfio-pci) %s\n'
+                         % (group, group, gpu, audio))
+        r = self.run_ccctl(['bind-vfio', gpu])
+        self.assertEqual(r.stdout, 'IOMMU group %d was bound to VFIO already (/dev/vfio/%d): %s (vfio-pci) %s\n'
+                         % (group, group, gpu, audio))
         r = self.run_ccctl(['--json', 'bind-vfio'])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('"vfio-pci"', r.stdout)
@@ -213,6 +221,7 @@ class VfioTest(harness.ServiceTestCase):
         r = self.run_ccctl(['unbind-vfio'])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_original()
+        self.assertIn('Gave IOMMU group %d back: %s (nvidia) %s\n' % (group, gpu, audio), r.stdout)
 
         def refused():
             r = self.run_ccctl(['bind-vfio', '0000:99:00.0'])
@@ -220,8 +229,8 @@ class VfioTest(harness.ServiceTestCase):
             self.assertIn('Failed to bind to VFIO', r.stderr)
             self.assertIn('No PCI device 0000:99:00.0', r.stderr)
             r = self.run_ccctl(['unbind-vfio', 'bogus'])
-            self.assertEqual(r.returncode, 1)
-            self.assertIn('"bogus" is not a PCI address', r.stderr)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn('Invalid PCI address "bogus"', r.stderr)
             r = self.run_ccctl(['bind-vfio', ''])
             self.assertEqual(r.returncode, 2)
             r = self.run_ccctl(['--no-ask-password', 'bind-vfio'], as_nobody=True)
