@@ -185,9 +185,9 @@ class PlanTest(harness.ServiceTestCase):
             r = self.run_ccctl(args)
             self.assertEqual(r.returncode, 2, args)
             self.assertIn('--dry-run', r.stderr)
-        # The daemon's errors, as for the operation.
+        # A bad mode is refused as for the operation: usage, in the daemon's words.
         r = self.run_ccctl(['set-mode', 'bogus', '--dry-run'])
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 2)
         self.assertIn('Unknown mode "bogus"', r.stderr)
 
 
