@@ -711,13 +711,21 @@ int containerd_v3_dropin(const char *runtime_class, const char *kata_config_path
 static int find_imports(const TomlDoc *doc, const TomlItem **ret_item, TomlArrayElement **ret_elements,
                         size_t *ret_n, CcError *err) {
         const TomlItem *imports = NULL;
+        bool in_root = true;
 
         for (size_t i = 0; i < doc->n_items; i++) {
                 const TomlItem *item = &doc->items[i];
 
-                if (item_is_header(item))
-                        break;
-                if (item->kind != TOML_ITEM_KEYVAL || !streq(item->key[0], "imports"))
+                if (item_is_header(item)) {
+                        /* [imports] or [imports.x]: a root array could not
+                         * be added beside it. */
+                        if (streq(item->key[0], "imports"))
+                                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                                    "line %u: imports is a table, not a list of files", item->line);
+                        in_root = false;
+                        continue;
+                }
+                if (!in_root || item->kind != TOML_ITEM_KEYVAL || !streq(item->key[0], "imports"))
                         continue;
                 if (item->n_key != 1)
                         return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
