@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "authorizer.h"
+#include "bus-args.h"
 #include "log.h"
 #include "macro.h"
 #include "message-ids.h"
@@ -223,8 +224,13 @@ int authorizer_check(Authorizer *a, sd_bus_message *m, sd_bus_error *error) {
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "no polkit action for this method");
 
         q = g_hash_table_lookup(a->queries, m);
-        if (!q)
+        if (!q) {
+                /* Nothing large is kept while polkit thinks. */
+                int r = bus_args_check_sizes(m, error);
+                if (r < 0)
+                        return r;
                 return start_query(a, m, action, error);
+        }
         if (!q->done)
                 return 0;
         if (!streq(q->action, action)) {

@@ -12,6 +12,7 @@
 #include <assert.h>
 #include <sys/epoll.h>
 
+#include "bus-args.h"
 #include "bus-errors.h"
 #include "daemon.h"
 #include "kata-install.h"
@@ -19,6 +20,7 @@
 #include "kata-record.h"
 #include "log.h"
 #include "message-ids.h"
+#include "oci-reference.h"
 #include "time-util.h"
 #include "unit-restart.h"
 #include "work-thread.h"
@@ -519,7 +521,15 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
         OciPullOptions po;
         int r;
 
-        r = sd_bus_message_read(m, "ss", &runtime_class, &reference);
+        /* Nothing is read before polkit answered (the authorizer checked
+         * the sizes); every string is read with its limit. */
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = bus_read_string(m, KATA_RUNTIME_CLASS_MAX, "runtime class name", &runtime_class, error);
+        if (r >= 0)
+                r = bus_read_string(m, OCI_REFERENCE_MAX, "reference", &reference, error);
         if (r < 0)
                 return r;
         r = read_options(m, &a, error);
@@ -530,9 +540,6 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
         if (a.restart_containerd && !a.register_containerd)
                 return invalid(error, "Option restart-containerd needs register-containerd");
 
-        r = authorizer_check(d->authorizer, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
         r = daemon_check_idle(d, error);
         if (r < 0)
                 return r;
@@ -575,15 +582,16 @@ int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error
         ssize_t i;
         int r;
 
-        r = sd_bus_message_read(m, "s", &runtime_class);
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = bus_read_string(m, KATA_RUNTIME_CLASS_MAX, "runtime class name", &runtime_class, error);
         if (r < 0)
                 return r;
         if (kata_check_runtime_class(runtime_class, &e) < 0)
                 return bus_error_from_cc(error, &e);
 
-        r = authorizer_check(d->authorizer, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
         r = daemon_check_idle(d, error);
         if (r < 0)
                 return r;
