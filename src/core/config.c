@@ -45,6 +45,8 @@ void cc_config_done(CcConfig *c) {
         g_free(c->extra_devices);
         g_free(c->artifacts_dir);
         g_free(c->containerd_config);
+        g_strfreev(c->allowed_host_paths);
+        g_strfreev(c->allowed_extra_args);
         *c = (CcConfig) { .default_mode = TARGET_MODE_INVALID };
 }
 
@@ -222,6 +224,51 @@ static int parse_size(CcConfig *c, const ConfigKey *k, const char *source, const
         return 0;
 }
 
+/* A comma list of absolute paths without "." or ".." components. */
+static int parse_path_list(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        char ***field = (char ***) ((uint8_t *) c + k->offset);
+        g_auto(GStrv) items = NULL;
+        int r;
+
+        if (value[0] == '\0') {
+                g_clear_pointer(field, g_strfreev);
+                return 0;
+        }
+        r = split_list(k, source, value, &items, err);
+        if (r < 0)
+                return r;
+        for (char **i = items; *i; i++) {
+                g_auto(GStrv) parts = g_strsplit(*i, "/", -1);
+
+                if (!g_path_is_absolute(*i))
+                        return bad_value(k, source, err, "\"%s\" is not an absolute path", *i);
+                for (char **p = parts; *p; p++)
+                        if (streq(*p, ".") || streq(*p, ".."))
+                                return bad_value(k, source, err, "\"%s\" has a \".\" or \"..\" component", *i);
+        }
+        g_strfreev(*field);
+        *field = g_steal_pointer(&items);
+        return 0;
+}
+
+/* A comma list of fnmatch() patterns. */
+static int parse_pattern_list(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        char ***field = (char ***) ((uint8_t *) c + k->offset);
+        g_auto(GStrv) items = NULL;
+        int r;
+
+        if (value[0] == '\0') {
+                g_clear_pointer(field, g_strfreev);
+                return 0;
+        }
+        r = split_list(k, source, value, &items, err);
+        if (r < 0)
+                return r;
+        g_strfreev(*field);
+        *field = g_steal_pointer(&items);
+        return 0;
+}
+
 static const ConfigKey config_keys[] = {
         { "Mode", "Default", parse_mode, 0, NULL },
         { "Devices", "CcCapableDeviceIds", parse_cc_ids, 0, NULL },
@@ -230,6 +277,8 @@ static const ConfigKey config_keys[] = {
         { "Kata", "ArtifactsDir", parse_path, offsetof(CcConfig, artifacts_dir), DEFAULT_ARTIFACTS_DIR },
         { "Kata", "ContainerdConfig", parse_path, offsetof(CcConfig, containerd_config), DEFAULT_CONTAINERD_CONFIG },
         { "Kata", "MaxArtifactBytes", parse_size, offsetof(CcConfig, max_artifact_bytes), NULL },
+        { "Kata", "AllowedHostPaths", parse_path_list, offsetof(CcConfig, allowed_host_paths), NULL },
+        { "Kata", "AllowedExtraArgs", parse_pattern_list, offsetof(CcConfig, allowed_extra_args), NULL },
 };
 
 static bool group_known(const char *group) {

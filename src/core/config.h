@@ -11,6 +11,10 @@
  *             ContainerdConfig=/etc/containerd/config.toml
  *             MaxArtifactBytes=8G                (total of an artifact's layers;
  *                                                 absent: the registry client's default)
+ *             AllowedHostPaths=/opt/kata,...     (what a Kata configuration may name on
+ *                                                 the host; absent: Kata's own locations)
+ *             AllowedExtraArgs=--thread-pool-size=*,...  (fnmatch patterns of the
+ *                                                 arguments it may give; absent: Kata's own)
  * A missing file gives the defaults; a bad value is an error naming the key.
  * An empty value means the key's default; unknown groups and keys are logged
  * and skipped (a newer file must not stop an older daemon). */
@@ -40,6 +44,8 @@ typedef struct CcConfig {
         char *artifacts_dir;
         char *containerd_config;
         uint64_t max_artifact_bytes;   /* 0: the registry client's default */
+        char **allowed_host_paths;     /* NULL: the defaults of kata-host-paths.h */
+        char **allowed_extra_args;     /* NULL: the defaults of kata-host-paths.h */
 } CcConfig;
 
 void cc_config_init(CcConfig *c); /* defaults */

@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "kata-containerd.h"
 #include "kata-fs.h"
+#include "kata-host-paths.h"
 #include "kata-install.h"
 #include "kata-names.h"
 #include "kata-toml.h"
@@ -269,6 +270,12 @@ static int install_prepare(Install *in, CcError *err) {
                 return oom(err);
         paths = (KataTomlPaths) { .kernel = kernel, .initrd = initrd, .image = image };
         r = kata_toml_set_paths(text, len, &paths, &in->config_text, &in->config_len, err);
+        if (r >= 0)
+                r = kata_check_host_paths(in->config_text, in->config_len,
+                                          &(KataHostPolicy) { .install_dir = in->final_dir,
+                                                              .allowed_paths = o->allowed_host_paths,
+                                                              .allowed_args = o->allowed_extra_args },
+                                          err);
         if (r < 0) {
                 cc_error_prefix(err, "%s", in->files.configuration);
                 return r;

@@ -56,6 +56,10 @@ typedef struct KataInstallOptions {
         const char *runtime_class;
         const char *reference;
         const char *containerd_config;   /* NULL: do not register */
+        /* What the Kata configuration may name on the host besides the
+         * install directory (kata-host-paths.h); NULL: the defaults. */
+        const char *const *allowed_host_paths;
+        const char *const *allowed_extra_args;
         KataRestartContainerd restart;   /* NULL: do not restart */
         void *restart_userdata;
 } KataInstallOptions;

@@ -377,6 +377,8 @@ static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e) {
                 .runtime_class = j->runtime_class,
                 .reference = j->reference,
                 .containerd_config = j->register_containerd ? d->config.containerd_config : NULL,
+                .allowed_host_paths = (const char *const *) d->config.allowed_host_paths,
+                .allowed_extra_args = (const char *const *) d->config.allowed_extra_args,
         };
         r = start_work(d, install_work, &start_error);
         if (r < 0) {
@@ -570,6 +572,11 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
                 return r;
 
         log_info("Pulling %s for runtime class %s", reference, runtime_class);
+        /* Whoever can push to a tag decides what every node that pulls it
+         * installs, and what its Kata shim runs. */
+        if (!strstr(reference, "@sha256:"))
+                log_warning("%s is not pinned by digest: whoever can push to it decides what is installed; "
+                            "pin it as REFERENCE@sha256:DIGEST", reference);
         d->kata_job = TAKE_PTR(j);
         emit_progress(d);
         return 1;

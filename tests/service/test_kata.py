@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import threading
@@ -398,6 +399,62 @@ class KataTest(harness.ServiceTestCase):
         reg.push_artifact(REPO, 'bad', files)
         self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'bad'),
                             self.options(reg), contains=TOML_TITLE)
+
+    def test_hostile_configuration(self):
+        # The publisher of the artifact picks what the Kata shim runs as
+        # root: each such key is refused, naming it and its line.
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        cases = [
+            (b'path = "/opt/kata/bin/qemu-system-x86_64-snp-experimental"', b'path = "/bin/sh"',
+             'hypervisor.qemu.path: "/bin/sh"'),
+            (b'valid_hypervisor_paths = ["/opt/kata/bin/qemu-system-x86_64-snp-experimental"]',
+             b'valid_hypervisor_paths = ["/bin/*"]', 'hypervisor.qemu.valid_hypervisor_paths: "/bin/*"'),
+            (b'virtio_fs_daemon = "/opt/kata/libexec/virtiofsd"', b'virtio_fs_daemon = "/bin/sh"',
+             'hypervisor.qemu.virtio_fs_daemon: "/bin/sh"'),
+            (b'virtio_fs_extra_args = ["--thread-pool-size=1", "--announce-submounts"]',
+             b'virtio_fs_extra_args = ["-c", "touch /tmp/owned"]', 'hypervisor.qemu.virtio_fs_extra_args: "-c"'),
+        ]
+        lines = self.toml.split(b'\n')
+        for old, new, contains in cases:
+            with self.subTest(key=contains):
+                line = [i + 1 for i, l in enumerate(lines) if l.startswith(old)][0]
+                bad = self.toml.replace(old, new)
+                self.assertNotEqual(bad, self.toml)
+                reg.push_artifact(REPO, 'bad', [(TOML_TITLE, bad)] + self.files(2)[1:])
+                msg = self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'bad'),
+                                          self.options(reg))
+                self.assertIn('%s: line %d: %s' % (TOML_TITLE, line, contains), msg)
+
+    def test_allowed_host_paths(self):
+        # The administrator's allow-list replaces Kata's own locations.
+        self.kill_daemon(signal.SIGTERM)
+        self.start_daemon(self.config_text() + 'AllowedHostPaths=/usr/local/kata,/opt/kata/share,/dev/urandom,'
+                          '/dev/random\n'
+                          'AllowedExtraArgs=--thread-pool-size=*,--announce-submounts\n')
+        reg = self.secure_registry()
+        toml = self.toml.replace(b'/opt/kata/bin/', b'/usr/local/kata/bin/')
+        toml = toml.replace(b'/opt/kata/libexec/', b'/usr/local/kata/libexec/')
+        files = [(TOML_TITLE, toml)] + self.files(1)[1:]
+        art = reg.push_artifact(REPO, 'v1', files)
+        path = self.install(NAME, reg.ref(REPO, 'v1'), self.options(reg))
+        self.assertEqual(self.get_all(path, RC_IFACE)['Digest'], art.digest)
+        # Kata's default location is no longer allowed.
+        reg.push_artifact(REPO, 'v2', self.files(2))
+        msg = self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'v2'),
+                                  self.options(reg))
+        self.assertIn('"/opt/kata/bin/qemu-system-x86_64-snp-experimental" is neither in the install directory '
+                      'nor under an allowed host path', msg)
+
+    def test_unpinned_reference_warned(self):
+        reg = self.secure_registry()
+        art, _ = self.install_v1(reg)
+        pinned = reg.ref(REPO, art.digest)
+        self.install(NAME, pinned, self.options(reg))
+        with open(self.daemon_log, errors='replace') as f:
+            log = f.read()
+        self.assertIn('%s is not pinned by digest' % reg.ref(REPO, 'v1'), log)
+        self.assertNotIn('%s is not pinned' % pinned, log)
 
     def test_containerd_conflict(self):
         with open(os.path.join(self.srcdir, 'tests/fixtures/containerd/operator-nvidia.toml'), 'rb') as f:

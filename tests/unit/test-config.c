@@ -22,6 +22,8 @@ static void assert_defaults(const CcConfig *c) {
         assert_false(c->bind_nvswitches);
         assert_string_equal(c->artifacts_dir, ARTIFACTS_DEFAULT);
         assert_string_equal(c->containerd_config, CONTAINERD_DEFAULT);
+        assert_null(c->allowed_host_paths);
+        assert_null(c->allowed_extra_args);
 }
 
 /* Loads data into a fresh configuration; returns the result and leaves the
@@ -284,6 +286,37 @@ static void test_paths(void **state) {
                        "(configuration data): [Kata] ContainerdConfig: \"/bad\xff\" has a bad escape sequence or is not UTF-8");
 }
 
+/* What a Kata configuration may name on the host: lists replacing the
+ * defaults (NULL), paths absolute without "." or "..". */
+static void test_allowed_host_paths(void **state) {
+        CcConfig c;
+        CcError err = CC_ERROR_INIT;
+
+        assert_int_equal(load(&c,
+                              "[Kata]\n"
+                              "AllowedHostPaths=/usr/local/kata/, /usr/bin/qemu-kvm\n"
+                              "AllowedExtraArgs=--cache=*,--thread-pool-size=*\n",
+                              &err), 0);
+        assert_int_equal(g_strv_length(c.allowed_host_paths), 2);
+        assert_string_equal(c.allowed_host_paths[0], "/usr/local/kata/");
+        assert_string_equal(c.allowed_host_paths[1], "/usr/bin/qemu-kvm");
+        assert_int_equal(g_strv_length(c.allowed_extra_args), 2);
+        assert_string_equal(c.allowed_extra_args[0], "--cache=*");
+        cc_config_done(&c);
+
+        assert_int_equal(load(&c, "[Kata]\nAllowedHostPaths=/x\nAllowedHostPaths=\n", &err), 0);
+        assert_null(c.allowed_host_paths);
+        cc_config_done(&c);
+
+        assert_refused("[Kata]\nAllowedHostPaths=/opt/kata,usr/bin\n",
+                       "(configuration data): [Kata] AllowedHostPaths: \"usr/bin\" is not an absolute path");
+        assert_refused("[Kata]\nAllowedHostPaths=/opt/kata/../../bin\n",
+                       "(configuration data): [Kata] AllowedHostPaths: \"/opt/kata/../../bin\" has a \".\" or \"..\" "
+                       "component");
+        assert_refused("[Kata]\nAllowedExtraArgs=-o,,x\n",
+                       "(configuration data): [Kata] AllowedExtraArgs: \"-o,,x\" has an empty entry");
+}
+
 static void test_unknown(void **state) {
         CcConfig c;
         CcError err = CC_ERROR_INIT;
@@ -425,6 +458,7 @@ int main(void) {
                 cmocka_unit_test(test_extra_devices),
                 cmocka_unit_test(test_bind_nvswitches),
                 cmocka_unit_test(test_paths),
+                cmocka_unit_test(test_allowed_host_paths),
                 cmocka_unit_test(test_unknown),
                 cmocka_unit_test(test_syntax_error),
                 cmocka_unit_test(test_reload),
