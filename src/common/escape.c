@@ -41,6 +41,19 @@ static bool is_control(const unsigned char *s, size_t k) {
         return k == 2 && s[0] == 0xc2 && s[1] < 0xa0;
 }
 
+bool text_is_utf8(const char *s, size_t len) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        for (size_t i = 0; i < len;) {
+                size_t k = utf8_len(p + i, len - i);
+
+                if (k == 0)
+                        return false;
+                i += k;
+        }
+        return true;
+}
+
 bool text_has_control(const char *s, size_t len) {
         const unsigned char *p = (const unsigned char *) s;
 

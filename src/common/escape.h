@@ -10,6 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Whether s (len bytes) is UTF-8 throughout (no overlong forms, no
+ * surrogates). */
+bool text_is_utf8(const char *s, size_t len);
+
 /* Whether s (len bytes) holds a control character (C0, DEL or C1 in
  * UTF-8) or a byte sequence that is not UTF-8. */
 bool text_has_control(const char *s, size_t len);

@@ -12,6 +12,7 @@
 #include <assert.h>
 #include <sys/epoll.h>
 
+#include "build-config.h"
 #include "bus-args.h"
 #include "bus-errors.h"
 #include "daemon.h"
@@ -558,8 +559,9 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
                         .ca_file = a.ca_file,
                         .plain_http = a.plain_http,
                         .max_total_bytes = d->config.max_artifact_bytes,
-                        /* Tests run the helper from the build tree. */
+                        /* Tests run the helper from the build tree, as a user of theirs. */
                         .helper_path = getenv("NVIDIA_CCD_FETCH"),
+                        .user = getenv("NVIDIA_CCD_FETCH_USER") ?: CC_FETCH_USER,
                 };
                 r = oci_pull_start(&po, &j->pull, &e);
         }

@@ -11,8 +11,10 @@
 #include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "escape.h"
 #include "oci-fetch.h"
 #include "oci-result.h"
 #include "oci-sandbox.h"
@@ -73,12 +75,13 @@ static void report_progress(uint64_t done, uint64_t total, void *userdata) {
 
 static void report_error(CcErrorKind kind, const char *message) {
         g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autofree char *clean = g_strdup(message);
+        /* The message may quote the registry, and may have been cut in the
+         * middle of a character: escaped, it is UTF-8 with nothing that
+         * moves a terminal. */
+        _cleanup_free_ char *clean = text_escape(message, strlen(message));
 
-        /* The message may quote the registry: nothing that moves a terminal. */
-        for (char *p = clean; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = ' ';
+        if (!clean)
+                _exit(3);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "error");
         json_builder_begin_object(b);
@@ -138,19 +141,19 @@ static int parse_fd(const char *s) {
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "reference", required_argument, NULL, 'r' },
-                { "output-dir", required_argument, NULL, 'o' },
+                { "output-dir-fd", required_argument, NULL, 'o' },
                 { "pull-secret-fd", required_argument, NULL, 's' },
-                { "ca-file", required_argument, NULL, 'c' },
+                { "ca-fd", required_argument, NULL, 'c' },
                 { "plain-http", no_argument, NULL, 'p' },
                 { "max-total-bytes", required_argument, NULL, 'm' },
                 {}
         };
         _cleanup_(oci_pull_result_freep) OciPullResult *res = NULL;
         _cleanup_free_ char *secret = NULL;
-        _cleanup_close_ int dir_fd = -1;
         OciFetchOptions o = { .output_dir_fd = -1 };
-        const char *output_dir = NULL;
-        int secret_fd = -1, c, r;
+        _cleanup_free_ char *ca = NULL;
+        int secret_fd = -1, ca_fd = -1, dir_fd = -1, c, r;
+        struct stat st;
         CcError err = CC_ERROR_INIT;
 
         /* First of all: nothing below runs with privileges. */
@@ -171,7 +174,11 @@ int main(int argc, char *argv[]) {
                         o.reference = optarg;
                         break;
                 case 'o':
-                        output_dir = optarg;
+                        dir_fd = parse_fd(optarg);
+                        if (dir_fd < 0) {
+                                report_error(CC_ERROR_INTERNAL, "bad --output-dir-fd");
+                                return 2;
+                        }
                         break;
                 case 's':
                         secret_fd = parse_fd(optarg);
@@ -181,7 +188,11 @@ int main(int argc, char *argv[]) {
                         }
                         break;
                 case 'c':
-                        o.ca_file = optarg;
+                        ca_fd = parse_fd(optarg);
+                        if (ca_fd < 0) {
+                                report_error(CC_ERROR_INTERNAL, "bad --ca-fd");
+                                return 2;
+                        }
                         break;
                 case 'p':
                         o.plain_http = true;
@@ -202,9 +213,9 @@ int main(int argc, char *argv[]) {
                         return 2;
                 }
         }
-        if (!o.reference || !output_dir || optind != argc) {
-                report_error(CC_ERROR_INTERNAL, "usage: nvidia-ccd-fetch --reference REF --output-dir DIR "
-                             "[--pull-secret-fd FD] [--ca-file FILE] [--plain-http] [--max-total-bytes N]");
+        if (!o.reference || dir_fd < 0 || optind != argc) {
+                report_error(CC_ERROR_INTERNAL, "usage: nvidia-ccd-fetch --reference REF --output-dir-fd FD "
+                             "[--pull-secret-fd FD] [--ca-fd FD] [--plain-http] [--max-total-bytes N]");
                 return 2;
         }
 
@@ -219,10 +230,20 @@ int main(int argc, char *argv[]) {
                 }
                 o.pull_secret = secret;
         }
-        dir_fd = open(output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0) {
-                cc_error_set(&err, CC_ERROR_INTERNAL, errno, "cannot open the output directory %s: %m", output_dir);
-                report_error(err.kind, err.message);
+        if (ca_fd >= 0) {
+                r = read_secret(ca_fd, &ca, &o.ca_pem_size);
+                close(ca_fd);
+                if (r < 0) {
+                        cc_error_set(&err, CC_ERROR_INVALID_ARGUMENT, r, "cannot read the CA file: %s",
+                                     r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+                        report_error(err.kind, err.message);
+                        return 1;
+                }
+                o.ca_pem = ca;
+        }
+        /* The one place it writes: a directory handed over open. */
+        if (fstat(dir_fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                report_error(CC_ERROR_INTERNAL, "--output-dir-fd is not a directory");
                 return 1;
         }
         o.output_dir_fd = dir_fd;

@@ -493,7 +493,7 @@ int oci_fetch(const OciFetchOptions *o, OciFetchProgress progress, void *userdat
         if (o->plain_http && streq(f.ref.host, "localhost") &&
             asprintf(&pin, "localhost:%u:127.0.0.1", f.ref.port ?: 80) < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
-        f.http_options = (OciHttpOptions) { .ca_file = o->ca_file, .plain_http = o->plain_http, .pin_localhost = pin };
+        f.http_options = (OciHttpOptions) { .ca_pem = o->ca_pem, .ca_pem_size = o->ca_pem_size, .plain_http = o->plain_http, .pin_localhost = pin };
         r = oci_http_new(&f.http_options, &f.http, err);
         if (r < 0)
                 return r;

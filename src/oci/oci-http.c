@@ -12,7 +12,7 @@
 
 struct OciHttp {
         CURL *curl;
-        char *ca_file;
+        struct curl_blob ca;      /* data NULL: the system store */
         bool plain_http;
         struct curl_slist *resolve;
         unsigned max_attempts;
@@ -51,8 +51,13 @@ int oci_http_new(const OciHttpOptions *o, OciHttp **ret, CcError *err) {
         h->curl = curl_easy_init();
         if (!h->curl)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "cannot set up libcurl");
-        if (o->ca_file && !(h->ca_file = strdup(o->ca_file)))
-                return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
+        if (o->ca_pem) {
+                h->ca = (struct curl_blob) { .data = malloc(o->ca_pem_size ?: 1), .len = o->ca_pem_size,
+                                             .flags = CURL_BLOB_NOCOPY };
+                if (!h->ca.data)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
+                memcpy(h->ca.data, o->ca_pem, o->ca_pem_size);
+        }
         if (o->pin_localhost && !(h->resolve = curl_slist_append(NULL, o->pin_localhost)))
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
         h->plain_http = o->plain_http;
@@ -68,7 +73,7 @@ OciHttp *oci_http_free(OciHttp *h) {
         if (h->curl)
                 curl_easy_cleanup(h->curl);
         curl_slist_free_all(h->resolve);
-        free(h->ca_file);
+        free(h->ca.data);
         free(h);
         return NULL;
 }
@@ -200,7 +205,7 @@ static int setup(OciHttp *h, Transfer *t, const char *url, struct curl_slist *he
             curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
-            (h->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file) != CURLE_OK) ||
+            (h->ca.data && curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &h->ca) != CURLE_OK) ||
             (h->resolve && curl_easy_setopt(c, CURLOPT_RESOLVE, h->resolve) != CURLE_OK) ||
             curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L) != CURLE_OK ||

@@ -2,7 +2,7 @@
 #pragma once
 
 /* HTTP GETs to one registry over one reused connection (libcurl): TLS with
- * the system store or a CA file, or plain HTTP to loopback only; transient
+ * the system store or a CA bundle, or plain HTTP to loopback only; transient
  * failures (connection refused or reset, 5xx, 429) retried with backoff.
  * Bodies of successful responses go to a sink; error bodies are kept (small)
  * for the message. */
@@ -33,7 +33,8 @@ typedef struct OciHttpResponse {
 void oci_http_response_done(OciHttpResponse *r);
 
 typedef struct OciHttpOptions {
-        const char *ca_file;      /* NULL: the system store */
+        const char *ca_pem;       /* PEM bundle to trust (ca_pem_size bytes); NULL: the system store */
+        size_t ca_pem_size;
         bool plain_http;          /* the caller checked the host is loopback */
         const char *pin_localhost; /* plain HTTP to "localhost": "localhost:PORT:127.0.0.1" */
         unsigned max_attempts;    /* 0: 4 */

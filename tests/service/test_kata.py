@@ -456,6 +456,63 @@ class KataTest(harness.ServiceTestCase):
         self.assertIn('%s is not pinned by digest' % reg.ref(REPO, 'v1'), log)
         self.assertNotIn('%s is not pinned' % pinned, log)
 
+    # -- the registry helper
+
+    def with_helper(self, script):
+        '''Restarts the daemon with a stand-in for nvidia-ccd-fetch: a
+        Python script, run as the daemon runs the real one.'''
+        path = os.path.join(self.tmp, 'fake-fetch')
+        with open(path, 'w') as f:
+            f.write('#!/usr/bin/python3\n' + script)
+        os.chmod(path, 0o755)
+        self.kill_daemon(signal.SIGTERM)
+        saved = os.environ.get('NVIDIA_CCD_FETCH')
+        os.environ['NVIDIA_CCD_FETCH'] = path
+        try:
+            self.start_daemon(self.config_text())
+        finally:
+            os.environ['NVIDIA_CCD_FETCH'] = saved
+
+    def test_helper_unprivileged(self):
+        # The helper runs as its own user (the tests: nobody), with no
+        # supplementary groups, writing only into the directory it is
+        # handed as a descriptor, which its user owns meanwhile.
+        self.with_helper('''
+import json, os, sys
+st = os.fstat(int(sys.argv[sys.argv.index('--output-dir-fd') + 1]))
+ids = 'uid=%s gid=%s groups=%s dir=%d/%o args=%s' % (
+    os.getresuid(), os.getresgid(), os.getgroups(), st.st_uid, st.st_mode & 0o7777,
+    [a for a in sys.argv[1:] if a.startswith('--')])
+print(json.dumps({'error': {'kind': 'RegistryError', 'message': ids}}))
+''')
+        import pwd
+        nobody = pwd.getpwnam('nobody')
+        msg = self.assert_refused(ERROR + 'RegistryError', self.install, NAME, 'localhost:5000/kata/a:1',
+                                  {'plain-http': GLib.Variant('b', True)})
+        self.assertEqual(msg, 'uid=(%d, %d, %d) gid=(%d, %d, %d) groups=[] dir=%d/700 '
+                         "args=['--reference', '--output-dir-fd', '--plain-http']"
+                         % ((nobody.pw_uid,) * 3 + (nobody.pw_gid,) * 3 + (nobody.pw_uid,)))
+
+    def test_report_nested_too_deeply(self):
+        # What the helper writes is read by a bounded reader: a line of a
+        # million '[' is an invalid report, not a crash.
+        self.with_helper('''
+import sys
+sys.stdout.write('[' * (1 << 20) + '\\n')
+''')
+        msg = self.assert_refused('org.freedesktop.DBus.Error.Failed', self.install, NAME,
+                                  'localhost:5000/kata/a:1', {'plain-http': GLib.Variant('b', True)})
+        self.assertIn('invalid report', msg)
+        self.assertEqual(self.manager()['ModeState'], 'idle')
+
+    def test_installed_files_owned_by_root(self):
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        directory = os.path.join(self.artifacts, NAME)
+        for name in os.listdir(directory):
+            st = os.lstat(os.path.join(directory, name))
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, 0, 0o644), name)
+
     def test_containerd_conflict(self):
         with open(os.path.join(self.srcdir, 'tests/fixtures/containerd/operator-nvidia.toml'), 'rb') as f:
             text = f.read()
