@@ -34,16 +34,23 @@
 
 typedef struct KataStaging KataStaging;
 
-/* Creates ArtifactsDir (0755) when missing. */
+/* Creates ArtifactsDir (0755) when missing.  ArtifactsDir and each of its
+ * ancestors must be directories of root that nobody else can write
+ * (safe-dir.h): HostNotReady naming the one that is not.  Everything below
+ * works from descriptors, with *at() calls. */
 int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataStaging **ret, CcError *err);
 const char *kata_staging_path(const KataStaging *s);
 const char *kata_staging_blob_dir(const KataStaging *s);
+int kata_staging_blob_fd(const KataStaging *s);
+int kata_staging_fd(const KataStaging *s);
+int kata_staging_artifacts_fd(const KataStaging *s);
 KataStaging *kata_staging_free(KataStaging *s);  /* removes the directory */
 DEFINE_TRIVIAL_CLEANUP_FUNC(KataStaging *, kata_staging_free);
 
 /* Removes what a crash left: every ArtifactsDir/.staging-* directory.
- * Returns the number removed. */
-int kata_staging_clean_stale(const char *artifacts_dir);
+ * Returns the number removed, 0 when ArtifactsDir does not exist, or an
+ * error when it is not safe (as for kata_staging_new()). */
+int kata_staging_clean_stale(const char *artifacts_dir, CcError *err);
 
 /* Starts a restart of containerd; called once the install is complete and
  * registered.  A negative return is reported as the install's error, the

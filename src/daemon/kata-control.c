@@ -135,13 +135,15 @@ static void unpublish_record(Daemon *d, size_t i) {
 }
 
 int kata_control_load(Daemon *d) {
+        CcError e = CC_ERROR_INIT;
         int r;
 
         /* A crash mid-install leaves its staging directory; the install it
          * belonged to never happened. */
-        r = kata_staging_clean_stale(d->config.artifacts_dir);
+        r = kata_staging_clean_stale(d->config.artifacts_dir, &e);
         if (r < 0)
-                log_warning("Cannot clean %s: %s", d->config.artifacts_dir, strerror(-r));
+                log_warning("Cannot clean %s, and no install will be made there: %s", d->config.artifacts_dir,
+                            e.message);
         r = kata_record_load_all(d->state_dir, &d->runtime_classes, &d->n_runtime_classes);
         if (r < 0)
                 return r;
@@ -555,6 +557,7 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
                 po = (OciPullOptions) {
                         .reference = reference,
                         .output_dir = kata_staging_blob_dir(j->staging),
+                        .output_dir_fd = kata_staging_blob_fd(j->staging),
                         .pull_secret = a.pull_secret,
                         .ca_file = a.ca_file,
                         .plain_http = a.plain_http,

@@ -174,8 +174,9 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
                 return cc_error_set(err, CC_ERROR_INTERNAL, EINVAL, "the output directory %s is not an absolute path",
                                     strempty(o->output_dir));
         /* The helper gets this descriptor, never a path. */
-        dir_fd = open(o->output_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dir_fd < 0 || fstat(dir_fd, &st) < 0 || st.st_uid != geteuid())
+        dir_fd = o->output_dir_fd >= 0 ? fcntl(o->output_dir_fd, F_DUPFD_CLOEXEC, 3) :
+                                         open(o->output_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir_fd < 0 || fstat(dir_fd, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
                 return cc_error_set(err, CC_ERROR_INTERNAL, dir_fd < 0 ? errno : EPERM,
                                     "the output directory %s is not a directory of ours", o->output_dir);
         if (o->ca_file) {

@@ -35,7 +35,8 @@
 
 typedef struct OciPullOptions {
         const char *reference;     /* HOST[:PORT]/REPO[:TAG][@sha256:DIGEST] */
-        const char *output_dir;    /* exists, empty, owned by the caller */
+        const char *output_dir;    /* exists, empty, owned by the caller; names the layers' paths */
+        int output_dir_fd;         /* the same directory open (used when >= 0: no lookup by name) */
         const char *pull_secret;   /* path of a docker config JSON, or NULL */
         const char *ca_file;       /* PEM bundle, or NULL for the system store */
         bool plain_http;           /* only honoured for a loopback host */

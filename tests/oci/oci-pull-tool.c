@@ -60,7 +60,7 @@ int main(int argc, char *argv[]) {
         _cleanup_(oci_pull_result_freep) OciPullResult *res = NULL;
         _cleanup_(oci_pull_freep) OciPull *p = NULL;
         /* As the daemon runs it: the helper as the user the tests name. */
-        OciPullOptions o = { .user = getenv("NVIDIA_CCD_FETCH_USER") };
+        OciPullOptions o = { .user = getenv("NVIDIA_CCD_FETCH_USER"), .output_dir_fd = -1 };
         CcError err = CC_ERROR_INIT;
         uint64_t last_done = UINT64_MAX;
         int c, r;

@@ -513,6 +513,65 @@ sys.stdout.write('[' * (1 << 20) + '\\n')
             st = os.lstat(os.path.join(directory, name))
             self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, 0, 0o644), name)
 
+    # -- where the files go
+
+    def unsafe_artifacts_dir(self, artifacts, contains):
+        '''Restarts the daemon with ArtifactsDir=artifacts; an install is
+        refused naming the problem, and nothing is created.'''
+        self.kill_daemon(signal.SIGTERM)
+        self.artifacts = artifacts
+        self.start_daemon(self.config_text())
+        with open(self.daemon_log, errors='replace') as f:
+            self.assertIn(contains, f.read(), 'the problem is logged at start')
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        before = self.snapshot()
+        msg = self.assert_dbus_error(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'v1'),
+                                     self.options(reg))
+        self.assertIn(contains, msg)
+        self.assertEqual(self.snapshot(), before)
+        self.assertNotIn(rc_path(NAME), self.managed_objects())
+        return msg
+
+    def test_artifacts_parent_writable(self):
+        parent = os.path.join(self.tmp, 'shared')
+        os.mkdir(parent)
+        os.chmod(parent, 0o777)
+        os.makedirs(os.path.join(parent, 'artifacts', NAME))
+        msg = self.unsafe_artifacts_dir(os.path.join(parent, 'artifacts'),
+                                        '%s is writable by group or others (mode 0777)' % parent)
+        self.assertTrue(msg.startswith('ArtifactsDir: '), msg)
+
+    def test_artifacts_dir_symlink(self):
+        real = os.path.join(self.tmp, 'real')
+        os.mkdir(real)
+        os.symlink(real, os.path.join(self.tmp, 'link'))
+        self.unsafe_artifacts_dir(os.path.join(self.tmp, 'link', 'artifacts'),
+                                  '%s is a symbolic link' % os.path.join(self.tmp, 'link'))
+        self.assertEqual(os.listdir(real), [])
+
+    def test_artifacts_dir_owned_by_other(self):
+        import pwd
+        other = os.path.join(self.tmp, 'other')
+        os.mkdir(other, 0o755)
+        os.chown(other, pwd.getpwnam('nobody').pw_uid, -1)
+        self.unsafe_artifacts_dir(os.path.join(other, 'artifacts'),
+                                  '%s belongs to uid %d, not root' % (other, pwd.getpwnam('nobody').pw_uid))
+
+    def test_artifacts_dir_sticky_ancestor(self):
+        # A world-writable ancestor with the sticky bit (as /tmp) is
+        # accepted: nobody else can replace what is ours in it.
+        parent = os.path.join(self.tmp, 'sticky')
+        os.mkdir(parent)
+        os.chmod(parent, 0o1777)
+        self.kill_daemon(signal.SIGTERM)
+        self.artifacts = os.path.join(parent, 'artifacts')
+        self.start_daemon(self.config_text())
+        reg = self.secure_registry()
+        art, path = self.install_v1(reg)
+        self.assert_installed(path, art, self.files(1))
+        self.assertEqual(os.stat(self.artifacts).st_mode & 0o7777, 0o755)
+
     def test_containerd_conflict(self):
         with open(os.path.join(self.srcdir, 'tests/fixtures/containerd/operator-nvidia.toml'), 'rb') as f:
             text = f.read()

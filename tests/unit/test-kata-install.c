@@ -643,13 +643,13 @@ static void test_stale_staging_cleaned(void **state) {
         assert_int_equal(g_mkdir_with_parents(stale, 0700), 0);
         assert_true(g_file_set_contents(blob, "half a blob", -1, NULL));
         assert_int_equal(count_staging(f), 1);
-        assert_int_equal(kata_staging_clean_stale(f->artifacts), 1);
+        assert_int_equal(kata_staging_clean_stale(f->artifacts, NULL), 1);
         assert_int_equal(count_staging(f), 0);
         g_autofree char *after = snapshot(f);
         assert_string_equal(keep, after);
         /* No artifacts directory yet: nothing to do. */
         g_autofree char *none = g_build_filename(f->root, "nowhere", NULL);
-        assert_int_equal(kata_staging_clean_stale(none), 0);
+        assert_int_equal(kata_staging_clean_stale(none, NULL), 0);
 }
 
 int main(void) {
