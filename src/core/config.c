@@ -35,6 +35,7 @@ void cc_config_init(CcConfig *c) {
                 .default_mode = TARGET_MODE_INVALID,
                 .artifacts_dir = g_strdup(DEFAULT_ARTIFACTS_DIR),
                 .containerd_config = g_strdup(DEFAULT_CONTAINERD_CONFIG),
+                .pull_timeout_usec = CC_CONFIG_DEFAULT_PULL_TIMEOUT_USEC,
         };
 }
 
@@ -224,6 +225,30 @@ static int parse_size(CcConfig *c, const ConfigKey *k, const char *source, const
         return 0;
 }
 
+/* Seconds, or a number with s, min or h; 0 for none. */
+static int parse_timespan(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        uint64_t *field = (uint64_t *) ((uint8_t *) c + k->offset);
+        static const struct {
+                const char *suffix;
+                uint64_t usec;
+        } units[] = { { "", 1000000ULL }, { "s", 1000000ULL }, { "min", 60000000ULL }, { "h", 3600000000ULL } };
+        char *end = NULL;
+        guint64 v;
+
+        if (!g_ascii_isdigit(value[0]))
+                return bad_value(k, source, err, "\"%s\" is not a time span (e.g. 30min)", value);
+        errno = 0;
+        v = g_ascii_strtoull(value, &end, 10);
+        for (size_t i = 0; i < G_N_ELEMENTS(units); i++)
+                if (errno == 0 && streq(end, units[i].suffix)) {
+                        if (v > UINT64_MAX / units[i].usec)
+                                break;
+                        *field = v * units[i].usec;
+                        return 0;
+                }
+        return bad_value(k, source, err, "\"%s\" is not a time span (e.g. 30min)", value);
+}
+
 /* A comma list of absolute paths without "." or ".." components. */
 static int parse_path_list(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
         char ***field = (char ***) ((uint8_t *) c + k->offset);
@@ -277,6 +302,7 @@ static const ConfigKey config_keys[] = {
         { "Kata", "ArtifactsDir", parse_path, offsetof(CcConfig, artifacts_dir), DEFAULT_ARTIFACTS_DIR },
         { "Kata", "ContainerdConfig", parse_path, offsetof(CcConfig, containerd_config), DEFAULT_CONTAINERD_CONFIG },
         { "Kata", "MaxArtifactBytes", parse_size, offsetof(CcConfig, max_artifact_bytes), NULL },
+        { "Kata", "PullTimeout", parse_timespan, offsetof(CcConfig, pull_timeout_usec), "30min" },
         { "Kata", "AllowedHostPaths", parse_path_list, offsetof(CcConfig, allowed_host_paths), NULL },
         { "Kata", "AllowedExtraArgs", parse_pattern_list, offsetof(CcConfig, allowed_extra_args), NULL },
 };

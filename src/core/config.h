@@ -11,6 +11,8 @@
  *             ContainerdConfig=/etc/containerd/config.toml
  *             MaxArtifactBytes=8G                (total of an artifact's layers;
  *                                                 absent: the registry client's default)
+ *             PullTimeout=30min                  (a pull that takes longer is stopped;
+ *                                                 s, min or h; 0: no deadline)
  *             AllowedHostPaths=/opt/kata,...     (what a Kata configuration may name on
  *                                                 the host; absent: Kata's own locations)
  *             AllowedExtraArgs=--thread-pool-size=*,...  (fnmatch patterns of the
@@ -27,6 +29,8 @@
 #include "cc-hw.h"
 
 #define CC_CONFIG_DEFAULT_PATH "/etc/nvidia-ccd/nvidia-ccd.conf"
+/* 4 GiB, the default limit of an artifact, at 2.5 MB/s. */
+#define CC_CONFIG_DEFAULT_PULL_TIMEOUT_USEC (30ULL * 60 * 1000000)
 
 typedef struct CcPciId {
         uint16_t vendor_id;
@@ -44,6 +48,7 @@ typedef struct CcConfig {
         char *artifacts_dir;
         char *containerd_config;
         uint64_t max_artifact_bytes;   /* 0: the registry client's default */
+        uint64_t pull_timeout_usec;    /* 0: none */
         char **allowed_host_paths;     /* NULL: the defaults of kata-host-paths.h */
         char **allowed_extra_args;     /* NULL: the defaults of kata-host-paths.h */
 } CcConfig;

@@ -10,6 +10,7 @@
  * object per installed runtime class (bus-runtime-class.c). */
 
 #include <assert.h>
+#include <inttypes.h>
 #include <sys/epoll.h>
 
 #include "build-config.h"
@@ -45,6 +46,8 @@ typedef struct KataJob {
         KataStaging *staging;
         OciPull *pull;
         sd_event_source *pull_source;
+        sd_event_source *pull_deadline;   /* [Kata] PullTimeout= */
+        sd_bus_track *caller;             /* a pull nobody waits for is stopped */
         uint64_t done_bytes;
         uint64_t total_bytes;
         uint64_t last_emit;
@@ -71,6 +74,8 @@ static KataJob *kata_job_free(KataJob *j) {
         work_thread_free(j->worker);
         oci_pull_result_free(j->pulled);
         sd_event_source_disable_unref(j->pull_source);
+        sd_event_source_disable_unref(j->pull_deadline);
+        sd_bus_track_unref(j->caller);
         oci_pull_free(j->pull);
         kata_staging_free(j->staging);
         unit_restart_free(j->restart);
@@ -367,6 +372,9 @@ static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e) {
         int r;
 
         j->pull_source = sd_event_source_disable_unref(j->pull_source);
+        j->pull_deadline = sd_event_source_disable_unref(j->pull_deadline);
+        j->caller = sd_bus_track_unref(j->caller);
+        /* Kills the helper if it still runs. */
         j->pull = oci_pull_free(j->pull);
         /* No longer pulling: the progress is back at rest. */
         emit_progress(d);
@@ -388,6 +396,44 @@ static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e) {
                 j->staging = kata_staging_free(j->staging);
                 job_end(d, NULL, r, pulled ? &start_error : e);
         }
+}
+
+/* Stops a pull in progress: the helper is killed, and the job ends as a
+ * failed pull does (the staging directory removed, the caller answered). */
+static void pull_cancel(Daemon *d, const CcError *e) {
+        KataJob *j = d->kata_job;
+
+        if (!j || !j->pull)
+                return;
+        log_warning("Pull of %s for runtime class %s stopped: %s", j->reference, j->runtime_class, e->message);
+        pull_ended(d, NULL, e);
+}
+
+void kata_control_stop(Daemon *d) {
+        CcError e = CC_ERROR_INIT;
+
+        cc_error_set(&e, CC_ERROR_BUSY, ECANCELED, "nvidia-ccd is stopping; the pull was cancelled, try again");
+        pull_cancel(d, &e);
+}
+
+static int on_pull_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+        CcError e = CC_ERROR_INIT;
+
+        cc_error_set(&e, CC_ERROR_TIMEOUT, ETIMEDOUT,
+                     "The pull of %s did not finish within %" PRIu64 " s ([Kata] PullTimeout=)",
+                     d->kata_job->reference, (uint64_t) (d->config.pull_timeout_usec / USEC_PER_SEC));
+        pull_cancel(d, &e);
+        return 0;
+}
+
+static int on_caller_gone(sd_bus_track *t, void *userdata) {
+        Daemon *d = userdata;
+        CcError e = CC_ERROR_INIT;
+
+        cc_error_set(&e, CC_ERROR_BUSY, ECANCELED, "the caller left the bus");
+        pull_cancel(d, &e);
+        return 0;
 }
 
 static int on_pull_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -573,6 +619,13 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
                 return bus_error_from_cc(error, &e);
         }
         r = sd_event_add_io(d->event, &j->pull_source, oci_pull_get_fd(j->pull), EPOLLIN, on_pull_io, d);
+        if (r >= 0 && d->config.pull_timeout_usec > 0)
+                r = sd_event_add_time_relative(d->event, &j->pull_deadline, CLOCK_MONOTONIC,
+                                               d->config.pull_timeout_usec, 0, on_pull_deadline, d);
+        if (r >= 0)
+                r = sd_bus_track_new(d->bus, &j->caller, on_caller_gone, d);
+        if (r >= 0)
+                r = sd_bus_track_add_sender(j->caller, m);
         if (r < 0)
                 return r;
 

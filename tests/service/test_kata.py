@@ -458,7 +458,7 @@ class KataTest(harness.ServiceTestCase):
 
     # -- the registry helper
 
-    def with_helper(self, script):
+    def with_helper(self, script, config=''):
         '''Restarts the daemon with a stand-in for nvidia-ccd-fetch: a
         Python script, run as the daemon runs the real one.'''
         path = os.path.join(self.tmp, 'fake-fetch')
@@ -469,9 +469,91 @@ class KataTest(harness.ServiceTestCase):
         saved = os.environ.get('NVIDIA_CCD_FETCH')
         os.environ['NVIDIA_CCD_FETCH'] = path
         try:
-            self.start_daemon(self.config_text())
+            self.start_daemon(self.config_text() + config)
         finally:
             os.environ['NVIDIA_CCD_FETCH'] = saved
+        return path
+
+    # A helper that reports some progress and then hangs, as behind a
+    # registry that stopped sending.
+    HANGING_HELPER = '''
+import json, time
+print(json.dumps({'progress': {'done': 1, 'total': 100}}), flush=True)
+time.sleep(3600)
+'''
+
+    def helper_running(self, path):
+        for pid in os.listdir('/proc'):
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    if path.encode() in f.read():
+                        return True
+            except (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError):
+                continue
+        return False
+
+    def wait_pulling(self, start):
+        def pulling():
+            return any(p and p[0] == NAME and p[1] > 0
+                       for p in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start))
+        self.wait_until(pulling, 60, 'the pull under way')
+
+    def test_pull_timeout(self):
+        helper = self.with_helper(self.HANGING_HELPER, 'PullTimeout=2s\n')
+        msg = self.assert_refused(ERROR + 'Timeout', self.install, NAME, 'localhost:5000/kata/a:1',
+                                  {'plain-http': GLib.Variant('b', True)})
+        self.assertEqual(msg, 'The pull of localhost:5000/kata/a:1 did not finish within 2 s ([Kata] PullTimeout=)')
+        self.assertFalse(self.helper_running(helper), 'the helper was not stopped')
+
+    def test_pull_cancelled_by_sigterm(self):
+        helper = self.with_helper(self.HANGING_HELPER)
+        start = len(self.signals)
+        pending = self.install_async(NAME, 'localhost:5000/kata/a:1', {'plain-http': GLib.Variant('b', True)})
+        self.wait_pulling(start)
+        self.assertTrue(self.helper_running(helper))
+        self.daemon.signal(signal.SIGTERM)
+        self.wait_reply(pending, timeout=30)
+        self.assertIn('error', pending)
+        msg = self.assert_error_is(pending['error'], ERROR + 'Busy')
+        self.assertIn('stopping', msg)
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        self.assertFalse(self.helper_running(helper))
+        self.assertEqual(self.staging_dirs(), [])
+
+    def test_pull_cancelled_when_caller_leaves(self):
+        helper = self.with_helper(self.HANGING_HELPER)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bus_client.py')
+        start = len(self.signals)
+        client = subprocess.Popen(['/usr/bin/python3', script, MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts',
+                                   'ssa{sv}', "('%s', 'localhost:5000/kata/a:1', {'plain-http': GLib.Variant('b', True)})"
+                                   % NAME, '600'], env=self.client_env(), stdout=subprocess.DEVNULL)
+        self.addCleanup(client.wait)
+        self.addCleanup(client.kill)
+        self.wait_pulling(start)
+        client.kill()
+        self.wait_until(lambda: self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start)[-1]
+                        == ('', 0, 0), 30, 'the pull stopped')
+        # The job's last word, once the staging directory is gone.
+        self.wait_log('Kata artifacts of localhost:5000/kata/a:1 for runtime class %s not installed: '
+                      'the caller left the bus' % NAME)
+        self.assertFalse(self.helper_running(helper))
+        self.assertEqual(self.staging_dirs(), [])
+        # The daemon is free again.
+        self.assert_dbus_error(ERROR + 'NotFound', self.remove, NAME)
+
+    def wait_log(self, text, timeout=30):
+        '''Waits until the daemon's log has text (inotify on the log).'''
+        ino = harness.Inotify()
+        try:
+            ino.watch(self.daemon_log, harness.Inotify.IN_MODIFY)
+            while True:
+                with open(self.daemon_log, errors='replace') as f:
+                    if text in f.read():
+                        return
+                self.wait_fd(ino.fd, timeout, 'the log line %r' % text)
+                ino.drain()
+        finally:
+            ino.close()
 
     def test_helper_unprivileged(self):
         # The helper runs as its own user (the tests: nobody), with no

@@ -24,6 +24,7 @@ static void assert_defaults(const CcConfig *c) {
         assert_string_equal(c->containerd_config, CONTAINERD_DEFAULT);
         assert_null(c->allowed_host_paths);
         assert_null(c->allowed_extra_args);
+        assert_int_equal(c->pull_timeout_usec, 30ULL * 60 * 1000000);
 }
 
 /* Loads data into a fresh configuration; returns the result and leaves the
@@ -317,6 +318,30 @@ static void test_allowed_host_paths(void **state) {
                        "(configuration data): [Kata] AllowedExtraArgs: \"-o,,x\" has an empty entry");
 }
 
+static void test_pull_timeout(void **state) {
+        static const struct {
+                const char *value;
+                uint64_t usec;
+        } good[] = { { "90", 90000000ULL }, { "90s", 90000000ULL }, { "45min", 2700000000ULL },
+                     { "2h", 7200000000ULL }, { "0", 0 } };
+        CcConfig c;
+        CcError err = CC_ERROR_INIT;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+                g_autofree char *text = g_strdup_printf("[Kata]\nPullTimeout=%s\n", good[i].value);
+
+                assert_int_equal(load(&c, text, &err), 0);
+                assert_int_equal(c.pull_timeout_usec, good[i].usec);
+                cc_config_done(&c);
+        }
+        assert_refused("[Kata]\nPullTimeout=5m\n",
+                       "(configuration data): [Kata] PullTimeout: \"5m\" is not a time span (e.g. 30min)");
+        assert_refused("[Kata]\nPullTimeout=-1\n",
+                       "(configuration data): [Kata] PullTimeout: \"-1\" is not a time span (e.g. 30min)");
+        assert_refused("[Kata]\nPullTimeout=99999999999999999999h\n",
+                       "(configuration data): [Kata] PullTimeout: \"99999999999999999999h\" is not a time span (e.g. 30min)");
+}
+
 static void test_unknown(void **state) {
         CcConfig c;
         CcError err = CC_ERROR_INIT;
@@ -459,6 +484,7 @@ int main(void) {
                 cmocka_unit_test(test_bind_nvswitches),
                 cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_allowed_host_paths),
+                cmocka_unit_test(test_pull_timeout),
                 cmocka_unit_test(test_unknown),
                 cmocka_unit_test(test_syntax_error),
                 cmocka_unit_test(test_reload),
