@@ -8,12 +8,15 @@
 
 import json
 import os
+import select
+import signal
 import subprocess
 
 import harness
 from harness import ERROR, MANAGER_IFACE, MANAGER_PATH
 
 INVALID = ERROR + 'InvalidArgument'
+LIMITS = 'org.freedesktop.DBus.Error.LimitsExceeded'
 
 
 class LimitsTest(harness.ServiceTestCase):
@@ -78,6 +81,77 @@ class LimitsTest(harness.ServiceTestCase):
                           "{'ca-file': GLib.Variant('v', GLib.Variant('v', GLib.Variant('v', "
                           "GLib.Variant('v', GLib.Variant('s', '/x')))))})")
         self.assert_invalid_fast(out[0], 'nested deeper than 4')
+
+    def start_clients(self, n_clients, calls_each):
+        '''n_clients processes as nobody, each sending calls_each SetMode
+        calls at once; returns the processes.'''
+        if not self.is_root:
+            self.skipTest('needs root to run a client as nobody')
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bus_client.py')
+        procs = []
+        for _ in range(n_clients):
+            p = subprocess.Popen(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--',
+                                  '/usr/bin/python3', script, MANAGER_PATH, MANAGER_IFACE, 'SetMode', 's',
+                                  "('on',)", '120', str(calls_each)],
+                                 env=self.client_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+            self.addCleanup(p.wait)
+            self.addCleanup(p.kill)
+            procs.append(p)
+        return procs
+
+    def wait_any(self, fds, timeout, what):
+        '''The first of fds with something to read (select, with a deadline).'''
+        r, _, _ = select.select(fds, [], [], timeout)
+        if not r:
+            self.fail('timed out after %g s waiting for %s' % (timeout, what))
+        return r[0]
+
+    def read_outcomes(self, proc, n):
+        out = []
+        for _ in range(n):
+            line = proc.stdout.readline()
+            self.assertTrue(line, 'the client ended early')
+            out.append(json.loads(line))
+        return out
+
+    def test_pending_checks_capped(self):
+        # polkit stops answering: calls pile up waiting for it.  Past 8
+        # from one caller, and 64 from all, they are refused at once.
+        self.polkit.signal(signal.SIGSTOP)
+        self.addCleanup(self.polkit.signal, signal.SIGCONT)
+        first = self.start_clients(1, 20)[0]
+        refused = self.read_outcomes(first, 12)
+        for o in refused:
+            self.assertEqual(o['error'], LIMITS, o)
+            self.assertIn('8 calls of yours are waiting for authorization', o['message'])
+        # Eight more callers, 58 calls: 56 fill the 64, two are refused
+        # outright, whichever order they come in.
+        others = self.start_clients(7, 8) + self.start_clients(1, 2)
+        limited, seen = [], {p.stdout.fileno(): b'' for p in others}
+        while len(limited) < 2:
+            fd = self.wait_any(list(seen), 30, 'the refusals past 64 calls')
+            # Raw reads: nothing waits unseen in a file object's buffer.
+            seen[fd] += os.read(fd, 65536)
+            *lines, seen[fd] = seen[fd].split(b'\n')
+            limited += [json.loads(line) for line in lines]
+        for o in limited:
+            self.assertEqual(o['error'], LIMITS, o)
+            self.assertIn('64 calls are waiting for authorization', o['message'])
+        # The daemon answers meanwhile, and once polkit does, every parked
+        # call gets its answer.
+        self.assertEqual(self.manager()['ModeState'], 'idle')
+        self.polkit.signal(signal.SIGCONT)
+        for o in self.read_outcomes(first, 8):
+            self.assertEqual(o['error'], harness.ACCESS_DENIED, o)
+        outcomes = []
+        for p in others:
+            rest = seen[p.stdout.fileno()] + p.communicate(timeout=120)[0]
+            outcomes += [json.loads(line) for line in rest.splitlines()]
+        self.assertEqual([o['error'] for o in outcomes], [harness.ACCESS_DENIED] * 56)
+        # And it takes calls again.
+        r = self.run_as_nobody(['busctl', '--system', 'call', harness.BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
+                                'SetMode', 's', 'on'])
+        self.assertIn('access denied', r.stderr.lower())
 
     def test_reference_limit_when_authorized(self):
         # Root: the reference is read with its own limit (1024), named.
