@@ -412,6 +412,14 @@ static void pull_cancel(Daemon *d, const CcError *e) {
 void kata_control_stop(Daemon *d) {
         CcError e = CC_ERROR_INIT;
 
+        if (d->kata_job && d->kata_job->restart) {
+                /* The install is complete; only the wait is given up. */
+                cc_error_set(&e, CC_ERROR_BUSY, ECANCELED,
+                             "nvidia-ccd is stopping: the restart of %s was asked of systemd, not waited for",
+                             CONTAINERD_UNIT);
+                on_restart_done(d, -ECANCELED, &e);
+                return;
+        }
         cc_error_set(&e, CC_ERROR_BUSY, ECANCELED, "nvidia-ccd is stopping; the pull was cancelled, try again");
         pull_cancel(d, &e);
 }

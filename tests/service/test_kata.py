@@ -654,6 +654,95 @@ sys.stdout.write('[' * (1 << 20) + '\\n')
         self.assert_installed(path, art, self.files(1))
         self.assertEqual(os.stat(self.artifacts).st_mode & 0o7777, 0o755)
 
+    # -- containerd's restart through systemd
+
+    SYSTEMD = 'org.freedesktop.systemd1'
+    SYSTEMD_PATH = '/org/freedesktop/systemd1'
+    JOB = '/org/freedesktop/systemd1/job/42'
+
+    def start_systemd(self, restart_code):
+        '''python-dbusmock's systemd on the test bus, with TryRestartUnit
+        running restart_code (which sets ret, the job path).'''
+        start = len(self.signals)
+        mock = harness.Process(['/usr/bin/python3', '-m', 'dbusmock', '--system', '-t', 'systemd'],
+                               os.path.join(self.tmp, 'systemd.log'), env=self.client_env(), name='systemd')
+        self.addCleanup(mock.close)
+        self.wait_until(lambda: any(s[3] == 'NameOwnerChanged' and s[4][0] == self.SYSTEMD and s[4][2]
+                                    for s in self.signals[start:]), 60, 'the systemd mock', watch=[mock])
+        self.conn.call_sync(self.SYSTEMD, self.SYSTEMD_PATH, 'org.freedesktop.DBus.Mock', 'AddMethod',
+                            GLib.Variant('(sssss)', (self.SYSTEMD + '.Manager', 'TryRestartUnit', 'ss', 'o',
+                                                     restart_code)), None, 0, 5000, None)
+        return mock
+
+    def job_removed(self, result, destination=None, sender_conn=None):
+        '''JobRemoved for our job: from the mock (genuine, broadcast), or
+        from this test's own connection to the daemon (forged).'''
+        args = GLib.Variant('(uoss)', (42, self.JOB, 'containerd.service', result))
+        if sender_conn is None:
+            self.conn.call_sync(self.SYSTEMD, self.SYSTEMD_PATH, 'org.freedesktop.DBus.Mock', 'EmitSignal',
+                                GLib.Variant('(sssav)', (self.SYSTEMD + '.Manager', 'JobRemoved', 'uoss',
+                                                         [GLib.Variant('u', 42), GLib.Variant('o', self.JOB),
+                                                          GLib.Variant('s', 'containerd.service'),
+                                                          GLib.Variant('s', result)])),
+                                None, 0, 5000, None)
+        else:
+            sender_conn.emit_signal(destination, self.SYSTEMD_PATH, self.SYSTEMD + '.Manager', 'JobRemoved', args)
+            sender_conn.flush_sync(None)
+
+    def test_restart_forged_job_removed(self):
+        # Anyone on the bus can send the daemon a JobRemoved; only systemd's
+        # counts, before the reply naming the job (the mock sleeps) and after.
+        # The mock emits Answered once its reply is out: anything sent after
+        # that reaches the daemon after the reply.
+        self.start_systemd('import time\n'
+                           'from gi.repository import GLib\n'
+                           'time.sleep(2)\n'
+                           'GLib.idle_add(lambda mock=self: mock.EmitSignal("%s.Manager", "Answered", "", []))\n'
+                           'ret = "%s"\n' % (self.SYSTEMD, self.JOB))
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        daemon_name = self.conn.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',
+                                          'GetNameOwner', GLib.Variant('(s)', (BUS_NAME,)), None, 0, 5000,
+                                          None).unpack()[0]
+        start = len(self.signals)
+        pending = self.install_async(NAME, reg.ref(REPO, 'v1'), self.options(reg, restart_containerd=GLib.Variant('b', True)))
+        self.wait_until(lambda: any(s[3] == 'MethodCalled' and s[4][0] == 'TryRestartUnit'
+                                    for s in self.signals[start:]), 60, 'the restart asked of systemd')
+        # While systemd has not answered: an early result, forged.
+        self.job_removed('failed', daemon_name, self.conn)
+        self.sync_daemon()
+        self.assertFalse(pending['done'], pending)
+        # After the answer, forged again, then the real one.
+        self.wait_until(lambda: pending['done'] or any(s[3] == 'Answered' for s in self.signals[start:]), 30,
+                        'systemd\'s answer')
+        self.job_removed('failed', daemon_name, self.conn)
+        self.sync_daemon()
+        self.assertFalse(pending['done'], pending)
+        self.job_removed('done')
+        self.wait_reply(pending, timeout=60)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.assertEqual(pending['reply'][0], rc_path(NAME))
+
+    def test_restart_wait_ends_on_sigterm(self):
+        # systemd never reports the job: SIGTERM ends the wait, not the
+        # install, and the daemon exits.
+        self.start_systemd('ret = "%s"' % self.JOB)
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        start = len(self.signals)
+        pending = self.install_async(NAME, reg.ref(REPO, 'v1'),
+                                     self.options(reg, restart_containerd=GLib.Variant('b', True)))
+        self.wait_until(lambda: any(s[3] == 'MethodCalled' and s[4][0] == 'TryRestartUnit'
+                                    for s in self.signals[start:]), 60, 'the restart asked of systemd')
+        self.daemon.signal(signal.SIGTERM)
+        self.wait_reply(pending, timeout=30)
+        msg = self.assert_error_is(pending['error'], ERROR + 'Busy')
+        self.assertIn('not waited for', msg)
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        self.assertTrue(os.path.isdir(os.path.join(self.artifacts, NAME)))
+        self.start_daemon(self.config_text())
+        self.assertIn(rc_path(NAME), self.managed_objects())
+
     def test_containerd_conflict(self):
         with open(os.path.join(self.srcdir, 'tests/fixtures/containerd/operator-nvidia.toml'), 'rb') as f:
             text = f.read()
