@@ -415,6 +415,8 @@ int cc_config_load(CcConfig *c, const char *path, bool must_exist, CcError *err)
         }
         if (r == -ENOENT)
                 return cc_error_set(err, CC_ERROR_NOT_FOUND, -r, "%s: no such file", path);
+        if (r == -EISDIR)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, -r, "%s: not a regular file", path);
         if (r < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, -r, "%s: cannot read: %s", path, strerror(-r));
 

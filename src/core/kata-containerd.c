@@ -33,6 +33,18 @@ char *containerd_dropin_path(const char *config_path, const char *runtime_class)
         return p;
 }
 
+/* A symbolic link would become a regular file when replaced, and what it
+ * points to would never change: refused, naming where it points. */
+static int symlink_refused(const char *path, CcError *err) {
+        char target[256];
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+        target[n > 0 ? n : 0] = '\0';
+        return cc_error_set(err, CC_ERROR_HOST_NOT_READY, ELOOP,
+                            "%s is a symbolic link%s%s; nvidia-ccd edits only regular files: set [Kata] "
+                            "ContainerdConfig= to the file itself", path, n > 0 ? " to " : "", target);
+}
+
 static int file_read(ContainerdFile *f, const char *path, bool must_exist, CcError *err) {
         int r;
 
@@ -51,6 +63,8 @@ static int file_read(ContainerdFile *f, const char *path, bool must_exist, CcErr
                                     CONTAINERD_CONFIG_MAX);
         if (r == -EISDIR)
                 return cc_error_set(err, CC_ERROR_HOST_NOT_READY, EISDIR, "%s is not a regular file", path);
+        if (r == -ELOOP)
+                return symlink_refused(path, err);
         if (r < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot read %s: %s", path, strerror(-r));
         f->existed = true;

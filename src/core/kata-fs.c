@@ -76,9 +76,26 @@ int kata_fs_replace_file(const char *path, const void *data, size_t size, const 
 static int read_fd(int fd, size_t max, char **ret, size_t *ret_len, struct stat *ret_st);
 
 int kata_fs_read_file(const char *path, size_t max, char **ret, size_t *ret_len, struct stat *ret_st) {
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int path_fd = -1, fd = -1;
+        char proc[64];
+        struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* Looked at before it is opened: a FIFO would wait for a writer,
+         * a device could be anything, and a symbolic link is not ours to
+         * replace with a file. */
+        path_fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (path_fd < 0)
+                return -errno;
+        if (fstat(path_fd, &st) < 0)
+                return -errno;
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
+        if (!S_ISREG(st.st_mode))
+                return -EISDIR;
+        /* The same inode, opened for reading (this may wait only for a
+         * lease another process holds on it to be given up). */
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+        fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         return read_fd(fd, max, ret, ret_len, ret_st);

@@ -14,8 +14,9 @@
 int kata_fs_replace_file(const char *path, const void *data, size_t size, const struct stat *like);
 
 /* Reads a whole file (any size up to max bytes, NUL-terminated) and its
- * stat.  -EFBIG past max, -EISDIR when it is not a regular file (once
- * opened: a FIFO waits for its writer). */
+ * stat.  -EFBIG past max, -ELOOP for a symbolic link, -EISDIR for anything
+ * else that is not a regular file (checked before it is opened: a FIFO
+ * is never waited on). */
 int kata_fs_read_file(const char *path, size_t max, char **ret, size_t *ret_len, struct stat *ret_st);
 
 /* The same, of the file name in directory dirfd: opened with O_NOFOLLOW

@@ -9,6 +9,7 @@
 # and the state directory exactly as they were.
 
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -16,7 +17,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import threading
 import tomllib
 
 from gi.repository import GLib
@@ -177,8 +177,12 @@ class KataTest(harness.ServiceTestCase):
                     out[p] = ('dir', os.lstat(p).st_mode)
                 for n in files:
                     p = os.path.join(root, n)
+                    st = os.lstat(p)
+                    if not stat.S_ISREG(st.st_mode):
+                        out[p] = ('other', st.st_mode)
+                        continue
                     with open(p, 'rb') as f:
-                        out[p] = ('file', os.lstat(p).st_mode, hashlib.sha256(f.read()).hexdigest())
+                        out[p] = ('file', st.st_mode, hashlib.sha256(f.read()).hexdigest())
         return out
 
     def staging_dirs(self):
@@ -801,57 +805,43 @@ sys.stdout.write('[' * (1 << 20) + '\\n')
     # -- the file work runs off the event loop
 
     def hold_containerd_config(self):
-        '''Puts a FIFO where containerd's configuration was: the daemon's
-        worker, reading it, waits in open() for a writer that only
-        release_containerd_config() provides, so the install's or removal's
-        file work is held for as long as the test needs.'''
-        saved = os.path.join(self.tmp, 'config.toml.saved')
-        os.rename(self.containerd, saved)
-        os.mkfifo(self.containerd, 0o640)
-        self.addCleanup(self.unblock_fifo)
-        return saved
+        '''Takes a write lease on containerd's configuration: the daemon's
+        worker, opening it, waits until release_containerd_config() gives
+        the lease up (or the kernel's lease-break-time, 45 s, passes), so
+        the install's or removal's file work is held for as long as the
+        test needs.  The kernel tells the holder (SIGIO) when the file is
+        opened.  The test must not open the file itself meanwhile.'''
+        fd = os.open(self.containerd, os.O_RDONLY | os.O_CLOEXEC)
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        handler = signal.signal(signal.SIGIO, lambda *_: None)
+        wakeup = signal.set_wakeup_fd(w)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        self.lease = {'fd': fd, 'r': r, 'w': w, 'handler': handler, 'wakeup': wakeup}
+        self.addCleanup(self.release_containerd_config)
 
-    def unblock_fifo(self):
-        '''After a failure: lets a reader still waiting on the FIFO go, so
-        the daemon can stop.'''
-        if not stat.S_ISFIFO(os.lstat(self.containerd).st_mode):
+    def wait_containerd_config_opened(self):
+        self.wait_fd(self.lease['r'], 120, "the daemon's worker opening containerd's configuration")
+
+    def release_containerd_config(self):
+        lease, self.lease = getattr(self, 'lease', None), None
+        if not lease:
             return
-        try:
-            os.close(os.open(self.containerd, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:
-            pass
-
-    def release_containerd_config(self, pending, saved):
-        '''Opens the FIFO's write end (returning once the worker opened the
-        other) and closes it; the worker then refuses the FIFO.  Puts the
-        real file back once the call replied.'''
-        opener = threading.Thread(target=lambda: os.close(os.open(self.containerd, os.O_WRONLY)), daemon=True)
-        opener.start()
-        self.wait_reply(pending, timeout=300)
-        opener.join(60)
-        self.assertFalse(opener.is_alive(), 'the daemon never opened containerd\'s configuration')
-        os.unlink(self.containerd)
-        os.rename(saved, self.containerd)
-        self.assertIn('error', pending)
-        message = self.assert_error_is(pending['error'], ERROR + 'HostNotReady')
-        self.assertIn(self.containerd + ' is not a regular file', message)
+        fcntl.fcntl(lease['fd'], fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        os.close(lease['fd'])
+        signal.set_wakeup_fd(lease['wakeup'])
+        signal.signal(signal.SIGIO, lease['handler'])
+        os.close(lease['r'])
+        os.close(lease['w'])
 
     def test_reads_during_install_commit(self):
         reg = self.secure_registry()
         art1, path = self.install_v1(reg)
-        before = self.snapshot()
-        reg.push_artifact(REPO, 'v2', self.files(2))
-        saved = self.hold_containerd_config()
-        start = len(self.signals)
+        art2 = reg.push_artifact(REPO, 'v2', self.files(2))
+        self.hold_containerd_config()
         pending = self.install_async(NAME, reg.ref(REPO, 'v2'), self.options(reg))
-
-        def pull_ended():
-            progress = self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start)
-            names = [p[0] for p in progress if p]
-            return NAME in names and progress[-1] == ('', 0, 0)
-        # The progress back at rest while the call has not replied: the pull
-        # is over and the commit runs, held by the FIFO until released.
-        self.wait_until(pull_ended, 60, 'the end of the pull')
+        # The pull is over and the commit runs, held at containerd's
+        # configuration until released; the loop answers meanwhile.
+        self.wait_containerd_config_opened()
         self.assertFalse(pending['done'], pending)
         manager = self.manager()
         self.assertEqual(manager['ArtifactsProgress'], ('', 0, 0))
@@ -863,37 +853,83 @@ sys.stdout.write('[' * (1 << 20) + '\\n')
         self.assert_dbus_error(ERROR + 'Busy', self.set_mode, 'on')
         self.assertFalse(pending['done'], pending)
 
-        self.release_containerd_config(pending, saved)
-        # Refused like any other: the previous version intact, nothing staged.
-        self.assertEqual(self.snapshot(), before)
+        self.release_containerd_config()
+        self.wait_reply(pending, timeout=300)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.dispatch_pending()
+        self.assert_installed(path, art2, self.files(2))
         self.assertEqual(self.staging_dirs(), [])
-        self.assertEqual(self.get_all(path, RC_IFACE)['Digest'], art1.digest)
-        # And the daemon takes the next request.
-        self.install(NAME, reg.ref(REPO, 'v2'), self.options(reg))
-        self.assertNotEqual(self.get_all(path, RC_IFACE)['Digest'], art1.digest)
 
     def test_reads_during_remove(self):
         reg = self.secure_registry()
         art, path = self.install_v1(reg)
-        before = self.snapshot()
-        saved = self.hold_containerd_config()
+        self.hold_containerd_config()
         pending = self.call_async(MANAGER_PATH, MANAGER_IFACE, 'RemoveKataArtifacts', 's', (NAME,))
-        # Busy: the first removal's job holds (its worker waits on the FIFO).
+        self.wait_containerd_config_opened()
+        # Busy: the first removal's job holds (its worker waits on the lease).
         self.assert_dbus_error(ERROR + 'Busy', self.remove, NAME)
         self.assertEqual(self.manager()['ArtifactsProgress'], ('', 0, 0))
         self.assertEqual(self.get_all(path, RC_IFACE)['Digest'], art.digest)
         self.assertIn(path, self.managed_objects())
         self.assertFalse(pending['done'], pending)
 
-        self.release_containerd_config(pending, saved)
-        self.assertEqual(self.snapshot(), before)
-        self.assertIn(path, self.managed_objects())
         start = len(self.signals)
-        self.remove(NAME)
+        self.release_containerd_config()
+        self.wait_reply(pending, timeout=300)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.dispatch_pending()
         self.assertNotIn(path, self.managed_objects())
         self.assertFalse(os.path.exists(os.path.join(self.artifacts, NAME)))
         removed = [s for s in self.signals_named('InterfacesRemoved', start) if s[4][0] == path]
         self.assertEqual(len(removed), 1)
+
+    def test_containerd_config_fifo(self):
+        # A FIFO (or a link to one) is refused at once, not waited on.
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        reg.push_artifact(REPO, 'v2', self.files(2))
+        saved = os.path.join(self.tmp, 'config.toml.saved')
+        os.rename(self.containerd, saved)
+        os.mkfifo(self.containerd, 0o640)
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'v2'), self.options(reg))
+        self.assertIn(self.containerd + ' is not a regular file', msg)
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.remove, NAME)
+        self.assertIn(self.containerd + ' is not a regular file', msg)
+        os.unlink(self.containerd)
+        os.rename(saved, self.containerd)
+
+    def test_containerd_config_symlink(self):
+        # A symbolic link would be replaced by a regular file, and what it
+        # points to never updated: refused, naming its target.
+        real = os.path.join(self.tmp, 'etc', 'containerd-real.toml')
+        os.rename(self.containerd, real)
+        os.symlink(real, self.containerd)
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'v1'), self.options(reg))
+        self.assertEqual(msg, '%s is a symbolic link to %s; nvidia-ccd edits only regular files: set [Kata] '
+                         'ContainerdConfig= to the file itself' % (self.containerd, real))
+        self.assertTrue(os.path.islink(self.containerd))
+        with open(real, 'rb') as f:
+            self.assertEqual(f.read(), self.containerd_original)
+        # Named directly, the file itself is edited.
+        self.kill_daemon(signal.SIGTERM)
+        self.containerd = real
+        self.start_daemon(self.config_text())
+        self.install(NAME, reg.ref(REPO, 'v1'), self.options(reg))
+        self.assert_registered(NAME, os.path.join(self.artifacts, NAME, TOML_TITLE))
+
+    def test_daemon_config_fifo(self):
+        # nvidia-ccd.conf as a FIFO: the daemon says so and exits, at once.
+        self.kill_daemon(signal.SIGTERM)
+        fifo = os.path.join(self.tmp, 'nvidia-ccd.conf')
+        os.unlink(fifo)
+        os.mkfifo(fifo)
+        d = self.start_daemon(config_text=None, wait_ready=False)
+        d.expected_exit = True
+        self.assertNotEqual(d.wait(30), 0)
+        with open(self.daemon_log, errors='replace') as f:
+            self.assertIn('%s: not a regular file' % fifo, f.read())
 
     def test_restart_reexports(self):
         reg = self.secure_registry()
