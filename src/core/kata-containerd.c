@@ -113,6 +113,11 @@ int containerd_plan_register(const char *config_path, const char *runtime_class,
         } else if (p.version == 3) {
                 ContainerdFile m;
 
+                r = containerd_v3_check_runtime(main_file->old_text, main_file->old_len, runtime_class, err);
+                if (r < 0) {
+                        cc_error_prefix(err, "%s", config_path);
+                        goto fail;
+                }
                 p.dropin_path = containerd_dropin_path(config_path, runtime_class);
                 if (!p.dropin_path) {
                         r = cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");

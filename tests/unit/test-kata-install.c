@@ -415,6 +415,40 @@ static void test_containerd_conflict_refused(void **state) {
         }
 }
 
+/* containerd 2.x: the same names as version 2 are refused (runc, and a
+ * runtime the main file defines), not merged over by a drop-in. */
+static void test_version3_conflict_refused(void **state) {
+        Fixture *f = *state;
+        g_autofree char *text = g_strconcat(containerd_v3,
+                                            "    [plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia]\n"
+                                            "      runtime_type = \"io.containerd.runc.v2\"\n", NULL);
+        static const char *const names[] = { "runc", "nvidia" };
+
+        assert_true(g_file_set_contents(f->containerd, text, -1, NULL));
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                CcError e = CC_ERROR_INIT;
+                g_autofree char *before = snapshot(f), *after = NULL;
+
+                assert_int_equal(install(f, names[i], v1_layers, ELEMENTSOF(v1_layers), V1_DIGEST, true, NULL, &e),
+                                 -EINVAL);
+                assert_int_equal(e.kind, CC_ERROR_INVALID_ARGUMENT);
+                assert_non_null(strstr(e.message, f->containerd));
+                assert_non_null(strstr(e.message, i == 0 ? "'runc' is containerd's own runtime" :
+                                                   "line 7: runtime nvidia is already defined here"));
+                after = snapshot(f);
+                assert_string_equal(before, after);
+        }
+        /* Version 2 refuses them alike. */
+        {
+                CcError e = CC_ERROR_INIT;
+
+                assert_true(g_file_set_contents(f->containerd, containerd_v2, -1, NULL));
+                assert_int_equal(install(f, "runc", v1_layers, ELEMENTSOF(v1_layers), V1_DIGEST, true, NULL, &e),
+                                 -EINVAL);
+                assert_non_null(strstr(e.message, "'runc' is containerd's own runtime"));
+        }
+}
+
 static void test_containerd_config_missing(void **state) {
         Fixture *f = *state;
         CcError e = CC_ERROR_INIT;
@@ -661,6 +695,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_ambiguous_kernel_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_toml_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_containerd_conflict_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_version3_conflict_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_containerd_config_missing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_install, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reinstall_swaps, setup, teardown),
