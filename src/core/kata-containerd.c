@@ -153,6 +153,16 @@ int containerd_plan_register(const char *config_path, const char *runtime_class,
                                  "can be registered with", config_path, p.version);
                 goto fail;
         }
+        /* What is written must be readable again, or the runtime class
+         * could never be removed. */
+        for (size_t i = 0; i < p.n_files; i++)
+                if (p.files[i].write && p.files[i].new_len > CONTAINERD_CONFIG_MAX) {
+                        r = cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG,
+                                         "%s would grow to %zu bytes, past the %u that nvidia-ccd reads back "
+                                         "(the runtime class could not be removed again)",
+                                         p.files[i].path, p.files[i].new_len, CONTAINERD_CONFIG_MAX);
+                        goto fail;
+                }
         *ret = p;
         return 0;
 fail:

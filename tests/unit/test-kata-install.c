@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "kata-containerd.h"
 #include "kata-install.h"
 #include "kata-names.h"
 #include "kata-record.h"
@@ -449,6 +450,30 @@ static void test_version3_conflict_refused(void **state) {
         }
 }
 
+/* An install that would push containerd's configuration past the size
+ * read back is refused: it could not be removed again. */
+static void test_containerd_config_size_limit(void **state) {
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+        g_autofree char *before = NULL, *after = NULL;
+        GString *text = g_string_new(containerd_v2);
+
+        /* Comments up to 64 bytes short of the limit: the block needs more. */
+        while (text->len < CONTAINERD_CONFIG_MAX - 64 - 80)
+                g_string_append(text, "# padding padding padding padding padding padding padding padding\n");
+        while (text->len < CONTAINERD_CONFIG_MAX - 64)
+                g_string_append_c(text, '\n');
+        assert_true(g_file_set_contents(f->containerd, text->str, (gssize) text->len, NULL));
+        g_string_free(text, true);
+
+        before = snapshot(f);
+        assert_int_equal(install(f, NAME, v1_layers, ELEMENTSOF(v1_layers), V1_DIGEST, true, NULL, &e), -EFBIG);
+        assert_int_equal(e.kind, CC_ERROR_INVALID_ARGUMENT);
+        assert_non_null(strstr(e.message, "past the 4194304 that nvidia-ccd reads back"));
+        after = snapshot(f);
+        assert_string_equal(before, after);
+}
+
 static void test_containerd_config_missing(void **state) {
         Fixture *f = *state;
         CcError e = CC_ERROR_INIT;
@@ -696,6 +721,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_toml_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_containerd_conflict_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_version3_conflict_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_containerd_config_size_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_containerd_config_missing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_install, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reinstall_swaps, setup, teardown),
