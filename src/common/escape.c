@@ -124,3 +124,29 @@ const char *text_escape_buf(const char *s, char *buf, size_t size) {
         free(e);
         return buf;
 }
+
+const char *text_escape_controls_buf(const char *s, char *buf, size_t size) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t len = strlen(s), o = 0;
+
+        if (size == 0)
+                return buf;
+        for (size_t i = 0; i < len;) {
+                size_t k = utf8_len(p + i, len - i), n = k ? k : 1;
+
+                if (k == 0 || is_control(p + i, k)) {
+                        if (o + 4 * n >= size)
+                                break;
+                        for (size_t j = 0; j < n; j++)
+                                o += (size_t) snprintf(buf + o, size - o, "\\x%02x", p[i + j]);
+                } else {
+                        if (o + k >= size)
+                                break;
+                        memcpy(buf + o, p + i, k);
+                        o += k;
+                }
+                i += n;
+        }
+        buf[o] = '\0';
+        return buf;
+}

@@ -22,6 +22,12 @@ bool text_has_control(const char *s, size_t len);
  * OOM.  s NULL gives "". */
 char *text_escape(const char *s, size_t max);
 
+/* For display, where a backslash is just a backslash: control characters
+ * and bytes that are not UTF-8 become \xNN, the rest is kept, written into
+ * buf (size bytes, NUL-terminated); what does not fit is left out, never
+ * half a character or half an escape.  Returns buf. */
+const char *text_escape_controls_buf(const char *s, char *buf, size_t size);
+
 /* Escapes in place into buf (size bytes, NUL-terminated, cut where it does
  * not fit); returns buf, for use in a printf argument list. */
 const char *text_escape_buf(const char *s, char *buf, size_t size);

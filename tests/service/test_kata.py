@@ -342,6 +342,23 @@ class KataTest(harness.ServiceTestCase):
     def test_duplicate_titles(self):
         self.refused_titles(self.files(2) + [(SBOM, b'another sbom\n')], 'same title')
 
+    def test_terminal_escape_title(self):
+        # A registry's title with terminal escapes is refused, and reaches
+        # neither the bus nor nvidia-ccctl's terminal raw.
+        title = 'x\x1b]0;owned\x07\x1b[2J'
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'bad', self.files(1) + [(title, b'payload')])
+        msg = self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'bad'),
+                                  self.options(reg))
+        self.assertIn('has a title with a control character', msg)
+        self.assertIn('"x\\x1b]0;owned\\x07\\x1b[2J"', msg)
+        self.assertNotIn('\x1b', msg)
+        r = self.run_ccctl(['install-artifacts', NAME, reg.ref(REPO, 'bad'), '--pull-secret', self.secret,
+                            '--ca-file', reg.ca_file])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn('x\\x1b]0;owned', r.stderr)
+        self.assertFalse(any(ord(c) < 0x20 and c != '\n' for c in r.stderr), repr(r.stderr))
+
     def test_bad_runtime_class_name(self):
         reg = self.secure_registry()
         reg.push_artifact(REPO, 'v1', self.files(1))

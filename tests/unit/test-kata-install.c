@@ -357,6 +357,9 @@ static void test_title_refusals(void **state) {
                 { "..", "names a directory" },
                 { NULL, "no title annotation" },
                 { SBOM_TITLE, "same title" },
+                { "x\x1b]0;owned\x07", "control character" },
+                { "x\xc2\x9b" "2J", "control character" },
+                { "x\xff", "not UTF-8" },
         };
 
         install_v1(f);
