@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "json-depth.h"
 #include "oci-auth.h"
 #include "oci-blob.h"
 #include "oci-fetch.h"
@@ -182,6 +183,7 @@ static int fetch_token(Fetch *f, const OciAuthChallenge *c, const OciCredentials
 
         parser = json_parser_new_immutable();
         if (body.size > 0 && !memchr(body.data, '\0', body.size) &&
+            json_depth_within(body.data, body.size, OCI_JSON_DEPTH_MAX) &&
             json_parser_load_from_data(parser, body.data, (gssize) body.size, NULL) &&
             (root = json_parser_get_root(parser)) && JSON_NODE_HOLDS_OBJECT(root)) {
                 JsonObject *o = json_node_get_object(root);

@@ -5,7 +5,9 @@
 #include <time.h>
 
 #include "build-config.h"
+#include "json-depth.h"
 #include "oci-http.h"
+#include "oci-manifest.h"
 
 #define ERROR_BODY_MAX 4096
 #define RECEIVE_BUFFER (512 * 1024)
@@ -303,7 +305,7 @@ void oci_http_describe(const OciHttpResponse *r, char *buf, size_t size) {
 
         assert(r);
 
-        if (r->error_body) {
+        if (r->error_body && json_depth_within(r->error_body, strlen(r->error_body), OCI_JSON_DEPTH_MAX)) {
                 parser = json_parser_new_immutable();
                 if (json_parser_load_from_data(parser, r->error_body, -1, NULL) &&
                     (root = json_parser_get_root(parser)) && JSON_NODE_HOLDS_OBJECT(root)) {
