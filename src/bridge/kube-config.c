@@ -207,8 +207,16 @@ static int parse_user(yaml_document_t *doc, yaml_node_t *root, const char *name,
                                     "supported", name);
 
         s = mapping_get_scalar(doc, m, "token");
-        if (s)
+        if (s) {
+                /* It becomes an Authorization header: a CR or LF would end
+                 * it and start another, as for a token file. */
+                for (const char *p = s; *p; p++)
+                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                                return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                                    "kubeconfig: the token of user \"%s\" has a control character "
+                                                    "(a line break?)", name);
                 c->token = g_strdup(s);
+        }
         s = mapping_get_scalar(doc, m, "tokenFile");
         if (s)
                 c->token_file = resolve_path(base_dir, s);

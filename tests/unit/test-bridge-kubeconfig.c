@@ -249,6 +249,14 @@ static void test_fifo_refused(void **state) {
         assert_int_equal(g_rmdir(dir), 0);
 }
 
+/* An inline token becomes a header as it is: no line break may end it. */
+static void test_inline_token_line_break(void **state) {
+        check_refused(HEAD("    server: https://a\n", "    token: \"t0k\\r\\nX-Evil: 1\"\n"), EINVAL,
+                      "has a control character");
+        check_refused(HEAD("    server: https://a\n", "    token: \"t0k\\n\"\n"), EINVAL, "has a control character");
+        check_refused(HEAD("    server: https://a\n", "    token: \"t\\x7fk\"\n"), EINVAL, "has a control character");
+}
+
 static void test_inline_token(void **state) {
         KubeConfig c = parse_ok(HEAD("    server: https://a\n", "    token: t0k\n"));
         CcError e = CC_ERROR_INIT;
@@ -320,6 +328,7 @@ int main(void) {
                 cmocka_unit_test(test_load_and_token_rotation),
                 cmocka_unit_test(test_fifo_refused),
                 cmocka_unit_test(test_inline_token),
+                cmocka_unit_test(test_inline_token_line_break),
                 cmocka_unit_test(test_in_cluster),
         };
 
