@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 
 /* Wall time of a CC mode switch off -> on through the real engine on fake
- * H100 hosts of 1 to 8 GPUs, with every GPU reset at once (the engine's way)
- * against one GPU after another (the Operator's way, the baseline).  Every
+ * H100 hosts (FSP over EMEM) or B200 hosts (FSP over the MNOC mailbox, the
+ * BAR firewall waited for through config space) of 1 to 8 GPUs, with every
+ * GPU reset at once (the engine's way) against one GPU after another (the
+ * Operator's way, the baseline).  Every
  * measurement gets a fresh host, so each switch starts from the same state.
  * Prints figures, never a verdict. */
 
@@ -17,12 +19,14 @@
 #include "config.h"
 #include "device.h"
 #include "fake-host.h"
+#include "sim-host.h"
 #include "hw-host.h"
 #include "mode-switch.h"
 
 #define MAX_GPUS 8
 #define MAX_REPS 32
 #define H100_SXM5 0x2330
+#define B200 0x2901
 
 /* The bus numbers of an 8-GPU HGX H100 board. */
 static const char *const gpu_bdfs[MAX_GPUS] = {
@@ -36,6 +40,8 @@ typedef struct Options {
         unsigned reps;
         unsigned boot_ms;
         unsigned fsp_latency_ms;
+        uint16_t device_id;
+        const char *model;
 } Options;
 
 static uint64_t now_us(void) {
@@ -56,7 +62,8 @@ static uint64_t median(uint64_t *v, size_t n) {
         return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* A host of n H100s in CC off, bound to nvidia, each in its own IOMMU group. */
+/* A host of n GPUs of the model in CC off, bound to nvidia, each in its own
+ * IOMMU group. */
 static int make_host(const Options *o, unsigned n, FakeHost **ret) {
         _cleanup_(fake_host_freep) FakeHost *fake = fake_host_new();
         _cleanup_free_ char *state = NULL;
@@ -65,7 +72,7 @@ static int make_host(const Options *o, unsigned n, FakeHost **ret) {
         if (!fake)
                 return -ENOMEM;
         for (unsigned i = 0; i < n; i++) {
-                r = fake_host_add_gpu(fake, gpu_bdfs[i], H100_SXM5, &(FakeGpuOptions) {
+                r = fake_host_add_gpu(fake, gpu_bdfs[i], o->device_id, &(FakeGpuOptions) {
                         .driver = "nvidia",
                         .boot_ms = o->boot_ms,
                         .fsp_latency_ms = o->fsp_latency_ms,
@@ -107,7 +114,7 @@ static int time_switch(const Options *o, unsigned n, bool sequential, uint64_t *
         state = fake_host_path(fake, "state");
         if (!state)
                 return -ENOMEM;
-        r = hw_host_new(fake_host_root(fake), true, &host);
+        r = sim_host_new(fake_host_root(fake), &host);
         if (r < 0)
                 return fprintf(stderr, "Cannot open the fake host: %s\n", strerror(-r)), r;
 
@@ -193,8 +200,9 @@ static int parse_gpus(const char *s, Options *o) {
 
 static void help(void) {
         printf("Usage: bench-mode-switch [OPTIONS]\n\n"
-               "Times a CC mode switch off -> on of every GPU of fake H100 hosts through the\n"
-               "mode engine, concurrent resets against one GPU after another.\n\n"
+               "Times a CC mode switch off -> on of every GPU of fake H100 or B200 hosts\n"
+               "through the mode engine, concurrent resets against one GPU after another.\n\n"
+               "  --model h100|b200     The GPUs: H100 SXM5 (EMEM) or B200 (MNOC) (default h100)\n"
                "  --gpus LIST           GPU counts to measure (default 1,2,4,8; at most %d)\n"
                "  --reps N              Repetitions of each measurement; the median is shown (default 3)\n"
                "  --boot-ms MS          Simulated boot time after a reset (default 1500)\n"
@@ -204,12 +212,13 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[], Options *o) {
-        enum { ARG_GPUS = 0x100, ARG_REPS, ARG_BOOT_MS, ARG_FSP_LATENCY_MS };
+        enum { ARG_GPUS = 0x100, ARG_REPS, ARG_BOOT_MS, ARG_FSP_LATENCY_MS, ARG_MODEL };
         static const struct option options[] = {
                 { "gpus",           required_argument, NULL, ARG_GPUS },
                 { "reps",           required_argument, NULL, ARG_REPS },
                 { "boot-ms",        required_argument, NULL, ARG_BOOT_MS },
                 { "fsp-latency-ms", required_argument, NULL, ARG_FSP_LATENCY_MS },
+                { "model",          required_argument, NULL, ARG_MODEL },
                 { "help",           no_argument,       NULL, 'h' },
                 {}
         };
@@ -228,6 +237,14 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                         break;
                 case ARG_FSP_LATENCY_MS:
                         r = parse_unsigned(optarg, 0, 1000, &o->fsp_latency_ms);
+                        break;
+                case ARG_MODEL:
+                        if (streq(optarg, "h100"))
+                                o->device_id = H100_SXM5, o->model = "H100 SXM5, FSP over EMEM";
+                        else if (streq(optarg, "b200"))
+                                o->device_id = B200, o->model = "B200, FSP over MNOC";
+                        else
+                                r = -EINVAL;
                         break;
                 case 'h':
                         help();
@@ -248,7 +265,8 @@ static int parse_argv(int argc, char *argv[], Options *o) {
 }
 
 int main(int argc, char *argv[]) {
-        Options o = { .gpus = { 1, 2, 4, 8 }, .n_gpus = 4, .reps = 3, .boot_ms = 1500, .fsp_latency_ms = 20 };
+        Options o = { .gpus = { 1, 2, 4, 8 }, .n_gpus = 4, .reps = 3, .boot_ms = 1500, .fsp_latency_ms = 20,
+                      .device_id = H100_SXM5, .model = "H100 SXM5, FSP over EMEM" };
         uint64_t conc[MAX_GPUS], seq[MAX_GPUS];
         int r;
 
@@ -256,9 +274,9 @@ int main(int argc, char *argv[]) {
         if (r <= 0)
                 return r < 0 ? 2 : 0;
 
-        printf("Mode switch off -> on of every GPU, simulated H100 SXM5 (boot %u ms, FSP latency %u ms),\n"
+        printf("Mode switch off -> on of every GPU, simulated %s (boot %u ms, FSP latency %u ms),\n"
                "wall time from target selection to the collected outcome, median of %u\n",
-               o.boot_ms, o.fsp_latency_ms, o.reps);
+               o.model, o.boot_ms, o.fsp_latency_ms, o.reps);
         fflush(stdout);
 
         for (size_t g = 0; g < o.n_gpus; g++) {

@@ -88,6 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(bdf);
                 device_dir = fake_host_path(host, "sys/bus/pci/devices/%s", bdf);
                 FUZZ_CHECK(device_dir);
+                /* The bus's entry links to the device's directory in sys/devices. */
+                FUZZ_CHECK(lstat(device_dir, &st) == 0 && S_ISLNK(st.st_mode));
                 FUZZ_CHECK(stat(device_dir, &st) == 0 && S_ISDIR(st.st_mode));
         } else
                 FUZZ_CHECK(!bdf);

@@ -22,6 +22,7 @@
 
 /* flags */
 #define FLAG_NO_ERROR 0x01u /* CcError NULL: callers that do not want the message */
+#define FLAG_MNOC     0x40u /* knob access as a Blackwell GPU (MNOC) instead of Hopper (EMEM) */
 
 typedef struct FuzzBar0 {
         const uint8_t *data;
@@ -98,7 +99,10 @@ static void run_calls(Bar0 *b, const uint8_t params[static 4]) {
         CcError e;
         CcError *err = use_error ? &e : NULL;
         KnobWrite plan[CC_KNOB_PLAN_MAX];
+        GpuChip knob_chip = params[3] & FLAG_MNOC ? GPU_CHIP_GB100 : GPU_CHIP_GH100;
+        GpuArch plan_arch;
         uint16_t current = 0;
+        unsigned writes = 0;
         size_t n;
         int r;
 
@@ -112,11 +116,11 @@ static void run_calls(Bar0 *b, const uint8_t params[static 4]) {
                 CcStatus s = { .cc = (DeviceCcMode) -1 };
 
                 RESET_ERROR();
-                r = cc_wait_boot(b, arches[i], &t, err);
+                r = cc_wait_boot(b, gpu_chip_default(arches[i]), &t, err);
                 check_result("cc_wait_boot", r, err);
 
                 RESET_ERROR();
-                r = cc_query(b, arches[i], &s, err);
+                r = cc_query(b, gpu_chip_default(arches[i]), &s, err);
                 check_result("cc_query", r, err);
                 if (r >= 0 && fuzz_verbose())
                         fprintf(stderr, "    %s: cc %s, ppcie %d\n", gpu_arch_to_string(arches[i]),
@@ -130,21 +134,22 @@ static void run_calls(Bar0 *b, const uint8_t params[static 4]) {
         }
 
         RESET_ERROR();
-        r = fsp_read_knob(b, &t, knob, &current, err);
+        r = fsp_read_knob(b, knob_chip, &t, knob, &current, err);
         check_result("fsp_read_knob", r, err);
         if (r >= 0 && fuzz_verbose())
                 fprintf(stderr, "    knob %u = %u\n", knob, current);
 
         RESET_ERROR();
-        r = fsp_write_knob(b, &t, knob, value, err);
+        r = fsp_write_knob(b, knob_chip, &t, knob, value, err);
         check_result("fsp_write_knob", r, err);
 
         /* The read-compare-write of a whole plan, as a mode switch runs it. */
-        n = cc_knob_plan((TargetMode) ((params[3] >> 1) % _TARGET_MODE_MAX),
-                         arches[(params[3] >> 3) % ELEMENTSOF(arches)], params[3] & 0x20, plan);
+        plan_arch = arches[(params[3] >> 3) % ELEMENTSOF(arches)];
+        n = cc_knob_plan((TargetMode) ((params[3] >> 1) % _TARGET_MODE_MAX), plan_arch, params[3] & 0x20, plan);
         FUZZ_CHECK(n <= CC_KNOB_PLAN_MAX);
         RESET_ERROR();
-        r = cc_apply_knobs(b, &t, plan, n, err);
+        r = cc_apply_knobs(b, gpu_chip_default(plan_arch), &t, plan, n, &writes, err);
+        FUZZ_CHECK(writes <= n);
         check_result("cc_apply_knobs", r, err);
 
 #undef RESET_ERROR

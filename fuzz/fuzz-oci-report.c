@@ -53,6 +53,10 @@ static int on_line(void *userdata, const char *line, size_t len) {
                 FUZZ_CHECK(l.error_message && g_utf8_validate(l.error_message, -1, NULL));
                 g_string_append_printf(out, "error %d %s\n", l.error_kind, l.error_message);
                 break;
+        case REPORT_EXEC_FAILED:
+                FUZZ_CHECK(l.exec_errno >= 1 && l.exec_errno <= 4095);
+                g_string_append_printf(out, "exec-failed %d\n", l.exec_errno);
+                break;
         default:
                 FUZZ_CHECK(!"unknown line kind");
         }

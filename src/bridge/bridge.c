@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
+#include <stdarg.h>
 #include <stdbool.h>
 
 #include "backoff.h"
@@ -17,9 +18,15 @@
 #include "pause-record.h"
 #include "time-util.h"
 
+#define POLKIT_RULE_HINT                                                                                    \
+        "install /usr/share/doc/nvidia-ccd/50-nvidia-cc-k8s-bridge.rules.example as "                       \
+        "/etc/polkit-1/rules.d/50-nvidia-cc-k8s-bridge.rules on the node, with polkitd running"
+
 typedef enum Phase {
         PHASE_IDLE,
+        PHASE_REPORTING, /* no mode asked for: reading Mode to report it */
         PHASE_CHECKING,  /* reading Mode: is there anything to switch? */
+        PHASE_PLANNING,  /* PlanSetMode: would nvidia-ccd do it, may we? */
         PHASE_EVICTING,  /* operand labels paused, waiting for the pods to go */
         PHASE_SWITCHING, /* SetMode sent */
         PHASE_VERIFYING, /* reading Mode back */
@@ -29,6 +36,7 @@ struct Bridge {
         sd_event *event;
         sd_bus *bus;
         KubeClient *kube;
+        NodeEvents *events;
         BridgeOptions opt;
         char *node_name, *default_mode, *operator_namespace, *readiness_file, *pause_record;
 
@@ -36,16 +44,23 @@ struct Bridge {
         LabelWriter *labels;
         CcdClient *ccd;
 
+        bool node_seen;
         GHashTable *node_labels;  /* the Node's labels as last seen */
-        char *desired;            /* the mode the node asks for; NULL before the node was seen */
+        char *desired;            /* the mode the node asks for; NULL: none */
         char *state_written;      /* the last nvidia.com/cc.mode.state written */
 
         Phase phase;
         char *attempt;            /* the mode the running attempt applies */
         bool again;               /* reconcile once the running attempt ends */
+        bool attempt_paused;      /* this attempt paused operand labels */
+        uint64_t attempt_started;
         GHashTable *paused;       /* operand label -> value before the pause; NULL: none */
         uint64_t restore_generation;
         OperandWait *wait;
+
+        /* Identical failures in a row of attempts that paused the operands. */
+        char *last_paused_failure;
+        unsigned paused_failures;
 
         Backoff retry_backoff;
         sd_event_source *retry;
@@ -63,7 +78,9 @@ static void write_readiness(Bridge *b, bool ready, const char *mode) {
         if (!b->readiness_file)
                 return;
         if (!ready) {
-                if (unlink(b->readiness_file) < 0 && errno != ENOENT)
+                if (unlink(b->readiness_file) >= 0)
+                        log_debug("removed %s", b->readiness_file);
+                else if (errno != ENOENT)
                         log_warning("cannot remove %s: %s", b->readiness_file, strerror(errno));
                 return;
         }
@@ -83,7 +100,24 @@ static void write_state(Bridge *b, const char *state) {
         b->state_written = g_strdup(state);
 }
 
+static int compare_strings(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* "a=x, b=y" of a label table, sorted, for messages. */
+static char *describe_labels(GHashTable *labels) {
+        g_autofree const char **keys = (const char **) g_hash_table_get_keys_as_array(labels, NULL);
+        GString *out = g_string_new(NULL);
+
+        qsort(keys, g_hash_table_size(labels), sizeof(char *), compare_strings);
+        for (const char **k = keys; k && *k; k++)
+                g_string_append_printf(out, "%s%s=%s", out->len ? ", " : "", *k,
+                                       (const char *) g_hash_table_lookup(labels, *k));
+        return g_string_free(out, false);
+}
+
 static void restore_operands(Bridge *b) {
+        g_autofree char *list = NULL;
         GHashTableIter iter;
         gpointer key, value;
 
@@ -92,7 +126,9 @@ static void restore_operands(Bridge *b) {
         g_hash_table_iter_init(&iter, b->paused);
         while (g_hash_table_iter_next(&iter, &key, &value))
                 b->restore_generation = label_writer_set(b->labels, key, value);
+        list = describe_labels(b->paused);
         log_info("restoring %u operand label(s)", g_hash_table_size(b->paused));
+        node_events_post(b->events, false, "OperandsRestored", "Operand labels restored: %s", list);
         g_clear_pointer(&b->paused, g_hash_table_unref);
 }
 
@@ -106,8 +142,13 @@ static void schedule_retry(Bridge *b, const char *mode) {
                 log_error("cannot arm the retry timer");
 }
 
+static void reset_failures(Bridge *b) {
+        g_clear_pointer(&b->last_paused_failure, g_free);
+        b->paused_failures = 0;
+}
+
 static void reconcile(Bridge *b) {
-        if (!b->desired)
+        if (!b->node_seen)
                 return;
         if (b->phase != PHASE_IDLE) {
                 b->again = true;
@@ -116,21 +157,31 @@ static void reconcile(Bridge *b) {
         start_attempt(b);
 }
 
-/* The end of every attempt, good or bad: state labels, operand labels,
- * readiness, the journal, and what comes next. */
-static void finish_attempt(Bridge *b, bool ok, const char *fmt, ...) _printf_(3, 4);
-static void finish_attempt(Bridge *b, bool ok, const char *fmt, ...) {
-        g_autofree char *mode = TAKE_PTR(b->attempt), *reason = NULL, *f_mode = NULL, *f_error = NULL,
-                        *f_node = NULL;
-        va_list ap;
-
-        if (fmt) {
-                va_start(ap, fmt);
-                reason = g_strdup_vprintf(fmt, ap);
-                va_end(ap);
+/* Counts a failure of an attempt that paused the operands; true when the
+ * same failure came often enough that pausing them again would only
+ * disturb the node once more. */
+static bool count_paused_failure(Bridge *b, const char *reason) {
+        if (streq_ptr(reason, b->last_paused_failure))
+                b->paused_failures++;
+        else {
+                g_free(b->last_paused_failure);
+                b->last_paused_failure = g_strdup(reason);
+                b->paused_failures = 1;
         }
+        return b->paused_failures >= BRIDGE_MAX_PAUSED_FAILURES;
+}
+
+/* The end of every attempt, good or bad: state labels, operand labels,
+ * readiness, the journal, the Node's events, and what comes next.
+ * event_reason: the Event's reason for a failure. */
+static void end_attempt(Bridge *b, bool ok, bool switched, const char *event_reason, const char *reason) {
+        g_autofree char *mode = TAKE_PTR(b->attempt), *f_mode = NULL, *f_error = NULL, *f_node = NULL;
+        bool paused = b->attempt_paused, stop = false;
+        uint64_t now;
+
         b->wait = operand_wait_free(b->wait);
         b->phase = PHASE_IDLE;
+        b->attempt_paused = false;
 
         write_state(b, ok ? mode : CC_MODE_STATE_FAILED);
         restore_operands(b);
@@ -145,18 +196,70 @@ static void finish_attempt(Bridge *b, bool ok, const char *fmt, ...) {
                 log_event(LOG_INFO, CC_MESSAGE_BRIDGE_APPLIED, fields, "Mode %s applied as the node label asks",
                           mode);
                 backoff_reset(&b->retry_backoff);
+                reset_failures(b);
+                if (switched) {
+                        (void) sd_event_now(b->event, CLOCK_MONOTONIC, &now);
+                        node_events_post(b->events, false, "CCModeApplied",
+                                         "Mode %s applied and verified by nvidia-ccd in %.1f s", mode,
+                                         (double) (now - b->attempt_started) / USEC_PER_SEC);
+                }
         } else {
                 const char *fields[] = { f_mode, f_node, f_error, NULL };
 
                 log_event(LOG_ERR, CC_MESSAGE_BRIDGE_FAILED, fields, "Mode %s could not be applied: %s", mode,
                           strempty(reason));
+                node_events_post(b->events, true, event_reason, "Mode %s not applied: %s%s", mode,
+                                 strempty(reason), paused ? " (the operands were paused and are restored)" : "");
+                stop = paused && count_paused_failure(b, reason);
+                if (stop) {
+                        log_error("mode %s failed %u times in a row with the same error after pausing the "
+                                  "operands; not trying again until the label, nvidia-ccd or the bridge changes",
+                                  mode, b->paused_failures);
+                        node_events_post(b->events, true, "CCModeRetriesStopped",
+                                         "Mode %s failed %u times in a row with the same error, each time after "
+                                         "pausing the operands; the bridge stops trying (and pausing them) until "
+                                         "nvidia.com/cc.mode changes, nvidia-ccd restarts or the bridge's pod is "
+                                         "restarted. The error: %s",
+                                         mode, b->paused_failures, strempty(reason));
+                }
         }
 
         if (b->again || !streq_ptr(b->desired, mode)) {
                 b->again = false;
                 reconcile(b);
-        } else if (!ok && cc_mode_is_valid(mode))
+        } else if (!ok && cc_mode_is_valid(mode) && !stop)
                 schedule_retry(b, mode);
+}
+
+static void attempt_failed(Bridge *b, const char *event_reason, const char *fmt, ...) _printf_(3, 4);
+static void attempt_failed(Bridge *b, const char *event_reason, const char *fmt, ...) {
+        g_autofree char *reason = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        reason = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        end_attempt(b, false, false, event_reason, reason);
+}
+
+static void attempt_succeeded(Bridge *b, bool switched) {
+        end_attempt(b, true, switched, NULL, NULL);
+}
+
+/* An error from nvidia-ccd, with what to do about the ones that have a
+ * remedy on the node. */
+static void attempt_failed_bus(Bridge *b, const char *what, const sd_bus_error *error) {
+        if (sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
+                attempt_failed(b, "CCModeNotAuthorized",
+                               "polkit does not let the bridge (uid %u) set the mode (%s: %s); " POLKIT_RULE_HINT,
+                               (unsigned) getuid(), what, strempty(error->message));
+        else if (ccd_error_is_absent(error)) {
+                b->daemon_present = false;
+                attempt_failed(b, "CCModeFailed", "nvidia-ccd is not on the system bus (%s: %s)", what,
+                               strempty(error->message));
+        } else
+                attempt_failed(b, "CCModeFailed", "%s: %s%s%s", what, error->name, error->message ? ": " : "",
+                               strempty(error->message));
 }
 
 /* ------------------------------------------------------------ the switch */
@@ -167,12 +270,11 @@ static void get_mode_done(CcdClient *c, const char *mode, const sd_bus_error *er
         if (b->phase != PHASE_VERIFYING)
                 return;
         if (error)
-                finish_attempt(b, false, "cannot read Mode back from nvidia-ccd: %s",
-                               error->message ?: error->name);
+                attempt_failed_bus(b, "reading Mode back", error);
         else if (!streq(mode, b->attempt))
-                finish_attempt(b, false, "nvidia-ccd reports mode %s after the switch", mode);
+                attempt_failed(b, "CCModeFailed", "nvidia-ccd reports mode %s after the switch", mode);
         else
-                finish_attempt(b, true, NULL);
+                attempt_succeeded(b, true);
 }
 
 static void set_mode_done(CcdClient *c, const sd_bus_error *error, void *userdata) {
@@ -180,17 +282,14 @@ static void set_mode_done(CcdClient *c, const sd_bus_error *error, void *userdat
         int r;
 
         if (error) {
-                if (ccd_error_is_absent(error))
-                        b->daemon_present = false;
-                finish_attempt(b, false, "%s%s%s", error->name, error->message ? ": " : "",
-                               strempty(error->message));
+                attempt_failed_bus(b, "SetMode", error);
                 return;
         }
         /* Verified by the daemon; read back, so the label says what is. */
         b->phase = PHASE_VERIFYING;
         r = ccd_client_get_mode(b->ccd, get_mode_done, b);
         if (r < 0)
-                finish_attempt(b, false, "cannot read Mode back from nvidia-ccd: %s", strerror(-r));
+                attempt_failed(b, "CCModeFailed", "cannot read Mode back from nvidia-ccd: %s", strerror(-r));
 }
 
 static void switch_begin(Bridge *b) {
@@ -200,7 +299,7 @@ static void switch_begin(Bridge *b) {
         log_info("asking nvidia-ccd for mode %s", b->attempt);
         r = ccd_client_set_mode(b->ccd, b->attempt, b->opt.set_mode_timeout_usec, set_mode_done, b);
         if (r < 0)
-                finish_attempt(b, false, "cannot call SetMode: %s", strerror(-r));
+                attempt_failed(b, "CCModeFailed", "cannot call SetMode: %s", strerror(-r));
 }
 
 static void operands_gone(OperandWait *w, int r, void *userdata) {
@@ -209,7 +308,7 @@ static void operands_gone(OperandWait *w, int r, void *userdata) {
         if (r < 0) {
                 unsigned n = operand_wait_remaining(w);
 
-                finish_attempt(b, false, "%u operand pod(s) still on the node after %" PRIu64 " s", n,
+                attempt_failed(b, "CCModeFailed", "%u operand pod(s) still on the node after %" PRIu64 " s", n,
                                (uint64_t) (b->opt.eviction_timeout_usec / USEC_PER_SEC));
                 return;
         }
@@ -222,6 +321,7 @@ static void operands_gone(OperandWait *w, int r, void *userdata) {
  * waits for their pods.  Returns false when there is nothing to wait for. */
 static bool pause_operands(Bridge *b) {
         g_autoptr(GHashTable) pause = NULL, original = NULL;
+        g_autofree char *list = NULL;
         CcError err = CC_ERROR_INIT;
         GHashTableIter iter;
         gpointer key, value;
@@ -250,53 +350,139 @@ static bool pause_operands(Bridge *b) {
                 log_info("pausing %s", (const char *) key);
                 (void) label_writer_set(b->labels, key, value);
         }
+        b->attempt_paused = true;
+        list = describe_labels(b->paused);
+        node_events_post(b->events, false, "OperandsPaused",
+                         "Operand labels paused for the switch to mode %s (their pods must leave the node "
+                         "first): %s",
+                         b->attempt, list);
 
         b->phase = PHASE_EVICTING;
         r = operand_wait_new(b->kube, b->event, b->node_name, b->operator_namespace, b->opt.eviction_timeout_usec,
                              operands_gone, b, &b->wait);
         if (r < 0)
-                finish_attempt(b, false, "cannot watch the operand pods: %s", strerror(-r));
+                attempt_failed(b, "CCModeFailed", "cannot watch the operand pods: %s", strerror(-r));
         return true;
 }
 
 static void evict_and_switch(Bridge *b) {
+        /* From here the node is switching: the mode it was in is no longer
+         * one to count on. */
+        write_state(b, CC_MODE_STATE_SWITCHING);
         if (b->opt.evict_operands && pause_operands(b))
                 return;
         switch_begin(b);
 }
 
-static void check_mode_done(CcdClient *c, const char *mode, const sd_bus_error *error, void *userdata) {
+static void plan_done(CcdClient *c, CcdPlan *plan, const sd_bus_error *error, void *userdata) {
         Bridge *b = userdata;
+        g_autofree char *refusals = NULL;
 
-        if (b->phase != PHASE_CHECKING)
-                return;
-        if (!error && streq_ptr(mode, b->attempt)) {
-                log_info("nvidia-ccd reports mode %s already", mode);
-                finish_attempt(b, true, NULL);
+        if (b->phase != PHASE_PLANNING) {
+                ccd_plan_free(plan);
                 return;
         }
+        if (error) {
+                if (ccd_error_is_unknown_method(error)) {
+                        /* An nvidia-ccd older than the plans: SetMode will tell. */
+                        log_info("nvidia-ccd has no PlanSetMode; switching without a plan");
+                        evict_and_switch(b);
+                } else
+                        attempt_failed_bus(b, "PlanSetMode", error);
+                return;
+        }
+        if (ccd_plan_n_refused(plan) > 0) {
+                refusals = ccd_plan_describe_refusals(plan);
+                ccd_plan_free(plan);
+                attempt_failed(b, "CCModeRefused", "nvidia-ccd would refuse the switch, so nothing was paused: %s",
+                               refusals);
+                return;
+        }
+        ccd_plan_free(plan);
         evict_and_switch(b);
 }
 
+static void check_mode_done(CcdClient *c, const char *mode, const sd_bus_error *error, void *userdata) {
+        Bridge *b = userdata;
+        int r;
+
+        if (b->phase != PHASE_CHECKING)
+                return;
+        if (error) {
+                attempt_failed_bus(b, "reading Mode", error);
+                return;
+        }
+        if (streq(mode, b->attempt)) {
+                log_info("nvidia-ccd reports mode %s already", mode);
+                attempt_succeeded(b, false);
+                return;
+        }
+        /* Before anything is paused: would the switch be allowed and done? */
+        b->phase = PHASE_PLANNING;
+        r = ccd_client_plan_set_mode(b->ccd, b->attempt, plan_done, b);
+        if (r < 0)
+                attempt_failed(b, "CCModeFailed", "cannot call PlanSetMode: %s", strerror(-r));
+}
+
+/* ------------------------------------------------------------ no mode asked for */
+
+static void report_done(CcdClient *c, const char *mode, const sd_bus_error *error, void *userdata) {
+        Bridge *b = userdata;
+
+        if (b->phase != PHASE_REPORTING)
+                return;
+        b->phase = PHASE_IDLE;
+        if (error)
+                log_warning("cannot read Mode from nvidia-ccd: %s", strempty(error->message));
+        else {
+                log_info("no mode asked for; nvidia-ccd reports mode %s", mode);
+                if (cc_mode_is_valid(mode))
+                        write_state(b, mode);
+                /* The node is as the cluster asks: it asks nothing. */
+                write_readiness(b, true, mode);
+        }
+        restore_operands(b);
+        if (b->again || b->desired) {
+                b->again = false;
+                reconcile(b);
+        }
+}
+
 static void start_attempt(Bridge *b) {
+        int r;
+
         assert(b->phase == PHASE_IDLE);
-        assert(b->desired);
 
         b->again = false;
         (void) sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
+        (void) sd_event_now(b->event, CLOCK_MONOTONIC, &b->attempt_started);
+        /* Whatever the file said was about an earlier attempt. */
+        write_readiness(b, false, NULL);
+
+        if (!b->desired) {
+                b->phase = PHASE_REPORTING;
+                r = ccd_client_get_mode(b->ccd, report_done, b);
+                if (r < 0) {
+                        b->phase = PHASE_IDLE;
+                        log_warning("cannot read Mode from nvidia-ccd: %s", strerror(-r));
+                }
+                return;
+        }
+
         g_free(b->attempt);
         b->attempt = g_strdup(b->desired);
-
         if (!cc_mode_is_valid(b->attempt)) {
-                finish_attempt(b, false, "\"%s\" is not one of on, off, devtools, ppcie; nvidia-ccd was not asked",
+                attempt_failed(b, "InvalidCCMode",
+                               "\"%s\" is not one of on, off, devtools, ppcie; nvidia-ccd was not asked",
                                b->attempt);
                 return;
         }
         /* Ask first: a host already in the mode needs no switch, and its
          * operands no pause. */
         b->phase = PHASE_CHECKING;
-        if (ccd_client_get_mode(b->ccd, check_mode_done, b) < 0)
-                evict_and_switch(b);
+        r = ccd_client_get_mode(b->ccd, check_mode_done, b);
+        if (r < 0)
+                attempt_failed(b, "CCModeFailed", "cannot ask nvidia-ccd for its mode: %s", strerror(-r));
 }
 
 static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -310,18 +496,24 @@ static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static void node_updated(Bridge *b, JsonObject *node) {
         const char *desired;
+        bool first = !b->node_seen;
 
         g_hash_table_unref(b->node_labels);
         b->node_labels = json_object_labels(node);
+        b->node_seen = true;
 
         desired = cc_desired_mode(b->node_labels, b->default_mode);
-        if (streq_ptr(desired, b->desired))
+        if (!first && streq_ptr(desired, b->desired))
                 return;
-        log_info("the node asks for mode %s%s", desired,
-                 desired == b->default_mode ? " (the default: " CC_LABEL_MODE " is not set)" : "");
+        if (!desired)
+                log_info("the node asks for no mode (%s is not set, and there is no default)", CC_LABEL_MODE);
+        else
+                log_info("the node asks for mode %s%s", desired,
+                         desired == b->default_mode ? " (the default: " CC_LABEL_MODE " is not set)" : "");
         g_free(b->desired);
         b->desired = g_strdup(desired);
         backoff_reset(&b->retry_backoff);
+        reset_failures(b);
         (void) sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
         reconcile(b);
 }
@@ -364,8 +556,8 @@ static void daemon_mode_changed(CcdClient *c, const char *mode, void *userdata) 
         Bridge *b = userdata;
         const char *state;
 
-        /* Our own switch is judged by its reply. */
-        if (b->phase == PHASE_SWITCHING || b->phase == PHASE_VERIFYING || !b->desired)
+        /* An attempt writes its own result. */
+        if (b->phase != PHASE_IDLE || !b->node_seen)
                 return;
         if (streq(mode, "none"))
                 return;
@@ -374,7 +566,7 @@ static void daemon_mode_changed(CcdClient *c, const char *mode, void *userdata) 
                 return;
         log_notice("the mode changed on the host to %s; updating %s", mode, CC_LABEL_MODE_STATE);
         write_state(b, state);
-        write_readiness(b, streq(mode, b->desired), mode);
+        write_readiness(b, !b->desired || streq(mode, b->desired), mode);
 }
 
 /* A restarted daemon already in the mode asked for, and so labelled, needs
@@ -401,6 +593,8 @@ static void daemon_presence_changed(CcdClient *c, bool present, void *userdata) 
         }
         log_info("nvidia-ccd is on the bus; reconciling");
         backoff_reset(&b->retry_backoff);
+        /* A new daemon may well succeed where the old one failed. */
+        reset_failures(b);
         r = ccd_client_get_mode(b->ccd, daemon_back_mode, b);
         if (r < 0)
                 reconcile(b);
@@ -408,7 +602,8 @@ static void daemon_presence_changed(CcdClient *c, bool present, void *userdata) 
 
 /* ------------------------------------------------------------ object */
 
-int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, const BridgeOptions *options, Bridge **ret) {
+int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *events, const BridgeOptions *options,
+               Bridge **ret) {
         static const KubeWatchHandlers node_handlers = { .synced = node_synced, .event = node_event };
         static const CcdClientHandlers ccd_handlers = {
                 .mode_changed = daemon_mode_changed,
@@ -422,13 +617,15 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, const BridgeOptio
         assert(event);
         assert(bus);
         assert(kube);
-        assert(options && options->node_name && options->default_mode && options->pause_record);
+        assert(events);
+        assert(options && options->node_name && options->pause_record);
         assert(ret);
 
         b = g_new0(Bridge, 1);
         b->event = sd_event_ref(event);
         b->bus = sd_bus_ref(bus);
         b->kube = kube;
+        b->events = events;
         b->opt = *options;
         b->node_name = g_strdup(options->node_name);
         b->default_mode = g_strdup(options->default_mode);
@@ -445,7 +642,8 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, const BridgeOptio
                 log_error("%s; ignoring it", err.message);
         else if (b->paused)
                 log_notice("%u operand label(s) paused by an earlier run will be restored after the first "
-                           "switch", g_hash_table_size(b->paused));
+                           "attempt",
+                           g_hash_table_size(b->paused));
 
         escaped = g_uri_escape_string(b->node_name, NULL, false);
         list_path = g_strconcat("/api/v1/nodes/", escaped, NULL);
@@ -479,6 +677,7 @@ Bridge *bridge_free(Bridge *b) {
         kube_watch_free(b->node_watch);
         label_writer_free(b->labels);
         ccd_client_free(b->ccd);
+        node_events_free(b->events);
         kube_client_free(b->kube);
         sd_event_source_disable_unref(b->retry);
         sd_bus_unref(b->bus);
@@ -489,6 +688,7 @@ Bridge *bridge_free(Bridge *b) {
         g_free(b->desired);
         g_free(b->state_written);
         g_free(b->attempt);
+        g_free(b->last_paused_failure);
         g_free(b->node_name);
         g_free(b->default_mode);
         g_free(b->operator_namespace);
@@ -502,4 +702,8 @@ int bridge_start(Bridge *b) {
         assert(b);
         log_info("watching node %s", b->node_name);
         return kube_watch_start(b->node_watch);
+}
+
+bool bridge_healthy(Bridge *b, uint64_t now) {
+        return kube_watch_healthy(b->node_watch, now);
 }

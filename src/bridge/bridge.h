@@ -6,10 +6,17 @@
  * back as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state, keeping the
  * label protocol of the GPU Operator's cc-manager (cc-labels.h).
  *
- * One attempt at a time: [pause the operand labels, wait for the operand
- * pods to leave,] SetMode, read Mode back, write the state labels [and
- * restore the operand labels].  A failed attempt is retried with a growing
- * delay while the label still asks for that mode. */
+ * One attempt at a time: read Mode (nothing to do when the host is in the
+ * mode already), PlanSetMode (a switch nvidia-ccd would refuse, or that
+ * polkit would not allow, fails here and disturbs nothing), [pause the
+ * operand labels, wait for the operand pods to leave,] SetMode, read Mode
+ * back, write the state labels [and restore the operand labels].  A failed
+ * attempt is retried with a growing delay while the label still asks for
+ * that mode, except after BRIDGE_MAX_PAUSED_FAILURES identical failures that
+ * each paused the operands: those stop until something changes (the label,
+ * nvidia-ccd, the bridge).  What happens is told as Events on the Node
+ * (node-events.h) and in the journal.  With no mode asked for (no label, no
+ * default) the bridge only reports the host's mode. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,10 +24,13 @@
 #include <systemd/sd-event.h>
 
 #include "kube-client.h"
+#include "node-events.h"
+
+#define BRIDGE_MAX_PAUSED_FAILURES 3
 
 typedef struct BridgeOptions {
         const char *node_name;
-        const char *default_mode;
+        const char *default_mode;         /* NULL: none */
         bool evict_operands;
         const char *operator_namespace;   /* pods are looked for there; NULL: every namespace */
         const char *readiness_file;
@@ -34,7 +44,11 @@ typedef struct BridgeOptions {
 
 typedef struct Bridge Bridge;
 
-/* Takes the kube client. */
-int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, const BridgeOptions *options, Bridge **ret);
+/* Takes the kube client and the events. */
+int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *events, const BridgeOptions *options,
+               Bridge **ret);
 Bridge *bridge_free(Bridge *b);
 int bridge_start(Bridge *b);
+
+/* Whether the watch of the Node makes progress (for the liveness file). */
+bool bridge_healthy(Bridge *b, uint64_t now);

@@ -5,7 +5,10 @@
  * that clusters and tooling that read or write these labels keep working:
  *
  *   nvidia.com/cc.mode          desired mode; absent or empty: the default
- *   nvidia.com/cc.mode.state    applied mode (on/off/devtools/ppcie) or "failed"
+ *   nvidia.com/cc.mode.state    applied mode (on/off/devtools/ppcie) or "failed";
+ *                               "switching" from the pause of the operands to the
+ *                               result (nvidia-ccd's ModeState), so that nothing
+ *                               reads the previous mode as still applied
  *   nvidia.com/cc.ready.state   "true" for on/ppcie, "false" for off, "" otherwise
  *
  * and the operand labels nvidia.com/gpu.deploy.<operand> that are paused
@@ -21,6 +24,7 @@
 #define CC_LABEL_MODE_STATE  "nvidia.com/cc.mode.state"
 #define CC_LABEL_READY_STATE "nvidia.com/cc.ready.state"
 #define CC_MODE_STATE_FAILED "failed"
+#define CC_MODE_STATE_SWITCHING "switching"
 #define CC_PAUSED_VALUE      "paused-for-cc-mode-change"
 #define CC_PAUSED_SUFFIX     "_paused-for-cc-mode-change"
 

@@ -17,6 +17,9 @@ struct CcdClient {
         void *set_mode_userdata;
 };
 
+/* A plan is read-only, and polkit answers it at once or not at all. */
+#define PLAN_TIMEOUT_USEC (60 * 1000000ULL)
+
 typedef struct GetModeCall {
         CcdClient *client;
         CcdGetModeDone done;
@@ -26,6 +29,11 @@ typedef struct GetModeCall {
 bool ccd_error_is_absent(const sd_bus_error *error) {
         return error && (sd_bus_error_has_name(error, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
                          sd_bus_error_has_name(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER));
+}
+
+bool ccd_error_is_unknown_method(const sd_bus_error *error) {
+        return error && (sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_METHOD) ||
+                         sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_INTERFACE));
 }
 
 static int name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -190,6 +198,64 @@ int ccd_client_get_mode(CcdClient *c, CcdGetModeDone done, void *userdata) {
         /* The bus owns the call from here; the record goes with the slot,
          * answered or not. */
         (void) sd_bus_slot_set_destroy_callback(slot, free);
+        (void) sd_bus_slot_set_floating(slot, true);
+        sd_bus_slot_unref(slot);
+        return 0;
+}
+
+typedef struct PlanCall {
+        CcdClient *client;
+        CcdPlanDone done;
+        void *userdata;
+} PlanCall;
+
+static int plan_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        PlanCall *call = userdata; /* freed with the slot */
+        CcdPlan *plan = NULL;
+        int r;
+
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                call->done(call->client, NULL, sd_bus_message_get_error(m), call->userdata);
+                return 0;
+        }
+        r = ccd_plan_read(m, &plan);
+        if (r < 0) {
+                sd_bus_error e = SD_BUS_ERROR_MAKE_CONST(SD_BUS_ERROR_INVALID_ARGS,
+                                                         "the plan is not the aa{sv} of the contract");
+
+                call->done(call->client, NULL, &e, call->userdata);
+                return 0;
+        }
+        call->done(call->client, plan, NULL, call->userdata);
+        return 0;
+}
+
+int ccd_client_plan_set_mode(CcdClient *c, const char *mode, CcdPlanDone done, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        sd_bus_slot *slot = NULL;
+        PlanCall *call;
+        int r;
+
+        assert(c);
+        assert(mode);
+        assert(done);
+
+        r = sd_bus_message_new_method_call(c->bus, &m, CCD_BUS_NAME, CCD_MANAGER_PATH, CCD_MANAGER_INTERFACE,
+                                           "PlanSetMode");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", mode);
+        if (r >= 0)
+                r = sd_bus_message_set_allow_interactive_authorization(m, false);
+        if (r < 0)
+                return r;
+        call = g_new(PlanCall, 1);
+        *call = (PlanCall) { c, done, userdata };
+        r = sd_bus_call_async(c->bus, &slot, m, plan_reply, call, PLAN_TIMEOUT_USEC);
+        if (r < 0) {
+                g_free(call);
+                return r;
+        }
+        (void) sd_bus_slot_set_destroy_callback(slot, g_free);
         (void) sd_bus_slot_set_floating(slot, true);
         sd_bus_slot_unref(slot);
         return 0;

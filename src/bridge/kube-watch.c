@@ -16,6 +16,7 @@
 /* A watch that ended sooner than this without an event is treated as a
  * failure, so a server that closes at once is not hammered. */
 #define WATCH_MIN_USEC (1 * USEC_PER_SEC)
+#define BACKOFF_MAX_USEC (30 * USEC_PER_SEC)
 
 struct KubeWatch {
         KubeClient *client;
@@ -35,11 +36,16 @@ struct KubeWatch {
         bool relist;        /* a 410 was seen: list again */
         bool got_event;
         uint64_t watch_started;
+        uint64_t last_progress; /* a request started, or bytes came */
         unsigned n_lists;
 };
 
 static int watch_begin(KubeWatch *w);
 static int list_begin(KubeWatch *w);
+
+static void progress(KubeWatch *w) {
+        (void) sd_event_now(w->event, CLOCK_MONOTONIC, &w->last_progress);
+}
 
 static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
         KubeWatch *w = userdata;
@@ -126,6 +132,7 @@ static int list_begin(KubeWatch *w) {
         int r;
 
         kube_request_cancel(TAKE_PTR(w->request));
+        progress(w);
         w->n_lists++;
         r = kube_client_request(w->client, "GET", w->list_path, NULL, NULL, LIST_TIMEOUT_USEC, NULL,
                                 list_done, w, &w->request);
@@ -168,6 +175,7 @@ static int watch_data(KubeRequest *req, const void *data, size_t size, void *use
         CcError err = CC_ERROR_INIT;
         int r;
 
+        progress(w);
         r = watch_parser_feed(&w->parser, data, size, &err);
         if (r < 0 && r != -ECANCELED)
                 log_warning("%s: %s", w->what, err.message);
@@ -224,6 +232,7 @@ static int watch_begin(KubeWatch *w) {
         assert(w->resource_version);
 
         kube_request_cancel(TAKE_PTR(w->request));
+        progress(w);
         watch_parser_reset(&w->parser);
         w->got_event = false;
         (void) sd_event_now(w->event, CLOCK_MONOTONIC, &w->watch_started);
@@ -265,7 +274,7 @@ int kube_watch_new(KubeClient *client, sd_event *event, const char *what, const 
         w->timeout_seconds = timeout_seconds > 0 ? timeout_seconds : 300;
         w->handlers = *handlers;
         w->userdata = userdata;
-        backoff_init(&w->backoff, 500 * USEC_PER_MSEC, 30 * USEC_PER_SEC);
+        backoff_init(&w->backoff, 500 * USEC_PER_MSEC, BACKOFF_MAX_USEC);
         watch_parser_init(&w->parser, on_event, w);
 
         r = sd_event_add_time(event, &w->retry, CLOCK_MONOTONIC, UINT64_MAX, 0, retry_cb, w);
@@ -302,4 +311,14 @@ int kube_watch_start(KubeWatch *w) {
 
 unsigned kube_watch_n_lists(KubeWatch *w) {
         return w ? w->n_lists : 0;
+}
+
+bool kube_watch_healthy(KubeWatch *w, uint64_t now) {
+        /* Every request ends by the client's timeout at the latest, and the
+         * next one starts within the longest backoff: quiet for longer than
+         * both, with a margin, the loop is stuck. */
+        uint64_t limit = (uint64_t) (w->timeout_seconds + WATCH_GRACE_SEC) * USEC_PER_SEC + LIST_TIMEOUT_USEC +
+                         BACKOFF_MAX_USEC;
+
+        return w->last_progress > 0 && now - w->last_progress <= limit;
 }

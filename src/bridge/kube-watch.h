@@ -8,6 +8,7 @@
  * lists again; failures wait a jittered, growing delay.  Never a tight loop. */
 
 #include <json-glib/json-glib.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -34,6 +35,10 @@ int kube_watch_new(KubeClient *client, sd_event *event, const char *what, const 
                    void *userdata, KubeWatch **ret);
 KubeWatch *kube_watch_free(KubeWatch *w);
 int kube_watch_start(KubeWatch *w);
+
+/* Whether the watch made progress (a request begun, bytes received)
+ * recently enough for a loop that works; false before the start. */
+bool kube_watch_healthy(KubeWatch *w, uint64_t now);
 
 /* How many times it listed (the first time included), for tests' logs. */
 unsigned kube_watch_n_lists(KubeWatch *w);

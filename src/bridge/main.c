@@ -7,15 +7,24 @@
 
 #include "bridge.h"
 #include "build-config.h"
-#include "bus-open.h"
+#include "bus-check.h"
 #include "cc-labels.h"
+#include "device-names.h"
+#include "devplugin.h"
 #include "kube-config.h"
+#include "liveness.h"
 #include "log.h"
 #include "macro.h"
+#include "node-events.h"
 #include "time-util.h"
 
 #define DEFAULT_READINESS_FILE "/run/nvidia/validations/.cc-manager-ctr-ready"
 #define DEFAULT_STATE_DIR "/var/lib/nvidia-cc-k8s-bridge"
+#define DEFAULT_LIVENESS_FILE "/run/nvidia-cc-k8s-bridge/alive"
+#define DEFAULT_LIVENESS_INTERVAL_SEC 10
+#define DEFAULT_LIVENESS_MAX_AGE_SEC 60
+/* How long a bridge that cannot start waits for its Event to reach the API server. */
+#define EXIT_EVENT_TIMEOUT_USEC (15 * USEC_PER_SEC)
 
 typedef struct Args {
         const char *kubeconfig;
@@ -26,6 +35,10 @@ typedef struct Args {
         const char *state_dir;
         const char *service_account_dir;
         const char *operator_namespace;
+        const char *liveness_file;
+        bool check_liveness;
+        unsigned liveness_interval_sec;
+        unsigned liveness_max_age_sec;
         int evict; /* -1: from the environment */
         unsigned eviction_timeout_sec;
         unsigned set_mode_timeout_sec;
@@ -33,20 +46,24 @@ typedef struct Args {
         unsigned retry_max_sec;
         LogTarget log_target;
         bool debug;
+        const char *device_plugin_dir;
+        const char *resource_name;    /* "": one resource per GPU model */
+        bool no_device_plugin;
 } Args;
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
                "Applies the node label nvidia.com/cc.mode through nvidia-ccd and writes the result back\n"
-               "as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state.\n\n"
+               "as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state; serves the kubelet device\n"
+               "plugin API for the GPUs nvidia-ccd has bound to VFIO.\n\n"
                "  -h --help                      Show this help\n"
                "     --version                  Show the version\n"
                "     --kubeconfig FILE          Kubeconfig to use (else $KUBECONFIG, else in-cluster)\n"
                "     --node-name NAME           This node (else $NODE_NAME, else the host name)\n"
                "     --default-mode MODE        Mode when the label is absent or empty\n"
-               "                                (else $DEFAULT_CC_MODE, else on)\n"
+               "                                (else $DEFAULT_CC_MODE, else none: only report)\n"
                "     --bus ADDRESS              system (default), session or a D-Bus address\n"
-               "     --readiness-file PATH      Written after a verified switch\n"
+               "     --readiness-file PATH      Present while the node is verified in the mode asked for\n"
                "                                (default " DEFAULT_READINESS_FILE ")\n"
                "     --state-dir DIR            Where the record of paused labels is kept\n"
                "                                (else $STATE_DIRECTORY, else " DEFAULT_STATE_DIR ")\n"
@@ -62,6 +79,16 @@ static void help(void) {
                "     --watch-timeout SEC        Server-side timeout of each watch (default 300)\n"
                "     --retry-max SEC            Longest delay between retries of a failed switch\n"
                "                                (default 300)\n"
+               "     --device-plugin-dir DIR    The kubelet's device plugin directory\n"
+               "                                (default " DEFAULT_DEVICE_PLUGIN_DIR ")\n"
+               "     --resource-name NAME       The GPUs' extended resource; empty: one per GPU model\n"
+               "                                (else nvidia.com/$P_GPU_ALIAS, else " RESOURCE_PGPU ")\n"
+               "     --no-device-plugin         Do not serve the device plugin\n"
+               "     --liveness-file PATH       Touched while the bridge works\n"
+               "                                (default " DEFAULT_LIVENESS_FILE ")\n"
+               "     --liveness-interval SEC    How often (default 10)\n"
+               "     --check-liveness           Exit 0 if the liveness file is fresh, else 1 (a probe)\n"
+               "     --liveness-max-age SEC     Fresh: touched within this (default 60)\n"
                "     --log-target TARGET        auto, journal or console\n"
                "     --debug                    Log debug messages\n",
                program_invocation_short_name);
@@ -109,8 +136,15 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 ARG_SET_MODE_TIMEOUT,
                 ARG_WATCH_TIMEOUT,
                 ARG_RETRY_MAX,
+                ARG_LIVENESS_FILE,
+                ARG_LIVENESS_INTERVAL,
+                ARG_CHECK_LIVENESS,
+                ARG_LIVENESS_MAX_AGE,
                 ARG_LOG_TARGET,
                 ARG_DEBUG,
+                ARG_DEVICE_PLUGIN_DIR,
+                ARG_RESOURCE_NAME,
+                ARG_NO_DEVICE_PLUGIN,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -128,8 +162,15 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 { "set-mode-timeout", required_argument, NULL, ARG_SET_MODE_TIMEOUT },
                 { "watch-timeout", required_argument, NULL, ARG_WATCH_TIMEOUT },
                 { "retry-max", required_argument, NULL, ARG_RETRY_MAX },
+                { "liveness-file", required_argument, NULL, ARG_LIVENESS_FILE },
+                { "liveness-interval", required_argument, NULL, ARG_LIVENESS_INTERVAL },
+                { "check-liveness", no_argument, NULL, ARG_CHECK_LIVENESS },
+                { "liveness-max-age", required_argument, NULL, ARG_LIVENESS_MAX_AGE },
                 { "log-target", required_argument, NULL, ARG_LOG_TARGET },
                 { "debug", no_argument, NULL, ARG_DEBUG },
+                { "device-plugin-dir", required_argument, NULL, ARG_DEVICE_PLUGIN_DIR },
+                { "resource-name", required_argument, NULL, ARG_RESOURCE_NAME },
+                { "no-device-plugin", no_argument, NULL, ARG_NO_DEVICE_PLUGIN },
                 {}
         };
         bool v;
@@ -191,6 +232,20 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                         if (parse_seconds("--retry-max", optarg, &a->retry_max_sec) < 0)
                                 return -EINVAL;
                         break;
+                case ARG_LIVENESS_FILE:
+                        a->liveness_file = optarg;
+                        break;
+                case ARG_LIVENESS_INTERVAL:
+                        if (parse_seconds("--liveness-interval", optarg, &a->liveness_interval_sec) < 0)
+                                return -EINVAL;
+                        break;
+                case ARG_CHECK_LIVENESS:
+                        a->check_liveness = true;
+                        break;
+                case ARG_LIVENESS_MAX_AGE:
+                        if (parse_seconds("--liveness-max-age", optarg, &a->liveness_max_age_sec) < 0)
+                                return -EINVAL;
+                        break;
                 case ARG_LOG_TARGET:
                         if (log_target_from_string(optarg, &a->log_target) < 0) {
                                 fprintf(stderr, "--log-target: \"%s\" is not auto, journal or console\n", optarg);
@@ -199,6 +254,15 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                         break;
                 case ARG_DEBUG:
                         a->debug = true;
+                        break;
+                case ARG_DEVICE_PLUGIN_DIR:
+                        a->device_plugin_dir = optarg;
+                        break;
+                case ARG_RESOURCE_NAME:
+                        a->resource_name = optarg;
+                        break;
+                case ARG_NO_DEVICE_PLUGIN:
+                        a->no_device_plugin = true;
                         break;
                 default:
                         return -EINVAL;
@@ -217,6 +281,29 @@ static const char *env_nonempty(const char *name) {
         return v && v[0] ? v : NULL;
 }
 
+/* The resource: --resource-name, else the sandbox device plugin's
+ * P_GPU_ALIAS (a name under nvidia.com/; set and empty: one resource per
+ * model), else nvidia.com/pgpu. */
+static int complete_device_plugin_args(Args *a) {
+        static char *from_alias;
+        const char *alias = getenv("P_GPU_ALIAS");
+
+        if (!a->device_plugin_dir)
+                a->device_plugin_dir = DEFAULT_DEVICE_PLUGIN_DIR;
+        if (!a->resource_name && alias) {
+                g_free(from_alias);
+                from_alias = alias[0] ? g_strconcat(RESOURCE_DOMAIN "/", alias, NULL) : g_strdup("");
+                a->resource_name = from_alias;
+        }
+        if (!a->resource_name)
+                a->resource_name = RESOURCE_PGPU;
+        if (a->resource_name[0] && !resource_name_is_valid(a->resource_name)) {
+                log_error("resource name \"%s\" is not an extended resource name (DOMAIN/NAME)", a->resource_name);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 /* Options first, then the environment, then the defaults. */
 static int complete_args(Args *a) {
         const char *s;
@@ -224,9 +311,13 @@ static int complete_args(Args *a) {
 
         if (!a->node_name)
                 a->node_name = env_nonempty("NODE_NAME");
+        /* No default unless one is given: a DaemonSet applied to many nodes
+         * must not reset every GPU of the cluster at once. */
         if (!a->default_mode)
-                a->default_mode = env_nonempty("DEFAULT_CC_MODE") ?: "on";
-        if (!cc_mode_is_valid(a->default_mode)) {
+                a->default_mode = env_nonempty("DEFAULT_CC_MODE");
+        else if (!a->default_mode[0])
+                a->default_mode = NULL;
+        if (a->default_mode && !cc_mode_is_valid(a->default_mode)) {
                 log_error("default mode \"%s\" is not one of on, off, devtools, ppcie", a->default_mode);
                 return -EINVAL;
         }
@@ -246,9 +337,11 @@ static int complete_args(Args *a) {
                 a->state_dir = env_nonempty("STATE_DIRECTORY") ?: DEFAULT_STATE_DIR;
         if (!a->readiness_file)
                 a->readiness_file = DEFAULT_READINESS_FILE;
+        if (!a->liveness_file)
+                a->liveness_file = DEFAULT_LIVENESS_FILE;
         if (!a->bus)
                 a->bus = "system";
-        return 0;
+        return complete_device_plugin_args(a);
 }
 
 static int load_kube_config(const Args *a, KubeConfig *ret) {
@@ -272,28 +365,102 @@ static int load_kube_config(const Args *a, KubeConfig *ret) {
         return r;
 }
 
-static int open_bus(const char *address, sd_bus **ret) {
-        if (streq(address, "system"))
-                return sd_bus_open_system(ret);
-        if (streq(address, "session"))
-                return sd_bus_open_user(ret);
-        return bus_open_address(address, ret);
+static int on_bus_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        /* dbus-daemon restarted or went away: this connection is over, and
+         * a new process (systemd's restart, the kubelet's) starts clean. */
+        log_error("lost the connection to the bus; exiting");
+        (void) sd_event_exit(userdata, -ECONNRESET);
+        return 0;
+}
+
+static bool bridge_alive(void *userdata, uint64_t now) {
+        return bridge_healthy(userdata, now);
+}
+
+static void exit_when_idle(NodeEvents *e, void *userdata) {
+        (void) sd_event_exit(userdata, 0);
+}
+
+static int exit_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        log_warning("the event did not reach the API server in time");
+        (void) sd_event_exit(sd_event_source_get_event(s), 0);
+        return 0;
+}
+
+/* Tells the Node why the bridge cannot run, then returns: the caller exits. */
+static void post_and_drain(sd_event *event, NodeEvents *events, const char *reason, const char *message) {
+        uint64_t now;
+
+        node_events_post(events, true, reason, "%s", message);
+        (void) sd_event_now(event, CLOCK_MONOTONIC, &now);
+        if (sd_event_add_time(event, NULL, CLOCK_MONOTONIC, now + EXIT_EVENT_TIMEOUT_USEC, 0, exit_timeout,
+                              NULL) < 0)
+                return;
+        node_events_on_idle(events, exit_when_idle, event);
+        (void) sd_event_loop(event);
+}
+
+static int block_signals(sd_event *event) {
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        return r;
+}
+
+static int check_liveness(const Args *a) {
+        g_autofree char *message = NULL;
+        int r;
+
+        r = liveness_probe(a->liveness_file, (uint64_t) a->liveness_max_age_sec * USEC_PER_SEC, &message);
+        if (r < 0) {
+                fprintf(stderr, "%s\n", message);
+                return r;
+        }
+        return 0;
+}
+
+/* A readiness file left by an earlier run says nothing about this one: the
+ * node is ready once this bridge has seen it in the mode asked for. */
+static void remove_stale_readiness(const char *path) {
+        if (unlink(path) >= 0)
+                log_info("removed the readiness file %s of an earlier run until the mode is verified", path);
+        else if (errno != ENOENT)
+                log_warning("cannot remove %s: %s", path, strerror(errno));
 }
 
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        g_autofree char *hostname = NULL, *pause_record = NULL;
+        g_autofree char *hostname = NULL, *pause_record = NULL, *bus_message = NULL;
         KubeConfig config = {};
         KubeClient *kube = NULL;
+        NodeEvents *events = NULL;
         Bridge *bridge = NULL;
+        DevicePlugin *plugin = NULL;
+        Liveness *liveness = NULL;
+        bool labels;
         Args a = { .evict = -1, .eviction_timeout_sec = 300, .set_mode_timeout_sec = 1800,
-                   .watch_timeout_sec = 300, .retry_max_sec = 300, .log_target = LOG_TARGET_AUTO };
+                   .watch_timeout_sec = 300, .retry_max_sec = 300,
+                   .liveness_interval_sec = DEFAULT_LIVENESS_INTERVAL_SEC,
+                   .liveness_max_age_sec = DEFAULT_LIVENESS_MAX_AGE_SEC, .log_target = LOG_TARGET_AUTO };
         int r;
 
         r = parse_argv(argc, argv, &a);
         if (r <= 0)
                 return r;
+        if (a.check_liveness) {
+                if (!a.liveness_file)
+                        a.liveness_file = DEFAULT_LIVENESS_FILE;
+                return check_liveness(&a);
+        }
 
         /* In a pod, stderr is the log; on a host, the journal. */
         if (a.log_target == LOG_TARGET_AUTO && getenv("KUBERNETES_SERVICE_HOST"))
@@ -310,48 +477,64 @@ static int run(int argc, char *argv[]) {
                 a.node_name = hostname;
                 log_notice("neither --node-name nor NODE_NAME given; using the host name %s", a.node_name);
         }
-        r = load_kube_config(&a, &config);
-        if (r < 0)
-                return r;
-        if (!a.operator_namespace && !a.kubeconfig && config.namespace)
-                a.operator_namespace = config.namespace;
+        /* The device plugin needs no API server; without one, it runs alone. */
+        labels = a.kubeconfig || getenv("KUBERNETES_SERVICE_HOST") || a.no_device_plugin;
+        if (labels) {
+                remove_stale_readiness(a.readiness_file);
+                r = load_kube_config(&a, &config);
+                if (r < 0)
+                        return r;
+                if (!a.operator_namespace && !a.kubeconfig && config.namespace)
+                        a.operator_namespace = config.namespace;
+        } else
+                log_notice("no API server (no --kubeconfig, KUBECONFIG or pod): only the device plugin runs");
 
         r = sd_event_default(&event);
-        if (r < 0)
-                goto fail;
-        if (sigprocmask(SIG_BLOCK, &(sigset_t) {}, NULL) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        {
-                sigset_t mask;
-
-                sigemptyset(&mask);
-                sigaddset(&mask, SIGTERM);
-                sigaddset(&mask, SIGINT);
-                if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                        r = -errno;
-                        goto fail;
-                }
-        }
-        r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
         if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+                r = block_signals(event);
+        if (r >= 0 && labels)
+                r = kube_client_new(event, &config, &kube);
+        if (r >= 0 && labels)
+                r = node_events_new(kube, event, a.node_name, &events);
         if (r < 0)
                 goto fail;
 
-        r = open_bus(a.bus, &bus);
+        r = bus_open_checked(a.bus, &bus, &bus_message);
         if (r < 0) {
-                log_error("cannot connect to the bus %s: %s", a.bus, strerror(-r));
-                kube_config_done(&config);
-                return r;
+                log_error("%s", bus_message);
+                if (events)
+                        post_and_drain(event, events, "SystemBusRefused", bus_message);
+                goto fail_quiet;
         }
-        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                "org.freedesktop.DBus.Local", "Disconnected", on_bus_disconnected, event);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 goto fail;
+
+        if (!a.no_device_plugin) {
+                const DevicePluginOptions options = {
+                        .dir = a.device_plugin_dir,
+                        .resource_name = a.resource_name[0] ? a.resource_name : NULL,
+                        .nvswitch_resource_name = RESOURCE_NVSWITCH,
+                };
+
+                r = device_plugin_new(event, bus, &options, &plugin);
+                if (r >= 0)
+                        r = device_plugin_start(plugin);
+                /* No kubelet directory on this host: the labels go on alone. */
+                if (r == -ENOENT && labels) {
+                        log_warning("%s does not exist: the device plugin is off", a.device_plugin_dir);
+                        plugin = device_plugin_free(plugin);
+                        r = 0;
+                }
+                if (r < 0)
+                        goto fail;
+        }
 
         pause_record = g_build_filename(a.state_dir, "paused-labels", NULL);
-        {
+        if (labels) {
                 const BridgeOptions options = {
                         .node_name = a.node_name,
                         .default_mode = a.default_mode,
@@ -366,26 +549,36 @@ static int run(int argc, char *argv[]) {
                         .watch_timeout_seconds = a.watch_timeout_sec,
                 };
 
-                log_info("node %s, default mode %s, operand eviction %s%s%s", a.node_name, a.default_mode,
+                log_info("node %s, default mode %s, operand eviction %s%s%s", a.node_name,
+                         a.default_mode ?: "none (only reporting when nvidia.com/cc.mode is not set)",
                          a.evict ? "on" : "off", a.evict ? ", pods in " : "",
                          a.evict ? (a.operator_namespace ?: "every namespace") : "");
-                r = kube_client_new(event, &config, &kube);
+                r = bridge_new(event, bus, kube, events, &options, &bridge);
                 if (r < 0)
                         goto fail;
-                r = bridge_new(event, bus, kube, &options, &bridge);
-                if (r < 0) {
-                        kube_client_free(kube);
-                        goto fail;
-                }
+                kube = NULL;
+                events = NULL;
         }
-        r = bridge_start(bridge);
-        if (r < 0)
-                goto fail;
+        if (bridge) {
+                r = bridge_start(bridge);
+                if (r >= 0)
+                        r = liveness_new(event, a.liveness_file, (uint64_t) a.liveness_interval_sec * USEC_PER_SEC,
+                                         bridge_alive, bridge, &liveness);
+                if (r < 0)
+                        goto fail;
+        }
 
-        (void) sd_notify(false, "READY=1\nSTATUS=Watching the node labels");
+        (void) sd_notify(false, labels && plugin ? "READY=1\nSTATUS=Watching the node labels, serving the device plugin"
+                                : labels      ? "READY=1\nSTATUS=Watching the node labels"
+                                              : "READY=1\nSTATUS=Serving the device plugin");
         r = sd_event_loop(event);
         (void) sd_notify(false, "STOPPING=1");
-        log_info("exiting");
+        if (r < 0)
+                log_error("stopped: %s", strerror(-r));
+        else
+                log_info("exiting");
+        device_plugin_free(plugin);
+        liveness_free(liveness);
         bridge_free(bridge);
         kube_config_done(&config);
         return r < 0 ? r : 0;
@@ -393,7 +586,12 @@ static int run(int argc, char *argv[]) {
 fail:
         if (r < 0)
                 log_error("cannot start: %s", strerror(-r));
+fail_quiet:
+        device_plugin_free(plugin);
+        liveness_free(liveness);
         bridge_free(bridge);
+        node_events_free(events);
+        kube_client_free(kube);
         kube_config_done(&config);
         return r;
 }

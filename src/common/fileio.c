@@ -144,3 +144,113 @@ int mkdir_parents(const char *path, unsigned mode) {
                 return -errno;
         return 0;
 }
+
+/* Components of a canonical path, "" and "/" having none. */
+static size_t count_components(const char *p) {
+        size_t n = 0;
+
+        for (; *p; p++)
+                if (*p != '/' && (p[1] == '/' || p[1] == '\0'))
+                        n++;
+        return n;
+}
+
+int symlink_relative(const char *target, const char *linkpath) {
+        _cleanup_free_ char *dir = NULL, *from = NULL, *to = NULL, *rel = NULL;
+        const char *slash = strrchr(linkpath, '/'), *rest;
+        size_t common = 0, ups, used = 0;
+
+        if (!slash || slash[1] == '\0')
+                return -EINVAL;
+        dir = strndup(linkpath, slash == linkpath ? 1 : (size_t) (slash - linkpath));
+        if (!dir)
+                return -ENOMEM;
+        from = realpath(dir, NULL);
+        if (!from)
+                return -errno;
+        to = realpath(target, NULL);
+        if (!to)
+                return -errno;
+
+        /* The deepest common ancestor, on a component boundary. */
+        for (size_t i = 0;; i++) {
+                bool end_from = from[i] == '\0' || from[i] == '/';
+                bool end_to = to[i] == '\0' || to[i] == '/';
+
+                if (end_from && end_to)
+                        common = i;
+                if (from[i] != to[i] || from[i] == '\0')
+                        break;
+        }
+        ups = count_components(from + common);
+        rest = to + common;
+        while (*rest == '/')
+                rest++;
+
+        rel = malloc(ups * 3 + strlen(rest) + 2);
+        if (!rel)
+                return -ENOMEM;
+        for (size_t i = 0; i < ups; i++, used += 3)
+                memcpy(rel + used, "../", 3);
+        strcpy(rel + used, rest);
+        used += strlen(rest);
+        if (used == 0)
+                strcpy(rel, ".");
+        else if (rel[used - 1] == '/')
+                rel[used - 1] = '\0';
+
+        return symlink(rel, linkpath) < 0 ? -errno : 0;
+}
+
+int fd_check_regular_readable(int fd, uint64_t max, uint64_t *ret_size) {
+        struct stat st;
+        int flags;
+
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return -errno;
+        if ((flags & O_PATH) || (flags & O_ACCMODE) == O_WRONLY)
+                return -EBADF;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        if (ret_size)
+                *ret_size = (uint64_t) st.st_size;
+        return 0;
+}
+
+int fd_read_regular(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+        int r;
+
+        r = fd_check_regular_readable(fd, max, NULL);
+        if (r < 0)
+                return r;
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        /* One byte more than max tells a file that grew since the check. */
+        for (;;) {
+                ssize_t k = pread(fd, buf + n, max + 1 - n, (off_t) n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > max)
+                        return -EFBIG;
+        }
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}

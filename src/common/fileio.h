@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Reads a whole small file; trailing newlines are stripped.  -EISDIR when
  * it is not a regular file (a FIFO is not waited on). */
@@ -19,3 +20,22 @@ int write_file_atomic(const char *path, const void *data, size_t size, unsigned 
 
 /* mkdir -p */
 int mkdir_parents(const char *path, unsigned mode);
+
+/* Creates the symbolic link linkpath -> target with the target spelled
+ * relative to the link's directory, as sysfs spells its links (a tree that
+ * is moved keeps working).  target and the link's directory must exist;
+ * symbolic links in either are resolved first. */
+int symlink_relative(const char *target, const char *linkpath);
+
+/* A file handed over as a descriptor (a secret passed on D-Bus, a bundle
+ * given to a helper): fd must be open for reading on a regular file of at
+ * most max bytes.  Returns 0, or -EBADF (opened with O_PATH or for writing
+ * only), -EBADFD (not a regular file: a directory, FIFO, socket or device,
+ * which could block a reader or never end) or -EFBIG (larger than max);
+ * *ret_size gets the file's size when it is set. */
+int fd_check_regular_readable(int fd, uint64_t max, uint64_t *ret_size);
+
+/* Reads such a file whole, from offset 0 whatever the descriptor's
+ * offset, never more than max bytes (-EFBIG when it holds more by the time
+ * it is read); the text is NUL-terminated. */
+int fd_read_regular(int fd, size_t max, char **ret, size_t *ret_size);

@@ -11,6 +11,12 @@
 #define CC_MESSAGE_DEFAULT_MODE       "bccbe831519e47df9477492335affbda"
 #define CC_MESSAGE_NO_HOST_TEE        "0db7f48ab13541a3b58a9e90163f375d"
 #define CC_MESSAGE_DEVICES_CHANGED    "9c6f58f7d4ea417f8a02a3088c7afd1e"
+#define CC_MESSAGE_MODE_READ          "2f535767fa274093bf6126372bba8dd8"
+
+/* A device a process holds open is never taken from its driver; a sysfs
+ * write the kernel did not finish in time leaves a thread behind. */
+#define CC_MESSAGE_DEVICE_IN_USE      "464fe384403448f290df32e73f0017aa"
+#define CC_MESSAGE_WRITE_STUCK        "fcd648fe441745169334049cb8031f69"
 
 /* VFIO binding of whole IOMMU groups. */
 #define CC_MESSAGE_VFIO_BOUND         "64d8a98358094ce38c50fec06c2db5d9"
@@ -26,3 +32,5 @@
 /* nvidia-cc-k8s-bridge. */
 #define CC_MESSAGE_BRIDGE_APPLIED     "f757c00977cc47019539affb8b7ece3e"
 #define CC_MESSAGE_BRIDGE_FAILED      "d3a886f462684a2ca0cf5ebf74b20568"
+/* Its kubelet device plugin. */
+#define CC_MESSAGE_BRIDGE_DEVICE_PLUGIN_REGISTERED "3c3cddfa110a419295010af89e6c8739"

@@ -4,11 +4,15 @@
 #include <glib.h>
 
 #include "config.h"
+#include "device-names.h"
 #include "fileio.h"
 #include "log.h"
 
 #define DEFAULT_ARTIFACTS_DIR "/opt/nvidia-gpu-operator/artifacts/runtimeclasses"
 #define DEFAULT_CONTAINERD_CONFIG "/etc/containerd/config.toml"
+#define DEFAULT_SYSFS_WRITE_TIMEOUT_SEC 60
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 /* Names the configuration in messages when it did not come from a file. */
 #define DATA_SOURCE "(configuration data)"
@@ -33,9 +37,11 @@ void cc_config_init(CcConfig *c) {
 
         *c = (CcConfig) {
                 .default_mode = TARGET_MODE_INVALID,
+                .sysfs_write_timeout_sec = DEFAULT_SYSFS_WRITE_TIMEOUT_SEC,
                 .artifacts_dir = g_strdup(DEFAULT_ARTIFACTS_DIR),
                 .containerd_config = g_strdup(DEFAULT_CONTAINERD_CONFIG),
                 .pull_timeout_usec = CC_CONFIG_DEFAULT_PULL_TIMEOUT_USEC,
+                .cdi_kind = g_strdup(RESOURCE_PGPU),
         };
 }
 
@@ -48,6 +54,7 @@ void cc_config_done(CcConfig *c) {
         g_free(c->containerd_config);
         g_strfreev(c->allowed_host_paths);
         g_strfreev(c->allowed_extra_args);
+        g_free(c->cdi_kind);
         *c = (CcConfig) { .default_mode = TARGET_MODE_INVALID };
 }
 
@@ -193,6 +200,22 @@ static int parse_path(CcConfig *c, const ConfigKey *k, const char *source, const
         return 0;
 }
 
+/* Whole seconds, 1 to an hour. */
+static int parse_seconds(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        unsigned *field = (unsigned *) ((uint8_t *) c + k->offset);
+        guint64 v;
+        char *end = NULL;
+
+        if (!g_ascii_isdigit(value[0]))
+                return bad_value(k, source, err, "\"%s\" is not a number of seconds", value);
+        errno = 0;
+        v = g_ascii_strtoull(value, &end, 10);
+        if (errno != 0 || *end || v < 1 || v > 3600)
+                return bad_value(k, source, err, "\"%s\" is not a number of seconds from 1 to 3600", value);
+        *field = (unsigned) v;
+        return 0;
+}
+
 /* Bytes, with an optional K, M, G or T suffix (powers of 1024). */
 static int parse_size(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
         uint64_t *field = (uint64_t *) ((uint8_t *) c + k->offset);
@@ -294,11 +317,31 @@ static int parse_pattern_list(CcConfig *c, const ConfigKey *k, const char *sourc
         return 0;
 }
 
+/* The kubelet device plugin's resource name, or per-model (NULL). */
+static int parse_cdi_kind(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        if (streq(value, CC_CDI_KIND_PER_MODEL)) {
+                g_clear_pointer(&c->cdi_kind, g_free);
+                return 0;
+        }
+        if (!resource_name_is_valid(value))
+                return bad_value(k, source, err, "\"%s\" is not an extended resource name (DOMAIN/NAME) or %s",
+                                 value, CC_CDI_KIND_PER_MODEL);
+        if (!cdi_kind_is_valid(value))
+                return bad_value(k, source, err, "\"%s\" is not a CDI kind (VENDOR/CLASS, the class beginning "
+                                 "with a letter)", value);
+        g_free(c->cdi_kind);
+        c->cdi_kind = g_strdup(value);
+        return 0;
+}
+
 static const ConfigKey config_keys[] = {
         { "Mode", "Default", parse_mode, 0, NULL },
         { "Devices", "CcCapableDeviceIds", parse_cc_ids, 0, NULL },
         { "Devices", "ExtraDevices", parse_extra_devices, 0, NULL },
+        { "Devices", "SysfsWriteTimeoutSec", parse_seconds, offsetof(CcConfig, sysfs_write_timeout_sec),
+          STRINGIFY(DEFAULT_SYSFS_WRITE_TIMEOUT_SEC) },
         { "Vfio", "BindNvSwitches", parse_bool, offsetof(CcConfig, bind_nvswitches), "false" },
+        { "Vfio", "CdiKind", parse_cdi_kind, 0, RESOURCE_PGPU },
         { "Kata", "ArtifactsDir", parse_path, offsetof(CcConfig, artifacts_dir), DEFAULT_ARTIFACTS_DIR },
         { "Kata", "ContainerdConfig", parse_path, offsetof(CcConfig, containerd_config), DEFAULT_CONTAINERD_CONFIG },
         { "Kata", "MaxArtifactBytes", parse_size, offsetof(CcConfig, max_artifact_bytes), NULL },

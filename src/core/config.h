@@ -3,10 +3,14 @@
 
 /* /etc/nvidia-ccd/nvidia-ccd.conf (GKeyFile):
  *   [Mode]    Default=on|off|devtools|ppcie      (absent: leave the GPUs alone)
- *   [Devices] CcCapableDeviceIds=0x2330,0x2331   (absent: built-in ranges; set:
+ *   [Devices] CcCapableDeviceIds=0x2330,0x2331   (absent: the built-in table of cc-sku.c; set:
  *             exactly these ids are CC-capable, narrowing or extending them)
  *             ExtraDevices=1234:11e8,...         (vendor:device pairs handled as GPUs)
+ *             SysfsWriteTimeoutSec=60            (how long a sysfs write may block; 1..3600)
  *   [Vfio]    BindNvSwitches=false
+ *             CdiKind=nvidia.com/pgpu           (the kind of the GPUs' CDI spec: the
+ *                                                 device plugin's resource name, or
+ *                                                 per-model for one per GPU model)
  *   [Kata]    ArtifactsDir=/opt/nvidia-gpu-operator/artifacts/runtimeclasses
  *             ContainerdConfig=/etc/containerd/config.toml
  *             MaxArtifactBytes=8G                (total of an artifact's layers;
@@ -31,6 +35,7 @@
 #define CC_CONFIG_DEFAULT_PATH "/etc/nvidia-ccd/nvidia-ccd.conf"
 /* 4 GiB, the default limit of an artifact, at 2.5 MB/s. */
 #define CC_CONFIG_DEFAULT_PULL_TIMEOUT_USEC (30ULL * 60 * 1000000)
+#define CC_CDI_KIND_PER_MODEL "per-model"
 
 typedef struct CcPciId {
         uint16_t vendor_id;
@@ -44,7 +49,9 @@ typedef struct CcConfig {
         size_t n_cc_capable_ids;
         CcPciId *extra_devices;
         size_t n_extra_devices;
+        unsigned sysfs_write_timeout_sec;
         bool bind_nvswitches;
+        char *cdi_kind;                /* NULL: one kind per GPU model */
         char *artifacts_dir;
         char *containerd_config;
         uint64_t max_artifact_bytes;   /* 0: the registry client's default */

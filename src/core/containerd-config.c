@@ -905,6 +905,19 @@ int containerd_v3_add_import(const char *text, size_t len, const char *dropin_pa
         return 0;
 }
 
+/* Whether the value of imports is the one-element array that
+ * containerd_v3_add_import writes on a line of its own: an administrator's
+ * array that merely ends in the marker (spanning lines, say) is edited as
+ * any other. */
+static bool value_is_added_array(const char *text, const TomlItem *imports, const char *dropin_path) {
+        _cleanup_free_ char *quoted = toml_quote(dropin_path), *want = NULL;
+        size_t k = imports->value_end - imports->value_start;
+
+        if (!quoted || asprintf(&want, "[%s]", quoted) < 0)
+                return false;
+        return strlen(want) == k && memcmp(text + imports->value_start, want, k) == 0;
+}
+
 /* Removes the first element equal to dropin_path; *ret_changed = false (and
  * no *ret) when there is none. */
 static int remove_import_once(const char *text, size_t len, const char *dropin_path,
@@ -935,7 +948,8 @@ static int remove_import_once(const char *text, size_t len, const char *dropin_p
         while (tail > 0 && (text[imports->value_end + tail - 1] == '\n' || text[imports->value_end + tail - 1] == '\r'))
                 tail--;
         if (n == 1 && imports->line_start == imports->start && tail == m &&
-            memcmp(text + imports->value_end, IMPORTS_MARKER, m) == 0) {
+            memcmp(text + imports->value_end, IMPORTS_MARKER, m) == 0 &&
+            value_is_added_array(text, imports, dropin_path)) {
                 /* The line this code added. */
                 del_start = imports->line_start;
                 del_end = imports->line_end;

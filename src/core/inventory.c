@@ -1,50 +1,213 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
+#include <inttypes.h>
 
 #include "bar0.h"
+#include "cc-ready.h"
+#include "cc-sku.h"
 #include "device.h"
 #include "log.h"
+#include "message-ids.h"
 #include "nv-regs.h"
+#include "nvml.h"
 #include "pci-enum.h"
 #include "pci-sysfs.h"
+#include "time-util.h"
 
-/* One look at the mode, without waiting: discovery must not stall on a GPU
- * that is still booting or that does not answer.  Anything short of a
- * booted, alive device reading its status leaves the modes unknown. */
-static void query_mode(HwHost *h, CcDevice *d) {
+/* The GPUs NVML is asked about: CC-capable, bound to nvidia. */
+static bool wants_nvml(const CcDevice *d) {
+        return d->kind == DEVICE_KIND_GPU && d->cc_capable && d->arch != GPU_ARCH_OTHER && streq_ptr(d->driver, "nvidia");
+}
+
+/* NVML's answers for one scan, from one run of the helper. */
+typedef struct NvmlAnswers {
+        HwNvmlAnswer *answers;
+        size_t n;
+        CcError error; /* why there are none */
+        const char *library;
+} NvmlAnswers;
+
+static void nvml_answers_done(NvmlAnswers *a) {
+        free(a->answers);
+}
+
+static void ask_nvml(HwHost *h, CcDevice *const *devices, size_t n, NvmlAnswers *ret) {
+        _cleanup_free_ char **bdfs = NULL;
+        double init_ms = 0;
+        size_t k = 0;
+        uint64_t start;
+
+        *ret = (NvmlAnswers) { .error = CC_ERROR_INIT, .library = hw_nvml_library(h) };
+        bdfs = calloc(n ? n : 1, sizeof(char *));
+        if (!bdfs) {
+                cc_error_set(&ret->error, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (wants_nvml(devices[i]))
+                        bdfs[k++] = devices[i]->bdf;
+        if (k == 0)
+                return; /* nothing to ask: the library is not even loaded */
+
+        start = now_usec(CLOCK_MONOTONIC);
+        if (hw_nvml_query(h, bdfs, k, &ret->answers, &init_ms, &ret->error) < 0) {
+                log_debug("NVML not used: %s", ret->error.message);
+                return;
+        }
+        ret->n = k;
+        /* nvmlInit_v2 wakes GPUs that have no persistence daemon: the times
+         * tell how long discovery stalls for NVML. */
+        log_debug("NVML (%s) answered for %zu GPU%s in %.1f ms, nvmlInit_v2 %.1f ms", ret->library, k,
+                  k == 1 ? "" : "s", (double) (now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC, init_ms);
+}
+
+static const char *format_nvml_value(char buf[static 16], uint32_t v) {
+        if (v == HW_NVML_NO_VALUE)
+                return "n/a";
+        snprintf(buf, 16, "%" PRIu32, v);
+        return buf;
+}
+
+static int query_nvml(const NvmlAnswers *answers, CcDevice *d, CcError *err) {
+        const HwNvmlAnswer *a = NULL;
+        char multi[16], caps[16];
+
+        for (size_t i = 0; i < answers->n; i++)
+                if (streq(answers->answers[i].bdf, d->bdf))
+                        a = &answers->answers[i];
+        if (!a) {
+                if (cc_error_is_set(&answers->error)) {
+                        *err = answers->error;
+                        return -answers->error.errno_value;
+                }
+                return cc_error_set(err, CC_ERROR_INTERNAL, ENODEV, "NVML was not asked about %s", d->bdf);
+        }
+        if (a->error < 0)
+                return cc_error_set(err, a->error == -ENODEV ? CC_ERROR_NOT_FOUND : CC_ERROR_HARDWARE_FAILURE,
+                                    -a->error, "%s", a->message);
+
+        log_debug("%s: NVML (%s): environment %" PRIu32 ", ccFeature %" PRIu32 ", devToolsMode %" PRIu32
+                  ", multiGpuMode %s, gpusCaps %s",
+                  d->bdf, answers->library, a->state.environment, a->state.cc_feature, a->state.devtools_mode,
+                  format_nvml_value(multi, a->state.multi_gpu_mode), format_nvml_value(caps, a->state.gpus_caps));
+        d->cc_mode = a->state.cc;
+        if (d->ppcie_capable)
+                d->ppcie_mode = a->state.ppcie;
+        d->mode_source = CC_MODE_SOURCE_NVML;
+        return 0;
+}
+
+/* One look at the status register, without waiting: discovery must not
+ * stall on a GPU that is still booting, behind its BAR firewall, or that
+ * does not answer. */
+static int query_bar0(HwHost *h, CcDevice *d, CcError *err) {
+        static const CcTimeouts no_wait = {};
         _cleanup_(bar0_closep) Bar0 *b = NULL;
-        CcError err = CC_ERROR_INIT;
+        _cleanup_(pci_config_closep) PciConfig *cfg = NULL;
         CcStatus status;
-        uint32_t boot;
         int r;
 
-        d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
-        if (d->arch == GPU_ARCH_OTHER || !(d->cc_capable || d->kind == DEVICE_KIND_NVSWITCH))
-                return;
-
-        r = bar0_open(h, d->bdf, &b);
-        if (r < 0) {
-                log_debug("%s: cannot open BAR0: %s", d->bdf, strerror(-r));
-                return;
-        }
-        if (cc_check_alive(b, &err) < 0) {
-                log_debug("%s: %s", d->bdf, err.message);
-                return;
-        }
-        boot = bar0_read32(b, d->arch == GPU_ARCH_LS10_NVSWITCH ? NV_LS10_FSP_BOOT_COMPLETE : NV_FSP_BOOT_COMPLETE);
-        if (boot != NV_FSP_BOOT_COMPLETE_DONE) {
-                log_debug("%s: not booted (boot complete 0x%x)", d->bdf, boot);
-                return;
-        }
-        if (cc_query(b, d->arch, &status, &err) < 0) {
-                log_debug("%s: %s", d->bdf, err.message);
-                return;
-        }
+        r = bar0_open(h, d->bdf, &b, err);
+        if (r < 0)
+                return r;
+        /* Blackwell's firewall bit is in config space; without it the
+         * chip's fallback applies. */
+        r = pci_config_open(h, d->bdf, &cfg);
+        if (r < 0)
+                log_debug("%s: cannot open config space: %s", d->bdf, strerror(-r));
+        r = cc_wait_ready(cfg, b, d->chip, &no_wait, err);
+        if (r < 0)
+                return r;
+        r = cc_query(b, d->chip, &status, err);
+        if (r < 0)
+                return r;
 
         if (d->cc_capable)
                 d->cc_mode = status.cc;
         if (d->ppcie_capable)
                 d->ppcie_mode = status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
+        if (d->arch == GPU_ARCH_BLACKWELL && status.cc != DEVICE_CC_UNKNOWN) {
+                d->nvlink_encryption = status.nvle ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                d->bar0_firewall = status.bar0_firewall ? DEVICE_CC_ON : DEVICE_CC_OFF;
+        }
+        d->mode_source = CC_MODE_SOURCE_BAR0;
+        return 0;
+}
+
+static void log_mode(const CcDevice *d, const char *why_unknown) {
+        _cleanup_free_ char *f_gpu = NULL, *f_mode = NULL, *f_ppcie = NULL, *f_source = NULL;
+        const char *mode = device_cc_mode_to_string(d->cc_mode);
+        const char *ppcie = device_cc_mode_to_string(d->ppcie_mode);
+        const char *source = cc_mode_source_to_string(d->mode_source);
+
+        if (asprintf(&f_gpu, "CC_GPU=%s", d->bdf) < 0 || asprintf(&f_mode, "CC_MODE=%s", mode) < 0 ||
+            asprintf(&f_ppcie, "CC_PPCIE_MODE=%s", ppcie) < 0 || asprintf(&f_source, "CC_MODE_SOURCE=%s", source) < 0)
+                return;
+        const char *const fields[] = { f_gpu, f_mode, f_ppcie, f_source, NULL };
+
+        if (why_unknown)
+                log_event(LOG_INFO, CC_MESSAGE_MODE_READ, fields, "%s: CC mode unknown: %s", d->bdf, why_unknown);
+        else if (d->kind == DEVICE_KIND_NVSWITCH)
+                log_event(LOG_INFO, CC_MESSAGE_MODE_READ, fields, "%s: PPCIe mode %s, read through %s", d->bdf, ppcie,
+                          d->mode_source == CC_MODE_SOURCE_NVML ? "NVML" : "BAR0");
+        else
+                log_event(LOG_INFO, CC_MESSAGE_MODE_READ, fields, "%s: CC mode %s%s%s, read through %s", d->bdf, mode,
+                          d->ppcie_capable ? ", PPCIe " : "", d->ppcie_capable ? ppcie : "",
+                          d->mode_source == CC_MODE_SOURCE_NVML ? "NVML" : "BAR0");
+}
+
+/* NVML answers for a GPU bound to nvidia; BAR0 for the rest, and for a GPU
+ * NVML cannot tell about (with CC on the host driver cannot open it). */
+static void query_mode(HwHost *h, const NvmlAnswers *answers, CcDevice *d) {
+        CcError nvml_err = CC_ERROR_INIT, bar0_err = CC_ERROR_INIT;
+        _cleanup_free_ char *why = NULL;
+        bool tried_nvml = false;
+
+        d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
+        d->nvlink_encryption = d->bar0_firewall = DEVICE_CC_UNKNOWN;
+        d->mode_source = CC_MODE_SOURCE_NONE;
+        if (d->arch == GPU_ARCH_OTHER || !(d->cc_capable || d->kind == DEVICE_KIND_NVSWITCH))
+                return;
+
+        if (wants_nvml(d)) {
+                tried_nvml = true;
+                if (query_nvml(answers, d, &nvml_err) >= 0) {
+                        log_mode(d, NULL);
+                        return;
+                }
+                log_debug("%s: NVML cannot tell the CC mode (%s), reading BAR0", d->bdf, nvml_err.message);
+        }
+        if (query_bar0(h, d, &bar0_err) >= 0) {
+                log_mode(d, NULL);
+                return;
+        }
+        d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
+        if (tried_nvml)
+                (void) asprintf(&why, "NVML: %s; BAR0: %s", nvml_err.message, bar0_err.message);
+        else
+                (void) asprintf(&why, "BAR0: %s", bar0_err.message);
+        log_mode(d, why ? why : bar0_err.message);
+}
+
+/* A Blackwell GPU that is not CC-capable is most likely one the table
+ * does not know yet: say why, so that it can be configured. */
+static void log_not_capable(const CcConfig *c, const CcDevice *d) {
+        char buf[384];
+        const char *why;
+
+        if (d->cc_capable || d->arch != GPU_ARCH_BLACKWELL)
+                return;
+        if (c && c->cc_capable_ids_set) {
+                log_debug("%s: not CC-capable: 0x%04x is not in [Devices] CcCapableDeviceIds=", d->bdf, d->device_id);
+                return;
+        }
+        why = cc_sku_why_not_capable(d->vendor_id, d->device_id, d->class_code, d->name, buf, sizeof(buf));
+        if (!why)
+                return;
+        if (cc_sku_lookup(d->device_id))
+                log_debug("%s: %s", d->bdf, why);
+        else
+                log_notice("%s: %s", d->bdf, why);
 }
 
 static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevice **ret) {
@@ -58,11 +221,12 @@ static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevi
         d->vendor_id = p->vendor_id;
         d->device_id = p->device_id;
         d->class_code = p->class_code;
-        d->name = strdup(strempty(p->name));
+        d->name = cc_device_name(p->name, p->vendor_id, p->device_id);
         if (!d->name)
                 return -ENOMEM;
         d->kind = cc_device_kind(p->vendor_id, p->class_code);
         d->arch = cc_device_arch(p->vendor_id, p->device_id, p->class_code);
+        d->chip = cc_device_chip(p->vendor_id, p->device_id, p->class_code);
         d->cc_capable = cc_device_is_cc_capable(c, p->vendor_id, p->device_id, p->class_code);
         d->ppcie_capable = cc_device_is_ppcie_capable(p->vendor_id, p->device_id, p->class_code);
         d->iommu_group = -1;
@@ -72,7 +236,7 @@ static int device_new(HwHost *h, const CcConfig *c, const HwPciDevice *p, CcDevi
         if (r < 0)
                 return r;
 
-        query_mode(h, d);
+        log_not_capable(c, d);
         *ret = TAKE_PTR(d);
         return 0;
 }
@@ -83,6 +247,7 @@ static int compare_devices(const void *a, const void *b) {
 
 int cc_inventory_scan(HwHost *h, const CcConfig *c, CcInventory **ret, CcError *err) {
         _cleanup_(cc_inventory_freep) CcInventory *inv = NULL;
+        _cleanup_(nvml_answers_done) NvmlAnswers nvml = {};
         HwPciDevice *pci = NULL;
         size_t n_pci = 0;
         int r;
@@ -125,6 +290,12 @@ int cc_inventory_scan(HwHost *h, const CcConfig *c, CcInventory **ret, CcError *
         }
         if (inv->n_devices > 1)
                 qsort(inv->devices, inv->n_devices, sizeof(CcDevice *), compare_devices);
+
+        /* The modes, once every device is known: NVML is asked about all
+         * of its GPUs in one go. */
+        ask_nvml(h, inv->devices, inv->n_devices, &nvml);
+        for (size_t i = 0; i < inv->n_devices; i++)
+                query_mode(h, &nvml, inv->devices[i]);
         *ret = TAKE_PTR(inv);
         r = 0;
 finish:

@@ -57,7 +57,7 @@ static int file_read(ContainerdFile *f, const char *path, bool must_exist, CcErr
         if (r == -ENOENT)
                 return cc_error_set(err, CC_ERROR_HOST_NOT_READY, ENOENT,
                                     "containerd's configuration %s does not exist (write it with `containerd config default`, "
-                                    "or install with register-containerd=false)", path);
+                                    "or install without registering the runtime class with containerd)", path);
         if (r == -EFBIG)
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG, "%s is larger than %u bytes", path,
                                     CONTAINERD_CONFIG_MAX);

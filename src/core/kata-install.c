@@ -40,6 +40,15 @@ static int oom(CcError *err) {
         return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
 }
 
+/* ArtifactsDir cannot be written: a host problem, usually the unit's
+ * sandbox (a directory not in its ReadWritePaths=). */
+static int cant_write(CcError *err, const char *dir, int error) {
+        return cc_error_set(err, CC_ERROR_HOST_NOT_READY, error, "Cannot create a directory in %s: %s%s", dir,
+                            strerror(error),
+                            error == EROFS ? " (the service may write only the directories its unit lists in "
+                                             "ReadWritePaths=; add this one with a drop-in)" : "");
+}
+
 /* mkdtemp() in a directory given by descriptor. */
 static int make_staging(KataStaging *s, const char *runtime_class, CcError *err) {
         static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -61,11 +70,41 @@ static int make_staging(KataStaging *s, const char *runtime_class, CcError *err)
                 if (mkdirat(s->artifacts_fd, s->name, 0700) >= 0)
                         return 0;
                 if (errno != EEXIST)
-                        return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot create a staging directory in %s: %m",
-                                            s->artifacts_dir);
+                        return cant_write(err, s->artifacts_dir, errno);
         }
         return cc_error_set(err, CC_ERROR_INTERNAL, EEXIST, "Cannot find a free staging directory name in %s",
                             s->artifacts_dir);
+}
+
+int kata_install_precheck(const KataInstallOptions *o, CcError *err) {
+        _cleanup_(containerd_plan_done) ContainerdPlan plan = {};
+        _cleanup_free_ char *kata_config = NULL;
+        int r;
+
+        assert(o);
+        assert(o->artifacts_dir);
+        assert(o->runtime_class);
+
+        /* What of ArtifactsDir exists passes the checks the staging
+         * directory's creation makes; what is missing would be made. */
+        r = safe_dir_check(o->artifacts_dir, err);
+        if (r < 0) {
+                cc_error_prefix(err, "ArtifactsDir");
+                return r;
+        }
+        if (!o->containerd_config)
+                return 0;
+        /* The plan the install makes, for a Kata configuration of any name
+         * in the runtime class's directory: the name does not change
+         * whether containerd's configuration takes the registration. */
+        if (asprintf(&kata_config, "%s/%s/configuration.toml", o->artifacts_dir, o->runtime_class) < 0) {
+                kata_config = NULL;
+                return oom(err);
+        }
+        r = containerd_plan_register(o->containerd_config, o->runtime_class, kata_config, &plan, err);
+        if (r < 0)
+                return r;
+        return 0;
 }
 
 int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataStaging **ret, CcError *err) {

@@ -34,10 +34,20 @@
 
 typedef struct KataStaging KataStaging;
 
+/* What an install needs of the host, checked before anything is pulled
+ * (reads only): what exists of ArtifactsDir passes the checks below (a
+ * missing part can be made), and, when registering, containerd's
+ * configuration exists, is a regular file of a version the editors know,
+ * and takes the registration (the plan the install makes, nothing
+ * written).  Uses artifacts_dir, runtime_class and containerd_config of o.
+ * HostNotReady or InvalidArgument, as the install would fail. */
+typedef struct KataInstallOptions KataInstallOptions;
+int kata_install_precheck(const KataInstallOptions *o, CcError *err);
+
 /* Creates ArtifactsDir (0755) when missing.  ArtifactsDir and each of its
  * ancestors must be directories of root that nobody else can write
- * (safe-dir.h): HostNotReady naming the one that is not.  Everything below
- * works from descriptors, with *at() calls. */
+ * (safe-dir.h): HostNotReady naming the one that is not, or when it cannot
+ * be created.  Everything below works from descriptors, with *at() calls. */
 int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataStaging **ret, CcError *err);
 const char *kata_staging_path(const KataStaging *s);
 const char *kata_staging_blob_dir(const KataStaging *s);
@@ -57,7 +67,7 @@ int kata_staging_clean_stale(const char *artifacts_dir, CcError *err);
  * install itself stays. */
 typedef int (*KataRestartContainerd)(void *userdata, CcError *err);
 
-typedef struct KataInstallOptions {
+struct KataInstallOptions {
         const char *artifacts_dir;
         const char *state_dir;
         const char *runtime_class;
@@ -69,7 +79,7 @@ typedef struct KataInstallOptions {
         const char *const *allowed_extra_args;
         KataRestartContainerd restart;   /* NULL: do not restart */
         void *restart_userdata;
-} KataInstallOptions;
+};
 
 /* 0 and the new record on success.  On failure, *ret is NULL and nothing
  * outside the staging directory changed, except after a failed restart

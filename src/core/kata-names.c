@@ -2,38 +2,18 @@
 #include <assert.h>
 #include <fnmatch.h>
 
+#include "cc-names.h"
 #include "escape.h"
 #include "kata-names.h"
 
-static bool is_lower_alnum(char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-/* RFC 1123 label, as Kubernetes checks a RuntimeClass handler:
- * [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters. */
 bool kata_runtime_class_valid(const char *name) {
-        size_t len;
-
-        if (!name)
-                return false;
-        len = strlen(name);
-        if (len == 0 || len > KATA_RUNTIME_CLASS_MAX)
-                return false;
-        if (!is_lower_alnum(name[0]) || !is_lower_alnum(name[len - 1]))
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (!is_lower_alnum(name[i]) && name[i] != '-')
-                        return false;
-        return true;
+        return cc_runtime_class_valid(name);
 }
 
 int kata_check_runtime_class(const char *name, CcError *err) {
         if (kata_runtime_class_valid(name))
                 return 0;
-        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                            "Runtime class name \"%s\" is not a DNS-1123 label (lowercase letters, digits and '-', "
-                            "starting and ending with a letter or digit, at most %d characters)",
-                            strempty(name), KATA_RUNTIME_CLASS_MAX);
+        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, CC_RUNTIME_CLASS_INVALID_FMT, strempty(name));
 }
 
 static const char *title_problem(const char *title) {

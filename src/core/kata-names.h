@@ -9,9 +9,10 @@
 #include <stddef.h>
 
 #include "cc-error.h"
+#include "cc-names.h"
 #include "oci-pull.h"
 
-#define KATA_RUNTIME_CLASS_MAX 63
+#define KATA_RUNTIME_CLASS_MAX CC_RUNTIME_CLASS_MAX
 
 bool kata_runtime_class_valid(const char *name);
 /* InvalidArgument naming the name and the rule when it is not a label. */

@@ -5,9 +5,12 @@
 #include <stdint.h>
 #include <sys/eventfd.h>
 
+#include "cc-ready.h"
+#include "in-use.h"
 #include "log.h"
 #include "mode-switch.h"
 #include "pci-sysfs.h"
+#include "strv.h"
 
 struct CcSwitch {
         HwHost *host;
@@ -31,6 +34,8 @@ struct CcSwitch {
 
         int result;
         CcError error;
+        bool refused;            /* a device was in use: nothing touched */
+        char refused_device[16];
 };
 
 /* One device's work in one phase, run on its own thread. */
@@ -107,22 +112,36 @@ static CcTimeouts timeouts_for(const CcSwitch *s, GpuArch arch) {
         return s->timeouts_set ? s->timeouts : cc_timeouts_default(arch);
 }
 
-/* Maps target i's BAR0 and reads its status, first waiting for boot when
- * wait is given.  *ret_bar (optional) keeps the mapping for more work. */
+/* Maps target i's BAR0 and reads its status, first waiting until it is
+ * ready (firewall, boot) when wait is given, else taking one look.  *ret_bar
+ * (optional) keeps the mapping for more work. */
 static int read_status(CcSwitch *s, size_t i, const CcTimeouts *wait, Bar0 **ret_bar, CcStatus *ret,
                        CcError *err) {
+        static const CcTimeouts no_wait = {};
         const CcSwitchTarget *t = &s->targets[i];
         _cleanup_(bar0_closep) Bar0 *bar = NULL;
+        _cleanup_(pci_config_closep) PciConfig *cfg = NULL;
         int r;
 
-        r = bar0_open(s->host, t->bdf, &bar);
+        r = bar0_open(s->host, t->bdf, &bar, err);
         if (r < 0)
-                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, r, "cannot map BAR0: %s", strerror(-r));
-        r = cc_check_alive(bar, err);
-        if (r >= 0 && wait)
-                r = cc_wait_boot(bar, t->arch, wait, err);
+                return r;
+        /* Only Blackwell reads it, for its BAR firewall; a chip without the
+         * capability has a fallback, so a missing file is no error. */
+        r = pci_config_open(s->host, t->bdf, &cfg);
+        if (r < 0)
+                log_debug("%s: cannot open config space: %s", t->bdf, strerror(-r));
+
+        if (wait)
+                r = cc_wait_ready(cfg, bar, t->chip, wait, err);
+        else {
+                /* One look: a GPU behind its firewall is not in any mode yet. */
+                r = cc_wait_firewall(cfg, bar, t->chip, &no_wait, err);
+                if (r >= 0)
+                        r = cc_check_alive(bar, err);
+        }
         if (r >= 0)
-                r = cc_query(bar, t->arch, ret, err);
+                r = cc_query(bar, t->chip, ret, err);
         if (r < 0)
                 return r;
         if (ret_bar)
@@ -150,22 +169,10 @@ static void *device_write_knobs(void *userdata) {
         }
 
         n = cc_knob_plan(task->mode, t->arch, task->ppcie_off_only, plan);
-        for (size_t i = 0; i < n; i++) {
-                uint16_t value;
-
-                r = fsp_read_knob(bar, &to, plan[i].knob, &value, &task->error);
-                if (r < 0) {
-                        task->result = r;
-                        return NULL;
-                }
-                if (value == plan[i].value)
-                        continue;
-                r = fsp_write_knob(bar, &to, plan[i].knob, plan[i].value, &task->error);
-                if (r < 0) {
-                        task->result = r;
-                        return NULL;
-                }
-                writes++;
+        r = cc_apply_knobs(bar, t->chip, &to, plan, n, &writes, &task->error);
+        if (r < 0) {
+                task->result = r;
+                return NULL;
         }
 
         task->needs_reset = writes > 0 ||
@@ -187,8 +194,12 @@ static void *device_reset_and_verify(void *userdata) {
         if (task->needs_reset) {
                 r = hw_pci_reset(task->sw->host, t->bdf);
                 if (r < 0) {
-                        task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, r,
-                                                    "reset failed: %s", strerror(-r));
+                        /* The device's address is prefixed by collect_errors(). */
+                        if (cc_error_from_stuck_write(task->sw->host, r, t->bdf, "reset", &task->error))
+                                task->result = -ETIMEDOUT;
+                        else
+                                task->result = cc_error_set(&task->error, CC_ERROR_HARDWARE_FAILURE, r,
+                                                            "reset failed: %s", strerror(-r));
                         return NULL;
                 }
         }
@@ -283,11 +294,41 @@ static int unbind_targets(CcSwitch *s) {
                         t->driver = TAKE_PTR(now);
                 }
                 r = hw_pci_unbind(s->host, t->bdf);
-                if (r < 0)
+                if (r < 0) {
+                        _cleanup_free_ char *step = NULL;
+
+                        if (asprintf(&step, "unbind from %s", t->driver) >= 0 &&
+                            cc_error_from_stuck_write(s->host, r, t->bdf, step, &s->error)) {
+                                cc_error_prefix(&s->error, "%s", t->bdf);
+                                return -ETIMEDOUT;
+                        }
                         return cc_error_set(&s->error, CC_ERROR_HARDWARE_FAILURE, r,
                                             "%s: cannot unbind from %s: %s", t->bdf, t->driver, strerror(-r));
+                }
         }
         return 0;
+}
+
+/* No device is taken from its driver while a process holds it open: the
+ * driver's remove would wait for that process.  Checked for every device
+ * the switch will unbind, before the first is. */
+static int refuse_if_in_use(CcSwitch *s) {
+        _cleanup_(strv_freep) char **bdfs = calloc(s->n_targets + 1, sizeof(char *));
+        size_t n = 0;
+        int r;
+
+        if (!bdfs)
+                return cc_error_set(&s->error, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
+        for (size_t i = 0; i < s->n_targets; i++) {
+                if (s->untouched[i])
+                        continue;
+                if (!(bdfs[n++] = strdup(s->targets[i].bdf)))
+                        return cc_error_set(&s->error, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
+        }
+        r = cc_check_not_in_use(s->host, bdfs, s->refused_device, &s->error);
+        if (r < 0 && s->error.kind == CC_ERROR_BUSY)
+                s->refused = true;
+        return r;
 }
 
 /* Binds every target back to the driver it had; reports the first failure
@@ -314,6 +355,17 @@ static int rebind_targets(CcSwitch *s) {
                         r = hw_pci_unbind(s->host, t->bdf);
                 if (r >= 0)
                         r = hw_pci_bind(s->host, t->bdf, t->driver);
+                if (r == -EDEADLK || r == -ETIMEDOUT)
+                        snprintf(s->outcomes[i].lost_driver, sizeof(s->outcomes[i].lost_driver), "%s", t->driver);
+                if (r < 0 && ret == 0 && !cc_error_is_set(&s->error)) {
+                        _cleanup_free_ char *step = NULL;
+
+                        if (asprintf(&step, "bind back to %s", t->driver) >= 0 &&
+                            cc_error_from_stuck_write(s->host, r, t->bdf, step, &s->error)) {
+                                cc_error_prefix(&s->error, "%s", t->bdf);
+                                ret = -ETIMEDOUT;
+                        }
+                }
                 if (r < 0) {
                         log_warning("%s: cannot bind back to %s: %s", t->bdf, t->driver, strerror(-r));
                         if (ret == 0 && !cc_error_is_set(&s->error))
@@ -370,6 +422,12 @@ static int run_switch(CcSwitch *s) {
         int r;
 
         find_untouched(s);
+
+        r = refuse_if_in_use(s);
+        if (r < 0) {
+                query_unverified(s);
+                return r;
+        }
 
         r = unbind_targets(s);
         if (r < 0) {
@@ -462,6 +520,14 @@ TargetMode cc_switch_mode(const CcSwitch *s) {
 
 size_t cc_switch_n_outcomes(const CcSwitch *s) {
         return s->n_targets;
+}
+
+bool cc_switch_refused(const CcSwitch *s) {
+        return s->refused;
+}
+
+const char *cc_switch_refused_device(const CcSwitch *s) {
+        return s->refused ? s->refused_device : NULL;
 }
 
 const CcSwitchOutcome *cc_switch_outcome(const CcSwitch *s, size_t i) {

@@ -23,14 +23,19 @@ static int check(int fd, const char *shown, bool last, CcError *err) {
         return 0;
 }
 
-int safe_dir_open(const char *path, bool create, int *ret_fd, char **ret_created, CcError *err) {
+typedef enum Walk {
+        WALK_OPEN,      /* every component must exist */
+        WALK_CREATE,    /* missing components are made */
+        WALK_CHECK,     /* a missing component ends the walk: it would be made */
+} Walk;
+
+static int walk(const char *path, Walk how, int *ret_fd, char **ret_created, CcError *err) {
         _cleanup_free_ char *shown = NULL, *created = NULL;
         _cleanup_close_ int fd = -1;
         size_t at;
         int r;
 
         assert(path);
-        assert(ret_fd);
 
         if (path[0] != '/')
                 return cc_error_set(err, CC_ERROR_INTERNAL, EINVAL, "%s is not an absolute path", path);
@@ -66,9 +71,16 @@ int safe_dir_open(const char *path, bool create, int *ret_fd, char **ret_created
                 strncat(shown, name, n);
 
                 child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (child < 0 && errno == ENOENT && create) {
+                if (child < 0 && errno == ENOENT && how == WALK_CHECK)
+                        break;
+                if (child < 0 && errno == ENOENT && how == WALK_CREATE) {
+                        /* EROFS: usually the unit's sandbox, a directory
+                         * not in its ReadWritePaths=. */
                         if (mkdirat(fd, name, 0755) < 0 && errno != EEXIST)
-                                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot create %s: %m", shown);
+                                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, errno, "Cannot create %s: %m%s", shown,
+                                                    errno == EROFS ? " (the service may write only the directories "
+                                                                     "its unit lists in ReadWritePaths=; add this one "
+                                                                     "with a drop-in)" : "");
                         if (!created && !(created = strdup(shown)))
                                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
                         child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -96,10 +108,20 @@ int safe_dir_open(const char *path, bool create, int *ret_fd, char **ret_created
                 fd = child;
                 at += n;
         }
-        *ret_fd = TAKE_FD(fd);
+        if (ret_fd)
+                *ret_fd = TAKE_FD(fd);
         if (ret_created)
                 *ret_created = TAKE_PTR(created);
         return 0;
+}
+
+int safe_dir_open(const char *path, bool create, int *ret_fd, char **ret_created, CcError *err) {
+        assert(ret_fd);
+        return walk(path, create ? WALK_CREATE : WALK_OPEN, ret_fd, ret_created, err);
+}
+
+int safe_dir_check(const char *path, CcError *err) {
+        return walk(path, WALK_CHECK, NULL, NULL, err);
 }
 
 void safe_dir_remove_created(const char *path, const char *created) {

@@ -22,6 +22,11 @@
  * are HostNotReady errors naming the component and the problem. */
 int safe_dir_open(const char *path, bool create, int *ret_fd, char **ret_created, CcError *err);
 
+/* The checks of safe_dir_open() without changing anything: each component
+ * that exists must pass them; the first missing one ends the walk (it
+ * would be made).  For a check before work that would create path. */
+int safe_dir_check(const char *path, CcError *err);
+
 /* Removes the empty directories safe_dir_open() made for path, deepest
  * first, up to and including created; best effort. */
 void safe_dir_remove_created(const char *path, const char *created);

@@ -35,6 +35,7 @@ int cc_switch_intent_save(const char *state_dir, TargetMode mode,
 
                 g_key_file_set_string(kf, group, "Address", targets[i].bdf);
                 g_key_file_set_integer(kf, group, "Arch", targets[i].arch);
+                g_key_file_set_string(kf, group, "Chip", gpu_chip_to_string(targets[i].chip));
                 g_key_file_set_integer(kf, group, "Kind", targets[i].kind);
                 g_key_file_set_string(kf, group, "Driver", targets[i].driver ? targets[i].driver : "");
         }
@@ -78,20 +79,25 @@ int cc_switch_intent_load(const char *state_dir, TargetMode *ret_mode,
                 g_autofree char *group = g_strdup_printf("Target %d", i);
                 g_autofree char *address = g_key_file_get_string(kf, group, "Address", NULL);
                 g_autofree char *driver = g_key_file_get_string(kf, group, "Driver", NULL);
+                g_autofree char *chip_string = g_key_file_get_string(kf, group, "Chip", NULL);
 
                 int arch = g_key_file_get_integer(kf, group, "Arch", NULL);
                 int kind = g_key_file_get_integer(kf, group, "Kind", NULL);
+                /* A record written before chips were recorded has none. */
+                GpuChip chip = chip_string ? gpu_chip_from_string(chip_string) : gpu_chip_default((GpuArch) arch);
 
                 /* The record builds sysfs paths when a switch is finished:
                  * take nothing from it that is not an address and a name. */
                 if (!address || !hw_pci_bdf_is_valid(address) || !driver || strchr(driver, '/') ||
                     arch < GPU_ARCH_OTHER || arch > GPU_ARCH_LS10_NVSWITCH ||
-                    kind < DEVICE_KIND_GPU || kind > DEVICE_KIND_NVSWITCH) {
+                    kind < DEVICE_KIND_GPU || kind > DEVICE_KIND_NVSWITCH ||
+                    (int) chip < 0 || gpu_chip_arch(chip) != (GpuArch) arch) {
                         cc_switch_targets_free(targets, (size_t) n);
                         return cc_error_set(err, CC_ERROR_INTERNAL, EBADMSG, "%s: unreadable target %d", path, i);
                 }
                 strcpy(targets[i].bdf, address);
                 targets[i].arch = (GpuArch) arch;
+                targets[i].chip = chip;
                 targets[i].kind = (DeviceKind) kind;
                 targets[i].driver = strdup(driver);
                 if (!targets[i].driver) {

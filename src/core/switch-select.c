@@ -17,9 +17,20 @@ void cc_switch_targets_free(CcSwitchTarget *t, size_t n) {
 static int target_init(CcSwitchTarget *t, const CcDevice *d) {
         memcpy(t->bdf, d->bdf, sizeof(t->bdf));
         t->arch = d->arch;
+        t->chip = d->chip;
         t->kind = d->kind;
-        t->driver = strdup(strempty(d->driver));
+        /* A device left without its driver by a blocked unbind gets it
+         * back from this switch. */
+        t->driver = strdup(d->driver && *d->driver ? d->driver : strempty(d->restore_driver));
         return t->driver ? 0 : -ENOMEM;
+}
+
+/* NVIDIA's multi-GPU CC documentation: Blackwell has no protected PCIe. */
+static int refuse_ppcie_on_blackwell(const CcDevice *d, CcError *err) {
+        return cc_error_set(err, CC_ERROR_NOT_CAPABLE, EOPNOTSUPP,
+                            "%s: ppcie is not a mode of Blackwell GPUs: the Blackwell architecture uses NVLink "
+                            "encryption, which places the switches outside of the TCB, so the ppcie mode is not "
+                            "required; use on, on every GPU", d->bdf);
 }
 
 int cc_switch_select(const CcInventory *inv, TargetMode mode, const char *bdf,
@@ -51,6 +62,10 @@ int cc_switch_select(const CcInventory *inv, TargetMode mode, const char *bdf,
                                          "%s: not capable of confidential computing", bdf);
                         goto fail;
                 }
+                if (mode == TARGET_MODE_PPCIE && d->arch == GPU_ARCH_BLACKWELL && d->cc_capable) {
+                        r = refuse_ppcie_on_blackwell(d, err);
+                        goto fail;
+                }
                 if (mode == TARGET_MODE_PPCIE) {
                         r = cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
                                          "%s: ppcie is set on all GPUs and NVSwitches together; use the Manager's SetMode",
@@ -74,6 +89,10 @@ int cc_switch_select(const CcInventory *inv, TargetMode mode, const char *bdf,
                                 wanted = d->cc_capable;
                         if (!wanted)
                                 continue;
+                        if (mode == TARGET_MODE_PPCIE && d->arch == GPU_ARCH_BLACKWELL && d->cc_capable) {
+                                r = refuse_ppcie_on_blackwell(d, err);
+                                goto fail;
+                        }
                         if (mode == TARGET_MODE_PPCIE && !d->ppcie_capable) {
                                 r = cc_error_set(err, CC_ERROR_NOT_CAPABLE, EOPNOTSUPP,
                                                  "%s: not capable of protected PCIe; ppcie needs every GPU and NVSwitch to be",

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/eventfd.h>
 
+#include "in-use.h"
 #include "kmod-vfio.h"
 #include "log.h"
 #include "pci-sysfs.h"
@@ -15,13 +16,15 @@ struct CcVfioJob {
         HwHost *host;
         char *state_dir;
         VfioPlan *plan;
-        char **gpus;
+        CcCdiDevice *cdi;
 
         VfioGroupOutcome *outcomes;
         size_t n_outcomes;
         char failed_device[16];
         int failed_group;
         bool rolled_back;
+        bool refused;            /* a device was in use: nothing touched */
+        char refused_device[16];
 
         pthread_t thread;
         bool started, joined;
@@ -39,9 +42,8 @@ typedef struct Step {
         bool touched;       /* bind: something was written for it */
 } Step;
 
-int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, char *const *gpus, CcVfioJob **ret) {
+int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, const CcCdiDevice *cdi, CcVfioJob **ret) {
         _cleanup_(cc_vfio_job_freep) CcVfioJob *j = NULL;
-        size_t n = strv_length((char **) gpus);
 
         assert(h);
         assert(state_dir);
@@ -58,13 +60,10 @@ int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, char *cons
         j->done_fd = -1;
         j->failed_group = -1;
         j->state_dir = strdup(state_dir);
-        j->gpus = calloc(n + 1, sizeof(char *));
+        j->cdi = cc_cdi_devices_copy(cdi);
         j->outcomes = calloc(plan->n_groups ? plan->n_groups : 1, sizeof(VfioGroupOutcome));
-        if (!j->state_dir || !j->gpus || !j->outcomes)
+        if (!j->state_dir || !j->cdi || !j->outcomes)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!(j->gpus[i] = strdup(gpus[i])))
-                        return -ENOMEM;
         *ret = TAKE_PTR(j);
         return 0;
 }
@@ -77,7 +76,7 @@ CcVfioJob *cc_vfio_job_free(CcVfioJob *j) {
         if (j->done_fd >= 0)
                 close(j->done_fd);
         cc_vfio_plan_free(j->plan);
-        strv_free(j->gpus);
+        cc_cdi_devices_free(j->cdi);
         free(j->outcomes);
         free(j->state_dir);
         free(j);
@@ -243,11 +242,17 @@ static int run_bind(CcVfioJob *j, VfioRecord *record, Step *steps, size_t n_step
                 steps[i].touched = true;
                 r = bind_device(j->host, steps[i].device->bdf, steps[i].vfio_driver, &step);
                 if (r < 0) {
+                        const char *object = streq(step, "unbind") ? strempty(steps[i].device->driver)
+                                                                   : steps[i].vfio_driver;
+                        _cleanup_free_ char *what = NULL;
+
                         failed = i;
-                        cc_error_set(&j->error, CC_ERROR_HARDWARE_FAILURE, -r, "%s: cannot %s %s: %s (%s)",
-                                     steps[i].device->bdf, step,
-                                     streq(step, "unbind") ? strempty(steps[i].device->driver) : steps[i].vfio_driver,
-                                     strerror(-r), errno_name(-r));
+                        if (asprintf(&what, "%s%s %s", step, streq(step, "unbind") ? " from" : "", object) >= 0 &&
+                            cc_error_from_stuck_write(j->host, r, steps[i].device->bdf, what, &j->error))
+                                cc_error_prefix(&j->error, "%s", steps[i].device->bdf);
+                        else
+                                cc_error_set(&j->error, CC_ERROR_HARDWARE_FAILURE, -r, "%s: cannot %s %s: %s (%s)",
+                                             steps[i].device->bdf, step, object, strerror(-r), errno_name(-r));
                 }
         }
 
@@ -304,9 +309,17 @@ static int run_unbind(CcVfioJob *j, VfioRecord *record, Step *steps, size_t n_st
                 if (e)
                         e->state = VFIO_RECORD_BOUND;
                 if (ret == 0) {
-                        ret = cc_error_set(&j->error, CC_ERROR_HARDWARE_FAILURE, -r, "%s: cannot give it back to %s: %s (%s)",
-                                           bdf, e ? (*e->previous_driver ? e->previous_driver : "no driver") : "its driver",
-                                           strerror(-r), errno_name(-r));
+                        const char *to = e ? (*e->previous_driver ? e->previous_driver : "no driver") : "its driver";
+                        _cleanup_free_ char *what = NULL;
+
+                        if (asprintf(&what, "giving it back to %s", to) >= 0 &&
+                            cc_error_from_stuck_write(j->host, r, bdf, what, &j->error)) {
+                                cc_error_prefix(&j->error, "%s", bdf);
+                                ret = -ETIMEDOUT;
+                        } else
+                                ret = cc_error_set(&j->error, CC_ERROR_HARDWARE_FAILURE, -r,
+                                                   "%s: cannot give it back to %s: %s (%s)", bdf, to, strerror(-r),
+                                                   errno_name(-r));
                         snprintf(j->failed_device, sizeof(j->failed_device), "%s", bdf);
                         j->failed_group = steps[i].group;
                 }
@@ -315,6 +328,26 @@ static int run_unbind(CcVfioJob *j, VfioRecord *record, Step *steps, size_t n_st
         if (r < 0)
                 log_warning("Cannot update the record in %s: %s", j->state_dir, strerror(-r));
         return ret;
+}
+
+/* No device is taken from its driver while a process holds it open (a VM
+ * its VFIO group, a CUDA job the GPU): the driver's remove would wait for
+ * that process.  Checked for every device the job unbinds, before the
+ * first is touched. */
+static int refuse_if_in_use(CcVfioJob *j, Step *steps, size_t n_steps) {
+        _cleanup_(strv_freep) char **bdfs = calloc(n_steps + 1, sizeof(char *));
+        size_t n = 0;
+        int r;
+
+        if (!bdfs)
+                return cc_error_set(&j->error, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
+        for (size_t i = 0; i < n_steps; i++)
+                if (steps[i].device->driver && !(bdfs[n++] = strdup(steps[i].device->bdf)))
+                        return cc_error_set(&j->error, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
+        r = cc_check_not_in_use(j->host, bdfs, j->refused_device, &j->error);
+        if (r < 0 && j->error.kind == CC_ERROR_BUSY)
+                j->refused = true;
+        return r;
 }
 
 int cc_vfio_job_run(CcVfioJob *j, CcError *err) {
@@ -333,14 +366,17 @@ int cc_vfio_job_run(CcVfioJob *j, CcError *err) {
                         r = cc_error_set(&j->error, CC_ERROR_INTERNAL, -r, "Out of memory");
         }
         if (r >= 0 && n_steps > 0)
+                r = refuse_if_in_use(j, steps, n_steps);
+        if (r >= 0 && n_steps > 0)
                 r = j->plan->action == VFIO_ACTION_BIND ? run_bind(j, record, steps, n_steps)
                                                         : run_unbind(j, record, steps, n_steps);
         if (steps)
                 fill_outcomes(j, steps, n_steps);
         steps_free(steps, n_steps);
 
-        if (cc_vfio_cdi_update(j->host, j->gpus, &cdi_err) < 0)
-                log_warning("Cannot update the CDI specification: %s", cdi_err.message);
+        /* A refused job touched nothing, the CDI specifications included. */
+        if (!j->refused && cc_vfio_cdi_update(j->host, j->cdi, &cdi_err) < 0)
+                log_warning("Cannot update the CDI specifications: %s", cdi_err.message);
 
         j->result = r;
         if (r < 0 && err)
@@ -415,6 +451,14 @@ const char *cc_vfio_job_failed_device(const CcVfioJob *j) {
 
 int cc_vfio_job_failed_group(const CcVfioJob *j) {
         return j->failed_group;
+}
+
+bool cc_vfio_job_refused(const CcVfioJob *j) {
+        return j->refused;
+}
+
+const char *cc_vfio_job_refused_device(const CcVfioJob *j) {
+        return j->refused ? j->refused_device : NULL;
 }
 
 bool cc_vfio_job_rolled_back(const CcVfioJob *j) {

@@ -14,6 +14,11 @@
  *   unbind: state "unbinding", then per device: clear driver_override, unbind,
  *           bind the recorded driver (drivers_probe when there is no record).
  *
+ * Before either, a device to be taken from its driver that a process holds
+ * open (a VM its group, a CUDA job the GPU) refuses the whole job with Busy,
+ * nothing touched (in-use.h); a write the kernel does not finish in time
+ * ends it with Timeout naming the device and the step.
+ *
  * Afterwards the CDI specification is rewritten from what sysfs shows.  The
  * caller adds cc_vfio_job_get_fd() to its loop and calls
  * cc_vfio_job_finish() once it is readable. */
@@ -23,6 +28,7 @@
 
 #include "cc-error.h"
 #include "hw-host.h"
+#include "vfio-cdi.h"
 #include "vfio-plan.h"
 
 typedef struct CcVfioJob CcVfioJob;
@@ -35,9 +41,9 @@ typedef struct VfioGroupOutcome {
         bool changed;        /* false: it was already there */
 } VfioGroupOutcome;
 
-/* Takes ownership of plan.  gpus: every managed GPU in index order (the
- * CDI device names); copied. */
-int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, char *const *gpus, CcVfioJob **ret);
+/* Takes ownership of plan.  cdi: what the CDI specifications are made of
+ * afterwards (vfio-cdi.h); copied. */
+int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, const CcCdiDevice *cdi, CcVfioJob **ret);
 CcVfioJob *cc_vfio_job_free(CcVfioJob *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CcVfioJob *, cc_vfio_job_free);
 
@@ -56,6 +62,10 @@ const VfioGroupOutcome *cc_vfio_job_outcome(const CcVfioJob *j, size_t i);
 const char *cc_vfio_job_failed_device(const CcVfioJob *j);
 int cc_vfio_job_failed_group(const CcVfioJob *j);
 bool cc_vfio_job_rolled_back(const CcVfioJob *j);
+/* Refused (Busy, nothing touched) because a process held a device the job
+ * would have taken from its driver; the first such device. */
+bool cc_vfio_job_refused(const CcVfioJob *j);
+const char *cc_vfio_job_refused_device(const CcVfioJob *j);
 
 /* At start: finishes what a crash cut short, from the record: devices
  * "binding" go back to their previous driver (the bind is rolled back),
@@ -64,9 +74,3 @@ bool cc_vfio_job_rolled_back(const CcVfioJob *j);
  * devices put back. */
 int cc_vfio_recover(HwHost *h, const char *state_dir, CcError *err);
 
-/* Rewrites <root>/var/run/cdi/nvidia-ccd.yaml from sysfs (vfio-cdi.c):
- * kind nvidia.com/pgpu, for each GPU of gpus bound to vfio a device named by
- * its index in gpus and one named by its IOMMU group (and "vfioN" with
- * iommufd), with the group's device nodes.  Removed when no GPU is bound. */
-int cc_vfio_cdi_update(HwHost *h, char *const *gpus, CcError *err);
-char *cc_vfio_cdi_path(HwHost *h);

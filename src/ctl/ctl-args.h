@@ -24,7 +24,15 @@ typedef enum CtlBusKind {
         CTL_BUS_SYSTEM,
         CTL_BUS_SESSION,
         CTL_BUS_ADDRESS,
+        CTL_BUS_REMOTE,         /* -H: the system bus of another host, over ssh */
 } CtlBusKind;
+
+/* --json=MODE, as systemd's tools take it; plain --json is short. */
+typedef enum CtlJsonMode {
+        CTL_JSON_OFF,
+        CTL_JSON_SHORT,
+        CTL_JSON_PRETTY,
+} CtlJsonMode;
 
 /* "0000:65:00.0" plus room for longer domains. */
 #define CTL_BDF_MAX 32
@@ -33,10 +41,15 @@ typedef enum CtlBusKind {
 
 typedef struct CtlArgs {
         CtlCommand command;
-        bool json;
+        CtlJsonMode json;          /* CTL_JSON_OFF is 0: tests as a boolean */
+        bool dry_run;              /* set-mode, bind-vfio: print the plan, change nothing */
         bool ask_password;
+        bool pager;                /* --no-pager clears it */
+        bool legend;               /* --no-legend clears it */
+        bool quiet;                /* -q: nothing on success */
         CtlBusKind bus;
         const char *bus_address;   /* CTL_BUS_ADDRESS: points into argv */
+        const char *host;          /* CTL_BUS_REMOTE: [USER@]HOST, points into argv */
         const char *mode;          /* set-mode: points into argv */
         char gpu[CTL_BDF_MAX];     /* set-mode --gpu: "" for every GPU */
         /* bind-vfio, unbind-vfio: the devices, completed like --gpu; none
@@ -61,13 +74,26 @@ typedef struct CtlArgs {
 #define CTL_EXIT_ACCESS_DENIED 4
 
 /* Parses argv.  Returns 0, or -EINVAL with a message for people in error
- * (the caller prints it and exits with CTL_EXIT_USAGE).  Resets getopt's
- * state, so it can be called more than once. */
+ * (the caller prints it and exits with CTL_EXIT_USAGE): unknown commands
+ * and options, missing arguments, and arguments that cannot be right
+ * whatever the host (a mode that does not exist, a malformed PCI address,
+ * runtime class name or reference), each with one message wherever it
+ * appears.  Resets getopt's state, so it can be called more than once. */
 int ctl_parse_args(int argc, char *argv[], CtlArgs *ret, char *error, size_t error_size);
 
-/* "65:00.0", as lspci prints it, becomes "0000:65:00.0"; anything else is
- * copied as it is (the daemon decides whether such a device exists).
- * Returns -ENAMETOOLONG when it does not fit. */
+/* A PCI address as lspci prints it, "65:00.0", or whole, "0000:65:00.0",
+ * into buf whole and in lowercase.  -EINVAL when it is neither (whether
+ * such a device exists is the daemon's to say), -ENAMETOOLONG when it does
+ * not fit. */
 int ctl_complete_bdf(const char *bdf, char *buf, size_t size);
+/* The message for a BDF ctl_complete_bdf() refused, the same for --gpu,
+ * bind-vfio and unbind-vfio. */
+#define CTL_BDF_INVALID_FMT                                                                              \
+        "Invalid PCI address \"%s\": expected BUS:DEVICE.FUNCTION as lspci prints it (3a:00.0) or " \
+        "DOMAIN:BUS:DEVICE.FUNCTION (0000:3a:00.0)"
+
+/* Whether the command asks the daemon to change something, and so may
+ * need polkit's authorization (and a password agent). */
+bool ctl_command_changes_host(CtlCommand c);
 
 const char *ctl_command_to_string(CtlCommand c);

@@ -5,13 +5,19 @@
  * Manager's ArtifactsProgress property as PropertiesChanged reports it. */
 
 #include <assert.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "ctl-bus.h"
 #include "ctl-errors.h"
+#include "ctl-json.h"
+#include "ctl-print.h"
 #include "ctl-verbs.h"
 #include "macro.h"
+#include "oci-pull.h"
 
 /* A pull of a few GiB over a slow link, then the install. */
 #define CTL_INSTALL_TIMEOUT_SEC (60 * 60)
@@ -27,15 +33,6 @@ static const CtlOperation remove_operation = {
         .denied = "not authorized to remove Kata artifacts (polkit action org.nvidia.ConfidentialCompute.manage-artifacts)",
         .timeout_sec = CTL_READ_TIMEOUT_SEC,
 };
-
-static int report(const CtlOperation *op, const sd_bus_error *error, int r) {
-        const char *name = sd_bus_error_is_set(error) ? error->name : NULL;
-        char line[1024];
-
-        ctl_failure_format(line, sizeof(line), op, name, name ? error->message : NULL, r);
-        fprintf(stderr, "%s\n", line);
-        return ctl_failure_exit_code(ctl_failure_classify(name, r, NULL));
-}
 
 typedef struct Install {
         const char *runtime_class;
@@ -92,21 +89,46 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
         return 0;
 }
 
-static int append_options(sd_bus_message *m, const CtlArgs *a) {
-        _cleanup_free_ char *secret = NULL, *ca = NULL;
+/* The pull secret and the CA bundle are opened here, with the caller's
+ * rights, and handed over as descriptors: the daemon opens no path on the
+ * caller's behalf (and its sandbox hides /root and /home). */
+static int open_file_option(const CtlContext *c, const char *option, const char *path, uint64_t max, int *ret) {
+        char message[512];
+        struct stat st;
+        int fd;
+
+        /* O_NONBLOCK: a FIFO given by mistake must not hang us in open(). */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                snprintf(message, sizeof(message), "%s %s: %s", option, path, strerror(errno));
+        else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                snprintf(message, sizeof(message), "%s %s: not a regular file", option, path);
+                close(fd);
+                fd = -1;
+        } else if ((uint64_t) st.st_size > max) {
+                snprintf(message, sizeof(message), "%s %s: larger than %" PRIu64 " bytes, the most nvidia-ccd takes",
+                         option, path, max);
+                close(fd);
+                fd = -1;
+        }
+        if (fd < 0) {
+                if (c->args->json)
+                        ctl_print_error_json(stdout, NULL, message);
+                fprintf(stderr, "%s\n", message);
+                return -EINVAL;
+        }
+        *ret = fd;
+        return 0;
+}
+
+static int append_options(sd_bus_message *m, const CtlArgs *a, int secret_fd, int ca_fd) {
         int r;
 
-        /* The daemon does not share our working directory. */
-        if (a->pull_secret && !(secret = realpath(a->pull_secret, NULL)))
-                return -errno;
-        if (a->ca_file && !(ca = realpath(a->ca_file, NULL)))
-                return -errno;
-
         r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && secret)
-                r = sd_bus_message_append(m, "{sv}", "pull-secret", "s", secret);
-        if (r >= 0 && ca)
-                r = sd_bus_message_append(m, "{sv}", "ca-file", "s", ca);
+        if (r >= 0 && secret_fd >= 0)
+                r = sd_bus_message_append(m, "{sv}", "pull-secret-fd", "h", secret_fd);
+        if (r >= 0 && ca_fd >= 0)
+                r = sd_bus_message_append(m, "{sv}", "ca-file-fd", "h", ca_fd);
         if (r >= 0 && a->plain_http)
                 r = sd_bus_message_append(m, "{sv}", "plain-http", "b", 1);
         if (r >= 0 && a->no_register_containerd)
@@ -123,11 +145,17 @@ int verb_install_artifacts(const CtlContext *c) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL, *slot = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         const CtlArgs *a = c->args;
-        Install in = { .runtime_class = a->runtime_class, .tty = isatty(STDERR_FILENO) && !a->json };
+        Install in = { .runtime_class = a->runtime_class, .tty = isatty(STDERR_FILENO) && !a->json && !a->quiet };
+        _cleanup_close_ int secret_fd = -1, ca_fd = -1;
         const char *path;
         int r;
 
         assert(c);
+
+        if (a->pull_secret && open_file_option(c, "--pull-secret", a->pull_secret, OCI_PULL_SECRET_MAX, &secret_fd) < 0)
+                return CTL_EXIT_USAGE;
+        if (a->ca_file && open_file_option(c, "--ca-file", a->ca_file, OCI_CA_BUNDLE_MAX, &ca_fd) < 0)
+                return CTL_EXIT_USAGE;
 
         r = sd_bus_match_signal(c->bus, &match, CTL_SERVICE, CTL_MANAGER_PATH, "org.freedesktop.DBus.Properties",
                                 "PropertiesChanged", on_properties_changed, &in);
@@ -136,15 +164,8 @@ int verb_install_artifacts(const CtlContext *c) {
                                                    CTL_MANAGER_INTERFACE, "InstallKataArtifacts");
         if (r >= 0)
                 r = sd_bus_message_append(call, "ss", a->runtime_class, a->reference);
-        if (r >= 0) {
-                r = append_options(call, a);
-                if (r < 0) {
-                        fprintf(stderr, "%s: %s: %s\n", install_operation.failed,
-                                a->pull_secret && access(a->pull_secret, R_OK) < 0 ? a->pull_secret : strempty(a->ca_file),
-                                strerror(-r));
-                        return CTL_EXIT_USAGE;
-                }
-        }
+        if (r >= 0)
+                r = append_options(call, a, secret_fd, ca_fd);
         if (r >= 0)
                 r = sd_bus_call_async(c->bus, &slot, call, on_reply, &in, CTL_INSTALL_TIMEOUT_SEC * 1000000ULL);
         while (r >= 0 && !in.done) {
@@ -155,23 +176,32 @@ int verb_install_artifacts(const CtlContext *c) {
         if (in.shown)
                 fputc('\n', stderr);
         if (r < 0)
-                return report(&install_operation, &error, r);
+                return ctl_report_failure(c, &install_operation, &error, r);
 
         r = sd_bus_message_get_errno(in.reply);
         if (sd_bus_message_is_method_error(in.reply, NULL)) {
                 sd_bus_error_copy(&error, sd_bus_message_get_error(in.reply));
                 sd_bus_message_unref(in.reply);
-                return report(&install_operation, &error, -(r ? r : EIO));
+                return ctl_report_failure(c, &install_operation, &error, -(r ? r : EIO));
         }
         r = sd_bus_message_read(in.reply, "o", &path);
         if (r >= 0) {
-                if (a->json)
-                        printf("{\"runtime_class\":\"%s\",\"object\":\"%s\"}\n", a->runtime_class, path);
-                else
+                if (a->json) {
+                        JsonWriter w;
+
+                        json_writer_init(&w, stdout);
+                        json_begin_object(&w);
+                        json_key(&w, "runtime_class");
+                        json_string(&w, a->runtime_class);
+                        json_key(&w, "object");
+                        json_string(&w, path);
+                        json_end_object(&w);
+                        fputc('\n', stdout);
+                } else if (!a->quiet)
                         printf("Installed runtime class %s (%s)\n", a->runtime_class, path);
         }
         sd_bus_message_unref(in.reply);
-        return r < 0 ? report(&install_operation, &error, r) : CTL_EXIT_SUCCESS;
+        return r < 0 ? ctl_report_failure(c, &install_operation, &error, r) : CTL_EXIT_SUCCESS;
 }
 
 int verb_remove_artifacts(const CtlContext *c) {
@@ -184,8 +214,17 @@ int verb_remove_artifacts(const CtlContext *c) {
         r = sd_bus_call_method(c->bus, CTL_SERVICE, CTL_MANAGER_PATH, CTL_MANAGER_INTERFACE, "RemoveKataArtifacts",
                                &error, &reply, "s", c->args->runtime_class);
         if (r < 0)
-                return report(&remove_operation, &error, r);
-        if (!c->args->json)
+                return ctl_report_failure(c, &remove_operation, &error, r);
+        if (c->args->json) {
+                JsonWriter w;
+
+                json_writer_init(&w, stdout);
+                json_begin_object(&w);
+                json_key(&w, "removed");
+                json_string(&w, c->args->runtime_class);
+                json_end_object(&w);
+                fputc('\n', stdout);
+        } else if (!c->args->quiet)
                 printf("Removed runtime class %s\n", c->args->runtime_class);
         return CTL_EXIT_SUCCESS;
 }

@@ -30,6 +30,33 @@ static int call(sd_bus *bus, sd_bus_message *m, unsigned timeout_sec, sd_bus_err
         return r;
 }
 
+const char *ctl_bus_describe(CtlBusKind kind, const char *address, char *buf, size_t size) {
+        const char *e;
+
+        switch (kind) {
+        case CTL_BUS_SYSTEM:
+                e = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+                snprintf(buf, size, "the system bus (%s)", e && *e ? e : "unix:path=/run/dbus/system_bus_socket");
+                break;
+        case CTL_BUS_SESSION:
+                e = getenv("DBUS_SESSION_BUS_ADDRESS");
+                if (e && *e)
+                        snprintf(buf, size, "the session bus (%s)", e);
+                else
+                        snprintf(buf, size, "the session bus (unix:path=%s/bus)", strempty(getenv("XDG_RUNTIME_DIR")));
+                break;
+        case CTL_BUS_ADDRESS:
+                snprintf(buf, size, "the bus at %s", strempty(address));
+                break;
+        case CTL_BUS_REMOTE:
+                snprintf(buf, size, "the system bus of %s (over ssh, through systemd-stdio-bridge)", strempty(address));
+                break;
+        default:
+                snprintf(buf, size, "the bus");
+        }
+        return buf;
+}
+
 int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus **ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
@@ -46,6 +73,10 @@ int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus 
                 break;
         case CTL_BUS_ADDRESS:
                 r = bus_open_address(address, &bus);
+                break;
+        case CTL_BUS_REMOTE:
+                /* ssh -xT HOST systemd-stdio-bridge, as systemctl -H does. */
+                r = sd_bus_open_system_remote(&bus, address);
                 break;
         default:
                 return -EINVAL;
@@ -110,6 +141,7 @@ static const PropSpec gpu_props[] = {
         { "IommuGroup", PROP_INT32, offsetof(CtlDevice, iommu_group) },
         { "GroupMembers", PROP_STRV, offsetof(CtlDevice, group_members) },
         { "VfioDevice", PROP_STRING, offsetof(CtlDevice, vfio_device) },
+        { "VfioCdev", PROP_STRING, offsetof(CtlDevice, vfio_cdev) },
         { "NumaNode", PROP_INT32, offsetof(CtlDevice, numa_node) },
 };
 
@@ -392,4 +424,132 @@ int ctl_bus_vfio(sd_bus *bus, bool bind, const char (*addresses)[CTL_BDF_MAX], s
                 return r;
 
         return call(bus, m, CTL_VFIO_TIMEOUT_SEC, error, NULL);
+}
+
+/* One {sv} of a plan step whose key is read: the value into the step. */
+static int read_step_value(sd_bus_message *m, const char *key, CtlPlanStep *s, sd_bus_error *error) {
+        static const struct {
+                const char *key;
+                const char *type;
+        } keys[] = {
+                { "Device", "s" }, { "Action", "s" }, { "Driver", "s" }, { "Reason", "s" }, { "VfioDriver", "s" },
+                { "Holders", "a(us)" }, { "Group", "i" }, { "Members", "as" },
+        };
+        const char *contents, *type = NULL;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                if (streq(keys[i].key, key))
+                        type = keys[i].type;
+        if (!type)
+                return sd_bus_message_skip(m, "v");
+        r = sd_bus_message_peek_type(m, NULL, &contents);
+        if (r < 0)
+                return r;
+        if (!streq(contents, type))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_SIGNATURE, "plan step key %s has type \"%s\", expected \"%s\"",
+                                         key, contents, type);
+        r = sd_bus_message_enter_container(m, 'v', contents);
+        if (r < 0)
+                return r;
+
+        if (streq(type, "s")) {
+                char **field = streq(key, "Device") ? &s->device : streq(key, "Action") ? &s->action
+                             : streq(key, "Driver") ? &s->driver : streq(key, "Reason") ? &s->reason : &s->vfio_driver;
+                const char *v;
+
+                r = sd_bus_message_read_basic(m, 's', &v);
+                if (r >= 0) {
+                        free(*field);
+                        *field = strdup(v);
+                        r = *field ? 0 : -ENOMEM;
+                }
+                if (r >= 0 && field == &s->vfio_driver)
+                        s->vfio = true;
+        } else if (streq(type, "i")) {
+                r = sd_bus_message_read_basic(m, 'i', &s->group);
+                s->vfio = true;
+        } else if (streq(type, "as")) {
+                ctl_strv_free(s->members);
+                s->members = NULL;
+                r = sd_bus_message_read_strv(m, &s->members);
+                s->vfio = true;
+        } else {
+                uint32_t pid;
+                const char *command;
+
+                r = sd_bus_message_enter_container(m, 'a', "(us)");
+                while (r >= 0 && (r = sd_bus_message_read(m, "(us)", &pid, &command)) > 0)
+                        r = ctl_plan_step_add_holder(s, pid, command);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_plan(sd_bus_message *m, CtlPlan *plan, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'a', "{sv}")) > 0) {
+                CtlPlanStep *s = ctl_plan_add_step(plan);
+
+                if (!s)
+                        return -ENOMEM;
+                while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                        const char *key;
+
+                        r = sd_bus_message_read_basic(m, 's', &key);
+                        if (r >= 0)
+                                r = read_step_value(m, key, s, error);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(m);
+                        if (r < 0)
+                                return r;
+                }
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+int ctl_bus_plan(sd_bus *bus, bool vfio, const char *mode, const char (*addresses)[CTL_BDF_MAX], size_t n,
+                 CtlPlan *plan, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        int r;
+
+        assert(bus);
+        assert(vfio || mode);
+        assert(addresses || n == 0);
+        assert(plan);
+
+        r = sd_bus_message_new_method_call(bus, &m, CTL_SERVICE, CTL_MANAGER_PATH, CTL_MANAGER_INTERFACE,
+                                           vfio ? "PlanBindVfio" : "PlanSetMode");
+        if (r < 0)
+                return r;
+        if (vfio) {
+                r = sd_bus_message_open_container(m, 'a', "s");
+                for (size_t i = 0; r >= 0 && i < n; i++)
+                        r = sd_bus_message_append(m, "s", addresses[i]);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+        } else
+                r = sd_bus_message_append(m, "s", mode);
+        if (r < 0)
+                return r;
+
+        /* A plan reads, but may wait for polkit to ask for a password. */
+        r = call(bus, m, CTL_SET_MODE_TIMEOUT_SEC, error, &reply);
+        if (r < 0)
+                return r;
+        return read_plan(reply, plan, error);
 }

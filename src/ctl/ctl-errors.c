@@ -20,7 +20,7 @@ static bool has_prefix(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Errors of connecting to the bus, or of a connection that broke. */
+/* Errors of a connection to the bus that could not be made or broke. */
 static bool errno_is_disconnect(int r) {
         static const int errnos[] = { ENOENT, ECONNREFUSED, ECONNRESET, ENOTCONN, EPIPE, ESHUTDOWN, EHOSTDOWN };
 
@@ -50,13 +50,17 @@ CtlFailure ctl_failure_classify(const char *name, int r, const char *gpu) {
                 DBUS_ERROR("UnknownMethod"),
         };
 
+        /* sd-bus's names for a local errno, System.Error.ENOTCONN: ours,
+         * not the daemon's. */
+        if (name && has_prefix(name, "System.Error."))
+                name = NULL;
         if (!name) {
                 /* Our own call timeout ran out: the daemon may well still
                  * be working. */
                 if (r == -ETIMEDOUT)
                         return CTL_FAILURE_NO_REPLY_IN_TIME;
                 if (errno_is_disconnect(r))
-                        return CTL_FAILURE_NOT_RUNNING;
+                        return CTL_FAILURE_NO_BUS;
                 return CTL_FAILURE_OTHER;
         }
         if (name_in(name, denied, ELEMENTSOF(denied)))
@@ -85,12 +89,24 @@ void ctl_failure_format(char *buf, size_t size, const CtlOperation *op, const ch
         assert(buf);
         assert(op);
 
+        if (name && has_prefix(name, "System.Error."))
+                name = message = NULL;
+
         switch (ctl_failure_classify(name, r, op->gpu)) {
         case CTL_FAILURE_ACCESS_DENIED:
-                snprintf(buf, size, "%s", op->denied);
+                /* The daemon says why: not authorized, authentication
+                 * needed, or no polkit to ask. */
+                if (message && *message)
+                        snprintf(buf, size, "%s: %s", op->denied, message);
+                else
+                        snprintf(buf, size, "%s", op->denied);
                 break;
         case CTL_FAILURE_NOT_RUNNING:
-                snprintf(buf, size, "nvidia-ccd is not running (" CTL_SERVICE " not on the bus)");
+                snprintf(buf, size, "nvidia-ccd is not running: " CTL_SERVICE " is not on the bus "
+                         "(see systemctl status nvidia-ccd)");
+                break;
+        case CTL_FAILURE_NO_BUS:
+                snprintf(buf, size, "%s: lost the connection to the bus: %s", op->failed, strerror(r < 0 ? -r : r));
                 break;
         case CTL_FAILURE_NO_SUCH_DEVICE:
                 snprintf(buf, size, "%s: no device %s (see nvidia-ccctl list)", op->failed, op->gpu);

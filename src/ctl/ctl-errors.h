@@ -11,7 +11,8 @@
 
 typedef enum CtlFailure {
         CTL_FAILURE_ACCESS_DENIED,
-        CTL_FAILURE_NOT_RUNNING,
+        CTL_FAILURE_NOT_RUNNING,     /* the bus is there, the service is not */
+        CTL_FAILURE_NO_BUS,          /* the bus itself failed us */
         CTL_FAILURE_NO_SUCH_DEVICE,  /* the --gpu object is not there */
         CTL_FAILURE_NO_REPLY_IN_TIME,/* our own call timeout ran out */
         CTL_FAILURE_OTHER,
@@ -20,7 +21,8 @@ typedef enum CtlFailure {
 /* What was being done, for the messages. */
 typedef struct CtlOperation {
         const char *failed;          /* "Failed to set mode" */
-        const char *denied;          /* "not authorized to set the mode (polkit action ...)" */
+        const char *denied;          /* "not authorized to set the mode (polkit action ...)";
+                                      * the daemon's reason follows it */
         const char *gpu;             /* the device addressed, or NULL */
         unsigned timeout_sec;        /* the call timeout, for CTL_FAILURE_NO_REPLY_IN_TIME */
 } CtlOperation;

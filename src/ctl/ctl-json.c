@@ -4,11 +4,23 @@
 
 #include "ctl-json.h"
 
+static bool json_pretty;
+
+void json_set_pretty(bool pretty) {
+        json_pretty = pretty;
+}
+
 void json_writer_init(JsonWriter *w, FILE *f) {
         assert(w);
         assert(f);
 
-        *w = (JsonWriter) { .f = f };
+        *w = (JsonWriter) { .f = f, .pretty = json_pretty };
+}
+
+static void newline_indent(JsonWriter *w) {
+        fputc('\n', w->f);
+        for (unsigned i = 0; i < w->depth; i++)
+                fputc('\t', w->f);
 }
 
 void json_write_escaped(FILE *f, const char *s) {
@@ -60,6 +72,10 @@ static void value_prefix(JsonWriter *w) {
         if (w->need_comma[w->depth])
                 fputc(',', w->f);
         w->need_comma[w->depth] = true;
+        /* Pretty: each member of an object or array on a line of its own. */
+        if (w->pretty && w->depth > 0)
+                newline_indent(w);
+        w->empty[w->depth] = false;
 }
 
 static void begin(JsonWriter *w, char c) {
@@ -69,14 +85,17 @@ static void begin(JsonWriter *w, char c) {
         fputc(c, w->f);
         w->depth++;
         w->need_comma[w->depth] = false;
+        w->empty[w->depth] = true;
 }
 
 static void end(JsonWriter *w, char c) {
         assert(w->depth > 0);
         assert(!w->after_key);
 
-        fputc(c, w->f);
         w->depth--;
+        if (w->pretty && !w->empty[w->depth + 1])
+                newline_indent(w);
+        fputc(c, w->f);
 }
 
 void json_begin_object(JsonWriter *w) {
@@ -101,7 +120,7 @@ void json_key(JsonWriter *w, const char *key) {
 
         value_prefix(w);
         json_write_escaped(w->f, key);
-        fputc(':', w->f);
+        fputs(w->pretty ? " : " : ":", w->f);
         w->after_key = true;
 }
 

@@ -12,10 +12,17 @@
 
 typedef struct JsonWriter {
         FILE *f;
+        bool pretty;
         unsigned depth;
         bool after_key;
         bool need_comma[JSON_DEPTH_MAX + 1];
+        bool empty[JSON_DEPTH_MAX + 1];
 } JsonWriter;
+
+/* How every writer set up afterwards writes: on one line (the default), or
+ * as systemd's --json=pretty does, a value a line, indented with tabs, and
+ * "key" : value. */
+void json_set_pretty(bool pretty);
 
 void json_writer_init(JsonWriter *w, FILE *f);
 

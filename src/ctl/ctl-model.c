@@ -33,6 +33,7 @@ void ctl_device_done(CtlDevice *d) {
         free(d->driver);
         ctl_strv_free(d->group_members);
         free(d->vfio_device);
+        free(d->vfio_cdev);
         ctl_device_init(d);
 }
 

@@ -25,6 +25,7 @@ typedef struct CtlDevice {
         int32_t iommu_group;    /* -1 when none */
         char **group_members;
         char *vfio_device;      /* "" when none */
+        char *vfio_cdev;        /* "" when none (no iommufd, or not on VFIO) */
         int32_t numa_node;      /* -1 when none */
 } CtlDevice;
 

@@ -25,6 +25,12 @@ static const char *const column_titles[_CTL_COLUMN_MAX] = {
         [CTL_COLUMN_NUMA] = "NUMA",
 };
 
+static bool legend = true;
+
+void ctl_print_set_legend(bool show) {
+        legend = show;
+}
+
 const char *ctl_printable(const char *s, char *buf, size_t size) {
         assert(s);
         assert(buf);
@@ -108,8 +114,9 @@ static size_t print_cut(FILE *f, const char *s, size_t width) {
 static void column_widths(const CtlDevice *d, size_t n, size_t widths[static _CTL_COLUMN_MAX]) {
         char buf[CTL_CELL_MAX];
 
+        /* Without the header, the cells alone set the widths. */
         for (CtlColumn c = 0; c < _CTL_COLUMN_MAX; c++)
-                widths[c] = ctl_text_width(column_titles[c]);
+                widths[c] = legend ? ctl_text_width(column_titles[c]) : 0;
         for (size_t i = 0; i < n; i++)
                 for (CtlColumn c = 0; c < _CTL_COLUMN_MAX; c++) {
                         size_t w = ctl_text_width(ctl_device_cell(&d[i], c, buf));
@@ -132,7 +139,7 @@ size_t ctl_name_width_for(const CtlDevice *d, size_t n, size_t columns) {
         return columns - others;
 }
 
-static void print_row(FILE *f, const char *const *cells, const size_t *widths, size_t n) {
+void ctl_print_row(FILE *f, const char *const *cells, const size_t *widths, size_t n) {
         for (size_t c = 0; c < n; c++) {
                 size_t w = print_cut(f, cells[c], widths[c]);
 
@@ -152,19 +159,22 @@ void ctl_print_devices(FILE *f, const CtlDevice *d, size_t n, size_t name_max) {
         assert(d || n == 0);
 
         if (n == 0) {
-                fputs("No devices.\n", f);
+                if (legend)
+                        fputs("No devices.\n", f);
                 return;
         }
 
         column_widths(d, n, widths);
         if (name_max > 0 && widths[CTL_COLUMN_NAME] > name_max)
-                widths[CTL_COLUMN_NAME] = MAX(name_max, ctl_text_width(column_titles[CTL_COLUMN_NAME]));
+                widths[CTL_COLUMN_NAME] = legend ? MAX(name_max, ctl_text_width(column_titles[CTL_COLUMN_NAME]))
+                                                 : name_max;
 
-        print_row(f, column_titles, widths, _CTL_COLUMN_MAX);
+        if (legend)
+                ctl_print_row(f, column_titles, widths, _CTL_COLUMN_MAX);
         for (size_t i = 0; i < n; i++) {
                 for (CtlColumn c = 0; c < _CTL_COLUMN_MAX; c++)
                         cells[c] = ctl_device_cell(&d[i], c, bufs[c]);
-                print_row(f, cells, widths, _CTL_COLUMN_MAX);
+                ctl_print_row(f, cells, widths, _CTL_COLUMN_MAX);
         }
 }
 
@@ -235,21 +245,23 @@ void ctl_print_runtime_classes(FILE *f, const CtlRuntimeClass *rc, size_t n) {
         assert(rc || n == 0);
 
         if (n == 0) {
-                fputs("No runtime classes.\n", f);
+                if (legend)
+                        fputs("No runtime classes.\n", f);
                 return;
         }
 
         for (CtlRcColumn c = 0; c < _CTL_RC_COLUMN_MAX; c++)
-                widths[c] = ctl_text_width(rc_column_titles[c]);
+                widths[c] = legend ? ctl_text_width(rc_column_titles[c]) : 0;
         for (size_t i = 0; i < n; i++)
                 for (CtlRcColumn c = 0; c < _CTL_RC_COLUMN_MAX; c++)
                         widths[c] = MAX(widths[c], ctl_text_width(ctl_runtime_class_cell(&rc[i], c, bufs[c])));
 
-        print_row(f, rc_column_titles, widths, _CTL_RC_COLUMN_MAX);
+        if (legend)
+                ctl_print_row(f, rc_column_titles, widths, _CTL_RC_COLUMN_MAX);
         for (size_t i = 0; i < n; i++) {
                 for (CtlRcColumn c = 0; c < _CTL_RC_COLUMN_MAX; c++)
                         cells[c] = ctl_runtime_class_cell(&rc[i], c, bufs[c]);
-                print_row(f, cells, widths, _CTL_RC_COLUMN_MAX);
+                ctl_print_row(f, cells, widths, _CTL_RC_COLUMN_MAX);
         }
 }
 
@@ -283,9 +295,11 @@ void ctl_print_status(FILE *f, const CtlHost *h, size_t name_max) {
                         lines[i].value ? ctl_printable(lines[i].value, buf, sizeof(buf)) : "n/a");
         }
 
-        fputc('\n', f);
+        if (legend || h->n_devices > 0)
+                fputc('\n', f);
         ctl_print_devices(f, h->devices, h->n_devices, name_max);
-        fputc('\n', f);
+        if (legend || h->n_runtime_classes > 0)
+                fputc('\n', f);
         ctl_print_runtime_classes(f, h->runtime_classes, h->n_runtime_classes);
 }
 
@@ -326,13 +340,15 @@ static void json_device(JsonWriter *w, const CtlDevice *d) {
         json_key(w, "PpcieMode");
         json_string(w, d->ppcie_mode);
         json_key(w, "Driver");
-        json_string_or_null(w, d->driver);
+        json_string(w, d->driver);
         json_key(w, "IommuGroup");
         json_id(w, d->iommu_group);
         json_key(w, "GroupMembers");
         json_strv(w, d->group_members);
         json_key(w, "VfioDevice");
-        json_string_or_null(w, d->vfio_device);
+        json_string(w, d->vfio_device);
+        json_key(w, "VfioCdev");
+        json_string(w, d->vfio_cdev);
         json_key(w, "NumaNode");
         json_id(w, d->numa_node);
         json_end_object(w);
@@ -369,7 +385,7 @@ static void json_runtime_class(JsonWriter *w, const CtlRuntimeClass *rc) {
         json_key(w, "Files");
         json_strv(w, rc->files);
         json_key(w, "ContainerdHandler");
-        json_string_or_null(w, rc->containerd_handler);
+        json_string(w, rc->containerd_handler);
         json_key(w, "InstalledAt");
         if (rc->installed_at > 0 && rc->installed_at <= INT64_MAX)
                 json_int(w, (int64_t) rc->installed_at);
@@ -391,13 +407,13 @@ void ctl_print_status_json(FILE *f, const CtlHost *h) {
         json_key(&w, "HostTee");
         json_string(&w, h->host_tee);
         json_key(&w, "DefaultMode");
-        json_string_or_null(&w, h->default_mode);
+        json_string(&w, h->default_mode);
         json_key(&w, "Mode");
         json_string(&w, h->mode);
         json_key(&w, "ModeState");
         json_string(&w, h->mode_state);
         json_key(&w, "LastError");
-        json_string_or_null(&w, h->last_error);
+        json_string(&w, h->last_error);
         json_key(&w, "CcCapable");
         if (h->have_manager)
                 json_bool(&w, h->cc_capable);

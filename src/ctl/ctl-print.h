@@ -4,11 +4,16 @@
 /* Output of status and list, for people and as JSON.  Pure: everything
  * goes to the FILE given, nothing is read from the environment. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "ctl-model.h"
+
+/* --no-legend: tables without their header, and no "No devices." line.
+ * For every table printed afterwards. */
+void ctl_print_set_legend(bool show);
 
 /* Columns of the device table, in order. */
 typedef enum CtlColumn {
@@ -41,6 +46,10 @@ size_t ctl_text_width(const char *s);
 /* Widest NAME that lets the table fit in columns (0: no limit), never less
  * than a few characters. */
 size_t ctl_name_width_for(const CtlDevice *d, size_t n, size_t columns);
+
+/* One row of a table: each cell padded to its column's width (cut with an
+ * ellipsis when wider), no blanks after the last. */
+void ctl_print_row(FILE *f, const char *const *cells, const size_t *widths, size_t n);
 
 /* The table with its header; names wider than name_max (0: no limit) are
  * cut with an ellipsis.  With no devices it prints "No devices.". */
@@ -75,8 +84,9 @@ void ctl_print_status(FILE *f, const CtlHost *h, size_t name_max);
 
 /* One JSON object (status: the Manager's properties, "Devices" and
  * "RuntimeClasses") or array (list), and a newline.  Keys are the D-Bus
- * property names; strings that are empty for "none" and ids that are -1
- * for "none" are null. */
+ * property names and strings are as the daemon sent them ("" for none);
+ * ids that are -1 for "none" are null, and so is what the daemon did not
+ * send. */
 void ctl_print_status_json(FILE *f, const CtlHost *h);
 void ctl_print_devices_json(FILE *f, const CtlDevice *d, size_t n);
 

@@ -28,6 +28,9 @@ static const struct {
         { "org.nvidia.ConfidentialCompute.Manager", "Rescan",  "org.nvidia.ConfidentialCompute.set-mode" },
         { "org.nvidia.ConfidentialCompute.Manager", "BindVfio",   "org.nvidia.ConfidentialCompute.manage-vfio" },
         { "org.nvidia.ConfidentialCompute.Manager", "UnbindVfio", "org.nvidia.ConfidentialCompute.manage-vfio" },
+        /* A plan names other users' processes: the operation's own action. */
+        { "org.nvidia.ConfidentialCompute.Manager", "PlanSetMode",  "org.nvidia.ConfidentialCompute.set-mode" },
+        { "org.nvidia.ConfidentialCompute.Manager", "PlanBindVfio", "org.nvidia.ConfidentialCompute.manage-vfio" },
         { "org.nvidia.ConfidentialCompute.Manager", "InstallKataArtifacts", "org.nvidia.ConfidentialCompute.manage-artifacts" },
         { "org.nvidia.ConfidentialCompute.Manager", "RemoveKataArtifacts",  "org.nvidia.ConfidentialCompute.manage-artifacts" },
         { "org.nvidia.ConfidentialCompute.Gpu",     "SetMode", "org.nvidia.ConfidentialCompute.set-mode" },
@@ -53,6 +56,7 @@ typedef struct AuthQuery {
         char *action;
         sd_bus_slot *slot;
         uid_t uid;
+        bool interactive;
         bool done;
         bool authorized;
         char *denial;
@@ -127,7 +131,15 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         char why[256];
 
         if (e) {
-                snprintf(why, sizeof(why), "polkit is not available (%s)", e->message ? e->message : e->name);
+                /* Debian and others ship servers without polkitd: say so,
+                 * and what still works. */
+                if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                        snprintf(why, sizeof(why),
+                                 "polkit is not available: org.freedesktop.PolicyKit1 is not on the bus (install "
+                                 "polkitd); until it is, only root may make changes");
+                else
+                        snprintf(why, sizeof(why), "polkit is not available: %s",
+                                 e->message ? e->message : e->name);
                 finish(q, false, why);
                 return 0;
         }
@@ -138,8 +150,12 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 finish(q, false, "polkit sent an unreadable answer");
                 return 0;
         }
-        snprintf(why, sizeof(why), "not authorized for %s%s", q->action,
-                 challenge ? " (authentication required; try again interactively)" : "");
+        if (challenge)
+                snprintf(why, sizeof(why), "%s needs authentication%s", q->action,
+                         q->interactive ? ", which was not given"
+                                        : ", and the call did not allow interactive authorization");
+        else
+                snprintf(why, sizeof(why), "polkit does not authorize %s for this user", q->action);
         finish(q, authorized, why);
         return 0;
 }
@@ -150,6 +166,7 @@ static int ask_polkit(AuthQuery *q) {
         bool interactive = sd_bus_message_get_allow_interactive_authorization(q->request) > 0;
         int r;
 
+        q->interactive = interactive;
         r = sd_bus_message_new_method_call(q->authorizer->bus, &call, "org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority",
                                            "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");

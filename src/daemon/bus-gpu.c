@@ -56,6 +56,9 @@ BUS_DEFINE_PROPERTY_GET_STRING(property_get_kind, CcDevice, device_kind_to_strin
 BUS_DEFINE_PROPERTY_GET_STRING(property_get_architecture, CcDevice, gpu_arch_to_string(object->arch))
 BUS_DEFINE_PROPERTY_GET_STRING(property_get_cc_mode, CcDevice, device_cc_mode_to_string(object->cc_mode))
 BUS_DEFINE_PROPERTY_GET_STRING(property_get_ppcie_mode, CcDevice, device_cc_mode_to_string(object->ppcie_mode))
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_nvlink_encryption, CcDevice,
+                               device_cc_mode_to_string(object->nvlink_encryption))
+BUS_DEFINE_PROPERTY_GET_STRING(property_get_bar0_firewall, CcDevice, device_cc_mode_to_string(object->bar0_firewall))
 
 static int property_get_strv(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -98,12 +101,17 @@ static const sd_bus_vtable gpu_vtable[] = {
         SD_BUS_PROPERTY("PpcieCapable", "b", NULL, offsetof(CcDevice, ppcie_capable), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("CcMode", "s", property_get_cc_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("PpcieMode", "s", property_get_ppcie_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NvlinkEncryption", "s", property_get_nvlink_encryption, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Bar0Firewall", "s", property_get_bar0_firewall, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Driver", "s", NULL, offsetof(CcDevice, driver), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("IommuGroup", "i", NULL, offsetof(CcDevice, iommu_group), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("GroupMembers", "as", property_get_strv, offsetof(CcDevice, group_members),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VfioDevice", "s", NULL, offsetof(CcDevice, vfio_device), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VfioCdev", "s", NULL, offsetof(CcDevice, vfio_cdev), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("GroupVfioCdevs", "as", property_get_strv, offsetof(CcDevice, group_vfio_cdevs),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NumaNode", "i", NULL, offsetof(CcDevice, numa_node), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("SetMode", SD_BUS_ARGS("s", mode), SD_BUS_NO_RESULT,
                                 method_set_mode, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -34,6 +34,14 @@ static int method_unbind_vfio(sd_bus_message *m, void *userdata, sd_bus_error *e
         return vfio_control_method(userdata, m, VFIO_ACTION_UNBIND, NULL, error);
 }
 
+static int method_plan_set_mode(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return plan_control_method_set_mode(userdata, m, error);
+}
+
+static int method_plan_bind_vfio(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return plan_control_method_bind_vfio(userdata, m, error);
+}
+
 static int property_get_artifacts_progress(sd_bus *bus, const char *path, const char *interface,
                                            const char *property, sd_bus_message *reply, void *userdata,
                                            sd_bus_error *error) {
@@ -56,10 +64,7 @@ static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = daemon_rescan(d, error);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(m, NULL);
+        return daemon_rescan_start(d, m, error);
 }
 
 static const sd_bus_vtable manager_vtable[] = {
@@ -79,6 +84,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 method_unbind_vfio, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Rescan", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 method_rescan, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PlanSetMode", SD_BUS_ARGS("s", mode), SD_BUS_RESULT("aa{sv}", steps),
+                                method_plan_set_mode, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PlanBindVfio", SD_BUS_ARGS("as", addresses), SD_BUS_RESULT("aa{sv}", steps),
+                                method_plan_bind_vfio, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_PROPERTY("ArtifactsProgress", "(stt)", property_get_artifacts_progress, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("InstallKataArtifacts",

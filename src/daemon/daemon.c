@@ -36,6 +36,8 @@ Daemon *daemon_free(Daemon *d) {
         cc_switch_free(d->active_switch);
         vfio_control_done(d);
         kata_control_done(d);
+        daemon_rescan_job_free(d->rescan_job);
+        plan_control_done(d);
         authorizer_free(d->authorizer);
         sd_bus_flush_close_unref(d->bus);
         sd_event_unref(d->event);
@@ -43,6 +45,7 @@ Daemon *daemon_free(Daemon *d) {
         hw_host_free(d->host);
         cc_config_done(&d->config);
         free(d->state_dir);
+        free(d->config_dir);
         free(d->mode);
         free(d->last_error);
         free(d);
@@ -77,8 +80,6 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
                 return 0;
         }
 
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Managing %zu device%s", d->inventory->n_devices,
-                          d->inventory->n_devices == 1 ? "" : "s");
         log_info("Serving %s with %zu device%s, host TEE %s", CC_BUS_NAME, d->inventory->n_devices,
                  d->inventory->n_devices == 1 ? "" : "s", d->host_tee);
 
@@ -86,8 +87,26 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
          * the next start if one had to be finished. */
         r = mode_control_resume(d);
         if (r == 0)
-                (void) mode_control_apply_default(d);
+                r = mode_control_apply_default(d);
+        if (r > 0) {
+                /* The GPUs reset now: READY=1 waits for the switch, so that
+                 * units ordered after this one (containerd, kubelet) start
+                 * on GPUs in their mode.  The bus is served meanwhile. */
+                d->ready_pending = true;
+                return 0;
+        }
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Managing %zu device%s", d->inventory->n_devices,
+                          d->inventory->n_devices == 1 ? "" : "s");
         return 0;
+}
+
+void daemon_notify_ready(Daemon *d) {
+        if (!d->ready_pending)
+                return;
+        d->ready_pending = false;
+        /* STATUS= stays what the switch's end said. */
+        (void) sd_notify(false, "READY=1");
+        log_info("Start-up switch done: ready");
 }
 
 int daemon_connect_bus(Daemon *d, const char *bus_spec) {
@@ -118,7 +137,7 @@ int daemon_connect_bus(Daemon *d, const char *bus_spec) {
 }
 
 bool daemon_busy(const Daemon *d) {
-        return d->active_switch || d->vfio_job || d->kata_job;
+        return d->active_switch || d->vfio_job || d->kata_job || d->rescan_job;
 }
 
 int daemon_check_idle(const Daemon *d, sd_bus_error *error) {
@@ -132,6 +151,9 @@ int daemon_check_idle(const Daemon *d, sd_bus_error *error) {
         if (d->kata_job)
                 return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy",
                                         "A Kata artifact installation or removal is in progress; try again when it is done");
+        if (d->rescan_job)
+                return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy",
+                                        "A rescan of the PCI devices is in progress; try again when it is done");
         return 0;
 }
 

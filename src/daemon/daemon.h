@@ -36,6 +36,9 @@ typedef struct Daemon {
 
         HwHost *host;
         CcConfig config;
+        /* The directory of the configuration file (/etc/nvidia-ccd): the
+         * only place files named by callers are opened (kata-options.h). */
+        char *config_dir;
         char *state_dir;
         const char *host_tee;
         TargetMode default_mode;   /* effective: after the no-TEE fallback */
@@ -44,6 +47,7 @@ typedef struct Daemon {
         char *mode;                /* last published aggregate, to emit changes */
 
         ModeState mode_state;
+        ModeState state_before_switch;  /* given back when a switch is refused */
         char *last_error;
 
         CcSwitch *active_switch;
@@ -53,10 +57,20 @@ typedef struct Daemon {
         /* The other mutating operations; at most one of the three runs. */
         struct VfioJob *vfio_job;
         struct KataJob *kata_job;
+        struct RescanJob *rescan_job;
+
+        /* Read-only previews (PlanSetMode, PlanBindVfio) being computed;
+         * they run beside anything else (plan-control.c). */
+        struct PlanJob *plan_jobs;
+        unsigned n_plan_jobs;
 
         /* Installed runtime classes, sorted by name (kata-control.c). */
         struct KataRecord **runtime_classes;
         size_t n_runtime_classes;
+
+        /* READY=1 waits for the switch started at start (a resumed one or
+         * the default mode). */
+        bool ready_pending;
 
         bool exit_requested;
         int exit_code;
@@ -69,6 +83,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Daemon *, daemon_free);
 /* Registers the objects and takes the bus name. */
 int daemon_connect_bus(Daemon *d, const char *bus_spec);
 int daemon_run(Daemon *d);
+/* READY=1 to the service manager, once the start-up switch has ended. */
+void daemon_notify_ready(Daemon *d);
 
 /* Bus objects (bus-manager.c, bus-gpu.c). */
 int bus_manager_register(Daemon *d);
@@ -101,8 +117,15 @@ int vfio_control_recover(Daemon *d);
 int vfio_control_sync_cdi(Daemon *d);
 void vfio_control_done(Daemon *d);
 
+/* Read-only previews on the bus (plan-control.c). */
+int plan_control_method_set_mode(Daemon *d, sd_bus_message *m, sd_bus_error *error);
+int plan_control_method_bind_vfio(Daemon *d, sd_bus_message *m, sd_bus_error *error);
+void plan_control_done(Daemon *d);
+
 /* Inventory changes (rescan.c). */
-int daemon_rescan(Daemon *d, sd_bus_error *error);
+/* Rescan on a worker thread; answers m when done (rescan.c). */
+int daemon_rescan_start(Daemon *d, sd_bus_message *m, sd_bus_error *error);
+void daemon_rescan_job_free(struct RescanJob *j);
 
 const char *mode_state_to_string(ModeState s);
 

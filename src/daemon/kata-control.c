@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 
-/* Kata artifacts on the bus: InstallKataArtifacts pulls in the registry
- * helper (its pipe watched by the loop), installs with core/kata-install
- * on a worker thread (linking and syncing GiBs, then deleting the previous
+/* Kata artifacts on the bus: InstallKataArtifacts checks what the host
+ * must offer (containerd's configuration, ArtifactsDir) on a worker thread
+ * before anything is pulled, pulls in the registry helper (its pipe
+ * watched by the loop), installs with core/kata-install on a worker thread (linking and syncing GiBs, then deleting the previous
  * version), registers with containerd and, when asked, restarts containerd
  * through systemd before replying; RemoveKataArtifacts undoes an install,
  * also on a worker.  The job stays in d->kata_job (others get Busy) until
@@ -19,6 +20,7 @@
 #include "daemon.h"
 #include "kata-install.h"
 #include "kata-names.h"
+#include "kata-options.h"
 #include "kata-record.h"
 #include "log.h"
 #include "message-ids.h"
@@ -37,11 +39,13 @@ typedef struct KataJob {
         sd_bus_message *request;
         char *runtime_class;
         char *reference;
-        char *pull_secret;
-        char *ca_file;
+        int pull_secret_fd;   /* the daemon's copies, -1: none */
+        int ca_fd;
         bool plain_http;
         bool register_containerd;
         bool restart_containerd;
+        bool checked;         /* the host checks passed: the pull follows */
+        CcError cancelled;    /* stopped while the checks ran */
 
         KataStaging *staging;
         OciPull *pull;
@@ -82,8 +86,10 @@ static KataJob *kata_job_free(KataJob *j) {
         kata_record_free(j->record);
         free(j->runtime_class);
         free(j->reference);
-        free(j->pull_secret);
-        free(j->ca_file);
+        if (j->pull_secret_fd >= 0)
+                close(j->pull_secret_fd);
+        if (j->ca_fd >= 0)
+                close(j->ca_fd);
         free(j);
         return NULL;
 }
@@ -322,6 +328,79 @@ static int remove_work(void *userdata, CcError *err) {
         return kata_remove(d->config.artifacts_dir, d->state_dir, j->removing, err);
 }
 
+/* On the worker thread, before anything is pulled: what the host must
+ * offer, then the staging directory the pull writes to. */
+static int check_work(void *userdata, CcError *err) {
+        KataJob *j = userdata;
+        int r;
+
+        r = kata_install_precheck(&j->install_options, err);
+        if (r < 0)
+                return r;
+        return kata_staging_new(j->install_options.artifacts_dir, j->runtime_class, &j->staging, err);
+}
+
+static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e);
+static int on_pull_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static int on_pull_deadline(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int start_pull(Daemon *d, CcError *err) {
+        KataJob *j = d->kata_job;
+        OciPullOptions po = {
+                .reference = j->reference,
+                .output_dir = kata_staging_blob_dir(j->staging),
+                .output_dir_fd = kata_staging_blob_fd(j->staging),
+                .pull_secret_fd = j->pull_secret_fd,
+                .ca_fd = j->ca_fd,
+                .plain_http = j->plain_http,
+                .max_total_bytes = d->config.max_artifact_bytes,
+                /* Tests run the helper as a user of theirs. */
+                .user = getenv("NVIDIA_CCD_FETCH_USER") ?: CC_FETCH_USER,
+        };
+        int r;
+
+        r = oci_pull_start(&po, &j->pull, err);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(d->event, &j->pull_source, oci_pull_get_fd(j->pull), EPOLLIN, on_pull_io, d);
+        if (r >= 0 && d->config.pull_timeout_usec > 0)
+                r = sd_event_add_time_relative(d->event, &j->pull_deadline, CLOCK_MONOTONIC,
+                                               d->config.pull_timeout_usec, 0, on_pull_deadline, d);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot watch the registry helper: %s", strerror(-r));
+        log_info("Pulling %s for runtime class %s", j->reference, j->runtime_class);
+        /* Whoever can push to a tag decides what every node that pulls it
+         * installs, and what its Kata shim runs. */
+        if (!strstr(j->reference, "@sha256:"))
+                log_warning("%s is not pinned by digest: whoever can push to it decides what is installed; "
+                            "pin it as REFERENCE@sha256:DIGEST", j->reference);
+        emit_progress(d);
+        return 0;
+}
+
+/* The host checks are done: the pull, or the refusal. */
+static void checks_done(Daemon *d, int r, const CcError *e) {
+        KataJob *j = d->kata_job;
+        CcError start_error = CC_ERROR_INIT;
+
+        j->checked = true;
+        /* Stopped while the checks ran: nothing is pulled. */
+        if (r >= 0 && cc_error_is_set(&j->cancelled)) {
+                log_warning("Install of %s for runtime class %s stopped before its pull: %s", j->reference,
+                            j->runtime_class, j->cancelled.message);
+                r = -ECANCELED;
+                e = &j->cancelled;
+        }
+        if (r >= 0) {
+                r = start_pull(d, &start_error);
+                if (r >= 0)
+                        return;
+                e = &start_error;
+        }
+        j->staging = kata_staging_free(j->staging);
+        job_end(d, NULL, r, e);
+}
+
 static int on_work_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Daemon *d = userdata;
         KataJob *j = d->kata_job;
@@ -337,6 +416,10 @@ static int on_work_done(sd_event_source *s, int fd, uint32_t revents, void *user
 
         if (j->removing) {
                 remove_end(d, r, &e);
+                return 0;
+        }
+        if (!j->checked) {
+                checks_done(d, r, &e);
                 return 0;
         }
         rec = TAKE_PTR(j->record);
@@ -382,15 +465,6 @@ static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e) {
         j->pulled = pulled;
         if (!pulled)
                 j->pull_error = *e;
-        j->install_options = (KataInstallOptions) {
-                .artifacts_dir = d->config.artifacts_dir,
-                .state_dir = d->state_dir,
-                .runtime_class = j->runtime_class,
-                .reference = j->reference,
-                .containerd_config = j->register_containerd ? d->config.containerd_config : NULL,
-                .allowed_host_paths = (const char *const *) d->config.allowed_host_paths,
-                .allowed_extra_args = (const char *const *) d->config.allowed_extra_args,
-        };
         r = start_work(d, install_work, &start_error);
         if (r < 0) {
                 j->staging = kata_staging_free(j->staging);
@@ -399,11 +473,20 @@ static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e) {
 }
 
 /* Stops a pull in progress: the helper is killed, and the job ends as a
- * failed pull does (the staging directory removed, the caller answered). */
+ * failed pull does (the staging directory removed, the caller answered).
+ * While the checks before it still run on the worker, the pull is not
+ * started when they end. */
 static void pull_cancel(Daemon *d, const CcError *e) {
         KataJob *j = d->kata_job;
 
-        if (!j || !j->pull)
+        if (!j || j->removing)
+                return;
+        if (!j->checked) {
+                if (!cc_error_is_set(&j->cancelled))
+                        j->cancelled = *e;
+                return;
+        }
+        if (!j->pull)
                 return;
         log_warning("Pull of %s for runtime class %s stopped: %s", j->reference, j->runtime_class, e->message);
         pull_ended(d, NULL, e);
@@ -481,103 +564,46 @@ static int on_pull_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 
 /* -------------------------------------------------------------- methods */
 
-typedef struct InstallArgs {
-        const char *pull_secret;
-        const char *ca_file;
-        int plain_http;
-        int register_containerd;
-        int restart_containerd;
-} InstallArgs;
-
-static const struct {
-        const char *name;
-        char type;
-        size_t offset;
-} install_options[] = {
-        { "pull-secret",         's', offsetof(InstallArgs, pull_secret) },
-        { "ca-file",             's', offsetof(InstallArgs, ca_file) },
-        { "plain-http",          'b', offsetof(InstallArgs, plain_http) },
-        { "register-containerd", 'b', offsetof(InstallArgs, register_containerd) },
-        { "restart-containerd",  'b', offsetof(InstallArgs, restart_containerd) },
-};
-
 #define invalid(error, ...) sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument", __VA_ARGS__)
 
-static int read_options(sd_bus_message *m, InstallArgs *a, sd_bus_error *error) {
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key, *contents;
-                size_t i;
-                char type;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                for (i = 0; i < ELEMENTSOF(install_options); i++)
-                        if (streq(install_options[i].name, key))
-                                break;
-                if (i == ELEMENTSOF(install_options))
-                        return invalid(error, "Unknown option \"%s\": expected pull-secret, ca-file, plain-http, "
-                                       "register-containerd or restart-containerd", key);
-                r = sd_bus_message_peek_type(m, &type, &contents);
-                if (r < 0)
-                        return r;
-                if (!streq(contents, (char[]) { install_options[i].type, 0 }))
-                        return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
-                                                 "Option \"%s\" must be a %s, not of type \"%s\"", key,
-                                                 install_options[i].type == 's' ? "string (s)" : "boolean (b)",
-                                                 contents);
-                r = sd_bus_message_read(m, "v", contents, (char *) a + install_options[i].offset);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-
-        if (a->pull_secret && a->pull_secret[0] != '/')
-                return invalid(error, "Option pull-secret: \"%s\" is not an absolute path", a->pull_secret);
-        if (a->ca_file && a->ca_file[0] != '/')
-                return invalid(error, "Option ca-file: \"%s\" is not an absolute path", a->ca_file);
-        return 0;
-}
-
 static int new_job(Daemon *d, sd_bus_message *m, const char *runtime_class, const char *reference,
-                   const InstallArgs *a, KataJob **ret) {
+                   const KataOptions *o, KataJob **ret, sd_bus_error *error) {
         _cleanup_(kata_job_freep) KataJob *j = calloc(1, sizeof(KataJob));
+        int r;
 
         if (!j)
                 return -ENOMEM;
+        j->pull_secret_fd = j->ca_fd = -1;
         j->daemon = d;
         j->request = sd_bus_message_ref(m);
         j->runtime_class = strdup(runtime_class);
         j->reference = strdup(reference);
-        j->pull_secret = a->pull_secret ? strdup(a->pull_secret) : NULL;
-        j->ca_file = a->ca_file ? strdup(a->ca_file) : NULL;
-        if (!j->runtime_class || !j->reference || (a->pull_secret && !j->pull_secret) || (a->ca_file && !j->ca_file))
+        if (!j->runtime_class || !j->reference)
                 return -ENOMEM;
-        j->plain_http = a->plain_http;
-        j->register_containerd = a->register_containerd;
-        j->restart_containerd = a->restart_containerd;
+        r = kata_options_open(o, &j->pull_secret_fd, &j->ca_fd, error);
+        if (r < 0)
+                return r;
+        j->plain_http = o->plain_http;
+        j->register_containerd = o->register_containerd;
+        j->restart_containerd = o->restart_containerd;
+        j->install_options = (KataInstallOptions) {
+                .artifacts_dir = d->config.artifacts_dir,
+                .state_dir = d->state_dir,
+                .runtime_class = j->runtime_class,
+                .reference = j->reference,
+                .containerd_config = j->register_containerd ? d->config.containerd_config : NULL,
+                .allowed_host_paths = (const char *const *) d->config.allowed_host_paths,
+                .allowed_extra_args = (const char *const *) d->config.allowed_extra_args,
+        };
         *ret = TAKE_PTR(j);
         return 0;
 }
 
 int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *error) {
-        InstallArgs a = { .register_containerd = true };
+        KataOptions o = KATA_OPTIONS_INIT;
         _cleanup_(kata_job_freep) KataJob *j = NULL;
         const char *runtime_class, *reference;
         CcError e = CC_ERROR_INIT;
-        OciPullOptions po;
         int r;
 
         /* Nothing is read before polkit answered (the authorizer checked
@@ -591,60 +617,46 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
                 r = bus_read_string(m, OCI_REFERENCE_MAX, "reference", &reference, error);
         if (r < 0)
                 return r;
-        r = read_options(m, &a, error);
+        r = kata_options_read(m, d->config_dir, &o, error);
         if (r < 0)
                 return r;
         if (kata_check_runtime_class(runtime_class, &e) < 0)
                 return bus_error_from_cc(error, &e);
-        if (a.restart_containerd && !a.register_containerd)
-                return invalid(error, "Option restart-containerd needs register-containerd");
+        if (o.restart_containerd && !o.register_containerd)
+                return invalid(error, "Option restart-containerd needs register-containerd: a containerd that is "
+                               "not told about the runtime class has nothing to restart for");
+        /* The reference, the plain-HTTP rule and the helper, before
+         * anything else happens. */
+        r = oci_pull_check((const OciPullOptions[]) { {
+                                   .reference = reference,
+                                   .plain_http = o.plain_http,
+                           } },
+                           &e);
+        if (r < 0)
+                return bus_error_from_cc(error, &e);
 
         r = daemon_check_idle(d, error);
         if (r < 0)
                 return r;
 
-        r = new_job(d, m, runtime_class, reference, &a, &j);
+        r = new_job(d, m, runtime_class, reference, &o, &j, error);
         if (r < 0)
                 return r;
-        r = kata_staging_new(d->config.artifacts_dir, runtime_class, &j->staging, &e);
-        if (r >= 0) {
-                po = (OciPullOptions) {
-                        .reference = reference,
-                        .output_dir = kata_staging_blob_dir(j->staging),
-                        .output_dir_fd = kata_staging_blob_fd(j->staging),
-                        .pull_secret = a.pull_secret,
-                        .ca_file = a.ca_file,
-                        .plain_http = a.plain_http,
-                        .max_total_bytes = d->config.max_artifact_bytes,
-                        /* Tests run the helper from the build tree, as a user of theirs. */
-                        .helper_path = getenv("NVIDIA_CCD_FETCH"),
-                        .user = getenv("NVIDIA_CCD_FETCH_USER") ?: CC_FETCH_USER,
-                };
-                r = oci_pull_start(&po, &j->pull, &e);
-        }
+        d->kata_job = TAKE_PTR(j);
+        /* A job nobody waits for any more is stopped (on_caller_gone()). */
+        r = sd_bus_track_new(d->bus, &d->kata_job->caller, on_caller_gone, d);
+        if (r >= 0)
+                r = sd_bus_track_add_sender(d->kata_job->caller, m);
         if (r < 0) {
+                d->kata_job = kata_job_free(d->kata_job);
+                return r;
+        }
+        r = start_work(d, check_work, &e);
+        if (r < 0) {
+                d->kata_job = kata_job_free(d->kata_job);
                 log_refused(runtime_class, reference, &e);
                 return bus_error_from_cc(error, &e);
         }
-        r = sd_event_add_io(d->event, &j->pull_source, oci_pull_get_fd(j->pull), EPOLLIN, on_pull_io, d);
-        if (r >= 0 && d->config.pull_timeout_usec > 0)
-                r = sd_event_add_time_relative(d->event, &j->pull_deadline, CLOCK_MONOTONIC,
-                                               d->config.pull_timeout_usec, 0, on_pull_deadline, d);
-        if (r >= 0)
-                r = sd_bus_track_new(d->bus, &j->caller, on_caller_gone, d);
-        if (r >= 0)
-                r = sd_bus_track_add_sender(j->caller, m);
-        if (r < 0)
-                return r;
-
-        log_info("Pulling %s for runtime class %s", reference, runtime_class);
-        /* Whoever can push to a tag decides what every node that pulls it
-         * installs, and what its Kata shim runs. */
-        if (!strstr(reference, "@sha256:"))
-                log_warning("%s is not pinned by digest: whoever can push to it decides what is installed; "
-                            "pin it as REFERENCE@sha256:DIGEST", reference);
-        d->kata_job = TAKE_PTR(j);
-        emit_progress(d);
         return 1;
 }
 

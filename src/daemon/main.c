@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
+#include <libgen.h>
 
 #include "build-config.h"
 #include "config.h"
@@ -17,18 +18,20 @@ typedef struct Options {
         bool config_given;
         const char *bus;
         LogTarget log_target;
+        bool debug;
 } Options;
 
 static void help(void) {
         printf("Usage: nvidia-ccd [OPTIONS]\n\n"
                "Sets the confidential-computing mode of the host's NVIDIA GPUs on behalf of\n"
                "D-Bus callers (org.nvidia.ConfidentialCompute on the system bus).\n\n"
-               "  --sysfs-root DIR     Take every host path (sys/, dev/, run/) under DIR (default /)\n"
+               "  --sysfs-root DIR     Take every host path (sys/, dev/, proc/, run/) under DIR (default /)\n"
                "  --simulate           Serve GPU registers and sysfs effects from the built-in\n"
-               "                       simulator (fake trees only; never on a real host)\n"
+               "                       simulator (fake trees only: needs --sysfs-root, not /)\n"
                "  --config FILE        Configuration file (default %s)\n"
                "  --bus BUS            system, session or a D-Bus address (default system)\n"
                "  --log-target TARGET  auto, journal or console (default auto)\n"
+               "  --debug              Log debug messages too\n"
                "  --version            Print the version\n"
                "  -h --help            Show this help\n\n"
                "See nvidia-ccd(8).\n",
@@ -36,13 +39,14 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[], Options *o) {
-        enum { ARG_SYSFS_ROOT = 0x100, ARG_SIMULATE, ARG_CONFIG, ARG_BUS, ARG_LOG_TARGET, ARG_VERSION };
+        enum { ARG_SYSFS_ROOT = 0x100, ARG_SIMULATE, ARG_CONFIG, ARG_BUS, ARG_LOG_TARGET, ARG_DEBUG, ARG_VERSION };
         static const struct option options[] = {
                 { "sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT },
                 { "simulate",   no_argument,       NULL, ARG_SIMULATE },
                 { "config",     required_argument, NULL, ARG_CONFIG },
                 { "bus",        required_argument, NULL, ARG_BUS },
                 { "log-target", required_argument, NULL, ARG_LOG_TARGET },
+                { "debug",      no_argument,       NULL, ARG_DEBUG },
                 { "version",    no_argument,       NULL, ARG_VERSION },
                 { "help",       no_argument,       NULL, 'h' },
                 {}
@@ -69,6 +73,9 @@ static int parse_argv(int argc, char *argv[], Options *o) {
                                 fprintf(stderr, "Unknown log target \"%s\": expected auto, journal or console\n", optarg);
                                 return -EINVAL;
                         }
+                        break;
+                case ARG_DEBUG:
+                        o->debug = true;
                         break;
                 case ARG_VERSION:
                         printf("nvidia-ccd %s\n", PACKAGE_VERSION);
@@ -99,6 +106,30 @@ static TargetMode effective_default(const CcConfig *c, const char *tee) {
         return m;
 }
 
+/* The absolute directory of the configuration file, symbolic links
+ * resolved; the file itself need not exist. */
+static int config_directory(const char *config_path, char **ret) {
+        _cleanup_free_ char *copy = strdup(config_path), *dir = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        dir = realpath(dirname(copy), NULL);
+        if (!dir) {
+                /* Not there (yet): the path as given, when absolute. */
+                if (config_path[0] != '/')
+                        return -errno;
+                free(copy);
+                copy = strdup(config_path);
+                if (!copy)
+                        return -ENOMEM;
+                dir = strdup(dirname(copy));
+                if (!dir)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(dir);
+        return 0;
+}
+
 static int setup(Daemon *d, const Options *o) {
         CcError e = CC_ERROR_INIT;
         const char *state_dir = getenv("STATE_DIRECTORY");
@@ -110,11 +141,23 @@ static int setup(Daemon *d, const Options *o) {
                 return r;
         }
 
+        r = config_directory(o->config_path, &d->config_dir);
+        if (r < 0) {
+                log_error("Cannot resolve the directory of %s: %s", o->config_path, strerror(-r));
+                return r;
+        }
+
         r = cc_host_open(o->sysfs_root ? o->sysfs_root : "/", o->simulate, &d->host);
+        if (r == -EPERM && o->simulate) {
+                log_error("--simulate plays the kernel's part on a fake tree and needs --sysfs-root DIR "
+                          "other than /: refusing to write to the host's own /sys");
+                return r;
+        }
         if (r < 0) {
                 log_error("Cannot use host root %s: %s", o->sysfs_root ? o->sysfs_root : "/", strerror(-r));
                 return r;
         }
+        cc_host_set_write_timeout(d->host, d->config.sysfs_write_timeout_sec);
 
         /* systemd may pass several directories; the first is ours. */
         d->state_dir = strndup(state_dir ? state_dir : DEFAULT_STATE_DIRECTORY,
@@ -155,6 +198,8 @@ int main(int argc, char *argv[]) {
                 return r < 0 ? 2 : 0;
 
         log_setup("nvidia-ccd", o.log_target);
+        if (o.debug)
+                log_set_max_level(LOG_DEBUG);
 
         r = daemon_new(&d);
         if (r >= 0)

@@ -9,6 +9,7 @@
 
 #include "bus-args.h"
 #include "bus-errors.h"
+#include "cc-names.h"
 #include "daemon.h"
 #include "log.h"
 #include "message-ids.h"
@@ -61,15 +62,32 @@ static void apply_outcomes(Daemon *d, CcSwitch *sw) {
                 if (!dev)
                         continue;
                 dev->cc_mode = dev->kind == DEVICE_KIND_NVSWITCH ? DEVICE_CC_OFF : o->status.cc;
-                if (o->status.cc == DEVICE_CC_UNKNOWN)
+                /* As discovery has it: a device without PPCIe has no mode of it. */
+                if (o->status.cc == DEVICE_CC_UNKNOWN || !dev->ppcie_capable)
                         dev->ppcie_mode = DEVICE_CC_UNKNOWN;
                 else
                         dev->ppcie_mode = o->status.ppcie ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                if (dev->arch != GPU_ARCH_BLACKWELL || o->status.cc == DEVICE_CC_UNKNOWN)
+                        dev->nvlink_encryption = dev->bar0_firewall = DEVICE_CC_UNKNOWN;
+                else {
+                        dev->nvlink_encryption = o->status.nvle ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                        dev->bar0_firewall = o->status.bar0_firewall ? DEVICE_CC_ON : DEVICE_CC_OFF;
+                }
                 (void) cc_device_refresh(d->host, dev);
+                if (o->lost_driver[0]) {
+                        free(dev->restore_driver);
+                        dev->restore_driver = strdup(o->lost_driver);
+                        log_warning("%s: left without its driver %s while the kernel finishes the unbind; the next "
+                                    "switch binds it again", dev->bdf, o->lost_driver);
+                } else if (*dev->driver) {
+                        free(dev->restore_driver);
+                        dev->restore_driver = NULL;
+                }
 
                 path = bus_gpu_path(dev->bdf);
                 if (path)
                         (void) sd_bus_emit_properties_changed(d->bus, path, CC_GPU_INTERFACE, "CcMode", "PpcieMode",
+                                                              "NvlinkEncryption", "Bar0Firewall",
                                                               "Driver", "VfioDevice", NULL);
         }
 }
@@ -104,6 +122,19 @@ static void log_outcome(CcSwitch *sw, int r, const CcError *e) {
                   mode, e->message);
 }
 
+/* A process held a device the switch would have unbound. */
+static void log_refused(CcSwitch *sw, const CcError *e) {
+        const char *mode = target_mode_to_string(cc_switch_mode(sw));
+        char mode_field[32], gpu_field[48];
+        const char *fields[] = { mode_field, gpu_field, "CC_OPERATION=set-mode", NULL };
+
+        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", mode);
+        snprintf(gpu_field, sizeof(gpu_field), "CC_GPU=%s", strempty(cc_switch_refused_device(sw)));
+        (void) sd_notifyf(false, "STATUS=Switch to mode %s refused: a device is in use", mode);
+        log_event(LOG_WARNING, CC_MESSAGE_DEVICE_IN_USE, fields, "Switch to mode %s refused, nothing changed: %s",
+                  mode, e->message);
+}
+
 static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Daemon *d = userdata;
         _cleanup_(cc_switch_freep) CcSwitch *sw = TAKE_PTR(d->active_switch);
@@ -114,10 +145,21 @@ static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *us
         d->switch_source = sd_event_source_unref(d->switch_source);
 
         r = cc_switch_finish(sw, &e);
-        apply_outcomes(d, sw);
-        mode_control_publish_mode(d);
-        set_state(d, r < 0 ? MODE_STATE_FAILED : MODE_STATE_IDLE, r < 0 ? e.message : "");
-        log_outcome(sw, r, &e);
+        if (cc_switch_refused(sw)) {
+                /* Nothing was touched: the devices, and the state they are
+                 * in, are as they were before the call. */
+                set_state(d, d->state_before_switch, e.message);
+                log_refused(sw, &e);
+        } else {
+                apply_outcomes(d, sw);
+                mode_control_publish_mode(d);
+                set_state(d, r < 0 ? MODE_STATE_FAILED : MODE_STATE_IDLE, r < 0 ? e.message : "");
+                log_outcome(sw, r, &e);
+        }
+        /* Ready also after a failure: the failure is in ModeState, LastError
+         * and STATUS=, and failing the start would only have systemd reset
+         * the GPUs again and again. */
+        daemon_notify_ready(d);
 
         if (request) {
                 if (r < 0) {
@@ -165,6 +207,7 @@ int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size
 
         d->active_switch = TAKE_PTR(sw);
         d->switch_request = sd_bus_message_ref(request);
+        d->state_before_switch = d->mode_state;
         set_state(d, MODE_STATE_SWITCHING, d->last_error);
 
         snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(mode));
@@ -193,8 +236,7 @@ int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, 
                 return r;
         mode = target_mode_from_string(mode_string);
         if (mode == TARGET_MODE_INVALID)
-                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
-                                         "Unknown mode \"%s\": expected on, off, devtools or ppcie", mode_string);
+                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument", CC_MODE_INVALID_FMT, mode_string);
 
         r = cc_switch_select(d->inventory, mode, bdf, &targets, &n, &e);
         if (r < 0)
@@ -234,7 +276,9 @@ int mode_control_resume(Daemon *d) {
 }
 
 /* The configured default, applied once at start, unless the GPUs are
- * already there: a restart of the service must not reset working GPUs. */
+ * already there: a restart of the service must not reset working GPUs.
+ * Returns 1 when a switch was started (READY=1 waits for it), 0 when none
+ * was needed or possible. */
 int mode_control_apply_default(Daemon *d) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         CcSwitchTarget *targets = NULL;
@@ -262,7 +306,11 @@ int mode_control_apply_default(Daemon *d) {
         log_event(LOG_INFO, CC_MESSAGE_DEFAULT_MODE, fields, "Applying the default mode %s",
                   target_mode_to_string(d->default_mode));
         r = mode_control_start(d, d->default_mode, targets, n, NULL, &error);
-        if (r < 0)
+        if (r < 0) {
                 log_error("Cannot apply the default mode: %s", error.message ? error.message : strerror(-r));
+                return r;
+        }
+        (void) sd_notifyf(false, "STATUS=Applying the default mode %s: switching %zu device%s",
+                          target_mode_to_string(d->default_mode), n, n == 1 ? "" : "s");
         return r;
 }

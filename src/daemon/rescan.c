@@ -2,15 +2,20 @@
 
 /* Rescan: enumerate again and tell the bus what came, went or changed. */
 
+#include <assert.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+
 #include "bus-errors.h"
 #include "daemon.h"
 #include "log.h"
 #include "message-ids.h"
 #include "strv.h"
+#include "work-thread.h"
 
 static void emit_device_changes(Daemon *d, const CcDevice *old, const CcDevice *now) {
         _cleanup_free_ char *path = bus_gpu_path(now->bdf);
-        char *names[8];
+        char *names[10];
         size_t n = 0;
 
         if (!path)
@@ -19,6 +24,10 @@ static void emit_device_changes(Daemon *d, const CcDevice *old, const CcDevice *
                 names[n++] = (char *) "CcMode";
         if (old->ppcie_mode != now->ppcie_mode)
                 names[n++] = (char *) "PpcieMode";
+        if (old->nvlink_encryption != now->nvlink_encryption)
+                names[n++] = (char *) "NvlinkEncryption";
+        if (old->bar0_firewall != now->bar0_firewall)
+                names[n++] = (char *) "Bar0Firewall";
         if (!streq_ptr(old->driver, now->driver))
                 names[n++] = (char *) "Driver";
         if (old->iommu_group != now->iommu_group)
@@ -29,26 +38,18 @@ static void emit_device_changes(Daemon *d, const CcDevice *old, const CcDevice *
                 names[n++] = (char *) "VfioDevice";
         if (!streq_ptr(old->vfio_cdev, now->vfio_cdev))
                 names[n++] = (char *) "VfioCdev";
+        if (!strv_equal(old->group_vfio_cdevs, now->group_vfio_cdevs))
+                names[n++] = (char *) "GroupVfioCdevs";
         names[n] = NULL;
         if (n > 0)
                 (void) sd_bus_emit_properties_changed_strv(d->bus, path, CC_GPU_INTERFACE, names);
 }
 
-int daemon_rescan(Daemon *d, sd_bus_error *error) {
+/* Swaps in a fresh inventory and tells the bus what came, went or changed. */
+static void apply_inventory(Daemon *d, CcInventory *now) {
         _cleanup_(cc_inventory_freep) CcInventory *old = NULL;
-        CcInventory *now = NULL;
-        CcError e = CC_ERROR_INIT;
         bool capable_before;
         size_t added = 0, removed = 0;
-        int r;
-
-        r = daemon_check_idle(d, error);
-        if (r < 0)
-                return r;
-
-        r = cc_inventory_scan(d->host, &d->config, &now, &e);
-        if (r < 0)
-                return bus_error_from_cc(error, &e);
 
         capable_before = cc_inventory_cc_capable(d->inventory);
         old = d->inventory;
@@ -85,5 +86,86 @@ int daemon_rescan(Daemon *d, sd_bus_error *error) {
                 log_event(LOG_INFO, CC_MESSAGE_DEVICES_CHANGED, NULL,
                           "Rescan: %zu device%s added, %zu removed, %zu managed", added, added == 1 ? "" : "s",
                           removed, now->n_devices);
+}
+
+/* The scan runs on a worker thread: with GPUs on the nvidia driver it waits
+ * for the NVML helper, which can take seconds on a host without a
+ * persistence daemon.  Mutating calls get Busy meanwhile, so the host and
+ * the configuration the worker reads stay as they are. */
+typedef struct RescanJob {
+        Daemon *daemon;
+        WorkThread *worker;
+        sd_event_source *source;
+        sd_bus_message *request;
+        CcInventory *result;
+} RescanJob;
+
+static RescanJob *rescan_job_free(RescanJob *j) {
+        if (!j)
+                return NULL;
+        work_thread_free(j->worker);
+        sd_event_source_disable_unref(j->source);
+        sd_bus_message_unref(j->request);
+        cc_inventory_free(j->result);
+        free(j);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(RescanJob *, rescan_job_free);
+
+static int rescan_work(void *userdata, CcError *err) {
+        RescanJob *j = userdata;
+
+        return cc_inventory_scan(j->daemon->host, &j->daemon->config, &j->result, err);
+}
+
+static int on_rescan_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Daemon *d = userdata;
+        _cleanup_(rescan_job_freep) RescanJob *j = TAKE_PTR(d->rescan_job);
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        CcError e = CC_ERROR_INIT;
+        int r;
+
+        r = work_thread_finish(TAKE_PTR(j->worker), &e);
+        if (r < 0) {
+                (void) bus_error_from_cc(&error, &e);
+                (void) sd_bus_reply_method_error(j->request, &error);
+        } else {
+                apply_inventory(d, TAKE_PTR(j->result));
+                (void) sd_bus_reply_method_return(j->request, NULL);
+        }
+        j = rescan_job_free(TAKE_PTR(j));
+
+        if (d->exit_requested && !daemon_busy(d))
+                sd_event_exit(d->event, d->exit_code);
         return 0;
+}
+
+int daemon_rescan_start(Daemon *d, sd_bus_message *m, sd_bus_error *error) {
+        _cleanup_(rescan_job_freep) RescanJob *j = NULL;
+        int r;
+
+        assert(d);
+        assert(m);
+
+        r = daemon_check_idle(d, error);
+        if (r < 0)
+                return r;
+
+        j = calloc(1, sizeof(RescanJob));
+        if (!j)
+                return -ENOMEM;
+        j->daemon = d;
+        r = work_thread_start(rescan_work, j, &j->worker);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot start the rescan: %m");
+        r = sd_event_add_io(d->event, &j->source, work_thread_get_fd(j->worker), EPOLLIN, on_rescan_done, d);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot start the rescan: %m");
+        j->request = sd_bus_message_ref(m);
+        d->rescan_job = TAKE_PTR(j);
+        return 1;
+}
+
+void daemon_rescan_job_free(struct RescanJob *j) {
+        rescan_job_free(j);
 }

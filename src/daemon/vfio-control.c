@@ -38,22 +38,10 @@ void vfio_control_done(Daemon *d) {
         d->vfio_job = vfio_job_free(d->vfio_job);
 }
 
-/* Every managed GPU in inventory order: the CDI device indexes. */
-static char **inventory_gpus(const CcInventory *inv) {
-        char **l = calloc(inv->n_devices + 1, sizeof(char *));
-        size_t n = 0;
-
-        if (!l)
-                return NULL;
-        for (size_t i = 0; i < inv->n_devices; i++) {
-                if (inv->devices[i]->kind != DEVICE_KIND_GPU)
-                        continue;
-                if (!(l[n++] = strdup(inv->devices[i]->bdf))) {
-                        strv_free(l);
-                        return NULL;
-                }
-        }
-        return l;
+/* What the CDI specifications are made of: the kind of the GPUs' spec is
+ * the device plugin's resource name, [Vfio] CdiKind=. */
+static CcCdiDevice *inventory_cdi(const Daemon *d) {
+        return cc_cdi_devices_new(d->inventory, d->config.cdi_kind);
 }
 
 /* Re-reads every device and tells the bus what changed. */
@@ -62,7 +50,7 @@ static void refresh_devices(Daemon *d) {
                 CcDevice *dev = d->inventory->devices[i];
                 _cleanup_free_ char *driver = strdup(strempty(dev->driver)), *vfio = strdup(strempty(dev->vfio_device)),
                                     *cdev = strdup(strempty(dev->vfio_cdev)), *path = NULL;
-                _cleanup_(strv_freep) char **members = NULL;
+                _cleanup_(strv_freep) char **members = NULL, **cdevs = NULL;
                 char *names[8];
                 size_t n = 0;
                 int r;
@@ -72,6 +60,9 @@ static void refresh_devices(Daemon *d) {
                 members = calloc(strv_length(dev->group_members) + 1, sizeof(char *));
                 for (size_t k = 0; members && dev->group_members && dev->group_members[k]; k++)
                         members[k] = strdup(dev->group_members[k]);
+                cdevs = calloc(strv_length(dev->group_vfio_cdevs) + 1, sizeof(char *));
+                for (size_t k = 0; cdevs && dev->group_vfio_cdevs && dev->group_vfio_cdevs[k]; k++)
+                        cdevs[k] = strdup(dev->group_vfio_cdevs[k]);
 
                 r = cc_device_refresh(d->host, dev);
                 if (r <= 0)
@@ -84,6 +75,8 @@ static void refresh_devices(Daemon *d) {
                         names[n++] = (char *) "VfioCdev";
                 if (!members || !strv_equal(members, dev->group_members))
                         names[n++] = (char *) "GroupMembers";
+                if (!cdevs || !strv_equal(cdevs, dev->group_vfio_cdevs))
+                        names[n++] = (char *) "GroupVfioCdevs";
                 names[n] = NULL;
                 path = bus_gpu_path(dev->bdf);
                 if (n > 0 && path)
@@ -94,6 +87,16 @@ static void refresh_devices(Daemon *d) {
 static void log_outcomes(CcVfioJob *job, int r, const CcError *e) {
         VfioAction action = cc_vfio_job_action(job);
 
+        if (r < 0 && cc_vfio_job_refused(job)) {
+                char gpu[48], operation[48];
+                const char *fields[] = { gpu, operation, NULL };
+
+                snprintf(gpu, sizeof(gpu), "CC_GPU=%s", strempty(cc_vfio_job_refused_device(job)));
+                snprintf(operation, sizeof(operation), "CC_OPERATION=%s-vfio", vfio_action_to_string(action));
+                log_event(LOG_WARNING, CC_MESSAGE_DEVICE_IN_USE, fields, "VFIO %s refused, nothing changed: %s",
+                          vfio_action_to_string(action), e->message);
+                return;
+        }
         if (r < 0) {
                 char gpu[48], group[48], error[sizeof(e->message) + 16];
                 const char *fields[] = { gpu, group, error, NULL };
@@ -165,7 +168,8 @@ static void log_refused(VfioAction action, const CcError *e) {
 }
 
 int vfio_control_method(Daemon *d, sd_bus_message *m, VfioAction action, const char *bdf, sd_bus_error *error) {
-        _cleanup_(strv_freep) char **bdfs = NULL, **gpus = NULL;
+        _cleanup_(strv_freep) char **bdfs = NULL;
+        _cleanup_(cc_cdi_devices_freep) CcCdiDevice *cdi = NULL;
         _cleanup_(vfio_record_freep) VfioRecord *record = NULL;
         VfioPlan *plan = NULL;
         struct VfioJob *v;
@@ -198,15 +202,15 @@ int vfio_control_method(Daemon *d, sd_bus_message *m, VfioAction action, const c
                 return bus_error_from_cc(error, &e);
         }
 
-        gpus = inventory_gpus(d->inventory);
+        cdi = inventory_cdi(d);
         v = calloc(1, sizeof(*v));
-        if (!gpus || !v) {
+        if (!cdi || !v) {
                 free(v);
                 cc_vfio_plan_free(plan);
                 return -ENOMEM;
         }
         d->vfio_job = v;
-        r = cc_vfio_job_new(d->host, d->state_dir, plan, gpus, &v->job);
+        r = cc_vfio_job_new(d->host, d->state_dir, plan, cdi, &v->job);
         if (r >= 0)
                 r = cc_vfio_job_start(v->job);
         if (r >= 0)
@@ -238,14 +242,14 @@ int vfio_control_recover(Daemon *d) {
 }
 
 int vfio_control_sync_cdi(Daemon *d) {
-        _cleanup_(strv_freep) char **gpus = inventory_gpus(d->inventory);
+        _cleanup_(cc_cdi_devices_freep) CcCdiDevice *cdi = inventory_cdi(d);
         CcError e = CC_ERROR_INIT;
         int r;
 
-        if (!gpus)
+        if (!cdi)
                 return -ENOMEM;
-        r = cc_vfio_cdi_update(d->host, gpus, &e);
+        r = cc_vfio_cdi_update(d->host, cdi, &e);
         if (r < 0)
-                log_warning("Cannot update the CDI specification: %s", e.message);
+                log_warning("Cannot update the CDI specifications: %s", e.message);
         return r;
 }

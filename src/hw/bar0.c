@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 
 #include "bar0.h"
-#include "gpusim.h"
 
 typedef struct Bar0Mmio {
         volatile uint8_t *base;
@@ -46,7 +45,7 @@ static const Bar0Ops mmio_ops = {
         .close = mmio_close,
 };
 
-static int bar0_open_mmio(const char *path, Bar0 **ret) {
+static int map_resource(const char *path, Bar0 **ret) {
         _cleanup_close_ int fd = -1;
         Bar0Mmio *m;
         Bar0 *b;
@@ -83,31 +82,29 @@ static int bar0_open_mmio(const char *path, Bar0 **ret) {
         return 0;
 }
 
-static int bar0_open_sim(const char *path, Bar0 **ret) {
-        GpuArch arch;
-        int r;
-
-        r = gpusim_get_arch(path, &arch);
-        if (r < 0)
-                return r;
-        return gpusim_open(path, arch, ret);
-}
-
-int bar0_open(HwHost *h, const char *bdf, Bar0 **ret) {
+int bar0_open_mmio(HwHost *h, const char *bdf, Bar0 **ret, CcError *err) {
         _cleanup_free_ char *path = NULL;
+        int r;
 
         assert(h);
         assert(bdf);
         assert(ret);
 
-        if (hw_host_simulated(h))
-                path = hw_path(h, "sys/bus/pci/devices/%s/gpusim.ini", bdf);
-        else
-                path = hw_path(h, "sys/bus/pci/devices/%s/resource0", bdf);
+        path = hw_path(h, "sys/bus/pci/devices/%s/resource0", bdf);
         if (!path)
-                return -ENOMEM;
+                return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
+        r = map_resource(path, ret);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_HARDWARE_FAILURE, -r, "cannot map BAR0 %s: %s", path, strerror(-r));
+        return 0;
+}
 
-        return hw_host_simulated(h) ? bar0_open_sim(path, ret) : bar0_open_mmio(path, ret);
+int bar0_open(HwHost *h, const char *bdf, Bar0 **ret, CcError *err) {
+        assert(h);
+        assert(bdf);
+        assert(ret);
+
+        return hw_host_ops(h)->bar0_open(h, bdf, ret, err);
 }
 
 Bar0 *bar0_close(Bar0 *b) {

@@ -2,11 +2,12 @@
 #pragma once
 
 /* A GPU's BAR0 register window behind read32/write32.  On a real host it is
- * an mmap(MAP_SHARED) of resource0 (16 MiB); on a simulated host the
- * simulator (gpusim.h) serves it. */
+ * an mmap(MAP_SHARED) of resource0 (16 MiB); a plug-in of the host's
+ * operations (hw-host.h) may serve it otherwise. */
 
 #include <stdint.h>
 
+#include "cc-error.h"
 #include "hw-host.h"
 
 #define BAR0_SIZE (16u * 1024u * 1024u)
@@ -22,9 +23,12 @@ typedef struct Bar0 {
         void *impl;
 } Bar0;
 
-/* Opens the BAR0 of bdf on host h: mmap of resource0, or the simulator when
- * the host is simulated. */
-int bar0_open(HwHost *h, const char *bdf, Bar0 **ret);
+/* Opens the BAR0 of bdf on host h, through the host's operations.  err
+ * (optional) says what failed, naming the file. */
+int bar0_open(HwHost *h, const char *bdf, Bar0 **ret, CcError *err);
+
+/* The running kernel's way: mmap(MAP_SHARED) of the device's resource0. */
+int bar0_open_mmio(HwHost *h, const char *bdf, Bar0 **ret, CcError *err);
 Bar0 *bar0_close(Bar0 *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Bar0 *, bar0_close);
 

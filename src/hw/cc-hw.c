@@ -62,6 +62,12 @@ CcTimeouts cc_timeouts_default(GpuArch arch) {
                 .queue_poll_us = 1000,
                 .response_ms = 5000,
                 .response_poll_ms = 10,
+                .mnoc_ready_ms = 5000,
+                .mnoc_credit_ms = 1000,
+                .mnoc_poll_us = 1000,
+                .firewall_ms = 15000,
+                .firewall_poll_ms = 10,
+                .firewall_fallback_ms = 3000,
         };
 }
 
@@ -80,10 +86,6 @@ int cc_check_alive(Bar0 *b, CcError *err) {
         return 0;
 }
 
-static uint32_t boot_complete_register(GpuArch arch) {
-        return arch == GPU_ARCH_LS10_NVSWITCH ? NV_LS10_FSP_BOOT_COMPLETE : NV_FSP_BOOT_COMPLETE;
-}
-
 static bool arch_supported(GpuArch arch) {
         return arch == GPU_ARCH_HOPPER || arch == GPU_ARCH_BLACKWELL || arch == GPU_ARCH_LS10_NVSWITCH;
 }
@@ -93,9 +95,10 @@ static int not_capable(GpuArch arch, CcError *err) {
                             "device architecture \"%s\" has no confidential-computing mode", gpu_arch_to_string(arch));
 }
 
-int cc_wait_boot(Bar0 *b, GpuArch arch, const CcTimeouts *t, CcError *err) {
+int cc_wait_boot(Bar0 *b, GpuChip chip, const CcTimeouts *t, CcError *err) {
+        GpuArch arch = gpu_chip_arch(chip);
         CcTimeouts defaults = cc_timeouts_default(arch);
-        uint32_t reg = boot_complete_register(arch);
+        uint32_t reg = gpu_chip_boot_register(chip);
         uint64_t deadline;
         char buf[32];
         int r;
@@ -131,7 +134,8 @@ int cc_wait_boot(Bar0 *b, GpuArch arch, const CcTimeouts *t, CcError *err) {
         r = cc_check_alive(b, err);
         if (r < 0)
                 return r;
-        return cc_error_set(err, CC_ERROR_TIMEOUT, ETIMEDOUT, "boot not complete after %s", format_timeout_ms(buf, t->boot_ms));
+        return cc_error_set(err, CC_ERROR_TIMEOUT, ETIMEDOUT, "boot not complete after %s (0x%06x = 0x%x)",
+                            format_timeout_ms(buf, t->boot_ms), reg, bar0_read32(b, reg));
 }
 
 static DeviceCcMode decode_cc_mode(uint32_t v) {
@@ -147,7 +151,8 @@ static DeviceCcMode decode_cc_mode(uint32_t v) {
         }
 }
 
-int cc_query(Bar0 *b, GpuArch arch, CcStatus *ret, CcError *err) {
+int cc_query(Bar0 *b, GpuChip chip, CcStatus *ret, CcError *err) {
+        GpuArch arch = gpu_chip_arch(chip);
         uint32_t v;
         int r;
 
@@ -163,7 +168,7 @@ int cc_query(Bar0 *b, GpuArch arch, CcStatus *ret, CcError *err) {
                 return r;
 
         /* The status registers mean nothing until the FSP has booted. */
-        if (bar0_read32(b, boot_complete_register(arch)) != NV_FSP_BOOT_COMPLETE_DONE) {
+        if (bar0_read32(b, gpu_chip_boot_register(chip)) != NV_FSP_BOOT_COMPLETE_DONE) {
                 *ret = (CcStatus) { .cc = DEVICE_CC_UNKNOWN, .ppcie = false };
                 return 0;
         }
@@ -178,7 +183,12 @@ int cc_query(Bar0 *b, GpuArch arch, CcStatus *ret, CcError *err) {
                 break;
         case GPU_ARCH_BLACKWELL:
                 v = bar0_read32(b, NV_BLACKWELL_CC_STATUS);
-                *ret = (CcStatus) { .cc = decode_cc_mode(v), .ppcie = false };
+                *ret = (CcStatus) {
+                        .cc = decode_cc_mode(v),
+                        .ppcie = false,
+                        .nvle = v & NV_BLACKWELL_CC_STATUS_NVLE,
+                        .bar0_firewall = v & NV_BLACKWELL_CC_STATUS_FIREWALL,
+                };
                 break;
         default:
                 v = bar0_read32(b, NV_LS10_PPCIE_STATUS);
@@ -199,11 +209,15 @@ static size_t plan_cc_off(GpuArch arch, KnobWrite *out, size_t n) {
         return n;
 }
 
-static size_t plan_clear(KnobWrite *out, size_t n) {
+/* Knobs cleared before enabling.  Knob 34 is cleared on Hopper only
+ * (gpu-admin-tools v2026.02.24), and Blackwell has no PPCIe to leave. */
+static size_t plan_clear(GpuArch arch, KnobWrite *out, size_t n) {
         PLAN_ADD(NV_KNOB_CLEAR_2, 0);
         PLAN_ADD(NV_KNOB_CLEAR_4, 0);
-        PLAN_ADD(NV_KNOB_CLEAR_34, 0);
-        PLAN_ADD(NV_KNOB_PPCIE, 0);
+        if (arch == GPU_ARCH_HOPPER) {
+                PLAN_ADD(NV_KNOB_CLEAR_34, 0);
+                PLAN_ADD(NV_KNOB_PPCIE, 0);
+        }
         return n;
 }
 
@@ -223,6 +237,10 @@ size_t cc_knob_plan(TargetMode mode, GpuArch arch, bool ppcie_off_only, KnobWrit
         if (arch != GPU_ARCH_HOPPER && arch != GPU_ARCH_BLACKWELL)
                 return 0;
 
+        /* Blackwell leaves PPCIe to NVLink encryption: no ppcie mode. */
+        if (arch == GPU_ARCH_BLACKWELL && mode == TARGET_MODE_PPCIE)
+                return 0;
+
         /* The first phase of a PPCIe switch, whatever comes after it. */
         if (ppcie_off_only) {
                 PLAN_ADD(NV_KNOB_PPCIE, 0);
@@ -231,7 +249,7 @@ size_t cc_knob_plan(TargetMode mode, GpuArch arch, bool ppcie_off_only, KnobWrit
 
         switch (mode) {
         case TARGET_MODE_ON:
-                n = plan_clear(out, n);
+                n = plan_clear(arch, out, n);
                 if (arch == GPU_ARCH_HOPPER)
                         PLAN_ADD(NV_KNOB_BAR0_DECOUPLER, 2);
                 /* CCM before CCD when enabling. */
@@ -239,7 +257,7 @@ size_t cc_knob_plan(TargetMode mode, GpuArch arch, bool ppcie_off_only, KnobWrit
                 PLAN_ADD(NV_KNOB_CCD, 0);
                 break;
         case TARGET_MODE_DEVTOOLS:
-                n = plan_clear(out, n);
+                n = plan_clear(arch, out, n);
                 if (arch == GPU_ARCH_HOPPER)
                         PLAN_ADD(NV_KNOB_BAR0_DECOUPLER, 0);
                 PLAN_ADD(NV_KNOB_CCM, 1);
@@ -266,7 +284,74 @@ size_t cc_knob_plan(TargetMode mode, GpuArch arch, bool ppcie_off_only, KnobWrit
 
 #undef PLAN_ADD
 
-int cc_apply_knobs(Bar0 *b, const CcTimeouts *t, const KnobWrite *plan, size_t n, CcError *err) {
+int cc_knob_permission(uint8_t knob) {
+        switch (knob) {
+        case NV_KNOB_CCD:
+                return NV_KNOB_CCD_ALLOW_INB;
+        case NV_KNOB_CCM:
+                return NV_KNOB_CCM_ALLOW_INB;
+        case NV_KNOB_BAR0_DECOUPLER:
+                return NV_KNOB_BAR0_DECOUPLER_ALLOW_INB;
+        case NV_KNOB_PPCIE:
+                return NV_KNOB_PPCIE_ALLOW_INB;
+        default:
+                return -1;
+        }
+}
+
+const char *cc_knob_name(uint8_t knob) {
+        switch (knob) {
+        case NV_KNOB_CCD_ALLOW_INB:
+                return "CCD_ALLOW_INB";
+        case NV_KNOB_CCD:
+                return "CCD";
+        case NV_KNOB_CCM_ALLOW_INB:
+                return "CCM_ALLOW_INB";
+        case NV_KNOB_CCM:
+                return "CCM";
+        case NV_KNOB_BAR0_DECOUPLER_ALLOW_INB:
+                return "BAR0_DECOUPLER_ALLOW_INB";
+        case NV_KNOB_BAR0_DECOUPLER:
+                return "BAR0_DECOUPLER";
+        case NV_KNOB_PPCIE_ALLOW_INB:
+                return "PPCIE_ALLOW_INB";
+        case NV_KNOB_PPCIE:
+                return "PPCIE";
+        default:
+                return NULL;
+        }
+}
+
+/* Whether the firmware lets the host write knob in band.  A board may be
+ * set up so that only its BMC changes the mode; its FSP would refuse the
+ * write with a bare status, so the permission is read first and named. */
+static int check_inband_allowed(Bar0 *b, GpuChip chip, const CcTimeouts *t, uint8_t knob, CcError *err) {
+        int permission = cc_knob_permission(knob);
+        CcError perr = CC_ERROR_INIT;
+        uint16_t allowed = 0;
+        int r;
+
+        if (permission < 0)
+                return 0;
+        r = fsp_read_knob(b, chip, t, (uint8_t) permission, &allowed, &perr);
+        if (r < 0 && perr.kind == CC_ERROR_NOT_CAPABLE)
+                return 0; /* firmware without permission knobs */
+        if (r < 0) {
+                if (err)
+                        *err = perr;
+                return r;
+        }
+        if (allowed == 0)
+                return cc_error_set(err, CC_ERROR_NOT_CAPABLE, EPERM,
+                                    "the mode can only be set out of band on this GPU (through its BMC): "
+                                    "%s (knob %d) is 0, so the firmware refuses in-band writes of %s (knob %u)",
+                                    cc_knob_name((uint8_t) permission), permission, cc_knob_name(knob), knob);
+        return 0;
+}
+
+int cc_apply_knobs(Bar0 *b, GpuChip chip, const CcTimeouts *t, const KnobWrite *plan, size_t n,
+                   unsigned *ret_writes, CcError *err) {
+        unsigned writes = 0;
         int r;
 
         assert(b);
@@ -275,16 +360,22 @@ int cc_apply_knobs(Bar0 *b, const CcTimeouts *t, const KnobWrite *plan, size_t n
         for (size_t i = 0; i < n; i++) {
                 uint16_t current;
 
-                r = fsp_read_knob(b, t, plan[i].knob, &current, err);
-                if (r >= 0 && current != plan[i].value)
-                        r = fsp_write_knob(b, t, plan[i].knob, plan[i].value, err);
+                r = fsp_read_knob(b, chip, t, plan[i].knob, &current, err);
+                if (r >= 0 && current != plan[i].value) {
+                        r = check_inband_allowed(b, chip, t, plan[i].knob, err);
+                        if (r >= 0)
+                                r = fsp_write_knob(b, chip, t, plan[i].knob, plan[i].value, err);
+                        if (r >= 0)
+                                writes++;
+                }
                 if (r < 0) {
-                        /* "firmware does not know knob N" names it already. */
-                        if (err && err->kind != CC_ERROR_NOT_CAPABLE)
-                                cc_error_prefix(err, "knob %u", plan[i].knob);
+                        if (ret_writes)
+                                *ret_writes = writes;
                         return r;
                 }
         }
+        if (ret_writes)
+                *ret_writes = writes;
         return 0;
 }
 

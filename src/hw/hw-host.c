@@ -2,22 +2,42 @@
 #include <assert.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 
+#include "bar0.h"
+#include "fileio.h"
 #include "hw-host.h"
+#include "kmod-vfio.h"
+#include "pci-config.h"
+#include "sysfs-write.h"
 
 struct HwHost {
+        atomic_uint n_ref;
         char *root;     /* canonical, no trailing slash except for "/" */
-        bool simulate;
+        const HwHostOps *ops;
+        _Atomic uint64_t write_timeout_usec;
+        struct HwPendingWrites *pending;
 };
 
-int hw_host_new(const char *root, bool simulate, HwHost **ret) {
+static int kernel_write_attribute(HwHost *h, const char *path, const char *value) {
+        return write_attribute(path, value);
+}
+
+const HwHostOps hw_host_ops_kernel = {
+        .write_attribute = kernel_write_attribute,
+        .bar0_open = bar0_open_mmio,
+        .load_module = hw_kmod_load_module,
+        .config_open = pci_config_open_sysfs,
+};
+
+int hw_host_new(const char *root, const HwHostOps *ops, HwHost **ret) {
         _cleanup_free_ HwHost *h = NULL;
         char *canonical;
 
         assert(ret);
 
-        /* Canonical so that paths built here compare equal to paths the
-         * kernel side of the simulation resolves through symlinks. */
+        /* Canonical, so that paths built here compare equal to the ones
+         * realpath() gives for them. */
         canonical = realpath(root && *root ? root : "/", NULL);
         if (!canonical)
                 return -errno;
@@ -27,15 +47,31 @@ int hw_host_new(const char *root, bool simulate, HwHost **ret) {
                 free(canonical);
                 return -ENOMEM;
         }
+        h->pending = hw_pending_writes_new();
+        if (!h->pending) {
+                free(canonical);
+                return -ENOMEM;
+        }
+        atomic_init(&h->n_ref, 1);
         h->root = canonical;
-        h->simulate = simulate;
+        h->ops = ops ? ops : &hw_host_ops_kernel;
+        h->write_timeout_usec = HW_WRITE_TIMEOUT_USEC_DEFAULT;
         *ret = TAKE_PTR(h);
         return 0;
+}
+
+HwHost *hw_host_ref(HwHost *h) {
+        assert(h);
+        atomic_fetch_add(&h->n_ref, 1);
+        return h;
 }
 
 HwHost *hw_host_free(HwHost *h) {
         if (!h)
                 return NULL;
+        if (atomic_fetch_sub(&h->n_ref, 1) > 1)
+                return NULL;
+        hw_pending_writes_free(h->pending);
         free(h->root);
         free(h);
         return NULL;
@@ -46,9 +82,24 @@ const char *hw_host_root(const HwHost *h) {
         return h->root;
 }
 
-bool hw_host_simulated(const HwHost *h) {
+const HwHostOps *hw_host_ops(const HwHost *h) {
         assert(h);
-        return h->simulate;
+        return h->ops;
+}
+
+void hw_host_set_write_timeout(HwHost *h, uint64_t usec) {
+        assert(h);
+        h->write_timeout_usec = usec > 0 ? usec : HW_WRITE_TIMEOUT_USEC_DEFAULT;
+}
+
+uint64_t hw_host_get_write_timeout(const HwHost *h) {
+        assert(h);
+        return h->write_timeout_usec;
+}
+
+struct HwPendingWrites *hw_host_pending_writes(HwHost *h) {
+        assert(h);
+        return h->pending;
 }
 
 char *hw_path(const HwHost *h, const char *fmt, ...) {

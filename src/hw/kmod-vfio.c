@@ -8,7 +8,6 @@
 #include <sys/mman.h>
 #include <sys/utsname.h>
 
-#include "kernel-sim.h"
 #include "kmod-vfio.h"
 #include "log.h"
 #include "pci-sysfs.h"
@@ -189,9 +188,7 @@ int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module) {
         return 0;
 }
 
-/* The PCI driver the loaded module registered, from
- * /sys/module/<module>/drivers/pci:<driver>. */
-static int module_pci_driver(HwHost *h, const char *module, char **ret) {
+int hw_vfio_module_driver(HwHost *h, const char *module, char **ret) {
         _cleanup_free_ char *path = NULL;
         struct dirent *de;
         DIR *dir;
@@ -214,9 +211,30 @@ static int module_pci_driver(HwHost *h, const char *module, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int hw_vfio_load_module(HwHost *h, const char *module, char **ret_driver) {
+int hw_kmod_load_module(HwHost *h, const char *module) {
         _cleanup_(kmod_ctx_unrefp) struct kmod_ctx *ctx = NULL;
         _cleanup_(kmod_module_unrefp) struct kmod_module *mod = NULL;
+        int r;
+
+        assert(h);
+        assert(module);
+
+        r = open_kmod(h, &ctx);
+        if (r < 0)
+                return r;
+        r = kmod_module_new_from_name(ctx, module, &mod);
+        if (r < 0)
+                return r;
+        if (kmod_module_get_initstate(mod) == KMOD_MODULE_LIVE ||
+            kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
+                return 0;
+        r = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL, NULL);
+        if (r < 0)
+                return r;
+        return r > 0 ? -EPERM : 0; /* blacklisted */
+}
+
+int hw_vfio_load_module(HwHost *h, const char *module, char **ret_driver) {
         int r;
 
         assert(h);
@@ -226,26 +244,8 @@ int hw_vfio_load_module(HwHost *h, const char *module, char **ret_driver) {
         if (!*module || strchr(module, '/'))
                 return -EINVAL;
 
-        if (hw_host_simulated(h)) {
-                r = kernel_sim_load_module(h, module);
-                if (r < 0)
-                        return r;
-                return module_pci_driver(h, module, ret_driver);
-        }
-
-        r = open_kmod(h, &ctx);
+        r = hw_host_ops(h)->load_module(h, module);
         if (r < 0)
                 return r;
-        r = kmod_module_new_from_name(ctx, module, &mod);
-        if (r < 0)
-                return r;
-        if (kmod_module_get_initstate(mod) != KMOD_MODULE_LIVE &&
-            kmod_module_get_initstate(mod) != KMOD_MODULE_BUILTIN) {
-                r = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL, NULL);
-                if (r < 0)
-                        return r;
-                if (r > 0) /* blacklisted */
-                        return -EPERM;
-        }
-        return module_pci_driver(h, module, ret_driver);
+        return hw_vfio_module_driver(h, module, ret_driver);
 }

@@ -16,8 +16,16 @@
  * Fails only when the device cannot be read. */
 int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module);
 
-/* Loads the module (with its dependencies and modprobe.d options) unless it
- * is loaded already, and returns the name of the PCI driver it registers
- * ("vfio-pci" for vfio_pci).  On a simulated host nothing is loaded: the
- * kernel simulation makes the driver appear. */
+/* The name of the PCI driver the module registers: from
+ * /sys/module/<module>/drivers/pci:<driver> once it is loaded, else the
+ * usual name ("vfio-pci" for vfio_pci, the module's own name for the variant
+ * drivers).  Loads nothing. */
+int hw_vfio_module_driver(HwHost *h, const char *module, char **ret);
+
+/* Loads the module through the host's operations, and returns the name of
+ * the PCI driver it registers ("vfio-pci" for vfio_pci). */
 int hw_vfio_load_module(HwHost *h, const char *module, char **ret_driver);
+
+/* The running kernel's way (hw_host_ops_kernel): libkmod inserts the module
+ * with its dependencies and modprobe.d options, unless it is loaded. */
+int hw_kmod_load_module(HwHost *h, const char *module);

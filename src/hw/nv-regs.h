@@ -58,3 +58,47 @@
 #define NV_KNOB_BAR0_DECOUPLER        10
 #define NV_KNOB_CLEAR_34              34
 #define NV_KNOB_PPCIE                 45
+
+/* Blackwell (docs/hardware.md, "Blackwell"). */
+#define NV_GB20X_FSP_BOOT_COMPLETE    0xad00bcu  /* GB20x; other Blackwell chips use 0x200bc */
+#define NV_BLACKWELL_CC_STATUS_NVLE   0x40u      /* 0x590 bit 6: NVLink encryption */
+#define NV_BLACKWELL_RECOVERY         0x8aa128u  /* & 0xff: 0 or 1 normal, else recovery mode */
+
+/* Config space: the BAR firewall and the security-fault word.  GB100-class
+ * chips have them in a DVSEC (vendor 0x10de, id 0), GB20x in a VSEC (id 1,
+ * revision 1). */
+#define PCI_EXT_CAP_ID_VSEC           0x000bu
+#define PCI_EXT_CAP_ID_DVSEC          0x0023u
+#define NV_DVSEC_ID                   0x0u
+#define NV_DVSEC_FIREWALL             0x08u      /* bit 20 */
+#define NV_DVSEC_FIREWALL_BIT         (1u << 20)
+#define NV_DVSEC_SEC_FAULT            0x14u
+#define NV_VSEC_ID                    0x1u
+#define NV_VSEC_REV                   0x1u
+#define NV_VSEC_SEC_FAULT             0x10u
+#define NV_VSEC_FIREWALL              0x14u      /* bit 24 */
+#define NV_VSEC_FIREWALL_BIT          (1u << 24)
+
+/* FSP RPC over the MNOC mailbox, port 0 (Blackwell).  "Receive" and "send"
+ * are the FSP's view: the host writes to the receive mailbox and reads the
+ * send mailbox. */
+#define NV_FSP_MNOC_BASE              0x8f1e00u
+#define NV_FSP_MNOC_PORT              0u
+#define NV_FSP_MNOC_SEND_INFO         (NV_FSP_MNOC_BASE + 0x104u + NV_FSP_MNOC_PORT * 12u) /* 0x8f1f04 */
+#define NV_FSP_MNOC_SEND_DATA         (NV_FSP_MNOC_SEND_INFO + 4u)                         /* 0x8f1f08 */
+#define NV_FSP_MNOC_RECV_INFO         (NV_FSP_MNOC_BASE + 0x184u + NV_FSP_MNOC_PORT * 12u) /* 0x8f1f84 */
+#define NV_FSP_MNOC_RECV_DATA         (NV_FSP_MNOC_RECV_INFO + 4u)                         /* 0x8f1f88 */
+#define NV_MNOC_INFO_SIZE_MASK        0xfffffu
+#define NV_MNOC_INFO_TRIGGER          (1u << 20)
+#define NV_MNOC_INFO_READY            (1u << 24) /* RECEIVE_READY / MESSAGE_READY */
+#define NV_MNOC_INFO_ERR              (1u << 25)
+#define NV_MNOC_INFO_CREDIT           (1u << 26) /* receive mailbox only */
+#define NV_MNOC_MAX_PACKET_BYTES      4160u      /* port 0 */
+#define NV_MNOC_CREDIT_DWORDS         16u        /* one credit per 64 bytes */
+
+/* Permission knobs: a knob that has one can be written in band only while
+ * its permission reads non-zero. */
+#define NV_KNOB_CCD_ALLOW_INB         5
+#define NV_KNOB_CCM_ALLOW_INB         7
+#define NV_KNOB_BAR0_DECOUPLER_ALLOW_INB 9
+#define NV_KNOB_PPCIE_ALLOW_INB       44

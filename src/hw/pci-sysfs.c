@@ -5,9 +5,10 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "device-names.h"
 #include "fileio.h"
-#include "kernel-sim.h"
 #include "pci-sysfs.h"
+#include "sysfs-write.h"
 
 static size_t hex_run(const char *s) {
         size_t n = 0;
@@ -285,16 +286,10 @@ int hw_pci_get_driver_override(HwHost *h, const char *bdf, char **ret) {
 }
 
 /* Every write to the host goes through here, so a simulated host gets the
- * kernel's side effects exactly where a real one would. */
-static int sysfs_write(HwHost *h, const char *path, const char *value) {
-        int r;
-
-        r = write_attribute(path, value);
-        if (r < 0)
-                return r;
-        if (hw_host_simulated(h))
-                return kernel_sim_after_write(h, path, value);
-        return 0;
+ * kernel's side effects exactly where a real one would, and no write can
+ * block its caller for longer than the host's write timeout. */
+static int sysfs_write(HwHost *h, const char *bdf, const char *path, const char *value) {
+        return hw_sysfs_write(h, bdf, path, value);
 }
 
 static bool driver_name_is_valid(const char *s) {
@@ -314,7 +309,7 @@ int hw_pci_set_driver_override(HwHost *h, const char *bdf, const char *driver) {
         if (!path)
                 return -ENOMEM;
         /* A lone newline clears it; an empty write would not reach the kernel. */
-        return sysfs_write(h, path, driver && *driver ? driver : "\n");
+        return sysfs_write(h, bdf, path, driver && *driver ? driver : "\n");
 }
 
 int hw_pci_probe(HwHost *h, const char *bdf) {
@@ -327,7 +322,7 @@ int hw_pci_probe(HwHost *h, const char *bdf) {
         path = hw_path(h, "sys/bus/pci/drivers_probe");
         if (!path)
                 return -ENOMEM;
-        return sysfs_write(h, path, bdf);
+        return sysfs_write(h, bdf, path, bdf);
 }
 
 int hw_pci_unbind(HwHost *h, const char *bdf) {
@@ -342,7 +337,7 @@ int hw_pci_unbind(HwHost *h, const char *bdf) {
         path = hw_path(h, "sys/bus/pci/devices/%s/driver/unbind", bdf);
         if (!path)
                 return -ENOMEM;
-        r = sysfs_write(h, path, bdf);
+        r = sysfs_write(h, bdf, path, bdf);
         /* Unbound by someone else since we looked: what was asked is done. */
         if (r == -ENOENT)
                 return 0;
@@ -359,7 +354,7 @@ int hw_pci_bind(HwHost *h, const char *bdf, const char *driver) {
         path = hw_path(h, "sys/bus/pci/drivers/%s/bind", driver);
         if (!path)
                 return -ENOMEM;
-        return sysfs_write(h, path, bdf);
+        return sysfs_write(h, bdf, path, bdf);
 }
 
 int hw_pci_reset(HwHost *h, const char *bdf) {
@@ -372,7 +367,7 @@ int hw_pci_reset(HwHost *h, const char *bdf) {
         path = hw_path(h, "sys/bus/pci/devices/%s/reset", bdf);
         if (!path)
                 return -ENOMEM;
-        return sysfs_write(h, path, "1");
+        return sysfs_write(h, bdf, path, "1");
 }
 
 static int read_hex_attribute(HwHost *h, const char *bdf, const char *attr, unsigned long max, unsigned long *ret) {
@@ -430,15 +425,7 @@ int hw_pci_get_modalias(HwHost *h, const char *bdf, char **ret) {
 }
 
 bool hw_driver_is_vfio(const char *driver) {
-        size_t n;
-
-        if (!driver)
-                return false;
-        if (streq(driver, "vfio-pci"))
-                return true;
-        /* Variant drivers are named after their module: <vendor>_vfio_pci. */
-        n = strlen(driver);
-        return n >= 8 && (streq(driver + n - 8, "vfio_pci") || streq(driver + n - 8, "vfio-pci"));
+        return driver_is_vfio(driver);
 }
 
 int hw_pci_get_vfio_cdev(HwHost *h, const char *bdf, char **ret) {

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Per-device sysfs reads and the driver/reset writes.  On a simulated host
- * every write is followed by the effect the kernel would give it
- * (kernel-sim.h), so the code above cannot tell the difference. */
+/* Per-device sysfs reads and the driver/reset writes.  Every write goes
+ * through the host's operations (hw-host.h), which give it the kernel's
+ * effect. */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -15,11 +15,11 @@
 #include <time.h>
 
 #include "escape.h"
+#include "fileio.h"
 #include "oci-fetch.h"
 #include "oci-result.h"
 #include "oci-sandbox.h"
 
-#define PULL_SECRET_MAX (1024 * 1024)
 #define PROGRESS_INTERVAL_NS (100 * 1000 * 1000ULL)
 
 static uint64_t now_ns(void) {
@@ -101,29 +101,20 @@ static void report_result(const OciPullResult *res) {
         emit(b);
 }
 
-static int read_secret(int fd, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = malloc(PULL_SECRET_MAX + 1);
-        size_t n = 0;
+/* A file handed over as a descriptor: a regular file, read whole from its
+ * start, within its limit; the descriptor is closed. */
+static int read_handed_over(int fd, size_t max, const char *what, char **ret, size_t *ret_size, CcError *err) {
+        int r;
 
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k = read(fd, buf + n, PULL_SECRET_MAX + 1 - n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > PULL_SECRET_MAX)
-                        return -EFBIG;
-        }
-        buf[n] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
+        r = fd_read_regular(fd, max, ret, ret_size);
+        close(fd);
+        if (r == -EFBIG)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG, "cannot read the %s: larger than %zu bytes",
+                                    what, max);
+        if (r == -EBADFD)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EBADFD, "cannot read the %s: not a regular file", what);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, -r, "cannot read the %s: %s", what, strerror(-r));
         return 0;
 }
 
@@ -149,9 +140,8 @@ int main(int argc, char *argv[]) {
                 {}
         };
         _cleanup_(oci_pull_result_freep) OciPullResult *res = NULL;
-        _cleanup_free_ char *secret = NULL;
+        _cleanup_free_ char *secret = NULL, *ca = NULL;
         OciFetchOptions o = { .output_dir_fd = -1 };
-        _cleanup_free_ char *ca = NULL;
         int secret_fd = -1, ca_fd = -1, dir_fd = -1, c, r;
         struct stat st;
         CcError err = CC_ERROR_INIT;
@@ -220,26 +210,20 @@ int main(int argc, char *argv[]) {
         }
 
         if (secret_fd >= 0) {
-                r = read_secret(secret_fd, &secret, &o.pull_secret_size);
-                close(secret_fd);
+                r = read_handed_over(secret_fd, OCI_PULL_SECRET_MAX, "pull secret", &secret, &o.pull_secret_size, &err);
                 if (r < 0) {
-                        cc_error_set(&err, CC_ERROR_INVALID_ARGUMENT, r, "cannot read the pull secret: %s",
-                                     r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
                         report_error(err.kind, err.message);
                         return 1;
                 }
                 o.pull_secret = secret;
         }
         if (ca_fd >= 0) {
-                r = read_secret(ca_fd, &ca, &o.ca_pem_size);
-                close(ca_fd);
+                r = read_handed_over(ca_fd, OCI_CA_BUNDLE_MAX, "CA bundle", &ca, &o.ca_bundle_size, &err);
                 if (r < 0) {
-                        cc_error_set(&err, CC_ERROR_INVALID_ARGUMENT, r, "cannot read the CA file: %s",
-                                     r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
                         report_error(err.kind, err.message);
                         return 1;
                 }
-                o.ca_pem = ca;
+                o.ca_bundle = ca;
         }
         /* The one place it writes: a directory handed over open. */
         if (fstat(dir_fd, &st) < 0 || !S_ISDIR(st.st_mode)) {

@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "json-depth.h"
 #include "oci-auth.h"
 #include "oci-blob.h"
 #include "oci-fetch.h"
@@ -183,7 +182,6 @@ static int fetch_token(Fetch *f, const OciAuthChallenge *c, const OciCredentials
 
         parser = json_parser_new_immutable();
         if (body.size > 0 && !memchr(body.data, '\0', body.size) &&
-            json_depth_within(body.data, body.size, OCI_JSON_DEPTH_MAX) &&
             json_parser_load_from_data(parser, body.data, (gssize) body.size, NULL) &&
             (root = json_parser_get_root(parser)) && JSON_NODE_HOLDS_OBJECT(root)) {
                 JsonObject *o = json_node_get_object(root);
@@ -495,7 +493,12 @@ int oci_fetch(const OciFetchOptions *o, OciFetchProgress progress, void *userdat
         if (o->plain_http && streq(f.ref.host, "localhost") &&
             asprintf(&pin, "localhost:%u:127.0.0.1", f.ref.port ?: 80) < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
-        f.http_options = (OciHttpOptions) { .ca_pem = o->ca_pem, .ca_pem_size = o->ca_pem_size, .plain_http = o->plain_http, .pin_localhost = pin };
+        f.http_options = (OciHttpOptions) {
+                .ca_bundle = o->ca_bundle,
+                .ca_bundle_size = o->ca_bundle_size,
+                .plain_http = o->plain_http,
+                .pin_localhost = pin,
+        };
         r = oci_http_new(&f.http_options, &f.http, err);
         if (r < 0)
                 return r;

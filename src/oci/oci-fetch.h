@@ -20,8 +20,8 @@ typedef struct OciFetchOptions {
         int output_dir_fd;
         const char *pull_secret;      /* docker config JSON text, or NULL */
         size_t pull_secret_size;
-        const char *ca_pem;           /* PEM bundle text, or NULL for the system store */
-        size_t ca_pem_size;
+        const char *ca_bundle;        /* PEM text to trust, or NULL: the system store */
+        size_t ca_bundle_size;
         bool plain_http;
         uint64_t max_total_bytes;     /* 0: OCI_PULL_DEFAULT_MAX_TOTAL_BYTES */
 } OciFetchOptions;

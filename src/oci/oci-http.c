@@ -5,16 +5,15 @@
 #include <time.h>
 
 #include "build-config.h"
-#include "json-depth.h"
 #include "oci-http.h"
-#include "oci-manifest.h"
 
 #define ERROR_BODY_MAX 4096
 #define RECEIVE_BUFFER (512 * 1024)
 
 struct OciHttp {
         CURL *curl;
-        struct curl_blob ca;      /* data NULL: the system store */
+        /* The PEM text, which libcurl reads in place (CURL_BLOB_NOCOPY). */
+        struct curl_blob ca_bundle;
         bool plain_http;
         struct curl_slist *resolve;
         unsigned max_attempts;
@@ -53,12 +52,13 @@ int oci_http_new(const OciHttpOptions *o, OciHttp **ret, CcError *err) {
         h->curl = curl_easy_init();
         if (!h->curl)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "cannot set up libcurl");
-        if (o->ca_pem) {
-                h->ca = (struct curl_blob) { .data = malloc(o->ca_pem_size ?: 1), .len = o->ca_pem_size,
-                                             .flags = CURL_BLOB_NOCOPY };
-                if (!h->ca.data)
+        if (o->ca_bundle) {
+                h->ca_bundle.data = malloc(o->ca_bundle_size + 1);
+                if (!h->ca_bundle.data)
                         return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
-                memcpy(h->ca.data, o->ca_pem, o->ca_pem_size);
+                memcpy(h->ca_bundle.data, o->ca_bundle, o->ca_bundle_size);
+                h->ca_bundle.len = o->ca_bundle_size;
+                h->ca_bundle.flags = CURL_BLOB_NOCOPY;
         }
         if (o->pin_localhost && !(h->resolve = curl_slist_append(NULL, o->pin_localhost)))
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
@@ -75,7 +75,7 @@ OciHttp *oci_http_free(OciHttp *h) {
         if (h->curl)
                 curl_easy_cleanup(h->curl);
         curl_slist_free_all(h->resolve);
-        free(h->ca.data);
+        free(h->ca_bundle.data);
         free(h);
         return NULL;
 }
@@ -207,7 +207,7 @@ static int setup(OciHttp *h, Transfer *t, const char *url, struct curl_slist *he
             curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
-            (h->ca.data && curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &h->ca) != CURLE_OK) ||
+            (h->ca_bundle.data && curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &h->ca_bundle) != CURLE_OK) ||
             (h->resolve && curl_easy_setopt(c, CURLOPT_RESOLVE, h->resolve) != CURLE_OK) ||
             curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L) != CURLE_OK ||
@@ -305,7 +305,7 @@ void oci_http_describe(const OciHttpResponse *r, char *buf, size_t size) {
 
         assert(r);
 
-        if (r->error_body && json_depth_within(r->error_body, strlen(r->error_body), OCI_JSON_DEPTH_MAX)) {
+        if (r->error_body) {
                 parser = json_parser_new_immutable();
                 if (json_parser_load_from_data(parser, r->error_body, -1, NULL) &&
                     (root = json_parser_get_root(parser)) && JSON_NODE_HOLDS_OBJECT(root)) {

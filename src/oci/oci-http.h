@@ -33,8 +33,8 @@ typedef struct OciHttpResponse {
 void oci_http_response_done(OciHttpResponse *r);
 
 typedef struct OciHttpOptions {
-        const char *ca_pem;       /* PEM bundle to trust (ca_pem_size bytes); NULL: the system store */
-        size_t ca_pem_size;
+        const char *ca_bundle;    /* PEM text to trust; NULL: the system store */
+        size_t ca_bundle_size;
         bool plain_http;          /* the caller checked the host is loopback */
         const char *pin_localhost; /* plain HTTP to "localhost": "localhost:PORT:127.0.0.1" */
         unsigned max_attempts;    /* 0: 4 */

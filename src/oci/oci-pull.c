@@ -15,12 +15,13 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "fileio.h"
 #include "oci-pull.h"
 #include "oci-reference.h"
 #include "report-reader.h"
 
-/* The descriptors the helper gets besides stdout: it opens no file by
- * name, as its user could not read the caller's. */
+/* The descriptors the helper gets besides stdout (its command line says
+ * so): it opens no file by name, as its user could not read the caller's. */
 #define SECRET_FD 3
 #define OUTPUT_DIR_FD 4
 #define CA_FD 5
@@ -34,6 +35,7 @@ struct OciPull {
         bool dir_handed;      /* owned by the helper's user until it is given back */
         uid_t helper_uid;     /* who the helper's files belong to */
         char *output_dir;
+        char *helper;         /* its path, for messages */
         ReportReader reader;
         bool ended;
         uint64_t done, total;
@@ -57,8 +59,10 @@ OciPullResult *oci_pull_result_free(OciPullResult *r) {
         return NULL;
 }
 
-static const char *helper_path(const OciPullOptions *o) {
+const char *oci_pull_helper_path(const OciPullOptions *o) {
         const char *e;
+
+        assert(o);
 
         if (o->helper_path)
                 return o->helper_path;
@@ -66,6 +70,25 @@ static const char *helper_path(const OciPullOptions *o) {
         if (e && e[0] == '/')
                 return e;
         return OCI_FETCH_HELPER_PATH;
+}
+
+/* The report line of a failed execv(), written without stdio or malloc:
+ * {"exec-failed":{"errno":N}}. */
+static void child_report_exec_failure(int error) {
+        static const char head[] = "{\"exec-failed\":{\"errno\":", tail[] = "}}\n";
+        char line[sizeof(head) + sizeof(tail) + 16], digits[16];
+        size_t n = 0, k = 0;
+
+        memcpy(line, head, sizeof(head) - 1);
+        n = sizeof(head) - 1;
+        do
+                digits[k++] = (char) ('0' + error % 10);
+        while ((error /= 10) > 0 && k < sizeof(digits));
+        while (k > 0)
+                line[n++] = digits[--k];
+        memcpy(line + n, tail, sizeof(tail) - 1);
+        n += sizeof(tail) - 1;
+        (void) write(STDOUT_FILENO, line, n);
 }
 
 typedef struct ChildSetup {
@@ -108,6 +131,7 @@ static void child_exec(const ChildSetup *c) {
         if (c->ca_fd < 0)
                 (void) close(CA_FD);
         execv(c->path, c->argv);
+        child_report_exec_failure(errno);
         _exit(127);
 }
 
@@ -148,8 +172,56 @@ static int park_fd(int *fd) {
         return 0;
 }
 
-int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
+/* A copy of a handed-over descriptor, after the checks the helper makes
+ * again. */
+static int handover_fd(int fd, const char *what, uint64_t max, int *ret, CcError *err) {
+        int r, copy;
+
+        *ret = -1;
+        if (fd < 0)
+                return 0;
+        r = fd_check_regular_readable(fd, max, NULL);
+        if (r == -EBADF)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EBADF, "the %s is not open for reading", what);
+        if (r == -EBADFD)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EBADFD, "the %s is not a regular file", what);
+        if (r == -EFBIG)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG, "the %s is larger than %" PRIu64 " bytes",
+                                    what, max);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, -r, "cannot use the %s: %s", what, strerror(-r));
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, FD_PARK_MIN);
+        if (copy < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot duplicate the %s: %s", what, strerror(errno));
+        *ret = copy;
+        return 0;
+}
+
+int oci_pull_check(const OciPullOptions *o, CcError *err) {
         _cleanup_(oci_reference_done) OciReference ref = {};
+        const char *path;
+        int r;
+
+        assert(o);
+
+        if (!o->reference)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "no reference given");
+        r = oci_reference_parse(o->reference, &ref, err);
+        if (r < 0)
+                return r;
+        if (o->plain_http && !oci_reference_is_loopback(&ref))
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EPERM,
+                                    "plain HTTP is only allowed for a registry on loopback "
+                                    "(localhost, 127.0.0.0/8, [::1]), not %s", ref.host);
+        /* A helper that is not there is a host problem, told before a fork. */
+        path = oci_pull_helper_path(o);
+        if (access(path, X_OK) < 0)
+                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, errno, "cannot run the fetch helper %s: %s (%s)",
+                                    path, strerror(errno), strerrorname_np(errno) ?: "?");
+        return 0;
+}
+
+int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
         _cleanup_(oci_pull_freep) OciPull *p = NULL;
         _cleanup_close_ int secret_fd = -1, ca_fd = -1, read_fd = -1, write_fd = -1, dir_fd = -1;
         _cleanup_free_ char *max = NULL;
@@ -161,15 +233,9 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
         assert(o);
         assert(ret);
 
-        if (!o->reference)
-                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "no reference given");
-        r = oci_reference_parse(o->reference, &ref, err);
+        r = oci_pull_check(o, err);
         if (r < 0)
                 return r;
-        if (o->plain_http && !oci_reference_is_loopback(&ref))
-                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EPERM,
-                                    "plain HTTP is only allowed for a registry on loopback "
-                                    "(localhost, 127.0.0.0/8, [::1]), not %s", ref.host);
         if (!o->output_dir || o->output_dir[0] != '/')
                 return cc_error_set(err, CC_ERROR_INTERNAL, EINVAL, "the output directory %s is not an absolute path",
                                     strempty(o->output_dir));
@@ -179,24 +245,12 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
         if (dir_fd < 0 || fstat(dir_fd, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
                 return cc_error_set(err, CC_ERROR_INTERNAL, dir_fd < 0 ? errno : EPERM,
                                     "the output directory %s is not a directory of ours", o->output_dir);
-        if (o->ca_file) {
-                ca_fd = open(o->ca_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-                if (ca_fd < 0)
-                        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, errno, "cannot read the CA file %s: %s",
-                                            o->ca_file, strerror(errno));
-                if (fstat(ca_fd, &st) < 0 || !S_ISREG(st.st_mode))
-                        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                            "the CA file %s is not a regular file", o->ca_file);
-        }
-        if (o->pull_secret) {
-                secret_fd = open(o->pull_secret, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-                if (secret_fd < 0)
-                        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, errno, "cannot open the pull secret %s: %s",
-                                            o->pull_secret, strerror(errno));
-                if (fstat(secret_fd, &st) < 0 || !S_ISREG(st.st_mode))
-                        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                            "the pull secret %s is not a regular file", o->pull_secret);
-        }
+        r = handover_fd(o->pull_secret_fd, "pull secret", OCI_PULL_SECRET_MAX, &secret_fd, err);
+        if (r < 0)
+                return r;
+        r = handover_fd(o->ca_fd, "CA bundle", OCI_CA_BUNDLE_MAX, &ca_fd, err);
+        if (r < 0)
+                return r;
         r = resolve_user(o, &c, err);
         if (r < 0)
                 return r;
@@ -208,7 +262,8 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
         p->dir_fd = -1;
         p->helper_uid = c.switch_user ? c.uid : geteuid();
         p->output_dir = strdup(o->output_dir);
-        if (!p->output_dir)
+        p->helper = strdup(oci_pull_helper_path(o));
+        if (!p->output_dir || !p->helper)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
 
         argv[n++] = "nvidia-ccd-fetch";
@@ -252,7 +307,7 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
         }
         p->dir_fd = TAKE_FD(dir_fd);
 
-        c.path = helper_path(o);
+        c.path = p->helper;
         c.argv = (char **) argv;
         c.out_fd = write_fd;
         c.secret_fd = secret_fd;
@@ -308,6 +363,7 @@ OciPull *oci_pull_free(OciPull *p) {
         oci_pull_result_free(p->result);
         report_reader_done(&p->reader);
         free(p->output_dir);
+        free(p->helper);
         free(p);
         return NULL;
 }
@@ -354,6 +410,11 @@ static int take_line(void *userdata, const char *line, size_t size) {
                 break;
         case REPORT_ERROR:
                 cc_error_set(&p->error, l.error_kind, 0, "%s", l.error_message);
+                break;
+        case REPORT_EXEC_FAILED:
+                /* Written by the child in place of the helper. */
+                cc_error_set(&p->error, CC_ERROR_HOST_NOT_READY, l.exec_errno, "cannot run the fetch helper %s: %s (%s)",
+                             p->helper, strerror(l.exec_errno), strerrorname_np(l.exec_errno) ?: "?");
                 break;
         }
         report_line_done(&l);
@@ -465,7 +526,9 @@ int oci_pull_finish(OciPull *p, OciPullResult **ret, CcError *err) {
                         return cc_error_set(err, CC_ERROR_INTERNAL, EPERM,
                                             "cannot run the fetch helper as its own user (setresuid)");
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-                        return cc_error_set(err, CC_ERROR_INTERNAL, ENOENT, "cannot run the fetch helper");
+                        return cc_error_set(err, CC_ERROR_HOST_NOT_READY, ECHILD,
+                                            "cannot run the fetch helper %s: it could not be started (exit status 127)",
+                                            p->helper);
                 return cc_error_set(err, CC_ERROR_INTERNAL, EIO, "the fetch helper exited with status %d without a result",
                                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         }

@@ -390,6 +390,8 @@ void report_line_done(ReportLine *l) {
 
 int report_line_parse(const char *line, size_t len, ReportLine *ret, const char **ret_problem) {
         static const char *const progress_names[] = { "done", "total", NULL };
+        static const char *const exec_failed_names[] = { "errno", NULL };
+        uint64_t e;
         Parser p = { .s = line, .len = len };
         ReportLine l = {};
         const char *problem = NULL;
@@ -426,7 +428,14 @@ int report_line_parse(const char *line, size_t len, ReportLine *ret, const char 
                 r = take_result(value, &l, &problem);
         else if (streq(root.names[0], "error"))
                 r = take_error(value, &l, &problem);
-        else
+        else if (streq(root.names[0], "exec-failed")) {
+                if (!only_members(value, exec_failed_names) || !get_uint(value, "errno", &e) || e == 0 || e > 4095)
+                        r = fail(&p, "bad exec failure");
+                else {
+                        l.kind = REPORT_EXEC_FAILED;
+                        l.exec_errno = (int) e;
+                }
+        }        else
                 r = fail(&p, "unknown line");
         if (problem)
                 (void) fail(&p, problem);

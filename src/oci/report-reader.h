@@ -19,6 +19,7 @@
  *   {"progress":{"done":N,"total":N}}
  *   {"result":{"manifest":"sha256:...","layers":[{"digest":...,"size":N,"media-type":"...","title":"..."|null},...]}}
  *   {"error":{"kind":"RegistryError","message":"..."}}
+ *   {"exec-failed":{"errno":N}}     (N from 1 to 4095)
  * with exactly these members. */
 
 #include <stdbool.h>
@@ -38,6 +39,7 @@ typedef enum ReportLineKind {
         REPORT_PROGRESS,
         REPORT_RESULT,
         REPORT_ERROR,
+        REPORT_EXEC_FAILED,
 } ReportLineKind;
 
 typedef struct ReportLine {
@@ -46,6 +48,7 @@ typedef struct ReportLine {
         OciPullResult *result;        /* result: valid digests, 1..1024 layers, paths NULL */
         CcErrorKind error_kind;       /* error: a kind other than None */
         char *error_message;
+        int exec_errno;               /* exec-failed: 1..4095 */
 } ReportLine;
 
 void report_line_done(ReportLine *l);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 
 /* A device from a snapshot of a real host's sysfs (the format of
- * tests/fixtures/h100-sxm5-host.txt): "attribute: value" lines, the driver
+ * tests/fixtures/h100-sxm5-host.txt and h200-sxm-host.txt): "attribute: value" lines, the driver
  * link as "driver -> ...", "iommu_group: (absent)", resource lines and the
  * first 256 bytes of config space as an od dump.  The device is built with
  * the typed helpers, then every attribute the snapshot has overwrites the
@@ -76,13 +76,28 @@ static void parse_config_line(Fixture *f, const char *line) {
 #define RESOURCE_LINE_EMPTY "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
 #define RESOURCE_LINE_LEN (sizeof(RESOURCE_LINE_EMPTY) - 1)
 
-/* resource[i] counts BARs; a 64-bit BAR takes two lines of sysfs'
- * `resource`, as the real GPU's resource0/2/4 show. */
-static int parse_resource(Fixture *f, const char *value) {
+/* Snapshots number resource[i] in one of two ways: by BAR (h100-sxm5-host.txt:
+ * 0, 1, 2 for the 64-bit BARs that sysfs's `resource` shows on lines 0, 2,
+ * 4) or by line (h200-sxm-host.txt: 0 to 6, the upper halves as empty
+ * lines).  An entry goes on line i when that is free, else on the next free
+ * line; empty lines are what the file has anyway. */
+static int parse_resource(Fixture *f, const char *key, const char *value) {
         unsigned long long start, end, flags;
         size_t used = strlen(f->resource);
+        unsigned long index;
+        char *e;
 
-        if (sscanf(value, "%llx %llx %llx", &start, &end, &flags) != 3 || f->next_slot >= 13)
+        if (sscanf(value, "%llx %llx %llx", &start, &end, &flags) != 3)
+                return -EBADMSG;
+        errno = 0;
+        index = strtoul(key + 9, &e, 10);
+        if (errno != 0 || e == key + 9 || !streq(e, "]") || index >= 13)
+                return -EBADMSG;
+        if (start == 0 && end == 0 && flags == 0)
+                return 0;
+        if (index > f->next_slot)
+                f->next_slot = (unsigned) index;
+        if (f->next_slot >= 13)
                 return -EBADMSG;
         for (; used / RESOURCE_LINE_LEN < f->next_slot; used += RESOURCE_LINE_LEN)
                 strcpy(f->resource + used, RESOURCE_LINE_EMPTY);
@@ -143,7 +158,7 @@ static int parse_line(Fixture *f, char *line, bool *in_config) {
                 return 0;
         }
         if (strncmp(key, "resource[", 9) == 0)
-                return parse_resource(f, value);
+                return parse_resource(f, key, value);
         if (streq(key, "files") || !*key || strstr(key, "..") || key[0] == '/')
                 return 0;
 

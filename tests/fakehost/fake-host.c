@@ -7,16 +7,27 @@
 #include <sys/utsname.h>
 
 #include "fake-host.h"
+#include "fake-nvcaps.h"
 #include "fileio.h"
 #include "gpusim.h"
+#include "pci-sysfs.h"
 
 #define NVIDIA 0x10de
+#define MAX_BRIDGES 256
+
+/* A bridge that devices on its secondary bus sit below. */
+typedef struct FakeBridge {
+        unsigned domain, secondary_bus;
+        char *dir; /* its directory, relative to the root */
+} FakeBridge;
 
 struct FakeHost {
         char *root;
         bool remove;      /* tree is removed by fake_host_free */
         int next_group;   /* next fresh IOMMU group */
         unsigned n_bars;  /* devices given MMIO so far, to spread addresses */
+        FakeBridge bridges[MAX_BRIDGES];
+        size_t n_bridges;
 };
 
 /* One PCI function as the builder writes it. */
@@ -89,17 +100,20 @@ int fake_host_write(FakeHost *host, const char *relative, const char *content) {
         return put(host, content, strlen(content), "%s", relative);
 }
 
+/* The link named by the format, to target (relative to the root), spelled
+ * relative to the link's directory as sysfs spells it. */
 static int make_link(FakeHost *host, const char *target, const char *fmt, ...) _printf_(3, 4);
 static int make_link(FakeHost *host, const char *target, const char *fmt, ...) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *to = NULL;
         va_list ap;
 
         va_start(ap, fmt);
         path = vpath(host, fmt, ap);
         va_end(ap);
-        if (!path)
+        to = fake_host_path(host, "%s", target);
+        if (!path || !to)
                 return -ENOMEM;
-        return symlink(target, path) < 0 ? -errno : 0;
+        return symlink_relative(to, path);
 }
 
 /* Writes the device attribute sys/bus/pci/devices/<bdf>/<attr>. */
@@ -131,7 +145,7 @@ int fake_host_add_driver(FakeHost *host, const char *driver) {
 
 static FakeHost *host_new(const char *root, bool remove) {
         _cleanup_(fake_host_freep) FakeHost *host = calloc(1, sizeof(FakeHost));
-        _cleanup_free_ char *devices = NULL, *groups = NULL;
+        _cleanup_free_ char *devices = NULL, *groups = NULL, *tree = NULL;
         char *canonical;
 
         if (!host)
@@ -148,7 +162,9 @@ static FakeHost *host_new(const char *root, bool remove) {
 
         devices = fake_host_path(host, "sys/bus/pci/devices");
         groups = fake_host_path(host, "sys/kernel/iommu_groups");
-        if (!devices || !groups || mkdir_parents(devices, 0755) < 0 || mkdir_parents(groups, 0755) < 0 ||
+        tree = fake_host_path(host, "sys/devices");
+        if (!devices || !groups || !tree || mkdir_parents(devices, 0755) < 0 || mkdir_parents(groups, 0755) < 0 ||
+            mkdir_parents(tree, 0755) < 0 ||
             put(host, "", 0, "sys/bus/pci/drivers_probe") < 0 ||
             put(host, "", 0, "sys/bus/pci/rescan") < 0 ||
             put(host, "", 0, "dev/vfio/vfio") < 0 ||
@@ -188,6 +204,8 @@ FakeHost *fake_host_free(FakeHost *host) {
                 return NULL;
         if (host->remove && host->root)
                 (void) nftw(host->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        for (size_t i = 0; i < host->n_bridges; i++)
+                free(host->bridges[i].dir);
         free(host->root);
         free(host);
         return NULL;
@@ -195,20 +213,6 @@ FakeHost *fake_host_free(FakeHost *host) {
 
 const char *fake_host_root(const FakeHost *host) {
         return host->root;
-}
-
-/* The same id ranges as src/core/device.c, kept apart on purpose: a test
- * tree built from its own idea of the hardware checks discovery's. */
-static GpuArch fake_arch(uint16_t vendor, uint16_t device, uint32_t class_code) {
-        if (vendor != NVIDIA)
-                return GPU_ARCH_OTHER;
-        if ((class_code >> 8) == 0x0680)
-                return device >= 0x22a0 && device <= 0x22a3 ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_OTHER;
-        if (device >= 0x22f0 && device < 0x2380)
-                return GPU_ARCH_HOPPER;
-        if (device >= 0x2900 && device <= 0x2bff)
-                return GPU_ARCH_BLACKWELL;
-        return GPU_ARCH_OTHER;
 }
 
 static bool is_vfio(const char *driver) {
@@ -283,8 +287,8 @@ static int add_group_member(FakeHost *host, const char *bdf, int group) {
 
         dir = fake_host_path(host, "sys/kernel/iommu_groups/%d/devices", group);
         if (!dir ||
-            asprintf(&to_group, "../../../../kernel/iommu_groups/%d", group) < 0 ||
-            asprintf(&to_device, "../../../../bus/pci/devices/%s", bdf) < 0)
+            asprintf(&to_group, "sys/kernel/iommu_groups/%d", group) < 0 ||
+            asprintf(&to_device, "sys/bus/pci/devices/%s", bdf) < 0)
                 return -ENOMEM;
         r = mkdir_parents(dir, 0755);
         if (r >= 0)
@@ -303,8 +307,8 @@ static int bind_driver(FakeHost *host, const char *bdf, const char *driver, int 
         _cleanup_free_ char *to_driver = NULL, *to_device = NULL;
         int r;
 
-        if (asprintf(&to_driver, "../../drivers/%s", driver) < 0 ||
-            asprintf(&to_device, "../../devices/%s", bdf) < 0)
+        if (asprintf(&to_driver, "sys/bus/pci/drivers/%s", driver) < 0 ||
+            asprintf(&to_device, "sys/bus/pci/devices/%s", bdf) < 0)
                 return -ENOMEM;
         r = fake_host_add_driver(host, driver);
         if (r >= 0)
@@ -316,17 +320,65 @@ static int bind_driver(FakeHost *host, const char *bdf, const char *driver, int 
         return r;
 }
 
+static int parse_domain_bus(const char *bdf, unsigned *ret_domain, unsigned *ret_bus) {
+        int n = 0;
+
+        if (!hw_pci_bdf_is_valid(bdf) || sscanf(bdf, "%x:%x:%n", ret_domain, ret_bus, &n) != 2 || n == 0)
+                return -EINVAL;
+        return 0;
+}
+
+/* Where the kernel puts a device: below the bridge whose secondary bus it
+ * is on, else on its root bus, sys/devices/pci<domain>:<bus>/<bdf> (relative
+ * to the root). */
+static int device_dir_of(FakeHost *host, const char *bdf, char **ret) {
+        unsigned domain, bus;
+        int r;
+
+        r = parse_domain_bus(bdf, &domain, &bus);
+        if (r < 0)
+                return r;
+        for (size_t i = host->n_bridges; i > 0; i--) {
+                const FakeBridge *b = &host->bridges[i - 1];
+                if (b->domain == domain && b->secondary_bus == bus)
+                        return asprintf(ret, "%s/%s", b->dir, bdf) < 0 ? -ENOMEM : 0;
+        }
+        return asprintf(ret, "sys/devices/pci%04x:%02x/%s", domain, bus, bdf) < 0 ? -ENOMEM : 0;
+}
+
+/* The device's directory with the links the kernel gives it: the bus's
+ * link to it, and its `subsystem`. */
+static int add_device_dir(FakeHost *host, const char *bdf) {
+        _cleanup_free_ char *rel = NULL, *dir = NULL, *link = NULL;
+        int r;
+
+        r = device_dir_of(host, bdf, &rel);
+        if (r < 0)
+                return r;
+        dir = fake_host_path(host, "%s", rel);
+        link = fake_host_path(host, "sys/bus/pci/devices/%s", bdf);
+        if (!dir || !link)
+                return -ENOMEM;
+        if (access(link, F_OK) == 0 || errno != ENOENT)
+                return -EEXIST;
+        r = mkdir_parents(dir, 0755);
+        if (r < 0)
+                return r;
+        r = make_link(host, rel, "sys/bus/pci/devices/%s", bdf);
+        if (r < 0)
+                return r;
+        return make_link(host, "sys/bus/pci", "%s/subsystem", rel);
+}
+
 static int add_function(FakeHost *host, const FakeFunction *f) {
-        _cleanup_free_ char *dir = NULL, *modalias = NULL;
+        _cleanup_free_ char *modalias = NULL;
         const char *bdf = f->bdf;
         unsigned cls = f->class_code;
         int r;
 
-        dir = fake_host_path(host, "sys/bus/pci/devices/%s", bdf);
-        if (!dir)
-                return -ENOMEM;
-        if (mkdir(dir, 0755) < 0)
-                return -errno;
+        r = add_device_dir(host, bdf);
+        if (r < 0)
+                return r;
         if (asprintf(&modalias, "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X", f->vendor, f->device,
                      f->subsystem_vendor, f->subsystem_device, cls >> 16, (cls >> 8) & 0xff, cls & 0xff) < 0)
                 return -ENOMEM;
@@ -395,17 +447,33 @@ static int add_nvidia(FakeHost *host, const char *bdf, uint16_t device_id, uint3
                 .gpu_bars = true,
         };
         r = add_function(host, &f);
+        if (r >= 0 && (f.class_code >> 16) == 0x03)
+                r = fake_host_add_nvidia_gpu_entry(host, bdf, device_id);
         if (r < 0)
                 return r;
 
-        arch = fake_arch(f.vendor, f.device, f.class_code);
+        arch = gpusim_arch_of(f.vendor, f.device, f.class_code);
         if (arch == GPU_ARCH_OTHER || opts->no_gpusim)
                 return 0;
         state = fake_host_path(host, "sys/bus/pci/devices/%s/gpusim.ini", bdf);
         if (!state)
                 return -ENOMEM;
         r = gpusim_create(state, arch, opts->boot_ms, arch == GPU_ARCH_LS10_NVSWITCH ? DEVICE_CC_OFF : opts->mode);
-        if (r < 0 || opts->fsp_latency_ms == 0)
+        if (r < 0)
+                return r;
+        if (arch == GPU_ARCH_BLACKWELL) {
+                GpuChip chip = gpusim_chip_of(f.vendor, f.device, f.class_code);
+                _cleanup_free_ char *config = fake_host_path(host, "sys/bus/pci/devices/%s/config", bdf);
+
+                if (!config)
+                        return -ENOMEM;
+                r = fake_nvcaps_write(config, chip);
+                if (r >= 0)
+                        r = gpusim_set(state, "Device", "Chip", gpu_chip_to_string(chip));
+                if (r < 0)
+                        return r;
+        }
+        if (opts->fsp_latency_ms == 0)
                 return r;
         {
                 char value[16];
@@ -459,7 +527,8 @@ int fake_host_add_virtfn(FakeHost *host, const char *pf_bdf, const char *vf_bdf,
                                  (uint32_t) strtoul(class, NULL, 16), NULL, 0);
         if (r < 0)
                 return r;
-        if (asprintf(&to_pf, "../%s", pf_bdf) < 0 || asprintf(&to_vf, "../%s", vf_bdf) < 0)
+        if (asprintf(&to_pf, "sys/bus/pci/devices/%s", pf_bdf) < 0 ||
+            asprintf(&to_vf, "sys/bus/pci/devices/%s", vf_bdf) < 0)
                 return -ENOMEM;
         r = make_link(host, to_pf, "sys/bus/pci/devices/%s/physfn", vf_bdf);
         if (r >= 0)
@@ -498,6 +567,37 @@ int fake_host_add_ucsi(FakeHost *host, const char *bdf, int iommu_group, const c
 
 int fake_host_add_bridge(FakeHost *host, const char *bdf, int iommu_group) {
         return fake_host_add_device(host, bdf, 0x10b5, 0xc010, 0x060400, "pcieport", iommu_group);
+}
+
+int fake_host_add_bridge_to(FakeHost *host, const char *bdf, unsigned secondary_bus, int iommu_group) {
+        _cleanup_free_ char *dir = NULL;
+        unsigned domain, bus;
+        int r;
+
+        assert(host);
+
+        r = parse_domain_bus(bdf, &domain, &bus);
+        if (r < 0)
+                return r;
+        if (secondary_bus > 0xff || secondary_bus <= bus)
+                return -EINVAL;
+        if (host->n_bridges >= MAX_BRIDGES)
+                return -E2BIG;
+        r = device_dir_of(host, bdf, &dir);
+        if (r < 0)
+                return r;
+        r = fake_host_add_bridge(host, bdf, iommu_group);
+        if (r < 0)
+                return r;
+        host->bridges[host->n_bridges++] = (FakeBridge) {
+                .domain = domain, .secondary_bus = secondary_bus, .dir = TAKE_PTR(dir) };
+        return 0;
+}
+
+char *fake_host_device_dir(const FakeHost *host, const char *bdf) {
+        _cleanup_free_ char *link = fake_host_path(host, "sys/bus/pci/devices/%s", bdf);
+
+        return link ? realpath(link, NULL) : NULL;
 }
 
 int fake_host_add_nic(FakeHost *host, const char *bdf, int iommu_group, const char *driver) {

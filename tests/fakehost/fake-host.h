@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* A typed builder of fake host trees (sysfs, /dev/vfio, kvm parameters) in
- * the layout src/hw/kernel-sim.c plays the kernel on:
+/* A typed builder of fake host trees (sysfs, /dev/vfio, kvm parameters)
+ * laid out as the kernel lays out /sys, which src/sim/kernel-sim.c plays the
+ * kernel on:
  *
  *   FakeHost *host = fake_host_new();
  *   fake_host_add_gpu(host, "0000:65:00.0", 0x2330, &(FakeGpuOptions) {
  *           .driver = "nvidia", .iommu_group = 12, .boot_ms = 50 });
- *   hw_host_new(fake_host_root(host), true, &h);
+ *   sim_host_new(fake_host_root(host), &h);
  *
+ * Each device is a directory sys/devices/pci<domain>:<bus>/<bdf> (below its
+ * bridges, when fake_host_add_bridge_to put one above its bus) with a
+ * `subsystem` link; sys/bus/pci/devices/<bdf> links to it; the `driver` and
+ * `iommu_group` links and their counterparts in drivers/<drv>/ and
+ * iommu_groups/<N>/devices/ point both ways, relative, as sysfs's do.
  * NVIDIA Hopper, Blackwell and LS10 devices get a simulator state file
  * (gpusim.ini) so their BAR0 answers. */
 
@@ -81,6 +87,15 @@ int fake_host_add_audio(FakeHost *host, const char *bdf, int iommu_group, const 
 int fake_host_add_usb(FakeHost *host, const char *bdf, int iommu_group, const char *driver);    /* NVIDIA xHCI, class 0x0c03 */
 int fake_host_add_ucsi(FakeHost *host, const char *bdf, int iommu_group, const char *driver);   /* NVIDIA USB-C UCSI, class 0x0c80 */
 int fake_host_add_bridge(FakeHost *host, const char *bdf, int iommu_group);                     /* PCIe switch port, pcieport */
+
+/* A PCIe switch port whose secondary bus is secondary_bus: devices added
+ * afterwards on that bus (in its domain) sit below it in sys/devices, as on
+ * a real HGX board where each GPU is behind a switch. */
+int fake_host_add_bridge_to(FakeHost *host, const char *bdf, unsigned secondary_bus, int iommu_group);
+
+/* The canonical directory of a device, where sys/bus/pci/devices/<bdf>
+ * leads (malloc'ed; NULL when absent). */
+char *fake_host_device_dir(const FakeHost *host, const char *bdf);
 int fake_host_add_nic(FakeHost *host, const char *bdf, int iommu_group, const char *driver);    /* Mellanox ConnectX-7 */
 
 /* The kernel's module alias tables under lib/modules/<uname -r>/:
@@ -98,3 +113,25 @@ int fake_host_inject_bind_error(FakeHost *host, const char *bdf, int errno_value
 
 /* Removes sys/kernel/iommu_groups, as on a kernel without an IOMMU driver. */
 int fake_host_remove_iommu_groups(FakeHost *host);
+
+/* Processes and the nvidia driver's /proc (fake-procs.c).  Every NVIDIA GPU
+ * gets /proc/driver/nvidia/gpus/<bdf>/information with the next free
+ * "Device Minor:" and a /dev/nvidia<minor> node (a regular file), in the
+ * order the GPUs are added, as the driver numbers them at probe. */
+int fake_host_add_nvidia_gpu_entry(FakeHost *host, const char *bdf, uint16_t device_id);
+
+/* "/dev/nvidia<minor>" of the GPU (malloc'ed), NULL when it has none. */
+char *fake_host_nvidia_node(FakeHost *host, const char *bdf);
+
+/* A process pid running program comm and holding node (a host path such as
+ * "/dev/nvidia0" or "/dev/vfio/3") open: /proc/<pid>/comm (cut to 15 bytes,
+ * as the kernel keeps it), /proc/<pid>/cmdline and a /proc/<pid>/fd/<n>
+ * link to the node under the root. */
+int fake_host_add_holder(FakeHost *host, int pid, const char *comm, const char *node);
+
+/* The next unbind of bdf blocks in the simulated kernel, after the driver
+ * links are gone, until fake_host_release_unbind() (kernel-sim.c's
+ * sim_unbind_fifo hook). */
+int fake_host_block_unbind(FakeHost *host, const char *bdf);
+/* -ENXIO when no unbind is blocked. */
+int fake_host_release_unbind(FakeHost *host, const char *bdf);

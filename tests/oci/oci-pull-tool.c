@@ -6,6 +6,7 @@
  * as they come, then one JSON object: {"result":{...}} or {"error":{...}}.
  * Exits 0 on success, 1 on a pull error, 2 on bad usage. */
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-glib/json-glib.h>
@@ -60,7 +61,14 @@ int main(int argc, char *argv[]) {
         _cleanup_(oci_pull_result_freep) OciPullResult *res = NULL;
         _cleanup_(oci_pull_freep) OciPull *p = NULL;
         /* As the daemon runs it: the helper as the user the tests name. */
-        OciPullOptions o = { .user = getenv("NVIDIA_CCD_FETCH_USER"), .output_dir_fd = -1 };
+        OciPullOptions o = {
+                .user = getenv("NVIDIA_CCD_FETCH_USER"),
+                .output_dir_fd = -1,
+                .pull_secret_fd = -1,
+                .ca_fd = -1,
+        };
+        _cleanup_close_ int secret_fd = -1, ca_fd = -1;
+        const char *secret_path = NULL, *ca_path = NULL;
         CcError err = CC_ERROR_INIT;
         uint64_t last_done = UINT64_MAX;
         int c, r;
@@ -69,8 +77,8 @@ int main(int argc, char *argv[]) {
                 switch (c) {
                 case 'r': o.reference = optarg; break;
                 case 'o': o.output_dir = optarg; break;
-                case 's': o.pull_secret = optarg; break;
-                case 'c': o.ca_file = optarg; break;
+                case 's': secret_path = optarg; break;
+                case 'c': ca_path = optarg; break;
                 case 'p': o.plain_http = true; break;
                 case 'm': o.max_total_bytes = strtoull(optarg, NULL, 10); break;
                 case 'h': o.helper_path = optarg; break;
@@ -81,6 +89,28 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "usage: %s --reference REF --output-dir DIR [--pull-secret F] [--ca-file F] "
                         "[--plain-http] [--max-total-bytes N] [--helper PATH]\n", argv[0]);
                 return 2;
+        }
+
+        /* Opened here, with this tool's rights, as nvidia-ccctl does. */
+        if (secret_path) {
+                secret_fd = open(secret_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (secret_fd < 0) {
+                        cc_error_set(&err, CC_ERROR_INVALID_ARGUMENT, errno, "cannot open the pull secret %s: %s",
+                                     secret_path, strerror(errno));
+                        print_error(&err);
+                        return 1;
+                }
+                o.pull_secret_fd = secret_fd;
+        }
+        if (ca_path) {
+                ca_fd = open(ca_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (ca_fd < 0) {
+                        cc_error_set(&err, CC_ERROR_INVALID_ARGUMENT, errno, "cannot open the CA file %s: %s", ca_path,
+                                     strerror(errno));
+                        print_error(&err);
+                        return 1;
+                }
+                o.ca_fd = ca_fd;
         }
 
         r = oci_pull_start(&o, &p, &err);

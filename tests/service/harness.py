@@ -14,6 +14,7 @@
 #   NVIDIA_CCD_FAKEHOST  the fake-host builder
 #   NVIDIA_CCD_SRCDIR    the source tree (for dbus/*.xml)
 #   NVIDIA_CCD_WRAPPER   optional command prefix for the daemon (e.g. valgrind)
+#   FAKE_NVML_LIBRARY    the stand-in NVML of tests/fakenvml
 
 import configparser
 import ctypes
@@ -23,6 +24,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -190,15 +192,71 @@ class Inotify:
 
 # ---------------------------------------------------------------- fake host
 
+def relative_link(target, link):
+    '''Makes link point at target, spelled relative to the link's
+    directory as sysfs spells its links.'''
+    start = os.path.realpath(os.path.dirname(link))
+    os.symlink(os.path.relpath(os.path.realpath(target), start), link)
+
+
 class FakeHost:
-    '''A tree made by nvidia-ccd-fakehost, read back from sysfs.'''
+    '''A tree made by nvidia-ccd-fakehost, laid out as the kernel's: each
+    device a directory under sys/devices/pci<domain>:<bus>/, reached
+    through the link sys/bus/pci/devices/<bdf>.'''
 
     def __init__(self, root):
         self.root = root
         self.devices_dir = os.path.join(root, 'sys/bus/pci/devices')
 
     def dev_dir(self, bdf):
+        '''The bus's entry for the device (a link to its directory).'''
         return os.path.join(self.devices_dir, bdf)
+
+    def real_dir(self, bdf):
+        '''The device's own directory, under sys/devices.'''
+        return os.path.realpath(self.dev_dir(bdf))
+
+    def add_device_copy(self, source, bdf, group):
+        '''Hot-adds a device as the kernel would show it: a copy of source's
+        directory at sys/devices/pci<domain>:<bus>/<bdf> with the bus's link
+        to it, in IOMMU group group (-1: none), bound to source's driver.'''
+        domain, bus = bdf.split(':')[:2]
+        dst = os.path.join(self.root, 'sys/devices', 'pci%s:%s' % (domain, bus), bdf)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copytree(self.real_dir(source), dst, symlinks=True)
+        relative_link(dst, self.dev_dir(bdf))
+        for name in ('driver', 'iommu_group', 'subsystem'):
+            if os.path.lexists(os.path.join(dst, name)):
+                os.unlink(os.path.join(dst, name))
+        relative_link(os.path.join(self.root, 'sys/bus/pci'), os.path.join(dst, 'subsystem'))
+        with open(os.path.join(dst, 'uevent')) as f:
+            uevent = f.read().replace(source, bdf)
+        with open(os.path.join(dst, 'uevent'), 'w') as f:
+            f.write(uevent)
+        if group >= 0:
+            gdir = os.path.join(self.root, 'sys/kernel/iommu_groups/%d' % group)
+            os.makedirs(os.path.join(gdir, 'devices'), exist_ok=True)
+            with open(os.path.join(gdir, 'type'), 'w') as f:
+                f.write('DMA\n')
+            relative_link(gdir, os.path.join(dst, 'iommu_group'))
+            relative_link(dst, os.path.join(gdir, 'devices', bdf))
+        driver = self.driver(source)
+        if driver:
+            ddir = os.path.join(self.root, 'sys/bus/pci/drivers', driver)
+            relative_link(ddir, os.path.join(dst, 'driver'))
+            relative_link(dst, os.path.join(ddir, bdf))
+
+    def remove_device(self, bdf):
+        '''Hot-removes a device: its directory and every link to it.'''
+        driver = self.driver(bdf)
+        group = self.iommu_group(bdf)
+        real = self.real_dir(bdf)
+        if driver:
+            os.unlink(os.path.join(self.root, 'sys/bus/pci/drivers', driver, bdf))
+        if group >= 0:
+            os.unlink(os.path.join(self.root, 'sys/kernel/iommu_groups/%d/devices' % group, bdf))
+        os.unlink(self.dev_dir(bdf))
+        shutil.rmtree(real)
 
     def _read_hex(self, bdf, attr):
         with open(os.path.join(self.dev_dir(bdf), attr)) as f:
@@ -269,6 +327,64 @@ class FakeHost:
         knobs.update(changes)
         self.gpusim_set(bdf, 'Knobs', 'Active', format_knobs(knobs))
 
+    # -- processes holding devices (fake-procs.c's layout)
+
+    def nvidia_node(self, bdf):
+        '''"/dev/nvidia<minor>" of a GPU, from the fake driver's information file.'''
+        path = os.path.join(self.root, 'proc/driver/nvidia/gpus', bdf, 'information')
+        with open(path) as f:
+            for line in f:
+                if line.startswith('Device Minor:'):
+                    return '/dev/nvidia%d' % int(line.split(':', 1)[1])
+        raise AssertionError('%s has no "Device Minor:" line' % path)
+
+    def add_holder(self, pid, comm, node):
+        '''A fake process: /proc/<pid>/comm, cmdline and a /proc/<pid>/fd/<n>
+        link to node (a host path such as /dev/nvidia0) under the root.'''
+        proc = os.path.join(self.root, 'proc', str(pid))
+        os.makedirs(os.path.join(proc, 'fd'), exist_ok=True)
+        # As the kernel keeps them: comm cut to 15 bytes, the whole program
+        # name in cmdline.
+        with open(os.path.join(proc, 'comm'), 'w') as f:
+            f.write(comm[:15] + '\n')
+        with open(os.path.join(proc, 'cmdline'), 'w') as f:
+            f.write('/usr/bin/%s\0' % comm)
+        fd = 3
+        while os.path.lexists(os.path.join(proc, 'fd', str(fd))):
+            fd += 1
+        os.symlink(os.path.join(self.root, node.lstrip('/')), os.path.join(proc, 'fd', str(fd)))
+
+    def hold_gpu(self, pid, comm, bdf):
+        self.add_holder(pid, comm, self.nvidia_node(bdf))
+
+    def remove_holder(self, pid):
+        shutil.rmtree(os.path.join(self.root, 'proc', str(pid)))
+
+    def unbind_fifo(self, bdf):
+        return os.path.join(self.dev_dir(bdf), 'sim_unbind_fifo')
+
+    def block_unbind(self, bdf):
+        '''The next unbind of bdf blocks in the simulated kernel until
+        release_unbind() (kernel-sim.c's sim_unbind_fifo).'''
+        os.mkfifo(self.unbind_fifo(bdf), 0o600)
+
+    def unbind_blocked(self, bdf):
+        '''Whether the simulated kernel waits in an unbind of bdf now: a
+        FIFO opens for writing without blocking only when it has a reader.'''
+        try:
+            fd = os.open(self.unbind_fifo(bdf), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return False
+        os.close(fd)
+        return True
+
+    def release_unbind(self, bdf):
+        fd = os.open(self.unbind_fifo(bdf), os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, b'x')
+        finally:
+            os.close(fd)
+
     def snapshot(self):
         '''Every gpusim.ini's bytes and every device's driver.'''
         files = {}
@@ -278,6 +394,25 @@ class FakeHost:
                 with open(p, 'rb') as f:
                     files[bdf] = f.read()
         return {'gpusim': files, 'drivers': self.drivers()}
+
+
+def tree_snapshot(root):
+    '''Every entry under root: its type, mode, inode and modification time,
+    and a file's bytes or a link's target.  A file rewritten with the same
+    bytes (or replaced by rename) differs in its inode or time.'''
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            entry = (stat.S_IFMT(st.st_mode), st.st_mode, st.st_ino, st.st_mtime_ns, st.st_size)
+            if stat.S_ISLNK(st.st_mode):
+                entry += (os.readlink(path),)
+            elif stat.S_ISREG(st.st_mode):
+                with open(path, 'rb') as f:
+                    entry += (f.read(),)
+            out[os.path.relpath(path, root)] = entry
+    return out
 
 
 # ---------------------------------------------------------------- processes
@@ -516,18 +651,47 @@ class ServiceTestCase(unittest.TestCase):
                 self.fail('nvidia-ccd exited (%s) while waiting for %s'
                           % (describe_status(self.daemon.returncode()), what))
 
+    def daemon_log_text(self):
+        with open(self.daemon_log, errors='replace') as f:
+            return f.read()
+
+    def wait_log(self, needle, timeout=30):
+        '''Waits (inotify on the log file) until the daemon's log contains
+        needle; returns the log.'''
+        ino = Inotify()
+        try:
+            ino.watch(self.daemon_log, Inotify.IN_MODIFY)
+            deadline = time.monotonic() + timeout
+            while needle not in self.daemon_log_text():
+                self.wait_fd(ino.fd, max(deadline - time.monotonic(), 0.001), '"%s" in the daemon log' % needle)
+                ino.drain()
+        finally:
+            ino.close()
+        return self.daemon_log_text()
+
+    def snapshot_all(self):
+        '''The whole fake tree and the state directory.'''
+        return {'root': tree_snapshot(self.host.root), 'state': tree_snapshot(self.state_dir)}
+
     # -- bus and polkit
+
+    def bus_config(self, sock):
+        '''The private bus's configuration (a subclass may use another policy).'''
+        return BUS_CONFIG.format(socket=sock)
+
+    def bus_command(self, conf, fd):
+        '''The dbus-daemon command line (a subclass may wrap it).'''
+        return ['dbus-daemon', '--config-file=' + conf, '--nofork', '--print-address=%d' % fd]
 
     def start_bus(self):
         sock = os.path.join(self.tmp, 'system_bus_socket')
         conf = os.path.join(self.tmp, 'bus.conf')
         with open(conf, 'w') as f:
-            f.write(BUS_CONFIG.format(socket=sock))
+            f.write(self.bus_config(sock))
         r, w = os.pipe()
         self.bus = None
         try:
-            self.bus = Process(['dbus-daemon', '--config-file=' + conf, '--nofork',
-                                '--print-address=%d' % w],
+            self.bus = Process(self.bus_command(conf, w),
                                os.path.join(self.tmp, 'dbus-daemon.log'), name='dbus-daemon', pass_fds=(w,))
             os.close(w)
             w = -1
@@ -613,7 +777,9 @@ class ServiceTestCase(unittest.TestCase):
             f.write(text)
         return path
 
-    def start_daemon(self, config_text='', extra_args=(), wait_ready=True):
+    def start_daemon(self, config_text='', extra_args=(), wait_ready=True, extra_env=None, keep_notify=False):
+        '''keep_notify: leave the NOTIFY_SOCKET open as self.notify_sock
+        (non-blocking; read it with notify_messages()), without waiting.'''
         assert self.host is not None
         assert self.daemon is None or not self.daemon.alive()
         if self.daemon is not None:
@@ -632,18 +798,35 @@ class ServiceTestCase(unittest.TestCase):
             env['STATE_DIRECTORY'] = self.state_dir
             env.pop('WATCHDOG_USEC', None)
             env.pop('WATCHDOG_PID', None)
+            env.update(extra_env or {})
             args = self.wrapper + [self.daemon_bin, '--bus', self.bus_address,
                                    '--sysfs-root', self.host.root, '--simulate',
                                    '--log-target', 'console', '--config', config] + list(extra_args)
             with open(self.daemon_log, 'ab') as f:
                 f.write(('$ %s\n' % ' '.join(args)).encode())
             self.daemon = Process(args, self.daemon_log, env=env, name='nvidia-ccd')
-            if wait_ready:
+            if keep_notify:
+                # The daemon sends to the path: it stays until the test ends.
+                sock.setblocking(False)
+                self.notify_sock, sock = sock, None
+                self.addCleanup(os.unlink, notify_path)
+                self.addCleanup(self.notify_sock.close)
+            elif wait_ready:
                 self.wait_ready(sock)
         finally:
-            sock.close()
-            os.unlink(notify_path)
+            if sock is not None:
+                sock.close()
+                os.unlink(notify_path)
         return self.daemon
+
+    def notify_messages(self):
+        '''The sd_notify() datagrams that arrived on self.notify_sock.'''
+        out = []
+        while True:
+            try:
+                out.append(self.notify_sock.recv(4096).decode(errors='replace'))
+            except BlockingIOError:
+                return out
 
     def wait_ready(self, sock):
         deadline = time.monotonic() + START_TIMEOUT
@@ -672,27 +855,41 @@ class ServiceTestCase(unittest.TestCase):
 
     # -- D-Bus calls
 
-    def call(self, path, iface, method, sig=None, args=(), timeout_ms=CALL_TIMEOUT_MS):
+    def call(self, path, iface, method, sig=None, args=(), timeout_ms=CALL_TIMEOUT_MS, fds=None):
+        '''fds: descriptors sent with the call; an "h" argument is an index
+        into this list.'''
         params = GLib.Variant('(%s)' % sig, tuple(args)) if sig is not None else None
-        r = self.conn.call_sync(BUS_NAME, path, iface, method, params, None,
-                                Gio.DBusCallFlags.NONE, timeout_ms, None)
+        if fds is not None:
+            r, _ = self.conn.call_with_unix_fd_list_sync(BUS_NAME, path, iface, method, params, None,
+                                                         Gio.DBusCallFlags.NONE, timeout_ms,
+                                                         Gio.UnixFDList.new_from_array(list(fds)), None)
+        else:
+            r = self.conn.call_sync(BUS_NAME, path, iface, method, params, None,
+                                    Gio.DBusCallFlags.NONE, timeout_ms, None)
         return r.unpack() if r is not None else ()
 
-    def call_async(self, path, iface, method, sig=None, args=(), timeout_ms=CALL_TIMEOUT_MS):
+    def call_async(self, path, iface, method, sig=None, args=(), timeout_ms=CALL_TIMEOUT_MS, fds=None):
         '''Returns a dict filled with 'reply' or 'error' when the reply comes.'''
         pending = {'done': False}
         params = GLib.Variant('(%s)' % sig, tuple(args)) if sig is not None else None
 
         def done(conn, res):
             try:
-                pending['reply'] = conn.call_finish(res).unpack()
+                if fds is not None:
+                    pending['reply'] = conn.call_with_unix_fd_list_finish(res)[0].unpack()
+                else:
+                    pending['reply'] = conn.call_finish(res).unpack()
             except GLib.Error as e:
                 pending['error'] = e
             pending['done'] = True
             pending['at'] = time.monotonic()
 
-        self.conn.call(BUS_NAME, path, iface, method, params, None, Gio.DBusCallFlags.NONE,
-                       timeout_ms, None, done)
+        if fds is not None:
+            self.conn.call_with_unix_fd_list(BUS_NAME, path, iface, method, params, None, Gio.DBusCallFlags.NONE,
+                                             timeout_ms, Gio.UnixFDList.new_from_array(list(fds)), None, done)
+        else:
+            self.conn.call(BUS_NAME, path, iface, method, params, None, Gio.DBusCallFlags.NONE,
+                           timeout_ms, None, done)
         return pending
 
     def wait_reply(self, pending, timeout=CALL_TIMEOUT_MS / 1000):

@@ -17,8 +17,12 @@ Served:
     parameters), /openapi/v2 in JSON or in protobuf (the paths, and the
     definitions of each kind's top level and metadata, which kubectl 1.20
     validates objects against);
-  - core/v1 nodes (cluster scoped), namespaces, pods (namespaced):
-    get, list (labelSelector, fieldSelector, limit/continue), watch
+  - core/v1 nodes, namespaces (cluster scoped), pods, events and
+    serviceaccounts (namespaced); apps/v1 daemonsets;
+    rbac.authorization.k8s.io/v1 clusterroles and clusterrolebindings
+    (discovery of their groups, aggregated or not, and their OpenAPI v3
+    documents, so that kubectl apply -k works): get, list (labelSelector,
+    fieldSelector, limit/continue), watch
     (?watch=true; resourceVersion, allowWatchBookmarks, timeoutSeconds,
     chunked newline-delimited JSON events, selector semantics of the watch
     cache: an object leaving the selector is DELETED, entering it ADDED),
@@ -27,9 +31,18 @@ Served:
     metadata.resourceVersion gives 409), create (POST) and delete;
   - fields a kind has not (top level and metadata) in a create or update:
     dropped with a Warning header, dropped silently (fieldValidation=Ignore)
-    or refused (fieldValidation=Strict);
-  - Table output (Accept ...;as=Table;v=v1;g=meta.k8s.io) for nodes, pods,
-    namespaces, with the columns the real server prints;
+    or refused (fieldValidation=Strict); top-level fields of the wrong JSON
+    type refused (400) as the decoder does;
+  - each kind's defaults, server-set fields and validation (422 naming the
+    fields, as the real Status has them), from kube_kinds.py: Events by the
+    core/v1 rules, DaemonSets, RBAC, label keys and values; Pod Security
+    admission (a namespace's pod-security.kubernetes.io labels, else the
+    cluster default given to KubeStandin): a pod that breaks the enforce
+    level refused, a DaemonSet's template that breaks the warn level warned
+    about; a DaemonSet's status.desiredNumberScheduled kept to the nodes
+    its pods fit (no pods are made);
+  - Table output (Accept ...;as=Table;v=v1;g=meta.k8s.io) for every kind,
+    with the columns the real server prints;
   - resourceVersion: one monotonic counter for every write, as etcd's
     revision; a watch from a version older than the last compaction gets an
     ERROR event with a 410 Expired Status, as the watch cache sends it;
@@ -69,6 +82,9 @@ import threading
 import time
 import urllib.parse
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kube_kinds  # noqa: E402
 
 SERVER_VERSION = {
     'major': '1',
@@ -121,9 +137,58 @@ NAMESPACE_TABLE_COLUMNS = [
 ]
 
 
+EVENT_TABLE_COLUMNS = [
+    ('Last Seen', 'string', '', 'The time at which the most recent occurrence of this event was recorded.', 0),
+    ('Type', 'string', '', 'Type of this event (Normal, Warning), new types could be added in the future', 0),
+    ('Reason', 'string', '', 'This should be a short, machine understandable string that gives the reason for the transition into the object\'s current status.', 0),
+    ('Object', 'string', '', 'The object that this event is about.', 0),
+    ('Subobject', 'string', '', 'If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2].', 1),
+    ('Source', 'string', '', 'The component reporting this event. Should be a short machine understandable string.', 1),
+    ('Message', 'string', '', 'A human-readable description of the status of this operation.', 0),
+    ('First Seen', 'string', '', 'The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)', 1),
+    ('Count', 'string', '', 'The number of times this event has occurred.', 1),
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 1),
+]
+
+DAEMONSET_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Desired', 'integer', '', 'The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod).', 0),
+    ('Current', 'integer', '', 'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.', 0),
+    ('Ready', 'integer', '', 'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.', 0),
+    ('Up-to-date', 'integer', '', 'The total number of nodes that are running updated daemon pod', 0),
+    ('Available', 'integer', '', 'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)', 0),
+    ('Node Selector', 'string', '', 'NodeSelector is a selector which must be true for the pod to fit on a node.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+    ('Containers', 'string', '', 'Names of each container in the template.', 1),
+    ('Images', 'string', '', 'Images referenced by each container in the template.', 1),
+    ('Selector', 'string', '', 'A label query over pods that are managed by the daemon set.', 1),
+]
+
+SERVICEACCOUNT_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Secrets', 'string', '', 'Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+]
+
+CLUSTERROLE_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Created At', 'date', '', NODE_TABLE_COLUMNS[3][3], 0),
+]
+
+CLUSTERROLEBINDING_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Role', 'string', '', 'RoleRef can only reference a ClusterRole in the global namespace.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+    ('Users', 'string', '', 'Users in the roleBinding', 1),
+    ('Groups', 'string', '', 'Groups in the roleBinding', 1),
+    ('ServiceAccounts', 'string', '', 'ServiceAccounts in the roleBinding', 1),
+]
+
+
 class Resource:
     def __init__(self, plural, singular, kind, namespaced, short_names, verbs, subresources,
-                 field_labels, table_columns, storage_hash):
+                 field_labels, table_columns, storage_hash, group='', version='v1', fields=None,
+                 prepare=None, validate=None, types=None):
         self.plural = plural
         self.singular = singular
         self.kind = kind
@@ -134,6 +199,28 @@ class Resource:
         self.field_labels = field_labels
         self.table_columns = table_columns
         self.storage_hash = storage_hash
+        self.group = group
+        self.version = version
+        # The top-level fields of the kind (as its definition lists them),
+        # each 'string', 'int', 'object', 'array', 'time' or 'bool'.
+        self.fields = fields or {'spec': 'object', 'status': 'object'}
+        self.prepare = prepare        # (new, old) -> None: defaults, fields the server sets
+        self.validate = validate      # (new, namespace, old) -> [kube_kinds.FieldError]
+        self.types = types or {}      # fields whose JSON type is checked on decoding
+
+    @property
+    def api_version(self):
+        return '%s/%s' % (self.group, self.version) if self.group else self.version
+
+    @property
+    def group_version(self):
+        return (self.group, self.version)
+
+    @property
+    def definition(self):
+        '''The OpenAPI definition name of the kind.'''
+        pkg = {'': 'core', 'apps': 'apps', 'rbac.authorization.k8s.io': 'rbac'}[self.group]
+        return 'io.k8s.api.%s.%s.%s' % (pkg, self.version, self.kind)
 
 
 def _get_path(obj, dotted):
@@ -149,10 +236,41 @@ def _get_path(obj, dotted):
     return str(cur)
 
 
+def _meta_fields(namespaced):
+    f = {'metadata.name': lambda o: _get_path(o, 'metadata.name')}
+    if namespaced:
+        f['metadata.namespace'] = lambda o: _get_path(o, 'metadata.namespace')
+    return f
+
+
+ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
+
+
+def _prepare_namespace(new, old):
+    # The server keeps this label equal to the name (NamespaceDefaultLabelName).
+    md = new.setdefault('metadata', {})
+    md.setdefault('labels', {})['kubernetes.io/metadata.name'] = md.get('name', '')
+    new.setdefault('spec', {}).setdefault('finalizers', ['kubernetes'])
+    new['status'] = old.get('status', {'phase': 'Active'}) if old else {'phase': 'Active'}
+
+
+def _prepare_daemonset(new, old):
+    kube_kinds.default_daemonset(new)
+    md = new.setdefault('metadata', {})
+    if old is None:
+        md['generation'] = 1
+        new['status'] = {'currentNumberScheduled': 0, 'desiredNumberScheduled': 0, 'numberMisscheduled': 0,
+                         'numberReady': 0}
+    else:
+        # Status goes through its own subresource; a spec change is a new generation.
+        new['status'] = copy.deepcopy(old.get('status', {}))
+        gen = old['metadata'].get('generation', 1)
+        md['generation'] = gen + 1 if new.get('spec') != old.get('spec') else gen
+
+
 RESOURCES = {
     'nodes': Resource(
-        'nodes', 'node', 'Node', False, ['no'],
-        ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+        'nodes', 'node', 'Node', False, ['no'], ALL_VERBS,
         {'proxy': ('NodeProxyOptions', ['create', 'delete', 'get', 'patch', 'update']),
          'status': ('Node', ['get', 'patch', 'update'])},
         {'metadata.name': lambda o: _get_path(o, 'metadata.name'),
@@ -164,10 +282,9 @@ RESOURCES = {
         {'finalize': ('Namespace', ['update']), 'status': ('Namespace', ['get', 'patch', 'update'])},
         {'metadata.name': lambda o: _get_path(o, 'metadata.name'),
          'status.phase': lambda o: _get_path(o, 'status.phase')},
-        NAMESPACE_TABLE_COLUMNS, 'Q3oi5N2YM8M='),
+        NAMESPACE_TABLE_COLUMNS, 'Q3oi5N2YM8M=', prepare=_prepare_namespace),
     'pods': Resource(
-        'pods', 'pod', 'Pod', True, ['po'],
-        ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+        'pods', 'pod', 'Pod', True, ['po'], ALL_VERBS,
         {'status': ('Pod', ['get', 'patch', 'update'])},
         {'metadata.name': lambda o: _get_path(o, 'metadata.name'),
          'metadata.namespace': lambda o: _get_path(o, 'metadata.namespace'),
@@ -180,7 +297,52 @@ RESOURCES = {
          'status.podIP': lambda o: _get_path(o, 'status.podIP'),
          'status.nominatedNodeName': lambda o: _get_path(o, 'status.nominatedNodeName')},
         POD_TABLE_COLUMNS, 'xPOwRZ+Yhw8='),
+    'events': Resource(
+        'events', 'event', 'Event', True, ['ev'], ALL_VERBS, {},
+        dict(_meta_fields(True), **{
+            'involvedObject.kind': lambda o: _get_path(o, 'involvedObject.kind'),
+            'involvedObject.namespace': lambda o: _get_path(o, 'involvedObject.namespace'),
+            'involvedObject.name': lambda o: _get_path(o, 'involvedObject.name'),
+            'involvedObject.uid': lambda o: _get_path(o, 'involvedObject.uid'),
+            'involvedObject.apiVersion': lambda o: _get_path(o, 'involvedObject.apiVersion'),
+            'involvedObject.resourceVersion': lambda o: _get_path(o, 'involvedObject.resourceVersion'),
+            'involvedObject.fieldPath': lambda o: _get_path(o, 'involvedObject.fieldPath'),
+            'reason': lambda o: _get_path(o, 'reason'),
+            'reportingComponent': lambda o: _get_path(o, 'reportingComponent'),
+            'source': lambda o: _get_path(o, 'source.component'),
+            'type': lambda o: _get_path(o, 'type')}),
+        EVENT_TABLE_COLUMNS, 'r2yiGXH7wu8=', fields=kube_kinds.EVENT_TYPES,
+        validate=lambda new, ns, old: kube_kinds.validate_event(new, ns), types=kube_kinds.EVENT_TYPES),
+    'serviceaccounts': Resource(
+        'serviceaccounts', 'serviceaccount', 'ServiceAccount', True, ['sa'], ALL_VERBS,
+        {'token': ('TokenRequest', ['create'])}, _meta_fields(True), SERVICEACCOUNT_TABLE_COLUMNS,
+        'pbx9ZvyFpBE=', fields={'automountServiceAccountToken': 'bool', 'imagePullSecrets': 'array',
+                                'secrets': 'array'}),
+    'daemonsets': Resource(
+        'daemonsets', 'daemonset', 'DaemonSet', True, ['ds'], ALL_VERBS,
+        {'status': ('DaemonSet', ['get', 'patch', 'update'])}, _meta_fields(True), DAEMONSET_TABLE_COLUMNS,
+        'dd7pWHUlMKQ=', group='apps', prepare=_prepare_daemonset,
+        validate=lambda new, ns, old: kube_kinds.validate_daemonset(new),
+        types={'spec': 'object', 'status': 'object'}),
+    'clusterroles': Resource(
+        'clusterroles', 'clusterrole', 'ClusterRole', False, [], ALL_VERBS, {}, _meta_fields(False),
+        CLUSTERROLE_TABLE_COLUMNS, 'bYE5ZWDrJ44=', group='rbac.authorization.k8s.io',
+        fields={'aggregationRule': 'object', 'rules': 'array'},
+        validate=lambda new, ns, old: kube_kinds.validate_cluster_role(new), types={'rules': 'array'}),
+    'clusterrolebindings': Resource(
+        'clusterrolebindings', 'clusterrolebinding', 'ClusterRoleBinding', False, [], ALL_VERBS, {},
+        _meta_fields(False), CLUSTERROLEBINDING_TABLE_COLUMNS, '48tpQ8gZHFc=', group='rbac.authorization.k8s.io',
+        fields={'roleRef': 'object', 'subjects': 'array'},
+        validate=lambda new, ns, old: kube_kinds.validate_cluster_role_binding(new, old),
+        types={'roleRef': 'object', 'subjects': 'array'}),
 }
+KINDS = {res.kind: res for res in RESOURCES.values()}
+# The API groups served besides the core group, in discovery order.
+GROUP_VERSIONS = [('apps', 'v1'), ('rbac.authorization.k8s.io', 'v1')]
+
+
+def resources_of(group, version):
+    return [r for r in RESOURCES.values() if r.group_version == (group, version)]
 
 
 class ApiError(Exception):
@@ -306,7 +468,62 @@ def namespace_row(ns):
     return [ns['metadata']['name'], ns.get('status', {}).get('phase', ''), age(ns)]
 
 
-TABLE_ROWS = {'nodes': node_row, 'pods': pod_row, 'namespaces': namespace_row}
+def since(ts):
+    '''translateTimestampSince of an RFC 3339 time; "<unknown>" when unset.'''
+    if not ts:
+        return '<unknown>'
+    return human_duration((datetime.datetime.now(datetime.timezone.utc) - parse_rfc3339(ts)).total_seconds())
+
+
+def event_row(ev):
+    if ev.get('firstTimestamp'):
+        first = since(ev['firstTimestamp'])
+    elif ev.get('eventTime'):
+        first = since(ev['eventTime'][:19] + 'Z')     # a MicroTime: seconds are enough here
+    else:
+        first = '<unknown>'
+    last = since(ev['lastTimestamp']) if ev.get('lastTimestamp') else first
+    inv = ev.get('involvedObject') or {}
+    target = '%s/%s' % (inv.get('kind', '').lower(), inv['name']) if inv.get('name') else inv.get('kind', '').lower()
+    return [last, ev.get('type', ''), ev.get('reason', ''), target, inv.get('fieldPath', ''),
+            kube_kinds.event_source(ev), (ev.get('message') or '').strip(), first, ev.get('count') or 1,
+            ev['metadata']['name']]
+
+
+def daemonset_row(ds):
+    st = ds.get('status', {})
+    pod = ds.get('spec', {}).get('template', {}).get('spec', {})
+    containers = pod.get('containers', [])
+    return [ds['metadata']['name'], st.get('desiredNumberScheduled', 0), st.get('currentNumberScheduled', 0),
+            st.get('numberReady', 0), st.get('updatedNumberScheduled', 0), st.get('numberAvailable', 0),
+            kube_kinds.format_labels(pod.get('nodeSelector')), age(ds),
+            ','.join(c.get('name', '') for c in containers), ','.join(c.get('image', '') for c in containers),
+            kube_kinds.format_selector(ds.get('spec', {}).get('selector'))]
+
+
+def serviceaccount_row(sa):
+    return [sa['metadata']['name'], len(sa.get('secrets') or []), age(sa)]
+
+
+def clusterrole_row(role):
+    return [role['metadata']['name'], role['metadata'].get('creationTimestamp', '')]
+
+
+def clusterrolebinding_row(crb):
+    subjects = crb.get('subjects') or []
+
+    def names(kind):
+        return ', '.join(s.get('name', '') for s in subjects if s.get('kind') == kind)
+    sas = ', '.join('%s/%s' % (s.get('namespace', ''), s.get('name', ''))
+                    for s in subjects if s.get('kind') == 'ServiceAccount')
+    ref = crb.get('roleRef') or {}
+    return [crb['metadata']['name'], '%s/%s' % (ref.get('kind', ''), ref.get('name', '')), age(crb),
+            names('User'), names('Group'), sas]
+
+
+TABLE_ROWS = {'nodes': node_row, 'pods': pod_row, 'namespaces': namespace_row, 'events': event_row,
+              'daemonsets': daemonset_row, 'serviceaccounts': serviceaccount_row,
+              'clusterroles': clusterrole_row, 'clusterrolebindings': clusterrolebinding_row}
 
 
 # -------------------------------------------------------------- selectors
@@ -569,7 +786,7 @@ PATCH_TYPES = {
 def ordered(res, obj):
     '''kind, apiVersion, metadata, spec, status, then the rest: the order
     of the real server's JSON.'''
-    out = {'kind': res.kind, 'apiVersion': 'v1'}
+    out = {'kind': res.kind, 'apiVersion': res.api_version}
     for k in ('metadata', 'spec', 'status'):
         if k in obj:
             out[k] = obj[k]
@@ -591,6 +808,8 @@ class Store:
         self.objects = {}             # (plural, namespace or '', name) -> object
         self.events = []              # (rv, type, plural, old, new)
         self.closed = False
+        # Called (lock held) after a client's write: the controllers' turn.
+        self.on_change = None
 
     def _next_rv(self):
         self.rv += 1
@@ -603,6 +822,39 @@ class Store:
         rv = int((new or old)['metadata']['resourceVersion'])
         self.events.append((rv, etype, res.plural, copy.deepcopy(old), copy.deepcopy(new)))
         self.cond.notify_all()
+
+    def _changed(self, res):
+        if self.on_change is not None:
+            self.on_change(res)
+
+    def _admit(self, res, ns, new, old):
+        '''What the server does between decoding and storing: the kind's
+        defaults and the fields it sets, then validation (422 naming every
+        field at fault).'''
+        if res.prepare is not None:
+            res.prepare(new, old)
+        md = new['metadata']
+        name = md.get('name', '')
+        errs = [kube_kinds.FieldError('Invalid', 'metadata.name', name, m)
+                for m in kube_kinds.path_segment_errors(name)]
+        for label, value in (md.get('labels') or {}).items():
+            errs += [kube_kinds.FieldError('Invalid', 'metadata.labels', label, m)
+                     for m in kube_kinds.qualified_name_errors(label)]
+            if not isinstance(value, str) or not re.fullmatch(_LABEL_VALUE, value) or len(value) > 63:
+                errs.append(kube_kinds.FieldError(
+                    'Invalid', 'metadata.labels', value,
+                    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+                    "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+                    "'my_value',  or '12345', regex used for validation is "
+                    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"))
+        if res.validate is not None:
+            errs += res.validate(new, ns or '', old)
+        if errs:
+            details = {'name': name, 'kind': res.kind,
+                       'causes': [{'reason': e.reason, 'message': e.body(), 'field': e.field} for e in errs]}
+            if res.group:
+                details['group'] = res.group
+            raise ApiError(422, kube_kinds.invalid_message(res.kind, name, errs), details=details)
 
     def get(self, res, ns, name):
         with self.cond:
@@ -639,6 +891,9 @@ class Store:
             if res.namespaced and ('namespaces', '', ns) not in self.objects:
                 raise ApiError(404, 'namespaces "%s" not found' % ns,
                                details={'name': ns, 'kind': 'namespaces'})
+            self._admit(res, ns, obj, None)
+            obj = ordered(res, obj)
+            md = obj['metadata']
             k = self.key(res, ns, md['name'])
             if k in self.objects:
                 raise ApiError(409, '%s "%s" already exists' % (res.plural, md['name']),
@@ -649,9 +904,10 @@ class Store:
             md.pop('deletionTimestamp', None)
             self.objects[k] = obj
             self._record('ADDED', res, None, obj)
+            self._changed(res)
             return copy.deepcopy(obj)
 
-    def patch(self, res, ns, name, content_type, body):
+    def patch(self, res, ns, name, content_type, body, admit=None):
         fn = PATCH_TYPES.get(content_type)
         if fn is None:
             raise ApiError(415, 'the body of the request was in an unknown format - accepted media '
@@ -669,6 +925,8 @@ class Store:
             new = fn(old, patch)
             if not isinstance(new, dict):
                 raise ApiError(422, 'the patch does not give an object')
+            if admit is not None:
+                admit(new)
             return self._update_locked(res, k, old, new)
 
     def update(self, res, ns, name, obj):
@@ -696,21 +954,19 @@ class Store:
         if md.get('name') != k[2]:
             raise ApiError(400, 'the name of the object (%s) does not match the name on the URL (%s)'
                            % (md.get('name'), k[2]))
-        for label, value in md.get('labels', {}).items():
-            if not isinstance(value, str) or not re.fullmatch(_LABEL_VALUE, value) or len(value) > 63:
-                why = ('Invalid value: "%s": a valid label must be an empty string or consist of '
-                       "alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                       "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex "
-                       "used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')" % value)
-                raise ApiError(422, '%s "%s" is invalid: metadata.labels: %s' % (res.kind, k[2], why),
-                               details={'name': k[2], 'kind': res.kind,
-                                        'causes': [{'reason': 'FieldValueInvalid', 'message': why,
-                                                    'field': 'metadata.labels'}]})
+        self._admit(res, k[1], new, old)
         if not md.get('labels'):
             md.pop('labels', None)
+        out = self.commit(res, k, old, new)
+        self._changed(res)
+        return out
+
+    def commit(self, res, k, old, new):
+        '''Stores new in place of old (caller holds the lock): a new version
+        and a MODIFIED event, or nothing when nothing changed (as the real
+        server).'''
         new = ordered(res, new)
         if new == old:
-            # No change: no new version, no event (as the real server).
             return copy.deepcopy(old)
         new['metadata']['resourceVersion'] = str(self._next_rv())
         self.objects[k] = new
@@ -737,6 +993,7 @@ class Store:
             gone = copy.deepcopy(old)
             gone['metadata']['resourceVersion'] = str(self._next_rv())
             self._record('DELETED', res, old, gone)
+            self._changed(res)
             return gone
 
     def compact(self):
@@ -755,86 +1012,131 @@ class Store:
 
 # -------------------------------------------------------------- discovery
 
-def api_resource_list():
+def api_resource_list(group='', version='v1'):
     out = []
-    for res in RESOURCES.values():
-        out.append({'name': res.plural, 'singularName': res.singular, 'namespaced': res.namespaced,
-                    'kind': res.kind, 'verbs': res.verbs, 'shortNames': res.short_names,
-                    'storageVersionHash': res.storage_hash})
+    for res in resources_of(group, version):
+        entry = {'name': res.plural, 'singularName': res.singular, 'namespaced': res.namespaced,
+                 'kind': res.kind, 'verbs': res.verbs}
+        if res.short_names:
+            entry['shortNames'] = res.short_names
+        if group == 'apps':
+            entry['categories'] = ['all']
+        entry['storageVersionHash'] = res.storage_hash
+        out.append(entry)
         for sub, (kind, verbs) in sorted(res.subresources.items()):
             out.append({'name': res.plural + '/' + sub, 'singularName': '', 'namespaced': res.namespaced,
                         'kind': kind, 'verbs': verbs})
     out.sort(key=lambda r: r['name'])
-    return {'kind': 'APIResourceList', 'groupVersion': 'v1', 'resources': out}
+    if not group:
+        return {'kind': 'APIResourceList', 'groupVersion': version, 'resources': out}
+    return {'kind': 'APIResourceList', 'apiVersion': 'v1', 'groupVersion': '%s/%s' % (group, version),
+            'resources': out}
 
 
-def aggregated_core(version):
+def _aggregated_version(group, version):
     resources = []
-    for res in sorted(RESOURCES.values(), key=lambda r: r.plural):
-        subs = [{'subresource': sub, 'responseKind': {'group': '', 'version': 'v1', 'kind': kind},
+    for res in sorted(resources_of(group, version), key=lambda r: r.plural):
+        subs = [{'subresource': sub, 'responseKind': {'group': group, 'version': version, 'kind': kind},
                  'verbs': verbs} for sub, (kind, verbs) in sorted(res.subresources.items())]
         entry = {'resource': res.plural,
-                 'responseKind': {'group': '', 'version': 'v1', 'kind': res.kind},
+                 'responseKind': {'group': group, 'version': version, 'kind': res.kind},
                  'scope': 'Namespaced' if res.namespaced else 'Cluster',
-                 'singularResource': res.singular, 'verbs': res.verbs, 'shortNames': res.short_names}
+                 'singularResource': res.singular, 'verbs': res.verbs}
+        if res.short_names:
+            entry['shortNames'] = res.short_names
+        if group == 'apps':
+            entry['categories'] = ['all']
         if subs:
             entry['subresources'] = subs
         resources.append(entry)
+    return {'version': version, 'resources': resources, 'freshness': 'Current'}
+
+
+def aggregated_core(version):
     return {'kind': 'APIGroupDiscoveryList', 'apiVersion': 'apidiscovery.k8s.io/' + version,
             'metadata': {},
-            'items': [{'metadata': {'creationTimestamp': None},
-                       'versions': [{'version': 'v1', 'resources': resources, 'freshness': 'Current'}]}]}
+            'items': [{'metadata': {'creationTimestamp': None}, 'versions': [_aggregated_version('', 'v1')]}]}
 
 
 def aggregated_groups(version):
     return {'kind': 'APIGroupDiscoveryList', 'apiVersion': 'apidiscovery.k8s.io/' + version,
-            'metadata': {}, 'items': []}
+            'metadata': {},
+            'items': [{'metadata': {'name': g, 'creationTimestamp': None}, 'versions': [_aggregated_version(g, v)]}
+                      for g, v in GROUP_VERSIONS]}
 
 
-OPENAPI_V1_HASH = 'A1B2C3D4E5F60718293A4B5C6D7E8F9012345678901234567890ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF012345'
+def api_group(group):
+    versions = [{'groupVersion': '%s/%s' % (g, v), 'version': v} for g, v in GROUP_VERSIONS if g == group]
+    return {'kind': 'APIGroup', 'apiVersion': 'v1', 'name': group, 'versions': versions,
+            'preferredVersion': versions[0]}
+
+
+def api_group_list():
+    return {'kind': 'APIGroupList', 'apiVersion': 'v1',
+            'groups': [{k: v for k, v in api_group(g).items() if k not in ('kind', 'apiVersion')}
+                       for g, _ in GROUP_VERSIONS]}
+
+
+def openapi_hash(path):
+    import hashlib
+    return hashlib.sha512(path.encode()).hexdigest().upper()
+
+
+def openapi_gv_path(group, version):
+    return 'apis/%s/%s' % (group, version) if group else 'api/' + version
 
 
 def openapi_v3_root():
-    return {'paths': {'api/v1': {'serverRelativeURL': '/openapi/v3/api/v1?hash=' + OPENAPI_V1_HASH}}}
+    paths = {}
+    for g, v in [('', 'v1')] + GROUP_VERSIONS:
+        p = openapi_gv_path(g, v)
+        paths[p] = {'serverRelativeURL': '/openapi/v3/%s?hash=%s' % (p, openapi_hash(p))}
+    return {'paths': paths}
 
 
-def openapi_paths(param):
-    '''The paths of the served resources with their operations and query
-    parameters, as the real document lists them (kubectl looks there for
-    fieldValidation before it sends objects); param(name, description)
-    makes a query parameter in the document's version.'''
+def openapi_paths(param, group_version=None):
+    '''The paths of the served resources (of one group version, or all)
+    with their operations and query parameters, as the real document lists
+    them (kubectl looks there for fieldValidation before it sends objects);
+    param(name, description) makes a query parameter in the document's
+    version.'''
     write_params = [param('dryRun', 'When present, indicates that modifications should not be persisted.'),
                     param('fieldManager', 'fieldManager is a name associated with the actor or entity '
                           'that is making these changes.'),
                     param('fieldValidation', 'fieldValidation instructs the server on how to handle '
                           'objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields.')]
+    tags = {'': 'core_v1', 'apps': 'apps_v1', 'rbac.authorization.k8s.io': 'rbacAuthorization_v1'}
     paths = {}
     for res in RESOURCES.values():
-        gvk = {'group': '', 'version': 'v1', 'kind': res.kind}
-        base = '/api/v1/namespaces/{namespace}/' + res.plural if res.namespaced else '/api/v1/' + res.plural
+        if group_version is not None and res.group_version != group_version:
+            continue
+        gvk = {'group': res.group, 'version': res.version, 'kind': res.kind}
+        prefix = '/' + openapi_gv_path(res.group, res.version)
+        base = prefix + ('/namespaces/{namespace}/' if res.namespaced else '/') + res.plural
+        suffix = res.kind if not res.namespaced else 'Namespaced' + res.kind
+        title = {'': 'CoreV1', 'apps': 'AppsV1', 'rbac.authorization.k8s.io': 'RbacAuthorizationV1'}[res.group]
 
-        def op(action, opid, extra=()):
-            return {'tags': ['core_v1'], 'operationId': opid % res.kind, 'parameters': list(extra),
+        def op(action, verb, extra=()):
+            return {'tags': [tags[res.group]], 'operationId': verb + title + suffix, 'parameters': list(extra),
                     'responses': {'200': {'description': 'OK'}, '401': {'description': 'Unauthorized'}},
                     'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk}
-        paths[base] = {'get': op('list', 'list%s'), 'post': op('post', 'create%s', write_params)}
-        item = {'get': op('get', 'read%s'), 'put': op('put', 'replace%s', write_params),
-                'patch': op('patch', 'patch%s', write_params + [param('force', 'Force is going to "force" Apply requests.')]),
-                'delete': op('delete', 'delete%s')}
+        paths[base] = {'get': op('list', 'list'), 'post': op('post', 'create', write_params)}
+        item = {'get': op('get', 'read'), 'put': op('put', 'replace', write_params),
+                'patch': op('patch', 'patch', write_params + [param('force', 'Force is going to "force" Apply requests.')]),
+                'delete': op('delete', 'delete')}
         paths[base + '/{name}'] = item
     return paths
 
 
-def openapi_v3_core():
-    '''The paths (openapi_paths()); no schemas.'''
+def openapi_v3_group(group, version):
+    '''The paths of a group version (openapi_paths()); no schemas.'''
     def param(name, desc):
         return {'name': name, 'in': 'query', 'description': desc, 'schema': {'type': 'string', 'uniqueItems': True}}
     return {'openapi': '3.0.0', 'info': {'title': 'Kubernetes', 'version': SERVER_VERSION['gitVersion']},
-            'paths': openapi_paths(param), 'components': {}}
+            'paths': openapi_paths(param, (group, version)), 'components': {}}
 
 
 META = 'io.k8s.apimachinery.pkg.apis.meta.v1.'
-CORE = 'io.k8s.api.core.v1.'
 
 
 def _ref(name):
@@ -874,20 +1176,26 @@ def openapi_definitions():
         META + 'OwnerReference': anything,
     }
     for res in RESOURCES.values():
-        gvk = [{'group': '', 'kind': res.kind, 'version': 'v1'}]
-        for part in ('Spec', 'Status'):
-            defs[CORE + res.kind + part] = anything
-        defs[CORE + res.kind] = {
-            'type': 'object',
-            'properties': {'apiVersion': string, 'kind': string, 'metadata': _ref(META + 'ObjectMeta'),
-                           'spec': _ref(CORE + res.kind + 'Spec'),
-                           'status': _ref(CORE + res.kind + 'Status')},
-            'x-kubernetes-group-version-kind': gvk}
-        defs[CORE + res.kind + 'List'] = {
+        gvk = [{'group': res.group, 'kind': res.kind, 'version': res.version}]
+        name = res.definition
+        props = {'apiVersion': string, 'kind': string, 'metadata': _ref(META + 'ObjectMeta')}
+        for field, t in res.fields.items():
+            if field in ('spec', 'status'):
+                defs[name + field.capitalize()] = anything
+                props[field] = _ref(name + field.capitalize())
+            else:
+                props[field] = {'string': string, 'int': {'type': 'integer', 'format': 'int32'},
+                                'bool': {'type': 'boolean'}, 'object': anything,
+                                'array': {'type': 'array', 'items': anything},
+                                'time': _ref(META + 'Time')}[t]
+        defs[name] = {'type': 'object', 'properties': dict(sorted(props.items())),
+                      'x-kubernetes-group-version-kind': gvk}
+        defs[name + 'List'] = {
             'type': 'object', 'required': ['items'],
-            'properties': {'apiVersion': string, 'items': {'type': 'array', 'items': _ref(CORE + res.kind)},
+            'properties': {'apiVersion': string, 'items': {'type': 'array', 'items': _ref(name)},
                            'kind': string, 'metadata': _ref(META + 'ListMeta')},
-            'x-kubernetes-group-version-kind': [{'group': '', 'kind': res.kind + 'List', 'version': 'v1'}]}
+            'x-kubernetes-group-version-kind': [{'group': res.group, 'kind': res.kind + 'List',
+                                                 'version': res.version}]}
     return dict(sorted(defs.items()))
 
 
@@ -895,11 +1203,12 @@ def unknown_fields(res, obj):
     '''The fields of obj that its kind does not have, as the server's
     strict decoding names them ("spec.x"), at the levels the definitions
     describe.'''
-    defs = openapi_definitions()
-    out = [k for k in obj if k not in defs[CORE + res.kind]['properties']]
+    known = set(res.fields) | {'apiVersion', 'kind', 'metadata'}
+    out = [k for k in obj if k not in known]
     md = obj.get('metadata')
     if isinstance(md, dict):
-        out += ['metadata.' + k for k in md if k not in defs[META + 'ObjectMeta']['properties']]
+        meta = openapi_definitions()[META + 'ObjectMeta']['properties']
+        out += ['metadata.' + k for k in md if k not in meta]
     return out
 
 
@@ -1046,6 +1355,11 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             sys.stderr.write('kube-standin: %s\n' % (fmt % args))
 
     def send_response(self, code, message=None):
+        # Recorded before the client can have the answer: a test that reads
+        # the record once its client is done finds the status there.
+        rec = getattr(self, 'rec', None)
+        if rec is not None:
+            rec['status'] = code
         # As the real server: no Server header.
         self.log_request(code)
         self.send_response_only(code, message)
@@ -1110,8 +1424,10 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         rec = {'method': method, 'path': url.path, 'query': query,
                'headers': {k.lower(): v for k, v in self.headers.items()},
                'body': body.decode(errors='replace'), 'time': time.monotonic()}
+        self.rec = rec
         try:
             user = self.authenticate()
+            self.user_name = user
             rec['user'] = user
             st.record(rec)
             fault = st.take_fault(method, url.path)
@@ -1182,41 +1498,32 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         if path == '/openapi/v3' and method in ('GET', 'HEAD'):
             self.authorize(user, 'get', ('forbidden', 'path "%s"' % path))
             return self.send_json(200, openapi_v3_root())
-        if path == '/openapi/v3/api/v1' and method in ('GET', 'HEAD'):
+        if path.startswith('/openapi/v3/') and method in ('GET', 'HEAD'):
             self.authorize(user, 'get', ('forbidden', 'path "%s"' % path))
-            return self.send_json(200, openapi_v3_core())
+            for g, v in [('', 'v1')] + GROUP_VERSIONS:
+                if path == '/openapi/v3/' + openapi_gv_path(g, v):
+                    return self.send_json(200, openapi_v3_group(g, v))
+            raise ApiError(404, 'the server could not find the requested resource', details={})
         parts = [p for p in path.split('/') if p]
         if method not in ('GET', 'HEAD') and len(parts) < 3:
             raise ApiError(405, 'the server does not allow this method on the requested resource')
-        if path in ('/api', '/api/', '/apis', '/apis/', '/api/v1', '/api/v1/'):
-            self.authorize(user, 'get', ('forbidden', 'path "%s"' % path))
-            accept = self.headers.get('Accept', '')
-            if path.rstrip('/') == '/api/v1':
-                return self.send_json(200, api_resource_list())
-            agg = wants_aggregated(accept) if st.aggregated_discovery else None
-            if agg:
-                doc = aggregated_core(agg) if path.startswith('/api/') or path == '/api' else aggregated_groups(agg)
-                return self.send_json(200, doc, 'application/json;g=apidiscovery.k8s.io;v=%s;'
-                                      'as=APIGroupDiscoveryList' % agg)
-            if not accept_ok(accept):
-                raise ApiError(406, 'only the following media types are accepted: application/json, '
-                               'application/yaml, application/vnd.kubernetes.protobuf')
-            if path.rstrip('/') == '/api':
-                host = self.server.server_address
-                return self.send_json(200, {'kind': 'APIVersions', 'versions': ['v1'],
-                                            'serverAddressByClientCIDRs': [
-                                                {'clientCIDR': '0.0.0.0/0',
-                                                 'serverAddress': '%s:%d' % (host[0], host[1])}]})
-            return self.send_json(200, {'kind': 'APIGroupList', 'apiVersion': 'v1', 'groups': []})
-        if len(parts) < 3 or parts[:2] != ['api', 'v1']:
+        if self.discovery(path, parts, user):
+            return
+        if parts[:2] == ['api', 'v1']:
+            group, version, rest = '', 'v1', parts[2:]
+        elif len(parts) >= 3 and parts[0] == 'apis' and (parts[1], parts[2]) in GROUP_VERSIONS:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
             raise ApiError(404, 'the server could not find the requested resource', reason='NotFound',
                            details={})
-        rest = parts[2:]
+        served = {r.plural: r for r in resources_of(group, version)}
+        if not rest:
+            raise ApiError(404, 'the server could not find the requested resource', details={})
         ns = None
-        if rest[0] == 'namespaces' and len(rest) >= 3 and rest[2] in RESOURCES and RESOURCES[rest[2]].namespaced:
+        if rest[0] == 'namespaces' and len(rest) >= 3 and rest[2] in served and served[rest[2]].namespaced:
             ns = rest[1]
             rest = rest[2:]
-        res = RESOURCES.get(rest[0])
+        res = served.get(rest[0])
         if res is None or (res.namespaced and ns is None and len(rest) > 1):
             raise ApiError(404, 'the server could not find the requested resource', details={})
         name = rest[1] if len(rest) > 1 else None
@@ -1225,8 +1532,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             raise ApiError(404, 'the server could not find the requested resource', details={})
         st.before_verb(method, res, ns, name, query)
         scope = ('%s "%s"' % (res.plural, name) if name else res.plural,
-                 'resource "%s" in API group ""%s' % (
-                     res.plural, ' in the namespace "%s"' % ns if ns else ' at the cluster scope'))
+                 'resource "%s" in API group "%s"%s' % (
+                     res.plural, res.group, ' in the namespace "%s"' % ns if ns else ' at the cluster scope'))
         store = st.store
         if method in ('GET', 'HEAD') and name is None:
             verb = 'watch' if query.get('watch') in ('true', '1') else 'list'
@@ -1241,19 +1548,22 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         if method == 'PATCH' and name is not None:
             self.authorize(user, 'patch', scope)
             ctype = (self.headers.get('Content-Type') or '').split(';')[0].strip()
-            return self.send_object(200, res, store.patch(res, ns, name, ctype, body))
+            hook = (lambda new: self.admit_pod_security(res, ns, new)) if res.plural in ('pods', 'daemonsets') else None
+            return self.send_object(200, res, store.patch(res, ns, name, ctype, body, admit=hook))
         if method == 'PUT' and name is not None:
             self.authorize(user, 'update', scope)
-            obj = self.known_fields(res, self.decode_body(body), query)
+            obj = self.known_fields(res, self.decode_object(res, body), query)
+            self.admit_pod_security(res, ns, obj)
             return self.send_object(200, res, store.update(res, ns, name, obj))
         if method == 'POST' and name is None:
             self.authorize(user, 'create', scope)
             if res.namespaced and ns is None:
                 raise ApiError(405, 'the server does not allow this method on the requested resource')
-            obj = self.known_fields(res, self.decode_body(body), query)
+            obj = self.known_fields(res, self.decode_object(res, body), query)
             if obj.get('kind') not in (None, res.kind):
                 raise ApiError(400, 'the object provided is unrecognized (must be of type %s): '
                                'kind %s' % (res.kind, obj.get('kind')))
+            self.admit_pod_security(res, ns, obj)
             return self.send_object(201, res, store.create(res, ns, obj))
         if method == 'DELETE' and name is not None:
             self.authorize(user, 'delete', scope)
@@ -1265,6 +1575,72 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             gone = store.delete(res, ns, name, graceful=graceful)
             return self.send_object(200, res, gone)
         raise ApiError(405, 'the server does not allow this method on the requested resource')
+
+    def discovery(self, path, parts, user):
+        '''Serves /api, /api/v1, /apis, /apis/GROUP and /apis/GROUP/VERSION;
+        False for other paths.'''
+        st = self.server.standin
+        if parts not in (['api'], ['api', 'v1'], ['apis']) and not (
+                len(parts) in (2, 3) and parts[0] == 'apis' and any(
+                    parts[1:] in ([g], [g, v]) for g, v in GROUP_VERSIONS)):
+            return False
+        self.authorize(self.user_name, 'get', ('forbidden', 'path "%s"' % path))
+        accept = self.headers.get('Accept', '')
+        if parts == ['api', 'v1']:
+            self.send_json(200, api_resource_list())
+            return True
+        if len(parts) == 3:
+            self.send_json(200, api_resource_list(parts[1], parts[2]))
+            return True
+        if len(parts) == 2:
+            self.send_json(200, api_group(parts[1]))
+            return True
+        agg = wants_aggregated(accept) if st.aggregated_discovery else None
+        if agg:
+            doc = aggregated_core(agg) if parts == ['api'] else aggregated_groups(agg)
+            self.send_json(200, doc, 'application/json;g=apidiscovery.k8s.io;v=%s;as=APIGroupDiscoveryList' % agg)
+            return True
+        if not accept_ok(accept):
+            raise ApiError(406, 'only the following media types are accepted: application/json, '
+                           'application/yaml, application/vnd.kubernetes.protobuf')
+        if parts == ['api']:
+            host = self.server.server_address
+            self.send_json(200, {'kind': 'APIVersions', 'versions': ['v1'],
+                                 'serverAddressByClientCIDRs': [
+                                     {'clientCIDR': '0.0.0.0/0', 'serverAddress': '%s:%d' % (host[0], host[1])}]})
+            return True
+        self.send_json(200, api_group_list())
+        return True
+
+    def decode_object(self, res, body):
+        obj = self.decode_body(body)
+        err = kube_kinds.type_errors(res.kind, obj, res.types)
+        if err:
+            raise ApiError(400, err)
+        return obj
+
+    def admit_pod_security(self, res, ns, obj):
+        '''Pod Security admission: a pod that breaks its namespace's enforce
+        level is refused; a pod template (a DaemonSet's) that breaks the warn
+        level gets a warning, as the real admission does for workloads.'''
+        st = self.server.standin
+        if res.plural not in ('pods', 'daemonsets') or ns is None:
+            return
+        try:
+            labels = st.store.get(RESOURCES['namespaces'], None, ns)['metadata'].get('labels', {})
+        except ApiError:
+            return      # the create fails on the namespace anyway
+        if res.plural == 'pods':
+            level = kube_kinds.pod_security_level(labels, 'enforce', st.pod_security_default)
+            v = kube_kinds.pod_security_violations(level, obj.get('spec') or {})
+            if v:
+                raise ApiError(403, 'pods "%s" is forbidden: violates PodSecurity "%s:latest": %s'
+                               % (obj.get('metadata', {}).get('name', ''), level, ', '.join(v)))
+            return
+        warn = kube_kinds.pod_security_warn_level(labels, st.pod_security_default)
+        w = kube_kinds.pod_security_warning(warn, ((obj.get('spec') or {}).get('template') or {}).get('spec') or {})
+        if w:
+            self.warnings.append(w)
 
     def decode_body(self, body):
         ctype = (self.headers.get('Content-Type') or 'application/json').split(';')[0].strip()
@@ -1373,7 +1749,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         meta = {'resourceVersion': str(rv)}
         if next_cont:
             meta['continue'] = next_cont
-        return self.send_json(200, {'kind': res.kind + 'List', 'apiVersion': 'v1', 'metadata': meta,
+        return self.send_json(200, {'kind': res.kind + 'List', 'apiVersion': res.api_version, 'metadata': meta,
                                     'items': page})
 
     # -- watch
@@ -1473,7 +1849,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                     last = rv
                 if send_bookmark:
                     last = max(last, current)
-                    self.write_event('BOOKMARK', {'kind': res.kind, 'apiVersion': 'v1',
+                    self.write_event('BOOKMARK', {'kind': res.kind, 'apiVersion': res.api_version,
                                                   'metadata': {'resourceVersion': str(last),
                                                                'creationTimestamp': None}})
                     with store.cond:
@@ -1501,7 +1877,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         if tv and etype in ('ADDED', 'MODIFIED', 'DELETED'):
             # As the real server: a Table per event, the column definitions
             # only in the first.
-            table = self.table(RESOURCES[obj['kind'].lower() + 's'], [obj],
+            table = self.table(KINDS[obj['kind']], [obj],
                                obj['metadata']['resourceVersion'], tv)
             if self.watch_table_headers_sent:
                 table['columnDefinitions'] = []
@@ -1619,13 +1995,18 @@ class KubeStandin:
     start()/stop().'''
 
     def __init__(self, tls_dir=None, tokens=None, bookmark_interval=60.0, verbose=False,
-                 client_ca=None, aggregated_discovery=True):
+                 client_ca=None, aggregated_discovery=True, pod_security_default='privileged'):
         self.store = Store()
+        self.store.on_change = self._controllers
+        # The cluster's Pod Security level for namespaces without labels
+        # (the upstream default is privileged; hardened clusters set baseline).
+        assert pod_security_default in kube_kinds.POD_SECURITY_LEVELS
+        self.pod_security_default = pod_security_default
         # Servers before 1.26 have no aggregated discovery: clients fall back
         # to /api/v1 (kept to prove that document too).
         self.aggregated_discovery = aggregated_discovery
         self.lock = threading.Lock()
-        self.tokens = {t: 'system:serviceaccount:gpu-operator:nvidia-cc-k8s-bridge' for t in (tokens or [])}
+        self.tokens = {t: 'system:serviceaccount:nvidia-cc-k8s-bridge:nvidia-cc-k8s-bridge' for t in (tokens or [])}
         self.bookmark_interval = bookmark_interval
         self.verbose = verbose
         self.requests = []
@@ -1672,6 +2053,36 @@ class KubeStandin:
 
     def __exit__(self, *exc):
         self.stop()
+
+    # -- controllers
+
+    def _controllers(self, res):
+        '''The DaemonSet controller's part that tests can see (store lock
+        held): status.desiredNumberScheduled, the nodes a DaemonSet's pods
+        fit, kept up to date as DaemonSets and nodes change.  No pods are
+        made: nothing would run them.'''
+        if res.plural not in ('nodes', 'daemonsets'):
+            return
+        store = self.store
+        ds_res = RESOURCES['daemonsets']
+        nodes = [o for k, o in store.objects.items() if k[0] == 'nodes']
+        for k, ds in sorted((k, o) for k, o in store.objects.items() if k[0] == 'daemonsets'):
+            spec = ds.get('spec', {}).get('template', {}).get('spec', {})
+            status = dict(ds.get('status', {}))
+            status['desiredNumberScheduled'] = sum(1 for n in nodes if kube_kinds.pod_fits_node(spec, n))
+            status['observedGeneration'] = ds['metadata'].get('generation', 1)
+            if status != ds.get('status'):
+                new = copy.deepcopy(ds)
+                new['status'] = status
+                store.commit(ds_res, k, ds, new)
+
+    def daemonset(self, namespace, name):
+        return self.store.get(RESOURCES['daemonsets'], namespace, name)
+
+    def events(self, namespace=None, field_selector=''):
+        res = RESOURCES['events']
+        items, _ = self.store.list(res, Selector(res, namespace, {'fieldSelector': field_selector}))
+        return items
 
     # -- objects
 
@@ -1777,7 +2188,7 @@ class KubeStandin:
 
     # -- faults
 
-    def set_tokens(self, tokens, user='system:serviceaccount:gpu-operator:nvidia-cc-k8s-bridge'):
+    def set_tokens(self, tokens, user='system:serviceaccount:nvidia-cc-k8s-bridge:nvidia-cc-k8s-bridge'):
         '''Only these bearer tokens are valid from now on.'''
         with self.lock:
             self.tokens = {t: user for t in tokens}

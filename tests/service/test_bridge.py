@@ -11,6 +11,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -42,8 +43,10 @@ class BridgeTestCase(harness.ServiceTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.bridge_bin = harness.env_path('NVIDIA_CC_K8S_BRIDGE')
-        cls.kubectl = os.environ.get('KUBECTL') or shutil.which('kubectl')
+        cls.kubectl_bin = os.environ.get('KUBECTL') or shutil.which('kubectl')
         cls.pki = tempfile.mkdtemp(prefix='kube-standin-pki-')
+        # Readable by a bridge that runs as another user.
+        os.chmod(cls.pki, 0o755)
         kube_standin.make_pki(cls.pki)
 
     @classmethod
@@ -69,6 +72,7 @@ class BridgeTestCase(harness.ServiceTestCase):
             ca_file=os.path.join(self.pki, 'ca.crt'), token_file=self.token_file)
         self.readiness = os.path.join(self.tmp, 'validations', '.cc-manager-ctr-ready')
         self.bridge_state = os.path.join(self.tmp, 'bridge-state')
+        self.liveness = os.path.join(self.tmp, 'run', 'alive')
         self.addCleanup(self._stop_bridges)
         self._poke_daemon()
 
@@ -102,7 +106,9 @@ class BridgeTestCase(harness.ServiceTestCase):
             f.write(token + '\n')
         os.rename(tmp, self.token_file)
 
-    def start_bridge(self, extra_args=(), env_extra=None, wait_ready=True):
+    def start_bridge(self, extra_args=(), env_extra=None, wait_ready=True, user=None):
+        '''Starts the bridge; as root, or as user (uid, gid) when given, with
+        its files made reachable for that user.'''
         assert self.bridge is None or not self.bridge.alive()
         if self.bridge is not None:
             self.bridges.append(self.bridge)
@@ -110,6 +116,16 @@ class BridgeTestCase(harness.ServiceTestCase):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
             sock.bind(notify_path)
+            wrapper = list(self.wrapper)
+            if user is not None:
+                if not self.is_root:
+                    self.skipTest('needs root to run the bridge as uid %d' % user[0])
+                wrapper += ['setpriv', '--reuid=%d' % user[0], '--regid=%d' % user[1], '--clear-groups', '--']
+                os.chmod(notify_path, 0o777)
+                os.chmod(self.kubeconfig, 0o644)
+                for d in (self.bridge_state, os.path.dirname(self.readiness), os.path.dirname(self.liveness)):
+                    os.makedirs(d, exist_ok=True)
+                    os.chown(d, user[0], user[1])
             env = self.client_env()
             for k in ('KUBECONFIG', 'NODE_NAME', 'DEFAULT_CC_MODE', 'EVICT_OPERATOR_COMPONENTS',
                       'OPERATOR_NAMESPACE', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT',
@@ -119,10 +135,10 @@ class BridgeTestCase(harness.ServiceTestCase):
             env['NODE_NAME'] = NODE
             env['OPERATOR_NAMESPACE'] = NAMESPACE
             env.update(env_extra or {})
-            args = self.wrapper + [self.bridge_bin, '--kubeconfig', self.kubeconfig,
-                                   '--bus', self.bus_address, '--readiness-file', self.readiness,
-                                   '--state-dir', self.bridge_state, '--log-target', 'console',
-                                   '--debug', '--retry-max', '1'] + list(extra_args)
+            args = wrapper + [self.bridge_bin, '--kubeconfig', self.kubeconfig,
+                              '--bus', self.bus_address, '--readiness-file', self.readiness,
+                              '--state-dir', self.bridge_state, '--liveness-file', self.liveness,
+                              '--log-target', 'console', '--debug', '--retry-max', '1', '--no-device-plugin'] + list(extra_args)
             with open(self.bridge_log, 'ab') as f:
                 f.write(('$ %s\n' % ' '.join(args)).encode())
             self.bridge = harness.Process(args, self.bridge_log, env=env, name='nvidia-cc-k8s-bridge')
@@ -204,17 +220,42 @@ class BridgeTestCase(harness.ServiceTestCase):
         return self.wait_labels(lambda l: l.get(MODE_STATE) == state and l.get(READY_STATE) == ready,
                                 '%s=%s and %s=%s' % (MODE_STATE, state, READY_STATE, ready), timeout)
 
-    def kubectl_label(self, *labels):
-        if not self.kubectl:
+    def kubectl(self, *args, check=True):
+        if not self.kubectl_bin:
             self.skipTest('kubectl is not installed')
         # kubectl authenticates with its own copy of the token.
         kc = kube_standin.write_kubeconfig(os.path.join(self.tmp, 'kubectl-config'), self.api.url,
                                            ca_file=os.path.join(self.pki, 'ca.crt'), token=self.token)
-        r = subprocess.run([self.kubectl, '--kubeconfig', kc, 'label', 'node', NODE, '--overwrite'] + list(labels),
+        r = subprocess.run([self.kubectl_bin, '--kubeconfig', kc] + list(args),
                            env=dict(os.environ, HOME=self.tmp), stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return r.stdout
+        if check:
+            self.assertEqual(r.returncode, 0, r.stderr)
+        return r
+
+    def kubectl_label(self, *labels):
+        return self.kubectl('label', 'node', NODE, '--overwrite', *labels).stdout
+
+    def node_events(self, reason=None):
+        '''The Events about the node, as kubectl describe finds them.'''
+        evs = [e for e in self.api.events(None, 'involvedObject.kind=Node,involvedObject.name=' + NODE)]
+        return [e for e in evs if reason is None or e['reason'] == reason]
+
+    def wait_event(self, reason, what=None, count=1):
+        self.api.wait_for(lambda: any(e.get('count', 1) >= count for e in self.node_events(reason)),
+                          TIMEOUT, what or 'a %s event' % reason, alive=self.alive)
+        return self.node_events(reason)[0]
+
+    def describe_events(self):
+        '''The Events section of kubectl describe node: (type, reason, age, from, message) rows.'''
+        out = self.kubectl('describe', 'node', NODE).stdout
+        self.assertIn('\nEvents:', out)
+        section = out.split('\nEvents:', 1)[1]
+        lines = [l for l in section.splitlines()[1:] if l.strip() and not l.strip().startswith('----')]
+        rows = []
+        for l in lines[1:] if lines and lines[0].split()[:2] == ['Type', 'Reason'] else lines:
+            rows.append(re.split(r'\s{2,}', l.strip(), maxsplit=4))
+        return out, rows
 
     def set_mode_label(self, value):
         self.api.set_labels(NODE, {MODE: value})
@@ -389,7 +430,10 @@ class BridgeEvictionTest(BridgeTestCase):
                                                                watch=True), TIMEOUT, 'a watch of the pods')
         self.sync_daemon()
         self.assert_gpus('off')
-        self.assertEqual(self.api.labels(NODE).get(MODE_STATE), 'off')
+        # From the pause on, nothing claims the node is in either mode.
+        labels = self.api.labels(NODE)
+        self.assertEqual((labels.get(MODE_STATE), labels.get(READY_STATE)), ('switching', ''))
+        self.assertIsNone(self.readiness_text(), 'the readiness file of mode off during the switch')
         pod_reqs = self.api.requests_matching('GET', '/api/v1/(namespaces/%s/)?pods' % NAMESPACE)
         self.assertTrue(all('spec.nodeName=' + NODE in r['query'].get('fieldSelector', '') for r in pod_reqs),
                         [r['query'] for r in pod_reqs])
@@ -401,7 +445,20 @@ class BridgeEvictionTest(BridgeTestCase):
                                   'the switch and the operand labels restored')
         self.assertEqual(labels[READY_STATE], 'true')
         self.assert_gpus('on')
+        self.assertEqual(self.readiness_text(), 'on\n')
         self.assertEqual(len(self.api.pods(NAMESPACE, 'spec.nodeName=' + NODE)), 1, 'the web pod stays')
+        # kubectl describe node tells what was paused, and that it is back.
+        self.wait_event('CCModeApplied')
+        out, rows = self.describe_events()
+        by_reason = {r[1]: r for r in rows}
+        self.assertEqual(by_reason['OperandsPaused'][0], 'Normal')
+        for k, v in self.NODE_LABELS.items():
+            if self.EXPECT_PAUSED[k] != v:
+                self.assertIn('%s=%s' % (k, v), by_reason['OperandsPaused'][4])
+        self.assertIn('mode on', by_reason['OperandsPaused'][4])
+        self.assertEqual(by_reason['OperandsRestored'][0], 'Normal')
+        self.assertEqual(by_reason['CCModeApplied'][0], 'Normal')
+        self.assertEqual(by_reason['CCModeApplied'][3], 'nvidia-cc-k8s-bridge')
 
     def test_no_eviction_when_disabled(self):
         self.add_operands()
@@ -567,7 +624,7 @@ class BridgeRecoveryTest(BridgeTestCase):
         since = [i for i, r in enumerate(self.api.requests_matching()) if r['headers'].get('authorization')]
         last = self.api.requests_matching()[since[-1]]
         self.assertEqual(last['headers']['authorization'], 'Bearer token-1')
-        self.assertEqual(last['status'], 200)
+        self.assertIn(last['status'], (200, 201))
 
 
 if __name__ == '__main__':

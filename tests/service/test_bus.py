@@ -98,6 +98,9 @@ class BusTest(harness.ServiceTestCase):
             self.assertIs(props['PpcieCapable'], True)
             self.assertEqual(props['CcMode'], 'off')
             self.assertEqual(props['PpcieMode'], 'off')
+            # Blackwell's 0x590 bits; a Hopper GPU has neither.
+            self.assertEqual(props['NvlinkEncryption'], 'unknown')
+            self.assertEqual(props['Bar0Firewall'], 'unknown')
             self.assertEqual(props['Driver'], 'nvidia')
             self.assertEqual(props['IommuGroup'], self.host.iommu_group(bdf))
             self.assertGreaterEqual(props['IommuGroup'], 0)
@@ -135,6 +138,10 @@ class BusTest(harness.ServiceTestCase):
         for props in kinds['gpu']:
             self.assertIs(props['CcCapable'], True)
             self.assertIs(props['PpcieCapable'], props['Architecture'] == 'hopper')
+            blackwell = props['Architecture'] == 'blackwell'
+            self.assertEqual(props['PpcieMode'], 'unknown' if blackwell else 'off')
+            self.assertEqual(props['NvlinkEncryption'], 'off' if blackwell else 'unknown')
+            self.assertEqual(props['Bar0Firewall'], 'off' if blackwell else 'unknown')
 
     def test_sigterm_exit_status(self):
         start = len(self.signals)

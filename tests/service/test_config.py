@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: MIT
 #
 # The configuration file: the default mode applied at start, its fallback to
-# "off" on a host without a TEE, and a bad value refused at start.
+# "off" on a host without a TEE, and a bad value refused at start.  The
+# command line: --simulate refused on the real root.
 
+import os
 import signal
+import subprocess
 
 import harness
 from harness import MANAGER_IFACE, MANAGER_PATH
@@ -45,6 +48,64 @@ class ConfigTest(harness.ServiceTestCase):
         self.assertEqual(self.host.snapshot(), before, 'GPUs already in the default mode were touched')
         self.sync_daemon()
         self.assertEqual(self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ModeState', start), [])
+
+    def start_and_watch_readiness(self, config):
+        '''Starts the daemon; returns once it owns its name, with the
+        notifications sent so far.'''
+        self.start_daemon(config, keep_notify=True)
+        self.wait_until(lambda: self.name_has_owner(harness.BUS_NAME), harness.START_TIMEOUT,
+                        'nvidia-ccd on the bus', watch=[self.daemon])
+        return self.notify_messages()
+
+    def wait_ready_sent(self, sent):
+        '''Waits for READY=1; returns every notification, in order.'''
+        while not any('READY=1' in m.split('\n') for m in sent):
+            self.wait_fd(self.notify_sock.fileno(), 60, 'READY=1 from nvidia-ccd')
+            sent += self.notify_messages()
+        return sent
+
+    def test_ready_after_default_mode(self):
+        # Slow boots, so that the switch is seen running.
+        self.make_host(['--gpus', '4', '--boot-ms', '1500', '--tee', 'tdx', '--mode', 'off'])
+        sent = self.start_and_watch_readiness('[Mode]\nDefault=on\n')
+        # On the bus, switching, reads answered; not ready yet.
+        manager = self.manager()
+        self.assertEqual((manager['ModeState'], manager['Mode']), ('switching', 'off'))
+        sent += self.notify_messages()
+        self.assertNotIn('READY=1', '\n'.join(sent).split('\n'), 'READY=1 before the default mode was applied')
+        self.assertIn('STATUS=Applying the default mode on: switching 4 devices', '\n'.join(sent).split('\n'))
+        # Other changes wait: Busy.
+        self.assert_dbus_error(harness.ERROR + 'Busy', self.set_mode, 'off')
+
+        sent = self.wait_ready_sent(sent)
+        # READY=1 comes with every GPU in the mode, and after the status
+        # saying so.
+        manager = self.manager()
+        self.assertEqual((manager['ModeState'], manager['Mode'], manager['LastError']), ('idle', 'on', ''))
+        for bdf in self.host.gpus():
+            self.assertEqual(self.host.active_knobs(bdf).get(CCM), 1, bdf)
+        lines = '\n'.join(sent).split('\n')
+        self.assertLess(lines.index('STATUS=Mode on set on 4 devices'), lines.index('READY=1'))
+
+    def test_ready_after_failed_default_mode(self):
+        self.make_host(['--gpus', '4', '--boot-ms', '50', '--tee', 'tdx', '--mode', 'off'])
+        bad = self.host.gpus()[1]
+        self.host.gpusim_set(bad, 'Inject', 'OffBus', 'true')
+        sent = self.wait_ready_sent(self.start_and_watch_readiness('[Mode]\nDefault=on\n'))
+        # Ready all the same (a failed start would only be retried, with
+        # more resets); the failure is in the properties and the status.
+        manager = self.manager()
+        self.assertEqual(manager['ModeState'], 'failed')
+        self.assertIn(bad, manager['LastError'])
+        status = [l for m in sent for l in m.split('\n') if l.startswith('STATUS=')]
+        self.assertTrue(status[-1].startswith('STATUS=Switch to mode on failed: '), status)
+        self.assertTrue(self.daemon.alive())
+
+    def test_ready_at_once_without_switch(self):
+        self.make_host(['--gpus', '2', '--boot-ms', '50', '--tee', 'tdx', '--mode', 'on'])
+        sent = self.wait_ready_sent(self.start_and_watch_readiness('[Mode]\nDefault=on\n'))
+        self.assertIn('READY=1\nSTATUS=Managing 2 devices', sent)
+        self.assertEqual(self.manager()['ModeState'], 'idle')
 
     def test_default_mode_falls_back_without_tee(self):
         # GPUs left on by someone; on is configured, but the host has no TEE.
@@ -93,6 +154,25 @@ class ConfigTest(harness.ServiceTestCase):
         self.assertIn('Default', log)
         self.assertIn('enabled', log)
         self.assertFalse(self.name_has_owner(harness.BUS_NAME))
+
+    def test_simulate_refuses_real_root(self):
+        '''--simulate plays the kernel by writing into the tree: on the real
+        root that would be the kernel's own /sys.  Refused before anything
+        is read or written, with an error that says why.'''
+        config = self.write_config('')
+        env = self.client_env()
+        env['STATE_DIRECTORY'] = self.state_dir
+        for root_args in ([], ['--sysfs-root', '/'], ['--sysfs-root', '/tmp/..']):
+            with self.subTest(root=root_args):
+                args = self.wrapper + [self.daemon_bin, '--bus', self.bus_address, '--simulate',
+                                       '--log-target', 'console', '--config', config] + root_args
+                r = subprocess.run(args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, timeout=60)
+                self.assertGreater(r.returncode, 0, r.stdout)
+                self.assertIn('--simulate', r.stdout)
+                self.assertIn('--sysfs-root', r.stdout)
+                self.assertFalse(self.name_has_owner(harness.BUS_NAME))
+        self.assertEqual(os.listdir(self.state_dir), [])
 
 
 if __name__ == '__main__':

@@ -40,6 +40,30 @@ def rc_path(name):
     return sd_bus_path_encode(RC_PREFIX, name)
 
 
+class FileArg:
+    '''An option whose value is a file sent as a descriptor (type h),
+    opened by the test, the caller, when the call is made.'''
+
+    def __init__(self, path, flags=os.O_RDONLY):
+        self.path = path
+        self.flags = flags
+
+    def open(self):
+        return os.open(self.path, self.flags | os.O_CLOEXEC)
+
+
+def with_fds(options):
+    '''The options with each FileArg opened: (options, descriptors), the
+    "h" values indexing the descriptors (which the call's list then owns).'''
+    out, fds = {}, []
+    for k, v in options.items():
+        if isinstance(v, FileArg):
+            fds.append(v.open())
+            v = GLib.Variant('h', len(fds) - 1)
+        out[k] = v
+    return out, fds
+
+
 class KataTest(harness.ServiceTestCase):
     AUTO_START = False
 
@@ -133,9 +157,9 @@ class KataTest(harness.ServiceTestCase):
     def options(self, reg, **extra):
         opts = {}
         if reg.tls:
-            opts['ca-file'] = GLib.Variant('s', reg.ca_file)
+            opts['ca-file-fd'] = FileArg(reg.ca_file)
         if reg.auth:
-            opts['pull-secret'] = GLib.Variant('s', self.secret)
+            opts['pull-secret-fd'] = FileArg(self.secret)
         if not reg.tls:
             opts['plain-http'] = GLib.Variant('b', True)
         for k, v in extra.items():
@@ -143,15 +167,17 @@ class KataTest(harness.ServiceTestCase):
         return opts
 
     def install(self, name, reference, options, **kw):
+        options, fds = with_fds(options)
         path = self.call(MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts', 'ssa{sv}',
-                         (name, reference, options), **kw)[0]
+                         (name, reference, options), fds=fds, **kw)[0]
         # The signals sent before the reply.
         self.dispatch_pending()
         return path
 
     def install_async(self, name, reference, options):
+        options, fds = with_fds(options)
         return self.call_async(MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts', 'ssa{sv}',
-                               (name, reference, options))
+                               (name, reference, options), fds=fds)
 
     def remove(self, name):
         r = self.call(MANAGER_PATH, MANAGER_IFACE, 'RemoveKataArtifacts', 's', (name,))
@@ -312,7 +338,7 @@ class KataTest(harness.ServiceTestCase):
         reg = self.secure_registry()
         reg.push_artifact(REPO, 'v1', self.files(1))
         opts = self.options(reg)
-        del opts['pull-secret']
+        del opts['pull-secret-fd']
         msg = self.assert_refused(ERROR + 'RegistryError', self.install, NAME, reg.ref(REPO, 'v1'), opts)
         self.assertIn('no pull secret', msg)
 
@@ -853,9 +879,18 @@ sys.stdout.write('[' * (1 << 20) + '\\n')
     def test_reads_during_install_commit(self):
         reg = self.secure_registry()
         art1, path = self.install_v1(reg)
-        art2 = reg.push_artifact(REPO, 'v2', self.files(2))
-        self.hold_containerd_config()
+        # Big enough that the pull is still running when the lease is taken:
+        # the checks before the pull read containerd's configuration freely.
+        files2 = self.files(2, big=128 << 20)
+        art2 = reg.push_artifact(REPO, 'v2', files2)
+        start = len(self.signals)
         pending = self.install_async(NAME, reg.ref(REPO, 'v2'), self.options(reg))
+
+        def pull_started():
+            return any(p and p[0] == NAME
+                       for p in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start))
+        self.wait_until(pull_started, 60, 'the pull under way')
+        self.hold_containerd_config()
         # The pull is over and the commit runs, held at containerd's
         # configuration until released; the loop answers meanwhile.
         self.wait_containerd_config_opened()
@@ -874,8 +909,33 @@ sys.stdout.write('[' * (1 << 20) + '\\n')
         self.wait_reply(pending, timeout=300)
         self.assertNotIn('error', pending, pending.get('error'))
         self.dispatch_pending()
-        self.assert_installed(path, art2, self.files(2))
+        self.assert_installed(path, art2, files2)
         self.assertEqual(self.staging_dirs(), [])
+
+    def test_reads_during_checks(self):
+        # The checks before the pull read containerd's configuration on a
+        # worker thread too: held there by the lease, the daemon answers
+        # reads, refuses other changes with Busy, and pulls nothing.
+        reg = self.secure_registry()
+        art = reg.push_artifact(REPO, 'v1', self.files(1))
+        start = len(self.signals)
+        self.hold_containerd_config()
+        pending = self.install_async(NAME, reg.ref(REPO, 'v1'), self.options(reg))
+        self.wait_containerd_config_opened()
+        self.assert_dbus_error(ERROR + 'Busy', self.remove, NAME)
+        self.assert_dbus_error(ERROR + 'Busy', self.set_mode, 'on')
+        self.assertEqual(self.manager()['ArtifactsProgress'], ('', 0, 0))
+        self.assertFalse(pending['done'], pending)
+        self.assertEqual(self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start), [],
+                         'a pull was started')
+        self.assertEqual(self.registry_gets(reg), [])
+        self.assertEqual(self.staging_dirs(), [])
+
+        self.release_containerd_config()
+        self.wait_reply(pending, timeout=300)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.dispatch_pending()
+        self.assert_installed(rc_path(NAME), art, self.files(1))
 
     def test_reads_during_remove(self):
         reg = self.secure_registry()
@@ -971,11 +1031,11 @@ sys.stdout.write('[' * (1 << 20) + '\\n')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, 'Installed runtime class %s (%s)\n' % (NAME, rc_path(NAME)))
         self.assert_installed(rc_path(NAME), art, self.files(1))
-        # Refusals: a line naming the problem, exit status 1; nobody is denied with 4.
+        # Refusals: a bad name is a usage error (2) in the daemon's words;
+        # nobody is denied with 4; the daemon's own refusals are 1.
         r = self.run_ccctl(['install-artifacts', 'Bad_Name', reg.ref(REPO, 'v1')])
-        self.assertEqual(r.returncode, 1)
-        self.assertIn('InvalidArgument', r.stderr)
-        self.assertIn('DNS-1123', r.stderr)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('Runtime class name "Bad_Name" is not a DNS-1123 label', r.stderr)
         r = self.run_ccctl(['remove-artifacts', NAME], as_nobody=True)
         self.assertEqual(r.returncode, 4, r.stderr)
         self.assertIn('manage-artifacts', r.stderr)
@@ -1013,14 +1073,211 @@ sys.stdout.write('[' * (1 << 20) + '\\n')
             self.assertEqual(row, [name, reg.ref(REPO, 'v1'), art.digest[:len('sha256:') + 12],
                                    installed.strftime('%Y-%m-%d'), installed.strftime('%H:%M:%S'), 'UTC'])
 
-        # JSON: the RuntimeClass properties; a handler of "" (not registered) is null.
+        # JSON: the RuntimeClass properties as the bus has them; a handler
+        # of "" (not registered) stays "".
         status = json.loads(self.run_ccctl(['--json', 'status']).stdout)
         self.assertEqual([c['Name'] for c in status['RuntimeClasses']], [NAME, other])
-        self.assertEqual([c['ContainerdHandler'] for c in status['RuntimeClasses']], [NAME, None])
+        self.assertEqual([c['ContainerdHandler'] for c in status['RuntimeClasses']], [NAME, ''])
         for c in status['RuntimeClasses']:
-            props = self.get_all(rc_path(c['Name']), RC_IFACE)
-            props['ContainerdHandler'] = props['ContainerdHandler'] or None
-            self.assertEqual(c, props)
+            self.assertEqual(c, self.get_all(rc_path(c['Name']), RC_IFACE))
+
+
+    # -- preconditions, checked before anything is pulled
+
+    def registry_gets(self, reg):
+        '''The GET requests the registry answered (its log at level info).'''
+        return [l for l in reg.log().splitlines() if 'http.request.method=GET' in l]
+
+    def test_containerd_missing_refused_before_pull(self):
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'big', self.files(1, big=64 << 20))
+        os.unlink(self.containerd)
+        start = len(self.signals)
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'big'),
+                                  self.options(reg), contains=self.containerd + ' does not exist')
+        self.assertIn('without registering', msg)
+        self.assertNotIn('register-containerd', msg)
+        # Nothing was pulled: no progress, not one GET at the registry.
+        self.assertEqual(self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start), [])
+        self.assertEqual(self.registry_gets(reg), [])
+        self.assertFalse(os.path.exists(self.artifacts), 'the artifacts directory was made for a refused install')
+        # Without registration the same install goes through.
+        path = self.install(NAME, reg.ref(REPO, 'big'),
+                            self.options(reg, register_containerd=GLib.Variant('b', False)))
+        self.assertEqual(self.get_all(path, RC_IFACE)['ContainerdHandler'], '')
+        # The registry's log does show a pull's GETs.
+        self.assertTrue(any('/blobs/sha256:' in l for l in self.registry_gets(reg)), reg.log()[-2000:])
+
+    def test_containerd_conflict_refused_before_pull(self):
+        with open(os.path.join(self.srcdir, 'tests/fixtures/containerd/operator-nvidia.toml'), 'rb') as f:
+            text = f.read()
+        text += ('\n[plugins."%s".containerd.runtimes.%s]\n  runtime_type = "io.containerd.kata.v2"\n'
+                 % (CRI, NAME)).encode()
+        self.write_containerd(text)
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'v1'),
+                            self.options(reg), contains=self.containerd)
+        self.assertEqual(self.registry_gets(reg), [])
+
+    def restart_with_fetch_helper(self, path):
+        saved = os.environ.get('NVIDIA_CCD_FETCH')
+        os.environ['NVIDIA_CCD_FETCH'] = path
+        try:
+            self.assertEqual(self.kill_daemon(harness.signal.SIGTERM), 0)
+            self.start_daemon(self.config_text())
+        finally:
+            os.environ['NVIDIA_CCD_FETCH'] = saved
+
+    def test_fetch_helper_missing(self):
+        reg = self.registry(tls=False)
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        missing = os.path.join(self.tmp, 'no-such-helper')
+        self.restart_with_fetch_helper(missing)
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'v1'),
+                                  self.options(reg))
+        self.assertIn('cannot run the fetch helper %s: No such file or directory (ENOENT)' % missing, msg)
+
+        # Not executable: the same, with EACCES.
+        with open(missing, 'w') as f:
+            f.write('#!/bin/sh\n')
+        os.chmod(missing, 0o644)
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'v1'),
+                                  self.options(reg))
+        self.assertIn('cannot run the fetch helper %s: Permission denied (EACCES)' % missing, msg)
+
+        # Executable, but execv() refuses it after the fork: reported by the
+        # child, with the errno.
+        with open(missing, 'wb') as f:
+            f.write(b'\x7fELF not really\n')
+        os.chmod(missing, 0o755)
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'v1'),
+                                  self.options(reg))
+        self.assertIn('cannot run the fetch helper %s: Exec format error (ENOEXEC)' % missing, msg)
+        self.assertEqual(self.registry_gets(reg), [])
+
+    # -- the pull secret and the CA bundle: descriptors, or files in the
+    #    configuration's directory
+
+    def test_path_options_in_config_dir(self):
+        # The configuration file is in self.tmp: paths there are opened by
+        # the daemon, as /etc/nvidia-ccd would be.
+        reg = self.secure_registry()
+        art = reg.push_artifact(REPO, 'v1', self.files(1))
+        self.assertEqual(os.path.dirname(self.secret), self.tmp)
+        ca = os.path.join(self.tmp, 'registry-ca.pem')
+        shutil.copy(reg.ca_file, ca)
+        path = self.install(NAME, reg.ref(REPO, 'v1'), {'pull-secret': GLib.Variant('s', self.secret),
+                                                        'ca-file': GLib.Variant('s', ca)})
+        self.assert_installed(path, art, self.files(1))
+
+    def test_path_options_elsewhere_refused(self):
+        reg = self.secure_registry()
+        ref = reg.ref(REPO, 'v1')
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        # Subdirectories of it are in it; nothing else is, whatever the
+        # daemon itself could read.
+        for option, value in (('pull-secret', '/root/.docker/config.json'),
+                              ('pull-secret', self.tmp + '/../' + os.path.basename(self.tmp) + '/pull-secret.json'),
+                              ('pull-secret', self.tmp + '/./pull-secret.json'),
+                              ('pull-secret', self.tmp + '//pull-secret.json'),
+                              ('pull-secret', self.tmp),
+                              ('pull-secret', self.tmp + '-other/pull-secret.json'),
+                              ('ca-file', '/etc/ssl/certs/ca-certificates.crt'),
+                              ('ca-file', 'relative.pem')):
+            opts = self.options(reg)
+            del opts[option + '-fd']
+            opts[option] = GLib.Variant('s', value)
+            msg = self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, ref, opts,
+                                      contains='Option %s: "%s"' % (option, value))
+            self.assertIn('is not a file in %s/' % self.tmp, msg)
+            self.assertIn(option + '-fd', msg)
+        # A path that is in the directory but is not there, or not a file.
+        os.mkfifo(os.path.join(self.tmp, 'fifo.json'))
+        for value, why in ((os.path.join(self.tmp, 'missing.json'), 'No such file or directory'),
+                           (os.path.join(self.tmp, 'fifo.json'), 'is not a regular file')):
+            opts = self.options(reg)
+            del opts['pull-secret-fd']
+            opts['pull-secret'] = GLib.Variant('s', value)
+            self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, ref, opts, contains=why)
+
+    def test_fd_options_refused(self):
+        reg = self.secure_registry()
+        ref = reg.ref(REPO, 'v1')
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        big = os.path.join(self.tmp, 'big.json')
+        with open(big, 'wb') as f:
+            f.truncate((1 << 20) + 1)
+        fifo = os.path.join(self.tmp, 'secret.fifo')
+        os.mkfifo(fifo)
+        for arg, why in ((FileArg(self.tmp, os.O_RDONLY | os.O_DIRECTORY), 'the file descriptor is not of a regular file'),
+                         (FileArg(fifo, os.O_RDONLY | os.O_NONBLOCK), 'the file descriptor is not of a regular file'),
+                         (FileArg(self.secret, os.O_WRONLY), 'the file descriptor is not open for reading'),
+                         (FileArg(self.secret, os.O_PATH), 'the file descriptor is not open for reading'),
+                         (FileArg(big), 'the file is larger than 1048576 bytes')):
+            opts = self.options(reg)
+            opts['pull-secret-fd'] = arg
+            self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, ref, opts,
+                                contains='Option pull-secret-fd: ' + why)
+        opts = self.options(reg)
+        opts['pull-secret'] = GLib.Variant('s', self.secret)
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, ref, opts, contains='exclude each other')
+        opts = self.options(reg)
+        opts['ca-file-fd'] = GLib.Variant('s', reg.ca_file)
+        self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, ref, opts,
+                            contains='must be a file descriptor (h)')
+        # The descriptor's offset is the caller's business: read from the start.
+        opts = self.options(reg)
+        fd = os.open(self.secret, os.O_RDONLY | os.O_CLOEXEC)
+        os.lseek(fd, 0, os.SEEK_END)
+        opts['pull-secret-fd'] = GLib.Variant('h', 0)
+        ca = FileArg(reg.ca_file).open()
+        opts['ca-file-fd'] = GLib.Variant('h', 1)
+        path = self.call(MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts', 'ssa{sv}', (NAME, ref, opts),
+                         fds=[fd, ca])[0]
+        self.assertEqual(path, rc_path(NAME))
+
+    def test_ctl_reads_files_with_callers_rights(self):
+        reg = self.secure_registry()
+        ref = reg.ref(REPO, 'v1')
+        art = reg.push_artifact(REPO, 'v1', self.files(1))
+        self.polkit_set_allowed(harness.ALL_ACTIONS)
+        before = self.snapshot()
+        # Root's file, 0600: nobody cannot read it, so neither can the
+        # daemon on nobody's behalf; the daemon is never asked.
+        os.chmod(self.secret, 0o600)
+        r = self.run_ccctl(['install-artifacts', NAME, ref, '--pull-secret', self.secret, '--ca-file', reg.ca_file],
+                           as_nobody=True)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('--pull-secret %s: Permission denied' % self.secret, r.stderr)
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.registry_gets(reg), [])
+        # nobody's own copies, outside the configuration's directory: fine.
+        home = os.path.join(self.tmp, 'nobody')
+        os.mkdir(home, 0o700)
+        secret, ca = os.path.join(home, 'config.json'), os.path.join(home, 'ca.pem')
+        shutil.copy(self.secret, secret)
+        shutil.copy(reg.ca_file, ca)
+        for p in (home, secret, ca):
+            os.chown(p, 65534, 65534)
+        os.chmod(secret, 0o600)
+        r = self.run_ccctl(['install-artifacts', NAME, ref, '--pull-secret', secret, '--ca-file', ca],
+                           as_nobody=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_installed(rc_path(NAME), art, self.files(1))
+        # A directory, or a file larger than the daemon takes, is refused by
+        # the CLI, before any call.
+        r = self.run_ccctl(['install-artifacts', 'kata-other', ref, '--pull-secret', home])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('--pull-secret %s: not a regular file' % home, r.stderr)
+        big = os.path.join(self.tmp, 'big.json')
+        with open(big, 'wb') as f:
+            f.truncate((1 << 20) + 1)
+        r = self.run_ccctl(['--json', 'install-artifacts', 'kata-other', ref, '--pull-secret', big])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('--pull-secret %s: larger than 1048576 bytes' % big, r.stderr)
+        self.assertIn('larger than 1048576 bytes', json.loads(r.stdout)['error']['message'])
+        self.assertNotIn('kata-other', os.listdir(self.artifacts))
 
 
 if __name__ == '__main__':

@@ -132,7 +132,7 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(len(lists), 1)
         self.assertIn('as=Table', lists[0]['headers']['accept'])
         self.assertEqual(lists[0]['status'], 200)
-        self.assertEqual(lists[0]['user'], 'system:serviceaccount:gpu-operator:nvidia-cc-k8s-bridge')
+        self.assertEqual(lists[0]['user'], 'system:serviceaccount:nvidia-cc-k8s-bridge:nvidia-cc-k8s-bridge')
 
     def test_get_node_by_name_wide(self):
         r = self.run_kubectl('get', 'node', NODE, '-o', 'wide')
@@ -305,6 +305,76 @@ class KubectlTest(unittest.TestCase):
         self.assertNotIn('bogus', created[0])
         self.assertNotIn('bogus2', created[0]['metadata'])
         self.assertEqual(created[0]['spec'], pod['spec'])
+
+    # -- events
+
+    def node_event(self, name, **fields):
+        # The kubelet's convention for its Node's events: the name as the uid.
+        ev = {'apiVersion': 'v1', 'kind': 'Event', 'metadata': {'name': name, 'namespace': 'default'},
+              'involvedObject': {'apiVersion': 'v1', 'kind': 'Node', 'name': NODE, 'uid': NODE},
+              'type': 'Warning', 'reason': 'CCModeFailed', 'message': 'Mode on not applied: a reason',
+              'source': {'component': 'nvidia-cc-k8s-bridge', 'host': NODE},
+              'firstTimestamp': kube_standin.now_rfc3339(), 'lastTimestamp': kube_standin.now_rfc3339(),
+              'count': 1}
+        ev.update(fields)
+        path = os.path.join(self.tmp, name + '.json')
+        with open(path, 'w') as f:
+            json.dump(ev, f)
+        return path
+
+    def test_event_describe_node(self):
+        r = self.run_kubectl('create', '-f', self.node_event('gpu-node-1.17f0a1b2c3d4e5f6'))
+        self.assertEqual(r.stdout.strip(), 'event/gpu-node-1.17f0a1b2c3d4e5f6 created')
+        # Repeats counted as client-go does: a merge patch of count and lastTimestamp.
+        self.run_kubectl('patch', 'event', '-n', 'default', 'gpu-node-1.17f0a1b2c3d4e5f6', '--type', 'merge',
+                         '-p', '{"count": 3, "lastTimestamp": "%s"}' % kube_standin.now_rfc3339())
+        out = self.run_kubectl('describe', 'node', NODE).stdout
+        events = out.split('\nEvents:', 1)[1].splitlines()
+        self.assertEqual(events[1].split(), ['Type', 'Reason', 'Age', 'From', 'Message'])
+        row = re.split(r'\s{2,}', events[3].strip())
+        self.assertEqual(row[0:2], ['Warning', 'CCModeFailed'])
+        self.assertRegex(row[2], r'^\d+s \(x3 over \d+s\)$')
+        self.assertEqual(row[3:], ['nvidia-cc-k8s-bridge', 'Mode on not applied: a reason'])
+        # kubectl looked for the node's events.
+        lists = self.api.requests_matching('GET', '/api/v1/events')
+        self.assertTrue(lists)
+        self.assertIn('involvedObject.kind=Node', lists[0]['query']['fieldSelector'])
+        r = self.run_kubectl('get', 'events', '-A')
+        header, rows = self.table(r.stdout)
+        self.assertEqual(header, ['NAMESPACE', 'LAST', 'SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'])
+        self.assertIn('node/' + NODE, r.stdout)
+
+    def test_event_refused(self):
+        # A Node's event lives in "default" (or nowhere): elsewhere its
+        # involvedObject's empty namespace does not match.
+        r = self.run_kubectl('create', '-f', self.node_event('e1', metadata={'name': 'e1',
+                                                                            'namespace': 'kube-system'}),
+                             check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('The Event "e1" is invalid: involvedObject.namespace: Invalid value: "": '
+                      'does not match event.namespace', r.stderr)
+        # Fields of the wrong type: kubectl 1.20 finds them in /openapi/v2,
+        # a newer one leaves them to the server, whose decoding fails.
+        e2 = self.node_event('e2', count='three')
+        posts = len(self.api.requests_matching('POST'))
+        r = self.run_kubectl('create', '-f', e2, check=False)
+        self.assertEqual(r.returncode, 1)
+        if len(self.api.requests_matching('POST')) == posts:
+            self.assertIn('invalid type for io.k8s.api.core.v1.Event.count: got "string", expected "integer"',
+                          r.stderr)
+            r = self.run_kubectl('create', '--validate=false', '-f', e2, check=False)
+            self.assertEqual(r.returncode, 1)
+        self.assertIn('cannot unmarshal string into Go struct field Event.count of type int32', r.stderr)
+        r = self.run_kubectl('create', '-f', self.node_event('e3', lastTimestamp='yesterday'), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('parsing time "yesterday"', r.stderr)
+        # An event with an eventTime is a new-style one and needs its fields.
+        r = self.run_kubectl('create', '-f', self.node_event('e4', eventTime='2026-01-01T00:00:00.000000Z'),
+                             check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('reportingController: Required value', r.stderr)
+        self.assertIn('action: Required value', r.stderr)
+        self.assertEqual(self.api.events(), [])
 
     def test_watch(self):
         env = dict(os.environ, HOME=self.tmp)

@@ -5,6 +5,7 @@
 # the simulated hardware, argument validation, authorization and the one
 # switch at a time rule.
 
+import os
 import signal
 import time
 
@@ -72,6 +73,55 @@ class ModeTest(harness.ServiceTestCase):
                     self.wait_until(lambda: (self.prop_changes(gpu_path(bdf), GPU_IFACE, 'CcMode', start) +
                                              self.prop_changes(gpu_path(bdf), GPU_IFACE, 'PpcieMode', start)),
                                     10, '%s: PropertiesChanged for its mode' % bdf)
+
+    def test_set_mode_on_kernel_layout(self):
+        '''The tree as the kernel lays it out, each GPU behind a root port and
+        a PCIe switch: SetMode("on") unbinds, resets and binds back through
+        the links.  On such a tree the simulated kernel once dropped the
+        writes, and the call failed with "mode is off after reset, expected on".'''
+        self.restart_on_host(['--gpus', '8', '--bridges', '--boot-ms', '50', '--tee', 'tdx'])
+        gpus = self.host.gpus()
+        self.assertEqual(len(gpus), 8)
+        before = {}
+        for bdf in gpus:
+            bus = int(bdf.split(':')[1], 16)
+            path = ['sys/devices/pci0000:%02x' % (bus - 3), '0000:%02x:01.0' % (bus - 3),
+                    '0000:%02x:00.0' % (bus - 2), '0000:%02x:00.0' % (bus - 1), bdf]
+            self.assertTrue(os.path.islink(self.host.dev_dir(bdf)), bdf)
+            self.assertEqual(os.path.relpath(self.host.real_dir(bdf), self.host.root), '/'.join(path))
+            self.assertEqual(os.readlink(os.path.join(self.host.dev_dir(bdf), 'driver')),
+                             '../../../../../../bus/pci/drivers/nvidia')
+            before[bdf] = self.host.gpusim(bdf)['State'].get('ResetAtUs')
+        self.assertEqual(self.set_mode('on'), ())
+        manager = self.manager()
+        self.assertEqual((manager['Mode'], manager['ModeState'], manager['LastError']), ('on', 'idle', ''))
+        for bdf in gpus:
+            self.assertEqual(self.gpu(bdf)['CcMode'], 'on', bdf)
+            self.assertEqual(self.host.active_knobs(bdf).get(CCM), 1, bdf)
+            self.assertNotEqual(self.host.gpusim(bdf)['State'].get('ResetAtUs'), before[bdf], bdf)
+        self.assert_drivers(gpus, 'nvidia')
+
+    def test_set_mode_on_snapshot(self):
+        '''The GPU of each real host's snapshot as a fake host, with no
+        simulator state, as a tree made by hand: its state is made from its
+        device id, and SetMode("on") then "off" go through.'''
+        for name, device_id in (('h100-sxm5-host.txt', 0x2330), ('h200-sxm-host.txt', 0x2335)):
+            with self.subTest(snapshot=name):
+                fixture = os.path.join(self.srcdir, 'tests/fixtures', name)
+                self.restart_on_host(['--gpus', '0', '--fixture', fixture, '--fixture-no-gpusim',
+                                      '--tee', 'tdx'])
+                self.assertEqual(self.host.gpus(), ['0000:00:06.0'])
+                self.assertEqual(os.readlink(self.host.dev_dir('0000:00:06.0')),
+                                 '../../../devices/pci0000:00/0000:00:06.0')
+                props = self.gpu('0000:00:06.0')
+                self.assertEqual((props['DeviceId'], props['CcCapable'], props['CcMode'], props['Driver']),
+                                 (device_id, True, 'off', 'nvidia'))
+                for mode in ('on', 'off'):
+                    self.assertEqual(self.set_mode(mode), ())
+                    self.assertEqual(self.gpu('0000:00:06.0')['CcMode'], mode)
+                    self.assertEqual(self.manager()['Mode'], mode)
+                self.assertEqual(self.host.gpusim('0000:00:06.0')['Device']['Model'], 'hopper')
+                self.assert_drivers(['0000:00:06.0'], 'nvidia')
 
     def test_set_mode_one_gpu(self):
         gpus = self.host.gpus()

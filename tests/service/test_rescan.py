@@ -5,10 +5,11 @@
 # the bus with InterfacesAdded/InterfacesRemoved.
 
 import os
-import shutil
+import signal
+import stat
 
 import harness
-from harness import (ACCESS_DENIED, BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, OM_IFACE,
+from harness import (ACCESS_DENIED, ERROR, BUS_NAME, GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, OM_IFACE,
                      SET_MODE_ACTION, gpu_path)
 
 NEW_BDF = '0000:ee:00.0'
@@ -16,37 +17,6 @@ CCM, CCD = 8, 6
 
 
 class RescanTest(harness.ServiceTestCase):
-
-    def add_gpu_copy(self, source, bdf, group):
-        '''Hot-adds a GPU to the fake tree: a copy of source's sysfs
-        directory at bdf, in IOMMU group group, bound to source's driver.'''
-        root = self.host.root
-        dst = self.host.dev_dir(bdf)
-        shutil.copytree(self.host.dev_dir(source), dst, symlinks=True)
-        with open(os.path.join(dst, 'uevent')) as f:
-            uevent = f.read().replace(source, bdf)
-        with open(os.path.join(dst, 'uevent'), 'w') as f:
-            f.write(uevent)
-        os.unlink(os.path.join(dst, 'iommu_group'))
-        gdir = os.path.join(root, 'sys/kernel/iommu_groups/%d/devices' % group)
-        os.makedirs(gdir)
-        with open(os.path.join(root, 'sys/kernel/iommu_groups/%d/type' % group), 'w') as f:
-            f.write('DMA\n')
-        os.symlink('../../../../kernel/iommu_groups/%d' % group, os.path.join(dst, 'iommu_group'))
-        os.symlink('../../../../bus/pci/devices/%s' % bdf, os.path.join(gdir, bdf))
-        driver = self.host.driver(source)
-        if driver:
-            os.symlink('../../devices/%s' % bdf, os.path.join(root, 'sys/bus/pci/drivers', driver, bdf))
-
-    def remove_gpu(self, bdf):
-        root = self.host.root
-        driver = self.host.driver(bdf)
-        group = self.host.iommu_group(bdf)
-        if driver:
-            os.unlink(os.path.join(root, 'sys/bus/pci/drivers', driver, bdf))
-        if group >= 0:
-            os.unlink(os.path.join(root, 'sys/kernel/iommu_groups/%d/devices' % group, bdf))
-        shutil.rmtree(self.host.dev_dir(bdf))
 
     def rescan(self):
         return self.call(MANAGER_PATH, MANAGER_IFACE, 'Rescan')
@@ -70,7 +40,7 @@ class RescanTest(harness.ServiceTestCase):
         self.assertEqual(self.om_signals('InterfacesRemoved', start), [])
 
         # A GPU appears, in CC mode off while the others are on.
-        self.add_gpu_copy(gpus[0], NEW_BDF, 900)
+        self.host.add_device_copy(gpus[0], NEW_BDF, 900)
         self.host.set_active_knobs(NEW_BDF, {CCM: 0, CCD: 0})
         start = len(self.signals)
         self.rescan()
@@ -96,7 +66,7 @@ class RescanTest(harness.ServiceTestCase):
         # Two GPUs vanish.
         gone = [gpus[2], NEW_BDF]
         for bdf in gone:
-            self.remove_gpu(bdf)
+            self.host.remove_device(bdf)
         start = len(self.signals)
         self.rescan()
         self.wait_until(lambda: len(self.om_signals('InterfacesRemoved', start)) >= 2, 10, 'InterfacesRemoved')
@@ -111,7 +81,7 @@ class RescanTest(harness.ServiceTestCase):
 
     def test_rescan_unauthorized(self):
         gpus = self.host.gpus()
-        self.add_gpu_copy(gpus[0], NEW_BDF, 900)
+        self.host.add_device_copy(gpus[0], NEW_BDF, 900)
         busctl = ['busctl', '--system', 'call', BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'Rescan']
         start = len(self.signals)
         r = self.run_as_nobody(['gdbus', 'call', '--system', '--dest', BUS_NAME, '--object-path',
@@ -126,6 +96,38 @@ class RescanTest(harness.ServiceTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.wait_until(lambda: self.om_signals('InterfacesAdded', start), 10, 'InterfacesAdded')
         self.assertEqual(len(self.gpu_paths()), 9)
+
+
+    def test_rescan_waits_off_the_event_loop(self):
+        # An NVML helper that hangs until the test lets it go, once a flag
+        # file exists (the start-up scan passes).  The rescan waits for it
+        # on a worker: reads are answered, changes get Busy, and the reply
+        # comes once the helper gives up.
+        gate = os.path.join(self.tmp, 'gate')
+        flag = os.path.join(self.tmp, 'hang')
+        os.mkfifo(gate)
+        helper = os.path.join(self.tmp, 'slow-nvml-helper')
+        with open(helper, 'w') as f:
+            f.write('#!/bin/sh\nif [ -e "%s" ]; then : > "%s.waiting"; read line < "%s"; fi\nexit 1\n'
+                    % (flag, gate, gate))
+        os.chmod(helper, stat.S_IRWXU)
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        self.start_daemon(extra_env={'NVIDIA_CCD_NVML_LIBRARY': harness.env_path('FAKE_NVML_LIBRARY'),
+                                     'NVIDIA_CCD_NVML_HELPER': helper})
+        open(flag, 'w').close()
+        pending = self.call_async(MANAGER_PATH, MANAGER_IFACE, 'Rescan')
+        self.wait_until(lambda: os.path.exists(gate + '.waiting'), 10, 'the NVML helper to wait')
+        self.assertEqual(self.manager()['ModeState'], 'idle')
+        self.assertEqual(len(self.gpu_paths()), 8)
+        message = self.assert_dbus_error(ERROR + 'Busy', self.set_mode, 'on')
+        self.assertIn('rescan', message)
+        self.assertFalse(pending['done'])
+        with open(gate, 'w') as f:
+            f.write('go\n')
+        self.wait_reply(pending)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.set_mode('on')
+        self.assertEqual(self.manager()['Mode'], 'on')
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@
 # a daemon killed in the middle of a bind finishes cleanly at the next start.
 
 import os
+import re
 import signal
 import subprocess
 
@@ -16,7 +17,7 @@ from harness import (ACCESS_DENIED, ERROR, GPU_IFACE, MANAGER_IFACE, MANAGER_PAT
 
 VFIO_ACTION = 'org.nvidia.ConfidentialCompute.manage-vfio'
 RECORD = 'vfio-bindings'
-CDI = 'var/run/cdi/nvidia-ccd.yaml'
+CDI = 'var/run/cdi/nvidia.com-pgpu.yaml'
 
 
 class VfioTest(harness.ServiceTestCase):
@@ -148,8 +149,9 @@ class VfioTest(harness.ServiceTestCase):
         self.assertIn('/dev/vfio/%d' % groups[0], self.prop_changes(gpu_path(gpus[0]), GPU_IFACE, 'VfioDevice', since))
         cdi = self.cdi_text()
         self.assertIn('kind: nvidia.com/pgpu', cdi)
-        for i, group in enumerate(groups):
-            self.assertIn('name: "%d"' % i, cdi)
+        # Named by the group, as the device plugin names them, and only so.
+        self.assertEqual(re.findall(r'name: "([^"]*)"', cdi), [str(g) for g in sorted(groups)])
+        for group in groups:
             self.assertIn('path: /dev/vfio/%d' % group, cdi)
         self.assertIn('path: /dev/vfio/vfio', cdi)
         record = harness.keyfile_read(self.record_path)
@@ -201,9 +203,17 @@ class VfioTest(harness.ServiceTestCase):
 
     def test_ctl_bind_unbind(self):
         gpu = self.host.gpus()[0]
+        audio = self.functions(gpu)[1]
+        group = self.host.iommu_group(gpu)
         r = self.run_ccctl(['--no-ask-password', 'bind-vfio', gpu[5:]])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.host.driver(gpu), 'vfio-pci')
+        # It says what it took: the whole group, every function.
+        self.assertEqual(r.stdout, 'Bound IOMMU group %d to VFIO (/dev/vfio/%d): %s (vfio-pci) %s\n'
+                         % (group, group, gpu, audio))
+        r = self.run_ccctl(['bind-vfio', gpu])
+        self.assertEqual(r.stdout, 'IOMMU group %d was bound to VFIO already (/dev/vfio/%d): %s (vfio-pci) %s\n'
+                         % (group, group, gpu, audio))
         r = self.run_ccctl(['--json', 'bind-vfio'])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('"vfio-pci"', r.stdout)
@@ -211,6 +221,7 @@ class VfioTest(harness.ServiceTestCase):
         r = self.run_ccctl(['unbind-vfio'])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_original()
+        self.assertIn('Gave IOMMU group %d back: %s (nvidia) %s\n' % (group, gpu, audio), r.stdout)
 
         def refused():
             r = self.run_ccctl(['bind-vfio', '0000:99:00.0'])
@@ -218,8 +229,8 @@ class VfioTest(harness.ServiceTestCase):
             self.assertIn('Failed to bind to VFIO', r.stderr)
             self.assertIn('No PCI device 0000:99:00.0', r.stderr)
             r = self.run_ccctl(['unbind-vfio', 'bogus'])
-            self.assertEqual(r.returncode, 1)
-            self.assertIn('"bogus" is not a PCI address', r.stderr)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn('Invalid PCI address "bogus"', r.stderr)
             r = self.run_ccctl(['bind-vfio', ''])
             self.assertEqual(r.returncode, 2)
             r = self.run_ccctl(['--no-ask-password', 'bind-vfio'], as_nobody=True)
@@ -324,9 +335,12 @@ class VfioTest(harness.ServiceTestCase):
         self.assertEqual(props['VfioCdev'], '/dev/vfio/devices/vfio0')
         self.assertTrue(os.path.exists(os.path.join(self.host.root, 'dev/vfio/devices/vfio0')))
         cdi = self.cdi_text()
-        for name in ('"1"', '"%d"' % self.host.iommu_group(gpu), '"vfio0"'):
-            self.assertIn('name: %s' % name, cdi)
+        # Named by its vfioN number alone; the nodes of both functions, not
+        # the group node.
+        self.assertEqual(re.findall(r'name: "([^"]*)"', cdi), ['0'])
+        self.assertIn('path: /dev/vfio/devices/vfio0', cdi)
         self.assertIn('path: /dev/vfio/devices/vfio1', cdi)
+        self.assertNotIn('path: /dev/vfio/%d' % self.host.iommu_group(gpu), cdi)
         self.assertIn('path: /dev/iommu', cdi)
         self.unbind([])
         self.assertEqual(self.gpu(gpu)['VfioCdev'], '')
@@ -386,7 +400,7 @@ class VfioTest(harness.ServiceTestCase):
         self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
         self.start_daemon()
         self.assertEqual(self.gpu(gpu)['Driver'], 'vfio-pci')
-        self.assertIn('name: "0"', self.cdi_text())
+        self.assertIn('name: "%d"' % self.host.iommu_group(gpu), self.cdi_text())
         # The record survived: the unbind gives the audio function back to
         # snd_hda_intel, not to whatever the kernel would pick.
         self.unbind([])

@@ -3,26 +3,30 @@
 #
 # The deployment of nvidia-cc-k8s-bridge says what the bridge needs and no
 # more: every manifest in deploy/kubernetes parses; RBAC grants exactly
-# nodes get/list/watch/patch and pods list/watch; the DaemonSet selects the
-# cc-manager nodes, takes NODE_NAME and OPERATOR_NAMESPACE from the downward
-# API, mounts the system bus socket where sd-bus looks for it and the
+# nodes get/list/watch/patch, pods list/watch and events create/patch; the
+# namespace is the bridge's own, at the privileged Pod Security level; the
+# DaemonSet selects nodes by our label or the Operator's cc-manager label,
+# takes NODE_NAME from the downward API, has no default mode, rolls one node
+# at a time, mounts the system bus socket where sd-bus looks for it and the
 # readiness and state directories the bridge uses by default (read from
-# src/bridge/main.c), probes the readiness file, runs without root,
-# privilege escalation, capabilities or a writable root file system; the
-# uid is the same in the DaemonSet, its init container, the Containerfile
-# and the polkit rule, which grants set-mode and nothing else.  The
-# kustomization lists every manifest, and `kubectl kustomize` (offline)
-# builds it into the four objects in the Operator's namespace.
+# src/bridge/main.c) and the kubelet's device plugin directory (read from
+# src/bridge/devplugin.h), probes the readiness and the liveness files, runs
+# without root, privilege escalation, capabilities or a writable root file
+# system; the uid is the same in the DaemonSet, its init container, the
+# Containerfile, the sysusers.d entry, the bridge's message about it and the
+# polkit rule, which grants set-mode and nothing else; the init container
+# gives that uid the device plugin directory and kubelet.sock, now and after
+# a kubelet restart (a default ACL entry); the Containerfile builds with
+# protobuf-c and nghttp2 and ships their libraries.  The kustomization lists
+# every manifest and names a registry in its image, and `kubectl kustomize`
+# (offline) builds it into the five objects.
 #
 #   check-deploy.py SOURCE_DIR
 #
 # kubectl: $KUBECTL, else the first on PATH; without one that step is
 # skipped and said so.
 #
-# Not `kubectl create --dry-run=client`: even in client mode kubectl asks a
-# server for discovery (and for OpenAPI, to validate), and the
-# kube-apiserver stand-in serves only the core group the bridge uses, not
-# apps/v1 or rbac.authorization.k8s.io.
+# Applying them to an API server is tests/service/test_quickstart.py's part.
 
 import os
 import re
@@ -37,6 +41,9 @@ SRC = None
 
 SYSTEM_BUS_SOCKET = '/run/dbus/system_bus_socket'  # sd-bus's default
 SET_MODE = 'org.nvidia.ConfidentialCompute.set-mode'
+NAMESPACE = 'nvidia-cc-k8s-bridge'
+OUR_LABEL = 'nvidia.com/cc.bridge.deploy'
+OPERATOR_LABEL = 'nvidia.com/gpu.deploy.cc-manager'
 
 
 def read(path):
@@ -46,6 +53,13 @@ def read(path):
 
 def c_define(path, name):
     m = re.search(r'^#define %s "([^"]+)"' % re.escape(name), read(path), re.M)
+    if not m:
+        raise AssertionError('%s: no #define %s' % (path, name))
+    return m.group(1)
+
+
+def c_define_int(path, name):
+    m = re.search(r'^#define %s (\d+)$' % re.escape(name), read(path), re.M)
     if not m:
         raise AssertionError('%s: no #define %s' % (path, name))
     return m.group(1)
@@ -81,27 +95,46 @@ class DeployTest(unittest.TestCase):
         cls.bridge = cls.containers['nvidia-cc-k8s-bridge']
         cls.readiness_file = c_define('src/bridge/main.c', 'DEFAULT_READINESS_FILE')
         cls.state_dir = c_define('src/bridge/main.c', 'DEFAULT_STATE_DIR')
+        cls.device_plugin_dir = c_define('src/bridge/devplugin.h', 'DEFAULT_DEVICE_PLUGIN_DIR')
+        cls.liveness_file = c_define('src/bridge/main.c', 'DEFAULT_LIVENESS_FILE')
 
-    def volume_at(self, container, mount_path):
-        '''The hostPath volume mounted at mount_path in container.'''
+    def volume_at(self, container, mount_path, kind='hostPath'):
+        '''The volume (of kind) mounted at mount_path in container.'''
         mounts = [m for m in container.get('volumeMounts', []) if m['mountPath'] == mount_path]
         self.assertEqual(len(mounts), 1, 'one mount at %s in %s' % (mount_path, container['name']))
         self.assertNotIn('subPath', mounts[0])
         vols = [v for v in self.pod['volumes'] if v['name'] == mounts[0]['name']]
         self.assertEqual(len(vols), 1)
-        self.assertIn('hostPath', vols[0], '%s is a hostPath' % mount_path)
-        return vols[0]['hostPath'], mounts[0]
+        self.assertIn(kind, vols[0], '%s is a %s' % (mount_path, kind))
+        return vols[0][kind], mounts[0]
 
     # ------------------------------------------------------------ set
 
     def test_kinds(self):
         self.assertEqual(sorted(self.objects),
-                         ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'ServiceAccount'])
-        self.assertEqual(sum(len(o) for o in self.files.values()), 4, 'one object of each kind')
+                         ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Namespace', 'ServiceAccount'])
+        self.assertEqual(sum(len(o) for o in self.files.values()), 5, 'one object of each kind')
 
     def test_kustomization_lists_every_manifest(self):
         self.assertEqual(sorted(self.kustomization['resources']), sorted(self.files))
-        self.assertEqual(self.kustomization['namespace'], 'gpu-operator')
+        self.assertEqual(self.kustomization['namespace'], NAMESPACE)
+
+    def test_namespace_is_privileged(self):
+        ns = self.objects['Namespace']
+        self.assertEqual(ns['metadata']['name'], NAMESPACE)
+        labels = ns['metadata']['labels']
+        for mode in ('enforce', 'audit', 'warn'):
+            self.assertEqual(labels['pod-security.kubernetes.io/' + mode], 'privileged', mode)
+
+    def test_image_names_a_registry(self):
+        # An unqualified name is docker.io/library/NAME to a runtime.
+        (image,) = self.kustomization['images']
+        containers = self.pod['containers'] + self.pod['initContainers']
+        self.assertEqual({c['image'] for c in containers}, {image['name']})
+        host = image['newName'].split('/', 1)[0]
+        self.assertIn('/', image['newName'])
+        self.assertTrue('.' in host or ':' in host or host == 'localhost', image['newName'])
+        self.assertTrue(image['newTag'])
 
     # ------------------------------------------------------------ RBAC
 
@@ -115,7 +148,8 @@ class DeployTest(unittest.TestCase):
             for res in rule['resources']:
                 got.setdefault(res, set()).update(rule['verbs'])
         self.assertEqual(got, {'nodes': {'get', 'list', 'watch', 'patch'},
-                               'pods': {'list', 'watch'}})
+                               'pods': {'list', 'watch'},
+                               'events': {'create', 'patch'}})
 
     def test_binding(self):
         b = self.objects['ClusterRoleBinding']
@@ -129,7 +163,13 @@ class DeployTest(unittest.TestCase):
     # ------------------------------------------------------------ DaemonSet
 
     def test_selector_and_tolerations(self):
-        self.assertEqual(self.pod['nodeSelector'], {'nvidia.com/gpu.deploy.cc-manager': 'true'})
+        # Either label: ours, or the one the GPU Operator sets for cc-manager.
+        self.assertNotIn('nodeSelector', self.pod)
+        terms = self.pod['affinity']['nodeAffinity']['requiredDuringSchedulingIgnoredDuringExecution'][
+            'nodeSelectorTerms']
+        self.assertEqual(terms, [
+            {'matchExpressions': [{'key': OUR_LABEL, 'operator': 'In', 'values': ['true']}]},
+            {'matchExpressions': [{'key': OPERATOR_LABEL, 'operator': 'In', 'values': ['true']}]}])
         self.assertIn({'key': 'nvidia.com/gpu', 'operator': 'Exists', 'effect': 'NoSchedule'},
                       self.pod['tolerations'])
         labels = self.ds['spec']['template']['metadata']['labels']
@@ -139,9 +179,10 @@ class DeployTest(unittest.TestCase):
     def test_env(self):
         env = {e['name']: e for e in self.bridge['env']}
         self.assertEqual(env['NODE_NAME']['valueFrom'], {'fieldRef': {'fieldPath': 'spec.nodeName'}})
-        self.assertEqual(env['OPERATOR_NAMESPACE']['valueFrom'],
-                         {'fieldRef': {'fieldPath': 'metadata.namespace'}})
-        self.assertIn(env['DEFAULT_CC_MODE']['value'], ('on', 'off', 'devtools', 'ppcie'))
+        # The Operator's namespace, not this one.
+        self.assertEqual(env['OPERATOR_NAMESPACE']['value'], 'gpu-operator')
+        # No default: applying the DaemonSet must not switch every node at once.
+        self.assertEqual(env['DEFAULT_CC_MODE']['value'], '')
         self.assertIn(env['EVICT_OPERATOR_COMPONENTS']['value'], ('true', 'false'))
         # sd-bus must use its default address, where the socket is mounted.
         self.assertNotIn('DBUS_SYSTEM_BUS_ADDRESS', env)
@@ -157,11 +198,35 @@ class DeployTest(unittest.TestCase):
         host, mount = self.volume_at(self.bridge, self.state_dir)
         self.assertEqual(host['path'], self.state_dir)
         self.assertFalse(mount.get('readOnly', False))
-        self.assertEqual(len(self.pod['volumes']), 3, 'no other volume')
+        # The device plugin: the kubelet's directory, where kubelet made it.
+        self.assertEqual(self.device_plugin_dir, '/var/lib/kubelet/device-plugins')
+        host, mount = self.volume_at(self.bridge, self.device_plugin_dir)
+        self.assertEqual(host, {'path': self.device_plugin_dir, 'type': 'Directory'})
+        self.assertFalse(mount.get('readOnly', False))
+        self.assertEqual(sum('hostPath' in v for v in self.pod['volumes']), 4, 'no other host path')
+        # The liveness file, in memory.
+        empty, _ = self.volume_at(self.bridge, os.path.dirname(self.liveness_file), 'emptyDir')
+        self.assertEqual(empty['medium'], 'Memory')
+        self.assertEqual(len(self.pod['volumes']), 5, 'no other volume')
 
-    def test_readiness_probe(self):
+    def test_device_plugin_env(self):
+        env = {e['name']: e for e in self.bridge['env']}
+        # The sandbox device plugin's alias: nvidia.com/pgpu, the kind of
+        # nvidia-ccd's CDI spec by default.
+        self.assertEqual(env['P_GPU_ALIAS']['value'], 'pgpu')
+        self.assertEqual(c_define('src/common/device-names.h', 'RESOURCE_PGPU'), 'nvidia.com/pgpu')
+
+    def test_probes(self):
         probe = self.bridge['readinessProbe']
         self.assertEqual(probe['exec']['command'], ['test', '-f', self.readiness_file])
+        # The default liveness file and age of the bridge's own check.
+        probe = self.bridge['livenessProbe']
+        self.assertEqual(probe['exec']['command'], ['nvidia-cc-k8s-bridge', '--check-liveness'])
+        self.assertGreaterEqual(probe['periodSeconds'] * probe['failureThreshold'], 60)
+
+    def test_update_strategy(self):
+        self.assertEqual(self.ds['spec']['updateStrategy'],
+                         {'type': 'RollingUpdate', 'rollingUpdate': {'maxUnavailable': 1}})
 
     def test_security_context(self):
         psc = self.pod['securityContext']
@@ -190,6 +255,13 @@ class DeployTest(unittest.TestCase):
         for d in (os.path.dirname(self.readiness_file), self.state_dir):
             self.assertIn(d, script)
             self.volume_at(init[0], d)
+        # The device plugin directory: an entry for now and a default entry
+        # for what kubelet creates later (its kubelet.sock after a restart),
+        # and the kubelet.sock there now.
+        self.volume_at(init[0], self.device_plugin_dir)
+        self.assertIn('d=%s' % self.device_plugin_dir, script)
+        self.assertIn('setfacl -m u:%d:rwx -m d:u:%d:rwx "$d"' % (uid, uid), script)
+        self.assertIn('setfacl -m u:%d:rw "$d/kubelet.sock"' % uid, script)
 
     def test_one_uid_everywhere(self):
         psc = self.pod['securityContext']
@@ -203,9 +275,31 @@ class DeployTest(unittest.TestCase):
         m = re.search(r'^USER (\d+):(\d+)$', read('Containerfile'), re.M)
         self.assertIsNotNone(m, 'Containerfile: USER uid:gid')
         self.assertEqual((int(m.group(1)), int(m.group(2))), (uid, gid))
+        # The host's user of that uid (dbus-daemon refuses a uid it cannot
+        # resolve), whose name the rule names too.
+        entries = [l.split() for l in read('systemd/nvidia-cc-k8s-bridge.sysusers').splitlines()
+                   if l.strip() and not l.startswith('#')]
+        self.assertEqual([(e[0], e[1], e[2]) for e in entries], [('u', 'nvidia-cc-k8s-bridge', str(uid))])
+        self.assertIn('subject.user == "nvidia-cc-k8s-bridge"', code)
+        self.assertEqual(int(c_define_int('src/bridge/bus-check.h', 'BRIDGE_DAEMONSET_UID')), uid)
+        self.assertIn('--uid %d' % uid, read('src/bridge/bus-check.c'))
+
+    def test_containerfile_libraries(self):
+        text = read('Containerfile')
+        build, runtime = text.split('# ---------------------------------------------------------------- runtime')
+        for pkg in ('libprotobuf-c-dev', 'protobuf-c-compiler', 'libnghttp2-dev'):
+            self.assertRegex(build, r'\b%s\b' % re.escape(pkg))
+        for pkg in ('libprotobuf-c1', 'libnghttp2-14'):
+            self.assertRegex(runtime, r'\b%s\b' % re.escape(pkg))
 
     def test_rule_installed_with_the_docs(self):
         self.assertIn("'50-nvidia-cc-k8s-bridge.rules.example'", read('polkit/meson.build'))
+
+    def test_sysusers_installed(self):
+        build = read('systemd/meson.build')
+        self.assertIn("install_data('nvidia-cc-k8s-bridge.sysusers'", build)
+        self.assertIn("rename : 'nvidia-cc-k8s-bridge.conf'", build)
+        self.assertIn('install_dir : sysusersdir', build)
 
     # ------------------------------------------------------------ kubectl
 
@@ -220,7 +314,7 @@ class DeployTest(unittest.TestCase):
                              timeout=60).stdout
         objs = [o for o in yaml.safe_load_all(out) if o]
         self.assertEqual(sorted(o['kind'] for o in objs),
-                         ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'ServiceAccount'])
+                         ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Namespace', 'ServiceAccount'])
         ns = self.kustomization['namespace']
         for o in objs:
             if o['kind'] in ('DaemonSet', 'ServiceAccount'):
@@ -230,7 +324,8 @@ class DeployTest(unittest.TestCase):
             if o['kind'] == 'DaemonSet':
                 images = {c['image'] for c in o['spec']['template']['spec']['containers']
                           + o['spec']['template']['spec']['initContainers']}
-                self.assertEqual(images, {'nvidia-cc-k8s-bridge:0.1.0'})
+                image = self.kustomization['images'][0]
+                self.assertEqual(images, {'%s:%s' % (image['newName'], image['newTag'])})
 
 
 if __name__ == '__main__':

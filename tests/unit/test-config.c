@@ -20,11 +20,13 @@ static void assert_defaults(const CcConfig *c) {
         assert_int_equal(c->n_extra_devices, 0);
         assert_null(c->extra_devices);
         assert_false(c->bind_nvswitches);
+        assert_int_equal(c->sysfs_write_timeout_sec, 60);
         assert_string_equal(c->artifacts_dir, ARTIFACTS_DEFAULT);
         assert_string_equal(c->containerd_config, CONTAINERD_DEFAULT);
         assert_null(c->allowed_host_paths);
         assert_null(c->allowed_extra_args);
         assert_int_equal(c->pull_timeout_usec, 30ULL * 60 * 1000000);
+        assert_string_equal(c->cdi_kind, "nvidia.com/pgpu");
 }
 
 /* Loads data into a fresh configuration; returns the result and leaves the
@@ -249,6 +251,55 @@ static void test_bind_nvswitches(void **state) {
                 g_autofree char *data = g_strdup_printf("[Vfio]\nBindNvSwitches=%s\n", bad[i]);
                 g_autofree char *msg = g_strdup_printf(
                         "(configuration data): [Vfio] BindNvSwitches: \"%s\" is not a boolean (true or false)", bad[i]);
+                assert_refused(data, msg);
+        }
+}
+
+static void test_cdi_kind(void **state) {
+        CcConfig c;
+        CcError err = CC_ERROR_INIT;
+
+        assert_int_equal(load(&c, "[Vfio]\nCdiKind=example.com/gpu\n", &err), 0);
+        assert_string_equal(c.cdi_kind, "example.com/gpu");
+        cc_config_done(&c);
+        assert_int_equal(load(&c, "[Vfio]\nCdiKind=per-model\n", &err), 0);
+        assert_null(c.cdi_kind);
+        cc_config_done(&c);
+        /* Empty: the default, as for every key. */
+        assert_int_equal(load(&c, "[Vfio]\nCdiKind=per-model\n[Vfio]\nCdiKind=\n", &err), 0);
+        assert_string_equal(c.cdi_kind, "nvidia.com/pgpu");
+        cc_config_done(&c);
+
+        assert_refused("[Vfio]\nCdiKind=pgpu\n", "(configuration data): [Vfio] CdiKind: \"pgpu\" is not an extended "
+                                                 "resource name (DOMAIN/NAME) or per-model");
+        assert_refused("[Vfio]\nCdiKind=kubernetes.io/gpu\n",
+                       "(configuration data): [Vfio] CdiKind: \"kubernetes.io/gpu\" is not an extended resource name "
+                       "(DOMAIN/NAME) or per-model");
+        assert_refused("[Vfio]\nCdiKind=nvidia.com/2901\n",
+                       "(configuration data): [Vfio] CdiKind: \"nvidia.com/2901\" is not a CDI kind (VENDOR/CLASS, "
+                       "the class beginning with a letter)");
+}
+
+static void test_write_timeout(void **state) {
+        static const struct {
+                const char *value;
+                unsigned expected;
+        } good[] = { { "1", 1 }, { "3600", 3600 }, { " 5 ", 5 }, { "", 60 } };
+        static const char *const bad[] = { "0", "3601", "-1", "5s", "1.5", "abc", "99999999999999999999999" };
+        CcConfig c;
+        CcError err = CC_ERROR_INIT;
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                g_autofree char *data = g_strdup_printf("[Devices]\nSysfsWriteTimeoutSec=%s\n", good[i].value);
+                assert_int_equal(load(&c, data, &err), 0);
+                assert_int_equal(c.sysfs_write_timeout_sec, good[i].expected);
+                cc_config_done(&c);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                g_autofree char *data = g_strdup_printf("[Devices]\nSysfsWriteTimeoutSec=%s\n", bad[i]);
+                g_autofree char *msg = g_strdup_printf(
+                        "(configuration data): [Devices] SysfsWriteTimeoutSec: \"%s\" is not a number of seconds%s", bad[i],
+                        g_ascii_isdigit(bad[i][0]) ? " from 1 to 3600" : "");
                 assert_refused(data, msg);
         }
 }
@@ -482,6 +533,8 @@ int main(void) {
                 cmocka_unit_test(test_cc_capable_ids),
                 cmocka_unit_test(test_extra_devices),
                 cmocka_unit_test(test_bind_nvswitches),
+                cmocka_unit_test(test_cdi_kind),
+                cmocka_unit_test(test_write_timeout),
                 cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_allowed_host_paths),
                 cmocka_unit_test(test_pull_timeout),

@@ -422,6 +422,10 @@ static void test_v3_imports(void **state) {
                   "version = 3\nimports = [\n    \"/a.toml\",\n    \"/b.toml\", # b\n    \"/d/k.toml\",\n]\n" },
                 { "version = 3\nimports = [\n  \"/a.toml\"\n]\n",
                   "version = 3\nimports = [\n  \"/a.toml\", \"/d/k.toml\"\n]\n" },
+                /* An empty array of the administrator's that happens to end
+                 * in our marker is not the line we add. */
+                { "version = 3\nimports = [\n  # c\n]  # managed by nvidia-ccd\n",
+                  "version = 3\nimports = [\"/d/k.toml\"\n  # c\n]  # managed by nvidia-ccd\n" },
                 { "version = 3\r\nimports = [\r\n  \"/a.toml\",\r\n]\r\n",
                   "version = 3\r\nimports = [\r\n  \"/a.toml\",\r\n  \"/d/k.toml\",\r\n]\r\n" },
         };

@@ -10,7 +10,9 @@
 #include "ctl-errors.h"
 #include "ctl-json.h"
 #include "ctl-model.h"
+#include "ctl-plan.h"
 #include "ctl-print.h"
+#include "ctl-report.h"
 #include "macro.h"
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -39,17 +41,30 @@ static void test_args_commands(void **state) {
         assert_int_equal(a.command, CTL_COMMAND_STATUS);
         assert_int_equal(PARSE(&a, error, "list", "--json"), 0);
         assert_int_equal(a.command, CTL_COMMAND_LIST);
-        assert_true(a.json);
+        assert_int_equal(a.json, CTL_JSON_SHORT);
+        assert_true(a.pager && a.legend && !a.quiet);
+        assert_int_equal(PARSE(&a, error, "list", "--json=pretty", "--no-pager", "--no-legend", "-q"), 0);
+        assert_int_equal(a.json, CTL_JSON_PRETTY);
+        assert_false(a.pager || a.legend);
+        assert_true(a.quiet);
+        assert_int_equal(PARSE(&a, error, "--json=short", "--quiet", "list"), 0);
+        assert_int_equal(a.json, CTL_JSON_SHORT);
+        assert_true(a.quiet);
+        assert_int_equal(PARSE(&a, error, "--json=pretty", "--json=off", "list"), 0);
+        assert_int_equal(a.json, CTL_JSON_OFF);
 
         assert_int_equal(PARSE(&a, error, "set-mode", "devtools"), 0);
         assert_int_equal(a.command, CTL_COMMAND_SET_MODE);
         assert_string_equal(a.mode, "devtools");
         assert_string_equal(a.gpu, "");
 
-        /* The mode is not checked here: the daemon's message is the one
-         * people should see. */
-        assert_int_equal(PARSE(&a, error, "set-mode", "ON"), 0);
-        assert_string_equal(a.mode, "ON");
+        /* Modes are names, matched exactly, with the daemon's message. */
+        assert_int_equal(PARSE(&a, error, "set-mode", "ON"), -EINVAL);
+        assert_string_equal(error, "Unknown mode \"ON\": expected on, off, devtools or ppcie");
+        assert_int_equal(PARSE(&a, error, "set-mode", "bogus"), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "set-mode", "ppcie"), 0);
+        assert_int_equal(PARSE(&a, error, "set-mode", "ppcie", "--gpu", "65:00.0"), -EINVAL);
+        assert_non_null(strstr(error, "--gpu cannot be used with ppcie"));
 
         /* Options after the command, and "--" before an odd argument. */
         assert_int_equal(PARSE(&a, error, "set-mode", "on", "--gpu", "0000:65:00.0", "--json", "--no-ask-password"), 0);
@@ -57,8 +72,10 @@ static void test_args_commands(void **state) {
         assert_string_equal(a.gpu, "0000:65:00.0");
         assert_true(a.json);
         assert_false(a.ask_password);
-        assert_int_equal(PARSE(&a, error, "set-mode", "--", "-x"), 0);
-        assert_string_equal(a.mode, "-x");
+        assert_int_equal(PARSE(&a, error, "set-mode", "--", "-x"), -EINVAL);
+        assert_string_equal(error, "Unknown mode \"-x\": expected on, off, devtools or ppcie");
+        assert_int_equal(PARSE(&a, error, "set-mode", "--", "off"), 0);
+        assert_string_equal(a.mode, "off");
 
         /* lspci's short form gets the domain. */
         assert_int_equal(PARSE(&a, error, "--gpu=65:00.0", "set-mode", "off"), 0);
@@ -66,6 +83,12 @@ static void test_args_commands(void **state) {
 
         assert_int_equal(ctl_command_to_string(CTL_COMMAND_SET_MODE)[0], 's');
         assert_null(ctl_command_to_string(_CTL_COMMAND_MAX));
+
+        assert_true(ctl_command_changes_host(CTL_COMMAND_SET_MODE));
+        assert_true(ctl_command_changes_host(CTL_COMMAND_UNBIND_VFIO));
+        assert_true(ctl_command_changes_host(CTL_COMMAND_REMOVE_ARTIFACTS));
+        assert_false(ctl_command_changes_host(CTL_COMMAND_STATUS));
+        assert_false(ctl_command_changes_host(CTL_COMMAND_LIST));
 }
 
 static void test_args_bus(void **state) {
@@ -85,6 +108,18 @@ static void test_args_bus(void **state) {
         assert_int_equal(PARSE(&a, error, "--bus="), -EINVAL);
         assert_int_equal(PARSE(&a, error, "--bus"), -EINVAL);
         assert_string_equal(error, "Option --bus needs an argument");
+
+        /* -H: the system bus of another host. */
+        assert_int_equal(PARSE(&a, error, "-H", "admin@gpu-node-1", "list"), 0);
+        assert_int_equal(a.bus, CTL_BUS_REMOTE);
+        assert_string_equal(a.host, "admin@gpu-node-1");
+        assert_int_equal(PARSE(&a, error, "--host=gpu-node-1"), 0);
+        assert_int_equal(a.bus, CTL_BUS_REMOTE);
+        assert_int_equal(PARSE(&a, error, "-H", "gpu-node-1", "--bus=session"), -EINVAL);
+        assert_string_equal(error, "--host and --bus exclude each other");
+        assert_int_equal(PARSE(&a, error, "--host="), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "-H"), -EINVAL);
+        assert_string_equal(error, "Option -H needs an argument");
 }
 
 static void test_args_usage_errors(void **state) {
@@ -92,9 +127,9 @@ static void test_args_usage_errors(void **state) {
         CtlArgs a;
 
         assert_int_equal(PARSE(&a, error, "set-mode"), -EINVAL);
-        assert_string_equal(error, "Too few arguments: set-mode MODE [--gpu BDF]");
+        assert_string_equal(error, "Too few arguments: set-mode MODE [--gpu BDF | --dry-run]");
         assert_int_equal(PARSE(&a, error, "set-mode", "on", "off"), -EINVAL);
-        assert_string_equal(error, "Too many arguments: set-mode MODE [--gpu BDF]");
+        assert_string_equal(error, "Too many arguments: set-mode MODE [--gpu BDF | --dry-run]");
         assert_int_equal(PARSE(&a, error, "status", "now"), -EINVAL);
         assert_string_equal(error, "Too many arguments: status");
         assert_int_equal(PARSE(&a, error, "lst"), -EINVAL);
@@ -103,13 +138,18 @@ static void test_args_usage_errors(void **state) {
         assert_string_equal(error, "Unknown option --frobnicate");
         assert_int_equal(PARSE(&a, error, "-x", "status"), -EINVAL);
         assert_string_equal(error, "Unknown option -x");
-        assert_int_equal(PARSE(&a, error, "--json=pretty"), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "--json=yaml"), -EINVAL);
+        assert_string_equal(error, "--json: \"yaml\" is not pretty, short or off");
         assert_int_equal(PARSE(&a, error, "list", "--gpu", "0000:65:00.0"), -EINVAL);
         assert_string_equal(error, "--gpu is only valid with set-mode");
         assert_int_equal(PARSE(&a, error, "set-mode", "on", "--gpu="), -EINVAL);
         assert_int_equal(PARSE(&a, error, "set-mode", "on", "--gpu",
                                "0000:65:00.0-and-a-good-deal-more-than-any-address"), -EINVAL);
-        assert_non_null(strstr(error, "too long"));
+        assert_non_null(strstr(error, "Invalid PCI address"));
+        /* One message for one bad address, whatever the command. */
+        assert_int_equal(PARSE(&a, error, "set-mode", "on", "--gpu", "3a:0.0"), -EINVAL);
+        assert_string_equal(error, "Invalid PCI address \"3a:0.0\": expected BUS:DEVICE.FUNCTION as lspci prints it "
+                            "(3a:00.0) or DOMAIN:BUS:DEVICE.FUNCTION (0000:3a:00.0)");
 }
 
 static void test_args_vfio(void **state) {
@@ -140,16 +180,20 @@ static void test_args_vfio(void **state) {
         assert_int_equal(PARSE(&a, error, "unbind-vfio"), 0);
         assert_int_equal(a.n_addresses, 0);
 
-        /* Malformed addresses are the daemon's to refuse, with its message. */
-        assert_int_equal(PARSE(&a, error, "bind-vfio", "not-a-bdf"), 0);
-        assert_string_equal(a.addresses[0], "not-a-bdf");
+        /* Malformed addresses: the message --gpu gets. */
+        assert_int_equal(PARSE(&a, error, "bind-vfio", "not-a-bdf"), -EINVAL);
+        assert_string_equal(error, "Invalid PCI address \"not-a-bdf\": expected BUS:DEVICE.FUNCTION as lspci prints it "
+                            "(3a:00.0) or DOMAIN:BUS:DEVICE.FUNCTION (0000:3a:00.0)");
+        assert_int_equal(PARSE(&a, error, "unbind-vfio", "0000:65:00.0", "3a:0.0"), -EINVAL);
+        assert_string_equal(error, "Invalid PCI address \"3a:0.0\": expected BUS:DEVICE.FUNCTION as lspci prints it "
+                            "(3a:00.0) or DOMAIN:BUS:DEVICE.FUNCTION (0000:3a:00.0)");
 
         /* What the parser refuses itself. */
         assert_int_equal(PARSE(&a, error, "bind-vfio", ""), -EINVAL);
         assert_string_equal(error, "bind-vfio: empty PCI address");
         assert_int_equal(PARSE(&a, error, "unbind-vfio", "0000:65:00.0", "0000000000000000000000000000000000:65:00.0"),
                          -EINVAL);
-        assert_string_equal(error, "\"0000000000000000000000000000000000:65:00.0\" is too long for a PCI address");
+        assert_non_null(strstr(error, "Invalid PCI address \"0000000000000000000000000000000000:65:00.0\""));
         assert_int_equal(PARSE(&a, error, "bind-vfio", "--gpu", "0000:65:00.0"), -EINVAL);
         assert_string_equal(error, "--gpu is only valid with set-mode");
         assert_int_equal(PARSE(&a, error, "bind-vfio", "-x"), -EINVAL);
@@ -171,14 +215,37 @@ static void test_args_vfio(void **state) {
         assert_string_equal(ctl_command_to_string(CTL_COMMAND_UNBIND_VFIO), "unbind-vfio");
 }
 
+static void test_args_dry_run(void **state) {
+        char error[256] = "";
+        CtlArgs a;
+
+        assert_int_equal(PARSE(&a, error, "set-mode", "on"), 0);
+        assert_false(a.dry_run);
+        assert_int_equal(PARSE(&a, error, "set-mode", "--dry-run", "on", "--json"), 0);
+        assert_int_equal(a.command, CTL_COMMAND_SET_MODE);
+        assert_true(a.dry_run);
+        assert_true(a.json);
+        assert_string_equal(a.mode, "on");
+        assert_int_equal(PARSE(&a, error, "bind-vfio", "65:00.0", "--dry-run"), 0);
+        assert_true(a.dry_run);
+        assert_string_equal(a.addresses[0], "0000:65:00.0");
+
+        assert_int_equal(PARSE(&a, error, "unbind-vfio", "--dry-run"), -EINVAL);
+        assert_string_equal(error, "--dry-run is only valid with set-mode and bind-vfio");
+        assert_int_equal(PARSE(&a, error, "status", "--dry-run"), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "a", "b", "--dry-run"), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "set-mode", "on", "--gpu", "65:00.0", "--dry-run"), -EINVAL);
+        assert_string_equal(error, "--dry-run shows the plan for every GPU and cannot be combined with --gpu");
+}
+
 static void test_args_artifacts(void **state) {
         char error[256] = "";
         CtlArgs a;
 
-        assert_int_equal(PARSE(&a, error, "install-artifacts", "kata-gpu", "reg:5000/kata:1"), 0);
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "kata-gpu", "reg.example:5000/kata:1"), 0);
         assert_int_equal(a.command, CTL_COMMAND_INSTALL_ARTIFACTS);
         assert_string_equal(a.runtime_class, "kata-gpu");
-        assert_string_equal(a.reference, "reg:5000/kata:1");
+        assert_string_equal(a.reference, "reg.example:5000/kata:1");
         assert_null(a.pull_secret);
         assert_null(a.ca_file);
         assert_false(a.plain_http || a.no_register_containerd || a.restart_containerd);
@@ -189,8 +256,20 @@ static void test_args_artifacts(void **state) {
         assert_string_equal(a.ca_file, "ca.pem");
         assert_true(a.plain_http && a.restart_containerd);
         assert_false(a.no_register_containerd);
-        assert_int_equal(PARSE(&a, error, "install-artifacts", "k", "r", "--no-register-containerd"), 0);
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "k", "r.example/k", "--no-register-containerd"), 0);
         assert_true(a.no_register_containerd);
+
+        /* Names and references as the daemon checks them, with its words. */
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "Kata_GPU", "reg.example/kata:1"), -EINVAL);
+        assert_non_null(strstr(error, "Runtime class name \"Kata_GPU\" is not a DNS-1123 label"));
+        assert_int_equal(PARSE(&a, error, "remove-artifacts", "--", "-kata"), -EINVAL);
+        assert_non_null(strstr(error, "is not a DNS-1123 label"));
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "kata", "not a reference"), -EINVAL);
+        assert_non_null(strstr(error, "not a reference"));
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "kata", "reg.example:5000/kata:1", "--plain-http"),
+                         -EINVAL);
+        assert_string_equal(error, "--plain-http is only allowed for a registry on loopback (localhost, "
+                            "127.0.0.0/8, [::1]), not reg.example");
 
         assert_int_equal(PARSE(&a, error, "remove-artifacts", "kata-gpu"), 0);
         assert_int_equal(a.command, CTL_COMMAND_REMOVE_ARTIFACTS);
@@ -204,9 +283,9 @@ static void test_args_artifacts(void **state) {
         assert_int_equal(PARSE(&a, error, "remove-artifacts", "k", "--plain-http"), -EINVAL);
         assert_non_null(strstr(error, "only valid with install-artifacts"));
         assert_int_equal(PARSE(&a, error, "status", "--pull-secret", "x"), -EINVAL);
-        assert_int_equal(PARSE(&a, error, "install-artifacts", "k", "r", "--pull-secret="), -EINVAL);
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "k", "r.example/k", "--pull-secret="), -EINVAL);
         assert_string_equal(error, "--pull-secret: expected a file");
-        assert_int_equal(PARSE(&a, error, "install-artifacts", "k", "r", "--restart-containerd",
+        assert_int_equal(PARSE(&a, error, "install-artifacts", "k", "r.example/k", "--restart-containerd",
                                "--no-register-containerd"), -EINVAL);
         assert_non_null(strstr(error, "exclude each other"));
 }
@@ -232,15 +311,24 @@ static void test_complete_bdf(void **state) {
 
         assert_int_equal(ctl_complete_bdf("65:00.0", buf, sizeof(buf)), 0);
         assert_string_equal(buf, "0000:65:00.0");
+        /* In lowercase, as sysfs names devices. */
         assert_int_equal(ctl_complete_bdf("C5:1f.7", buf, sizeof(buf)), 0);
-        assert_string_equal(buf, "0000:C5:1f.7");
+        assert_string_equal(buf, "0000:c5:1f.7");
         assert_int_equal(ctl_complete_bdf("0001:65:00.0", buf, sizeof(buf)), 0);
         assert_string_equal(buf, "0001:65:00.0");
-        /* Not the short form: left for the daemon to refuse. */
-        assert_int_equal(ctl_complete_bdf("6:00.0", buf, sizeof(buf)), 0);
-        assert_string_equal(buf, "6:00.0");
-        assert_int_equal(ctl_complete_bdf("zz:00.0", buf, sizeof(buf)), 0);
-        assert_string_equal(buf, "zz:00.0");
+        /* A VMD domain has more digits. */
+        assert_int_equal(ctl_complete_bdf("10000:e1:00.0", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "10000:e1:00.0");
+        /* Neither form. */
+        assert_int_equal(ctl_complete_bdf("6:00.0", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(ctl_complete_bdf("zz:00.0", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(ctl_complete_bdf("3a:0.0", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(ctl_complete_bdf("3a:20.0", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(ctl_complete_bdf("3a:00.8", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(ctl_complete_bdf("3a:00.0 ", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(ctl_complete_bdf("000:3a:00.0", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(ctl_complete_bdf("../3a:00.0", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(ctl_complete_bdf("", buf, sizeof(buf)), -EINVAL);
         assert_int_equal(ctl_complete_bdf("65:00.0", buf, 12), -ENAMETOOLONG);
         assert_int_equal(ctl_complete_bdf("65:00.0", buf, 13), 0);
 }
@@ -318,6 +406,42 @@ static void test_json_writer(void **state) {
         free(out);
 }
 
+static void test_json_pretty(void **state) {
+        Capture c;
+        JsonWriter w;
+        char *out;
+
+        /* As systemd's --json=pretty writes it: tabs, "key" : value, and
+         * empty containers on one line. */
+        json_set_pretty(true);
+        json_writer_init(&w, capture_begin(&c));
+        json_set_pretty(false);
+        json_begin_object(&w);
+        json_key(&w, "a");
+        json_string(&w, "");
+        json_key(&w, "b");
+        json_begin_array(&w);
+        json_int(&w, 1);
+        json_begin_object(&w);
+        json_end_object(&w);
+        json_begin_array(&w);
+        json_end_array(&w);
+        json_end_array(&w);
+        json_end_object(&w);
+        out = capture_end(&c);
+        assert_string_equal(out, "{\n\t\"a\" : \"\",\n\t\"b\" : [\n\t\t1,\n\t\t{},\n\t\t[]\n\t]\n}");
+        free(out);
+
+        /* A writer set up after that is short again. */
+        json_writer_init(&w, capture_begin(&c));
+        json_begin_array(&w);
+        json_int(&w, 1);
+        json_end_array(&w);
+        out = capture_end(&c);
+        assert_string_equal(out, "[1]");
+        free(out);
+}
+
 /* ---- errors --------------------------------------------------------------- */
 
 #define DBUS_ERR "org.freedesktop.DBus.Error."
@@ -347,15 +471,22 @@ static void test_error_message_escaped(void **state) {
 static void test_errors(void **state) {
         CtlOperation one_gpu = set_mode_op;
         CtlOperation read_op = { .failed = "Failed to read the status", .denied = "not authorized", .timeout_sec = 25 };
-        const char *not_running = "nvidia-ccd is not running (org.nvidia.ConfidentialCompute not on the bus)";
+        const char *not_running = "nvidia-ccd is not running: org.nvidia.ConfidentialCompute is not on the bus "
+                                  "(see systemctl status nvidia-ccd)";
 
         one_gpu.gpu = "0000:65:00.0";
 
         assert_string_equal(ctl_error_short_name(CC_ERR "Timeout"), "Timeout");
         assert_string_equal(ctl_error_short_name("NoDots"), "NoDots");
 
-        assert_failure(&set_mode_op, DBUS_ERR "AccessDenied", "Permission denied", -EACCES, set_mode_op.denied, 4);
-        assert_failure(&set_mode_op, DBUS_ERR "InteractiveAuthorizationRequired", "x", -EACCES, set_mode_op.denied, 4);
+        /* Denied: the daemon's reason after the action. */
+        assert_failure(&set_mode_op, DBUS_ERR "AccessDenied",
+                       "polkit is not available: org.freedesktop.PolicyKit1 is not on the bus", -EACCES,
+                       "not authorized to set the mode (polkit action org.nvidia.ConfidentialCompute.set-mode): "
+                       "polkit is not available: org.freedesktop.PolicyKit1 is not on the bus", 4);
+        assert_failure(&set_mode_op, DBUS_ERR "InteractiveAuthorizationRequired", "x", -EACCES,
+                       "not authorized to set the mode (polkit action org.nvidia.ConfidentialCompute.set-mode): x", 4);
+        assert_failure(&set_mode_op, DBUS_ERR "AccessDenied", NULL, -EACCES, set_mode_op.denied, 4);
 
         assert_failure(&set_mode_op, DBUS_ERR "ServiceUnknown", "The name is not activatable", -EHOSTUNREACH,
                        not_running, 1);
@@ -364,8 +495,10 @@ static void test_errors(void **state) {
          * which sd-bus also returns as ETIMEDOUT. */
         assert_failure(&set_mode_op, DBUS_ERR "NoReply", "Message recipient disconnected", -ETIMEDOUT, not_running, 1);
         assert_failure(&set_mode_op, DBUS_ERR "Spawn.ChildExited", "x", -EIO, not_running, 1);
-        assert_failure(&read_op, NULL, NULL, -ECONNREFUSED, not_running, 1);
-        assert_failure(&read_op, NULL, NULL, -ENOENT, not_running, 1);
+        /* The bus itself failing is not the service missing. */
+        assert_failure(&read_op, NULL, NULL, -ECONNRESET,
+                       "Failed to read the status: lost the connection to the bus: Connection reset by peer", 1);
+        assert_int_equal(ctl_failure_classify(NULL, -ENOENT, NULL), CTL_FAILURE_NO_BUS);
 
         /* Our own timeout: no error name. */
         assert_failure(&set_mode_op, NULL, NULL, -ETIMEDOUT,
@@ -426,6 +559,7 @@ static void add_gpu(CtlHost *h, const char *bdf, const char *name, const char *c
         d->iommu_group = group;
         d->group_members = strv_new1(bdf);
         d->vfio_device = strdup("");
+        d->vfio_cdev = strdup("");
         d->numa_node = numa;
 }
 
@@ -636,17 +770,18 @@ static void test_status_json(void **state) {
         h.n_devices = 3;
         out = capture_end(&c);
         assert_string_equal(out,
-                            "{\"Version\":\"0.1.0\",\"HostTee\":\"tdx\",\"DefaultMode\":null,\"Mode\":\"off\","
-                            "\"ModeState\":\"idle\",\"LastError\":null,\"CcCapable\":true,\"Devices\":["
+                            "{\"Version\":\"0.1.0\",\"HostTee\":\"tdx\",\"DefaultMode\":\"\",\"Mode\":\"off\","
+                            "\"ModeState\":\"idle\",\"LastError\":\"\",\"CcCapable\":true,\"Devices\":["
                             "{\"Address\":\"0000:07:00.0\",\"VendorId\":4318,\"DeviceId\":8867,"
                             "\"Name\":\"GH100 [H100 NVSwitch]\",\"Kind\":\"nvswitch\",\"Architecture\":\"hopper\","
                             "\"CcCapable\":false,\"PpcieCapable\":true,\"CcMode\":\"off\",\"PpcieMode\":\"on\","
-                            "\"Driver\":null,\"IommuGroup\":null,\"GroupMembers\":[],\"VfioDevice\":null,\"NumaNode\":null},"
+                            "\"Driver\":\"\",\"IommuGroup\":null,\"GroupMembers\":[],\"VfioDevice\":null,\"VfioCdev\":null,"
+                            "\"NumaNode\":null},"
                             "{\"Address\":\"0000:65:00.0\",\"VendorId\":4318,\"DeviceId\":9008,"
                             "\"Name\":\"GH100 [H100 SXM5 80GB]\",\"Kind\":\"gpu\",\"Architecture\":\"hopper\","
                             "\"CcCapable\":true,\"PpcieCapable\":true,\"CcMode\":\"off\",\"PpcieMode\":\"off\","
                             "\"Driver\":\"nvidia\",\"IommuGroup\":12,\"GroupMembers\":[\"0000:65:00.0\"],"
-                            "\"VfioDevice\":null,\"NumaNode\":0}],\"RuntimeClasses\":[]}\n");
+                            "\"VfioDevice\":\"\",\"VfioCdev\":\"\",\"NumaNode\":0}],\"RuntimeClasses\":[]}\n");
         free(out);
 
         ctl_print_devices_json(capture_begin(&c), h.devices + 2, 1);
@@ -804,9 +939,221 @@ static void test_runtime_classes_json(void **state) {
                 "\"Digest\":\"" DIGEST2 "\","
                 "\"Directory\":\"/opt/nvidia-gpu-operator/artifacts/runtimeclasses/kata-qemu-nvidia-gpu-tdx\","
                 "\"Files\":[\"configuration-qemu-nvidia-gpu-snp.toml\",\"vmlinuz-6.12.8-nvidia-gpu-confidential\"],"
-                "\"ContainerdHandler\":null,\"InstalledAt\":1738398615500000}]}\n"));
+                "\"ContainerdHandler\":\"\",\"InstalledAt\":1738398615500000}]}\n"));
         free(out);
         ctl_host_done(&h);
+}
+
+/* A plan as PlanSetMode (vfio false) or PlanBindVfio sends it. */
+static void make_plan(CtlPlan *p, bool vfio) {
+        static const struct {
+                const char *device, *action, *driver, *reason;
+                int group;
+                const char *vfio_driver;
+        } steps[] = {
+                { "0000:18:00.0", "switch", "nvidia", "off now; unbind from nvidia, set on, reset, bind back to nvidia", 3,
+                  "nvgrace_gpu_vfio_pci" },
+                { "0000:2a:00.0", "refuse", "nvidia", "in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)", 4,
+                  "vfio-pci" },
+                { "0000:3a:00.0", "skip", "", "already on", 5, "vfio-pci" },
+        };
+
+        ctl_plan_init(p);
+        for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+                CtlPlanStep *s = ctl_plan_add_step(p);
+
+                assert_non_null(s);
+                s->device = strdup(steps[i].device);
+                s->action = strdup(vfio && i == 0 ? "bind" : steps[i].action);
+                s->driver = strdup(steps[i].driver);
+                s->reason = strdup(steps[i].reason);
+                if (vfio) {
+                        s->vfio = true;
+                        s->group = steps[i].group;
+                        s->vfio_driver = strdup(steps[i].vfio_driver);
+                        s->members = calloc(3, sizeof(char *));
+                        s->members[0] = strdup(steps[i].device);
+                        s->members[1] = strdup("0000:00:01.0");
+                }
+        }
+        assert_int_equal(ctl_plan_step_add_holder(&p->steps[1], 1234, "nvidia-persistenced"), 0);
+        assert_int_equal(ctl_plan_step_add_holder(&p->steps[1], 5678, "python\t3"), 0);
+}
+
+static void test_plan_text(void **state) {
+        CtlPlan p;
+        Capture c;
+        char *out;
+
+        /* A holder's name is the process's own choice: a tab in it is
+         * shown escaped. */
+        make_plan(&p, false);
+        ctl_print_plan(capture_begin(&c), &p, "set-mode on");
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "DEVICE        ACTION  DRIVER  HOLDERS                                         REASON\n"
+                            "0000:18:00.0  switch  nvidia  -                                               off now; unbind from nvidia, set on, reset, bind back to nvidia\n"
+                            "0000:2a:00.0  refuse  nvidia  nvidia-persistenced (1234), python\\x093 (5678)  in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\n"
+                            "0000:3a:00.0  skip    -       -                                               already on\n"
+                            "\n"
+                            "set-mode on would be refused: 1 device in use. Nothing was changed.\n");
+        free(out);
+        ctl_plan_done(&p);
+
+        make_plan(&p, true);
+        free(p.steps[1].action);
+        p.steps[1].action = strdup("bind");
+        ctl_print_plan(capture_begin(&c), &p, "bind-vfio");
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "DEVICE        GROUP  ACTION  DRIVER  VFIO DRIVER           HOLDERS                                         REASON\n"
+                            "0000:18:00.0  3      bind    nvidia  nvgrace_gpu_vfio_pci  -                                               off now; unbind from nvidia, set on, reset, bind back to nvidia\n"
+                            "0000:2a:00.0  4      bind    nvidia  vfio-pci              nvidia-persistenced (1234), python\\x093 (5678)  in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\n"
+                            "0000:3a:00.0  5      skip    -       vfio-pci              -                                               already on\n"
+                            "\n"
+                            "bind-vfio would bind 2 devices and leave 1 as it is. Nothing was changed.\n");
+        free(out);
+        ctl_plan_done(&p);
+
+        ctl_plan_init(&p);
+        ctl_print_plan(capture_begin(&c), &p, "bind-vfio");
+        out = capture_end(&c);
+        assert_string_equal(out, "bind-vfio would change no device; nothing was changed.\n");
+        free(out);
+}
+
+static void test_plan_json(void **state) {
+        CtlPlan p;
+        Capture c;
+        char *out;
+
+        make_plan(&p, false);
+        ctl_print_plan_json(capture_begin(&c), &p);
+        out = capture_end(&c);
+        assert_string_equal(out,
+                            "[{\"Device\":\"0000:18:00.0\",\"Action\":\"switch\",\"Driver\":\"nvidia\",\"Holders\":[],"
+                            "\"Reason\":\"off now; unbind from nvidia, set on, reset, bind back to nvidia\"},"
+                            "{\"Device\":\"0000:2a:00.0\",\"Action\":\"refuse\",\"Driver\":\"nvidia\",\"Holders\":"
+                            "[{\"Pid\":1234,\"Command\":\"nvidia-persistenced\"},{\"Pid\":5678,\"Command\":\"python\\t3\"}],"
+                            "\"Reason\":\"in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\"},"
+                            "{\"Device\":\"0000:3a:00.0\",\"Action\":\"skip\",\"Driver\":\"\",\"Holders\":[],"
+                            "\"Reason\":\"already on\"}]\n");
+        free(out);
+        ctl_plan_done(&p);
+
+        make_plan(&p, true);
+        ctl_print_plan_json(capture_begin(&c), &p);
+        out = capture_end(&c);
+        assert_non_null(strstr(out, "\"Reason\":\"already on\",\"Group\":5,\"Members\":[\"0000:3a:00.0\",\"0000:00:01.0\"],"
+                                    "\"VfioDriver\":\"vfio-pci\"}]\n"));
+        free(out);
+        ctl_plan_done(&p);
+}
+
+static void test_no_legend(void **state) {
+        CtlHost h;
+        Capture c;
+        char *devices, *classes, *none;
+
+        make_host_with_classes(&h);
+        ctl_print_set_legend(false);
+        ctl_print_devices(capture_begin(&c), h.devices, h.n_devices, 0);
+        devices = capture_end(&c);
+        ctl_print_runtime_classes(capture_begin(&c), h.runtime_classes, h.n_runtime_classes);
+        classes = capture_end(&c);
+        ctl_print_devices(capture_begin(&c), NULL, 0, 0);
+        none = capture_end(&c);
+        /* Back before anything can fail: the other tests print legends. */
+        ctl_print_set_legend(true);
+
+        /* No header, and the cells alone size the columns. */
+        assert_string_equal(devices,
+                            "0000:07:00.0  GH100 [H100 NVSwitch]   nvswitch  hopper  -    on   -         -   -\n"
+                            "0000:65:00.0  GH100 [H100 SXM5 80GB]  gpu       hopper  off  off  nvidia    12  0\n"
+                            "0000:c5:00.0  GH100 [H100 SXM5 80GB]  gpu       hopper  on   off  vfio-pci  40  1\n");
+        assert_null(strstr(classes, "RUNTIME CLASS"));
+        assert_int_equal(strncmp(classes, "kata-qemu-nvidia-gpu-snp ", 25), 0);
+        /* Nothing at all for nothing. */
+        assert_string_equal(none, "");
+        free(devices);
+        free(classes);
+        free(none);
+        ctl_host_done(&h);
+}
+
+static void set_str(char **p, const char *v) {
+        free(*p);
+        *p = strdup(v);
+}
+
+static void test_report_mode(void **state) {
+        CtlHost before, after;
+        Capture c;
+        char *out;
+
+        make_host(&before);
+        make_host(&after);
+        /* 65 switched off -> on; c5 was on already; the NVSwitch is not
+         * CC-capable and is not named. */
+        set_str(&after.devices[1].cc_mode, "on");
+        ctl_report_mode(capture_begin(&c), &before, &after, "on", NULL);
+        out = capture_end(&c);
+        assert_string_equal(out, "Switched 1 device to mode on: 0000:65:00.0\n"
+                                 "1 device was already in mode on: 0000:c5:00.0\n");
+        free(out);
+
+        ctl_report_mode(capture_begin(&c), &before, &after, "on", "0000:c5:00.0");
+        out = capture_end(&c);
+        assert_string_equal(out, "1 device was already in mode on: 0000:c5:00.0\n");
+        free(out);
+
+        /* ppcie names the PPCIe-capable devices, the NVSwitch too. */
+        set_str(&after.devices[0].ppcie_mode, "off");
+        ctl_report_mode(capture_begin(&c), &before, &after, "ppcie", NULL);
+        out = capture_end(&c);
+        assert_string_equal(out, "Switched 2 devices to mode ppcie: 0000:07:00.0 0000:65:00.0\n"
+                                 "1 device was already in mode ppcie: 0000:c5:00.0\n");
+        free(out);
+        ctl_host_done(&before);
+        ctl_host_done(&after);
+}
+
+static void test_report_vfio(void **state) {
+        const char named[][CTL_BDF_MAX] = { "0000:65:00.0" };
+        CtlHost before, after;
+        Capture c;
+        char *out;
+
+        make_host(&before);
+        make_host(&after);
+        /* 65's group has an audio function the daemon shows no object for. */
+        for (CtlHost *h = &before; h; h = h == &before ? &after : NULL) {
+                ctl_strv_free(h->devices[1].group_members);
+                h->devices[1].group_members = calloc(3, sizeof(char *));
+                h->devices[1].group_members[0] = strdup("0000:65:00.0");
+                h->devices[1].group_members[1] = strdup("0000:65:00.1");
+        }
+        set_str(&after.devices[1].driver, "vfio-pci");
+        set_str(&after.devices[1].vfio_device, "/dev/vfio/12");
+        ctl_report_vfio(capture_begin(&c), &before, &after, true, named, 1);
+        out = capture_end(&c);
+        assert_string_equal(out, "Bound IOMMU group 12 to VFIO (/dev/vfio/12): 0000:65:00.0 (vfio-pci) 0000:65:00.1\n");
+        free(out);
+
+        /* Every GPU: c5 was bound already. */
+        ctl_report_vfio(capture_begin(&c), &before, &after, true, NULL, 0);
+        out = capture_end(&c);
+        assert_string_equal(out, "Bound IOMMU group 12 to VFIO (/dev/vfio/12): 0000:65:00.0 (vfio-pci) 0000:65:00.1\n"
+                                 "IOMMU group 40 was bound to VFIO already: 0000:c5:00.0 (vfio-pci)\n");
+        free(out);
+
+        /* And back. */
+        ctl_report_vfio(capture_begin(&c), &after, &before, false, named, 1);
+        out = capture_end(&c);
+        assert_string_equal(out, "Gave IOMMU group 12 back: 0000:65:00.0 (nvidia) 0000:65:00.1\n");
+        free(out);
+        ctl_host_done(&before);
+        ctl_host_done(&after);
 }
 
 int main(void) {
@@ -816,10 +1163,17 @@ int main(void) {
                 cmocka_unit_test(test_args_usage_errors),
                 cmocka_unit_test(test_args_vfio),
                 cmocka_unit_test(test_args_artifacts),
+                cmocka_unit_test(test_args_dry_run),
+                cmocka_unit_test(test_plan_text),
+                cmocka_unit_test(test_plan_json),
                 cmocka_unit_test(test_args_help_version),
                 cmocka_unit_test(test_complete_bdf),
                 cmocka_unit_test(test_json_escape),
                 cmocka_unit_test(test_json_writer),
+                cmocka_unit_test(test_json_pretty),
+                cmocka_unit_test(test_no_legend),
+                cmocka_unit_test(test_report_mode),
+                cmocka_unit_test(test_report_vfio),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_error_message_escaped),
                 cmocka_unit_test(test_sort),

@@ -14,6 +14,7 @@
 
 #include "device.h"
 #include "fake-host.h"
+#include "sim-host.h"
 #include "gpusim.h"
 #include "pci-enum.h"
 #include "pci-sysfs.h"
@@ -39,7 +40,7 @@ static Tree *tree_new(const char *config) {
         assert_non_null(t);
         t->fake = fake_host_new();
         assert_non_null(t->fake);
-        assert_int_equal(hw_host_new(fake_host_root(t->fake), true, &t->host), 0);
+        assert_int_equal(sim_host_new(fake_host_root(t->fake), &t->host), 0);
         cc_config_init(&t->config);
         if (config)
                 assert_int_equal(cc_config_load_from_data(&t->config, config, &err), 0);
@@ -384,9 +385,14 @@ static void test_unknown_modes(void **state) {
         CcDevice *d;
 
         add_gpu(t, hgx_gpus[0], 0x2330, DEVICE_CC_ON);
-        /* No simulator state: BAR0 cannot be read. */
+        /* A simulator state that cannot be read: neither can BAR0. */
         assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[1], 0x2330, &(FakeGpuOptions) {
                 .driver = "nvidia", .mode = DEVICE_CC_ON, .no_gpusim = true }), 0);
+        {
+                _cleanup_free_ char *p = state_file(t, hgx_gpus[1]);
+                assert_int_equal(fake_host_write(t->fake, p + strlen(fake_host_root(t->fake)) + 1,
+                                                 "[Device]\nModel=volta\n"), 0);
+        }
         /* Booting for ten minutes after a reset: not waited for. */
         assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[2], 0x2330, &(FakeGpuOptions) {
                 .driver = "nvidia", .mode = DEVICE_CC_ON, .boot_ms = 600000 }), 0);
@@ -411,6 +417,23 @@ static void test_unknown_modes(void **state) {
                 assert_int_equal(d->ppcie_mode, DEVICE_CC_UNKNOWN);
         }
         assert_string_equal(cc_inventory_mode(t->inv), "unknown");
+        tree_free(t);
+}
+
+/* A GPU with no simulator state yet, as in a tree made by hand: the first
+ * look makes it, with the defaults of its model (off). */
+static void test_state_made_on_first_look(void **state) {
+        Tree *t = tree_new(NULL);
+        _cleanup_free_ char *p = NULL;
+
+        assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[0], 0x2335, &(FakeGpuOptions) {
+                .driver = "nvidia", .no_gpusim = true }), 0);
+        p = state_file(t, hgx_gpus[0]);
+        assert_int_equal(access(p, F_OK), -1);
+        scan(t);
+        assert_int_equal(cc_inventory_find(t->inv, hgx_gpus[0])->cc_mode, DEVICE_CC_OFF);
+        assert_int_equal(access(p, F_OK), 0);
+        assert_string_equal(cc_inventory_mode(t->inv), "off");
         tree_free(t);
 }
 
@@ -519,6 +542,127 @@ static void test_broken_trees(void **state) {
         tree_free(t);
 }
 
+/* The stand-in NVML of tests/fakenvml for this tree: "key=value" lines
+ * (see fake-nvml.c), its call log in the tree. */
+static char *use_fake_nvml(Tree *t, const char *lines) {
+        _cleanup_free_ char *state = fake_host_path(t->fake, "fake-nvml.state");
+        char *log = fake_host_path(t->fake, "fake-nvml.log");
+        _cleanup_free_ char *text = NULL;
+
+        assert_true(asprintf(&text, "%slog=%s\n", lines, log) > 0);
+        assert_int_equal(fake_host_write(t->fake, "fake-nvml.state", text), 0);
+        assert_int_equal(setenv("NVIDIA_CCD_NVML_LIBRARY", FAKE_NVML_LIBRARY, 1), 0);
+        assert_int_equal(setenv("FAKE_NVML_STATE", state, 1), 0);
+        unlink(log);
+        return log;
+}
+
+static size_t count_lines(const char *path, const char *line) {
+        char buf[256];
+        size_t n = 0;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return 0;
+        while (fgets(buf, sizeof(buf), f))
+                if (strcspn(buf, "\n") == strlen(line) && strncmp(buf, line, strlen(line)) == 0)
+                        n++;
+        fclose(f);
+        return n;
+}
+
+static void assert_mode(Tree *t, const char *bdf, DeviceCcMode mode, CcModeSource source) {
+        CcDevice *d = cc_inventory_find(t->inv, bdf);
+
+        assert_non_null(d);
+        assert_int_equal(d->cc_mode, mode);
+        assert_int_equal(d->mode_source, source);
+}
+
+static void test_mode_sources(void **state) {
+        Tree *t = tree_new(NULL);
+        _cleanup_free_ char *log = NULL;
+
+        /* Every simulated BAR0 says on; NVML says off, and knows the first
+         * two GPUs.  The second is on vfio-pci, the third on nvidia but
+         * unknown to NVML (as with CC on), the fourth on no driver. */
+        add_gpu(t, hgx_gpus[0], 0x2330, DEVICE_CC_ON);
+        assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[1], 0x2330, &(FakeGpuOptions) {
+                .driver = "vfio-pci", .mode = DEVICE_CC_ON }), 0);
+        add_gpu(t, hgx_gpus[2], 0x2330, DEVICE_CC_ON);
+        assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[3], 0x2330, &(FakeGpuOptions) {
+                .mode = DEVICE_CC_ON }), 0);
+        assert_int_equal(fake_host_add_nvswitch(t->fake, hgx_switches[0], 0x22a3, &(FakeGpuOptions) {
+                .driver = "nvidia" }), 0);
+        log = use_fake_nvml(t, "devices=0000:18:00.0,0000:2a:00.0\ncc_feature=0\nmulti_gpu=0\n");
+
+        scan(t);
+        assert_mode(t, hgx_gpus[0], DEVICE_CC_OFF, CC_MODE_SOURCE_NVML);
+        assert_int_equal(cc_inventory_find(t->inv, hgx_gpus[0])->ppcie_mode, DEVICE_CC_OFF);
+        assert_mode(t, hgx_gpus[1], DEVICE_CC_ON, CC_MODE_SOURCE_BAR0);
+        assert_mode(t, hgx_gpus[2], DEVICE_CC_ON, CC_MODE_SOURCE_BAR0);
+        assert_mode(t, hgx_gpus[3], DEVICE_CC_ON, CC_MODE_SOURCE_BAR0);
+        /* NVSwitches are read through BAR0 whatever their driver. */
+        assert_int_equal(cc_inventory_find(t->inv, hgx_switches[0])->mode_source, CC_MODE_SOURCE_BAR0);
+        assert_string_equal(cc_inventory_mode(t->inv), "mixed");
+        /* One session for the whole scan, ended before the scan returned;
+         * only the GPUs bound to nvidia were asked about. */
+        assert_int_equal(count_lines(log, "init"), 1);
+        assert_int_equal(count_lines(log, "shutdown"), 1);
+        assert_int_equal(count_lines(log, "handle 0000:18:00.0"), 1);
+        assert_int_equal(count_lines(log, "handle 0000:3a:00.0"), 1);
+        assert_int_equal(count_lines(log, "handle 0000:2a:00.0"), 0);
+
+        /* A second scan opens its own session. */
+        scan(t);
+        assert_int_equal(count_lines(log, "init"), 2);
+        assert_int_equal(count_lines(log, "shutdown"), 2);
+
+        /* NVML that cannot start: BAR0 answers for all. */
+        free(log);
+        log = use_fake_nvml(t, "init=9\ndevices=0000:18:00.0\n");
+        scan(t);
+        assert_mode(t, hgx_gpus[0], DEVICE_CC_ON, CC_MODE_SOURCE_BAR0);
+        assert_int_equal(count_lines(log, "init"), 1);
+        assert_int_equal(count_lines(log, "shutdown"), 0);
+
+        /* No library (a fake root without the variable): BAR0, as before. */
+        unsetenv("NVIDIA_CCD_NVML_LIBRARY");
+        scan(t);
+        assert_mode(t, hgx_gpus[0], DEVICE_CC_ON, CC_MODE_SOURCE_BAR0);
+        unsetenv("FAKE_NVML_STATE");
+        tree_free(t);
+}
+
+static void test_nvml_only_when_needed(void **state) {
+        Tree *t = tree_new(NULL);
+        _cleanup_free_ char *log = NULL;
+
+        /* No GPU on nvidia: the library is not even initialised. */
+        assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[0], 0x2330, &(FakeGpuOptions) {
+                .driver = "vfio-pci", .mode = DEVICE_CC_ON }), 0);
+        assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[1], 0x20b0, &(FakeGpuOptions) {
+                .driver = "nvidia" }), 0); /* A100: not CC-capable */
+        log = use_fake_nvml(t, "devices=0000:18:00.0,0000:2a:00.0\n");
+        scan(t);
+        assert_mode(t, hgx_gpus[0], DEVICE_CC_ON, CC_MODE_SOURCE_BAR0);
+        assert_mode(t, hgx_gpus[1], DEVICE_CC_UNKNOWN, CC_MODE_SOURCE_NONE);
+        assert_int_equal(count_lines(log, "init"), 0);
+
+        /* Neither NVML nor BAR0 (the real host's operations: a fake tree's
+         * BAR0 cannot be mapped, as for an unprivileged daemon): unknown. */
+        assert_int_equal(fake_host_add_gpu(t->fake, hgx_gpus[2], 0x2335, &(FakeGpuOptions) {
+                .driver = "nvidia", .no_gpusim = true }), 0);
+        hw_host_free(t->host);
+        assert_int_equal(hw_host_new(fake_host_root(t->fake), NULL, &t->host), 0);
+        scan(t);
+        assert_mode(t, hgx_gpus[2], DEVICE_CC_UNKNOWN, CC_MODE_SOURCE_NONE);
+        assert_int_equal(count_lines(log, "handle 0000:3a:00.0"), 1);
+        unsetenv("NVIDIA_CCD_NVML_LIBRARY");
+        unsetenv("FAKE_NVML_STATE");
+        tree_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hgx),
@@ -529,9 +673,12 @@ int main(void) {
                 cmocka_unit_test(test_host_tee),
                 cmocka_unit_test(test_aggregate_mode),
                 cmocka_unit_test(test_unknown_modes),
+                cmocka_unit_test(test_state_made_on_first_look),
                 cmocka_unit_test(test_aggregate_table),
                 cmocka_unit_test(test_enumerate),
                 cmocka_unit_test(test_broken_trees),
+                cmocka_unit_test(test_mode_sources),
+                cmocka_unit_test(test_nvml_only_when_needed),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

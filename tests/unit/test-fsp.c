@@ -82,6 +82,12 @@ static CcTimeouts short_timeouts(void) {
                 .queue_poll_us = 1000,
                 .response_ms = 30,
                 .response_poll_ms = 1,
+                .mnoc_ready_ms = 30,
+                .mnoc_credit_ms = 30,
+                .mnoc_poll_us = 1000,
+                .firewall_ms = 30,
+                .firewall_poll_ms = 1,
+                .firewall_fallback_ms = 30,
         };
 }
 
@@ -237,6 +243,14 @@ static void test_timeouts_default(void **state) {
         assert_int_equal(h.response_ms, 5000);
         assert_int_equal(h.response_poll_ms, 10);
         assert_int_equal(cc_timeouts_default(GPU_ARCH_LS10_NVSWITCH).boot_ms, 5000);
+        /* MNOC: RECEIVE_READY and MESSAGE_READY 5 s, credits 1 s, every
+         * poll 1 ms; the BAR firewall 15 s, or one 3 s wait without it. */
+        assert_int_equal(b.mnoc_ready_ms, 5000);
+        assert_int_equal(b.mnoc_credit_ms, 1000);
+        assert_int_equal(b.mnoc_poll_us, 1000);
+        assert_int_equal(b.response_ms, 5000);
+        assert_int_equal(b.firewall_ms, 15000);
+        assert_int_equal(b.firewall_fallback_ms, 3000);
 }
 
 static void test_knob_roundtrip(void **state) {
@@ -247,19 +261,19 @@ static void test_knob_roundtrip(void **state) {
         uint16_t v = 0xdead;
 
         b = open_new(f->path, GPU_ARCH_HOPPER, DEVICE_CC_OFF);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
         assert_int_equal(v, 0);
-        assert_int_equal(fsp_write_knob(b, &t, NV_KNOB_BAR0_DECOUPLER, 2, &err), 0);
-        assert_int_equal(fsp_write_knob(b, &t, NV_KNOB_CLEAR_2, 0xffff, &err), 0);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
+        assert_int_equal(fsp_write_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_BAR0_DECOUPLER, 2, &err), 0);
+        assert_int_equal(fsp_write_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CLEAR_2, 0xffff, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
         assert_int_equal(v, 2);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_CLEAR_2, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CLEAR_2, &v, &err), 0);
         assert_int_equal(v, 0xffff);
         assert_false(cc_error_is_set(&err));
         assert_ini(f->path, "Knobs", "Pending", "2:65535;10:2");
 
         /* NULL timeouts are the defaults. */
-        assert_int_equal(fsp_read_knob(b, NULL, NV_KNOB_CCM, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_CCM, &v, &err), 0);
         assert_int_equal(v, 0);
 }
 
@@ -295,7 +309,7 @@ static void test_query_encodings(void **state) {
 
                 set(f->path, "Knobs", "Active", cases[i].active);
                 set(f->path, "Inject", "StuckInvalid", cases[i].stuck);
-                assert_int_equal(cc_query(b, cases[i].arch, &s, &err), 0);
+                assert_int_equal(cc_query(b, gpu_chip_default(cases[i].arch), &s, &err), 0);
                 assert_int_equal(s.cc, cases[i].cc);
                 assert_int_equal(s.ppcie, cases[i].ppcie);
         }
@@ -337,7 +351,7 @@ static void test_decode_registers(void **state) {
                 CcStatus s = { DEVICE_CC_UNKNOWN, !cases[i].ppcie };
                 CcError err = CC_ERROR_INIT;
 
-                assert_int_equal(cc_query(&b, cases[i].arch, &s, &err), 0);
+                assert_int_equal(cc_query(&b, gpu_chip_default(cases[i].arch), &s, &err), 0);
                 assert_int_equal(s.cc, cases[i].cc);
                 assert_int_equal(s.ppcie, cases[i].ppcie);
         }
@@ -352,15 +366,15 @@ static void test_query_not_booted_and_not_capable(void **state) {
         b = open_new(f->path, GPU_ARCH_HOPPER, DEVICE_CC_ON);
         set(f->path, "Device", "BootMs", "600000");
         assert_int_equal(gpusim_reset(f->path), 0);
-        assert_int_equal(cc_query(b, GPU_ARCH_HOPPER, &s, &err), 0);
+        assert_int_equal(cc_query(b, gpu_chip_default(GPU_ARCH_HOPPER), &s, &err), 0);
         assert_int_equal(s.cc, DEVICE_CC_UNKNOWN);
         assert_false(s.ppcie);
         assert_false(cc_status_matches(GPU_ARCH_HOPPER, &s, TARGET_MODE_ON));
 
-        assert_int_equal(cc_query(b, GPU_ARCH_OTHER, &s, &err), -EOPNOTSUPP);
+        assert_int_equal(cc_query(b, gpu_chip_default(GPU_ARCH_OTHER), &s, &err), -EOPNOTSUPP);
         assert_int_equal(err.kind, CC_ERROR_NOT_CAPABLE);
         cc_error_clear(&err);
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_OTHER, NULL, &err), -EOPNOTSUPP);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_OTHER), NULL, &err), -EOPNOTSUPP);
         assert_int_equal(err.kind, CC_ERROR_NOT_CAPABLE);
 }
 
@@ -376,25 +390,25 @@ static void test_unknown_knob(void **state) {
         b = open_new(f->path, GPU_ARCH_HOPPER, DEVICE_CC_OFF);
         set(f->path, "Inject", "UnknownKnob", "45");
 
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_PPCIE, &v, &err), -EOPNOTSUPP);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_PPCIE, &v, &err), -EOPNOTSUPP);
         assert_int_equal(err.kind, CC_ERROR_NOT_CAPABLE);
         assert_string_equal(err.message, "firmware does not know knob 45");
 
         cc_error_clear(&err);
-        assert_int_equal(fsp_write_knob(b, &t, NV_KNOB_PPCIE, 1, &err), -EOPNOTSUPP);
+        assert_int_equal(fsp_write_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_PPCIE, 1, &err), -EOPNOTSUPP);
         assert_int_equal(err.kind, CC_ERROR_NOT_CAPABLE);
 
         /* Older firmware stops the plan at the knob it lacks. */
         cc_error_clear(&err);
         n = cc_knob_plan(TARGET_MODE_ON, GPU_ARCH_HOPPER, false, plan);
-        assert_int_equal(cc_apply_knobs(b, &t, plan, n, &err), -EOPNOTSUPP);
+        assert_int_equal(cc_apply_knobs(b, GPU_CHIP_GH100, &t, plan, n, NULL, &err), -EOPNOTSUPP);
         assert_int_equal(err.kind, CC_ERROR_NOT_CAPABLE);
         assert_string_equal(err.message, "firmware does not know knob 45");
         assert_ini(f->path, "Knobs", "Pending", "");
 
         /* Other knobs still work. */
         cc_error_clear(&err);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_CCM, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, &v, &err), 0);
 }
 
 static void test_queue_timeout(void **state) {
@@ -410,31 +424,31 @@ static void test_queue_timeout(void **state) {
 
         /* The queue was empty, so the command goes out and is never answered. */
         t0 = now_us();
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_BAR0_DECOUPLER, &v, &err), -ETIMEDOUT);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_BAR0_DECOUPLER, &v, &err), -ETIMEDOUT);
         assert_true(now_us() - t0 >= 30000);
         assert_int_equal(err.kind, CC_ERROR_TIMEOUT);
-        assert_string_equal(err.message, "FSP response timeout after 30 ms");
+        assert_string_equal(err.message, "FSP response timeout after 30 ms for the read of knob 10");
 
         /* The next one finds the command queue still full. */
         cc_error_clear(&err);
-        assert_int_equal(fsp_write_knob(b, &t, NV_KNOB_CCM, 0, &err), -ETIMEDOUT);
+        assert_int_equal(fsp_write_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, 0, &err), -ETIMEDOUT);
         assert_int_equal(err.kind, CC_ERROR_TIMEOUT);
-        assert_string_equal(err.message, "FSP command queue busy after 30 ms");
+        assert_string_equal(err.message, "FSP command queue busy after 30 ms, before the write of knob 8");
         assert_ini(f->path, "Knobs", "Pending", "");
 
-        /* Through cc_apply_knobs the message names the knob. */
+        /* Through cc_apply_knobs too the message names the knob. */
         cc_error_clear(&err);
         KnobWrite w = { NV_KNOB_CCM, 0 };
-        assert_int_equal(cc_apply_knobs(b, &t, &w, 1, &err), -ETIMEDOUT);
-        assert_string_equal(err.message, "knob 8: FSP command queue busy after 30 ms");
+        assert_int_equal(cc_apply_knobs(b, GPU_CHIP_GH100, &t, &w, 1, NULL, &err), -ETIMEDOUT);
+        assert_string_equal(err.message, "FSP command queue busy after 30 ms, before the read of knob 8");
 
         /* When the FSP comes back, the late answer to knob 10 is not taken
          * for the answer to knob 8. */
         set(f->path, "Inject", "FspTimeout", "none");
         cc_error_clear(&err);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_CCM, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, &v, &err), 0);
         assert_int_equal(v, 1);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
         assert_int_equal(v, 2);
 }
 
@@ -448,17 +462,17 @@ static void test_response_timeout(void **state) {
         b = open_new(f->path, GPU_ARCH_HOPPER, DEVICE_CC_OFF);
         set(f->path, "Inject", "FspTimeout", "response");
 
-        assert_int_equal(fsp_write_knob(b, &t, NV_KNOB_CCM, 1, &err), -ETIMEDOUT);
+        assert_int_equal(fsp_write_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, 1, &err), -ETIMEDOUT);
         assert_int_equal(err.kind, CC_ERROR_TIMEOUT);
-        assert_string_equal(err.message, "FSP response timeout after 30 ms");
+        assert_string_equal(err.message, "FSP response timeout after 30 ms for the write of knob 8");
         /* The command queue drained: the next request fails the same way. */
         cc_error_clear(&err);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_CCM, &v, &err), -ETIMEDOUT);
-        assert_string_equal(err.message, "FSP response timeout after 30 ms");
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, &v, &err), -ETIMEDOUT);
+        assert_string_equal(err.message, "FSP response timeout after 30 ms for the read of knob 8");
 
         set(f->path, "Inject", "FspTimeout", "none");
         cc_error_clear(&err);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_CCM, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, &v, &err), 0);
         assert_int_equal(v, 0);
 
         /* Whole seconds read as seconds. */
@@ -466,8 +480,8 @@ static void test_response_timeout(void **state) {
         t.response_ms = 1000;
         t.response_poll_ms = 50;
         cc_error_clear(&err);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_CCM, &v, &err), -ETIMEDOUT);
-        assert_string_equal(err.message, "FSP response timeout after 1 s");
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, &v, &err), -ETIMEDOUT);
+        assert_string_equal(err.message, "FSP response timeout after 1 s for the read of knob 8");
 }
 
 static void test_off_bus(void **state) {
@@ -493,20 +507,20 @@ static void test_off_bus(void **state) {
         assert_string_equal(err.message, "GPU has fallen off the bus (PMC_BOOT_0 = 0xffffffff)");
 
         cc_error_clear(&err);
-        assert_int_equal(cc_query(b, GPU_ARCH_HOPPER, &s, &err), -ENODEV);
+        assert_int_equal(cc_query(b, gpu_chip_default(GPU_ARCH_HOPPER), &s, &err), -ENODEV);
         assert_string_equal(err.message, "GPU has fallen off the bus (PMC_BOOT_0 = 0xffffffff)");
 
         /* Said at once, not after the default timeouts. */
         t0 = now_us();
         cc_error_clear(&err);
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_HOPPER, &t, &err), -ENODEV);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_HOPPER), &t, &err), -ENODEV);
         assert_int_equal(err.kind, CC_ERROR_HARDWARE_FAILURE);
         cc_error_clear(&err);
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_CCM, &v, &err), -ENODEV);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, &v, &err), -ENODEV);
         assert_int_equal(err.kind, CC_ERROR_HARDWARE_FAILURE);
         cc_error_clear(&err);
         n = cc_knob_plan(TARGET_MODE_OFF, GPU_ARCH_HOPPER, false, plan);
-        assert_int_equal(cc_apply_knobs(b, &t, plan, n, &err), -ENODEV);
+        assert_int_equal(cc_apply_knobs(b, GPU_CHIP_GH100, &t, plan, n, NULL, &err), -ENODEV);
         assert_int_equal(err.kind, CC_ERROR_HARDWARE_FAILURE);
         assert_true(now_us() - t0 < 1000000);
 
@@ -515,7 +529,7 @@ static void test_off_bus(void **state) {
         rec = (FallOff) { .inner = b };
         t0 = now_us();
         cc_error_clear(&err);
-        assert_int_equal(fsp_read_knob(&falling, &t, NV_KNOB_CCM, &v, &err), -ENODEV);
+        assert_int_equal(fsp_read_knob(&falling, GPU_CHIP_GH100, &t, NV_KNOB_CCM, &v, &err), -ENODEV);
         assert_true(rec.fallen);
         assert_int_equal(err.kind, CC_ERROR_HARDWARE_FAILURE);
         assert_true(now_us() - t0 < 1000000);
@@ -539,9 +553,9 @@ static void test_security_fault(void **state) {
         assert_int_equal(err.kind, CC_ERROR_HARDWARE_FAILURE);
         assert_string_equal(err.message, "GPU reports a security fault (PMC_BOOT_0 = 0xbadf0200)");
         cc_error_clear(&err);
-        assert_int_equal(cc_query(b, GPU_ARCH_HOPPER, &s, &err), -EIO);
+        assert_int_equal(cc_query(b, gpu_chip_default(GPU_ARCH_HOPPER), &s, &err), -EIO);
         cc_error_clear(&err);
-        assert_int_equal(fsp_read_knob(b, NULL, NV_KNOB_CCM, &v, &err), -EIO);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_CCM, &v, &err), -EIO);
         assert_int_equal(err.kind, CC_ERROR_HARDWARE_FAILURE);
 
         cc_error_clear(&err);
@@ -565,12 +579,15 @@ static void test_knob_plans(void **state) {
         static const PlanCase cases[] = {
                 { TARGET_MODE_ON, GPU_ARCH_HOPPER, false,
                   { { 2, 0 }, { 4, 0 }, { 34, 0 }, { 45, 0 }, { 10, 2 }, { 8, 1 }, { 6, 0 } }, 7 },
+                /* Blackwell: CCM and CCD only; 34 and PPCIE left alone. */
                 { TARGET_MODE_ON, GPU_ARCH_BLACKWELL, false,
-                  { { 2, 0 }, { 4, 0 }, { 34, 0 }, { 45, 0 }, { 8, 1 }, { 6, 0 } }, 6 },
+                  { { 2, 0 }, { 4, 0 }, { 8, 1 }, { 6, 0 } }, 4 },
                 { TARGET_MODE_DEVTOOLS, GPU_ARCH_HOPPER, false,
                   { { 2, 0 }, { 4, 0 }, { 34, 0 }, { 45, 0 }, { 10, 0 }, { 8, 1 }, { 6, 1 } }, 7 },
                 { TARGET_MODE_DEVTOOLS, GPU_ARCH_BLACKWELL, false,
-                  { { 2, 0 }, { 4, 0 }, { 34, 0 }, { 45, 0 }, { 8, 1 }, { 6, 1 } }, 6 },
+                  { { 2, 0 }, { 4, 0 }, { 8, 1 }, { 6, 1 } }, 4 },
+                { TARGET_MODE_PPCIE, GPU_ARCH_BLACKWELL, false, {}, 0 },
+                { TARGET_MODE_PPCIE, GPU_ARCH_BLACKWELL, true, {}, 0 },
                 { TARGET_MODE_OFF, GPU_ARCH_HOPPER, false,
                   { { 45, 0 }, { 10, 0 }, { 6, 0 }, { 8, 0 } }, 4 },
                 { TARGET_MODE_OFF, GPU_ARCH_BLACKWELL, false,
@@ -619,6 +636,15 @@ typedef struct SwitchCase {
         bool ppcie_after;
 } SwitchCase;
 
+/* Writes of knobs that have an _ALLOW_INB permission knob. */
+static size_t guarded_writes(const KnobWrite *w, size_t n) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                k += cc_knob_permission(w[i].knob) >= 0;
+        return k;
+}
+
 static void test_switch_through_simulator(void **state) {
         static const SwitchCase cases[] = {
                 /* Enabling: CCM before CCD. */
@@ -650,13 +676,7 @@ static void test_switch_through_simulator(void **state) {
                   { { 45, 0 } }, 1, "45:0", DEVICE_CC_OFF, false },
                 { GPU_ARCH_HOPPER, "6:0;8:0;10:0;45:1", TARGET_MODE_ON, false,
                   { { 45, 0 }, { 10, 2 }, { 8, 1 } }, 3, "8:1;10:2;45:0", DEVICE_CC_ON, false },
-                /* Blackwell has no decoupler knob. */
-                { GPU_ARCH_BLACKWELL, "6:0;8:0;45:0", TARGET_MODE_ON, false,
-                  { { 8, 1 } }, 1, "8:1", DEVICE_CC_ON, false },
-                { GPU_ARCH_BLACKWELL, "6:1;8:1;45:0", TARGET_MODE_OFF, false,
-                  { { 6, 0 }, { 8, 0 } }, 2, "6:0;8:0", DEVICE_CC_OFF, false },
-                { GPU_ARCH_BLACKWELL, "6:0;8:1;45:0", TARGET_MODE_DEVTOOLS, false,
-                  { { 6, 1 } }, 1, "6:1", DEVICE_CC_DEVTOOLS, false },
+                /* Blackwell, over MNOC: tests/unit/test-mnoc.c. */
                 /* The NVSwitch only has PPCIe. */
                 { GPU_ARCH_LS10_NVSWITCH, "45:0", TARGET_MODE_PPCIE, false,
                   { { 45, 1 } }, 1, "45:1", DEVICE_CC_OFF, true },
@@ -681,13 +701,15 @@ static void test_switch_through_simulator(void **state) {
                               target_mode_to_string(c->mode), c->off_only ? " (PPCIe off)" : "", c->active);
 
                 set(f->path, "Knobs", "Active", c->active);
-                assert_int_equal(cc_query(&b, c->arch, &before, &err), 0);
+                assert_int_equal(cc_query(&b, gpu_chip_default(c->arch), &before, &err), 0);
 
                 n = cc_knob_plan(c->mode, c->arch, c->off_only, plan);
-                assert_int_equal(cc_apply_knobs(&b, &t, plan, n, &err), 0);
+                assert_int_equal(cc_apply_knobs(&b, gpu_chip_default(c->arch), &t, plan, n, NULL, &err), 0);
                 assert_false(cc_error_is_set(&err));
 
-                assert_int_equal(rec.n_reads, n);
+                /* Each knob is read, and so is the permission of each written
+                 * knob that has one. */
+                assert_int_equal(rec.n_reads, n + guarded_writes(c->writes, c->n_writes));
                 assert_int_equal(rec.n_writes, c->n_writes);
                 for (size_t j = 0; j < c->n_writes; j++) {
                         assert_int_equal(rec.writes[j].knob, c->writes[j].knob);
@@ -696,21 +718,21 @@ static void test_switch_through_simulator(void **state) {
                 assert_ini(f->path, "Knobs", "Pending", c->pending);
 
                 /* Nothing changes before the reset. */
-                assert_int_equal(cc_query(&b, c->arch, &after, &err), 0);
+                assert_int_equal(cc_query(&b, gpu_chip_default(c->arch), &after, &err), 0);
                 assert_int_equal(after.cc, before.cc);
                 assert_int_equal(after.ppcie, before.ppcie);
 
                 cc_mark_before_reset(&b, c->arch);
                 assert_int_equal(gpusim_reset(f->path), 0);
-                assert_int_equal(cc_wait_boot(&b, c->arch, &t, &err), 0);
-                assert_int_equal(cc_query(&b, c->arch, &after, &err), 0);
+                assert_int_equal(cc_wait_boot(&b, gpu_chip_default(c->arch), &t, &err), 0);
+                assert_int_equal(cc_query(&b, gpu_chip_default(c->arch), &after, &err), 0);
                 assert_int_equal(after.cc, c->cc_after);
                 assert_int_equal(after.ppcie, c->ppcie_after);
                 assert_true(cc_status_matches(c->arch, &after, c->off_only ? TARGET_MODE_OFF : c->mode));
 
                 /* Read-compare-write: the same plan again writes nothing. */
                 rec.n_writes = rec.n_reads = 0;
-                assert_int_equal(cc_apply_knobs(&b, &t, plan, n, &err), 0);
+                assert_int_equal(cc_apply_knobs(&b, gpu_chip_default(c->arch), &t, plan, n, NULL, &err), 0);
                 assert_int_equal(rec.n_reads, n);
                 assert_int_equal(rec.n_writes, 0);
                 assert_ini(f->path, "Knobs", "Pending", "");
@@ -727,26 +749,32 @@ static void test_read_compare_write(void **state) {
         KnobWrite plan[CC_KNOB_PLAN_MAX];
         size_t n;
 
+        unsigned writes = 99;
+
         /* Already on: every knob read, none written. */
         inner = open_new(f->path, GPU_ARCH_HOPPER, DEVICE_CC_ON);
         rec.inner = inner;
         n = cc_knob_plan(TARGET_MODE_ON, GPU_ARCH_HOPPER, false, plan);
-        assert_int_equal(cc_apply_knobs(&b, &t, plan, n, &err), 0);
+        assert_int_equal(cc_apply_knobs(&b, GPU_CHIP_GH100, &t, plan, n, &writes, &err), 0);
         assert_int_equal(rec.n_reads, 7);
         assert_int_equal(rec.n_writes, 0);
+        assert_int_equal(writes, 0);
 
-        /* Written once; a second run before the reset compares against the
+        /* Written once (BAR0_DECOUPLER and CCM, each after reading its
+         * permission); a second run before the reset compares against the
          * pending values and writes nothing. */
         n = cc_knob_plan(TARGET_MODE_OFF, GPU_ARCH_HOPPER, false, plan);
-        assert_int_equal(cc_apply_knobs(&b, &t, plan, n, &err), 0);
+        assert_int_equal(cc_apply_knobs(&b, GPU_CHIP_GH100, &t, plan, n, &writes, &err), 0);
         assert_int_equal(rec.n_writes, 2);
-        assert_int_equal(cc_apply_knobs(&b, &t, plan, n, &err), 0);
+        assert_int_equal(writes, 2);
+        assert_int_equal(cc_apply_knobs(&b, GPU_CHIP_GH100, &t, plan, n, &writes, &err), 0);
         assert_int_equal(rec.n_writes, 2);
-        assert_int_equal(rec.n_reads, 7 + 4 + 4);
+        assert_int_equal(writes, 0);
+        assert_int_equal(rec.n_reads, 7 + 4 + 2 + 4);
 
         /* An empty plan touches nothing. */
-        assert_int_equal(cc_apply_knobs(&b, &t, plan, 0, &err), 0);
-        assert_int_equal(rec.n_reads, 15);
+        assert_int_equal(cc_apply_knobs(&b, GPU_CHIP_GH100, &t, plan, 0, NULL, &err), 0);
+        assert_int_equal(rec.n_reads, 17);
 }
 
 static void test_invalid_state_fixed(void **state) {
@@ -758,16 +786,16 @@ static void test_invalid_state_fixed(void **state) {
         size_t n;
 
         b = open_new(f->path, GPU_ARCH_HOPPER, DEVICE_CC_INVALID);
-        assert_int_equal(cc_query(b, GPU_ARCH_HOPPER, &s, &err), 0);
+        assert_int_equal(cc_query(b, gpu_chip_default(GPU_ARCH_HOPPER), &s, &err), 0);
         assert_int_equal(s.cc, DEVICE_CC_INVALID);
         for (TargetMode m = 0; m < _TARGET_MODE_MAX; m++)
                 assert_false(cc_status_matches(GPU_ARCH_HOPPER, &s, m));
 
         n = cc_knob_plan(TARGET_MODE_OFF, GPU_ARCH_HOPPER, false, plan);
-        assert_int_equal(cc_apply_knobs(b, NULL, plan, n, &err), 0);
+        assert_int_equal(cc_apply_knobs(b, GPU_CHIP_GH100, NULL, plan, n, NULL, &err), 0);
         assert_int_equal(gpusim_reset(f->path), 0);
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_HOPPER, NULL, &err), 0);
-        assert_int_equal(cc_query(b, GPU_ARCH_HOPPER, &s, &err), 0);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_HOPPER), NULL, &err), 0);
+        assert_int_equal(cc_query(b, gpu_chip_default(GPU_ARCH_HOPPER), &s, &err), 0);
         assert_int_equal(s.cc, DEVICE_CC_OFF);
         assert_true(cc_status_matches(GPU_ARCH_HOPPER, &s, TARGET_MODE_OFF));
 }

@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "gpusim.h"
 #include "hw-host.h"
+#include "sim-host.h"
 #include "nv-regs.h"
 
 typedef struct Fixture {
@@ -228,10 +229,13 @@ static void test_status_blackwell(void **state) {
                 const char *active;
                 uint32_t expected;
         } cases[] = {
-                { "8:0;6:0", 0x0 },
-                { "8:1;6:0", 0x1 | NV_BLACKWELL_CC_STATUS_FIREWALL },
-                { "8:1;6:1", 0x3 },
-                { "8:0;6:1", 0x2 },
+                { "8:0;6:0;10:2", 0x0 },
+                /* The BAR0 firewall: CC on with its setting (knob 10) on. */
+                { "8:1;6:0;10:2", 0x1 | NV_BLACKWELL_CC_STATUS_FIREWALL },
+                { "8:1;6:0;10:0", 0x1 },
+                { "8:1;6:0", 0x1 },
+                { "8:1;6:1;10:2", 0x3 },
+                { "8:0;6:1;10:2", 0x2 },
         };
         Fixture *f = *state;
         _cleanup_(bar0_closep) Bar0 *b = NULL;
@@ -241,6 +245,10 @@ static void test_status_blackwell(void **state) {
                 set(f->path, "Knobs", "Active", cases[i].active);
                 assert_int_equal(bar0_read32(b, NV_BLACKWELL_CC_STATUS), cases[i].expected);
                 assert_int_equal(bar0_read32(b, NV_HOPPER_CC_STATUS), 0);
+                /* NVLink encryption is a property of the board (bit 6). */
+                set(f->path, "Device", "NvlinkEncryption", "true");
+                assert_int_equal(bar0_read32(b, NV_BLACKWELL_CC_STATUS), cases[i].expected | NV_BLACKWELL_CC_STATUS_NVLE);
+                set(f->path, "Device", "NvlinkEncryption", "false");
         }
 }
 
@@ -452,7 +460,7 @@ static void test_fsp_latency(void **state) {
 
         t.response_poll_ms = 1;
         t0 = now_us();
-        assert_int_equal(fsp_read_knob(b, &t, NV_KNOB_CCM, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, &t, NV_KNOB_CCM, &v, &err), 0);
         elapsed = now_us() - t0;
         assert_int_equal(v, 1);
         assert_true(elapsed >= 300000);
@@ -506,7 +514,7 @@ static void test_boot_time(void **state) {
         t1 = now_us();
         if (t1 - t0 < 50000)
                 assert_int_equal(v, 0);
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_HOPPER, &t, &err), 0);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_HOPPER), &t, &err), 0);
         assert_true(now_us() - t0 >= 50000);
         assert_int_equal(bar0_read32(b, NV_FSP_BOOT_COMPLETE), NV_FSP_BOOT_COMPLETE_DONE);
 
@@ -515,13 +523,13 @@ static void test_boot_time(void **state) {
         assert_int_equal(gpusim_reset(f->path), 0);
         assert_int_equal(bar0_read32(b, NV_FSP_BOOT_COMPLETE), 0);
         t.boot_ms = 100;
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_HOPPER, &t, &err), -ETIMEDOUT);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_HOPPER), &t, &err), -ETIMEDOUT);
         assert_int_equal(err.kind, CC_ERROR_TIMEOUT);
-        assert_string_equal(err.message, "boot not complete after 100 ms");
+        assert_string_equal(err.message, "boot not complete after 100 ms (0x0200bc = 0x0)");
 
         set(f->path, "Inject", "SlowBootMs", "0");
         cc_error_clear(&err);
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_HOPPER, &t, &err), 0);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_HOPPER), &t, &err), 0);
         assert_false(cc_error_is_set(&err));
 }
 
@@ -536,9 +544,9 @@ static void test_ls10_boot(void **state) {
         assert_int_equal(bar0_read32(b, NV_LS10_FSP_BOOT_COMPLETE), 0);
         t.boot_ms = 20;
         t.boot_poll_ms = 1;
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_LS10_NVSWITCH, &t, &err), -ETIMEDOUT);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_LS10_NVSWITCH), &t, &err), -ETIMEDOUT);
         set(f->path, "Device", "BootMs", "0");
-        assert_int_equal(cc_wait_boot(b, GPU_ARCH_LS10_NVSWITCH, &t, &err), 0);
+        assert_int_equal(cc_wait_boot(b, gpu_chip_default(GPU_ARCH_LS10_NVSWITCH), &t, &err), 0);
 }
 
 static void test_command_waits_for_boot(void **state) {
@@ -583,17 +591,17 @@ static void test_persistence(void **state) {
         uint16_t v = 0;
 
         b = open_new(f->path, GPU_ARCH_HOPPER, 0, DEVICE_CC_OFF);
-        assert_int_equal(fsp_write_knob(b, NULL, NV_KNOB_CCM, 1, &err), 0);
-        assert_int_equal(fsp_write_knob(b, NULL, NV_KNOB_BAR0_DECOUPLER, 2, &err), 0);
+        assert_int_equal(fsp_write_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_CCM, 1, &err), 0);
+        assert_int_equal(fsp_write_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_BAR0_DECOUPLER, 2, &err), 0);
         bar0_write32(b, NV_SCRATCH_RESET_MARKER, 1);
         bar0_write32(b, NV_HOPPER_SCRATCH_SBR_MARKER, 1);
         b = bar0_close(b);
 
         /* A daemon restart sees the same GPU. */
         assert_int_equal(gpusim_open(f->path, GPU_ARCH_HOPPER, &b), 0);
-        assert_int_equal(fsp_read_knob(b, NULL, NV_KNOB_CCM, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_CCM, &v, &err), 0);
         assert_int_equal(v, 1);
-        assert_int_equal(fsp_read_knob(b, NULL, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
+        assert_int_equal(fsp_read_knob(b, GPU_CHIP_GH100, NULL, NV_KNOB_BAR0_DECOUPLER, &v, &err), 0);
         assert_int_equal(v, 2);
         assert_int_equal(bar0_read32(b, NV_HOPPER_CC_STATUS), NV_CC_STATUS_OFF);
         assert_int_equal(bar0_read32(b, NV_SCRATCH_RESET_MARKER), 1);
@@ -609,24 +617,48 @@ static void test_persistence(void **state) {
         assert_ini(f->path, "Knobs", "Active", "6:0;8:1;10:2;45:0");
 }
 
+/* A device of a tree made by hand, the kernel's way: its directory under
+ * sys/devices and the bus's link to it. */
+static char *hand_made_device(Fixture *f, const char *bdf, const char *device_id) {
+        g_autofree char *bus = g_strdup_printf("pci0000:%.2s", bdf + 5);
+        g_autofree char *devdir = g_build_filename(f->dir, "sys/devices", bus, bdf, NULL);
+        g_autofree char *links = g_build_filename(f->dir, "sys/bus/pci/devices", NULL);
+        g_autofree char *link = g_build_filename(links, bdf, NULL);
+        g_autofree char *target = g_strdup_printf("../../../devices/%s/%s", bus, bdf);
+
+        assert_int_equal(mkdir_parents(devdir, 0755), 0);
+        assert_int_equal(mkdir_parents(links, 0755), 0);
+        assert_int_equal(symlink(target, link), 0);
+        if (device_id) {
+                g_autofree char *vendor = g_build_filename(devdir, "vendor", NULL);
+                g_autofree char *device = g_build_filename(devdir, "device", NULL);
+                g_autofree char *class = g_build_filename(devdir, "class", NULL);
+
+                assert_true(g_file_set_contents(vendor, "0x10de\n", -1, NULL));
+                assert_true(g_file_set_contents(device, device_id, -1, NULL));
+                assert_true(g_file_set_contents(class, "0x030200\n", -1, NULL));
+        }
+        return g_steal_pointer(&devdir);
+}
+
 /* bar0_open on a real host maps resource0; a regular file stands in for it. */
 static void test_bar0_open_mmio(void **state) {
         Fixture *f = *state;
         _cleanup_(hw_host_freep) HwHost *h = NULL;
         _cleanup_(bar0_closep) Bar0 *b = NULL;
-        g_autofree char *devdir = g_build_filename(f->dir, "sys/bus/pci/devices/0000:65:00.0", NULL);
+        g_autofree char *devdir = hand_made_device(f, "0000:65:00.0", NULL);
         g_autofree char *res = g_build_filename(devdir, "resource0", NULL);
+        CcError err = CC_ERROR_INIT;
         uint32_t v = 0;
         int fd;
 
-        assert_int_equal(mkdir_parents(devdir, 0755), 0);
         fd = open(res, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         assert_true(fd >= 0);
         assert_int_equal(ftruncate(fd, BAR0_SIZE), 0);
         assert_int_equal(pwrite(fd, &(uint32_t) { 0x180000a1 }, 4, 0), 4);
 
-        assert_int_equal(hw_host_new(f->dir, false, &h), 0);
-        assert_int_equal(bar0_open(h, "0000:65:00.0", &b), 0);
+        assert_int_equal(hw_host_new(f->dir, NULL, &h), 0);
+        assert_int_equal(bar0_open(h, "0000:65:00.0", &b, NULL), 0);
         assert_int_equal(bar0_read32(b, NV_PMC_BOOT_0), 0x180000a1);
         bar0_write32(b, NV_FSP_EMEM_DATA, 0x12345678);
         assert_int_equal(pread(fd, &v, 4, NV_FSP_EMEM_DATA), 4);
@@ -637,7 +669,9 @@ static void test_bar0_open_mmio(void **state) {
         b = bar0_close(b);
         close(fd);
 
-        assert_int_equal(bar0_open(h, "0000:66:00.0", &b), -ENOENT);
+        /* The error names the file it could not map. */
+        assert_int_equal(bar0_open(h, "0000:66:00.0", &b, &err), -ENOENT);
+        assert_non_null(strstr(err.message, "0000:66:00.0/resource0"));
         assert_null(bar0_close(NULL));
 }
 
@@ -646,19 +680,66 @@ static void test_bar0_open_simulated(void **state) {
         Fixture *f = *state;
         _cleanup_(hw_host_freep) HwHost *h = NULL;
         _cleanup_(bar0_closep) Bar0 *b = NULL;
-        g_autofree char *devdir = g_build_filename(f->dir, "sys/bus/pci/devices/0000:65:00.0", NULL);
+        g_autofree char *devdir = hand_made_device(f, "0000:65:00.0", NULL);
         g_autofree char *ini = g_build_filename(devdir, "gpusim.ini", NULL);
+        CcError err = CC_ERROR_INIT;
 
-        assert_int_equal(mkdir_parents(devdir, 0755), 0);
-        assert_int_equal(hw_host_new(f->dir, true, &h), 0);
-        /* No simulator state: no BAR0 (nothing is invented). */
-        assert_int_equal(bar0_open(h, "0000:65:00.0", &b), -ENOENT);
+        assert_int_equal(sim_host_new(f->dir, &h), 0);
+        /* No simulator state, and no ids to make one from: the error names
+         * the state file. */
+        assert_int_equal(bar0_open(h, "0000:65:00.0", &b, &err), -ENOENT);
+        assert_null(b);
+        assert_non_null(strstr(err.message, "/sys/bus/pci/devices/0000:65:00.0/gpusim.ini"));
+        assert_false(g_file_test(ini, G_FILE_TEST_EXISTS));
 
         assert_int_equal(gpusim_create(ini, GPU_ARCH_BLACKWELL, 0, DEVICE_CC_ON), 0);
-        assert_int_equal(bar0_open(h, "0000:65:00.0", &b), 0);
+        assert_int_equal(bar0_open(h, "0000:65:00.0", &b, NULL), 0);
         assert_int_equal((bar0_read32(b, NV_PMC_BOOT_0) >> 24) & 0x1f, 0x1a);
         assert_int_equal(bar0_read32(b, NV_BLACKWELL_CC_STATUS), 0x1 | NV_BLACKWELL_CC_STATUS_FIREWALL);
         b = bar0_close(b);
+
+        /* A broken state file is named too. */
+        assert_true(g_file_set_contents(ini, "[Device]\nModel=volta\n", -1, NULL));
+        cc_error_clear(&err);
+        assert_int_equal(bar0_open(h, "0000:65:00.0", &b, &err), -EINVAL);
+        assert_non_null(strstr(err.message, "/sys/bus/pci/devices/0000:65:00.0/gpusim.ini"));
+}
+
+/* A tree made by hand has no gpusim.ini: the first open makes one with the
+ * defaults of the model the device id says, as gpusim.h promises. */
+static void test_bar0_open_creates_state(void **state) {
+        Fixture *f = *state;
+        _cleanup_(hw_host_freep) HwHost *h = NULL;
+        _cleanup_(bar0_closep) Bar0 *b = NULL;
+        g_autofree char *h200 = hand_made_device(f, "0000:18:00.0", "0x2335\n");
+        g_autofree char *ampere = hand_made_device(f, "0000:2a:00.0", "0x20b0\n");
+        g_autofree char *ini = g_build_filename(h200, "gpusim.ini", NULL);
+        g_autofree char *ampere_ini = g_build_filename(ampere, "gpusim.ini", NULL);
+        CcError err = CC_ERROR_INIT;
+
+        assert_int_equal(sim_host_new(f->dir, &h), 0);
+        assert_int_equal(bar0_open(h, "0000:18:00.0", &b, &err), 0);
+        assert_int_equal((bar0_read32(b, NV_PMC_BOOT_0) >> 24) & 0x1f, 0x18); /* GH100 */
+        assert_int_equal(bar0_read32(b, NV_FSP_BOOT_COMPLETE), NV_FSP_BOOT_COMPLETE_DONE);
+        assert_int_equal(bar0_read32(b, NV_HOPPER_CC_STATUS), NV_CC_STATUS_OFF);
+        b = bar0_close(b);
+        assert_ini(ini, "Device", "Model", "hopper");
+
+        /* An A100 is no part the simulator plays: said, and nothing made. */
+        assert_int_equal(bar0_open(h, "0000:2a:00.0", &b, &err), -ENODEV);
+        assert_non_null(strstr(err.message, "/sys/bus/pci/devices/0000:2a:00.0/gpusim.ini"));
+        assert_non_null(strstr(err.message, "10de:20b0"));
+        assert_false(g_file_test(ampere_ini, G_FILE_TEST_EXISTS));
+}
+
+/* --simulate on the real root would write over the kernel's own files. */
+static void test_sim_host_refuses_real_root(void **state) {
+        HwHost *h = NULL;
+
+        assert_int_equal(sim_host_new("/", &h), -EPERM);
+        assert_null(h);
+        assert_int_equal(sim_host_new("/tmp/..", &h), -EPERM);
+        assert_null(h);
 }
 
 int main(void) {
@@ -685,6 +766,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bar0_open_mmio, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bar0_open_simulated, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bar0_open_creates_state, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sim_host_refuses_real_root, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -477,6 +477,57 @@ static void test_containerd_config_size_limit(void **state) {
         assert_string_equal(before, after);
 }
 
+/* What an install needs of the host, before anything is pulled: the same
+ * refusals as the install, nothing written, not even ArtifactsDir. */
+static void test_precheck(void **state) {
+        Fixture *f = *state;
+        KataInstallOptions o = {
+                .artifacts_dir = f->artifacts,
+                .state_dir = f->state,
+                .runtime_class = NAME,
+                .containerd_config = f->containerd,
+        };
+        g_autofree char *before = snapshot(f), *after = NULL, *old = read_file(f->containerd), *text = NULL;
+        g_autofree char *not_dir = g_build_filename(f->root, "a-file", NULL);
+        CcError e = CC_ERROR_INIT;
+
+        assert_int_equal(kata_install_precheck(&o, &e), 0);
+        after = snapshot(f);
+        assert_string_equal(before, after);
+        assert_false(g_file_test(f->artifacts, G_FILE_TEST_EXISTS));
+
+        /* containerd's configuration missing: HostNotReady, as the install. */
+        assert_int_equal(rename(f->containerd, not_dir), 0);
+        assert_int_equal(kata_install_precheck(&o, &e), -ENOENT);
+        assert_int_equal(e.kind, CC_ERROR_HOST_NOT_READY);
+        assert_non_null(strstr(e.message, f->containerd));
+        /* Not registering: containerd's configuration is not needed. */
+        o.containerd_config = NULL;
+        cc_error_clear(&e);
+        assert_int_equal(kata_install_precheck(&o, &e), 0);
+
+        /* ArtifactsDir a file. */
+        o.artifacts_dir = not_dir;
+        assert_int_equal(kata_install_precheck(&o, &e), -ENOTDIR);
+        assert_int_equal(e.kind, CC_ERROR_HOST_NOT_READY);
+        assert_non_null(strstr(e.message, "is not a directory"));
+        o.artifacts_dir = f->artifacts;
+        assert_int_equal(rename(not_dir, f->containerd), 0);
+
+        /* A registration it cannot take: InvalidArgument naming the file. */
+        text = g_strconcat(old, "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes." NAME "]\n"
+                           "  runtime_type = \"io.containerd.kata.v2\"\n", NULL);
+        assert_true(g_file_set_contents(f->containerd, text, -1, NULL));
+        o.containerd_config = f->containerd;
+        cc_error_clear(&e);
+        assert_int_equal(kata_install_precheck(&o, &e), -EINVAL);
+        assert_int_equal(e.kind, CC_ERROR_INVALID_ARGUMENT);
+        assert_non_null(strstr(e.message, f->containerd));
+        g_free(after);
+        after = read_file(f->containerd);
+        assert_string_equal(after, text);
+}
+
 static void test_containerd_config_missing(void **state) {
         Fixture *f = *state;
         CcError e = CC_ERROR_INIT;
@@ -486,7 +537,7 @@ static void test_containerd_config_missing(void **state) {
         before = snapshot(f);
         assert_int_equal(install(f, NAME, v1_layers, ELEMENTSOF(v1_layers), V1_DIGEST, true, NULL, &e), -ENOENT);
         assert_int_equal(e.kind, CC_ERROR_HOST_NOT_READY);
-        assert_non_null(strstr(e.message, "register-containerd=false"));
+        assert_non_null(strstr(e.message, "or install without registering the runtime class with containerd"));
         after = snapshot(f);
         assert_string_equal(before, after);
 
@@ -726,6 +777,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_version3_conflict_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_containerd_config_size_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_containerd_config_missing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_precheck, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_install, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reinstall_swaps, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failure_after_swap_keeps_old, setup, teardown),

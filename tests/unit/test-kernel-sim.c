@@ -5,6 +5,7 @@
  * errors the kernel would give.  Driven through the pci-sysfs calls the
  * daemon uses, and through raw writes where those cannot reach. */
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include "bar0.h"
 #include "fake-host.h"
+#include "sim-host.h"
 #include "fileio.h"
 #include "kernel-sim.h"
 #include "nv-regs.h"
@@ -44,7 +46,7 @@ static int setup(void **state) {
         assert_int_equal(fake_host_add_gpu(t->fake, LONE, 0x2331, &(FakeGpuOptions) {
                 .default_driver = "nvidia", .iommu_group = FAKE_NO_IOMMU }), 0);
         assert_int_equal(fake_host_add_device(t->fake, NIC, 0x15b3, 0x101d, 0x020000, "mlx5_core", 0), 0);
-        assert_int_equal(hw_host_new(fake_host_root(t->fake), true, &t->host), 0);
+        assert_int_equal(sim_host_new(fake_host_root(t->fake), &t->host), 0);
         *state = t;
         return 0;
 }
@@ -82,6 +84,19 @@ static bool exists(Test *t, const char *relative) {
         struct stat st;
 
         return lstat(path, &st) == 0;
+}
+
+/* Where the link at relative points, as written. */
+static char *link_target(Test *t, const char *relative) {
+        _cleanup_free_ char *path = hw_path(t->host, "%s", relative);
+        char target[PATH_MAX];
+        ssize_t k;
+
+        assert_non_null(path);
+        k = readlink(path, target, sizeof(target) - 1);
+        assert_true(k > 0);
+        target[k] = '\0';
+        return strdup(target);
 }
 
 static char *file_content(Test *t, const char *relative) {
@@ -130,22 +145,18 @@ static void test_unbind_errors(void **state) {
 
 static void test_bind(void **state) {
         Test *t = *state;
-        _cleanup_free_ char *driver = NULL;
-        _cleanup_free_ char *path = hw_path(t->host, "sys/bus/pci/devices/" AUDIO "/driver");
-        char target[256];
-        ssize_t k;
+        _cleanup_free_ char *driver = NULL, *link = NULL, *back = NULL;
 
         assert_int_equal(hw_pci_bind(t->host, AUDIO, "snd_hda_intel"), -ENOENT); /* not loaded */
         assert_int_equal(fake_host_add_driver(t->fake, "snd_hda_intel"), 0);
         assert_int_equal(hw_pci_bind(t->host, AUDIO, "snd_hda_intel"), 0);
         driver = driver_of(t, AUDIO);
         assert_string_equal(driver, "snd_hda_intel");
-        /* The link is relative, as the kernel makes it. */
-        k = readlink(path, target, sizeof(target) - 1);
-        assert_true(k > 0);
-        target[k] = '\0';
-        assert_string_equal(target, "../../drivers/snd_hda_intel");
-        assert_true(exists(t, "sys/bus/pci/drivers/snd_hda_intel/" AUDIO));
+        /* Both links are relative, as the kernel makes them. */
+        link = link_target(t, "sys/bus/pci/devices/" AUDIO "/driver");
+        assert_string_equal(link, "../../../bus/pci/drivers/snd_hda_intel");
+        back = link_target(t, "sys/bus/pci/drivers/snd_hda_intel/" AUDIO);
+        assert_string_equal(back, "../../../../devices/pci0000:65/" AUDIO);
 
         assert_int_equal(hw_pci_bind(t->host, AUDIO, "snd_hda_intel"), -EBUSY);
         assert_int_equal(hw_pci_bind(t->host, GPU, "vfio-pci"), -EBUSY);
@@ -258,7 +269,7 @@ static void test_vfio_needs_iommu(void **state) {
 static uint32_t boot_complete(Test *t, const char *bdf) {
         _cleanup_(bar0_closep) Bar0 *b = NULL;
 
-        assert_int_equal(bar0_open(t->host, bdf, &b), 0);
+        assert_int_equal(bar0_open(t->host, bdf, &b, NULL), 0);
         return bar0_read32(b, NV_FSP_BOOT_COMPLETE);
 }
 
@@ -292,6 +303,69 @@ static void test_unrelated_paths(void **state) {
         assert_string_equal(driver, "nvidia");
 }
 
+/* sysfs has one directory per device, sys/devices/pci<domain>:<bus>/.../<bdf>;
+ * the bus's entry and the driver's entry are links to it.  A write has its
+ * effect whichever of them it went through. */
+static void test_writes_however_reached(void **state) {
+        Test *t = *state;
+        _cleanup_free_ char *dir = fake_host_device_dir(t->fake, GPU), *via_dir = NULL, *via_driver = NULL;
+        _cleanup_free_ char *shown = NULL, *unbound = NULL, *bound = NULL;
+        const char *rel;
+
+        /* The tree is the kernel's: the bus entry is a link into sys/devices. */
+        assert_non_null(dir);
+        rel = dir + strlen(fake_host_root(t->fake)) + 1;
+        assert_string_equal(rel, "sys/devices/pci0000:65/" GPU);
+
+        /* reset, written in the device's own directory. */
+        assert_int_equal(boot_complete(t, GPU), NV_FSP_BOOT_COMPLETE_DONE);
+        assert_true(asprintf(&via_dir, "%s/reset", rel) > 0);
+        assert_int_equal(sysfs_write(t, via_dir, "1"), 0);
+        assert_int_not_equal(boot_complete(t, GPU), NV_FSP_BOOT_COMPLETE_DONE);
+
+        /* driver_override, written through the driver's link to the device. */
+        assert_true(asprintf(&via_driver, "sys/bus/pci/drivers/nvidia/%s/driver_override", GPU) > 0);
+        assert_int_equal(sysfs_write(t, via_driver, "vfio-pci"), 0);
+        shown = file_content(t, "sys/bus/pci/devices/" GPU "/driver_override");
+        assert_string_equal(shown, "vfio-pci");
+
+        /* unbind through the device's driver link, then drivers_probe. */
+        assert_int_equal(sysfs_write(t, "sys/bus/pci/devices/" GPU "/driver/unbind", GPU), 0);
+        unbound = driver_of(t, GPU);
+        assert_null(unbound);
+        assert_int_equal(sysfs_write(t, "sys/bus/pci/drivers_probe", GPU), 0);
+        bound = driver_of(t, GPU);
+        assert_string_equal(bound, "vfio-pci");
+        assert_true(exists(t, "dev/vfio/7"));
+}
+
+/* A GPU behind a PCIe switch, as on an HGX board: nested directories. */
+static void test_device_behind_bridges(void **state) {
+        Test *t = *state;
+        _cleanup_free_ char *dir = NULL, *driver = NULL, *link = NULL, *bound = NULL;
+
+        assert_int_equal(fake_host_add_bridge_to(t->fake, "0000:15:01.0", 0x16, 0), 0);
+        assert_int_equal(fake_host_add_bridge_to(t->fake, "0000:16:00.0", 0x17, 0), 0);
+        assert_int_equal(fake_host_add_bridge_to(t->fake, "0000:17:00.0", 0x18, 0), 0);
+        assert_int_equal(fake_host_add_gpu(t->fake, "0000:18:00.0", 0x2335, &(FakeGpuOptions) {
+                .driver = "nvidia", .boot_ms = 600000 }), 0);
+        dir = fake_host_device_dir(t->fake, "0000:18:00.0");
+        assert_non_null(dir);
+        assert_string_equal(dir + strlen(fake_host_root(t->fake)) + 1,
+                            "sys/devices/pci0000:15/0000:15:01.0/0000:16:00.0/0000:17:00.0/0000:18:00.0");
+        link = link_target(t, "sys/bus/pci/devices/0000:18:00.0");
+        assert_string_equal(link, "../../../devices/pci0000:15/0000:15:01.0/0000:16:00.0/0000:17:00.0/0000:18:00.0");
+
+        assert_int_equal(hw_pci_reset(t->host, "0000:18:00.0"), 0);
+        assert_int_not_equal(boot_complete(t, "0000:18:00.0"), NV_FSP_BOOT_COMPLETE_DONE);
+        assert_int_equal(hw_pci_unbind(t->host, "0000:18:00.0"), 0);
+        assert_int_equal(hw_pci_bind(t->host, "0000:18:00.0", "vfio-pci"), 0);
+        driver = driver_of(t, "0000:18:00.0");
+        assert_string_equal(driver, "vfio-pci");
+        bound = link_target(t, "sys/bus/pci/devices/0000:18:00.0/driver");
+        assert_string_equal(bound, "../../../../../../bus/pci/drivers/vfio-pci");
+}
+
 static void test_real_host_has_no_effects(void **state) {
         Test *t = *state;
         _cleanup_(hw_host_freep) HwHost *real = NULL;
@@ -299,7 +373,7 @@ static void test_real_host_has_no_effects(void **state) {
 
         /* The same tree, not simulated: the write lands and nothing plays
          * the kernel. */
-        assert_int_equal(hw_host_new(fake_host_root(t->fake), false, &real), 0);
+        assert_int_equal(hw_host_new(fake_host_root(t->fake), NULL, &real), 0);
         assert_int_equal(hw_pci_bind(real, AUDIO, "vfio-pci"), 0);
         assert_null(driver_of(t, AUDIO));
         written = file_content(t, "sys/bus/pci/drivers/vfio-pci/bind");
@@ -317,6 +391,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_vfio_needs_iommu, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unrelated_paths, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_writes_however_reached, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_device_behind_bridges, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_real_host_has_no_effects, setup, teardown),
         };
 

@@ -15,9 +15,11 @@
 #include <glib.h>
 
 #include "fake-host.h"
+#include "sim-host.h"
 #include "gpusim.h"
 #include "mode-switch.h"
 #include "pci-sysfs.h"
+#include "sysfs-write.h"
 
 static const char *const gpus[] = { "0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0" };
 #define SWITCH_BDF "0000:05:00.0"
@@ -38,38 +40,84 @@ static CcTimeouts short_timeouts(void) {
         };
 }
 
-static int setup_host(void **state, bool with_nvswitch, const char *driver) {
+/* The root port and the switch ports above the GPU at 0000:BB:00.0, on
+ * buses BB-3 to BB-1, as on an HGX board. */
+static void add_bridges_above(FakeHost *fake, const char *gpu) {
+        unsigned bus = (unsigned) strtoul(gpu + 5, NULL, 16);
+        char bdf[16];
+
+        for (unsigned k = 0; k < 3; k++) {
+                snprintf(bdf, sizeof(bdf), "0000:%02x:%s", bus - 3 + k, k == 0 ? "01.0" : "00.0");
+                assert_int_equal(fake_host_add_bridge_to(fake, bdf, bus - 2 + k, 0), 0);
+        }
+}
+
+static Fixture *fixture_new(void) {
         Fixture *f = calloc(1, sizeof(*f));
-        CcError e = CC_ERROR_INIT;
 
         assert_non_null(f);
         f->fake = fake_host_new();
         assert_non_null(f->fake);
-        for (size_t i = 0; i < ELEMENTSOF(gpus); i++)
-                assert_int_equal(fake_host_add_gpu(f->fake, gpus[i], 0x2330,
-                                                   &(FakeGpuOptions) { .driver = driver, .boot_ms = 5 }), 0);
-        if (with_nvswitch)
-                assert_int_equal(fake_host_add_nvswitch(f->fake, SWITCH_BDF, 0x22a3,
-                                                        &(FakeGpuOptions) { .boot_ms = 5 }), 0);
-        assert_int_equal(hw_host_new(fake_host_root(f->fake), true, &f->host), 0);
+        return f;
+}
+
+/* Discovery and a state directory for the tree built so far. */
+static void fixture_open(Fixture *f) {
+        CcError e = CC_ERROR_INIT;
+
+        assert_int_equal(sim_host_new(fake_host_root(f->fake), &f->host), 0);
         cc_config_init(&f->config);
         assert_int_equal(cc_inventory_scan(f->host, &f->config, &f->inv, &e), 0);
         f->state_dir = fake_host_path(f->fake, "state");
         assert_int_equal(mkdir(f->state_dir, 0755), 0);
+}
+
+static int setup_host(void **state, bool with_nvswitch, const char *driver, bool bridges) {
+        Fixture *f = fixture_new();
+
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++) {
+                if (bridges)
+                        add_bridges_above(f->fake, gpus[i]);
+                assert_int_equal(fake_host_add_gpu(f->fake, gpus[i], 0x2330,
+                                                   &(FakeGpuOptions) { .driver = driver, .boot_ms = 5 }), 0);
+        }
+        if (with_nvswitch)
+                assert_int_equal(fake_host_add_nvswitch(f->fake, SWITCH_BDF, 0x22a3,
+                                                        &(FakeGpuOptions) { .boot_ms = 5 }), 0);
+        fixture_open(f);
         *state = f;
         return 0;
 }
 
+/* The GPU of a real host's snapshot, with no simulator state yet: a tree
+ * as a new user would make it by hand. */
+static int setup_snapshot(void **state) {
+        Fixture *f = fixture_new();
+        _cleanup_free_ char *bdf = NULL, *ini = NULL;
+
+        assert_int_equal(fake_host_add_from_fixture(f->fake, FIXTURES_DIR "/h200-sxm-host.txt", &bdf), 0);
+        assert_string_equal(bdf, "0000:00:06.0");
+        ini = fake_host_path(f->fake, "sys/bus/pci/devices/%s/gpusim.ini", bdf);
+        assert_int_equal(unlink(ini), 0);
+        fixture_open(f);
+        *state = f;
+        return 0;
+}
+
+static int setup_bridges(void **state) {
+        return setup_host(state, false, "nvidia", true);
+}
+
 static int setup(void **state) {
-        return setup_host(state, false, "nvidia");
+        return setup_host(state, false, "nvidia", false);
 }
 
 static int setup_hgx(void **state) {
-        return setup_host(state, true, "nvidia");
+        return setup_host(state, true, "nvidia", false);
 }
 
 static int setup_vfio(void **state) {
-        return setup_host(state, false, "vfio-pci");
+        return setup_host(state, false, "vfio-pci", false);
 }
 
 static int teardown(void **state) {
@@ -128,8 +176,8 @@ static DeviceCcMode query_mode(Fixture *f, const char *bdf, bool *ppcie) {
         CcStatus s;
         GpuArch arch = streq(bdf, SWITCH_BDF) ? GPU_ARCH_LS10_NVSWITCH : GPU_ARCH_HOPPER;
 
-        assert_int_equal(bar0_open(f->host, bdf, &b), 0);
-        assert_int_equal(cc_query(b, arch, &s, NULL), 0);
+        assert_int_equal(bar0_open(f->host, bdf, &b, NULL), 0);
+        assert_int_equal(cc_query(b, gpu_chip_default(arch), &s, NULL), 0);
         if (ppcie)
                 *ppcie = s.ppcie;
         return s.cc;
@@ -201,6 +249,57 @@ static void test_modes(void **state) {
                         assert_driver(f, gpus[i], "nvidia");
                 }
                 assert_no_intent(f);
+        }
+}
+
+/* The tree is the kernel's (sys/bus/pci/devices/<bdf> a link into
+ * sys/devices/pci0000:BB/..., each GPU behind a switch): the unbind, the
+ * reset and the bind through those links all take effect, and the GPUs come
+ * back in the mode.  On such a tree the simulated kernel once dropped the
+ * writes and "on" failed with "mode is off after reset, expected on". */
+static void test_on_over_kernel_layout(void **state) {
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++) {
+                _cleanup_free_ char *link = fake_host_path(f->fake, "sys/bus/pci/devices/%s", gpus[i]);
+                _cleanup_free_ char *dir = fake_host_device_dir(f->fake, gpus[i]);
+                struct stat st;
+
+                assert_int_equal(lstat(link, &st), 0);
+                assert_true(S_ISLNK(st.st_mode));
+                assert_non_null(strstr(dir, "/sys/devices/pci0000:"));
+        }
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, NULL, &sw, &e), 0);
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++) {
+                _cleanup_free_ char *reset_at = sim_value(f, gpus[i], "State", "ResetAtUs");
+
+                assert_true(cc_switch_outcome(sw, i)->verified);
+                assert_int_equal(query_mode(f, gpus[i], NULL), DEVICE_CC_ON);
+                assert_string_not_equal(reset_at, "0");
+                assert_driver(f, gpus[i], "nvidia");
+        }
+        assert_no_intent(f);
+}
+
+/* The H200 of a real host's snapshot, its simulator state made on first
+ * use: on, then off again. */
+static void test_snapshot_on_and_off(void **state) {
+        Fixture *f = *state;
+        static const TargetMode modes[] = { TARGET_MODE_ON, TARGET_MODE_OFF };
+        static const DeviceCcMode expected[] = { DEVICE_CC_ON, DEVICE_CC_OFF };
+
+        assert_int_equal(cc_inventory_find(f->inv, "0000:00:06.0")->cc_mode, DEVICE_CC_OFF);
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
+                _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+                CcError e = CC_ERROR_INIT;
+
+                assert_int_equal(run_switch(f, modes[m], NULL, &sw, &e), 0);
+                assert_int_equal(cc_switch_n_outcomes(sw), 1);
+                assert_true(cc_switch_outcome(sw, 0)->verified);
+                assert_int_equal(query_mode(f, "0000:00:06.0", NULL), expected[m]);
+                assert_driver(f, "0000:00:06.0", "nvidia");
         }
 }
 
@@ -368,9 +467,13 @@ static void test_stuck_invalid_reported(void **state) {
 
 static void test_intent_round_trip(void **state) {
         Fixture *f = *state;
-        CcSwitchTarget targets[2] = {
-                { .bdf = "0000:18:00.0", .arch = GPU_ARCH_HOPPER, .kind = DEVICE_KIND_GPU, .driver = (char *) "nvidia" },
-                { .bdf = "0000:05:00.0", .arch = GPU_ARCH_LS10_NVSWITCH, .kind = DEVICE_KIND_NVSWITCH, .driver = (char *) "" },
+        CcSwitchTarget targets[3] = {
+                { .bdf = "0000:18:00.0", .arch = GPU_ARCH_HOPPER, .chip = GPU_CHIP_GH100, .kind = DEVICE_KIND_GPU,
+                  .driver = (char *) "nvidia" },
+                { .bdf = "0000:05:00.0", .arch = GPU_ARCH_LS10_NVSWITCH, .chip = GPU_CHIP_LS10,
+                  .kind = DEVICE_KIND_NVSWITCH, .driver = (char *) "" },
+                { .bdf = "0000:1b:00.0", .arch = GPU_ARCH_BLACKWELL, .chip = GPU_CHIP_GB202, .kind = DEVICE_KIND_GPU,
+                  .driver = (char *) "nvidia" },
         };
         CcSwitchTarget *loaded = NULL;
         CcError e = CC_ERROR_INIT;
@@ -380,15 +483,18 @@ static void test_intent_round_trip(void **state) {
         assert_int_equal(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e), 0);
         assert_null(loaded);
 
-        assert_int_equal(cc_switch_intent_save(f->state_dir, TARGET_MODE_PPCIE, targets, 2), 0);
+        assert_int_equal(cc_switch_intent_save(f->state_dir, TARGET_MODE_PPCIE, targets, 3), 0);
         assert_int_equal(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e), 1);
         assert_int_equal(mode, TARGET_MODE_PPCIE);
-        assert_int_equal(n, 2);
+        assert_int_equal(n, 3);
         assert_string_equal(loaded[1].bdf, "0000:05:00.0");
         assert_int_equal(loaded[1].arch, GPU_ARCH_LS10_NVSWITCH);
         assert_int_equal(loaded[1].kind, DEVICE_KIND_NVSWITCH);
         assert_string_equal(loaded[0].driver, "nvidia");
         assert_string_equal(loaded[1].driver, "");
+        /* The chip picks the waits (GB202's boot register), so it is kept. */
+        for (size_t i = 0; i < 3; i++)
+                assert_int_equal(loaded[i].chip, targets[i].chip);
         cc_switch_targets_free(loaded, n);
 
         assert_int_equal(cc_switch_intent_remove(f->state_dir), 0);
@@ -409,6 +515,9 @@ static void test_intent_garbage_refused(void **state) {
                 "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=../../../etc\nArch=1\nKind=0\nDriver=nvidia\n",
                 "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=9\nKind=0\nDriver=nvidia\n",
                 "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=1\nKind=0\nDriver=../x\n",
+                /* A chip that is not of the architecture, or no chip at all. */
+                "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=1\nChip=gb202\nKind=0\nDriver=nvidia\n",
+                "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\nArch=2\nChip=gb999\nKind=0\nDriver=nvidia\n",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -417,12 +526,79 @@ static void test_intent_garbage_refused(void **state) {
                 assert_null(loaded);
                 assert_non_null(strstr(e.message, "mode-switch.intent"));
         }
+
+        /* A record from before chips were kept gets the architecture's. */
+        assert_true(g_file_set_contents(p, "[Switch]\nMode=on\nTargets=1\n[Target 0]\nAddress=0000:18:00.0\n"
+                                        "Arch=2\nKind=0\nDriver=nvidia\n", -1, NULL));
+        assert_int_equal(cc_switch_intent_load(f->state_dir, &mode, &loaded, &n, &e), 1);
+        assert_int_equal(loaded[0].chip, GPU_CHIP_GB100);
+        cc_switch_targets_free(loaded, n);
+}
+
+static char *sim_bytes(Fixture *f, const char *bdf) {
+        _cleanup_free_ char *p = sim_path(f, bdf);
+        char *text = NULL;
+        assert_true(g_file_get_contents(p, &text, NULL, NULL));
+        return text;
+}
+
+static void test_refused_when_held(void **state) {
+        Fixture *f = *state;
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        _cleanup_free_ char *node = fake_host_nvidia_node(f->fake, gpus[2]);
+        char *before[ELEMENTSOF(gpus)];
+        CcError e = CC_ERROR_INIT;
+
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++)
+                before[i] = sim_bytes(f, gpus[i]);
+        assert_int_equal(fake_host_add_holder(f->fake, 5678, "python3", node), 0);
+
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, NULL, &sw, &e), -EBUSY);
+        assert_int_equal(e.kind, CC_ERROR_BUSY);
+        assert_true(cc_switch_refused(sw));
+        assert_string_equal(cc_switch_refused_device(sw), gpus[2]);
+        assert_non_null(strstr(e.message, "is in use by python3 (pid 5678)"));
+        /* Nothing touched: drivers, simulator state, no intent; the modes
+         * are known, not "unknown". */
+        for (size_t i = 0; i < ELEMENTSOF(gpus); i++) {
+                _cleanup_free_ char *after = sim_bytes(f, gpus[i]);
+
+                assert_driver(f, gpus[i], "nvidia");
+                assert_string_equal(after, before[i]);
+                assert_int_equal(cc_switch_outcome(sw, i)->status.cc, DEVICE_CC_OFF);
+                free(before[i]);
+        }
+        assert_no_intent(f);
+}
+
+static void test_blocked_unbind_times_out(void **state) {
+        Fixture *f = *state;
+        _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
+        CcError e = CC_ERROR_INIT;
+
+        hw_host_set_write_timeout(f->host, 200 * 1000);
+        assert_int_equal(fake_host_block_unbind(f->fake, gpus[1]), 0);
+        assert_int_equal(run_switch(f, TARGET_MODE_ON, NULL, &sw, &e), -ETIMEDOUT);
+        assert_int_equal(e.kind, CC_ERROR_TIMEOUT);
+        assert_true(g_str_has_prefix(e.message, "0000:2a:00.0: unbind from nvidia did not return within 0.2 s"));
+        assert_false(cc_switch_refused(sw));
+        /* The device unbound before it is given back; the rest were never
+         * touched. */
+        assert_driver(f, gpus[0], "nvidia");
+        assert_driver(f, gpus[1], "");
+        assert_driver(f, gpus[2], "nvidia");
+        assert_no_intent(f);
+
+        assert_int_equal(fake_host_release_unbind(f->fake, gpus[1]), 0);
+        assert_int_equal(hw_sysfs_wait_idle(f->host, 10 * 1000 * 1000), 0);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_select, setup_hgx, teardown),
                 cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_on_over_kernel_layout, setup_bridges, teardown),
+                cmocka_unit_test_setup_teardown(test_snapshot_on_and_off, setup_snapshot, teardown),
                 cmocka_unit_test_setup_teardown(test_one_gpu, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_same_mode_no_reset, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vfio_bound_back, setup_vfio, teardown),
@@ -435,6 +611,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stuck_invalid_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_intent_round_trip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_intent_garbage_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_refused_when_held, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_blocked_unbind_times_out, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,6 +86,22 @@ static void test_error(void **state) {
         refused("{\"error\":{\"kind\":\"RegistryError\"}}", "bad error");
 }
 
+/* The child's line when execv() failed. */
+static void test_exec_failed(void **state) {
+        ReportLine l = {};
+        const char *line = "{\"exec-failed\":{\"errno\":13}}";
+
+        assert_int_equal(report_line_parse(line, strlen(line), &l, NULL), 0);
+        assert_int_equal(l.kind, REPORT_EXEC_FAILED);
+        assert_int_equal(l.exec_errno, EACCES);
+        report_line_done(&l);
+
+        refused("{\"exec-failed\":{\"errno\":0}}", "bad exec failure");
+        refused("{\"exec-failed\":{\"errno\":4096}}", "bad exec failure");
+        refused("{\"exec-failed\":{\"errno\":\"13\"}}", "bad exec failure");
+        refused("{\"exec-failed\":{\"errno\":2,\"x\":1}}", "bad exec failure");
+}
+
 /* What json-glib would have recursed on until the stack ran out. */
 static void test_depth(void **state) {
         size_t n = 1 << 20;
@@ -190,6 +206,7 @@ int main(void) {
                 cmocka_unit_test(test_progress),
                 cmocka_unit_test(test_result),
                 cmocka_unit_test(test_error),
+                cmocka_unit_test(test_exec_failed),
                 cmocka_unit_test(test_depth),
                 cmocka_unit_test(test_strings),
                 cmocka_unit_test(test_reader),

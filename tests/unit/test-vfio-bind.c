@@ -3,17 +3,18 @@
 /* VFIO binds and unbinds carried out on fake trees through the kernel
  * simulation: drivers recorded and given back, idempotence, the rollback
  * of an injected bind failure, the recovery of a bind cut short, the CDI
- * specification. */
+ * specifications (named as the kubelet device plugin names the devices). */
 
 #include <glib.h>
 
+#include "device-names.h"
 #include "vfio-test-util.h"
 
 #define GPU "0000:65:00.0"
 #define AUDIO "0000:65:00.1"
 #define GPU2 "0000:b3:00.0"
 #define AUDIO2 "0000:b3:00.1"
-#define CDI "var/run/cdi/nvidia-ccd.yaml"
+#define CDI "var/run/cdi/nvidia.com-pgpu.yaml"
 
 static void add_two_gpus(VfioFixture *f, uint16_t device_id) {
         assert_int_equal(fake_host_add_gpu(f->fake, GPU, device_id, &(FakeGpuOptions) { .driver = "nvidia", .iommu_group = 7 }), 0);
@@ -154,7 +155,13 @@ static void test_job_outcomes(void **state) {
         assert_int_equal(vfio_record_load(f->state_dir, &record, &e), 0);
         assert_int_equal(cc_vfio_plan_new(f->host, &f->config, f->inv, VFIO_ACTION_BIND, NULL, record, &plan, &e), 0);
         vfio_record_free(record);
-        assert_int_equal(cc_vfio_job_new(f->host, f->state_dir, plan, (char *[]) { (char *) GPU, (char *) GPU2, NULL }, &job), 0);
+        {
+                CcCdiDevice *cdi = cc_cdi_devices_new(f->inv, f->config.cdi_kind);
+
+                assert_non_null(cdi);
+                assert_int_equal(cc_vfio_job_new(f->host, f->state_dir, plan, cdi, &job), 0);
+                cc_cdi_devices_free(cdi);
+        }
         assert_int_equal(cc_vfio_job_start(job), 0);
         assert_true(cc_vfio_job_get_fd(job) >= 0);
         assert_int_equal(cc_vfio_job_finish(job, &e), -ENODEV);
@@ -245,7 +252,13 @@ static void test_recover_keeps_bound_drops_stale(void **state) {
         assert_int_equal(hw_pci_bind(f->host, AUDIO, "snd_hda_intel"), 0);
         assert_int_equal(cc_vfio_recover(f->host, f->state_dir, &e), 0);
         /* The daemon rewrites the CDI specification after discovery. */
-        assert_int_equal(cc_vfio_cdi_update(f->host, (char *[]) { (char *) GPU, (char *) GPU2, NULL }, &e), 0);
+        {
+                CcCdiDevice *cdi = cc_cdi_devices_new(f->inv, f->config.cdi_kind);
+
+                assert_non_null(cdi);
+                assert_int_equal(cc_vfio_cdi_update(f->host, cdi, &e), 0);
+                cc_cdi_devices_free(cdi);
+        }
         assert_original(f);
 }
 
@@ -272,23 +285,71 @@ static void test_cdi(void **state) {
         char *text;
 
         add_two_gpus(f, 0x2330);
+        vfio_fixture_open(f, NULL);
+
+        /* GPU2 is in group 9: one device, named "9" and nothing else (no
+         * index a user could pin another GPU with), with its group's node. */
+        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_BIND, (char *[]) { (char *) GPU2, NULL }, &e), 0);
+        text = read_file(f, CDI);
+        assert_string_equal(text, "# Written by nvidia-ccd: the devices of nvidia.com/pgpu bound to VFIO.  Do not edit.\n"
+                                  "cdiVersion: \"0.5.0\"\n"
+                                  "kind: nvidia.com/pgpu\n"
+                                  "devices:\n"
+                                  "  - name: \"9\"\n"
+                                  "    containerEdits:\n"
+                                  "      deviceNodes:\n"
+                                  "        - path: /dev/vfio/9\n"
+                                  "containerEdits:\n"
+                                  "  deviceNodes:\n"
+                                  "    - path: /dev/vfio/vfio");
+        free(text);
+
+        /* Both: in group order; GPU2 unbound: without it; none: removed. */
+        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_BIND, NULL, &e), 0);
+        text = read_file(f, CDI);
+        assert_non_null(strstr(text, "  - name: \"7\"\n    containerEdits:\n      deviceNodes:\n"
+                                     "        - path: /dev/vfio/7\n  - name: \"9\"\n"));
+        assert_null(strstr(text, "name: \"0\""));
+        assert_null(strstr(text, "name: \"1\""));
+        free(text);
+        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_UNBIND, (char *[]) { (char *) GPU2, NULL }, &e), 0);
+        text = read_file(f, CDI);
+        assert_non_null(strstr(text, "name: \"7\""));
+        assert_null(strstr(text, "name: \"9\""));
+        assert_null(strstr(text, "/dev/vfio/9"));
+        free(text);
+        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_UNBIND, NULL, &e), 0);
+        assert_false(vfio_file_exists(f, CDI));
+        assert_original(f);
+}
+
+static void test_cdi_iommufd(void **state) {
+        VfioFixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+        char *text;
+
+        add_two_gpus(f, 0x2330);
         assert_int_equal(fake_host_enable_iommufd(f->fake), 0);
         vfio_fixture_open(f, NULL);
 
+        /* GPU2 gets vfio0, its audio function vfio1: the device is named
+         * "0" (its own vfioN), with the nodes of both functions and not the
+         * group node, which QEMU would see as the same device again. */
         assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_BIND, (char *[]) { (char *) GPU2, NULL }, &e), 0);
         text = read_file(f, CDI);
-        assert_non_null(strstr(text, "cdiVersion: \"0.5.0\"\nkind: nvidia.com/pgpu\ndevices:\n"));
-        /* GPU2 is the second GPU: index 1, group 9, its own vfio0, and the
-         * nodes of its group (its audio function's vfio1 too). */
-        assert_non_null(strstr(text, "  - name: \"1\"\n    containerEdits:\n      deviceNodes:\n"
-                                     "        - path: /dev/vfio/9\n        - path: /dev/vfio/devices/vfio0\n"
-                                     "        - path: /dev/vfio/devices/vfio1\n"));
-        assert_non_null(strstr(text, "  - name: \"9\"\n"));
-        assert_non_null(strstr(text, "  - name: \"vfio0\"\n"));
-        assert_null(strstr(text, "name: \"0\""));
-        assert_non_null(strstr(text, "containerEdits:\n  deviceNodes:\n    - path: /dev/vfio/vfio\n    - path: /dev/iommu"));
+        assert_string_equal(text, "# Written by nvidia-ccd: the devices of nvidia.com/pgpu bound to VFIO.  Do not edit.\n"
+                                  "cdiVersion: \"0.5.0\"\n"
+                                  "kind: nvidia.com/pgpu\n"
+                                  "devices:\n"
+                                  "  - name: \"0\"\n"
+                                  "    containerEdits:\n"
+                                  "      deviceNodes:\n"
+                                  "        - path: /dev/vfio/devices/vfio0\n"
+                                  "        - path: /dev/vfio/devices/vfio1\n"
+                                  "containerEdits:\n"
+                                  "  deviceNodes:\n"
+                                  "    - path: /dev/iommu");
         free(text);
-
         {
                 char *cdev = NULL;
                 assert_int_equal(hw_pci_get_vfio_cdev(f->host, GPU2, &cdev), 0);
@@ -298,40 +359,64 @@ static void test_cdi(void **state) {
                 assert_string_equal(cdev, "");
                 free(cdev);
         }
-
-        /* Both: rewritten with both; GPU unbound: rewritten without it;
-         * none: removed. */
-        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_BIND, NULL, &e), 0);
-        text = read_file(f, CDI);
-        assert_non_null(strstr(text, "name: \"0\""));
-        assert_non_null(strstr(text, "name: \"7\""));
-        free(text);
-        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_UNBIND, (char *[]) { (char *) GPU2, NULL }, &e), 0);
-        text = read_file(f, CDI);
-        assert_non_null(strstr(text, "name: \"0\""));
-        assert_null(strstr(text, "name: \"1\""));
-        assert_null(strstr(text, "/dev/vfio/9"));
-        free(text);
-        assert_false(vfio_file_exists(f, "dev/vfio/devices/vfio0"));
         assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_UNBIND, NULL, &e), 0);
+        assert_false(vfio_file_exists(f, "dev/vfio/devices/vfio0"));
         assert_original(f);
 }
 
-static void test_cdi_group_name_clash(void **state) {
+static void test_cdi_per_model_and_old_files(void **state) {
         VfioFixture *f = *state;
         CcError e = CC_ERROR_INIT;
-        char *text;
+        char *path, *text, *other, *dir;
 
-        /* GPU index 0 is in group 1, GPU index 1 in group 0: a group name
-         * would name the other GPU's index, so only the indexes are used. */
-        assert_int_equal(fake_host_add_gpu(f->fake, GPU, 0x2330, &(FakeGpuOptions) { .driver = "nvidia", .iommu_group = 1 }), 0);
-        assert_int_equal(fake_host_add_gpu(f->fake, GPU2, 0x2330, &(FakeGpuOptions) { .driver = "nvidia", .iommu_group = -1 }), 0);
-        vfio_fixture_open(f, NULL);
-        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_BIND, (char *[]) { (char *) GPU, NULL }, &e), 0);
-        text = read_file(f, CDI);
-        assert_non_null(strstr(text, "name: \"0\""));
-        assert_null(strstr(text, "name: \"1\""));
+        /* A GPU pci.ids names, one it does not (0x2901 here), an NVSwitch. */
+        assert_int_equal(fake_host_add_gpu(f->fake, GPU, 0x2330, &(FakeGpuOptions) { .driver = "nvidia", .iommu_group = 7 }), 0);
+        assert_int_equal(fake_host_add_gpu(f->fake, GPU2, 0x2901, &(FakeGpuOptions) { .driver = "nvidia", .iommu_group = 9 }), 0);
+        assert_int_equal(fake_host_add_nvswitch(f->fake, "0000:05:00.0", 0x22a3, &(FakeGpuOptions) { .driver = "nvidia-nvswitch", .iommu_group = 3 }), 0);
+        /* What an older version wrote, and another producer's spec. */
+        path = fake_host_path(f->fake, "var/run/cdi/nvidia-ccd.yaml");
+        dir = fake_host_path(f->fake, "var/run/cdi");
+        assert_int_equal(mkdir_parents(dir, 0755), 0);
+        free(dir);
+        assert_int_equal(write_file_atomic(path, "# Written by nvidia-ccd: the GPUs bound to VFIO.  Do not edit.\n", 61, 0644), 0);
+        other = fake_host_path(f->fake, "var/run/cdi/example.com-nic.yaml");
+        assert_int_equal(write_file_atomic(other, "cdiVersion: \"0.5.0\"\n", 20, 0644), 0);
+        vfio_fixture_open(f, "[Vfio]\nCdiKind=per-model\nBindNvSwitches=true\n");
+        assert_null(f->config.cdi_kind);
+
+        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_BIND, NULL, &e), 0);
+        {
+                CcDevice *d = cc_inventory_find(f->inv, GPU);
+                char *kind = model_resource_name(d->name, d->device_id), *file = NULL, *expected = NULL;
+
+                /* pci.ids names the H100: its kind is the model's. */
+                assert_non_null(kind);
+                assert_string_not_equal(kind, "nvidia.com/2330");
+                file = cc_vfio_cdi_path(f->host, kind);
+                assert_int_equal(read_text_file(file, &text), 0);
+                assert_true(asprintf(&expected, "kind: %s\ndevices:\n  - name: \"7\"\n", kind) > 0);
+                assert_non_null(strstr(text, expected));
+                free(expected);
+                free(text);
+                free(file);
+                free(kind);
+        }
+        /* nvidia.com/2901 is no CDI kind (a class begins with a letter): no
+         * spec for it. */
+        assert_false(vfio_file_exists(f, "var/run/cdi/nvidia.com-2901.yaml"));
+        text = read_file(f, "var/run/cdi/nvidia.com-nvswitch.yaml");
+        assert_non_null(strstr(text, "kind: nvidia.com/nvswitch\ndevices:\n  - name: \"3\"\n"));
         free(text);
+        assert_false(vfio_file_exists(f, CDI));
+        /* The old file is gone; another producer's stays. */
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(access(other, F_OK), 0);
+
+        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_UNBIND, NULL, &e), 0);
+        assert_false(vfio_file_exists(f, "var/run/cdi/nvidia.com-nvswitch.yaml"));
+        assert_int_equal(access(other, F_OK), 0);
+        free(path);
+        free(other);
 }
 
 int main(void) {
@@ -345,7 +430,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_recover_keeps_bound_drops_stale, vfio_fixture_setup, vfio_fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_record_refuses_garbage, vfio_fixture_setup, vfio_fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_cdi, vfio_fixture_setup, vfio_fixture_teardown),
-                cmocka_unit_test_setup_teardown(test_cdi_group_name_clash, vfio_fixture_setup, vfio_fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_cdi_iommufd, vfio_fixture_setup, vfio_fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_cdi_per_model_and_old_files, vfio_fixture_setup, vfio_fixture_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

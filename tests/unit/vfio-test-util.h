@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "fake-host.h"
+#include "sim-host.h"
 #include "fileio.h"
 #include "pci-sysfs.h"
 #include "strv.h"
@@ -56,7 +57,7 @@ static inline void vfio_fixture_open(VfioFixture *f, const char *config) {
 
         if (config)
                 assert_int_equal(cc_config_load_from_data(&f->config, config, &e), 0);
-        assert_int_equal(hw_host_new(fake_host_root(f->fake), true, &f->host), 0);
+        assert_int_equal(sim_host_new(fake_host_root(f->fake), &f->host), 0);
         assert_int_equal(cc_inventory_scan(f->host, &f->config, &f->inv, &e), 0);
         f->state_dir = fake_host_path(f->fake, "state");
         assert_non_null(f->state_dir);
@@ -100,24 +101,19 @@ static inline int vfio_fixture_run(VfioFixture *f, VfioAction action, char *cons
         VfioRecord *record = NULL;
         VfioPlan *plan = NULL;
         CcVfioJob *job = NULL;
-        char **gpus = calloc(f->inv->n_devices + 1, sizeof(char *));
-        size_t n = 0;
+        CcCdiDevice *cdi = cc_cdi_devices_new(f->inv, f->config.cdi_kind);
         int r;
 
-        assert_non_null(gpus);
-        for (size_t i = 0; i < f->inv->n_devices; i++)
-                if (f->inv->devices[i]->kind == DEVICE_KIND_GPU)
-                        gpus[n++] = f->inv->devices[i]->bdf;
-
+        assert_non_null(cdi);
         assert_int_equal(vfio_record_load(f->state_dir, &record, e), 0);
         r = cc_vfio_plan_new(f->host, &f->config, f->inv, action, bdfs, record, &plan, e);
         vfio_record_free(record);
         if (r < 0) {
-                free(gpus);
+                cc_cdi_devices_free(cdi);
                 return r;
         }
-        assert_int_equal(cc_vfio_job_new(f->host, f->state_dir, plan, gpus, &job), 0);
-        free(gpus);
+        assert_int_equal(cc_vfio_job_new(f->host, f->state_dir, plan, cdi, &job), 0);
+        cc_cdi_devices_free(cdi);
         r = cc_vfio_job_run(job, e);
         cc_vfio_job_free(job);
         return r;

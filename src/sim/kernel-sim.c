@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 
-/* The kernel's side of the PCI sysfs attributes, played on a fake tree:
+/* The kernel's side of the PCI sysfs attributes, played on a fake tree laid
+ * out as the kernel lays out /sys:
  *
- *   <root>/sys/bus/pci/devices/<bdf>/           a directory of attributes
- *       driver -> ../../drivers/<drv>           when bound
- *       iommu_group -> ../../../../kernel/iommu_groups/<N>
+ *   <root>/sys/devices/pci<domain>:<bus>/[<bridge>/...]<bdf>/   the device
+ *       driver -> ../../../bus/pci/drivers/<drv>                 when bound
+ *       iommu_group -> ../../../kernel/iommu_groups/<N>
+ *       subsystem -> ../../../bus/pci
  *       driver_override sim_default_driver gpusim.ini reset ...
+ *   <root>/sys/bus/pci/devices/<bdf> -> ../../../devices/pci<domain>:<bus>/.../<bdf>
  *   <root>/sys/bus/pci/drivers/<drv>/{bind,unbind,new_id,remove_id}
- *       <bdf> -> ../../devices/<bdf>            when bound
+ *       <bdf> -> ../../../../devices/pci<domain>:<bus>/.../<bdf>   when bound
  *   <root>/sys/bus/pci/drivers_probe
- *   <root>/sys/kernel/iommu_groups/<N>/devices/<bdf> -> ../../../../bus/pci/devices/<bdf>
+ *   <root>/sys/kernel/iommu_groups/<N>/devices/<bdf> -> ../../../../devices/.../<bdf>
  *   <root>/dev/vfio/<N>                         while a member is bound to vfio
  *   <root>/dev/vfio/devices/vfio<M>, <bdf>/vfio-dev/vfio<M>
  *                                               with iommufd (<root>/dev/iommu), per device bound to vfio
@@ -17,8 +20,15 @@
  *   <bdf>/sim_bind_errno                        test hook: a bind to a vfio driver fails with this errno
  *   <bdf>/sim_bind_delay_ms                     test hook: a bind to a vfio driver takes this long, as
  *                                               a driver's probe may
+ *   <bdf>/sim_unbind_fifo                       test hook (a FIFO): the next unbind blocks, its driver links
+ *                                               already gone, until a byte is written to it, as a driver's
+ *                                               remove waits for the last process using the device; then
+ *                                               the FIFO is removed
  *
- * Error codes follow drivers/base/bus.c and drivers/pci/pci-sysfs.c. */
+ * A write has its effect whichever way the attribute was reached: the
+ * device's own directory, the bus's link to it, or a driver's link.  Links
+ * are made relative, as sysfs makes them.  Error codes follow
+ * drivers/base/bus.c and drivers/pci/pci-sysfs.c. */
 
 #include <assert.h>
 #include <ctype.h>
@@ -29,6 +39,7 @@
 #include "fileio.h"
 #include "gpusim.h"
 #include "kernel-sim.h"
+#include "log.h"
 #include "pci-sysfs.h"
 
 static int read_optional(const char *path, char **ret) {
@@ -163,7 +174,7 @@ static void injected_bind_delay(HwHost *h, const char *bdf) {
 
 static int sim_bind(HwHost *h, const char *driver, const char *bdf) {
         _cleanup_free_ char *current = NULL, *override = NULL, *link = NULL, *back = NULL,
-                            *target = NULL, *back_target = NULL;
+                            *driver_dir = NULL, *device_dir = NULL;
         int group, r;
 
         r = hw_pci_get_driver(h, bdf, &current);
@@ -191,20 +202,44 @@ static int sim_bind(HwHost *h, const char *driver, const char *bdf) {
 
         link = hw_path(h, "sys/bus/pci/devices/%s/driver", bdf);
         back = hw_path(h, "sys/bus/pci/drivers/%s/%s", driver, bdf);
-        if (!link || !back ||
-            asprintf(&target, "../../drivers/%s", driver) < 0 ||
-            asprintf(&back_target, "../../devices/%s", bdf) < 0)
+        driver_dir = hw_path(h, "sys/bus/pci/drivers/%s", driver);
+        device_dir = hw_path(h, "sys/bus/pci/devices/%s", bdf);
+        if (!link || !back || !driver_dir || !device_dir)
                 return -ENOMEM;
-        if (symlink(target, link) < 0)
-                return -errno;
-        if (symlink(back_target, back) < 0 && errno != EEXIST)
-                return -errno;
+        r = symlink_relative(driver_dir, link);
+        if (r < 0)
+                return r;
+        r = symlink_relative(device_dir, back);
+        if (r < 0 && r != -EEXIST)
+                return r;
         if (hw_driver_is_vfio(driver)) {
                 r = add_vfio_cdev(h, bdf);
                 if (r < 0)
                         return r;
         }
         return update_vfio_node(h, bdf);
+}
+
+/* The remove of a driver that waits for the device's last user: until a
+ * test writes to the FIFO.  Played after the driver links are gone, where
+ * the kernel's __device_release_driver() calls the driver's remove. */
+static void injected_remove_wait(HwHost *h, const char *bdf) {
+        _cleanup_free_ char *path = hw_path(h, "sys/bus/pci/devices/%s/sim_unbind_fifo", bdf);
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        char c;
+
+        if (!path || stat(path, &st) < 0 || !S_ISFIFO(st.st_mode))
+                return;
+        /* Read and write: the FIFO then has a writer for as long as it is
+         * open here, so a test probing it (opening it to write and closing
+         * it again) does not end the wait; only a byte does. */
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        while (read(fd, &c, 1) < 0 && errno == EINTR)
+                ;
+        (void) unlink(path);
 }
 
 static int sim_unbind(HwHost *h, const char *driver, const char *bdf) {
@@ -225,6 +260,7 @@ static int sim_unbind(HwHost *h, const char *driver, const char *bdf) {
                 return -errno;
         if (unlink(back) < 0 && errno != ENOENT)
                 return -errno;
+        injected_remove_wait(h, bdf);
         r = remove_vfio_cdev(h, bdf);
         if (r < 0)
                 return r;
@@ -286,6 +322,7 @@ static int sim_reset(HwHost *h, const char *bdf, const char *value) {
         _cleanup_free_ char *state = NULL;
         unsigned long v;
         char *end;
+        int r;
 
         errno = 0;
         v = strtoul(value, &end, 0);
@@ -297,7 +334,10 @@ static int sim_reset(HwHost *h, const char *bdf, const char *value) {
                 return -ENOMEM;
         if (access(state, F_OK) < 0)
                 return 0;
-        return gpusim_reset(state);
+        r = gpusim_reset(state);
+        if (r < 0)
+                log_error("Simulated reset of %s failed: %s: %s", bdf, state, strerror(-r));
+        return r;
 }
 
 /* The part of canonical below prefix ("" for prefix itself), or NULL. */
@@ -313,9 +353,24 @@ static const char *path_below(const char *canonical, const char *prefix) {
         return canonical + n + 1;
 }
 
+/* The address of the device whose directory canonical is, or NULL: the
+ * directory the bus's link for that address resolves to. */
+static const char *device_of_directory(HwHost *h, const char *canonical) {
+        _cleanup_free_ char *link = NULL, *target = NULL;
+        const char *bdf = strrchr(canonical, '/');
+
+        if (!bdf || !hw_pci_bdf_is_valid(++bdf))
+                return NULL;
+        link = hw_path(h, "sys/bus/pci/devices/%s", bdf);
+        if (!link)
+                return NULL;
+        target = realpath(link, NULL);
+        return target && streq(target, canonical) ? bdf : NULL;
+}
+
 int kernel_sim_after_write(HwHost *h, const char *path, const char *value) {
-        _cleanup_free_ char *dir = NULL, *canonical = NULL, *bus = NULL, *v = NULL;
-        const char *attr, *rel;
+        _cleanup_free_ char *dir = NULL, *canonical = NULL, *bus_path = NULL, *bus = NULL, *v = NULL;
+        const char *attr, *rel, *bdf;
         size_t n;
 
         assert(h);
@@ -327,28 +382,27 @@ int kernel_sim_after_write(HwHost *h, const char *path, const char *value) {
                 return 0;
         dir = strndup(path, (size_t) (attr - path));
         attr++;
-        bus = hw_path(h, "sys/bus/pci");
+        bus_path = hw_path(h, "sys/bus/pci");
         /* sysfs ignores surrounding whitespace in the names written. */
         while (isspace((unsigned char) *value))
                 value++;
         v = strdup(value);
-        if (!dir || !bus || !v)
+        if (!dir || !bus_path || !v)
                 return -ENOMEM;
         for (n = strlen(v); n > 0 && isspace((unsigned char) v[n - 1]); n--)
                 v[n - 1] = '\0';
 
-        /* Resolve symlinks so devices/<bdf>/driver/unbind is drivers/<drv>/unbind. */
+        /* Where the write landed, whatever links led there: devices/<bdf>/driver/unbind
+         * is drivers/<drv>/unbind, devices/<bdf>/reset is in sys/devices/. */
         canonical = realpath(dir, NULL);
-        if (!canonical)
+        bus = realpath(bus_path, NULL);
+        if (!canonical || !bus)
                 return 0;
+
         rel = path_below(canonical, bus);
-        if (!rel)
-                return 0;
-
-        if (*rel == '\0')
+        if (rel && *rel == '\0')
                 return streq(attr, "drivers_probe") ? sim_probe(h, v) : 0;
-
-        if (strncmp(rel, "drivers/", 8) == 0 && !strchr(rel + 8, '/')) {
+        if (rel && strncmp(rel, "drivers/", 8) == 0 && rel[8] && !strchr(rel + 8, '/')) {
                 if (streq(attr, "bind"))
                         return hw_pci_bdf_is_valid(v) ? sim_bind(h, rel + 8, v) : -ENODEV;
                 if (streq(attr, "unbind"))
@@ -356,11 +410,12 @@ int kernel_sim_after_write(HwHost *h, const char *path, const char *value) {
                 return 0;
         }
 
-        if (strncmp(rel, "devices/", 8) == 0 && hw_pci_bdf_is_valid(rel + 8)) {
+        bdf = device_of_directory(h, canonical);
+        if (bdf) {
                 if (streq(attr, "driver_override"))
-                        return sim_driver_override(h, rel + 8, v);
+                        return sim_driver_override(h, bdf, v);
                 if (streq(attr, "reset"))
-                        return sim_reset(h, rel + 8, v);
+                        return sim_reset(h, bdf, v);
         }
         return 0;
 }

@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "gpusim-chip.h"
+#include "gpusim-mnoc.h"
 #include "gpusim-state.h"
 #include "gpusim.h"
 #include "nv-regs.h"
@@ -11,8 +13,10 @@
 /* EMEM as the channel-2 client sees it: the channel's area starts at 0x800. */
 #define SIM_EMEM_SIZE           0x1000u
 #define SIM_REQUEST_MAX_DWORDS  8
-/* What the simulated FSP answers to a request it cannot parse. */
+/* What the simulated FSP answers to a request it cannot parse, and to an
+ * in-band write its permission knob forbids. */
 #define SIM_STATUS_BAD_REQUEST  0x1u
+#define SIM_STATUS_NOT_PERMITTED 0x2u
 
 /* PMC_BOOT_0: architecture in bits 28:24, implementation 23:20, revision 7:0.
  * GH100 is architecture 0x18, GB100 0x1a. */
@@ -34,6 +38,7 @@ typedef struct GpuSim {
         bool msg_pending;        /* an answer waits for FspLatencyMs */
         uint64_t msg_ready_us;
         uint32_t msg_pending_tail;
+        SimMnoc mnoc;            /* Blackwell's mailbox (gpusim-mnoc.c) */
 } GpuSim;
 
 /* The FSP's queues and EMEM as after a reset.  Idle queues rest at the
@@ -46,6 +51,7 @@ static void sim_forget_fsp(GpuSim *s) {
         s->msg_head = s->msg_tail = NV_FSP_EMEM_CHANNEL_BASE;
         s->cmd_doorbell = false;
         s->msg_pending = false;
+        sim_mnoc_forget(&s->mnoc);
 }
 
 /* Picks up what other processes (a reset, a test, a tool) changed.  An
@@ -97,16 +103,22 @@ static size_t sim_fsp_serve(GpuSim *s, const uint32_t *req, size_t n, uint32_t r
         else if (s->st.unknown_knob[knob])
                 status = NV_PRC_STATUS_UNKNOWN_KNOB;
         else if (op == NV_PRC_OP_READ && n == 3) {
-                resp[5] = sim_state_knob_persistent(&s->st, knob);
+                resp[5] = sim_knob_read(&s->st, knob);
                 rn = 6;
         } else if (op == NV_PRC_OP_WRITE && n == 4) {
-                if (sim_update(s, change_pending_knob, knob, req[3] & 0xffff) < 0)
+                if (sim_knob_write_refused(&s->st, knob))
+                        status = SIM_STATUS_NOT_PERMITTED;
+                else if (sim_update(s, change_pending_knob, knob, req[3] & 0xffff) < 0)
                         status = SIM_STATUS_BAD_REQUEST;
         } else
                 status = SIM_STATUS_BAD_REQUEST;
 
         resp[4] = status;
         return rn;
+}
+
+static size_t sim_fsp_serve_mnoc(void *userdata, const uint32_t *req, size_t n, uint32_t resp[6]) {
+        return sim_fsp_serve(userdata, req, n, resp);
 }
 
 static void sim_fsp_take_command(GpuSim *s, uint64_t now) {
@@ -195,11 +207,18 @@ static uint32_t sim_boot_0(const SimState *st) {
 static uint32_t sim_read32(void *impl, uint32_t offset) {
         GpuSim *s = impl;
         const SimState *st = &s->st;
-        uint32_t mode;
+        uint64_t now;
+        uint32_t v;
 
         sim_reload(s);
         if (st->off_bus)
                 return NV_PMC_BOOT_0_OFF_BUS;
+        /* Behind the BAR firewall nothing answers. */
+        now = now_usec(CLOCK_REALTIME);
+        if (sim_firewall_up(st, now))
+                return NV_PMC_BOOT_0_OFF_BUS;
+        if (sim_chip_read(st, now, offset, &v) || sim_mnoc_read(&s->mnoc, st, now, offset, &v))
+                return v;
 
         switch (offset) {
         case NV_PMC_BOOT_0:
@@ -217,11 +236,7 @@ static uint32_t sim_read32(void *impl, uint32_t offset) {
                         return 0;
                 return sim_cc_mode(st) | (sim_ppcie(st) ? NV_HOPPER_CC_STATUS_PPCIE : 0);
         case NV_BLACKWELL_CC_STATUS:
-                if (st->arch != GPU_ARCH_BLACKWELL)
-                        return 0;
-                /* The BAR0 firewall is up in production CC mode only. */
-                mode = sim_cc_mode(st);
-                return mode | (mode == NV_CC_STATUS_ON ? NV_BLACKWELL_CC_STATUS_FIREWALL : 0);
+                return 0; /* Blackwell's is served by gpusim-chip.c */
         case NV_LS10_PPCIE_STATUS:
                 if (st->arch != GPU_ARCH_LS10_NVSWITCH)
                         return 0;
@@ -253,9 +268,14 @@ static uint32_t sim_read32(void *impl, uint32_t offset) {
 
 static void sim_write32(void *impl, uint32_t offset, uint32_t value) {
         GpuSim *s = impl;
+        uint64_t now;
 
         sim_reload(s);
         if (s->st.off_bus)
+                return;
+        now = now_usec(CLOCK_REALTIME);
+        if (sim_firewall_up(&s->st, now) ||
+            sim_mnoc_write(&s->mnoc, &s->st, now, offset, value, sim_fsp_serve_mnoc, s))
                 return;
 
         switch (offset) {

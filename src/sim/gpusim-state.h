@@ -2,8 +2,9 @@
 #pragma once
 
 /* The simulator's persistent state: what the key file of gpusim.h says, and
- * what the register model (gpusim.c) reads of it.  Private to hw/. */
+ * what the register model (gpusim.c) reads of it.  Private to sim/. */
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,6 +18,13 @@ typedef enum SimFspTimeout {
         SIM_FSP_TIMEOUT_QUEUE,    /* the command queue never drains */
         SIM_FSP_TIMEOUT_RESPONSE, /* commands are taken but never answered */
 } SimFspTimeout;
+
+/* Where the simulated MNOC mailbox reports an error (gpusim-mnoc.c). */
+typedef enum SimMnocError {
+        SIM_MNOC_ERROR_NONE,
+        SIM_MNOC_ERROR_RECEIVE, /* ERR in the receive mailbox once the message is in; no answer */
+        SIM_MNOC_ERROR_SEND,    /* the answer comes with ERR in the send mailbox */
+} SimMnocError;
 
 typedef struct KnobSet {
         bool set[SIM_N_KNOBS];
@@ -39,6 +47,19 @@ typedef struct SimState {
         bool stuck_invalid;
         bool off_bus;
         bool security_fault;
+
+        /* Blackwell (gpusim-chip.c, gpusim-mnoc.c). */
+        GpuChip chip;              /* [Device] Chip; the architecture's default when absent */
+        unsigned firewall_ms;      /* [Device] FirewallMs: BAR firewall up this long after a reset */
+        bool nvle;                 /* [Device] NvlinkEncryption: 0x590 bit 6 */
+        bool firewall_stuck;       /* [Inject] FirewallStuck */
+        bool inband_denied;        /* [Inject] InbandDenied: every _ALLOW_INB knob reads 0 */
+        bool recovery_mode;        /* [Inject] RecoveryMode */
+        SimMnocError mnoc_error;   /* [Inject] MnocError=none|receive|send */
+        int mnoc_error_op;         /* [Inject] MnocErrorOn=read:N|write:N: -1 any, else NV_PRC_OP_* */
+        int mnoc_error_knob;       /*   -1 any knob */
+        unsigned reply_pad_dwords; /* [Inject] ReplyPadDwords: dwords added to every MNOC answer */
+        unsigned credit_polls;     /* [Device] CreditPolls: info reads before a spent credit returns (1) */
 } SimState;
 
 typedef void (*SimStateChange)(SimState *st, uint32_t a, uint32_t b);
@@ -60,3 +81,11 @@ bool sim_booted(const SimState *st, uint64_t now);
 uint32_t sim_cc_mode(const SimState *st);
 
 bool sim_ppcie(const SimState *st);
+
+/* Parses the Blackwell keys of the state file (gpusim-chip.c). */
+int sim_state_parse_chip(GKeyFile *kf, SimState *st);
+
+/* The firmware's view of a knob for a PRC read, and whether it refuses an
+ * in-band write of it (its _ALLOW_INB knob reads 0). */
+uint16_t sim_knob_read(const SimState *st, uint8_t knob);
+bool sim_knob_write_refused(const SimState *st, uint8_t knob);

@@ -3,9 +3,12 @@
 
 /* The Hopper/Blackwell/LS10 simulator of docs/hardware.md.  It serves BAR0 for
  * one device and keeps its persistent state (active and pending knobs, the
- * time of the last reset, fault injection) in a key file per device:
+ * time of the last reset, fault injection) in a key file per device, in the
+ * device's sysfs directory:
  *   <root>/sys/bus/pci/devices/<bdf>/gpusim.ini
- * so a daemon restart sees the same GPU.  The file is re-read whenever the
+ * so a daemon restart sees the same GPU.  A device that has none gets one
+ * with the defaults of its model (from its device id) the first time its
+ * BAR0 is opened: booted, CC off.  The file is re-read whenever the
  * status registers or the FSP are touched, so tests and the kernel side of
  * the simulation (a reset) can change it between accesses.
  *
@@ -20,6 +23,7 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "bar0.h"
 #include "cc-hw.h"
@@ -31,6 +35,13 @@ int gpusim_open(const char *state_path, GpuArch arch, Bar0 **ret);
 /* Creates or rewrites the state file with defaults (used by the fake host
  * helpers).  boot_ms is the simulated boot time after a reset. */
 int gpusim_create(const char *state_path, GpuArch arch, unsigned boot_ms, DeviceCcMode initial);
+
+/* The model the simulator plays for a PCI device: Hopper (GH100/GH200),
+ * Blackwell or an LS10 NVSwitch; GPU_ARCH_OTHER for anything else. */
+GpuArch gpusim_arch_of(uint16_t vendor, uint16_t device, uint32_t class_code);
+/* The chip, from the simulator's own table of id ranges (gpusim-chip.c):
+ * Blackwell chips differ in their waits (GB20x). */
+GpuChip gpusim_chip_of(uint16_t vendor, uint16_t device, uint32_t class_code);
 
 /* The model named by the state file ([Device] Model). */
 int gpusim_get_arch(const char *state_path, GpuArch *ret);

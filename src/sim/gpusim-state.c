@@ -224,7 +224,10 @@ static int state_parse(GKeyFile *kf, GpuArch fallback_arch, SimState *st) {
         r = kf_get_bool(kf, "Inject", "OffBus", &st->off_bus);
         if (r < 0)
                 return r;
-        return kf_get_bool(kf, "Inject", "SecurityFault", &st->security_fault);
+        r = kf_get_bool(kf, "Inject", "SecurityFault", &st->security_fault);
+        if (r < 0)
+                return r;
+        return sim_state_parse_chip(kf, st);
 }
 
 /* Writes back what the simulation itself changes; the rest of the file
@@ -367,6 +370,9 @@ static void knobs_for_mode(GpuArch arch, DeviceCcMode mode, KnobSet *k) {
         }
         if (arch == GPU_ARCH_HOPPER)
                 SET(NV_KNOB_BAR0_DECOUPLER, mode == DEVICE_CC_ON ? 2 : 0);
+        /* On Blackwell knob 10 is the BAR0 firewall setting, on out of the box. */
+        if (arch == GPU_ARCH_BLACKWELL)
+                SET(NV_KNOB_BAR0_DECOUPLER, 2);
 #undef SET
 }
 
@@ -399,6 +405,10 @@ int gpusim_create(const char *state_path, GpuArch arch, unsigned boot_ms, Device
         g_key_file_set_value(kf, "Inject", "SecurityFault", "false");
 
         return kf_save(kf, state_path);
+}
+
+GpuArch gpusim_arch_of(uint16_t vendor, uint16_t device, uint32_t class_code) {
+        return gpu_chip_arch(gpusim_chip_of(vendor, device, class_code));
 }
 
 int gpusim_get_arch(const char *state_path, GpuArch *ret) {

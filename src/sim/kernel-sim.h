@@ -2,10 +2,12 @@
 #pragma once
 
 /* On a simulated host, plays the kernel's part after a write to a fake
- * tree's sysfs attribute: `unbind` removes the device's driver link, `bind`
- * (written to drivers/<drv>/bind) creates it, `driver_override` is stored,
+ * tree's sysfs attribute: `unbind` removes the device's driver links, `bind`
+ * (written to drivers/<drv>/bind) creates them, `driver_override` is stored,
  * `drivers_probe` binds to the override (or to the driver in the device's
- * `sim_default_driver` file), and `reset` reboots the simulated GPU. */
+ * `sim_default_driver` file), and `reset` reboots the simulated GPU.  The
+ * tree is laid out as the kernel's (kernel-sim.c says how), and a write has
+ * its effect however the attribute was reached. */
 
 #include "hw-host.h"
 
