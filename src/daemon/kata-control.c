@@ -386,8 +386,6 @@ static void checks_done(Daemon *d, int r, const CcError *e) {
         j->checked = true;
         /* Stopped while the checks ran: nothing is pulled. */
         if (r >= 0 && cc_error_is_set(&j->cancelled)) {
-                log_warning("Install of %s for runtime class %s stopped before its pull: %s", j->reference,
-                            j->runtime_class, j->cancelled.message);
                 r = -ECANCELED;
                 e = &j->cancelled;
         }
@@ -482,8 +480,11 @@ static void pull_cancel(Daemon *d, const CcError *e) {
         if (!j || j->removing)
                 return;
         if (!j->checked) {
-                if (!cc_error_is_set(&j->cancelled))
+                if (!cc_error_is_set(&j->cancelled)) {
+                        log_warning("Install of %s for runtime class %s stopped before its pull: %s", j->reference,
+                                    j->runtime_class, e->message);
                         j->cancelled = *e;
+                }
                 return;
         }
         if (!j->pull)

@@ -622,6 +622,39 @@ print(json.dumps({'error': {'kind': 'RegistryError', 'message': ids}}))
                          "args=['--reference', '--output-dir-fd', '--plain-http']"
                          % ((nobody.pw_uid,) * 3 + (nobody.pw_gid,) * 3 + (nobody.pw_uid,)))
 
+    def test_helper_reads_handed_files(self):
+        # The pull secret and CA bundle the caller passes as descriptors
+        # reach the unprivileged helper as descriptors: it reads root's
+        # 0600 files it could not open, and is given no path.
+        secret = os.path.join(self.tmp, 'root-secret.json')
+        self.with_helper('''
+import json, os, sys
+def read(opt):
+    fd = int(sys.argv[sys.argv.index(opt) + 1])
+    return os.pread(fd, 100, 0).decode()
+try:
+    open(%r).close()
+    by_path = 'readable by path'
+except PermissionError:
+    by_path = 'not readable by path'
+msg = 'secret=%%s ca=%%s %%s args=%%s' %% (read('--pull-secret-fd'), read('--ca-fd'), by_path,
+                                       [a for a in sys.argv[1:] if a.startswith('--')])
+print(json.dumps({'error': {'kind': 'RegistryError', 'message': msg}}))
+''' % secret)
+        ca = os.path.join(self.tmp, 'root-ca.pem')
+        for path, text in ((secret, '{"auths":{}}'), (ca, 'PEM')):
+            with open(path, 'w') as f:
+                f.write(text)
+            os.chmod(path, 0o600)
+        opts = {'plain-http': GLib.Variant('b', True), 'pull-secret-fd': GLib.Variant('h', 0),
+                'ca-file-fd': GLib.Variant('h', 1)}
+        fds = [FileArg(secret).open(), FileArg(ca).open()]
+        msg = self.assert_refused(ERROR + 'RegistryError',
+                                  lambda: self.call(MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts', 'ssa{sv}',
+                                                    (NAME, 'localhost:5000/kata/a:1', opts), fds=fds))
+        self.assertEqual(msg, 'secret={"auths":{}} ca=PEM not readable by path '
+                         "args=['--reference', '--output-dir-fd', '--pull-secret-fd', '--ca-fd', '--plain-http']")
+
     def test_report_nested_too_deeply(self):
         # What the helper writes is read by a bounded reader: a line of a
         # million '[' is an invalid report, not a crash.
@@ -936,6 +969,34 @@ sys.stdout.write('[' * (1 << 20) + '\\n')
         self.assertNotIn('error', pending, pending.get('error'))
         self.dispatch_pending()
         self.assert_installed(rc_path(NAME), art, self.files(1))
+
+    def test_caller_leaves_during_checks(self):
+        # A caller that leaves while the checks before the pull run stops
+        # the install there: nothing is pulled, nothing is left.
+        reg = self.registry(tls=False)
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bus_client.py')
+        start = len(self.signals)
+        self.hold_containerd_config()
+        client = subprocess.Popen(['/usr/bin/python3', script, MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts',
+                                   'ssa{sv}', "('%s', '%s', {'plain-http': GLib.Variant('b', True)})"
+                                   % (NAME, reg.ref(REPO, 'v1')), '600'],
+                                  env=self.client_env(), stdout=subprocess.DEVNULL)
+        self.addCleanup(client.wait)
+        self.addCleanup(client.kill)
+        self.wait_containerd_config_opened()
+        client.kill()
+        client.wait()
+        # The daemon hears of it while its worker still waits.
+        self.wait_log('stopped before its pull: the caller left the bus')
+        self.release_containerd_config()
+        self.wait_log('Kata artifacts of %s for runtime class %s not installed: the caller left the bus'
+                      % (reg.ref(REPO, 'v1'), NAME))
+        self.assertEqual(self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start), [],
+                         'a pull was started')
+        self.assertEqual(self.registry_gets(reg), [])
+        self.assertEqual(self.staging_dirs(), [])
+        self.assert_dbus_error(ERROR + 'NotFound', self.remove, NAME)
 
     def test_reads_during_remove(self):
         reg = self.secure_registry()

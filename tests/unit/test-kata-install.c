@@ -526,6 +526,39 @@ static void test_precheck(void **state) {
         g_free(after);
         after = read_file(f->containerd);
         assert_string_equal(after, text);
+
+        /* What exists of ArtifactsDir is held to the checks of the install
+         * (safe-dir.h), before anything is pulled; nothing is made. */
+        {
+                g_autofree char *shared = g_build_filename(f->root, "shared", NULL);
+                g_autofree char *below = g_build_filename(shared, "artifacts", NULL);
+                g_autofree char *link = g_build_filename(f->root, "link", NULL);
+                g_autofree char *through = g_build_filename(link, "artifacts", NULL);
+
+                o.containerd_config = NULL;
+                assert_int_equal(mkdir(shared, 0755), 0);
+                assert_int_equal(chmod(shared, 0777), 0);
+                o.artifacts_dir = below;
+                cc_error_clear(&e);
+                assert_int_equal(kata_install_precheck(&o, &e), -EPERM);
+                assert_int_equal(e.kind, CC_ERROR_HOST_NOT_READY);
+                assert_true(g_str_has_prefix(e.message, "ArtifactsDir: "));
+                assert_non_null(strstr(e.message, "is writable by group or others (mode 0777)"));
+                assert_false(g_file_test(below, G_FILE_TEST_EXISTS));
+                /* Sticky, as /tmp: nobody else can replace what is ours. */
+                assert_int_equal(chmod(shared, 01777), 0);
+                cc_error_clear(&e);
+                assert_int_equal(kata_install_precheck(&o, &e), 0);
+                assert_false(g_file_test(below, G_FILE_TEST_EXISTS));
+
+                assert_int_equal(symlink(shared, link), 0);
+                o.artifacts_dir = through;
+                cc_error_clear(&e);
+                assert_int_equal(kata_install_precheck(&o, &e), -ELOOP);
+                assert_int_equal(e.kind, CC_ERROR_HOST_NOT_READY);
+                assert_non_null(strstr(e.message, "is a symbolic link"));
+                o.artifacts_dir = f->artifacts;
+        }
 }
 
 static void test_containerd_config_missing(void **state) {
