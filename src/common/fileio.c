@@ -11,11 +11,30 @@ int read_text_file(const char *path, char **ret) {
         _cleanup_free_ char *buf = NULL;
         size_t size = 0, cap = 0;
         char chunk[4096];
+        struct stat st;
         size_t k;
+        int fd;
 
-        f = fopen(path, "re");
-        if (!f)
+        /* O_NONBLOCK: a FIFO (or a device) opens at once, to be refused,
+         * rather than waiting for a writer. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
                 return -errno;
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                close(fd);
+                return -EISDIR;
+        }
+        f = fdopen(fd, "r");
+        if (!f) {
+                close(fd);
+                return -errno;
+        }
         while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) {
                 if (size + k + 1 > cap) {
                         size_t ncap = (size + k + 1) * 2;

@@ -161,10 +161,12 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         Daemon *d = userdata;
 
         if (daemon_busy(d)) {
-                /* Finish the operation rather than leave devices half done. */
+                /* Finish the operation rather than leave devices half done;
+                 * a pull, which may take long, is cancelled instead. */
                 log_info("Stopping once the operation in progress is done");
                 d->exit_requested = true;
                 d->exit_code = 0;
+                kata_control_stop(d);
                 return 0;
         }
         sd_event_exit(d->event, 0);

@@ -135,5 +135,7 @@ void kata_control_done(Daemon *d);
 int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *error);
 int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error);
 int kata_control_append_progress(Daemon *d, sd_bus_message *reply);
+/* SIGTERM: a pull in progress is cancelled (the rest of a job finishes). */
+void kata_control_stop(Daemon *d);
 int bus_runtime_class_register(Daemon *d);
 char *bus_runtime_class_path(const char *name);

@@ -7,11 +7,15 @@
 #include <sys/epoll.h>
 #include <systemd/sd-daemon.h>
 
+#include "bus-args.h"
 #include "bus-errors.h"
 #include "cc-names.h"
 #include "daemon.h"
 #include "log.h"
 #include "message-ids.h"
+
+/* The longest mode name with room to spare: a longer one is not echoed. */
+#define MODE_NAME_MAX 32
 
 const char *mode_state_to_string(ModeState s) {
         switch (s) {
@@ -223,16 +227,16 @@ int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, 
         size_t n = 0;
         int r;
 
-        r = sd_bus_message_read(m, "s", &mode_string);
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* 1: called again once polkit answers */
+
+        r = bus_read_string(m, MODE_NAME_MAX, "mode", &mode_string, error);
         if (r < 0)
                 return r;
         mode = target_mode_from_string(mode_string);
         if (mode == TARGET_MODE_INVALID)
                 return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument", CC_MODE_INVALID_FMT, mode_string);
-
-        r = authorizer_check(d->authorizer, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1; /* 1: called again once polkit answers */
 
         r = cc_switch_select(d->inventory, mode, bdf, &targets, &n, &e);
         if (r < 0)
