@@ -469,15 +469,20 @@ int oci_pull_process(OciPull *p, uint64_t *ret_done, uint64_t *ret_total) {
 
 /* Every layer the helper says it wrote is there: a regular file of its
  * size, of the helper's user, with no other name (a hard link would let
- * the change of owner reach a file elsewhere); each becomes ours. */
+ * the change of owner reach a file elsewhere); each becomes ours.  The
+ * file is looked at through O_PATH: the service's root has no
+ * CAP_DAC_OVERRIDE, so it could not open another user's 0600 file for
+ * reading until it owns it.  The directory is ours again by now (the helper
+ * has exited), so nobody can swap the name between the look and the
+ * change of owner. */
 static int check_files(OciPull *p, CcError *err) {
         for (size_t i = 0; i < p->result->n_layers; i++) {
                 const OciLayer *l = &p->result->layers[i];
+                const char *name = l->digest + strlen("sha256:");
                 _cleanup_close_ int fd = -1;
                 struct stat st;
 
-                fd = openat(p->dir_fd, l->digest + strlen("sha256:"),
-                            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                fd = openat(p->dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t) st.st_size != l->size)
                         return cc_error_set(err, CC_ERROR_INTERNAL, EBADMSG,
                                             "the fetch helper reported %s, but there is no file of %" PRIu64 " bytes for it",
@@ -485,7 +490,8 @@ static int check_files(OciPull *p, CcError *err) {
                 if (st.st_nlink != 1 || (st.st_uid != p->helper_uid && st.st_uid != geteuid()))
                         return cc_error_set(err, CC_ERROR_INTERNAL, EBADMSG,
                                             "the fetch helper's file for %s has other names or another owner", l->digest);
-                if ((st.st_uid != geteuid() && fchown(fd, geteuid(), getegid()) < 0) || fchmod(fd, 0600) < 0)
+                if ((st.st_uid != geteuid() && fchownat(fd, "", geteuid(), getegid(), AT_EMPTY_PATH) < 0) ||
+                    fchmodat(p->dir_fd, name, 0600, 0) < 0)
                         return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot take over the file of %s: %s",
                                             l->digest, strerror(errno));
         }

@@ -414,6 +414,28 @@ class KataTest(harness.ServiceTestCase):
         art, path = self.install_v1(reg)
         self.assert_installed(path, art, self.files(1))
 
+    def test_install_with_the_units_capabilities(self):
+        # The unit keeps root to CapabilityBoundingSet= (no CAP_DAC_OVERRIDE)
+        # and UMask=0077, so the helper's files are 0600 and the daemon
+        # cannot open them for reading as root otherwise could.  The same
+        # install must work.
+        with open(os.path.join(self.srcdir, 'systemd/nvidia-ccd.service.in')) as f:
+            unit = f.read().splitlines()
+        caps = [line.split('=', 1)[1].split() for line in unit if line.startswith('CapabilityBoundingSet=')][0]
+        umask = [line.split('=', 1)[1] for line in unit if line.startswith('UMask=')][0]
+        self.assertNotIn('CAP_DAC_OVERRIDE', caps)
+        bounding = '-all,' + ','.join('+' + c[len('CAP_'):].lower() for c in caps)
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        self.wrapper = (['sh', '-c', 'umask %s && exec "$@"' % umask, 'sh',
+                         'setpriv', '--bounding-set=' + bounding, '--'] + self.wrapper)
+        self.start_daemon(self.config_text())
+        with open('/proc/%d/status' % self.daemon.pid) as f:
+            bnd = int([line.split()[1] for line in f if line.startswith('CapBnd:')][0], 16)
+        self.assertEqual(bnd & (1 << 1), 0, 'CAP_DAC_OVERRIDE left in the bounding set')
+        reg = self.secure_registry()
+        art, path = self.install_v1(reg)
+        self.assert_installed(path, art, self.files(1))
+
     def test_install_registry_killed(self):
         reg = self.secure_registry()
         self.install_v1(reg)
