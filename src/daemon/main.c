@@ -98,9 +98,11 @@ static TargetMode effective_default(const CcConfig *c, const char *tee) {
         TargetMode m = c->default_mode;
 
         if ((m == TARGET_MODE_ON || m == TARGET_MODE_DEVTOOLS) && streq(tee, "none")) {
-                log_event(LOG_WARNING, CC_MESSAGE_NO_HOST_TEE, NULL,
-                          "Default mode %s configured, but the host has neither TDX nor SEV-SNP: using off",
-                          target_mode_to_string(m));
+                log_struct(LOG_WARNING,
+                           LOG_MESSAGE_ID(CC_MESSAGE_NO_HOST_TEE),
+                           LOG_MESSAGE("Default mode %s configured, but the host has neither TDX nor SEV-SNP: "
+                                       "using off", target_mode_to_string(m)),
+                           NULL);
                 return TARGET_MODE_OFF;
         }
         return m;
