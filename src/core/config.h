@@ -23,10 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "build-config.h"
 #include "cc-error.h"
 #include "cc-hw.h"
 
-#define CC_CONFIG_DEFAULT_PATH "/etc/nvidia-ccd/nvidia-ccd.conf"
+/* SYSCONFDIR/nvidia-ccd/nvidia-ccd.conf: the build's sysconfdir. */
+#define CC_CONFIG_DEFAULT_PATH CC_SYSCONFDIR "/nvidia-ccd/nvidia-ccd.conf"
 #define CC_CDI_KIND_PER_MODEL "per-model"
 
 typedef struct CcPciId {
