@@ -54,14 +54,6 @@ Daemon *daemon_free(Daemon *d) {
         return NULL;
 }
 
-static int open_bus(const char *spec, sd_bus **ret) {
-        if (!spec || streq(spec, "system"))
-                return sd_bus_open_system(ret);
-        if (streq(spec, "session"))
-                return sd_bus_open_user(ret);
-        return bus_open_address(spec, ret);
-}
-
 static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Daemon *d = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
@@ -117,7 +109,7 @@ int daemon_connect_bus(Daemon *d, const char *bus_spec) {
         r = bus_errors_register();
         if (r < 0)
                 return r;
-        r = open_bus(bus_spec, &d->bus);
+        r = bus_open_spec(bus_spec, &d->bus);
         if (r < 0)
                 return log_error("Cannot connect to the %s bus: %s", bus_spec ? bus_spec : "system", strerror(-r)), r;
         r = authorizer_new(d->bus, &d->authorizer);
