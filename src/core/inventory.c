@@ -114,7 +114,7 @@ static int query_bar0(HwHost *h, CcDevice *d, CcError *err) {
          * chip's fallback applies. */
         r = pci_config_open(h, d->bdf, &cfg);
         if (r < 0)
-                log_debug("%s: cannot open config space: %s", d->bdf, strerror(-r));
+                log_debug_errno(r, "%s: cannot open config space: %m", d->bdf);
         r = cc_wait_ready(cfg, b, d->chip, &no_wait, err);
         if (r < 0)
                 return r;

@@ -122,7 +122,7 @@ static int read_status(CcSwitch *s, size_t i, const CcTimeouts *wait, Bar0 **ret
          * capability has a fallback, so a missing file is no error. */
         r = pci_config_open(s->host, t->bdf, &cfg);
         if (r < 0)
-                log_debug("%s: cannot open config space: %s", t->bdf, strerror(-r));
+                log_debug_errno(r, "%s: cannot open config space: %m", t->bdf);
 
         if (wait)
                 r = cc_wait_ready(cfg, bar, t->chip, wait, err);
@@ -362,7 +362,7 @@ static int rebind_targets(CcSwitch *s) {
                         }
                 }
                 if (r < 0) {
-                        log_warning("%s: cannot bind back to %s: %s", t->bdf, t->driver, strerror(-r));
+                        log_warning_errno(r, "%s: cannot bind back to %s: %m", t->bdf, t->driver);
                         if (ret == 0 && !cc_error_is_set(&s->error))
                                 ret = cc_error_set(&s->error, CC_ERROR_HARDWARE_FAILURE, r,
                                                    "%s: switched, but cannot bind back to %s: %s",

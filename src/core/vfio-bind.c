@@ -253,7 +253,7 @@ static int run_bind(CcVfioJob *j, VfioRecord *record, Step *steps, size_t n_step
                                                steps[i].device->driver, VFIO_RECORD_BOUND);
                 r = vfio_record_save(record);
                 if (r < 0)
-                        log_warning("Bound, but cannot update the record in %s: %s", j->state_dir, strerror(-r));
+                        log_warning_errno(r, "Bound, but cannot update the record in %s: %m", j->state_dir);
                 return 0;
         }
 
@@ -269,7 +269,7 @@ static int run_bind(CcVfioJob *j, VfioRecord *record, Step *steps, size_t n_step
         }
         r = vfio_record_save(record);
         if (r < 0)
-                log_warning("Cannot update the record in %s: %s", j->state_dir, strerror(-r));
+                log_warning_errno(r, "Cannot update the record in %s: %m", j->state_dir);
         return -(j->error.errno_value ? j->error.errno_value : EIO);
 }
 
@@ -317,7 +317,7 @@ static int run_unbind(CcVfioJob *j, VfioRecord *record, Step *steps, size_t n_st
         }
         r = vfio_record_save(record);
         if (r < 0)
-                log_warning("Cannot update the record in %s: %s", j->state_dir, strerror(-r));
+                log_warning_errno(r, "Cannot update the record in %s: %m", j->state_dir);
         return ret;
 }
 

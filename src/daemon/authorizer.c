@@ -112,7 +112,7 @@ static void finish(AuthQuery *q, bool authorized, const char *denial) {
 
         r = sd_bus_enqueue_for_read(q->authorizer->bus, q->request);
         if (r < 0) {
-                log_error("cannot queue the authorized call again: %s", strerror(-r));
+                log_error_errno(r, "Cannot queue the authorized call again: %m");
                 g_hash_table_remove(q->authorizer->queries, q->request);
         }
 }

@@ -111,7 +111,7 @@ int daemon_connect_bus(Daemon *d, const char *bus_spec) {
                 return r;
         r = bus_open_spec(bus_spec, &d->bus);
         if (r < 0)
-                return log_error("Cannot connect to the %s bus: %s", bus_spec ? bus_spec : "system", strerror(-r)), r;
+                return log_error_errno(r, "Cannot connect to the %s bus: %m", bus_spec ? bus_spec : "system");
         r = authorizer_new(d->bus, &d->authorizer);
         if (r < 0)
                 return r;

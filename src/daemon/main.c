@@ -145,8 +145,7 @@ static int setup(Daemon *d, const Options *o) {
 
         r = config_directory(o->config_path, &d->config_dir);
         if (r < 0) {
-                log_error("Cannot resolve the directory of %s: %s", o->config_path, strerror(-r));
-                return r;
+                return log_error_errno(r, "Cannot resolve the directory of %s: %m", o->config_path);
         }
 
         r = cc_host_open(o->sysfs_root ? o->sysfs_root : "/", o->simulate, &d->host);
@@ -156,8 +155,7 @@ static int setup(Daemon *d, const Options *o) {
                 return r;
         }
         if (r < 0) {
-                log_error("Cannot use host root %s: %s", o->sysfs_root ? o->sysfs_root : "/", strerror(-r));
-                return r;
+                return log_error_errno(r, "Cannot use host root %s: %m", o->sysfs_root ? o->sysfs_root : "/");
         }
         cc_host_set_write_timeout(d->host, d->config.sysfs_write_timeout_sec);
 
@@ -186,7 +184,7 @@ static int setup(Daemon *d, const Options *o) {
 
         r = kata_control_load(d);
         if (r < 0)
-                log_error("Cannot read the installed runtime classes: %s", strerror(-r));
+                log_error_errno(r, "Cannot read the installed runtime classes: %m");
         return r;
 }
 
@@ -211,7 +209,7 @@ int main(int argc, char *argv[]) {
         if (r >= 0)
                 r = daemon_run(d);
         if (r < 0) {
-                log_error("Exiting: %s", strerror(-r));
+                log_error_errno(r, "Exiting: %m");
                 return EXIT_FAILURE;
         }
         return r;

@@ -189,7 +189,7 @@ static int on_plan_done(sd_event_source *s, int fd, uint32_t revents, void *user
                 r = sd_bus_reply_method_error(j->request, &error);
         }
         if (r < 0)
-                log_warning("Cannot send the reply to a plan: %s", strerror(-r));
+                log_warning_errno(r, "Cannot send the reply to a plan: %m");
         return 0;
 }
 

@@ -163,7 +163,7 @@ int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module) {
         if (ctx) {
                 r = sym_kmod_module_new_from_lookup(ctx, key, &list);
                 if (r < 0)
-                        log_debug("%s: looking up %s failed: %s", bdf, key, strerror(-r));
+                        log_debug_errno(r, "%s: looking up %s failed: %m", bdf, key);
         }
 
         sym_kmod_list_foreach(l, list) {
@@ -183,7 +183,7 @@ int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module) {
                         free(module);
                         module = TAKE_PTR(best);
                 } else
-                        log_debug("%s: cannot rank the %zu modules matching %s: %s", bdf, n, key, strerror(-r));
+                        log_debug_errno(r, "%s: cannot rank the %zu modules matching %s: %m", bdf, n, key);
         }
         if (!module) {
                 module = strdup(HW_VFIO_FALLBACK_MODULE);
