@@ -89,17 +89,22 @@ static bool log_enabled(int priority) {
         return (priority & 7) <= log_max_level;
 }
 
+/* "MESSAGE=" and the message, cut at the buffer's end. */
+_printf_(3, 0) static void format_message(char *buf, size_t size, const char *fmt, va_list ap) {
+        int k = snprintf(buf, size, "MESSAGE=");
+
+        vsnprintf(buf + k, size - k, fmt, ap);
+}
+
 void log_full(int priority, const char *fmt, ...) {
         char buf[LOG_LINE_MAX];
         const char *fields[] = { buf };
         va_list ap;
-        int k;
 
         if (!log_enabled(priority))
                 return;
-        k = snprintf(buf, sizeof(buf), "MESSAGE=");
         va_start(ap, fmt);
-        vsnprintf(buf + k, sizeof(buf) - k, fmt, ap);
+        format_message(buf, sizeof(buf), fmt, ap);
         va_end(ap);
         log_emit(priority, fields, 1);
 }
@@ -109,14 +114,12 @@ int log_full_errno(int priority, int error, const char *fmt, ...) {
         char buf[LOG_LINE_MAX], errno_field[32];
         const char *fields[] = { buf, errno_field };
         va_list ap;
-        int k;
 
         if (!log_enabled(priority))
                 return -e;
-        k = snprintf(buf, sizeof(buf), "MESSAGE=");
         errno = e;
         va_start(ap, fmt);
-        vsnprintf(buf + k, sizeof(buf) - k, fmt, ap);
+        format_message(buf, sizeof(buf), fmt, ap);
         va_end(ap);
         snprintf(errno_field, sizeof(errno_field), "ERRNO=%i", e);
         log_emit(priority, fields, 2);
@@ -202,13 +205,11 @@ void log_event(int priority, const char *message_id, const char *const *fields, 
         const char *all[LOG_FIELDS_MAX];
         size_t n = 0;
         va_list ap;
-        int k;
 
         if (!log_enabled(priority))
                 return;
-        k = snprintf(buf, sizeof(buf), "MESSAGE=");
         va_start(ap, fmt);
-        vsnprintf(buf + k, sizeof(buf) - k, fmt, ap);
+        format_message(buf, sizeof(buf), fmt, ap);
         va_end(ap);
         all[n++] = buf;
         if (message_id) {

@@ -95,6 +95,9 @@ int bus_manager_emit_changed(Daemon *d, const char *property, ...) _sentinel_;
 
 /* Mode switching on the bus (mode-control.c). */
 /* SetMode(s) of the Manager (bdf NULL: every capable device) or of one Gpu. */
+/* The mode argument of SetMode and PlanSetMode: InvalidArgument unless
+ * exactly on, off, devtools or ppcie. */
+int mode_control_read_mode(sd_bus_message *m, TargetMode *ret, sd_bus_error *error);
 int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error);
 int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size_t n,
                        sd_bus_message *request, sd_bus_error *error);

@@ -209,20 +209,29 @@ int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size
         return 1;
 }
 
-int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error) {
-        CcSwitchTarget *targets = NULL;
-        CcError e = CC_ERROR_INIT;
+int mode_control_read_mode(sd_bus_message *m, TargetMode *ret, sd_bus_error *error) {
         const char *mode_string;
-        TargetMode mode;
-        size_t n = 0;
         int r;
 
         r = sd_bus_message_read(m, "s", &mode_string);
         if (r < 0)
                 return r;
-        mode = target_mode_from_string(mode_string);
-        if (mode == TARGET_MODE_INVALID)
+        *ret = target_mode_from_string(mode_string);
+        if (*ret == TARGET_MODE_INVALID)
                 return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument", CC_MODE_INVALID_FMT, mode_string);
+        return 0;
+}
+
+int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error) {
+        CcSwitchTarget *targets = NULL;
+        CcError e = CC_ERROR_INIT;
+        TargetMode mode;
+        size_t n = 0;
+        int r;
+
+        r = mode_control_read_mode(m, &mode, error);
+        if (r < 0)
+                return r;
 
         r = authorizer_check(d->authorizer, m, error);
         if (r <= 0)

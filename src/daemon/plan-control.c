@@ -229,17 +229,12 @@ static PlanJob *plan_job_new(Daemon *d, sd_bus_message *m) {
 int plan_control_method_set_mode(Daemon *d, sd_bus_message *m, sd_bus_error *error) {
         _cleanup_(plan_job_freep) PlanJob *j = NULL;
         CcError e = CC_ERROR_INIT;
-        const char *mode_string;
         TargetMode mode;
         int r;
 
-        r = sd_bus_message_read(m, "s", &mode_string);
+        r = mode_control_read_mode(m, &mode, error);
         if (r < 0)
                 return r;
-        mode = target_mode_from_string(mode_string);
-        if (mode == TARGET_MODE_INVALID)
-                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
-                                         "Unknown mode \"%s\": expected on, off, devtools or ppcie", mode_string);
 
         r = authorizer_check(d->authorizer, m, error);
         if (r <= 0)
