@@ -185,9 +185,10 @@ class PlanTest(harness.ServiceTestCase):
             r = self.run_ccctl(args)
             self.assertEqual(r.returncode, 2, args)
             self.assertIn('--dry-run', r.stderr)
-        # The daemon's errors, as for the operation.
+        # A bad mode is refused by nvidia-ccctl itself, as a usage error,
+        # with the daemon's words (cc-names.h), before any call.
         r = self.run_ccctl(['set-mode', 'bogus', '--dry-run'])
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 2)
         self.assertIn('Unknown mode "bogus"', r.stderr)
 
 
