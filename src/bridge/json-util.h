@@ -9,6 +9,13 @@
 #include <json-glib/json-glib.h>
 #include <stdint.h>
 
+#include "json-depth.h"
+
+/* How deep what the API server sends may nest before json-glib, which
+ * recurses without a limit, is given it: a Node with its managedFields
+ * needs about 15. */
+#define KUBE_JSON_DEPTH_MAX 64
+
 const char *json_get_string(JsonObject *o, const char *name);
 JsonObject *json_get_object(JsonObject *o, const char *name);
 JsonArray *json_get_array(JsonObject *o, const char *name);

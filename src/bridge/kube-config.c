@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "fileio.h"
@@ -206,8 +207,16 @@ static int parse_user(yaml_document_t *doc, yaml_node_t *root, const char *name,
                                     "supported", name);
 
         s = mapping_get_scalar(doc, m, "token");
-        if (s)
+        if (s) {
+                /* It becomes an Authorization header: a CR or LF would end
+                 * it and start another, as for a token file. */
+                for (const char *p = s; *p; p++)
+                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                                return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                                    "kubeconfig: the token of user \"%s\" has a control character "
+                                                    "(a line break?)", name);
                 c->token = g_strdup(s);
+        }
         s = mapping_get_scalar(doc, m, "tokenFile");
         if (s)
                 c->token_file = resolve_path(base_dir, s);
@@ -296,22 +305,50 @@ int kube_config_parse(const char *text, size_t size, const char *base_dir, KubeC
         return 0;
 }
 
+/* The files a kubeconfig names are opened by libcurl, or read at each
+ * request: each must be a regular file (a FIFO would hold the bridge). */
+static int check_files(const KubeConfig *c, CcError *e) {
+        const char *const files[] = { c->ca_file, c->client_cert_file, c->client_key_file, c->token_file };
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                struct stat st;
+
+                /* A missing one is reported when it is used (a token may
+                 * appear later). */
+                if (!files[i] || stat(files[i], &st) < 0)
+                        continue;
+                if (!S_ISREG(st.st_mode))
+                        return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EISDIR, "%s is not a regular file", files[i]);
+        }
+        return 0;
+}
+
 int kube_config_load(const char *path, KubeConfig *ret, CcError *e) {
-        g_autofree char *text = NULL, *dir = NULL;
-        g_autoptr(GError) error = NULL;
-        gsize size = 0;
+        _cleanup_free_ char *text = NULL;
+        g_autofree char *dir = NULL;
+        KubeConfig c = {};
         int r;
 
         assert(path);
         assert(ret);
 
-        if (!g_file_get_contents(path, &text, &size, &error))
-                return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, ENOENT, "cannot read %s", error->message);
-        dir = g_path_get_dirname(path);
-        r = kube_config_parse(text, size, dir, ret, e);
+        r = read_text_file(path, &text);
         if (r < 0)
+                return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, -r, "cannot read %s: %s", path,
+                                    r == -EISDIR ? "not a regular file" : strerror(-r));
+        dir = g_path_get_dirname(path);
+        r = kube_config_parse(text, strlen(text), dir, &c, e);
+        if (r >= 0) {
+                r = check_files(&c, e);
+                if (r < 0)
+                        kube_config_done(&c);
+        }
+        if (r < 0) {
                 cc_error_prefix(e, "%s", path);
-        return r;
+                return r;
+        }
+        *ret = c;
+        return 0;
 }
 
 int kube_config_in_cluster(const char *host, const char *port, const char *service_account_dir,

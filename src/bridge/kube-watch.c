@@ -98,7 +98,8 @@ static void list_done(KubeRequest *req, int r, long status, const char *body, si
         }
 
         parser = json_parser_new_immutable();
-        if (!json_parser_load_from_data(parser, body, (gssize) size, &error) ||
+        if (!json_depth_within(body, size, KUBE_JSON_DEPTH_MAX) ||
+            !json_parser_load_from_data(parser, body, (gssize) size, &error) ||
             !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
                 log_warning("%s: %s: the answer is not a JSON object%s%s", w->what, kube_request_describe(req),
                             error ? ": " : "", error ? error->message : "");

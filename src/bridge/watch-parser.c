@@ -63,6 +63,9 @@ int watch_event_parse(JsonParser *json, const char *line, size_t size, WatchEven
         assert(line);
         assert(ret);
 
+        if (!json_depth_within(line, size, KUBE_JSON_DEPTH_MAX))
+                return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EBADMSG,
+                                    "watch event nested more than %d deep", KUBE_JSON_DEPTH_MAX);
         if (size > G_MAXSSIZE || !json_parser_load_from_data(json, line, (gssize) size, &error))
                 return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EBADMSG, "watch event is not JSON: %s",
                                     error ? error->message : "too long");

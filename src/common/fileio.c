@@ -11,11 +11,32 @@ int read_text_file(const char *path, char **ret) {
         _cleanup_fclose_ FILE *f = NULL;
         _cleanup_(strbuf_done) StrBuf b = {};
         char chunk[4096];
+        struct stat st;
         size_t k;
+        int fd;
 
-        f = fopen(path, "re");
-        if (!f)
+        /* O_NONBLOCK: a FIFO (or a device) opens at once, to be refused,
+         * rather than waiting for a writer. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
                 return -errno;
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                close(fd);
+                return -EISDIR;
+        }
+        f = fdopen(fd, "r");
+        if (!f) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
         while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0)
                 if (strbuf_put(&b, chunk, k) < 0)
                         return -ENOMEM;

@@ -5,7 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reads a whole small file; trailing newlines are stripped. */
+/* Reads a whole small file; trailing newlines are stripped.  -EISDIR when
+ * it is not a regular file (a FIFO is not waited on). */
 int read_text_file(const char *path, char **ret);
 
 /* Writes a string to an existing file (sysfs attribute style: no create, no

@@ -40,6 +40,7 @@ void cc_config_init(CcConfig *c) {
                 .sysfs_write_timeout_sec = DEFAULT_SYSFS_WRITE_TIMEOUT_SEC,
                 .artifacts_dir = g_strdup(DEFAULT_ARTIFACTS_DIR),
                 .containerd_config = g_strdup(DEFAULT_CONTAINERD_CONFIG),
+                .pull_timeout_usec = CC_CONFIG_DEFAULT_PULL_TIMEOUT_USEC,
                 .cdi_kind = g_strdup(RESOURCE_PGPU),
         };
 }
@@ -51,6 +52,8 @@ void cc_config_done(CcConfig *c) {
         g_free(c->extra_devices);
         g_free(c->artifacts_dir);
         g_free(c->containerd_config);
+        g_strfreev(c->allowed_host_paths);
+        g_strfreev(c->allowed_extra_args);
         g_free(c->cdi_kind);
         *c = (CcConfig) { .default_mode = TARGET_MODE_INVALID };
 }
@@ -245,6 +248,75 @@ static int parse_size(CcConfig *c, const ConfigKey *k, const char *source, const
         return 0;
 }
 
+/* Seconds, or a number with s, min or h; 0 for none. */
+static int parse_timespan(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        uint64_t *field = (uint64_t *) ((uint8_t *) c + k->offset);
+        static const struct {
+                const char *suffix;
+                uint64_t usec;
+        } units[] = { { "", 1000000ULL }, { "s", 1000000ULL }, { "min", 60000000ULL }, { "h", 3600000000ULL } };
+        char *end = NULL;
+        guint64 v;
+
+        if (!g_ascii_isdigit(value[0]))
+                return bad_value(k, source, err, "\"%s\" is not a time span (e.g. 30min)", value);
+        errno = 0;
+        v = g_ascii_strtoull(value, &end, 10);
+        for (size_t i = 0; i < G_N_ELEMENTS(units); i++)
+                if (errno == 0 && streq(end, units[i].suffix)) {
+                        if (v > UINT64_MAX / units[i].usec)
+                                break;
+                        *field = v * units[i].usec;
+                        return 0;
+                }
+        return bad_value(k, source, err, "\"%s\" is not a time span (e.g. 30min)", value);
+}
+
+/* A comma list of absolute paths without "." or ".." components. */
+static int parse_path_list(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        char ***field = (char ***) ((uint8_t *) c + k->offset);
+        g_auto(GStrv) items = NULL;
+        int r;
+
+        if (value[0] == '\0') {
+                g_clear_pointer(field, g_strfreev);
+                return 0;
+        }
+        r = split_list(k, source, value, &items, err);
+        if (r < 0)
+                return r;
+        for (char **i = items; *i; i++) {
+                g_auto(GStrv) parts = g_strsplit(*i, "/", -1);
+
+                if (!g_path_is_absolute(*i))
+                        return bad_value(k, source, err, "\"%s\" is not an absolute path", *i);
+                for (char **p = parts; *p; p++)
+                        if (streq(*p, ".") || streq(*p, ".."))
+                                return bad_value(k, source, err, "\"%s\" has a \".\" or \"..\" component", *i);
+        }
+        g_strfreev(*field);
+        *field = g_steal_pointer(&items);
+        return 0;
+}
+
+/* A comma list of fnmatch() patterns. */
+static int parse_pattern_list(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
+        char ***field = (char ***) ((uint8_t *) c + k->offset);
+        g_auto(GStrv) items = NULL;
+        int r;
+
+        if (value[0] == '\0') {
+                g_clear_pointer(field, g_strfreev);
+                return 0;
+        }
+        r = split_list(k, source, value, &items, err);
+        if (r < 0)
+                return r;
+        g_strfreev(*field);
+        *field = g_steal_pointer(&items);
+        return 0;
+}
+
 /* The kubelet device plugin's resource name, or per-model (NULL). */
 static int parse_cdi_kind(CcConfig *c, const ConfigKey *k, const char *source, const char *value, CcError *err) {
         if (streq(value, CC_CDI_KIND_PER_MODEL)) {
@@ -273,6 +345,9 @@ static const ConfigKey config_keys[] = {
         { "Kata", "ArtifactsDir", parse_path, offsetof(CcConfig, artifacts_dir), DEFAULT_ARTIFACTS_DIR },
         { "Kata", "ContainerdConfig", parse_path, offsetof(CcConfig, containerd_config), DEFAULT_CONTAINERD_CONFIG },
         { "Kata", "MaxArtifactBytes", parse_size, offsetof(CcConfig, max_artifact_bytes), NULL },
+        { "Kata", "PullTimeout", parse_timespan, offsetof(CcConfig, pull_timeout_usec), "30min" },
+        { "Kata", "AllowedHostPaths", parse_path_list, offsetof(CcConfig, allowed_host_paths), NULL },
+        { "Kata", "AllowedExtraArgs", parse_pattern_list, offsetof(CcConfig, allowed_extra_args), NULL },
 };
 
 static bool group_known(const char *group) {
@@ -383,6 +458,8 @@ int cc_config_load(CcConfig *c, const char *path, bool must_exist, CcError *err)
         }
         if (r == -ENOENT)
                 return cc_error_set(err, CC_ERROR_NOT_FOUND, -r, "%s: no such file", path);
+        if (r == -EISDIR)
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, -r, "%s: not a regular file", path);
         if (r < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, -r, "%s: cannot read: %s", path, strerror(-r));
 

@@ -15,6 +15,12 @@
  *             ContainerdConfig=/etc/containerd/config.toml
  *             MaxArtifactBytes=8G                (total of an artifact's layers;
  *                                                 absent: the registry client's default)
+ *             PullTimeout=30min                  (a pull that takes longer is stopped;
+ *                                                 s, min or h; 0: no deadline)
+ *             AllowedHostPaths=/opt/kata,...     (what a Kata configuration may name on
+ *                                                 the host; absent: Kata's own locations)
+ *             AllowedExtraArgs=--thread-pool-size=*,...  (fnmatch patterns of the
+ *                                                 arguments it may give; absent: Kata's own)
  * A missing file gives the defaults; a bad value is an error naming the key.
  * An empty value means the key's default; unknown groups and keys are logged
  * and skipped (a newer file must not stop an older daemon). */
@@ -29,6 +35,8 @@
 
 /* SYSCONFDIR/nvidia-ccd/nvidia-ccd.conf: the build's sysconfdir. */
 #define CC_CONFIG_DEFAULT_PATH CC_SYSCONFDIR "/nvidia-ccd/nvidia-ccd.conf"
+/* 4 GiB, the default limit of an artifact, at 2.5 MB/s. */
+#define CC_CONFIG_DEFAULT_PULL_TIMEOUT_USEC (30ULL * 60 * 1000000)
 #define CC_CDI_KIND_PER_MODEL "per-model"
 
 typedef struct CcPciId {
@@ -49,6 +57,9 @@ typedef struct CcConfig {
         char *artifacts_dir;
         char *containerd_config;
         uint64_t max_artifact_bytes;   /* 0: the registry client's default */
+        uint64_t pull_timeout_usec;    /* 0: none */
+        char **allowed_host_paths;     /* NULL: the defaults of kata-host-paths.h */
+        char **allowed_extra_args;     /* NULL: the defaults of kata-host-paths.h */
 } CcConfig;
 
 void cc_config_init(CcConfig *c); /* defaults */

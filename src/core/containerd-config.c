@@ -39,6 +39,8 @@
 #define IMPORTS_MARKER "  # managed by nvidia-ccd"
 
 static const char *const v2_runtimes[] = { "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes" };
+static const char *const v3_runtimes[] = { "plugins", "io.containerd.cri.v1.runtime", "containerd", "runtimes" };
+#define RUNTIMES_PATH_LEN 4
 
 static int oom(CcError *err) {
         return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
@@ -330,13 +332,18 @@ static int find_block(const TomlDoc *doc, const char *name, Block *ret, CcError 
         return 0;
 }
 
-/* A runtime table for name outside the managed block, or a value where
- * the block's tables would go, makes the block a second definition. */
-static int check_conflicts(const TomlDoc *doc, const char *name, const Block *b, CcError *err) {
-        size_t n_path = ELEMENTSOF(v2_runtimes) + 1;
-        const char *path[ELEMENTSOF(v2_runtimes) + 1];
+/* A runtime table for name outside the managed block (b; NULL: none), or a
+ * value where its tables would go, makes ours a second definition: in
+ * version 2 a duplicate table, in version 3 a merge into the file's own. */
+static int check_conflicts(const TomlDoc *doc, const char *const runtimes[static RUNTIMES_PATH_LEN],
+                           const char *name, const Block *b, CcError *err) {
+        size_t n_path = RUNTIMES_PATH_LEN + 1;
+        const char *path[RUNTIMES_PATH_LEN + 1];
+        const Block none = {};
 
-        memcpy(path, v2_runtimes, sizeof(v2_runtimes));
+        if (!b)
+                b = &none;
+        memcpy(path, runtimes, RUNTIMES_PATH_LEN * sizeof(char *));
         path[n_path - 1] = name;
 
         for (size_t i = 0; i < doc->n_items; i++) {
@@ -349,8 +356,9 @@ static int check_conflicts(const TomlDoc *doc, const char *name, const Block *b,
                 if (n >= n_path) {
                         if (toml_item_path_has_prefix(doc, item, path, n_path))
                                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                                    "line %u: runtime %s is already defined outside "
-                                                    "nvidia-ccd's managed block", item->line, name);
+                                                    "line %u: runtime %s is already defined %s", item->line, name,
+                                                    b == &none ? "here; a drop-in would be merged into it" :
+                                                    "outside nvidia-ccd's managed block");
                         continue;
                 }
                 if (!toml_item_path_has_prefix(doc, item, path, n))
@@ -538,7 +546,7 @@ int containerd_v2_register(const char *text, size_t len, const char *runtime_cla
         r = find_block(&doc, runtime_class, &b, err);
         if (r < 0)
                 return r;
-        r = check_conflicts(&doc, runtime_class, &b, err);
+        r = check_conflicts(&doc, v2_runtimes, runtime_class, &b, err);
         if (r < 0)
                 return r;
 
@@ -713,13 +721,21 @@ int containerd_v3_dropin(const char *runtime_class, const char *kata_config_path
 static int find_imports(const TomlDoc *doc, const TomlItem **ret_item, TomlArrayElement **ret_elements,
                         size_t *ret_n, CcError *err) {
         const TomlItem *imports = NULL;
+        bool in_root = true;
 
         for (size_t i = 0; i < doc->n_items; i++) {
                 const TomlItem *item = &doc->items[i];
 
-                if (item_is_header(item))
-                        break;
-                if (item->kind != TOML_ITEM_KEYVAL || !streq(item->key[0], "imports"))
+                if (item_is_header(item)) {
+                        /* [imports] or [imports.x]: a root array could not
+                         * be added beside it. */
+                        if (streq(item->key[0], "imports"))
+                                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                                    "line %u: imports is a table, not a list of files", item->line);
+                        in_root = false;
+                        continue;
+                }
+                if (!in_root || item->kind != TOML_ITEM_KEYVAL || !streq(item->key[0], "imports"))
                         continue;
                 if (item->n_key != 1)
                         return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
@@ -785,6 +801,30 @@ static size_t comma_after(const char *s, size_t len, size_t pos) {
                         break;
         }
         return SIZE_MAX;
+}
+
+int containerd_v3_check_runtime(const char *text, size_t len, const char *runtime_class, CcError *err) {
+        _cleanup_toml_doc_ TomlDoc doc = {};
+        int r;
+
+        assert(text || len == 0);
+        assert(runtime_class);
+
+        r = check_runtime_class(runtime_class, err);
+        if (r < 0)
+                return r;
+        /* As in version 2: containerd's default runtime is not to be
+         * replaced, here by a drop-in merged over it. */
+        if (streq(runtime_class, "runc"))
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                    "runtime class name 'runc' is containerd's own runtime");
+        r = toml_doc_parse(&doc, text, len, err);
+        if (r < 0)
+                return r;
+        r = check_version(&doc, 3, err);
+        if (r < 0)
+                return r;
+        return check_conflicts(&doc, v3_runtimes, runtime_class, NULL, err);
 }
 
 int containerd_v3_add_import(const char *text, size_t len, const char *dropin_path,

@@ -34,6 +34,12 @@ int containerd_v2_register(const char *text, size_t len, const char *runtime_cla
 int containerd_v2_unregister(const char *text, size_t len, const char *runtime_class,
                              char **ret, size_t *ret_len, bool *ret_changed, CcError *err);
 
+/* Version 3: whether runtime_class may be added by a drop-in: not "runc",
+ * and not a runtime the main file defines (containerd would merge the
+ * drop-in into it); InvalidArgument naming the line otherwise, as
+ * containerd_v2_register() refuses the same names. */
+int containerd_v3_check_runtime(const char *text, size_t len, const char *runtime_class, CcError *err);
+
 /* Version 3: the drop-in's whole text, and the main file with `imports`
  * including (or no longer including) dropin_path. */
 int containerd_v3_dropin(const char *runtime_class, const char *kata_config_path, char **ret);

@@ -33,6 +33,18 @@ char *containerd_dropin_path(const char *config_path, const char *runtime_class)
         return p;
 }
 
+/* A symbolic link would become a regular file when replaced, and what it
+ * points to would never change: refused, naming where it points. */
+static int symlink_refused(const char *path, CcError *err) {
+        char target[256];
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+        target[n > 0 ? n : 0] = '\0';
+        return cc_error_set(err, CC_ERROR_HOST_NOT_READY, ELOOP,
+                            "%s is a symbolic link%s%s; nvidia-ccd edits only regular files: set [Kata] "
+                            "ContainerdConfig= to the file itself", path, n > 0 ? " to " : "", target);
+}
+
 static int file_read(ContainerdFile *f, const char *path, bool must_exist, CcError *err) {
         int r;
 
@@ -51,6 +63,8 @@ static int file_read(ContainerdFile *f, const char *path, bool must_exist, CcErr
                                     CONTAINERD_CONFIG_MAX);
         if (r == -EISDIR)
                 return cc_error_set(err, CC_ERROR_HOST_NOT_READY, EISDIR, "%s is not a regular file", path);
+        if (r == -ELOOP)
+                return symlink_refused(path, err);
         if (r < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot read %s: %s", path, strerror(-r));
         f->existed = true;
@@ -99,6 +113,11 @@ int containerd_plan_register(const char *config_path, const char *runtime_class,
         } else if (p.version == 3) {
                 ContainerdFile m;
 
+                r = containerd_v3_check_runtime(main_file->old_text, main_file->old_len, runtime_class, err);
+                if (r < 0) {
+                        cc_error_prefix(err, "%s", config_path);
+                        goto fail;
+                }
                 p.dropin_path = containerd_dropin_path(config_path, runtime_class);
                 if (!p.dropin_path) {
                         r = cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
@@ -134,6 +153,16 @@ int containerd_plan_register(const char *config_path, const char *runtime_class,
                                  "can be registered with", config_path, p.version);
                 goto fail;
         }
+        /* What is written must be readable again, or the runtime class
+         * could never be removed. */
+        for (size_t i = 0; i < p.n_files; i++)
+                if (p.files[i].write && p.files[i].new_len > CONTAINERD_CONFIG_MAX) {
+                        r = cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG,
+                                         "%s would grow to %zu bytes, past the %u that nvidia-ccd reads back "
+                                         "(the runtime class could not be removed again)",
+                                         p.files[i].path, p.files[i].new_len, CONTAINERD_CONFIG_MAX);
+                        goto fail;
+                }
         *ret = p;
         return 0;
 fail:

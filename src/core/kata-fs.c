@@ -73,15 +73,48 @@ int kata_fs_replace_file(const char *path, const void *data, size_t size, const 
         return kata_fs_fsync_parent(path);
 }
 
+static int read_fd(int fd, size_t max, char **ret, size_t *ret_len, struct stat *ret_st);
+
 int kata_fs_read_file(const char *path, size_t max, char **ret, size_t *ret_len, struct stat *ret_st) {
+        _cleanup_close_ int path_fd = -1, fd = -1;
+        char proc[64];
+        struct stat st;
+
+        /* Looked at before it is opened: a FIFO would wait for a writer,
+         * a device could be anything, and a symbolic link is not ours to
+         * replace with a file. */
+        path_fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (path_fd < 0)
+                return -errno;
+        if (fstat(path_fd, &st) < 0)
+                return -errno;
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
+        if (!S_ISREG(st.st_mode))
+                return -EISDIR;
+        /* The same inode, opened for reading (this may wait only for a
+         * lease another process holds on it to be given up). */
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+        fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_fd(fd, max, ret, ret_len, ret_st);
+}
+
+int kata_fs_read_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len, struct stat *ret_st) {
         _cleanup_close_ int fd = -1;
+
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return errno == ELOOP ? -EISDIR : -errno;
+        return read_fd(fd, max, ret, ret_len, ret_st);
+}
+
+static int read_fd(int fd, size_t max, char **ret, size_t *ret_len, struct stat *ret_st) {
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t len = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode))
@@ -149,6 +182,25 @@ static int remove_children(int dfd) {
         }
         closedir(d);
         return r;
+}
+
+int kata_fs_remove_tree_at(int dirfd, const char *name) {
+        struct stat st;
+        int fd, r;
+
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISDIR(st.st_mode))
+                return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = remove_children(fd);
+        if (r < 0)
+                return r;
+        if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
 }
 
 int kata_fs_remove_tree(const char *path) {

@@ -4,62 +4,33 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "fileio.h"
 #include "kata-containerd.h"
 #include "kata-fs.h"
+#include "kata-host-paths.h"
 #include "kata-install.h"
 #include "kata-names.h"
 #include "kata-toml.h"
 #include "log.h"
+#include "safe-dir.h"
 #include "strv.h"
 #include "time-util.h"
 
 #define STAGING_PREFIX ".staging-"
 
 struct KataStaging {
-        char *path;     /* ArtifactsDir/.staging-<name>-XXXXXX */
-        char *blobs;    /* <path>/blobs */
         char *artifacts_dir;
-        char *created;  /* the topmost directory made for ArtifactsDir, NULL: none */
+        char *created;      /* the topmost directory made for ArtifactsDir, NULL: none */
+        int artifacts_fd;   /* ArtifactsDir, opened through safe_dir_open() */
+        char *name;         /* .staging-<name>-XXXXXX */
+        char *path;         /* ArtifactsDir/<name> */
+        int fd;
+        char *blobs;        /* <path>/blobs */
+        int blobs_fd;
 };
-
-/* The topmost ancestor of path (or path itself) that does not exist. */
-static char *first_missing(const char *path) {
-        _cleanup_free_ char *p = strdup(path);
-        char *missing = NULL;
-        struct stat st;
-
-        if (!p)
-                return NULL;
-        while (p[0] && stat(p, &st) < 0 && errno == ENOENT) {
-                char *slash;
-
-                free(missing);
-                missing = strdup(p);
-                slash = strrchr(p, '/');
-                if (!slash || slash == p)
-                        break;
-                *slash = '\0';
-        }
-        return missing;
-}
-
-/* A refused install leaves no trace, not even the directories it made. */
-static void remove_created(KataStaging *s) {
-        _cleanup_free_ char *p = NULL;
-
-        if (!s->created || !s->artifacts_dir)
-                return;
-        p = strdup(s->artifacts_dir);
-        while (p && rmdir(p) >= 0 && !streq(p, s->created)) {
-                char *slash = strrchr(p, '/');
-                if (!slash || slash == p)
-                        break;
-                *slash = '\0';
-        }
-}
 
 static bool isempty_str(const char *s) {
         return !s || !*s;
@@ -78,19 +49,49 @@ static int cant_write(CcError *err, const char *dir, int error) {
                                              "ReadWritePaths=; add this one with a drop-in)" : "");
 }
 
+/* mkdtemp() in a directory given by descriptor. */
+static int make_staging(KataStaging *s, const char *runtime_class, CcError *err) {
+        static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+        for (unsigned attempt = 0; attempt < 100; attempt++) {
+                uint8_t random[6];
+                char suffix[7];
+
+                if (getrandom(random, sizeof(random), 0) != (ssize_t) sizeof(random))
+                        return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot get random bytes: %m");
+                for (size_t i = 0; i < 6; i++)
+                        suffix[i] = letters[random[i] % (sizeof(letters) - 1)];
+                suffix[6] = '\0';
+                free(s->name);
+                if (asprintf(&s->name, STAGING_PREFIX "%s-%s", runtime_class, suffix) < 0) {
+                        s->name = NULL;
+                        return oom(err);
+                }
+                if (mkdirat(s->artifacts_fd, s->name, 0700) >= 0)
+                        return 0;
+                if (errno != EEXIST)
+                        return cant_write(err, s->artifacts_dir, errno);
+        }
+        return cc_error_set(err, CC_ERROR_INTERNAL, EEXIST, "Cannot find a free staging directory name in %s",
+                            s->artifacts_dir);
+}
+
 int kata_install_precheck(const KataInstallOptions *o, CcError *err) {
         _cleanup_(containerd_plan_done) ContainerdPlan plan = {};
         _cleanup_free_ char *kata_config = NULL;
-        struct stat st;
         int r;
 
         assert(o);
         assert(o->artifacts_dir);
         assert(o->runtime_class);
 
-        if (stat(o->artifacts_dir, &st) >= 0 && !S_ISDIR(st.st_mode))
-                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, ENOTDIR, "[Kata] ArtifactsDir %s is not a directory",
-                                    o->artifacts_dir);
+        /* What of ArtifactsDir exists passes the checks the staging
+         * directory's creation makes; what is missing would be made. */
+        r = safe_dir_check(o->artifacts_dir, err);
+        if (r < 0) {
+                cc_error_prefix(err, "ArtifactsDir");
+                return r;
+        }
         if (!o->containerd_config)
                 return 0;
         /* The plan the install makes, for a Kata configuration of any name
@@ -117,28 +118,25 @@ int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataS
         s = calloc(1, sizeof(*s));
         if (!s)
                 return oom(err);
+        s->artifacts_fd = s->fd = s->blobs_fd = -1;
         s->artifacts_dir = strdup(artifacts_dir);
         if (!s->artifacts_dir)
                 return oom(err);
-        s->created = first_missing(artifacts_dir);
-        r = mkdir_parents(artifacts_dir, 0755);
+        /* Checked before each job: a directory someone else can write is
+         * one where links may be waiting. */
+        r = safe_dir_open(artifacts_dir, true, &s->artifacts_fd, &s->created, err);
+        if (r < 0) {
+                cc_error_prefix(err, "ArtifactsDir");
+                return r;
+        }
+        r = make_staging(s, runtime_class, err);
         if (r < 0)
-                return cant_write(err, artifacts_dir, -r);
-        if (asprintf(&s->path, "%s/" STAGING_PREFIX "%s-XXXXXX", artifacts_dir, runtime_class) < 0) {
-                s->path = NULL;
+                return r;
+        if (asprintf(&s->path, "%s/%s", artifacts_dir, s->name) < 0 || asprintf(&s->blobs, "%s/blobs", s->path) < 0)
                 return oom(err);
-        }
-        if (!mkdtemp(s->path)) {
-                r = -errno;
-                free(s->path);
-                s->path = NULL;
-                return cant_write(err, artifacts_dir, -r);
-        }
-        if (asprintf(&s->blobs, "%s/blobs", s->path) < 0) {
-                s->blobs = NULL;
-                return oom(err);
-        }
-        if (mkdir(s->blobs, 0700) < 0)
+        s->fd = openat(s->artifacts_fd, s->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (s->fd < 0 || mkdirat(s->fd, "blobs", 0700) < 0 ||
+            (s->blobs_fd = openat(s->fd, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot create %s: %m", s->blobs);
         *ret = TAKE_PTR(s);
         return 0;
@@ -152,18 +150,38 @@ const char *kata_staging_blob_dir(const KataStaging *s) {
         return s->blobs;
 }
 
+int kata_staging_blob_fd(const KataStaging *s) {
+        return s->blobs_fd;
+}
+
+int kata_staging_fd(const KataStaging *s) {
+        return s->fd;
+}
+
+int kata_staging_artifacts_fd(const KataStaging *s) {
+        return s->artifacts_fd;
+}
+
 KataStaging *kata_staging_free(KataStaging *s) {
         int r;
 
         if (!s)
                 return NULL;
-        if (s->path) {
-                r = kata_fs_remove_tree(s->path);
+        if (s->blobs_fd >= 0)
+                close(s->blobs_fd);
+        if (s->fd >= 0)
+                close(s->fd);
+        if (s->name && s->artifacts_fd >= 0) {
+                r = kata_fs_remove_tree_at(s->artifacts_fd, s->name);
                 if (r < 0)
                         log_warning("Cannot remove %s: %s", s->path, strerror(-r));
-                else
-                        remove_created(s);
         }
+        if (s->artifacts_fd >= 0)
+                close(s->artifacts_fd);
+        /* A refused install leaves no trace, not even the directories it
+         * made (they are empty unless something else was put there). */
+        safe_dir_remove_created(s->artifacts_dir, s->created);
+        free(s->name);
         free(s->path);
         free(s->artifacts_dir);
         free(s->created);
@@ -172,31 +190,36 @@ KataStaging *kata_staging_free(KataStaging *s) {
         return NULL;
 }
 
-int kata_staging_clean_stale(const char *artifacts_dir) {
+int kata_staging_clean_stale(const char *artifacts_dir, CcError *err) {
+        _cleanup_close_ int fd = -1;
         DIR *d;
         struct dirent *de;
-        int n = 0;
+        int n = 0, r;
 
         assert(artifacts_dir);
 
-        d = opendir(artifacts_dir);
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
+        r = safe_dir_open(artifacts_dir, false, &fd, NULL, err);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                cc_error_prefix(err, "ArtifactsDir");
+                return r;
+        }
+        r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (r < 0 || !(d = fdopendir(r))) {
+                if (r >= 0)
+                        close(r);
+                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot read %s: %m", artifacts_dir);
+        }
         while ((de = readdir(d))) {
-                _cleanup_free_ char *path = NULL;
-                int r;
-
                 if (strncmp(de->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX)) != 0)
                         continue;
-                if (asprintf(&path, "%s/%s", artifacts_dir, de->d_name) < 0) {
-                        closedir(d);
-                        return -ENOMEM;
-                }
-                r = kata_fs_remove_tree(path);
+                r = kata_fs_remove_tree_at(fd, de->d_name);
                 if (r < 0)
-                        log_warning("Cannot remove the stale staging directory %s: %s", path, strerror(-r));
+                        log_warning("Cannot remove the stale staging directory %s/%s: %s", artifacts_dir,
+                                    de->d_name, strerror(-r));
                 else {
-                        log_info("Removed the stale staging directory %s", path);
+                        log_info("Removed the stale staging directory %s/%s", artifacts_dir, de->d_name);
                         n++;
                 }
         }
@@ -213,6 +236,7 @@ typedef struct Install {
         KataArtifactFiles files;
         char *final_dir;       /* ArtifactsDir/<name> */
         char *tree;            /* <staging>/<name>: the new version, then the old one */
+        int tree_fd;
         char *kata_config;     /* <final_dir>/<configuration title> */
         char *config_text;     /* rewritten */
         size_t config_len;
@@ -223,6 +247,8 @@ typedef struct Install {
 } Install;
 
 static void install_done(Install *i) {
+        if (i->tree_fd >= 0)
+                close(i->tree_fd);
         free(i->final_dir);
         free(i->tree);
         free(i->kata_config);
@@ -248,12 +274,17 @@ static const OciLayer *layer_by_title(const OciPullResult *pull, const char *tit
         return NULL;
 }
 
+/* The file name of a blob in the blob directory. */
+static const char *blob_name(const OciLayer *l) {
+        return l->digest + strlen("sha256:");
+}
+
 /* The blob must be one the pull wrote into our blob directory. */
 static int check_blob(const Install *in, const OciLayer *l, CcError *err) {
         const char *blobs = kata_staging_blob_dir(in->staging);
         size_t n = strlen(blobs);
 
-        if (!l->path || strncmp(l->path, blobs, n) != 0 || l->path[n] != '/' || strchr(l->path + n + 1, '/'))
+        if (!l->path || strncmp(l->path, blobs, n) != 0 || l->path[n] != '/' || !streq(l->path + n + 1, blob_name(l)))
                 return cc_error_set(err, CC_ERROR_INTERNAL, EINVAL, "Layer \"%s\" is not in the staging directory",
                                     strempty(l->title));
         return 0;
@@ -291,7 +322,8 @@ static int install_prepare(Install *in, CcError *err) {
                 return oom(err);
 
         config_layer = layer_by_title(in->pull, in->files.configuration);
-        r = kata_fs_read_file(config_layer->path, KATA_CONFIG_MAX, &text, &len, NULL);
+        r = kata_fs_read_file_at(kata_staging_blob_fd(in->staging), blob_name(config_layer), KATA_CONFIG_MAX, &text,
+                                 &len, NULL);
         if (r == -EFBIG)
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG, "%s is larger than %u bytes",
                                     in->files.configuration, KATA_CONFIG_MAX);
@@ -305,6 +337,12 @@ static int install_prepare(Install *in, CcError *err) {
                 return oom(err);
         paths = (KataTomlPaths) { .kernel = kernel, .initrd = initrd, .image = image };
         r = kata_toml_set_paths(text, len, &paths, &in->config_text, &in->config_len, err);
+        if (r >= 0)
+                r = kata_check_host_paths(in->config_text, in->config_len,
+                                          &(KataHostPolicy) { .install_dir = in->final_dir,
+                                                              .allowed_paths = o->allowed_host_paths,
+                                                              .allowed_args = o->allowed_extra_args },
+                                          err);
         if (r < 0) {
                 cc_error_prefix(err, "%s", in->files.configuration);
                 return r;
@@ -319,8 +357,8 @@ static int install_prepare(Install *in, CcError *err) {
         return 0;
 }
 
-static int write_new_file(const char *path, const char *data, size_t len) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+static int write_new_file_at(int dirfd, const char *name, const char *data, size_t len) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 
         if (fd < 0)
                 return -errno;
@@ -339,70 +377,77 @@ static int write_new_file(const char *path, const char *data, size_t len) {
         return 0;
 }
 
+/* A blob linked in under its title, readable by all, on disk. */
+static int link_blob_at(int blobs_fd, const char *blob, int dirfd, const char *name) {
+        _cleanup_close_ int fd = -1;
+
+        if (linkat(blobs_fd, blob, dirfd, name, 0) < 0)
+                return -errno;
+        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
 /* The new tree, complete and durable, inside the staging directory. */
 static int install_build_tree(Install *in, CcError *err) {
-        int r;
+        int staging_fd = kata_staging_fd(in->staging), r;
 
-        if (mkdir(in->tree, 0755) < 0 || chmod(in->tree, 0755) < 0)
+        if (mkdirat(staging_fd, in->o->runtime_class, 0755) < 0 ||
+            (in->tree_fd = openat(staging_fd, in->o->runtime_class, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+            fchmod(in->tree_fd, 0755) < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot create %s: %m", in->tree);
 
         for (size_t i = 0; i < in->pull->n_layers; i++) {
                 const OciLayer *l = &in->pull->layers[i];
-                _cleanup_free_ char *dest = path_join(in->tree, l->title);
 
-                if (!dest)
-                        return oom(err);
                 if (streq(l->title, in->files.configuration))
-                        r = write_new_file(dest, in->config_text, in->config_len);
-                else {
-                        /* Two titles may name one blob: link, never move. */
-                        r = linkat(AT_FDCWD, l->path, AT_FDCWD, dest, 0) < 0 ? -errno : 0;
-                        if (r >= 0 && chmod(dest, 0644) < 0)
-                                r = -errno;
-                        if (r >= 0)
-                                r = kata_fs_fsync_path(dest);
-                }
+                        r = write_new_file_at(in->tree_fd, l->title, in->config_text, in->config_len);
+                else    /* Two titles may name one blob: link, never move. */
+                        r = link_blob_at(kata_staging_blob_fd(in->staging), blob_name(l), in->tree_fd, l->title);
                 if (r < 0)
-                        return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot install %s: %s", dest, strerror(-r));
+                        return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot install %s/%s: %s", in->tree, l->title,
+                                            strerror(-r));
         }
-        r = kata_fs_fsync_path(in->tree);
-        if (r < 0)
-                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot sync %s: %s", in->tree, strerror(-r));
+        if (fsync(in->tree_fd) < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot sync %s: %m", in->tree);
         return 0;
 }
 
 static int install_swap(Install *in, CcError *err) {
-        int r;
+        int staging_fd = kata_staging_fd(in->staging), artifacts_fd = kata_staging_artifacts_fd(in->staging);
+        const char *name = in->o->runtime_class;
 
-        if (renameat2(AT_FDCWD, in->tree, AT_FDCWD, in->final_dir, RENAME_EXCHANGE) >= 0)
+        if (renameat2(staging_fd, name, artifacts_fd, name, RENAME_EXCHANGE) >= 0)
                 in->exchanged = true;
         else if (errno == ENOENT) {
-                if (renameat2(AT_FDCWD, in->tree, AT_FDCWD, in->final_dir, RENAME_NOREPLACE) < 0)
+                if (renameat2(staging_fd, name, artifacts_fd, name, RENAME_NOREPLACE) < 0)
                         return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot move %s to %s: %m", in->tree,
                                             in->final_dir);
         } else
                 return cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot swap %s and %s: %m", in->tree,
                                     in->final_dir);
         in->swapped = true;
-        r = kata_fs_fsync_path(in->o->artifacts_dir);
-        if (r < 0)
-                log_warning("Cannot sync %s: %s", in->o->artifacts_dir, strerror(-r));
+        if (fsync(artifacts_fd) < 0)
+                log_warning("Cannot sync %s: %m", in->o->artifacts_dir);
         return 0;
 }
 
 static void install_unswap(Install *in) {
+        int staging_fd = kata_staging_fd(in->staging), artifacts_fd = kata_staging_artifacts_fd(in->staging);
+        const char *name = in->o->runtime_class;
         int r;
 
         if (!in->swapped)
                 return;
         if (in->exchanged)
-                r = renameat2(AT_FDCWD, in->tree, AT_FDCWD, in->final_dir, RENAME_EXCHANGE);
+                r = renameat2(staging_fd, name, artifacts_fd, name, RENAME_EXCHANGE);
         else
-                r = rename(in->final_dir, in->tree);
+                r = renameat(artifacts_fd, name, staging_fd, name);
         if (r < 0)
                 log_error("Cannot put back the previous version of %s: %m", in->final_dir);
         else
-                (void) kata_fs_fsync_path(in->o->artifacts_dir);
+                (void) fsync(artifacts_fd);
         in->swapped = false;
 }
 
@@ -465,7 +510,7 @@ int kata_install(KataStaging *s, const KataInstallOptions *o, const OciPullResul
                  KataRecord **ret, CcError *err) {
         _cleanup_(kata_record_freep) KataRecord *record = NULL, *old = NULL;
         _cleanup_free_ char *old_path = NULL;
-        Install in = { .o = o, .staging = s, .pull = pull };
+        Install in = { .o = o, .staging = s, .pull = pull, .tree_fd = -1 };
         int r;
 
         assert(s);
@@ -525,9 +570,35 @@ out:
 
 /* --------------------------------------------------------------- remove */
 
+/* Removes the directory of an install made when ArtifactsDir was another:
+ * through a checked descriptor of its parent, as every other removal. */
+static int remove_elsewhere(const char *directory, CcError *err) {
+        _cleanup_free_ char *parent = strdup(directory);
+        _cleanup_close_ int fd = -1;
+        char *slash;
+        int r;
+
+        if (!parent)
+                return oom(err);
+        slash = strrchr(parent, '/');
+        if (!slash || !slash[1])
+                return cc_error_set(err, CC_ERROR_INTERNAL, EINVAL, "%s is not a runtime class directory", directory);
+        *slash = '\0';
+        r = safe_dir_open(parent[0] ? parent : "/", false, &fd, NULL, err);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = kata_fs_remove_tree_at(fd, slash + 1);
+        if (r < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot remove %s: %s", directory, strerror(-r));
+        (void) fsync(fd);
+        return 0;
+}
+
 int kata_remove(const char *artifacts_dir, const char *state_dir, const KataRecord *record, CcError *err) {
         _cleanup_(kata_staging_freep) KataStaging *s = NULL;
-        _cleanup_free_ char *aside = NULL;
+        _cleanup_free_ char *here = NULL;
         ContainerdPlan plan = {};
         bool have_plan = false;
         int r;
@@ -535,6 +606,14 @@ int kata_remove(const char *artifacts_dir, const char *state_dir, const KataReco
         assert(artifacts_dir);
         assert(state_dir);
         assert(record);
+
+        /* ArtifactsDir is checked first: a refusal changes nothing. */
+        r = kata_staging_new(artifacts_dir, record->name, &s, err);
+        if (r < 0)
+                return r;
+        here = path_join(artifacts_dir, record->name);
+        if (!here)
+                return oom(err);
 
         if (!isempty_str(record->containerd_config)) {
                 r = containerd_plan_unregister(record->containerd_config, record->containerd_version,
@@ -547,30 +626,20 @@ int kata_remove(const char *artifacts_dir, const char *state_dir, const KataReco
                         goto out;
         }
 
-        /* Out of sight in one rename, then deleted at leisure. */
-        r = kata_staging_new(artifacts_dir, record->name, &s, err);
-        if (r < 0)
-                goto rollback;
-        aside = path_join(kata_staging_path(s), record->name);
-        if (!aside) {
-                r = oom(err);
-                goto rollback;
-        }
-        if (rename(record->directory, aside) < 0) {
-                if (errno == EXDEV) {
-                        /* ArtifactsDir changed since the install; delete in place. */
-                        r = kata_fs_remove_tree(record->directory);
-                        if (r < 0) {
-                                r = cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot remove %s: %s",
-                                                 record->directory, strerror(-r));
-                                goto rollback;
-                        }
-                } else if (errno != ENOENT) {
+        if (streq(record->directory, here)) {
+                /* Out of sight in one rename, then deleted at leisure. */
+                if (renameat(kata_staging_artifacts_fd(s), record->name, kata_staging_fd(s), record->name) < 0 &&
+                    errno != ENOENT) {
                         r = cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot remove %s: %m", record->directory);
                         goto rollback;
                 }
+                (void) fsync(kata_staging_artifacts_fd(s));
+        } else {
+                /* ArtifactsDir changed since the install; delete in place. */
+                r = remove_elsewhere(record->directory, err);
+                if (r < 0)
+                        goto rollback;
         }
-        (void) kata_fs_fsync_path(artifacts_dir);
 
         r = kata_record_remove(state_dir, record->name);
         if (r < 0)

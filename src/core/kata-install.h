@@ -35,25 +35,32 @@
 typedef struct KataStaging KataStaging;
 
 /* What an install needs of the host, checked before anything is pulled
- * (reads only): ArtifactsDir is a directory or can be made, and, when
- * registering, containerd's configuration exists, is a regular file of a
- * version the editors know, and takes the registration (the plan the
- * install makes, nothing written).  Uses artifacts_dir, runtime_class and
- * containerd_config of o.  HostNotReady or InvalidArgument, as the install
- * would fail. */
+ * (reads only): what exists of ArtifactsDir passes the checks below (a
+ * missing part can be made), and, when registering, containerd's
+ * configuration exists, is a regular file of a version the editors know,
+ * and takes the registration (the plan the install makes, nothing
+ * written).  Uses artifacts_dir, runtime_class and containerd_config of o.
+ * HostNotReady or InvalidArgument, as the install would fail. */
 typedef struct KataInstallOptions KataInstallOptions;
 int kata_install_precheck(const KataInstallOptions *o, CcError *err);
 
-/* Creates ArtifactsDir (0755) when missing; HostNotReady when it cannot. */
+/* Creates ArtifactsDir (0755) when missing.  ArtifactsDir and each of its
+ * ancestors must be directories of root that nobody else can write
+ * (safe-dir.h): HostNotReady naming the one that is not, or when it cannot
+ * be created.  Everything below works from descriptors, with *at() calls. */
 int kata_staging_new(const char *artifacts_dir, const char *runtime_class, KataStaging **ret, CcError *err);
 const char *kata_staging_path(const KataStaging *s);
 const char *kata_staging_blob_dir(const KataStaging *s);
+int kata_staging_blob_fd(const KataStaging *s);
+int kata_staging_fd(const KataStaging *s);
+int kata_staging_artifacts_fd(const KataStaging *s);
 KataStaging *kata_staging_free(KataStaging *s);  /* removes the directory */
 DEFINE_TRIVIAL_CLEANUP_FUNC(KataStaging *, kata_staging_free);
 
 /* Removes what a crash left: every ArtifactsDir/.staging-* directory.
- * Returns the number removed. */
-int kata_staging_clean_stale(const char *artifacts_dir);
+ * Returns the number removed, 0 when ArtifactsDir does not exist, or an
+ * error when it is not safe (as for kata_staging_new()). */
+int kata_staging_clean_stale(const char *artifacts_dir, CcError *err);
 
 /* Starts a restart of containerd; called once the install is complete and
  * registered.  A negative return is reported as the install's error, the
@@ -66,6 +73,10 @@ struct KataInstallOptions {
         const char *runtime_class;
         const char *reference;
         const char *containerd_config;   /* NULL: do not register */
+        /* What the Kata configuration may name on the host besides the
+         * install directory (kata-host-paths.h); NULL: the defaults. */
+        const char *const *allowed_host_paths;
+        const char *const *allowed_extra_args;
         KataRestartContainerd restart;   /* NULL: do not restart */
         void *restart_userdata;
 };

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include "cc-names.h"
+#include "escape.h"
 #include "kata-names.h"
 
 bool kata_runtime_class_valid(const char *name) {
@@ -26,6 +27,10 @@ static const char *title_problem(const char *title) {
                 return "has a title with a '/' in it";
         if (streq(title, ".") || streq(title, ".."))
                 return "has a title that names a directory";
+        /* A file name, shown in listings and messages: nothing that moves
+         * a terminal. */
+        if (text_has_control(title, strlen(title)))
+                return "has a title with a control character or bytes that are not UTF-8";
         return NULL;
 }
 
@@ -38,12 +43,15 @@ int kata_check_layer_titles(const OciLayer *layers, size_t n, CcError *err) {
         for (size_t i = 0; i < n; i++) {
                 const char *problem = title_problem(layers[i].title);
 
-                if (problem)
+                if (problem) {
+                        _cleanup_free_ char *shown = text_escape(layers[i].title, 200);
+
                         return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
                                             "Layer %zu (%s) %s%s%s%s: refusing the whole artifact", i + 1,
                                             strempty(layers[i].digest), problem,
-                                            layers[i].title ? " \"" : "", strempty(layers[i].title),
+                                            layers[i].title ? " \"" : "", strempty(shown),
                                             layers[i].title ? "\"" : "");
+                }
                 for (size_t j = 0; j < i; j++)
                         if (streq(layers[i].title, layers[j].title))
                                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,

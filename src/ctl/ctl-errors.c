@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 
-#include "ctl-errors.h"
 #include "ctl-args.h"
+#include "ctl-errors.h"
+#include "escape.h"
 #include "macro.h"
 
 #define DBUS_ERROR(n) "org.freedesktop.DBus.Error." n
@@ -118,9 +119,14 @@ void ctl_failure_format(char *buf, size_t size, const CtlOperation *op, const ch
                         snprintf(buf, size, "%s: no reply within %u s; " STILL_WORKING, op->failed, op->timeout_sec);
                 break;
         case CTL_FAILURE_OTHER:
-                if (name)
+                if (name) {
+                        /* The message may quote a registry or a file. */
+                        char shown[1024];
+
                         snprintf(buf, size, "%s: %s: %s", op->failed, ctl_error_short_name(name),
-                                 message && *message ? message : "(no message)");
+                                 message && *message ? text_escape_controls_buf(message, shown, sizeof(shown)) :
+                                                       "(no message)");
+                }
                 else
                         snprintf(buf, size, "%s: %s", op->failed, strerror(r < 0 ? -r : r));
                 break;

@@ -5,6 +5,7 @@
 
 #include "ctl-json.h"
 #include "ctl-print.h"
+#include "escape.h"
 #include "macro.h"
 
 #define COLUMN_GAP "  "
@@ -30,29 +31,14 @@ void ctl_print_set_legend(bool show) {
         legend = show;
 }
 
-static bool is_control(char c) {
-        return (unsigned char) c < 0x20 || c == 0x7f;
-}
-
 const char *ctl_printable(const char *s, char *buf, size_t size) {
-        size_t i = 0;
-
         assert(s);
         assert(buf);
         assert(size > 0);
 
-        while (s[i] && !is_control(s[i]))
-                i++;
-        if (!s[i])
+        if (!text_has_control(s, strlen(s)))
                 return s;
-        for (i = 0; s[i] && i + 1 < size; i++)
-                buf[i] = is_control(s[i]) ? ' ' : s[i];
-        /* Cut whole characters only. */
-        if (s[i])
-                while (i > 0 && ((unsigned char) s[i] & 0xc0) == 0x80)
-                        i--;
-        buf[i] = '\0';
-        return buf;
+        return text_escape_controls_buf(s, buf, size);
 }
 
 static const char *or_dash(const char *s, char buf[static CTL_CELL_MAX]) {

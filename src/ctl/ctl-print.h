@@ -34,9 +34,10 @@ typedef enum CtlColumn {
 /* The text of one cell ("-" for what the device does not have). */
 const char *ctl_device_cell(const CtlDevice *d, CtlColumn c, char buf[static CTL_CELL_MAX]);
 
-/* s, or a copy in buf with control characters (a tab or a newline in a name
- * or an error message would break the layout) turned into spaces; a copy
- * that does not fit is cut at a character boundary. */
+/* s, or a copy in buf with control characters (C0, DEL, C1: a tab or a
+ * newline would break the layout, an escape sequence from a registry or a
+ * device name could drive the terminal) and bytes that are not UTF-8 shown
+ * as \xNN; a copy that does not fit is cut at a character boundary. */
 const char *ctl_printable(const char *s, char *buf, size_t size);
 
 /* Width on a terminal: UTF-8 code points, each taken as one column. */

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "authorizer.h"
+#include "bus-args.h"
 #include "log.h"
 #include "macro.h"
 #include "message-ids.h"
@@ -12,6 +13,11 @@
 #define POLKIT_ALLOW_USER_INTERACTION 1u
 /* An interactive check waits for a person to type a password. */
 #define POLKIT_INTERACTIVE_TIMEOUT_USEC (5ULL * 60 * 1000 * 1000)
+/* Calls waiting for polkit, from one caller and from all: each holds its
+ * message (at most BUS_STRING_MAX-long strings and BUS_ARRAY_MAX-long
+ * arrays, bus-args.h) until polkit answers, interactive ones for minutes. */
+#define PENDING_PER_SENDER_MAX 8
+#define PENDING_MAX 64
 
 static const struct {
         const char *interface;
@@ -227,6 +233,26 @@ static int start_query(Authorizer *a, sd_bus_message *m, const char *action, sd_
         return 0;
 }
 
+static int check_pending(Authorizer *a, sd_bus_message *m, sd_bus_error *error) {
+        const char *sender = sd_bus_message_get_sender(m);
+        GHashTableIter iter;
+        AuthQuery *q;
+        unsigned n = 0;
+
+        if (g_hash_table_size(a->queries) >= PENDING_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "%d calls are waiting for authorization; try again later", PENDING_MAX);
+        g_hash_table_iter_init(&iter, a->queries);
+        while (g_hash_table_iter_next(&iter, NULL, (void **) &q))
+                if (streq_ptr(sd_bus_message_get_sender(q->request), sender))
+                        n++;
+        if (n >= PENDING_PER_SENDER_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "%d calls of yours are waiting for authorization; wait for their answers",
+                                         PENDING_PER_SENDER_MAX);
+        return 0;
+}
+
 int authorizer_check(Authorizer *a, sd_bus_message *m, sd_bus_error *error) {
         const char *action;
         AuthQuery *q;
@@ -239,8 +265,16 @@ int authorizer_check(Authorizer *a, sd_bus_message *m, sd_bus_error *error) {
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "no polkit action for this method");
 
         q = g_hash_table_lookup(a->queries, m);
-        if (!q)
+        if (!q) {
+                /* Nothing large is kept while polkit thinks, nor too much. */
+                int r = bus_args_check_sizes(m, error);
+                if (r < 0)
+                        return r;
+                r = check_pending(a, m, error);
+                if (r < 0)
+                        return r;
                 return start_query(a, m, action, error);
+        }
         if (!q->done)
                 return 0;
         if (!streq(q->action, action)) {

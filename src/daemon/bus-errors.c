@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "bus-errors.h"
+#include "escape.h"
 
 static const sd_bus_error_map cc_error_map[] = {
         SD_BUS_ERROR_MAP(CC_ERROR_PREFIX "InvalidArgument", EINVAL),
@@ -34,10 +35,15 @@ int bus_error_from_cc(sd_bus_error *error, const CcError *e) {
                 name = NULL;
         }
 
+        /* The last line of defence: whatever a message quotes (a registry,
+         * a file), nothing that drives a terminal goes on the bus. */
+        char message[4 * sizeof(e->message)];
+        text_escape_controls_buf(e->message, message, sizeof(message));
+
         if (name)
-                return sd_bus_error_set(error, name, e->message[0] ? e->message : "internal error");
+                return sd_bus_error_set(error, name, message[0] ? message : "internal error");
 
         char full[128];
         snprintf(full, sizeof(full), CC_ERROR_PREFIX "%s", cc_error_kind_to_string(e->kind));
-        return sd_bus_error_set(error, full, e->message);
+        return sd_bus_error_set(error, full, message);
 }

@@ -11,8 +11,11 @@
  * object per installed runtime class (bus-runtime-class.c). */
 
 #include <assert.h>
+#include <inttypes.h>
 #include <sys/epoll.h>
 
+#include "build-config.h"
+#include "bus-args.h"
 #include "bus-errors.h"
 #include "daemon.h"
 #include "kata-install.h"
@@ -21,6 +24,7 @@
 #include "kata-record.h"
 #include "log.h"
 #include "message-ids.h"
+#include "oci-reference.h"
 #include "time-util.h"
 #include "unit-restart.h"
 #include "work-thread.h"
@@ -40,10 +44,13 @@ typedef struct KataJob {
         bool register_containerd;
         bool restart_containerd;
         bool checked;         /* the host checks passed: the pull follows */
+        CcError cancelled;    /* stopped while the checks ran */
 
         KataStaging *staging;
         OciPull *pull;
         sd_event_source *pull_source;
+        sd_event_source *pull_deadline;   /* [Kata] PullTimeout= */
+        sd_bus_track *caller;             /* a pull nobody waits for is stopped */
         uint64_t done_bytes;
         uint64_t total_bytes;
         uint64_t last_emit;
@@ -69,6 +76,8 @@ static KataJob *kata_job_free(KataJob *j) {
         work_thread_free(j->worker);
         oci_pull_result_free(j->pulled);
         sd_event_source_disable_unref(j->pull_source);
+        sd_event_source_disable_unref(j->pull_deadline);
+        sd_bus_track_unref(j->caller);
         oci_pull_free(j->pull);
         kata_staging_free(j->staging);
         unit_restart_free(j->restart);
@@ -135,13 +144,15 @@ static void unpublish_record(Daemon *d, size_t i) {
 }
 
 int kata_control_load(Daemon *d) {
+        CcError e = CC_ERROR_INIT;
         int r;
 
         /* A crash mid-install leaves its staging directory; the install it
          * belonged to never happened. */
-        r = kata_staging_clean_stale(d->config.artifacts_dir);
+        r = kata_staging_clean_stale(d->config.artifacts_dir, &e);
         if (r < 0)
-                log_warning("Cannot clean %s: %s", d->config.artifacts_dir, strerror(-r));
+                log_warning("Cannot clean %s, and no install will be made there: %s", d->config.artifacts_dir,
+                            e.message);
         r = kata_record_load_all(d->state_dir, &d->runtime_classes, &d->n_runtime_classes);
         if (r < 0)
                 return r;
@@ -315,16 +326,20 @@ static int check_work(void *userdata, CcError *err) {
 
 static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e);
 static int on_pull_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static int on_pull_deadline(sd_event_source *s, uint64_t usec, void *userdata);
 
 static int start_pull(Daemon *d, CcError *err) {
         KataJob *j = d->kata_job;
         OciPullOptions po = {
                 .reference = j->reference,
                 .output_dir = kata_staging_blob_dir(j->staging),
+                .output_dir_fd = kata_staging_blob_fd(j->staging),
                 .pull_secret_fd = j->pull_secret_fd,
                 .ca_fd = j->ca_fd,
                 .plain_http = j->plain_http,
                 .max_total_bytes = d->config.max_artifact_bytes,
+                /* Tests run the helper as a user of theirs. */
+                .user = getenv("NVIDIA_CCD_FETCH_USER") ?: CC_FETCH_USER,
         };
         int r;
 
@@ -332,9 +347,17 @@ static int start_pull(Daemon *d, CcError *err) {
         if (r < 0)
                 return r;
         r = sd_event_add_io(d->event, &j->pull_source, oci_pull_get_fd(j->pull), EPOLLIN, on_pull_io, d);
+        if (r >= 0 && d->config.pull_timeout_usec > 0)
+                r = sd_event_add_time_relative(d->event, &j->pull_deadline, CLOCK_MONOTONIC,
+                                               d->config.pull_timeout_usec, 0, on_pull_deadline, d);
         if (r < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot watch the registry helper: %s", strerror(-r));
         log_info("Pulling %s for runtime class %s", j->reference, j->runtime_class);
+        /* Whoever can push to a tag decides what every node that pulls it
+         * installs, and what its Kata shim runs. */
+        if (!strstr(j->reference, "@sha256:"))
+                log_warning("%s is not pinned by digest: whoever can push to it decides what is installed; "
+                            "pin it as REFERENCE@sha256:DIGEST", j->reference);
         emit_progress(d);
         return 0;
 }
@@ -345,6 +368,11 @@ static void checks_done(Daemon *d, int r, const CcError *e) {
         CcError start_error = CC_ERROR_INIT;
 
         j->checked = true;
+        /* Stopped while the checks ran: nothing is pulled. */
+        if (r >= 0 && cc_error_is_set(&j->cancelled)) {
+                r = -ECANCELED;
+                e = &j->cancelled;
+        }
         if (r >= 0) {
                 r = start_pull(d, &start_error);
                 if (r >= 0)
@@ -409,6 +437,9 @@ static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e) {
         int r;
 
         j->pull_source = sd_event_source_disable_unref(j->pull_source);
+        j->pull_deadline = sd_event_source_disable_unref(j->pull_deadline);
+        j->caller = sd_bus_track_unref(j->caller);
+        /* Kills the helper if it still runs. */
         j->pull = oci_pull_free(j->pull);
         /* No longer pulling: the progress is back at rest. */
         emit_progress(d);
@@ -421,6 +452,64 @@ static void pull_ended(Daemon *d, OciPullResult *pulled, const CcError *e) {
                 j->staging = kata_staging_free(j->staging);
                 job_end(d, NULL, r, pulled ? &start_error : e);
         }
+}
+
+/* Stops a pull in progress: the helper is killed, and the job ends as a
+ * failed pull does (the staging directory removed, the caller answered).
+ * While the checks before it still run on the worker, the pull is not
+ * started when they end. */
+static void pull_cancel(Daemon *d, const CcError *e) {
+        KataJob *j = d->kata_job;
+
+        if (!j || j->removing)
+                return;
+        if (!j->checked) {
+                if (!cc_error_is_set(&j->cancelled)) {
+                        log_warning("Install of %s for runtime class %s stopped before its pull: %s", j->reference,
+                                    j->runtime_class, e->message);
+                        j->cancelled = *e;
+                }
+                return;
+        }
+        if (!j->pull)
+                return;
+        log_warning("Pull of %s for runtime class %s stopped: %s", j->reference, j->runtime_class, e->message);
+        pull_ended(d, NULL, e);
+}
+
+void kata_control_stop(Daemon *d) {
+        CcError e = CC_ERROR_INIT;
+
+        if (d->kata_job && d->kata_job->restart) {
+                /* The install is complete; only the wait is given up. */
+                cc_error_set(&e, CC_ERROR_BUSY, ECANCELED,
+                             "nvidia-ccd is stopping: the restart of %s was asked of systemd, not waited for",
+                             CONTAINERD_UNIT);
+                on_restart_done(d, -ECANCELED, &e);
+                return;
+        }
+        cc_error_set(&e, CC_ERROR_BUSY, ECANCELED, "nvidia-ccd is stopping; the pull was cancelled, try again");
+        pull_cancel(d, &e);
+}
+
+static int on_pull_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+        CcError e = CC_ERROR_INIT;
+
+        cc_error_set(&e, CC_ERROR_TIMEOUT, ETIMEDOUT,
+                     "The pull of %s did not finish within %" PRIu64 " s ([Kata] PullTimeout=)",
+                     d->kata_job->reference, (uint64_t) (d->config.pull_timeout_usec / USEC_PER_SEC));
+        pull_cancel(d, &e);
+        return 0;
+}
+
+static int on_caller_gone(sd_bus_track *t, void *userdata) {
+        Daemon *d = userdata;
+        CcError e = CC_ERROR_INIT;
+
+        cc_error_set(&e, CC_ERROR_BUSY, ECANCELED, "the caller left the bus");
+        pull_cancel(d, &e);
+        return 0;
 }
 
 static int on_pull_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -487,6 +576,8 @@ static int new_job(Daemon *d, const char *runtime_class, const char *reference,
                 .runtime_class = j->runtime_class,
                 .reference = j->reference,
                 .containerd_config = j->register_containerd ? d->config.containerd_config : NULL,
+                .allowed_host_paths = (const char *const *) d->config.allowed_host_paths,
+                .allowed_extra_args = (const char *const *) d->config.allowed_extra_args,
         };
         *ret = TAKE_PTR(j);
         return 0;
@@ -499,7 +590,15 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
         CcError e = CC_ERROR_INIT;
         int r;
 
-        r = sd_bus_message_read(m, "ss", &runtime_class, &reference);
+        /* Nothing is read before polkit answered (the authorizer checked
+         * the sizes); every string is read with its limit. */
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = bus_read_string(m, KATA_RUNTIME_CLASS_MAX, "runtime class name", &runtime_class, error);
+        if (r >= 0)
+                r = bus_read_string(m, OCI_REFERENCE_MAX, "reference", &reference, error);
         if (r < 0)
                 return r;
         r = kata_options_read(m, d->config_dir, &o, error);
@@ -520,9 +619,6 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
         if (r < 0)
                 return bus_error_from_cc(error, &e);
 
-        r = authorizer_check(d->authorizer, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
         r = operation_begin(d, m, error, "A Kata artifact installation or removal");
         if (r < 0)
                 return r;
@@ -530,12 +626,19 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
         r = new_job(d, runtime_class, reference, &o, &j, error);
         if (r >= 0) {
                 d->kata_job = TAKE_PTR(j);
-                r = start_work(d, check_work, &e);
-                if (r < 0) {
-                        d->kata_job = kata_job_free(d->kata_job);
-                        log_refused(runtime_class, reference, &e);
-                        r = bus_error_from_cc(error, &e);
+                /* A job nobody waits for any more is stopped (on_caller_gone()). */
+                r = sd_bus_track_new(d->bus, &d->kata_job->caller, on_caller_gone, d);
+                if (r >= 0)
+                        r = sd_bus_track_add_sender(d->kata_job->caller, m);
+                if (r >= 0) {
+                        r = start_work(d, check_work, &e);
+                        if (r < 0) {
+                                log_refused(runtime_class, reference, &e);
+                                r = bus_error_from_cc(error, &e);
+                        }
                 }
+                if (r < 0)
+                        d->kata_job = kata_job_free(d->kata_job);
         }
         if (r < 0) {
                 operation_cancel(d);
@@ -551,15 +654,16 @@ int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error
         ssize_t i;
         int r;
 
-        r = sd_bus_message_read(m, "s", &runtime_class);
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = bus_read_string(m, KATA_RUNTIME_CLASS_MAX, "runtime class name", &runtime_class, error);
         if (r < 0)
                 return r;
         if (kata_check_runtime_class(runtime_class, &e) < 0)
                 return bus_error_from_cc(error, &e);
 
-        r = authorizer_check(d->authorizer, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
         r = operation_check_idle(d, error);
         if (r < 0)
                 return r;

@@ -7,11 +7,15 @@
 #include <sys/epoll.h>
 #include <systemd/sd-daemon.h>
 
+#include "bus-args.h"
 #include "bus-errors.h"
 #include "cc-names.h"
 #include "daemon.h"
 #include "log.h"
 #include "message-ids.h"
+
+/* The longest mode name with room to spare: a longer one is not echoed. */
+#define MODE_NAME_MAX 32
 
 const char *mode_state_to_string(ModeState s) {
         switch (s) {
@@ -213,7 +217,7 @@ int mode_control_read_mode(sd_bus_message *m, TargetMode *ret, sd_bus_error *err
         const char *mode_string;
         int r;
 
-        r = sd_bus_message_read(m, "s", &mode_string);
+        r = bus_read_string(m, MODE_NAME_MAX, "mode", &mode_string, error);
         if (r < 0)
                 return r;
         *ret = target_mode_from_string(mode_string);
@@ -229,13 +233,15 @@ int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, 
         size_t n = 0;
         int r;
 
-        r = mode_control_read_mode(m, &mode, error);
-        if (r < 0)
-                return r;
-
+        /* Nothing is read before polkit answered (the authorizer checked
+         * the sizes). */
         r = authorizer_check(d->authorizer, m, error);
         if (r <= 0)
                 return r < 0 ? r : 1; /* 1: called again once polkit answers */
+
+        r = mode_control_read_mode(m, &mode, error);
+        if (r < 0)
+                return r;
 
         r = cc_switch_select(d->inventory, mode, bdf, &targets, &n, &e);
         if (r < 0)

@@ -87,8 +87,11 @@ void operation_request_exit(Daemon *d, int code) {
                 sd_event_exit(d->event, code);
                 return;
         }
-        /* Finish the operation rather than leave devices half done. */
+        /* Finish the operation rather than leave devices half done; a
+         * pull, which may take long, is cancelled instead (its end may
+         * come at once, and exits then). */
         log_info("Stopping once the operation in progress is done");
         d->exit_requested = true;
         d->exit_code = code;
+        kata_control_stop(d);
 }

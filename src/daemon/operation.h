@@ -12,7 +12,8 @@
  *                       stop a SIGTERM asked for while it ran
  *
  * The job itself (the switch, the VFIO job, ...) stays with its control
- * file; a SIGTERM while one runs waits for operation_end(). */
+ * file; a SIGTERM while one runs waits for operation_end(), but for a
+ * Kata pull, which is cancelled. */
 
 #include <stdbool.h>
 #include <systemd/sd-bus.h>
@@ -42,7 +43,8 @@ void operation_cancel(Daemon *d);
  * operation is over, and the daemon exits if a stop was asked for. */
 void operation_end(Daemon *d, int r, const CcError *e, const char *types, ...);
 
-/* SIGTERM, SIGINT: exits now when idle, else once the operation ends. */
+/* SIGTERM, SIGINT: exits now when idle, else once the operation ends
+ * (a Kata pull in progress is cancelled first). */
 void operation_request_exit(Daemon *d, int code);
 
 Operation *operation_free(Operation *o);

@@ -14,7 +14,9 @@
 
 struct UnitRestart {
         sd_event *event;
+        sd_bus *bus;
         char *unit;
+        char *systemd;      /* the unique name that owns org.freedesktop.systemd1 */
         sd_bus_slot *match;
         sd_bus_slot *call;
         sd_event_source *timer;
@@ -40,6 +42,8 @@ UnitRestart *unit_restart_free(UnitRestart *u) {
                 free(u->early[i].result);
         }
         sd_event_unref(u->event);
+        sd_bus_unref(u->bus);
+        free(u->systemd);
         free(u->unit);
         free(u->job);
         free(u);
@@ -73,6 +77,10 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         const char *job, *unit, *result;
         uint32_t id;
 
+        /* Anyone may send us a signal; sd-bus cannot tell a well-known
+         * sender, so the match names the unique one, and so does this. */
+        if (!streq_ptr(sd_bus_message_get_sender(m), u->systemd))
+                return 0;
         if (sd_bus_message_read(m, "uoss", &id, &job, &unit, &result) < 0)
                 return 0;
         if (u->job) {
@@ -136,6 +144,40 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* systemd's unique name is known: listen to it alone, then ask it. */
+static int on_owner(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        UnitRestart *u = userdata;
+        const char *owner;
+        CcError e = CC_ERROR_INIT;
+        int r;
+
+        u->call = sd_bus_slot_unref(u->call);
+        if (sd_bus_message_is_method_error(reply, NULL) || sd_bus_message_read(reply, "s", &owner) < 0) {
+                cc_error_set(&e, CC_ERROR_HOST_NOT_READY, ENOENT, "systemd is not on the bus: cannot restart %s",
+                             u->unit);
+                finish(u, NULL, &e);
+                return 0;
+        }
+        u->systemd = strdup(owner);
+        if (!u->systemd) {
+                cc_error_set(&e, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
+                finish(u, NULL, &e);
+                return 0;
+        }
+        /* The match goes out before the call, so the bus applies it first. */
+        r = sd_bus_match_signal_async(u->bus, &u->match, u->systemd, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
+                                      on_job_removed, NULL, u);
+        if (r >= 0)
+                r = sd_bus_call_method_async(u->bus, &u->call, u->systemd, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                             "TryRestartUnit", on_reply, u, "ss", u->unit, "replace");
+        if (r < 0) {
+                cc_error_set(&e, CC_ERROR_HOST_NOT_READY, -r, "Cannot ask systemd to restart %s: %s", u->unit,
+                             strerror(-r));
+                finish(u, NULL, &e);
+        }
+        return 0;
+}
+
 int unit_restart_start(sd_bus *bus, sd_event *event, const char *unit, uint64_t timeout_usec,
                        UnitRestartDone done, void *userdata, UnitRestart **ret) {
         UnitRestart *u;
@@ -151,6 +193,7 @@ int unit_restart_start(sd_bus *bus, sd_event *event, const char *unit, uint64_t 
         if (!u)
                 return -ENOMEM;
         u->event = sd_event_ref(event);
+        u->bus = sd_bus_ref(bus);
         u->done = done;
         u->userdata = userdata;
         u->unit = strdup(unit);
@@ -159,12 +202,8 @@ int unit_restart_start(sd_bus *bus, sd_event *event, const char *unit, uint64_t 
                 return -ENOMEM;
         }
 
-        /* The match goes out before the call, so the bus applies it first. */
-        r = sd_bus_match_signal_async(bus, &u->match, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
-                                      on_job_removed, NULL, u);
-        if (r >= 0)
-                r = sd_bus_call_method_async(bus, &u->call, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                             "TryRestartUnit", on_reply, u, "ss", unit, "replace");
+        r = sd_bus_call_method_async(bus, &u->call, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                     "org.freedesktop.DBus", "GetNameOwner", on_owner, u, "s", SYSTEMD_NAME);
         if (r >= 0)
                 r = sd_event_add_time_relative(event, &u->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_timeout, u);
         if (r < 0) {

@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <systemd/sd-daemon.h>
 
+#include "bus-args.h"
 #include "bus-errors.h"
 #include "daemon.h"
 #include "log.h"
@@ -167,19 +168,19 @@ int vfio_control_method(Daemon *d, sd_bus_message *m, VfioAction action, const c
         CcError e = CC_ERROR_INIT;
         int r;
 
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* 1: called again once polkit answers */
+
         if (bdf) {
                 bdfs = calloc(2, sizeof(char *));
                 if (!bdfs || !(bdfs[0] = strdup(bdf)))
                         return -ENOMEM;
         } else {
-                r = sd_bus_message_read_strv(m, &bdfs);
+                r = bus_read_strv(m, BUS_ARRAY_MAX, "device addresses", &bdfs, error);
                 if (r < 0)
                         return r;
         }
-
-        r = authorizer_check(d->authorizer, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1; /* 1: called again once polkit answers */
 
         r = operation_check_idle(d, error);
         if (r < 0)

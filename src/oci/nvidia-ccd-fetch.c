@@ -11,8 +11,10 @@
 #include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "escape.h"
 #include "fileio.h"
 #include "oci-fetch.h"
 #include "oci-result.h"
@@ -73,12 +75,13 @@ static void report_progress(uint64_t done, uint64_t total, void *userdata) {
 
 static void report_error(CcErrorKind kind, const char *message) {
         g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autofree char *clean = g_strdup(message);
+        /* The message may quote the registry, and may have been cut in the
+         * middle of a character: escaped, it is UTF-8 with nothing that
+         * moves a terminal. */
+        _cleanup_free_ char *clean = text_escape(message, strlen(message));
 
-        /* The message may quote the registry: nothing that moves a terminal. */
-        for (char *p = clean; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = ' ';
+        if (!clean)
+                _exit(3);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "error");
         json_builder_begin_object(b);
@@ -129,7 +132,7 @@ static int parse_fd(const char *s) {
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "reference", required_argument, NULL, 'r' },
-                { "output-dir", required_argument, NULL, 'o' },
+                { "output-dir-fd", required_argument, NULL, 'o' },
                 { "pull-secret-fd", required_argument, NULL, 's' },
                 { "ca-fd", required_argument, NULL, 'c' },
                 { "plain-http", no_argument, NULL, 'p' },
@@ -138,10 +141,9 @@ int main(int argc, char *argv[]) {
         };
         _cleanup_(oci_pull_result_freep) OciPullResult *res = NULL;
         _cleanup_free_ char *secret = NULL, *ca = NULL;
-        _cleanup_close_ int dir_fd = -1;
         OciFetchOptions o = { .output_dir_fd = -1 };
-        const char *output_dir = NULL;
-        int secret_fd = -1, ca_fd = -1, c, r;
+        int secret_fd = -1, ca_fd = -1, dir_fd = -1, c, r;
+        struct stat st;
         CcError err = CC_ERROR_INIT;
 
         /* First of all: nothing below runs with privileges. */
@@ -162,7 +164,11 @@ int main(int argc, char *argv[]) {
                         o.reference = optarg;
                         break;
                 case 'o':
-                        output_dir = optarg;
+                        dir_fd = parse_fd(optarg);
+                        if (dir_fd < 0) {
+                                report_error(CC_ERROR_INTERNAL, "bad --output-dir-fd");
+                                return 2;
+                        }
                         break;
                 case 's':
                         secret_fd = parse_fd(optarg);
@@ -197,8 +203,8 @@ int main(int argc, char *argv[]) {
                         return 2;
                 }
         }
-        if (!o.reference || !output_dir || optind != argc) {
-                report_error(CC_ERROR_INTERNAL, "usage: nvidia-ccd-fetch --reference REF --output-dir DIR "
+        if (!o.reference || dir_fd < 0 || optind != argc) {
+                report_error(CC_ERROR_INTERNAL, "usage: nvidia-ccd-fetch --reference REF --output-dir-fd FD "
                              "[--pull-secret-fd FD] [--ca-fd FD] [--plain-http] [--max-total-bytes N]");
                 return 2;
         }
@@ -219,10 +225,9 @@ int main(int argc, char *argv[]) {
                 }
                 o.ca_bundle = ca;
         }
-        dir_fd = open(output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0) {
-                cc_error_set(&err, CC_ERROR_INTERNAL, errno, "cannot open the output directory %s: %m", output_dir);
-                report_error(err.kind, err.message);
+        /* The one place it writes: a directory handed over open. */
+        if (fstat(dir_fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                report_error(CC_ERROR_INTERNAL, "--output-dir-fd is not a directory");
                 return 1;
         }
         o.output_dir_fd = dir_fd;

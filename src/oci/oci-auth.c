@@ -3,6 +3,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "json-depth.h"
 #include "oci-auth.h"
 
 #define AUTH_PARAM_MAX 4096
@@ -229,6 +230,9 @@ int oci_credentials_from_docker_config(const char *json, size_t size, const char
 
         if (size > (size_t) G_MAXSSIZE)
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "pull secret: too large");
+        /* A docker config nests 3 deep; json-glib recurses without a limit. */
+        if (!json_depth_within(json, size, 32))
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "pull secret: nested more than 32 deep");
         parser = json_parser_new_immutable();
         if (!json_parser_load_from_data(parser, json, (gssize) size, &error))
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,

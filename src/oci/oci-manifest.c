@@ -3,6 +3,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "json-depth.h"
 #include "oci-manifest.h"
 #include "oci-reference.h"
 
@@ -180,6 +181,9 @@ int oci_manifest_parse(const char *body, size_t size, const char *content_type,
                                             "the registry sent a manifest of unsupported type \"%.100s\"", ct);
         }
 
+        if (!json_depth_within(body, size, OCI_JSON_DEPTH_MAX))
+                return cc_error_set(err, CC_ERROR_REGISTRY_ERROR, EBADMSG,
+                                    "bad manifest from the registry: nested more than %d deep", OCI_JSON_DEPTH_MAX);
         parser = json_parser_new_immutable();
         if (!json_parser_load_from_data(parser, body, (gssize) size, &error))
                 return cc_error_set(err, CC_ERROR_REGISTRY_ERROR, EBADMSG,

@@ -17,6 +17,8 @@
 
 #define OCI_MANIFEST_MAX_BYTES (4U * 1024U * 1024U)
 #define OCI_MANIFEST_MAX_ENTRIES 1024
+/* Arrays and objects inside each other: a manifest needs 4 or 5. */
+#define OCI_JSON_DEPTH_MAX 32
 
 typedef enum OciManifestKind {
         OCI_MANIFEST_IMAGE,   /* OCI image manifest or docker v2 manifest: layers */

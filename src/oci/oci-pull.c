@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 
-/* The parent side of a pull: starts nvidia-ccd-fetch, reads its report
- * without blocking, and believes nothing it has not checked. */
+/* The parent side of a pull: starts nvidia-ccd-fetch as an unprivileged
+ * user, reads its report without blocking and with a strict reader of its
+ * own (report-reader.h), and believes nothing it has not checked. */
 
 #include <assert.h>
 #include <fcntl.h>
-#include <glib.h>
+#include <grp.h>
 #include <inttypes.h>
-#include <json-glib/json-glib.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -17,28 +18,46 @@
 #include "fileio.h"
 #include "oci-pull.h"
 #include "oci-reference.h"
+#include "report-reader.h"
 
-#define REPORT_LINE_MAX (1024 * 1024)
-/* Where the helper finds what it was handed (its command line says so). */
+/* The descriptors the helper gets besides stdout (its command line says
+ * so): it opens no file by name, as its user could not read the caller's. */
 #define SECRET_FD 3
-#define CA_FD 4
-/* The parent's copies sit above these, so that moving them into place in
- * the child never overwrites one with the other. */
-#define HANDOVER_FD_MIN 10
+#define OUTPUT_DIR_FD 4
+#define CA_FD 5
+/* Where they wait in the parent between fork() and dup2(), clear of both. */
+#define FD_PARK_MIN 10
 
 struct OciPull {
         pid_t pid;
         int fd;
+        int dir_fd;           /* the output directory */
+        bool dir_handed;      /* owned by the helper's user until it is given back */
+        uid_t helper_uid;     /* who the helper's files belong to */
         char *output_dir;
-        char *helper;
-        char *buf;
-        size_t size;
+        char *helper;         /* its path, for messages */
+        ReportReader reader;
         bool ended;
         uint64_t done, total;
         OciPullResult *result;
         CcError error;        /* the helper's */
         CcError invalid;      /* what was wrong with its report */
 };
+
+OciPullResult *oci_pull_result_free(OciPullResult *r) {
+        if (!r)
+                return NULL;
+        for (size_t i = 0; i < r->n_layers; i++) {
+                free(r->layers[i].digest);
+                free(r->layers[i].media_type);
+                free(r->layers[i].title);
+                free(r->layers[i].path);
+        }
+        free(r->layers);
+        free(r->manifest_digest);
+        free(r);
+        return NULL;
+}
 
 const char *oci_pull_helper_path(const OciPullOptions *o) {
         const char *e;
@@ -72,16 +91,20 @@ static void child_report_exec_failure(int error) {
         (void) write(STDOUT_FILENO, line, n);
 }
 
-/* fd (at HANDOVER_FD_MIN or above) becomes target, kept across exec; -1:
- * target is closed. */
-static int child_place_fd(int fd, int target) {
-        if (fd < 0)
-                return close(target) < 0 && errno != EBADF ? -1 : 0;
-        /* dup2() clears O_CLOEXEC on the copy. */
-        return dup2(fd, target) < 0 ? -1 : 0;
-}
+typedef struct ChildSetup {
+        const char *path;
+        char **argv;
+        int out_fd;           /* parked: dup2()ed to stdout */
+        int secret_fd;        /* parked, or -1 */
+        int ca_fd;            /* parked, or -1 */
+        int dir_fd;           /* parked */
+        bool switch_user;
+        uid_t uid;
+        gid_t gid;
+        pid_t parent;
+} ChildSetup;
 
-static void child_exec(const char *path, char **argv, int out_fd, int secret_fd, int ca_fd, pid_t parent) {
+static void child_exec(const ChildSetup *c) {
         sigset_t all;
         int null_fd;
 
@@ -89,21 +112,68 @@ static void child_exec(const char *path, char **argv, int out_fd, int secret_fd,
         sigemptyset(&all);
         (void) sigprocmask(SIG_SETMASK, &all, NULL);
         (void) signal(SIGPIPE, SIG_DFL);
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+        /* No supplementary groups, then the group, then the user: each step
+         * needs the privilege the next one gives up. */
+        if (c->switch_user &&
+            (setgroups(0, NULL) < 0 || setresgid(c->gid, c->gid, c->gid) < 0 || setresuid(c->uid, c->uid, c->uid) < 0))
+                _exit(126);
+        /* After the switch: a change of credentials clears the setting. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != c->parent)
                 _exit(127);
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0)
-                _exit(127);
-        if (child_place_fd(secret_fd, SECRET_FD) < 0 || child_place_fd(ca_fd, CA_FD) < 0)
+        if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(c->out_fd, STDOUT_FILENO) < 0 ||
+            dup2(c->dir_fd, OUTPUT_DIR_FD) < 0 || (c->secret_fd >= 0 && dup2(c->secret_fd, SECRET_FD) < 0) ||
+            (c->ca_fd >= 0 && dup2(c->ca_fd, CA_FD) < 0))
                 _exit(127);
         (void) close_range(CA_FD + 1, ~0U, 0);
-        execv(path, argv);
+        if (c->secret_fd < 0)
+                (void) close(SECRET_FD);
+        if (c->ca_fd < 0)
+                (void) close(CA_FD);
+        execv(c->path, c->argv);
         child_report_exec_failure(errno);
         _exit(127);
 }
 
-/* A copy of a handed-over descriptor above HANDOVER_FD_MIN, after the
- * checks the helper makes again. */
+/* The user the helper runs as: o->user when the caller is root. */
+static int resolve_user(const OciPullOptions *o, ChildSetup *c, CcError *err) {
+        struct passwd pw, *found = NULL;
+        char buf[4096];
+        int r;
+
+        if (!o->user || geteuid() != 0)
+                return 0;
+        r = getpwnam_r(o->user, &pw, buf, sizeof(buf), &found);
+        if (r != 0 || !found)
+                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, r ?: ENOENT,
+                                    "the user %s the registry client runs as does not exist "
+                                    "(systemd-sysusers creates it from sysusers.d/nvidia-ccd.conf)", o->user);
+        if (pw.pw_uid == 0 || pw.pw_gid == 0)
+                return cc_error_set(err, CC_ERROR_HOST_NOT_READY, EPERM,
+                                    "the user %s the registry client runs as is root, or in group root", o->user);
+        c->switch_user = true;
+        c->uid = pw.pw_uid;
+        c->gid = pw.pw_gid;
+        return 0;
+}
+
+/* Moves fd to FD_PARK_MIN or above, so dup2() in the child cannot clobber
+ * another descriptor it still needs. */
+static int park_fd(int *fd) {
+        int k;
+
+        if (*fd < 0)
+                return 0;
+        k = fcntl(*fd, F_DUPFD_CLOEXEC, FD_PARK_MIN);
+        if (k < 0)
+                return -errno;
+        close(*fd);
+        *fd = k;
+        return 0;
+}
+
+/* A copy of a handed-over descriptor, after the checks the helper makes
+ * again. */
 static int handover_fd(int fd, const char *what, uint64_t max, int *ret, CcError *err) {
         int r, copy;
 
@@ -120,7 +190,7 @@ static int handover_fd(int fd, const char *what, uint64_t max, int *ret, CcError
                                     what, max);
         if (r < 0)
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, -r, "cannot use the %s: %s", what, strerror(-r));
-        copy = fcntl(fd, F_DUPFD_CLOEXEC, HANDOVER_FD_MIN);
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, FD_PARK_MIN);
         if (copy < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot duplicate the %s: %s", what, strerror(errno));
         *ret = copy;
@@ -153,12 +223,12 @@ int oci_pull_check(const OciPullOptions *o, CcError *err) {
 
 int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
         _cleanup_(oci_pull_freep) OciPull *p = NULL;
-        _cleanup_close_ int secret_fd = -1, ca_fd = -1, read_fd = -1, write_fd = -1;
+        _cleanup_close_ int secret_fd = -1, ca_fd = -1, read_fd = -1, write_fd = -1, dir_fd = -1;
         _cleanup_free_ char *max = NULL;
-        const char *path, *argv[16];
+        ChildSetup c = { .secret_fd = -1, .ca_fd = -1 };
+        const char *argv[16];
         int pipe_fds[2], n = 0, r;
         struct stat st;
-        pid_t parent;
 
         assert(o);
         assert(ret);
@@ -166,38 +236,48 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
         r = oci_pull_check(o, err);
         if (r < 0)
                 return r;
-        if (!o->output_dir || o->output_dir[0] != '/' || stat(o->output_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-                return cc_error_set(err, CC_ERROR_INTERNAL, ENOTDIR, "the output directory %s is not an absolute path to a directory",
+        if (!o->output_dir || o->output_dir[0] != '/')
+                return cc_error_set(err, CC_ERROR_INTERNAL, EINVAL, "the output directory %s is not an absolute path",
                                     strempty(o->output_dir));
+        /* The helper gets this descriptor, never a path. */
+        dir_fd = o->output_dir_fd >= 0 ? fcntl(o->output_dir_fd, F_DUPFD_CLOEXEC, 3) :
+                                         open(o->output_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir_fd < 0 || fstat(dir_fd, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+                return cc_error_set(err, CC_ERROR_INTERNAL, dir_fd < 0 ? errno : EPERM,
+                                    "the output directory %s is not a directory of ours", o->output_dir);
         r = handover_fd(o->pull_secret_fd, "pull secret", OCI_PULL_SECRET_MAX, &secret_fd, err);
         if (r < 0)
                 return r;
         r = handover_fd(o->ca_fd, "CA bundle", OCI_CA_BUNDLE_MAX, &ca_fd, err);
         if (r < 0)
                 return r;
+        r = resolve_user(o, &c, err);
+        if (r < 0)
+                return r;
 
-        path = oci_pull_helper_path(o);
         p = calloc(1, sizeof(*p));
         if (!p)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
         p->fd = -1;
+        p->dir_fd = -1;
+        p->helper_uid = c.switch_user ? c.uid : geteuid();
         p->output_dir = strdup(o->output_dir);
-        p->helper = strdup(path);
+        p->helper = strdup(oci_pull_helper_path(o));
         if (!p->output_dir || !p->helper)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
 
         argv[n++] = "nvidia-ccd-fetch";
         argv[n++] = "--reference";
         argv[n++] = o->reference;
-        argv[n++] = "--output-dir";
-        argv[n++] = o->output_dir;
+        argv[n++] = "--output-dir-fd";
+        argv[n++] = "4";
         if (secret_fd >= 0) {
                 argv[n++] = "--pull-secret-fd";
                 argv[n++] = "3";
         }
         if (ca_fd >= 0) {
                 argv[n++] = "--ca-fd";
-                argv[n++] = "4";
+                argv[n++] = "5";
         }
         if (o->plain_http)
                 argv[n++] = "--plain-http";
@@ -213,12 +293,32 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
                 return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot make a pipe: %s", strerror(errno));
         read_fd = pipe_fds[0];
         write_fd = pipe_fds[1];
-        parent = getpid();
+        if (park_fd(&write_fd) < 0 || park_fd(&secret_fd) < 0 || park_fd(&ca_fd) < 0 ||
+            park_fd(&dir_fd) < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot set up descriptors: %s", strerror(errno));
+
+        /* The helper's user owns the directory while it writes; nothing
+         * else of ours is open to it. */
+        if (c.switch_user) {
+                if (fchown(dir_fd, c.uid, c.gid) < 0)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot hand %s to the registry client: %s",
+                                            o->output_dir, strerror(errno));
+                p->dir_handed = true;
+        }
+        p->dir_fd = TAKE_FD(dir_fd);
+
+        c.path = p->helper;
+        c.argv = (char **) argv;
+        c.out_fd = write_fd;
+        c.secret_fd = secret_fd;
+        c.ca_fd = ca_fd;
+        c.dir_fd = p->dir_fd;
+        c.parent = getpid();
         p->pid = fork();
         if (p->pid < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot fork: %s", strerror(errno));
         if (p->pid == 0)
-                child_exec(path, (char **) argv, write_fd, secret_fd, ca_fd, parent);
+                child_exec(&c);
 
         if (fcntl(read_fd, F_SETFL, O_NONBLOCK) < 0)
                 return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot set up the pipe: %s", strerror(errno));
@@ -227,20 +327,43 @@ int oci_pull_start(const OciPullOptions *o, OciPull **ret, CcError *err) {
         return 0;
 }
 
+/* Takes the directory back from the helper's user (it has exited). */
+static int take_back_dir(OciPull *p) {
+        if (!p->dir_handed)
+                return 0;
+        if (fchown(p->dir_fd, geteuid(), getegid()) < 0 || fchmod(p->dir_fd, 0700) < 0)
+                return -errno;
+        p->dir_handed = false;
+        return 0;
+}
+
+static void reap(OciPull *p, int *ret_status) {
+        int status = 0;
+
+        while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        p->pid = 0;
+        if (ret_status)
+                *ret_status = status;
+}
+
 OciPull *oci_pull_free(OciPull *p) {
         if (!p)
                 return NULL;
         if (p->pid > 0) {
                 (void) kill(p->pid, SIGKILL);
-                while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
+                reap(p, NULL);
         }
+        /* What the helper left must stay removable by us. */
+        (void) take_back_dir(p);
+        if (p->dir_fd >= 0)
+                close(p->dir_fd);
         if (p->fd >= 0)
                 close(p->fd);
         oci_pull_result_free(p->result);
+        report_reader_done(&p->reader);
         free(p->output_dir);
         free(p->helper);
-        free(p->buf);
         free(p);
         return NULL;
 }
@@ -252,42 +375,6 @@ int oci_pull_get_fd(OciPull *p) {
 
 /* -------------------------------------------------------------- the report */
 
-static bool only_members(JsonObject *o, const char *const *names) {
-        g_autoptr(GList) members = json_object_get_members(o);
-
-        for (GList *l = members; l; l = l->next) {
-                bool known = false;
-
-                for (size_t i = 0; names[i]; i++)
-                        if (streq(l->data, names[i]))
-                                known = true;
-                if (!known)
-                        return false;
-        }
-        for (size_t i = 0; names[i]; i++)
-                if (!json_object_has_member(o, names[i]))
-                        return false;
-        return true;
-}
-
-static bool get_uint(JsonObject *o, const char *name, uint64_t *ret) {
-        JsonNode *n = json_object_get_member(o, name);
-
-        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
-            json_node_get_int(n) < 0)
-                return false;
-        *ret = (uint64_t) json_node_get_int(n);
-        return true;
-}
-
-static const char *get_string(JsonObject *o, const char *name) {
-        JsonNode *n = json_object_get_member(o, name);
-
-        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-                return NULL;
-        return json_node_get_string(n);
-}
-
 static int invalid(OciPull *p, const char *what) {
         if (!cc_error_is_set(&p->invalid))
                 cc_error_set(&p->invalid, CC_ERROR_INTERNAL, EBADMSG,
@@ -295,128 +382,43 @@ static int invalid(OciPull *p, const char *what) {
         return -EBADMSG;
 }
 
-static int take_progress(OciPull *p, JsonObject *o) {
-        static const char *const names[] = { "done", "total", NULL };
-        uint64_t done, total;
-
-        if (!only_members(o, names) || !get_uint(o, "done", &done) || !get_uint(o, "total", &total) ||
-            done > total)
-                return invalid(p, "bad progress");
-        p->done = done;
-        p->total = total;
-        return 0;
-}
-
-static int take_result(OciPull *p, JsonObject *o) {
-        static const char *const names[] = { "manifest", "layers", NULL };
-        static const char *const layer_names[] = { "digest", "size", "media-type", "title", NULL };
-        _cleanup_(oci_pull_result_freep) OciPullResult *res = NULL;
-        const char *manifest;
-        JsonNode *layers;
-        JsonArray *a;
-        guint n;
-
-        if (!only_members(o, names))
-                return invalid(p, "bad result");
-        manifest = get_string(o, "manifest");
-        if (!manifest || !oci_digest_is_valid(manifest))
-                return invalid(p, "bad manifest digest");
-        layers = json_object_get_member(o, "layers");
-        if (!JSON_NODE_HOLDS_ARRAY(layers))
-                return invalid(p, "no layers");
-        a = json_node_get_array(layers);
-        n = json_array_get_length(a);
-        if (n == 0 || n > 1024)
-                return invalid(p, "no layers, or too many");
-
-        res = calloc(1, sizeof(*res));
-        if (!res || !(res->manifest_digest = strdup(manifest)) || !(res->layers = calloc(n, sizeof(OciLayer))))
-                return -ENOMEM;
-        for (guint i = 0; i < n; i++) {
-                JsonNode *e = json_array_get_element(a, i), *title;
-                OciLayer *l = &res->layers[i];
-                const char *digest, *media_type;
-                JsonObject *lo;
-
-                res->n_layers++;
-                if (!JSON_NODE_HOLDS_OBJECT(e) || !only_members((lo = json_node_get_object(e)), layer_names))
-                        return invalid(p, "bad layer");
-                digest = get_string(lo, "digest");
-                media_type = get_string(lo, "media-type");
-                title = json_object_get_member(lo, "title");
-                if (!digest || !oci_digest_is_valid(digest) || !media_type || !media_type[0] ||
-                    !get_uint(lo, "size", &l->size) ||
-                    !(JSON_NODE_HOLDS_NULL(title) ||
-                      (JSON_NODE_HOLDS_VALUE(title) && json_node_get_value_type(title) == G_TYPE_STRING)))
-                        return invalid(p, "bad layer");
-                if (!(l->digest = strdup(digest)) || !(l->media_type = strdup(media_type)) ||
-                    (!JSON_NODE_HOLDS_NULL(title) && !(l->title = strdup(json_node_get_string(title)))) ||
-                    asprintf(&l->path, "%s/%s", p->output_dir, digest + strlen("sha256:")) < 0) {
-                        l->path = NULL;
-                        return -ENOMEM;
-                }
-        }
-        p->result = TAKE_PTR(res);
-        return 0;
-}
-
-static int take_error(OciPull *p, JsonObject *o) {
-        static const char *const names[] = { "kind", "message", NULL };
-        const char *kind, *message;
-
-        if (!only_members(o, names) || !(kind = get_string(o, "kind")) || !(message = get_string(o, "message")))
-                return invalid(p, "bad error");
-        for (CcErrorKind k = CC_ERROR_NONE + 1; k < _CC_ERROR_KIND_MAX; k++)
-                if (streq(kind, cc_error_kind_to_string(k))) {
-                        cc_error_set(&p->error, k, 0, "%s", message);
-                        return 0;
-                }
-        return invalid(p, "unknown error kind");
-}
-
-/* Written by the child in place of the helper when execv() failed. */
-static int take_exec_failure(OciPull *p, JsonObject *o) {
-        static const char *const names[] = { "errno", NULL };
-        uint64_t e;
-
-        if (!only_members(o, names) || !get_uint(o, "errno", &e) || e == 0 || e > 4095)
-                return invalid(p, "bad exec failure");
-        cc_error_set(&p->error, CC_ERROR_HOST_NOT_READY, (int) e, "cannot run the fetch helper %s: %s (%s)", p->helper,
-                     strerror((int) e), strerrorname_np((int) e) ?: "?");
-        return 0;
-}
-
-static int take_line(OciPull *p, const char *line, size_t size) {
-        g_autoptr(JsonParser) parser = json_parser_new_immutable();
-        g_autoptr(GList) members = NULL;
-        JsonNode *root, *value;
-        JsonObject *o;
-        const char *name;
+static int take_line(void *userdata, const char *line, size_t size) {
+        OciPull *p = userdata;
+        ReportLine l = {};
+        const char *problem = NULL;
+        int r;
 
         if (p->result || cc_error_is_set(&p->error))
                 return invalid(p, "more after the outcome");
-        if (memchr(line, '\0', size) || !json_parser_load_from_data(parser, line, (gssize) size, NULL))
-                return invalid(p, "not JSON");
-        root = json_parser_get_root(parser);
-        if (!root || !JSON_NODE_HOLDS_OBJECT(root))
-                return invalid(p, "not an object");
-        o = json_node_get_object(root);
-        members = json_object_get_members(o);
-        if (!members || members->next)
-                return invalid(p, "not one member");
-        name = members->data;
-        value = json_object_get_member(o, name);
-        if (!JSON_NODE_HOLDS_OBJECT(value))
-                return invalid(p, "not an object");
-        if (streq(name, "progress"))
-                return take_progress(p, json_node_get_object(value));
-        if (streq(name, "result"))
-                return take_result(p, json_node_get_object(value));
-        if (streq(name, "error"))
-                return take_error(p, json_node_get_object(value));
-        if (streq(name, "exec-failed"))
-                return take_exec_failure(p, json_node_get_object(value));
-        return invalid(p, "unknown line");
+        r = report_line_parse(line, size, &l, &problem);
+        if (r < 0)
+                return invalid(p, problem ?: "unreadable");
+        switch (l.kind) {
+        case REPORT_PROGRESS:
+                p->done = l.done;
+                p->total = l.total;
+                break;
+        case REPORT_RESULT:
+                for (size_t i = 0; i < l.result->n_layers; i++)
+                        if (asprintf(&l.result->layers[i].path, "%s/%s", p->output_dir,
+                                     l.result->layers[i].digest + strlen("sha256:")) < 0) {
+                                l.result->layers[i].path = NULL;
+                                report_line_done(&l);
+                                return invalid(p, "out of memory");
+                        }
+                p->result = TAKE_PTR(l.result);
+                break;
+        case REPORT_ERROR:
+                cc_error_set(&p->error, l.error_kind, 0, "%s", l.error_message);
+                break;
+        case REPORT_EXEC_FAILED:
+                /* Written by the child in place of the helper. */
+                cc_error_set(&p->error, CC_ERROR_HOST_NOT_READY, l.exec_errno, "cannot run the fetch helper %s: %s (%s)",
+                             p->helper, strerror(l.exec_errno), strerrorname_np(l.exec_errno) ?: "?");
+                break;
+        }
+        report_line_done(&l);
+        return 0;
 }
 
 static void stop_helper(OciPull *p) {
@@ -426,63 +428,37 @@ static void stop_helper(OciPull *p) {
 }
 
 int oci_pull_process(OciPull *p, uint64_t *ret_done, uint64_t *ret_total) {
-        int r = 0;
-
         assert(p);
 
+        /* One read per wakeup: the work a wakeup does is bounded, and the
+         * loop, level-triggered, comes back for the rest. */
         while (!p->ended) {
-                char chunk[16384];
+                char chunk[REPORT_READ_MAX];
+                const char *problem = NULL;
                 ssize_t k = read(p->fd, chunk, sizeof(chunk));
-                char *nl;
-                size_t start = 0;
+                int r;
 
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno == EAGAIN)
-                                break;
-                        invalid(p, strerror(errno));
-                        stop_helper(p);
+                        if (errno != EAGAIN) {
+                                invalid(p, strerror(errno));
+                                stop_helper(p);
+                        }
                         break;
                 }
                 if (k == 0) {
-                        if (p->size > 0)
+                        if (report_reader_pending(&p->reader))
                                 invalid(p, "cut short");
                         p->ended = true;
                         break;
                 }
-                if (p->size + (size_t) k > REPORT_LINE_MAX) {
-                        invalid(p, "line too long");
+                r = report_reader_feed(&p->reader, chunk, (size_t) k, take_line, p, &problem);
+                if (r < 0) {
+                        invalid(p, r == -ENOMEM ? "out of memory" : problem ?: "unreadable");
                         stop_helper(p);
-                        break;
                 }
-                {
-                        char *b = realloc(p->buf, p->size + (size_t) k);
-
-                        if (!b) {
-                                invalid(p, "out of memory");
-                                stop_helper(p);
-                                break;
-                        }
-                        p->buf = b;
-                }
-                memcpy(p->buf + p->size, chunk, (size_t) k);
-                p->size += (size_t) k;
-
-                while ((nl = memchr(p->buf + start, '\n', p->size - start))) {
-                        r = take_line(p, p->buf + start, (size_t) (nl - (p->buf + start)));
-                        start = (size_t) (nl - p->buf) + 1;
-                        if (r < 0) {
-                                if (r == -ENOMEM)
-                                        invalid(p, "out of memory");
-                                stop_helper(p);
-                                break;
-                        }
-                }
-                if (p->ended)
-                        break;
-                memmove(p->buf, p->buf + start, p->size - start);
-                p->size -= start;
+                break;
         }
         if (ret_done)
                 *ret_done = p->done;
@@ -491,28 +467,33 @@ int oci_pull_process(OciPull *p, uint64_t *ret_done, uint64_t *ret_total) {
         return p->ended ? 1 : 0;
 }
 
-/* Every layer the helper says it wrote is there, a regular file of its size. */
+/* Every layer the helper says it wrote is there: a regular file of its
+ * size, of the helper's user, with no other name (a hard link would let
+ * the change of owner reach a file elsewhere); each becomes ours. */
 static int check_files(OciPull *p, CcError *err) {
-        _cleanup_close_ int dir_fd = open(p->output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (dir_fd < 0)
-                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot open %s: %s", p->output_dir, strerror(errno));
         for (size_t i = 0; i < p->result->n_layers; i++) {
                 const OciLayer *l = &p->result->layers[i];
+                _cleanup_close_ int fd = -1;
                 struct stat st;
 
-                if (fstatat(dir_fd, l->digest + strlen("sha256:"), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                    !S_ISREG(st.st_mode) || (uint64_t) st.st_size != l->size)
+                fd = openat(p->dir_fd, l->digest + strlen("sha256:"),
+                            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t) st.st_size != l->size)
                         return cc_error_set(err, CC_ERROR_INTERNAL, EBADMSG,
                                             "the fetch helper reported %s, but there is no file of %" PRIu64 " bytes for it",
                                             l->digest, l->size);
+                if (st.st_nlink != 1 || (st.st_uid != p->helper_uid && st.st_uid != geteuid()))
+                        return cc_error_set(err, CC_ERROR_INTERNAL, EBADMSG,
+                                            "the fetch helper's file for %s has other names or another owner", l->digest);
+                if ((st.st_uid != geteuid() && fchown(fd, geteuid(), getegid()) < 0) || fchmod(fd, 0600) < 0)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot take over the file of %s: %s",
+                                            l->digest, strerror(errno));
         }
         return 0;
 }
 
 int oci_pull_finish(OciPull *p, OciPullResult **ret, CcError *err) {
         int status = 0, r;
-        pid_t pid;
 
         assert(p);
         assert(ret);
@@ -521,12 +502,11 @@ int oci_pull_finish(OciPull *p, OciPullResult **ret, CcError *err) {
                 return cc_error_set(err, CC_ERROR_INTERNAL, EBUSY, "the pull has not ended, or was finished already");
         /* The pipe is at its end: the helper has exited or was killed, so
          * this does not wait long. */
-        pid = p->pid;
-        p->pid = 0;
-        while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-                ;
+        reap(p, &status);
+        r = take_back_dir(p);
         if (r < 0)
-                return cc_error_set(err, CC_ERROR_INTERNAL, errno, "cannot reap the fetch helper: %s", strerror(errno));
+                return cc_error_set(err, CC_ERROR_INTERNAL, -r, "cannot take %s back from the fetch helper: %s",
+                                    p->output_dir, strerror(-r));
 
         if (cc_error_is_set(&p->invalid)) {
                 if (err)
@@ -542,6 +522,9 @@ int oci_pull_finish(OciPull *p, OciPullResult **ret, CcError *err) {
                 if (WIFSIGNALED(status))
                         return cc_error_set(err, CC_ERROR_INTERNAL, EIO, "the fetch helper was killed by signal %d (%s)",
                                             WTERMSIG(status), strsignal(WTERMSIG(status)));
+                if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, EPERM,
+                                            "cannot run the fetch helper as its own user (setresuid)");
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
                         return cc_error_set(err, CC_ERROR_HOST_NOT_READY, ECHILD,
                                             "cannot run the fetch helper %s: it could not be started (exit status 127)",

@@ -4,15 +4,21 @@
 /* Pulling an artifact from an OCI registry, privilege-separated.
  *
  * oci_pull_start() forks and executes the helper nvidia-ccd-fetch (installed
- * in libexecdir, or $NVIDIA_CCD_FETCH), which drops every capability and sets no_new_privs before
- * it talks to the network or parses anything the registry sent.  The helper
- * writes each blob, verified against its SHA-256 digest while it streams, as
- * "<output_dir>/<hex digest>" and reports on a pipe, one JSON object per line:
+ * in libexecdir, or $NVIDIA_CCD_FETCH) as an unprivileged user with no
+ * supplementary groups (when the caller is root), which also drops every
+ * capability and sets no_new_privs before it talks to the network or parses
+ * anything the registry sent.  The helper gets the output directory, the
+ * pull secret and the CA bundle as descriptors (the directory owned by its
+ * user while it runs, taken back after), writes each blob, verified against
+ * its SHA-256 digest while it streams, as "<hex digest>" in it, and reports
+ * on a pipe, one JSON object per line, which the parent reads with its own
+ * strict reader (report-reader.h):
  *
  *   {"progress":{"done":N,"total":N}}
  *   {"result":{"manifest":"sha256:...","layers":[{"digest":"sha256:...","size":N,
  *              "media-type":"...","title":"..."|null}, ...]}}
  *   {"error":{"kind":"RegistryError","message":"..."}}
+ *   {"exec-failed":{"errno":N}}      (written by the child when execv() failed)
  *
  * The parent keeps the event loop free: it watches oci_pull_get_fd() and calls
  * oci_pull_process() when it is readable.  Nothing here uses sd-bus. */
@@ -35,7 +41,8 @@
 
 typedef struct OciPullOptions {
         const char *reference;     /* HOST[:PORT]/REPO[:TAG][@sha256:DIGEST] */
-        const char *output_dir;    /* exists, empty, owned by the caller */
+        const char *output_dir;    /* exists, empty, owned by the caller; names the layers' paths */
+        int output_dir_fd;         /* the same directory open (used when >= 0: no lookup by name) */
         /* Descriptors of regular files, borrowed; -1 for none (set them:
          * 0 would be standard input).  The helper reads them from offset 0,
          * so nothing is opened by path on anyone's behalf. */
@@ -44,6 +51,7 @@ typedef struct OciPullOptions {
         bool plain_http;           /* only honoured for a loopback host */
         uint64_t max_total_bytes;  /* 0: the built-in default */
         const char *helper_path;   /* NULL: the installed nvidia-ccd-fetch */
+        const char *user;          /* run the helper as this user (when root); NULL: as the caller */
 } OciPullOptions;
 
 typedef struct OciLayer {
@@ -84,9 +92,9 @@ int oci_pull_get_fd(OciPull *p);
  * oci_pull_finish()), 0 when more is to come.  *done and *total follow the
  * progress lines. */
 int oci_pull_process(OciPull *p, uint64_t *ret_done, uint64_t *ret_total);
-/* The outcome: 0 and the verified layers, or the helper's error
- * (InvalidArgument, RegistryError, DigestMismatch, Timeout, HostNotReady
- * when it could not be executed...). */
+/* The outcome: 0 and the verified layers, each file now the caller's
+ * (mode 0600), or the helper's error (InvalidArgument, RegistryError,
+ * DigestMismatch, Timeout, HostNotReady when it could not be executed...). */
 int oci_pull_finish(OciPull *p, OciPullResult **ret, CcError *err);
 
 /* Synchronous convenience for tests and benchmarks: start, wait, finish. */

@@ -1,21 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "oci-result.h"
 
-OciPullResult *oci_pull_result_free(OciPullResult *r) {
-        if (!r)
-                return NULL;
-        for (size_t i = 0; i < r->n_layers; i++) {
-                free(r->layers[i].digest);
-                free(r->layers[i].media_type);
-                free(r->layers[i].title);
-                free(r->layers[i].path);
-        }
-        free(r->layers);
-        free(r->manifest_digest);
-        free(r);
-        return NULL;
-}
-
 void oci_pull_result_add_json(JsonBuilder *b, const OciPullResult *r, bool with_paths) {
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "result");

@@ -60,7 +60,13 @@ int main(int argc, char *argv[]) {
         };
         _cleanup_(oci_pull_result_freep) OciPullResult *res = NULL;
         _cleanup_(oci_pull_freep) OciPull *p = NULL;
-        OciPullOptions o = { .pull_secret_fd = -1, .ca_fd = -1 };
+        /* As the daemon runs it: the helper as the user the tests name. */
+        OciPullOptions o = {
+                .user = getenv("NVIDIA_CCD_FETCH_USER"),
+                .output_dir_fd = -1,
+                .pull_secret_fd = -1,
+                .ca_fd = -1,
+        };
         _cleanup_close_ int secret_fd = -1, ca_fd = -1;
         const char *secret_path = NULL, *ca_path = NULL;
         CcError err = CC_ERROR_INIT;

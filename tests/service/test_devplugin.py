@@ -544,7 +544,9 @@ class DevicePluginIommufdTest(DevicePluginTestCase):
 
 
 class DevicePluginPerModelTest(DevicePluginTestCase):
-    # Two H100s pci.ids names, one B200 it does not (0x2901, too new for it).
+    # Two H100s pci.ids names, one B200 it does not (0x2901, too new for
+    # it): the daemon's built-in table names it, so it gets a model resource
+    # of its own, never a bare device id.
     HOST_ARGS = ['--gpus', '2', '--blackwell', '1', '--boot-ms', '0', '--tee', 'tdx']
 
     def test_per_model(self):
@@ -555,20 +557,22 @@ class DevicePluginPerModelTest(DevicePluginTestCase):
         self.assertEqual(len(gpus), 3)
         h100, b200 = gpus[:2], gpus[2]
         names = {b: self.gpu(b)['Name'] for b in gpus}
-        self.assertEqual(names[b200], '', 'the B200 is missing from pci.ids')
+        self.assertEqual(names[b200], 'GB100 [B200]', 'the built-in name of a part pci.ids lacks')
         self.assertNotEqual(names[h100[0]], '')
         h100_resource = model_resource(names[h100[0]], 0x2330)
+        b200_resource = model_resource(names[b200], 0x2901)
+        self.assertEqual(b200_resource, 'nvidia.com/GB100_B200')
         self.bind()
         self.start_bridge(env_extra={'P_GPU_ALIAS': ''})
         reg_h100 = self.wait_registered(h100_resource)
-        reg_b200 = self.wait_registered('nvidia.com/2901')
+        reg_b200 = self.wait_registered(b200_resource)
         self.assertNotIn(PGPU, [r['resource_name'] for r in self.kubelet.registrations])
         self.assertNotEqual(reg_h100['endpoint'], reg_b200['endpoint'])
         for reg in (reg_h100, reg_b200):
             self.assertIsNone(reg['problem'])
             self.assertTrue(os.path.exists(os.path.join(self.plugin_dir, reg['endpoint'])))
         p = self.wait_list(self.expected(h100), resource=h100_resource)
-        q = self.wait_list(self.expected([b200]), resource='nvidia.com/2901')
+        q = self.wait_list(self.expected([b200]), resource=b200_resource)
 
         # The H100s: CDI names of their own kind, resolved in its spec.
         g = str(self.host.iommu_group(h100[1]))
@@ -577,17 +581,13 @@ class DevicePluginPerModelTest(DevicePluginTestCase):
         self.assertEqual(sorted(set(self.resolve_cdi('%s=%s' % (h100_resource, g)))),
                          ['/dev/vfio/' + g, '/dev/vfio/vfio'])
         self.assertEqual(self.spec_names(h100_resource), sorted(str(self.host.iommu_group(b)) for b in h100))
-        # The B200: "2901" is no CDI class (it must begin with a letter), so
-        # device nodes only, no spec, and a warning that says what to do.
+        # The B200: the same, under its own kind.
         b = str(self.host.iommu_group(b200))
         resp = q.allocate([[b]])
-        self.assertEqual([d.host_path for d in resp.container_responses[0].devices],
-                         ['/dev/vfio/vfio', '/dev/vfio/' + b])
-        self.assertEqual(list(resp.container_responses[0].cdi_devices), [])
-        self.assertFalse(os.path.exists(os.path.join(self.host.root, 'var/run/cdi/nvidia.com-2901.yaml')))
-        self.assertIn('nvidia.com/2901 is not a valid CDI kind', self.bridge_log_text())
+        self.assertEqual([c.name for c in resp.container_responses[0].cdi_devices], ['%s=%s' % (b200_resource, b)])
+        self.assertEqual(sorted(set(self.resolve_cdi('%s=%s' % (b200_resource, b)))),
+                         ['/dev/vfio/' + b, '/dev/vfio/vfio'])
         self.assertFalse(os.path.exists(os.path.join(self.host.root, 'var/run/cdi/nvidia.com-pgpu.yaml')))
-
 
 if __name__ == '__main__':
     harness.main()

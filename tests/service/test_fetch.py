@@ -307,6 +307,45 @@ class FetchTest(unittest.TestCase):
             outcome, _ = self.pull(ref, plain_http=True)
             self.assert_error(outcome, "InvalidArgument", "reference")
 
+    def serve(self, status, body):
+        """A stand-in registry on loopback that answers every GET with
+        status and body (JSON); returns its authority."""
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return "127.0.0.1:%d" % server.server_address[1]
+
+    def test_error_text_cut_in_utf8(self):
+        # The registry's message is cut at a byte count, here in the middle
+        # of a three-byte character: it still reaches the caller, escaped,
+        # not as an unreadable report.
+        authority = self.serve(404, {"errors": [{"code": "NAME_UNKNOWN", "message": "\u20ac" * 200}]})
+        outcome, _ = self.pull(authority + "/kata:v1", plain_http=True)
+        message = self.assert_error(outcome, "RegistryError", "is not an OCI registry", "HTTP 404 (NAME_UNKNOWN: ")
+        self.assertIn("\u20ac" * 10, message)
+        self.assertRegex(message, r"\\xe2(\\x82)?\)$")
+
+    def test_error_text_with_terminal_escapes(self):
+        authority = self.serve(404, {"errors": [{"code": "X\u001b]0;owned\u0007", "message": "\u001b[2J"}]})
+        outcome, _ = self.pull(authority + "/kata:v1", plain_http=True)
+        message = self.assert_error(outcome, "RegistryError", "HTTP 404 (X\\x1b]0;owned\\x07: \\x1b[2J)")
+        self.assertNotIn("\x1b", message)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -9,13 +9,14 @@
 # and the state directory exactly as they were.
 
 import datetime
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
-import threading
 import tomllib
 
 from gi.repository import GLib
@@ -202,8 +203,12 @@ class KataTest(harness.ServiceTestCase):
                     out[p] = ('dir', os.lstat(p).st_mode)
                 for n in files:
                     p = os.path.join(root, n)
+                    st = os.lstat(p)
+                    if not stat.S_ISREG(st.st_mode):
+                        out[p] = ('other', st.st_mode)
+                        continue
                     with open(p, 'rb') as f:
-                        out[p] = ('file', os.lstat(p).st_mode, hashlib.sha256(f.read()).hexdigest())
+                        out[p] = ('file', st.st_mode, hashlib.sha256(f.read()).hexdigest())
         return out
 
     def staging_dirs(self):
@@ -363,6 +368,23 @@ class KataTest(harness.ServiceTestCase):
     def test_duplicate_titles(self):
         self.refused_titles(self.files(2) + [(SBOM, b'another sbom\n')], 'same title')
 
+    def test_terminal_escape_title(self):
+        # A registry's title with terminal escapes is refused, and reaches
+        # neither the bus nor nvidia-ccctl's terminal raw.
+        title = 'x\x1b]0;owned\x07\x1b[2J'
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'bad', self.files(1) + [(title, b'payload')])
+        msg = self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'bad'),
+                                  self.options(reg))
+        self.assertIn('has a title with a control character', msg)
+        self.assertIn('"x\\x1b]0;owned\\x07\\x1b[2J"', msg)
+        self.assertNotIn('\x1b', msg)
+        r = self.run_ccctl(['install-artifacts', NAME, reg.ref(REPO, 'bad'), '--pull-secret', self.secret,
+                            '--ca-file', reg.ca_file])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn('x\\x1b]0;owned', r.stderr)
+        self.assertFalse(any(ord(c) < 0x20 and c != '\n' for c in r.stderr), repr(r.stderr))
+
     def test_bad_runtime_class_name(self):
         reg = self.secure_registry()
         reg.push_artifact(REPO, 'v1', self.files(1))
@@ -425,6 +447,382 @@ class KataTest(harness.ServiceTestCase):
         self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'bad'),
                             self.options(reg), contains=TOML_TITLE)
 
+    def test_hostile_configuration(self):
+        # The publisher of the artifact picks what the Kata shim runs as
+        # root: each such key is refused, naming it and its line.
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        cases = [
+            (b'path = "/opt/kata/bin/qemu-system-x86_64-snp-experimental"', b'path = "/bin/sh"',
+             'hypervisor.qemu.path: "/bin/sh"'),
+            (b'valid_hypervisor_paths = ["/opt/kata/bin/qemu-system-x86_64-snp-experimental"]',
+             b'valid_hypervisor_paths = ["/bin/*"]', 'hypervisor.qemu.valid_hypervisor_paths: "/bin/*"'),
+            (b'virtio_fs_daemon = "/opt/kata/libexec/virtiofsd"', b'virtio_fs_daemon = "/bin/sh"',
+             'hypervisor.qemu.virtio_fs_daemon: "/bin/sh"'),
+            (b'virtio_fs_extra_args = ["--thread-pool-size=1", "--announce-submounts"]',
+             b'virtio_fs_extra_args = ["-c", "touch /tmp/owned"]', 'hypervisor.qemu.virtio_fs_extra_args: "-c"'),
+        ]
+        lines = self.toml.split(b'\n')
+        for old, new, contains in cases:
+            with self.subTest(key=contains):
+                line = [i + 1 for i, l in enumerate(lines) if l.startswith(old)][0]
+                bad = self.toml.replace(old, new)
+                self.assertNotEqual(bad, self.toml)
+                reg.push_artifact(REPO, 'bad', [(TOML_TITLE, bad)] + self.files(2)[1:])
+                msg = self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'bad'),
+                                          self.options(reg))
+                self.assertIn('%s: line %d: %s' % (TOML_TITLE, line, contains), msg)
+
+    def test_allowed_host_paths(self):
+        # The administrator's allow-list replaces Kata's own locations.
+        self.kill_daemon(signal.SIGTERM)
+        self.start_daemon(self.config_text() + 'AllowedHostPaths=/usr/local/kata,/opt/kata/share,/dev/urandom,'
+                          '/dev/random\n'
+                          'AllowedExtraArgs=--thread-pool-size=*,--announce-submounts\n')
+        reg = self.secure_registry()
+        toml = self.toml.replace(b'/opt/kata/bin/', b'/usr/local/kata/bin/')
+        toml = toml.replace(b'/opt/kata/libexec/', b'/usr/local/kata/libexec/')
+        files = [(TOML_TITLE, toml)] + self.files(1)[1:]
+        art = reg.push_artifact(REPO, 'v1', files)
+        path = self.install(NAME, reg.ref(REPO, 'v1'), self.options(reg))
+        self.assertEqual(self.get_all(path, RC_IFACE)['Digest'], art.digest)
+        # Kata's default location is no longer allowed.
+        reg.push_artifact(REPO, 'v2', self.files(2))
+        msg = self.assert_refused(ERROR + 'InvalidArgument', self.install, NAME, reg.ref(REPO, 'v2'),
+                                  self.options(reg))
+        self.assertIn('"/opt/kata/bin/qemu-system-x86_64-snp-experimental" is neither in the install directory '
+                      'nor under an allowed host path', msg)
+
+    def test_unpinned_reference_warned(self):
+        reg = self.secure_registry()
+        art, _ = self.install_v1(reg)
+        pinned = reg.ref(REPO, art.digest)
+        self.install(NAME, pinned, self.options(reg))
+        with open(self.daemon_log, errors='replace') as f:
+            log = f.read()
+        self.assertIn('%s is not pinned by digest' % reg.ref(REPO, 'v1'), log)
+        self.assertNotIn('%s is not pinned' % pinned, log)
+
+    # -- the registry helper
+
+    def with_helper(self, script, config=''):
+        '''Restarts the daemon with a stand-in for nvidia-ccd-fetch: a
+        Python script, run as the daemon runs the real one.'''
+        path = os.path.join(self.tmp, 'fake-fetch')
+        with open(path, 'w') as f:
+            f.write('#!/usr/bin/python3\n' + script)
+        os.chmod(path, 0o755)
+        self.kill_daemon(signal.SIGTERM)
+        saved = os.environ.get('NVIDIA_CCD_FETCH')
+        os.environ['NVIDIA_CCD_FETCH'] = path
+        try:
+            self.start_daemon(self.config_text() + config)
+        finally:
+            os.environ['NVIDIA_CCD_FETCH'] = saved
+        return path
+
+    # A helper that reports some progress and then hangs, as behind a
+    # registry that stopped sending.
+    HANGING_HELPER = '''
+import json, time
+print(json.dumps({'progress': {'done': 1, 'total': 100}}), flush=True)
+time.sleep(3600)
+'''
+
+    def helper_running(self, path):
+        for pid in os.listdir('/proc'):
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    if path.encode() in f.read():
+                        return True
+            except (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError):
+                continue
+        return False
+
+    def wait_pulling(self, start):
+        def pulling():
+            return any(p and p[0] == NAME and p[1] > 0
+                       for p in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start))
+        self.wait_until(pulling, 60, 'the pull under way')
+
+    def test_pull_timeout(self):
+        helper = self.with_helper(self.HANGING_HELPER, 'PullTimeout=2s\n')
+        msg = self.assert_refused(ERROR + 'Timeout', self.install, NAME, 'localhost:5000/kata/a:1',
+                                  {'plain-http': GLib.Variant('b', True)})
+        self.assertEqual(msg, 'The pull of localhost:5000/kata/a:1 did not finish within 2 s ([Kata] PullTimeout=)')
+        self.assertFalse(self.helper_running(helper), 'the helper was not stopped')
+
+    def test_pull_cancelled_by_sigterm(self):
+        helper = self.with_helper(self.HANGING_HELPER)
+        start = len(self.signals)
+        pending = self.install_async(NAME, 'localhost:5000/kata/a:1', {'plain-http': GLib.Variant('b', True)})
+        self.wait_pulling(start)
+        self.assertTrue(self.helper_running(helper))
+        self.daemon.signal(signal.SIGTERM)
+        self.wait_reply(pending, timeout=30)
+        self.assertIn('error', pending)
+        msg = self.assert_error_is(pending['error'], ERROR + 'Busy')
+        self.assertIn('stopping', msg)
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        self.assertFalse(self.helper_running(helper))
+        self.assertEqual(self.staging_dirs(), [])
+
+    def test_pull_cancelled_when_caller_leaves(self):
+        helper = self.with_helper(self.HANGING_HELPER)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bus_client.py')
+        start = len(self.signals)
+        client = subprocess.Popen(['/usr/bin/python3', script, MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts',
+                                   'ssa{sv}', "('%s', 'localhost:5000/kata/a:1', {'plain-http': GLib.Variant('b', True)})"
+                                   % NAME, '600'], env=self.client_env(), stdout=subprocess.DEVNULL)
+        self.addCleanup(client.wait)
+        self.addCleanup(client.kill)
+        self.wait_pulling(start)
+        client.kill()
+        self.wait_until(lambda: self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start)[-1]
+                        == ('', 0, 0), 30, 'the pull stopped')
+        # The job's last word, once the staging directory is gone.
+        self.wait_log('Kata artifacts of localhost:5000/kata/a:1 for runtime class %s not installed: '
+                      'the caller left the bus' % NAME)
+        self.assertFalse(self.helper_running(helper))
+        self.assertEqual(self.staging_dirs(), [])
+        # The daemon is free again.
+        self.assert_dbus_error(ERROR + 'NotFound', self.remove, NAME)
+
+    def wait_log(self, text, timeout=30):
+        '''Waits until the daemon's log has text (inotify on the log).'''
+        ino = harness.Inotify()
+        try:
+            ino.watch(self.daemon_log, harness.Inotify.IN_MODIFY)
+            while True:
+                with open(self.daemon_log, errors='replace') as f:
+                    if text in f.read():
+                        return
+                self.wait_fd(ino.fd, timeout, 'the log line %r' % text)
+                ino.drain()
+        finally:
+            ino.close()
+
+    def test_helper_unprivileged(self):
+        # The helper runs as its own user (the tests: nobody), with no
+        # supplementary groups, writing only into the directory it is
+        # handed as a descriptor, which its user owns meanwhile.
+        self.with_helper('''
+import json, os, sys
+st = os.fstat(int(sys.argv[sys.argv.index('--output-dir-fd') + 1]))
+ids = 'uid=%s gid=%s groups=%s dir=%d/%o args=%s' % (
+    os.getresuid(), os.getresgid(), os.getgroups(), st.st_uid, st.st_mode & 0o7777,
+    [a for a in sys.argv[1:] if a.startswith('--')])
+print(json.dumps({'error': {'kind': 'RegistryError', 'message': ids}}))
+''')
+        import pwd
+        nobody = pwd.getpwnam('nobody')
+        msg = self.assert_refused(ERROR + 'RegistryError', self.install, NAME, 'localhost:5000/kata/a:1',
+                                  {'plain-http': GLib.Variant('b', True)})
+        self.assertEqual(msg, 'uid=(%d, %d, %d) gid=(%d, %d, %d) groups=[] dir=%d/700 '
+                         "args=['--reference', '--output-dir-fd', '--plain-http']"
+                         % ((nobody.pw_uid,) * 3 + (nobody.pw_gid,) * 3 + (nobody.pw_uid,)))
+
+    def test_helper_reads_handed_files(self):
+        # The pull secret and CA bundle the caller passes as descriptors
+        # reach the unprivileged helper as descriptors: it reads root's
+        # 0600 files it could not open, and is given no path.
+        secret = os.path.join(self.tmp, 'root-secret.json')
+        self.with_helper('''
+import json, os, sys
+def read(opt):
+    fd = int(sys.argv[sys.argv.index(opt) + 1])
+    return os.pread(fd, 100, 0).decode()
+try:
+    open(%r).close()
+    by_path = 'readable by path'
+except PermissionError:
+    by_path = 'not readable by path'
+msg = 'secret=%%s ca=%%s %%s args=%%s' %% (read('--pull-secret-fd'), read('--ca-fd'), by_path,
+                                       [a for a in sys.argv[1:] if a.startswith('--')])
+print(json.dumps({'error': {'kind': 'RegistryError', 'message': msg}}))
+''' % secret)
+        ca = os.path.join(self.tmp, 'root-ca.pem')
+        for path, text in ((secret, '{"auths":{}}'), (ca, 'PEM')):
+            with open(path, 'w') as f:
+                f.write(text)
+            os.chmod(path, 0o600)
+        opts = {'plain-http': GLib.Variant('b', True), 'pull-secret-fd': GLib.Variant('h', 0),
+                'ca-file-fd': GLib.Variant('h', 1)}
+        fds = [FileArg(secret).open(), FileArg(ca).open()]
+        msg = self.assert_refused(ERROR + 'RegistryError',
+                                  lambda: self.call(MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts', 'ssa{sv}',
+                                                    (NAME, 'localhost:5000/kata/a:1', opts), fds=fds))
+        self.assertEqual(msg, 'secret={"auths":{}} ca=PEM not readable by path '
+                         "args=['--reference', '--output-dir-fd', '--pull-secret-fd', '--ca-fd', '--plain-http']")
+
+    def test_report_nested_too_deeply(self):
+        # What the helper writes is read by a bounded reader: a line of a
+        # million '[' is an invalid report, not a crash.
+        self.with_helper('''
+import sys
+sys.stdout.write('[' * (1 << 20) + '\\n')
+''')
+        msg = self.assert_refused('org.freedesktop.DBus.Error.Failed', self.install, NAME,
+                                  'localhost:5000/kata/a:1', {'plain-http': GLib.Variant('b', True)})
+        self.assertIn('invalid report', msg)
+        self.assertEqual(self.manager()['ModeState'], 'idle')
+
+    def test_installed_files_owned_by_root(self):
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        directory = os.path.join(self.artifacts, NAME)
+        for name in os.listdir(directory):
+            st = os.lstat(os.path.join(directory, name))
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, 0, 0o644), name)
+
+    # -- where the files go
+
+    def unsafe_artifacts_dir(self, artifacts, contains):
+        '''Restarts the daemon with ArtifactsDir=artifacts; an install is
+        refused naming the problem, and nothing is created.'''
+        self.kill_daemon(signal.SIGTERM)
+        self.artifacts = artifacts
+        self.start_daemon(self.config_text())
+        with open(self.daemon_log, errors='replace') as f:
+            self.assertIn(contains, f.read(), 'the problem is logged at start')
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        before = self.snapshot()
+        msg = self.assert_dbus_error(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'v1'),
+                                     self.options(reg))
+        self.assertIn(contains, msg)
+        self.assertEqual(self.snapshot(), before)
+        self.assertNotIn(rc_path(NAME), self.managed_objects())
+        return msg
+
+    def test_artifacts_parent_writable(self):
+        parent = os.path.join(self.tmp, 'shared')
+        os.mkdir(parent)
+        os.chmod(parent, 0o777)
+        os.makedirs(os.path.join(parent, 'artifacts', NAME))
+        msg = self.unsafe_artifacts_dir(os.path.join(parent, 'artifacts'),
+                                        '%s is writable by group or others (mode 0777)' % parent)
+        self.assertTrue(msg.startswith('ArtifactsDir: '), msg)
+
+    def test_artifacts_dir_symlink(self):
+        real = os.path.join(self.tmp, 'real')
+        os.mkdir(real)
+        os.symlink(real, os.path.join(self.tmp, 'link'))
+        self.unsafe_artifacts_dir(os.path.join(self.tmp, 'link', 'artifacts'),
+                                  '%s is a symbolic link' % os.path.join(self.tmp, 'link'))
+        self.assertEqual(os.listdir(real), [])
+
+    def test_artifacts_dir_owned_by_other(self):
+        import pwd
+        other = os.path.join(self.tmp, 'other')
+        os.mkdir(other, 0o755)
+        os.chown(other, pwd.getpwnam('nobody').pw_uid, -1)
+        self.unsafe_artifacts_dir(os.path.join(other, 'artifacts'),
+                                  '%s belongs to uid %d, not root' % (other, pwd.getpwnam('nobody').pw_uid))
+
+    def test_artifacts_dir_sticky_ancestor(self):
+        # A world-writable ancestor with the sticky bit (as /tmp) is
+        # accepted: nobody else can replace what is ours in it.
+        parent = os.path.join(self.tmp, 'sticky')
+        os.mkdir(parent)
+        os.chmod(parent, 0o1777)
+        self.kill_daemon(signal.SIGTERM)
+        self.artifacts = os.path.join(parent, 'artifacts')
+        self.start_daemon(self.config_text())
+        reg = self.secure_registry()
+        art, path = self.install_v1(reg)
+        self.assert_installed(path, art, self.files(1))
+        self.assertEqual(os.stat(self.artifacts).st_mode & 0o7777, 0o755)
+
+    # -- containerd's restart through systemd
+
+    SYSTEMD = 'org.freedesktop.systemd1'
+    SYSTEMD_PATH = '/org/freedesktop/systemd1'
+    JOB = '/org/freedesktop/systemd1/job/42'
+
+    def start_systemd(self, restart_code):
+        '''python-dbusmock's systemd on the test bus, with TryRestartUnit
+        running restart_code (which sets ret, the job path).'''
+        start = len(self.signals)
+        mock = harness.Process(['/usr/bin/python3', '-m', 'dbusmock', '--system', '-t', 'systemd'],
+                               os.path.join(self.tmp, 'systemd.log'), env=self.client_env(), name='systemd')
+        self.addCleanup(mock.close)
+        self.wait_until(lambda: any(s[3] == 'NameOwnerChanged' and s[4][0] == self.SYSTEMD and s[4][2]
+                                    for s in self.signals[start:]), 60, 'the systemd mock', watch=[mock])
+        self.conn.call_sync(self.SYSTEMD, self.SYSTEMD_PATH, 'org.freedesktop.DBus.Mock', 'AddMethod',
+                            GLib.Variant('(sssss)', (self.SYSTEMD + '.Manager', 'TryRestartUnit', 'ss', 'o',
+                                                     restart_code)), None, 0, 5000, None)
+        return mock
+
+    def job_removed(self, result, destination=None, sender_conn=None):
+        '''JobRemoved for our job: from the mock (genuine, broadcast), or
+        from this test's own connection to the daemon (forged).'''
+        args = GLib.Variant('(uoss)', (42, self.JOB, 'containerd.service', result))
+        if sender_conn is None:
+            self.conn.call_sync(self.SYSTEMD, self.SYSTEMD_PATH, 'org.freedesktop.DBus.Mock', 'EmitSignal',
+                                GLib.Variant('(sssav)', (self.SYSTEMD + '.Manager', 'JobRemoved', 'uoss',
+                                                         [GLib.Variant('u', 42), GLib.Variant('o', self.JOB),
+                                                          GLib.Variant('s', 'containerd.service'),
+                                                          GLib.Variant('s', result)])),
+                                None, 0, 5000, None)
+        else:
+            sender_conn.emit_signal(destination, self.SYSTEMD_PATH, self.SYSTEMD + '.Manager', 'JobRemoved', args)
+            sender_conn.flush_sync(None)
+
+    def test_restart_forged_job_removed(self):
+        # Anyone on the bus can send the daemon a JobRemoved; only systemd's
+        # counts, before the reply naming the job (the mock sleeps) and after.
+        # The mock emits Answered once its reply is out: anything sent after
+        # that reaches the daemon after the reply.
+        self.start_systemd('import time\n'
+                           'from gi.repository import GLib\n'
+                           'time.sleep(2)\n'
+                           'GLib.idle_add(lambda mock=self: mock.EmitSignal("%s.Manager", "Answered", "", []))\n'
+                           'ret = "%s"\n' % (self.SYSTEMD, self.JOB))
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        daemon_name = self.conn.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',
+                                          'GetNameOwner', GLib.Variant('(s)', (BUS_NAME,)), None, 0, 5000,
+                                          None).unpack()[0]
+        start = len(self.signals)
+        pending = self.install_async(NAME, reg.ref(REPO, 'v1'), self.options(reg, restart_containerd=GLib.Variant('b', True)))
+        self.wait_until(lambda: any(s[3] == 'MethodCalled' and s[4][0] == 'TryRestartUnit'
+                                    for s in self.signals[start:]), 60, 'the restart asked of systemd')
+        # While systemd has not answered: an early result, forged.
+        self.job_removed('failed', daemon_name, self.conn)
+        self.sync_daemon()
+        self.assertFalse(pending['done'], pending)
+        # After the answer, forged again, then the real one.
+        self.wait_until(lambda: pending['done'] or any(s[3] == 'Answered' for s in self.signals[start:]), 30,
+                        'systemd\'s answer')
+        self.job_removed('failed', daemon_name, self.conn)
+        self.sync_daemon()
+        self.assertFalse(pending['done'], pending)
+        self.job_removed('done')
+        self.wait_reply(pending, timeout=60)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.assertEqual(pending['reply'][0], rc_path(NAME))
+
+    def test_restart_wait_ends_on_sigterm(self):
+        # systemd never reports the job: SIGTERM ends the wait, not the
+        # install, and the daemon exits.
+        self.start_systemd('ret = "%s"' % self.JOB)
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        start = len(self.signals)
+        pending = self.install_async(NAME, reg.ref(REPO, 'v1'),
+                                     self.options(reg, restart_containerd=GLib.Variant('b', True)))
+        self.wait_until(lambda: any(s[3] == 'MethodCalled' and s[4][0] == 'TryRestartUnit'
+                                    for s in self.signals[start:]), 60, 'the restart asked of systemd')
+        self.daemon.signal(signal.SIGTERM)
+        self.wait_reply(pending, timeout=30)
+        msg = self.assert_error_is(pending['error'], ERROR + 'Busy')
+        self.assertIn('not waited for', msg)
+        self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)
+        self.assertTrue(os.path.isdir(os.path.join(self.artifacts, NAME)))
+        self.start_daemon(self.config_text())
+        self.assertIn(rc_path(NAME), self.managed_objects())
+
     def test_containerd_conflict(self):
         with open(os.path.join(self.srcdir, 'tests/fixtures/containerd/operator-nvidia.toml'), 'rb') as f:
             text = f.read()
@@ -483,48 +881,41 @@ class KataTest(harness.ServiceTestCase):
     # -- the file work runs off the event loop
 
     def hold_containerd_config(self):
-        '''Puts a FIFO where containerd's configuration was: the daemon's
-        worker, reading it, waits in open() for a writer that only
-        release_containerd_config() provides, so the install's or removal's
-        file work is held for as long as the test needs.'''
-        saved = os.path.join(self.tmp, 'config.toml.saved')
-        os.rename(self.containerd, saved)
-        os.mkfifo(self.containerd, 0o640)
-        self.addCleanup(self.unblock_fifo)
-        return saved
+        '''Takes a write lease on containerd's configuration: the daemon's
+        worker, opening it, waits until release_containerd_config() gives
+        the lease up (or the kernel's lease-break-time, 45 s, passes), so
+        the install's or removal's file work is held for as long as the
+        test needs.  The kernel tells the holder (SIGIO) when the file is
+        opened.  The test must not open the file itself meanwhile.'''
+        fd = os.open(self.containerd, os.O_RDONLY | os.O_CLOEXEC)
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        handler = signal.signal(signal.SIGIO, lambda *_: None)
+        wakeup = signal.set_wakeup_fd(w)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        self.lease = {'fd': fd, 'r': r, 'w': w, 'handler': handler, 'wakeup': wakeup}
+        self.addCleanup(self.release_containerd_config)
 
-    def unblock_fifo(self):
-        '''After a failure: lets a reader still waiting on the FIFO go, so
-        the daemon can stop.'''
-        if not stat.S_ISFIFO(os.lstat(self.containerd).st_mode):
+    def wait_containerd_config_opened(self):
+        self.wait_fd(self.lease['r'], 120, "the daemon's worker opening containerd's configuration")
+
+    def release_containerd_config(self):
+        lease, self.lease = getattr(self, 'lease', None), None
+        if not lease:
             return
-        try:
-            os.close(os.open(self.containerd, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:
-            pass
-
-    def release_containerd_config(self, pending, saved):
-        '''Opens the FIFO's write end (returning once the worker opened the
-        other) and closes it; the worker then refuses the FIFO.  Puts the
-        real file back once the call replied.'''
-        opener = threading.Thread(target=lambda: os.close(os.open(self.containerd, os.O_WRONLY)), daemon=True)
-        opener.start()
-        self.wait_reply(pending, timeout=300)
-        opener.join(60)
-        self.assertFalse(opener.is_alive(), 'the daemon never opened containerd\'s configuration')
-        os.unlink(self.containerd)
-        os.rename(saved, self.containerd)
-        self.assertIn('error', pending)
-        message = self.assert_error_is(pending['error'], ERROR + 'HostNotReady')
-        self.assertIn(self.containerd + ' is not a regular file', message)
+        fcntl.fcntl(lease['fd'], fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        os.close(lease['fd'])
+        signal.set_wakeup_fd(lease['wakeup'])
+        signal.signal(signal.SIGIO, lease['handler'])
+        os.close(lease['r'])
+        os.close(lease['w'])
 
     def test_reads_during_install_commit(self):
         reg = self.secure_registry()
         art1, path = self.install_v1(reg)
-        before = self.snapshot()
-        # Big enough that the pull is still running when the FIFO goes in:
-        # the checks before the pull must see the real file.
-        reg.push_artifact(REPO, 'v2', self.files(2, big=128 << 20))
+        # Big enough that the pull is still running when the lease is taken:
+        # the checks before the pull read containerd's configuration freely.
+        files2 = self.files(2, big=128 << 20)
+        art2 = reg.push_artifact(REPO, 'v2', files2)
         start = len(self.signals)
         pending = self.install_async(NAME, reg.ref(REPO, 'v2'), self.options(reg))
 
@@ -532,15 +923,10 @@ class KataTest(harness.ServiceTestCase):
             return any(p and p[0] == NAME
                        for p in self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start))
         self.wait_until(pull_started, 60, 'the pull under way')
-        saved = self.hold_containerd_config()
-
-        def pull_ended():
-            progress = self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start)
-            names = [p[0] for p in progress if p]
-            return NAME in names and progress[-1] == ('', 0, 0)
-        # The progress back at rest while the call has not replied: the pull
-        # is over and the commit runs, held by the FIFO until released.
-        self.wait_until(pull_ended, 120, 'the end of the pull')
+        self.hold_containerd_config()
+        # The pull is over and the commit runs, held at containerd's
+        # configuration until released; the loop answers meanwhile.
+        self.wait_containerd_config_opened()
         self.assertFalse(pending['done'], pending)
         manager = self.manager()
         self.assertEqual(manager['ArtifactsProgress'], ('', 0, 0))
@@ -552,59 +938,136 @@ class KataTest(harness.ServiceTestCase):
         self.assert_dbus_error(ERROR + 'Busy', self.set_mode, 'on')
         self.assertFalse(pending['done'], pending)
 
-        self.release_containerd_config(pending, saved)
-        # Refused like any other: the previous version intact, nothing staged.
-        self.assertEqual(self.snapshot(), before)
+        self.release_containerd_config()
+        self.wait_reply(pending, timeout=300)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.dispatch_pending()
+        self.assert_installed(path, art2, files2)
         self.assertEqual(self.staging_dirs(), [])
-        self.assertEqual(self.get_all(path, RC_IFACE)['Digest'], art1.digest)
-        # And the daemon takes the next request.
-        reg.push_artifact(REPO, 'v3', self.files(3))
-        self.install(NAME, reg.ref(REPO, 'v3'), self.options(reg))
-        self.assertNotEqual(self.get_all(path, RC_IFACE)['Digest'], art1.digest)
 
     def test_reads_during_checks(self):
         # The checks before the pull read containerd's configuration on a
-        # worker thread too: held there by a FIFO, the daemon answers reads,
-        # refuses other changes with Busy, and pulls nothing.
+        # worker thread too: held there by the lease, the daemon answers
+        # reads, refuses other changes with Busy, and pulls nothing.
         reg = self.secure_registry()
-        reg.push_artifact(REPO, 'v1', self.files(1))
-        before = self.snapshot()
-        saved = self.hold_containerd_config()
+        art = reg.push_artifact(REPO, 'v1', self.files(1))
         start = len(self.signals)
+        self.hold_containerd_config()
         pending = self.install_async(NAME, reg.ref(REPO, 'v1'), self.options(reg))
+        self.wait_containerd_config_opened()
         self.assert_dbus_error(ERROR + 'Busy', self.remove, NAME)
         self.assert_dbus_error(ERROR + 'Busy', self.set_mode, 'on')
         self.assertEqual(self.manager()['ArtifactsProgress'], ('', 0, 0))
         self.assertFalse(pending['done'], pending)
-        self.release_containerd_config(pending, saved)
         self.assertEqual(self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start), [],
                          'a pull was started')
         self.assertEqual(self.registry_gets(reg), [])
-        self.assertEqual(self.snapshot(), before)
         self.assertEqual(self.staging_dirs(), [])
+
+        self.release_containerd_config()
+        self.wait_reply(pending, timeout=300)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.dispatch_pending()
+        self.assert_installed(rc_path(NAME), art, self.files(1))
+
+    def test_caller_leaves_during_checks(self):
+        # A caller that leaves while the checks before the pull run stops
+        # the install there: nothing is pulled, nothing is left.
+        reg = self.registry(tls=False)
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bus_client.py')
+        start = len(self.signals)
+        self.hold_containerd_config()
+        client = subprocess.Popen(['/usr/bin/python3', script, MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts',
+                                   'ssa{sv}', "('%s', '%s', {'plain-http': GLib.Variant('b', True)})"
+                                   % (NAME, reg.ref(REPO, 'v1')), '600'],
+                                  env=self.client_env(), stdout=subprocess.DEVNULL)
+        self.addCleanup(client.wait)
+        self.addCleanup(client.kill)
+        self.wait_containerd_config_opened()
+        client.kill()
+        client.wait()
+        # The daemon hears of it while its worker still waits.
+        self.wait_log('stopped before its pull: the caller left the bus')
+        self.release_containerd_config()
+        self.wait_log('Kata artifacts of %s for runtime class %s not installed: the caller left the bus'
+                      % (reg.ref(REPO, 'v1'), NAME))
+        self.assertEqual(self.prop_changes(MANAGER_PATH, MANAGER_IFACE, 'ArtifactsProgress', start), [],
+                         'a pull was started')
+        self.assertEqual(self.registry_gets(reg), [])
+        self.assertEqual(self.staging_dirs(), [])
+        self.assert_dbus_error(ERROR + 'NotFound', self.remove, NAME)
 
     def test_reads_during_remove(self):
         reg = self.secure_registry()
         art, path = self.install_v1(reg)
-        before = self.snapshot()
-        saved = self.hold_containerd_config()
+        self.hold_containerd_config()
         pending = self.call_async(MANAGER_PATH, MANAGER_IFACE, 'RemoveKataArtifacts', 's', (NAME,))
-        # Busy: the first removal's job holds (its worker waits on the FIFO).
+        self.wait_containerd_config_opened()
+        # Busy: the first removal's job holds (its worker waits on the lease).
         self.assert_dbus_error(ERROR + 'Busy', self.remove, NAME)
         self.assertEqual(self.manager()['ArtifactsProgress'], ('', 0, 0))
         self.assertEqual(self.get_all(path, RC_IFACE)['Digest'], art.digest)
         self.assertIn(path, self.managed_objects())
         self.assertFalse(pending['done'], pending)
 
-        self.release_containerd_config(pending, saved)
-        self.assertEqual(self.snapshot(), before)
-        self.assertIn(path, self.managed_objects())
         start = len(self.signals)
-        self.remove(NAME)
+        self.release_containerd_config()
+        self.wait_reply(pending, timeout=300)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.dispatch_pending()
         self.assertNotIn(path, self.managed_objects())
         self.assertFalse(os.path.exists(os.path.join(self.artifacts, NAME)))
         removed = [s for s in self.signals_named('InterfacesRemoved', start) if s[4][0] == path]
         self.assertEqual(len(removed), 1)
+
+    def test_containerd_config_fifo(self):
+        # A FIFO (or a link to one) is refused at once, not waited on.
+        reg = self.secure_registry()
+        self.install_v1(reg)
+        reg.push_artifact(REPO, 'v2', self.files(2))
+        saved = os.path.join(self.tmp, 'config.toml.saved')
+        os.rename(self.containerd, saved)
+        os.mkfifo(self.containerd, 0o640)
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'v2'), self.options(reg))
+        self.assertIn(self.containerd + ' is not a regular file', msg)
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.remove, NAME)
+        self.assertIn(self.containerd + ' is not a regular file', msg)
+        os.unlink(self.containerd)
+        os.rename(saved, self.containerd)
+
+    def test_containerd_config_symlink(self):
+        # A symbolic link would be replaced by a regular file, and what it
+        # points to never updated: refused, naming its target.
+        real = os.path.join(self.tmp, 'etc', 'containerd-real.toml')
+        os.rename(self.containerd, real)
+        os.symlink(real, self.containerd)
+        reg = self.secure_registry()
+        reg.push_artifact(REPO, 'v1', self.files(1))
+        msg = self.assert_refused(ERROR + 'HostNotReady', self.install, NAME, reg.ref(REPO, 'v1'), self.options(reg))
+        self.assertEqual(msg, '%s is a symbolic link to %s; nvidia-ccd edits only regular files: set [Kata] '
+                         'ContainerdConfig= to the file itself' % (self.containerd, real))
+        self.assertTrue(os.path.islink(self.containerd))
+        with open(real, 'rb') as f:
+            self.assertEqual(f.read(), self.containerd_original)
+        # Named directly, the file itself is edited.
+        self.kill_daemon(signal.SIGTERM)
+        self.containerd = real
+        self.start_daemon(self.config_text())
+        self.install(NAME, reg.ref(REPO, 'v1'), self.options(reg))
+        self.assert_registered(NAME, os.path.join(self.artifacts, NAME, TOML_TITLE))
+
+    def test_daemon_config_fifo(self):
+        # nvidia-ccd.conf as a FIFO: the daemon says so and exits, at once.
+        self.kill_daemon(signal.SIGTERM)
+        fifo = os.path.join(self.tmp, 'nvidia-ccd.conf')
+        os.unlink(fifo)
+        os.mkfifo(fifo)
+        d = self.start_daemon(config_text=None, wait_ready=False)
+        d.expected_exit = True
+        self.assertNotEqual(d.wait(30), 0)
+        with open(self.daemon_log, errors='replace') as f:
+            self.assertIn('%s: not a regular file' % fifo, f.read())
 
     def test_restart_reexports(self):
         reg = self.secure_registry()

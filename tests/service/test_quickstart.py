@@ -172,7 +172,7 @@ class QuickStartTest(unittest.TestCase):
             f.write(''.join(l for l in text.splitlines(True) if 'pod-security.kubernetes.io' not in l))
         r = self.run_line('kubectl apply -k deploy/kubernetes')
         self.assertIn('Warning: would violate PodSecurity "baseline:latest": hostPath volumes '
-                      '(volumes "system-bus", "validations", "state")', r.stderr)
+                      '(volumes "system-bus", "validations", "state", "device-plugins")', r.stderr)
 
 
 if __name__ == '__main__':

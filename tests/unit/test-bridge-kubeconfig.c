@@ -6,6 +6,7 @@
  * context), the errors, and the token read again after it rotates. */
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -223,6 +224,39 @@ static void test_load_and_token_rotation(void **state) {
         assert_int_equal(g_rmdir(dir), 0);
 }
 
+/* What the bridge opens from its configuration is a regular file: a FIFO
+ * would hold it, waiting for a writer. */
+static void test_fifo_refused(void **state) {
+        g_autofree char *dir = g_dir_make_tmp("test-bridge-kubeconfig-XXXXXX", NULL);
+        g_autofree char *path = g_build_filename(dir, "kubeconfig", NULL);
+        g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
+        CcError e = CC_ERROR_INIT;
+        KubeConfig c = {};
+
+        assert_non_null(dir);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        assert_int_equal(kube_config_load(fifo, &c, &e), -EISDIR);
+        assert_non_null(strstr(e.message, "not a regular file"));
+        cc_error_clear(&e);
+
+        write_text(path, HEAD("    server: https://a\n    certificate-authority: fifo\n", "    token: t\n"));
+        assert_int_equal(kube_config_load(path, &c, &e), -EISDIR);
+        assert_non_null(strstr(e.message, "fifo is not a regular file"));
+        assert_null(c.server);
+
+        assert_int_equal(g_unlink(path), 0);
+        assert_int_equal(g_unlink(fifo), 0);
+        assert_int_equal(g_rmdir(dir), 0);
+}
+
+/* An inline token becomes a header as it is: no line break may end it. */
+static void test_inline_token_line_break(void **state) {
+        check_refused(HEAD("    server: https://a\n", "    token: \"t0k\\r\\nX-Evil: 1\"\n"), EINVAL,
+                      "has a control character");
+        check_refused(HEAD("    server: https://a\n", "    token: \"t0k\\n\"\n"), EINVAL, "has a control character");
+        check_refused(HEAD("    server: https://a\n", "    token: \"t\\x7fk\"\n"), EINVAL, "has a control character");
+}
+
 static void test_inline_token(void **state) {
         KubeConfig c = parse_ok(HEAD("    server: https://a\n", "    token: t0k\n"));
         CcError e = CC_ERROR_INIT;
@@ -292,7 +326,9 @@ int main(void) {
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_too_big),
                 cmocka_unit_test(test_load_and_token_rotation),
+                cmocka_unit_test(test_fifo_refused),
                 cmocka_unit_test(test_inline_token),
+                cmocka_unit_test(test_inline_token_line_break),
                 cmocka_unit_test(test_in_cluster),
         };
 

@@ -166,6 +166,21 @@ static void test_refusals(void **state) {
         check_refused("{\"type\":\"ADDED\",\"object\":[]}", "has no object");
 }
 
+/* A line json-glib would recurse on until the stack ran out. */
+static void test_nested_too_deeply(void **state) {
+        size_t n = 1 << 20;
+        char *deep = malloc(n + 1);
+
+        assert_non_null(deep);
+        memset(deep, '[', n);
+        deep[n] = '\0';
+        check_refused(deep, "nested more than 64 deep");
+        memset(deep, '{', n);
+        memcpy(deep, "{\"type\":\"ADDED\",\"object\":", 25);
+        check_refused(deep, "nested more than 64 deep");
+        free(deep);
+}
+
 static void test_nul_byte(void **state) {
         static const char text[] = NODE_ADDED "\n{\"type\":\"ADDED\",\0\"object\":{}}\n";
         g_autoptr(GString) log = g_string_new(NULL);
@@ -199,6 +214,7 @@ int main(void) {
                 cmocka_unit_test(test_reset_forgets_partial_line),
                 cmocka_unit_test(test_handler_stops),
                 cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_nested_too_deeply),
                 cmocka_unit_test(test_nul_byte),
                 cmocka_unit_test(test_error_without_code),
                 cmocka_unit_test(test_type_names),

@@ -23,6 +23,9 @@ static void assert_defaults(const CcConfig *c) {
         assert_int_equal(c->sysfs_write_timeout_sec, 60);
         assert_string_equal(c->artifacts_dir, ARTIFACTS_DEFAULT);
         assert_string_equal(c->containerd_config, CONTAINERD_DEFAULT);
+        assert_null(c->allowed_host_paths);
+        assert_null(c->allowed_extra_args);
+        assert_int_equal(c->pull_timeout_usec, 30ULL * 60 * 1000000);
         assert_string_equal(c->cdi_kind, "nvidia.com/pgpu");
 }
 
@@ -335,6 +338,61 @@ static void test_paths(void **state) {
                        "(configuration data): [Kata] ContainerdConfig: \"/bad\xff\" has a bad escape sequence or is not UTF-8");
 }
 
+/* What a Kata configuration may name on the host: lists replacing the
+ * defaults (NULL), paths absolute without "." or "..". */
+static void test_allowed_host_paths(void **state) {
+        CcConfig c;
+        CcError err = CC_ERROR_INIT;
+
+        assert_int_equal(load(&c,
+                              "[Kata]\n"
+                              "AllowedHostPaths=/usr/local/kata/, /usr/bin/qemu-kvm\n"
+                              "AllowedExtraArgs=--cache=*,--thread-pool-size=*\n",
+                              &err), 0);
+        assert_int_equal(g_strv_length(c.allowed_host_paths), 2);
+        assert_string_equal(c.allowed_host_paths[0], "/usr/local/kata/");
+        assert_string_equal(c.allowed_host_paths[1], "/usr/bin/qemu-kvm");
+        assert_int_equal(g_strv_length(c.allowed_extra_args), 2);
+        assert_string_equal(c.allowed_extra_args[0], "--cache=*");
+        cc_config_done(&c);
+
+        assert_int_equal(load(&c, "[Kata]\nAllowedHostPaths=/x\nAllowedHostPaths=\n", &err), 0);
+        assert_null(c.allowed_host_paths);
+        cc_config_done(&c);
+
+        assert_refused("[Kata]\nAllowedHostPaths=/opt/kata,usr/bin\n",
+                       "(configuration data): [Kata] AllowedHostPaths: \"usr/bin\" is not an absolute path");
+        assert_refused("[Kata]\nAllowedHostPaths=/opt/kata/../../bin\n",
+                       "(configuration data): [Kata] AllowedHostPaths: \"/opt/kata/../../bin\" has a \".\" or \"..\" "
+                       "component");
+        assert_refused("[Kata]\nAllowedExtraArgs=-o,,x\n",
+                       "(configuration data): [Kata] AllowedExtraArgs: \"-o,,x\" has an empty entry");
+}
+
+static void test_pull_timeout(void **state) {
+        static const struct {
+                const char *value;
+                uint64_t usec;
+        } good[] = { { "90", 90000000ULL }, { "90s", 90000000ULL }, { "45min", 2700000000ULL },
+                     { "2h", 7200000000ULL }, { "0", 0 } };
+        CcConfig c;
+        CcError err = CC_ERROR_INIT;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+                g_autofree char *text = g_strdup_printf("[Kata]\nPullTimeout=%s\n", good[i].value);
+
+                assert_int_equal(load(&c, text, &err), 0);
+                assert_int_equal(c.pull_timeout_usec, good[i].usec);
+                cc_config_done(&c);
+        }
+        assert_refused("[Kata]\nPullTimeout=5m\n",
+                       "(configuration data): [Kata] PullTimeout: \"5m\" is not a time span (e.g. 30min)");
+        assert_refused("[Kata]\nPullTimeout=-1\n",
+                       "(configuration data): [Kata] PullTimeout: \"-1\" is not a time span (e.g. 30min)");
+        assert_refused("[Kata]\nPullTimeout=99999999999999999999h\n",
+                       "(configuration data): [Kata] PullTimeout: \"99999999999999999999h\" is not a time span (e.g. 30min)");
+}
+
 static void test_unknown(void **state) {
         CcConfig c;
         CcError err = CC_ERROR_INIT;
@@ -478,6 +536,8 @@ int main(void) {
                 cmocka_unit_test(test_cdi_kind),
                 cmocka_unit_test(test_write_timeout),
                 cmocka_unit_test(test_paths),
+                cmocka_unit_test(test_allowed_host_paths),
+                cmocka_unit_test(test_pull_timeout),
                 cmocka_unit_test(test_unknown),
                 cmocka_unit_test(test_syntax_error),
                 cmocka_unit_test(test_reload),

@@ -526,6 +526,9 @@ static void test_v3_refusals(void **state) {
                            "line 2: only single-line strings are allowed in this array");
         assert_add_refused("version = 3\nimports.x = 1\n", "/d/k.toml",
                            "line 2: imports is a table, not a list of files");
+        /* A table of that name anywhere: a root array would clash with it. */
+        assert_add_refused("version = 3\n[plugins]\n[imports.\"x\"]\n", "/d/k.toml",
+                           "line 3: imports is a table, not a list of files");
         assert_add_refused("version = 3\n", "", "empty drop-in path");
         assert_add_refused("version = 3\n", "/\xc3", "drop-in path is not valid UTF-8");
         assert_add_refused("version = 3\nx = [\n", "/d/k.toml", "line 3: unterminated array");

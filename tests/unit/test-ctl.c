@@ -465,6 +465,12 @@ static void assert_failure(const CtlOperation *op, const char *name, const char 
         assert_int_equal(ctl_failure_exit_code(ctl_failure_classify(name, r, op->gpu)), exit_code);
 }
 
+static void test_error_message_escaped(void **state) {
+        assert_failure(&set_mode_op, "org.nvidia.ConfidentialCompute.Error.RegistryError",
+                       "registry said \x1b]0;owned\x07\x1b[2J", -EIO,
+                       "Failed to set mode: RegistryError: registry said \\x1b]0;owned\\x07\\x1b[2J", 1);
+}
+
 static void test_errors(void **state) {
         CtlOperation one_gpu = set_mode_op;
         CtlOperation read_op = { .failed = "Failed to read the status", .denied = "not authorized", .timeout_sec = 25 };
@@ -630,18 +636,25 @@ static void test_cells(void **state) {
         /* Control characters never reach the terminal. */
         free(h.devices[1].name);
         h.devices[1].name = strdup("tab\there\nnewline");
-        assert_string_equal(ctl_device_cell(&h.devices[1], CTL_COLUMN_NAME, buf), "tab here newline");
+        assert_string_equal(ctl_device_cell(&h.devices[1], CTL_COLUMN_NAME, buf), "tab\\x09here\\x0anewline");
         ctl_host_done(&h);
 
         assert_int_equal(ctl_text_width(""), 0);
         assert_int_equal(ctl_text_width("abc"), 3);
         assert_int_equal(ctl_text_width("µ…✓"), 3);
 
-        /* A copy that must be cut is cut between characters. */
-        assert_string_equal(ctl_printable("a\tµ", buf, 4), "a ");
-        assert_string_equal(ctl_printable("a\tµ", buf, 5), "a µ");
-        const char *clean = "no control";
+        /* A copy that must be cut is cut between characters and escapes. */
+        assert_string_equal(ctl_printable("a\tµ", buf, 5), "a");
+        assert_string_equal(ctl_printable("a\tµ", buf, 7), "a\\x09");
+        assert_string_equal(ctl_printable("a\tµ", buf, 8), "a\\x09µ");
+        const char *clean = "no control \\ µ";
         assert_ptr_equal(ctl_printable(clean, buf, sizeof(buf)), clean);
+        /* What drives a terminal, from a registry: escape sequences (also
+         * the one-byte C1 CSI), and bytes that are not UTF-8. */
+        assert_string_equal(ctl_printable("x\x1b]0;owned\x07\x1b[2J", buf, sizeof(buf)),
+                            "x\\x1b]0;owned\\x07\\x1b[2J");
+        assert_string_equal(ctl_printable("\xc2\x9b" "31m\x7f", buf, sizeof(buf)), "\\xc2\\x9b" "31m\\x7f");
+        assert_string_equal(ctl_printable("cut \xe2\x82", buf, sizeof(buf)), "cut \\xe2\\x82");
 }
 
 static void test_table(void **state) {
@@ -715,7 +728,7 @@ static void test_status_text(void **state) {
         assert_null(strstr(out, "Last error"));
         free(out);
 
-        /* A failure shows its message, on one line. */
+        /* A failure shows its message, on one line, escaped. */
         free(h.mode_state);
         h.mode_state = strdup("failed");
         free(h.last_error);
@@ -725,7 +738,7 @@ static void test_status_text(void **state) {
         h.cc_capable = false;
         ctl_print_status(capture_begin(&c), &h, 0);
         out = capture_end(&c);
-        assert_non_null(strstr(out, "  Mode state: failed\n  Last error: 0000:65:00.0: reset: no response\n  CC capable: no\n"));
+        assert_non_null(strstr(out, "  Mode state: failed\n  Last error: 0000:65:00.0: reset:\\x0ano response\n  CC capable: no\n"));
         assert_non_null(strstr(out, "Default mode: on\n"));
         free(out);
         ctl_host_done(&h);
@@ -850,7 +863,7 @@ static void test_runtime_class_cells(void **state) {
         assert_string_equal(ctl_digest_short("sha512:abc", buf), "sha512:abc");
         assert_string_equal(ctl_digest_short("sha256:ABCDEF0123456789abcdef", buf), "sha256:ABCDEF0123456789abcdef");
         assert_string_equal(ctl_digest_short("sha256:0123456789ab", buf), "sha256:0123456789ab");
-        assert_string_equal(ctl_digest_short("sha256:0123\n", buf), "sha256:0123 ");
+        assert_string_equal(ctl_digest_short("sha256:0123\n", buf), "sha256:0123\\x0a");
 
         assert_int_equal(setenv("TZ", "UTC", 1), 0);
         tzset();
@@ -899,7 +912,7 @@ static void test_runtime_classes_text(void **state) {
         assert_string_equal(out,
                             "RUNTIME CLASS             REFERENCE                              DIGEST               INSTALLED\n"
                             "kata-qemu-nvidia-gpu-snp  registry.local:5000/kata/artifacts:v1  -                    2025-01-31 12:00:00 UTC\n"
-                            "kata-qemu-nvidia-gpu-tdx  evil reference                         sha256:0123456789ab  -\n");
+                            "kata-qemu-nvidia-gpu-tdx  evil\\x0areference                      sha256:0123456789ab  -\n");
         free(out);
         ctl_host_done(&h);
         assert_int_equal(h.n_runtime_classes, 0);
@@ -975,14 +988,16 @@ static void test_plan_text(void **state) {
         Capture c;
         char *out;
 
+        /* A holder's name is the process's own choice: a tab in it is
+         * shown escaped. */
         make_plan(&p, false);
         ctl_print_plan(capture_begin(&c), &p, "set-mode on");
         out = capture_end(&c);
         assert_string_equal(out,
-                            "DEVICE        ACTION  DRIVER  HOLDERS                                      REASON\n"
-                            "0000:18:00.0  switch  nvidia  -                                            off now; unbind from nvidia, set on, reset, bind back to nvidia\n"
-                            "0000:2a:00.0  refuse  nvidia  nvidia-persistenced (1234), python 3 (5678)  in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\n"
-                            "0000:3a:00.0  skip    -       -                                            already on\n"
+                            "DEVICE        ACTION  DRIVER  HOLDERS                                         REASON\n"
+                            "0000:18:00.0  switch  nvidia  -                                               off now; unbind from nvidia, set on, reset, bind back to nvidia\n"
+                            "0000:2a:00.0  refuse  nvidia  nvidia-persistenced (1234), python\\x093 (5678)  in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\n"
+                            "0000:3a:00.0  skip    -       -                                               already on\n"
                             "\n"
                             "set-mode on would be refused: 1 device in use. Nothing was changed.\n");
         free(out);
@@ -994,10 +1009,10 @@ static void test_plan_text(void **state) {
         ctl_print_plan(capture_begin(&c), &p, "bind-vfio");
         out = capture_end(&c);
         assert_string_equal(out,
-                            "DEVICE        GROUP  ACTION  DRIVER  VFIO DRIVER           HOLDERS                                      REASON\n"
-                            "0000:18:00.0  3      bind    nvidia  nvgrace_gpu_vfio_pci  -                                            off now; unbind from nvidia, set on, reset, bind back to nvidia\n"
-                            "0000:2a:00.0  4      bind    nvidia  vfio-pci              nvidia-persistenced (1234), python 3 (5678)  in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\n"
-                            "0000:3a:00.0  5      skip    -       vfio-pci              -                                            already on\n"
+                            "DEVICE        GROUP  ACTION  DRIVER  VFIO DRIVER           HOLDERS                                         REASON\n"
+                            "0000:18:00.0  3      bind    nvidia  nvgrace_gpu_vfio_pci  -                                               off now; unbind from nvidia, set on, reset, bind back to nvidia\n"
+                            "0000:2a:00.0  4      bind    nvidia  vfio-pci              nvidia-persistenced (1234), python\\x093 (5678)  in use by nvidia-persistenced (pid 1234) and python3 (pid 5678)\n"
+                            "0000:3a:00.0  5      skip    -       vfio-pci              -                                               already on\n"
                             "\n"
                             "bind-vfio would bind 2 devices and leave 1 as it is. Nothing was changed.\n");
         free(out);
@@ -1163,6 +1178,7 @@ int main(void) {
                 cmocka_unit_test(test_report_mode),
                 cmocka_unit_test(test_report_vfio),
                 cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_error_message_escaped),
                 cmocka_unit_test(test_sort),
                 cmocka_unit_test(test_cells),
                 cmocka_unit_test(test_table),

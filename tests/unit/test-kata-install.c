@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "kata-containerd.h"
 #include "kata-install.h"
 #include "kata-names.h"
 #include "kata-record.h"
@@ -356,6 +357,9 @@ static void test_title_refusals(void **state) {
                 { "..", "names a directory" },
                 { NULL, "no title annotation" },
                 { SBOM_TITLE, "same title" },
+                { "x\x1b]0;owned\x07", "control character" },
+                { "x\xc2\x9b" "2J", "control character" },
+                { "x\xff", "not UTF-8" },
         };
 
         install_v1(f);
@@ -415,6 +419,64 @@ static void test_containerd_conflict_refused(void **state) {
         }
 }
 
+/* containerd 2.x: the same names as version 2 are refused (runc, and a
+ * runtime the main file defines), not merged over by a drop-in. */
+static void test_version3_conflict_refused(void **state) {
+        Fixture *f = *state;
+        g_autofree char *text = g_strconcat(containerd_v3,
+                                            "    [plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia]\n"
+                                            "      runtime_type = \"io.containerd.runc.v2\"\n", NULL);
+        static const char *const names[] = { "runc", "nvidia" };
+
+        assert_true(g_file_set_contents(f->containerd, text, -1, NULL));
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                CcError e = CC_ERROR_INIT;
+                g_autofree char *before = snapshot(f), *after = NULL;
+
+                assert_int_equal(install(f, names[i], v1_layers, ELEMENTSOF(v1_layers), V1_DIGEST, true, NULL, &e),
+                                 -EINVAL);
+                assert_int_equal(e.kind, CC_ERROR_INVALID_ARGUMENT);
+                assert_non_null(strstr(e.message, f->containerd));
+                assert_non_null(strstr(e.message, i == 0 ? "'runc' is containerd's own runtime" :
+                                                   "line 7: runtime nvidia is already defined here"));
+                after = snapshot(f);
+                assert_string_equal(before, after);
+        }
+        /* Version 2 refuses them alike. */
+        {
+                CcError e = CC_ERROR_INIT;
+
+                assert_true(g_file_set_contents(f->containerd, containerd_v2, -1, NULL));
+                assert_int_equal(install(f, "runc", v1_layers, ELEMENTSOF(v1_layers), V1_DIGEST, true, NULL, &e),
+                                 -EINVAL);
+                assert_non_null(strstr(e.message, "'runc' is containerd's own runtime"));
+        }
+}
+
+/* An install that would push containerd's configuration past the size
+ * read back is refused: it could not be removed again. */
+static void test_containerd_config_size_limit(void **state) {
+        Fixture *f = *state;
+        CcError e = CC_ERROR_INIT;
+        g_autofree char *before = NULL, *after = NULL;
+        GString *text = g_string_new(containerd_v2);
+
+        /* Comments up to 64 bytes short of the limit: the block needs more. */
+        while (text->len < CONTAINERD_CONFIG_MAX - 64 - 80)
+                g_string_append(text, "# padding padding padding padding padding padding padding padding\n");
+        while (text->len < CONTAINERD_CONFIG_MAX - 64)
+                g_string_append_c(text, '\n');
+        assert_true(g_file_set_contents(f->containerd, text->str, (gssize) text->len, NULL));
+        g_string_free(text, true);
+
+        before = snapshot(f);
+        assert_int_equal(install(f, NAME, v1_layers, ELEMENTSOF(v1_layers), V1_DIGEST, true, NULL, &e), -EFBIG);
+        assert_int_equal(e.kind, CC_ERROR_INVALID_ARGUMENT);
+        assert_non_null(strstr(e.message, "past the 4194304 that nvidia-ccd reads back"));
+        after = snapshot(f);
+        assert_string_equal(before, after);
+}
+
 /* What an install needs of the host, before anything is pulled: the same
  * refusals as the install, nothing written, not even ArtifactsDir. */
 static void test_precheck(void **state) {
@@ -464,6 +526,39 @@ static void test_precheck(void **state) {
         g_free(after);
         after = read_file(f->containerd);
         assert_string_equal(after, text);
+
+        /* What exists of ArtifactsDir is held to the checks of the install
+         * (safe-dir.h), before anything is pulled; nothing is made. */
+        {
+                g_autofree char *shared = g_build_filename(f->root, "shared", NULL);
+                g_autofree char *below = g_build_filename(shared, "artifacts", NULL);
+                g_autofree char *link = g_build_filename(f->root, "link", NULL);
+                g_autofree char *through = g_build_filename(link, "artifacts", NULL);
+
+                o.containerd_config = NULL;
+                assert_int_equal(mkdir(shared, 0755), 0);
+                assert_int_equal(chmod(shared, 0777), 0);
+                o.artifacts_dir = below;
+                cc_error_clear(&e);
+                assert_int_equal(kata_install_precheck(&o, &e), -EPERM);
+                assert_int_equal(e.kind, CC_ERROR_HOST_NOT_READY);
+                assert_true(g_str_has_prefix(e.message, "ArtifactsDir: "));
+                assert_non_null(strstr(e.message, "is writable by group or others (mode 0777)"));
+                assert_false(g_file_test(below, G_FILE_TEST_EXISTS));
+                /* Sticky, as /tmp: nobody else can replace what is ours. */
+                assert_int_equal(chmod(shared, 01777), 0);
+                cc_error_clear(&e);
+                assert_int_equal(kata_install_precheck(&o, &e), 0);
+                assert_false(g_file_test(below, G_FILE_TEST_EXISTS));
+
+                assert_int_equal(symlink(shared, link), 0);
+                o.artifacts_dir = through;
+                cc_error_clear(&e);
+                assert_int_equal(kata_install_precheck(&o, &e), -ELOOP);
+                assert_int_equal(e.kind, CC_ERROR_HOST_NOT_READY);
+                assert_non_null(strstr(e.message, "is a symbolic link"));
+                o.artifacts_dir = f->artifacts;
+        }
 }
 
 static void test_containerd_config_missing(void **state) {
@@ -694,13 +789,13 @@ static void test_stale_staging_cleaned(void **state) {
         assert_int_equal(g_mkdir_with_parents(stale, 0700), 0);
         assert_true(g_file_set_contents(blob, "half a blob", -1, NULL));
         assert_int_equal(count_staging(f), 1);
-        assert_int_equal(kata_staging_clean_stale(f->artifacts), 1);
+        assert_int_equal(kata_staging_clean_stale(f->artifacts, NULL), 1);
         assert_int_equal(count_staging(f), 0);
         g_autofree char *after = snapshot(f);
         assert_string_equal(keep, after);
         /* No artifacts directory yet: nothing to do. */
         g_autofree char *none = g_build_filename(f->root, "nowhere", NULL);
-        assert_int_equal(kata_staging_clean_stale(none), 0);
+        assert_int_equal(kata_staging_clean_stale(none, NULL), 0);
 }
 
 int main(void) {
@@ -712,6 +807,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_ambiguous_kernel_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_toml_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_containerd_conflict_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_version3_conflict_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_containerd_config_size_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_containerd_config_missing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_precheck, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_install, setup, teardown),

@@ -145,6 +145,26 @@ static void test_limits(void **state) {
         assert_int_equal(oci_manifest_parse(big, n, NULL, &m, &err), -EFBIG);
         free(big);
         assert_int_equal(oci_manifest_parse("{\0}", 3, NULL, &m, &err), -EBADMSG);
+
+        /* What json-glib would recurse on until the stack ran out: refused
+         * before it is parsed. */
+        n = 1 << 20;
+        big = malloc(n);
+        assert_non_null(big);
+        memset(big, '[', n);
+        cc_error_clear(&err);
+        assert_int_equal(oci_manifest_parse(big, n, OCI_MEDIA_TYPE_MANIFEST, &m, &err), -EBADMSG);
+        assert_int_equal(err.kind, CC_ERROR_REGISTRY_ERROR);
+        assert_string_equal(err.message, "bad manifest from the registry: nested more than 32 deep");
+        /* Brackets inside strings are not nesting. */
+        memset(big, '[', n);
+        memcpy(big, "{\"mediaType\":\"", 14);
+        memcpy(big + n - 3, "\"}", 2);
+        big[n - 1] = ' ';
+        cc_error_clear(&err);
+        assert_int_equal(oci_manifest_parse(big, n, NULL, &m, &err), -EBADMSG);
+        assert_null(strstr(err.message, "nested"));
+        free(big);
 }
 
 int main(void) {
