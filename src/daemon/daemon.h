@@ -95,8 +95,9 @@ int bus_manager_emit_changed(Daemon *d, const char *property, ...) _sentinel_;
 
 /* Mode switching on the bus (mode-control.c). */
 /* SetMode(s) of the Manager (bdf NULL: every capable device) or of one Gpu. */
-/* The mode argument of SetMode and PlanSetMode: InvalidArgument unless
- * exactly on, off, devtools or ppcie. */
+/* The mode argument of SetMode and PlanSetMode, read once the caller is
+ * authorized: InvalidArgument past MODE_NAME_MAX bytes or unless exactly
+ * on, off, devtools or ppcie. */
 int mode_control_read_mode(sd_bus_message *m, TargetMode *ret, sd_bus_error *error);
 int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error);
 int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size_t n,
@@ -133,5 +134,7 @@ void kata_control_done(Daemon *d);
 int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *error);
 int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error);
 int kata_control_append_progress(Daemon *d, sd_bus_message *reply);
+/* SIGTERM: a pull in progress is cancelled (the rest of a job finishes). */
+void kata_control_stop(Daemon *d);
 int bus_runtime_class_register(Daemon *d);
 char *bus_runtime_class_path(const char *name);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <sys/epoll.h>
 
+#include "bus-args.h"
 #include "bus-errors.h"
 #include "daemon.h"
 #include "log.h"
@@ -232,13 +233,13 @@ int plan_control_method_set_mode(Daemon *d, sd_bus_message *m, sd_bus_error *err
         TargetMode mode;
         int r;
 
-        r = mode_control_read_mode(m, &mode, error);
-        if (r < 0)
-                return r;
-
+        /* As SetMode: polkit first, then the capped read. */
         r = authorizer_check(d->authorizer, m, error);
         if (r <= 0)
                 return r < 0 ? r : 1; /* 1: called again once polkit answers */
+        r = mode_control_read_mode(m, &mode, error);
+        if (r < 0)
+                return r;
         r = check_room(d, error);
         if (r < 0)
                 return r;
@@ -259,13 +260,13 @@ int plan_control_method_bind_vfio(Daemon *d, sd_bus_message *m, sd_bus_error *er
         CcError e = CC_ERROR_INIT;
         int r;
 
-        r = sd_bus_message_read_strv(m, &bdfs);
-        if (r < 0)
-                return r;
-
+        /* As BindVfio: polkit first, then the capped read. */
         r = authorizer_check(d->authorizer, m, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        r = bus_read_strv(m, BUS_ARRAY_MAX, "device addresses", &bdfs, error);
+        if (r < 0)
+                return r;
         r = check_room(d, error);
         if (r < 0)
                 return r;
