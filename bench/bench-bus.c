@@ -418,7 +418,7 @@ int main(int argc, char *argv[]) {
                         print_rss("nvidia-ccd, after the calls above", &after);
                 if (self.rss > 0)
                         print_rss("bench-bus (a bare sd-bus client)", &self);
-                printf("  %-36s %6u KiB  %6.2f MiB  (python3 + kubernetes client, as measured)\n",
+                printf("  %-36s %6d KiB  %6.2f MiB  (python3 + kubernetes client, as measured)\n",
                        "Operator's cc-manager runtime", PYTHON_CC_MANAGER_RSS_MIB * 1024,
                        (double) PYTHON_CC_MANAGER_RSS_MIB);
                 printf("\n  nvidia-ccd idle / cc-manager: %.3f   (goal: idle <= 4 MiB)\n",

@@ -77,7 +77,9 @@ int main(int argc, char **argv) {
                 nodes[i].rdev = makedev(HW_NVIDIA_MAJOR, i);
         }
 
-        uint64_t walk[runs], list[runs];
+        _cleanup_free_ uint64_t *walk = calloc(runs, sizeof(uint64_t)), *list = calloc(runs, sizeof(uint64_t));
+        if (!walk || !list)
+                return 1;
         for (unsigned r = 0; r < runs; r++) {
                 HwHolders *out = NULL;
                 uint64_t t0 = now_usec(CLOCK_MONOTONIC);

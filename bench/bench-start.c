@@ -37,7 +37,6 @@
 #define READY_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 30000
 
-extern char **environ;
 
 typedef enum Action {
         ACTION_MEASURE,
@@ -115,7 +114,7 @@ static const char *describe_status(int status, char *buf, size_t size) {
         else if (WIFSIGNALED(status))
                 snprintf(buf, size, "killed by signal %d", WTERMSIG(status));
         else
-                snprintf(buf, size, "status 0x%x", status);
+                snprintf(buf, size, "status 0x%x", (unsigned) status);
         return buf;
 }
 

@@ -188,7 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (s != GRPC_STATUS_OK)
                 FUZZ_CHECK(reply.message && reply.message[0]);
         if (fuzz_verbose())
-                fprintf(stderr, "method %u: status %d %s\n", method, s, strempty(reply.message));
+                fprintf(stderr, "method %u: status %u %s\n", method, s, strempty(reply.message));
         grpc_reply_done(&reply);
         dp_resource_done(&r);
         return 0;

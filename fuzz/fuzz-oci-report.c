@@ -51,7 +51,7 @@ static int on_line(void *userdata, const char *line, size_t len) {
         case REPORT_ERROR:
                 FUZZ_CHECK(l.error_kind > CC_ERROR_NONE && l.error_kind < _CC_ERROR_KIND_MAX);
                 FUZZ_CHECK(l.error_message && g_utf8_validate(l.error_message, -1, NULL));
-                g_string_append_printf(out, "error %d %s\n", l.error_kind, l.error_message);
+                g_string_append_printf(out, "error %d %s\n", (int) l.error_kind, l.error_message);
                 break;
         case REPORT_EXEC_FAILED:
                 FUZZ_CHECK(l.exec_errno >= 1 && l.exec_errno <= 4095);

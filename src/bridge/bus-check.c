@@ -6,14 +6,6 @@
 #include "bus-open.h"
 #include "macro.h"
 
-static int open_bus(const char *address, sd_bus **ret) {
-        if (streq(address, "system"))
-                return sd_bus_open_system(ret);
-        if (streq(address, "session"))
-                return sd_bus_open_user(ret);
-        return bus_open_address(address, ret);
-}
-
 static char *refused_message(const char *where) {
         unsigned uid = (unsigned) getuid();
 
@@ -38,7 +30,7 @@ int bus_open_checked(const char *address, sd_bus **ret, char **ret_message) {
         assert(ret);
         assert(ret_message);
 
-        r = open_bus(address, &bus);
+        r = bus_open_spec(address, &bus);
         if (r < 0) {
                 *ret_message = g_strdup_printf("cannot connect to the bus %s: %s%s", address, strerror(-r),
                                                r == -ENOENT && streq(address, "system")

@@ -196,7 +196,7 @@ static void register_done(GrpcCall *call, GrpcStatus status, const char *message
                 message = "the answer is not an Empty message";
         }
         if (status != GRPC_STATUS_OK) {
-                log_warning("%s: kubelet refused the registration (status %d): %s", res->name, status,
+                log_warning("%s: kubelet refused the registration (status %u): %s", res->name, status,
                             strempty(message));
                 res->register_call = grpc_call_free(call);
                 schedule_retry(res);

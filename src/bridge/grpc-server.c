@@ -70,7 +70,7 @@ static void stream_free(GrpcStream *st) {
 /* ------------------------------------------------------------ responses */
 
 static void submit_trailers(nghttp2_session *session, GrpcStream *st) {
-        g_autofree char *status = g_strdup_printf("%d", st->status);
+        g_autofree char *status = g_strdup_printf("%u", st->status);
         g_autofree char *message = grpc_percent_encode(strempty(st->message));
         nghttp2_nv nva[] = {
                 GRPC_NV("grpc-status", status),
@@ -116,7 +116,7 @@ static void respond_headers(nghttp2_session *session, GrpcStream *st) {
 
 /* Trailers-only: one HEADERS frame that ends the stream. */
 static void respond_error(nghttp2_session *session, GrpcStream *st, GrpcStatus status, const char *message) {
-        g_autofree char *code = g_strdup_printf("%d", status);
+        g_autofree char *code = g_strdup_printf("%u", status);
         g_autofree char *encoded = grpc_percent_encode(strempty(message));
         nghttp2_nv nva[] = {
                 GRPC_NV(":status", "200"),
@@ -125,7 +125,7 @@ static void respond_error(nghttp2_session *session, GrpcStream *st, GrpcStatus s
                 GRPC_NV("grpc-message", encoded),
         };
 
-        log_debug("gRPC %s: status %d: %s", strempty(st->path), status, strempty(message));
+        log_debug("gRPC %s: status %u: %s", strempty(st->path), status, strempty(message));
         (void) nghttp2_submit_response(session, st->id, nva, encoded[0] ? 4 : 3, NULL);
 }
 

@@ -283,7 +283,7 @@ int kube_config_parse(const char *text, size_t size, const char *base_dir, KubeC
 
         if (size > KUBE_CONFIG_MAX_BYTES)
                 return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EFBIG,
-                                    "kubeconfig: larger than %u bytes", KUBE_CONFIG_MAX_BYTES);
+                                    "kubeconfig: larger than %d bytes", KUBE_CONFIG_MAX_BYTES);
         if (!yaml_parser_initialize(&parser))
                 return cc_error_set(e, CC_ERROR_INTERNAL, ENOMEM, "kubeconfig: out of memory");
         yaml_parser_set_input_string(&parser, (const unsigned char *) (text ? text : ""), size);

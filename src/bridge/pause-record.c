@@ -58,7 +58,7 @@ int pause_record_parse(const char *text, GHashTable **ret, CcError *e) {
 
         if (strlen(text) > RECORD_MAX_BYTES)
                 return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EFBIG,
-                                    "pause record is larger than %u bytes", RECORD_MAX_BYTES);
+                                    "pause record is larger than %d bytes", RECORD_MAX_BYTES);
 
         labels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         lines = g_strsplit(text, "\n", -1);

@@ -27,3 +27,13 @@ int bus_open_address(const char *address, sd_bus **ret) {
         *ret = TAKE_PTR(bus);
         return 0;
 }
+
+int bus_open_spec(const char *spec, sd_bus **ret) {
+        assert(ret);
+
+        if (!spec || streq(spec, "system"))
+                return sd_bus_open_system(ret);
+        if (streq(spec, "session"))
+                return sd_bus_open_user(ret);
+        return bus_open_address(spec, ret);
+}

@@ -5,11 +5,11 @@
 
 #include "fileio.h"
 #include "macro.h"
+#include "strbuf.h"
 
 int read_text_file(const char *path, char **ret) {
         _cleanup_fclose_ FILE *f = NULL;
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0, cap = 0;
+        _cleanup_(strbuf_done) StrBuf b = {};
         char chunk[4096];
         struct stat st;
         size_t k;
@@ -32,33 +32,20 @@ int read_text_file(const char *path, char **ret) {
         }
         f = fdopen(fd, "r");
         if (!f) {
+                int r = -errno;
+
                 close(fd);
-                return -errno;
+                return r;
         }
-        while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-                if (size + k + 1 > cap) {
-                        size_t ncap = (size + k + 1) * 2;
-                        char *n = realloc(buf, ncap);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
-                        cap = ncap;
-                }
-                memcpy(buf + size, chunk, k);
-                size += k;
-        }
+        while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                if (strbuf_put(&b, chunk, k) < 0)
+                        return -ENOMEM;
         if (ferror(f))
                 return errno > 0 ? -errno : -EIO;
-        if (!buf) {
-                buf = strdup("");
-                if (!buf)
-                        return -ENOMEM;
-        }
-        buf[size] = '\0';
-        while (size > 0 && buf[size - 1] == '\n')
-                buf[--size] = '\0';
-        *ret = TAKE_PTR(buf);
-        return 0;
+        while (b.len > 0 && b.data[b.len - 1] == '\n')
+                b.data[--b.len] = '\0';
+        *ret = strbuf_steal(&b);
+        return *ret ? 0 : -ENOMEM;
 }
 
 int write_attribute(const char *path, const char *value) {

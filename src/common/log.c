@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
+#include <printf.h>
 #include <stdarg.h>
+#include <wchar.h>
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+
+/* A message, PRIORITY, SYSLOG_IDENTIFIER, ERRNO and the event's fields. */
+#define LOG_FIELDS_MAX 24
+#define LOG_LINE_MAX 1024
 
 static const char *log_identifier = "nvidia-ccd";
 static LogTarget log_target = LOG_TARGET_AUTO;
@@ -38,72 +44,179 @@ void log_set_max_level(int priority) {
         log_max_level = priority;
 }
 
-static void console_write(int priority, const char *message, const char *const *fields) {
+static bool is_field(const char *f, const char *key) {
+        size_t n = strlen(key);
+        return strncmp(f, key, n) == 0 && f[n] == '=';
+}
+
+/* fields: "KEY=value", the first MESSAGE=. */
+static void console_write(int priority, const char *const *fields, size_t n) {
         static const char *const prefixes[] = {
                 [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
                 [LOG_ERR] = "error", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
                 [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
         };
         flockfile(stderr);
-        fprintf(stderr, "%s[%s]: %s", log_identifier, prefixes[priority & 7], message);
-        for (const char *const *f = fields; f && *f; f++)
-                fprintf(stderr, " %s", *f);
+        fprintf(stderr, "%s[%s]: %s", log_identifier, prefixes[priority & 7], fields[0] + strlen("MESSAGE="));
+        for (size_t i = 1; i < n; i++)
+                if (!is_field(fields[i], "MESSAGE_ID") && !is_field(fields[i], "ERRNO"))
+                        fprintf(stderr, " %s", fields[i]);
         fputc('\n', stderr);
         funlockfile(stderr);
 }
 
-static void log_emit(int priority, const char *message_id, const char *const *fields, const char *message) {
-        if ((priority & 7) > log_max_level)
-                return;
+/* fields[0] is MESSAGE=; the rest as given. */
+static void log_emit(int priority, const char *const *fields, size_t n) {
+        struct iovec iov[LOG_FIELDS_MAX + 2];
+        char prio[16], ident[64];
+        size_t k = 0;
+
         if (log_target != LOG_TARGET_JOURNAL) {
-                console_write(priority, message, fields);
+                console_write(priority, fields, n);
                 return;
         }
-
-        /* MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, MESSAGE_ID and the fields. */
-        size_t n_fields = 0;
-        for (const char *const *f = fields; f && *f; f++)
-                n_fields++;
-
-        struct iovec iov[4 + n_fields];
-        char prio[16], ident[64], msgid[48];
-        _cleanup_free_ char *msg = NULL;
-        size_t n = 0;
-
-        if (asprintf(&msg, "MESSAGE=%s", message) < 0)
-                return;
         snprintf(prio, sizeof(prio), "PRIORITY=%i", priority & 7);
         snprintf(ident, sizeof(ident), "SYSLOG_IDENTIFIER=%s", log_identifier);
-        iov[n++] = (struct iovec) { msg, strlen(msg) };
-        iov[n++] = (struct iovec) { prio, strlen(prio) };
-        iov[n++] = (struct iovec) { ident, strlen(ident) };
-        if (message_id) {
-                snprintf(msgid, sizeof(msgid), "MESSAGE_ID=%s", message_id);
-                iov[n++] = (struct iovec) { msgid, strlen(msgid) };
-        }
-        for (const char *const *f = fields; f && *f; f++)
-                iov[n++] = (struct iovec) { (char *) *f, strlen(*f) };
+        iov[k++] = (struct iovec) { prio, strlen(prio) };
+        iov[k++] = (struct iovec) { ident, strlen(ident) };
+        for (size_t i = 0; i < n && i < LOG_FIELDS_MAX; i++)
+                iov[k++] = (struct iovec) { (char *) fields[i], strlen(fields[i]) };
+        if (sd_journal_sendv(iov, (int) k) < 0)
+                console_write(priority, fields, n);
+}
 
-        if (sd_journal_sendv(iov, (int) n) < 0)
-                console_write(priority, message, fields);
+static bool log_enabled(int priority) {
+        return (priority & 7) <= log_max_level;
+}
+
+/* "MESSAGE=" and the message, cut at the buffer's end. */
+_printf_(3, 0) static void format_message(char *buf, size_t size, const char *fmt, va_list ap) {
+        int k = snprintf(buf, size, "MESSAGE=");
+
+        vsnprintf(buf + k, size - k, fmt, ap);
 }
 
 void log_full(int priority, const char *fmt, ...) {
-        char buf[1024];
+        char buf[LOG_LINE_MAX];
+        const char *fields[] = { buf };
         va_list ap;
 
+        if (!log_enabled(priority))
+                return;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
+        format_message(buf, sizeof(buf), fmt, ap);
         va_end(ap);
-        log_emit(priority, NULL, NULL, buf);
+        log_emit(priority, fields, 1);
+}
+
+int log_full_errno(int priority, int error, const char *fmt, ...) {
+        int e = error < 0 ? -error : error;
+        char buf[LOG_LINE_MAX], errno_field[32];
+        const char *fields[] = { buf, errno_field };
+        va_list ap;
+
+        if (!log_enabled(priority))
+                return -e;
+        errno = e;
+        va_start(ap, fmt);
+        format_message(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        snprintf(errno_field, sizeof(errno_field), "ERRNO=%i", e);
+        log_emit(priority, fields, 2);
+        errno = e;
+        return -e;
+}
+
+/* Steps ap over the arguments of format, as systemd's VA_FORMAT_ADVANCE:
+ * the next format comes after them. */
+#define VA_SKIP_FORMAT(format, ap)                                                              \
+        do {                                                                                    \
+                int _types[32];                                                                 \
+                size_t _n = parse_printf_format((format), ELEMENTSOF(_types), _types);          \
+                for (size_t _i = 0; _i < _n && _i < ELEMENTSOF(_types); _i++) {                \
+                        int _t = _types[_i];                                                    \
+                        switch (_t & ~PA_FLAG_MASK) {                                           \
+                        case PA_CHAR:                                                           \
+                        case PA_INT:                                                            \
+                                if (_t & PA_FLAG_LONG_LONG)                                     \
+                                        (void) va_arg(ap, long long);                           \
+                                else if (_t & PA_FLAG_LONG)                                     \
+                                        (void) va_arg(ap, long);                                \
+                                else                                                            \
+                                        (void) va_arg(ap, int);                                 \
+                                break;                                                          \
+                        case PA_WCHAR:                                                          \
+                                (void) va_arg(ap, wint_t);                                      \
+                                break;                                                          \
+                        case PA_FLOAT:                                                          \
+                        case PA_DOUBLE:                                                         \
+                                if (_t & PA_FLAG_LONG_DOUBLE)                                   \
+                                        (void) va_arg(ap, long double);                         \
+                                else                                                            \
+                                        (void) va_arg(ap, double);                              \
+                                break;                                                          \
+                        default: /* strings, pointers */                                        \
+                                (void) va_arg(ap, void *);                                      \
+                        }                                                                       \
+                }                                                                               \
+        } while (0)
+
+void log_struct(int priority, const char *format, ...) {
+        char *fields[LOG_FIELDS_MAX] = {};
+        const char *ordered[LOG_FIELDS_MAX];
+        size_t n = 1, k = 0;
+        va_list ap;
+
+        if (!log_enabled(priority))
+                return;
+        /* fields[0]: MESSAGE=, wherever it came. */
+        va_start(ap, format);
+        for (const char *f = format; f; f = va_arg(ap, const char *)) {
+                bool message = strncmp(f, "MESSAGE=", strlen("MESSAGE=")) == 0;
+                char *s = NULL;
+                va_list aq;
+
+                va_copy(aq, ap);
+                if (vasprintf(&s, f, aq) < 0)
+                        s = NULL;
+                va_end(aq);
+                VA_SKIP_FORMAT(f, ap);
+
+                if (message && !fields[0])
+                        fields[0] = s;
+                else if (!message && n < LOG_FIELDS_MAX)
+                        fields[n++] = s;
+                else
+                        free(s);
+        }
+        va_end(ap);
+
+        for (size_t i = 0; i < n; i++)
+                if (fields[i])
+                        ordered[k++] = fields[i];
+        if (fields[0])
+                log_emit(priority, ordered, k);
+        for (size_t i = 0; i < n; i++)
+                free(fields[i]);
 }
 
 void log_event(int priority, const char *message_id, const char *const *fields, const char *fmt, ...) {
-        char buf[1024];
+        char buf[LOG_LINE_MAX], id[48];
+        const char *all[LOG_FIELDS_MAX];
+        size_t n = 0;
         va_list ap;
 
+        if (!log_enabled(priority))
+                return;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
+        format_message(buf, sizeof(buf), fmt, ap);
         va_end(ap);
-        log_emit(priority, message_id, fields, buf);
+        all[n++] = buf;
+        if (message_id) {
+                snprintf(id, sizeof(id), "MESSAGE_ID=%s", message_id);
+                all[n++] = id;
+        }
+        for (const char *const *f = fields; f && *f && n < LOG_FIELDS_MAX; f++)
+                all[n++] = *f;
+        log_emit(priority, all, n);
 }

@@ -29,8 +29,32 @@ void log_full(int priority, const char *fmt, ...) _printf_(2, 3);
 #define log_warning(...) log_full(LOG_WARNING, __VA_ARGS__)
 #define log_error(...) log_full(LOG_ERR, __VA_ARGS__)
 
-/* An event: MESSAGE_ID (32 hex digits, see message-ids.h), extra fields as a
- * NULL-terminated list of "KEY=value" strings (may be NULL), and the
- * human-readable MESSAGE. */
+/* As systemd's: the message with errno set from error (negative or not),
+ * so that %m names it, and ERRNO= in the journal; returns -|error|, for
+ * "return log_error_errno(r, "Cannot ...: %m");". */
+int log_full_errno(int priority, int error, const char *fmt, ...) _printf_(3, 4);
+
+#define log_debug_errno(error, ...) log_full_errno(LOG_DEBUG, error, __VA_ARGS__)
+#define log_info_errno(error, ...) log_full_errno(LOG_INFO, error, __VA_ARGS__)
+#define log_warning_errno(error, ...) log_full_errno(LOG_WARNING, error, __VA_ARGS__)
+#define log_error_errno(error, ...) log_full_errno(LOG_ERR, error, __VA_ARGS__)
+
+/* An event, as systemd's log_struct(): after the priority, printf formats
+ * each with its arguments, one journal field each, up to a NULL:
+ *
+ *     log_struct(LOG_INFO,
+ *                LOG_MESSAGE_ID(CC_MESSAGE_SWITCH_STARTED),
+ *                "CC_MODE=%s", mode,
+ *                LOG_MESSAGE("Switching %zu devices to mode %s", n, mode),
+ *                NULL);
+ *
+ * On the console: the message, then the CC_* fields. */
+void log_struct(int priority, const char *format, ...) _sentinel_;
+
+#define LOG_MESSAGE(...) "MESSAGE=" __VA_ARGS__
+#define LOG_MESSAGE_ID(id) "MESSAGE_ID=%s", (id)
+
+/* The same with the fields already made: "KEY=value" strings up to a NULL
+ * (fields may be NULL). */
 void log_event(int priority, const char *message_id, const char *const *fields, const char *fmt, ...)
         _printf_(4, 5);

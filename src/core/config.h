@@ -29,10 +29,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "build-config.h"
 #include "cc-error.h"
 #include "cc-hw.h"
 
-#define CC_CONFIG_DEFAULT_PATH "/etc/nvidia-ccd/nvidia-ccd.conf"
+/* SYSCONFDIR/nvidia-ccd/nvidia-ccd.conf: the build's sysconfdir. */
+#define CC_CONFIG_DEFAULT_PATH CC_SYSCONFDIR "/nvidia-ccd/nvidia-ccd.conf"
 /* 4 GiB, the default limit of an artifact, at 2.5 MB/s. */
 #define CC_CONFIG_DEFAULT_PULL_TIMEOUT_USEC (30ULL * 60 * 1000000)
 #define CC_CDI_KIND_PER_MODEL "per-model"

@@ -142,8 +142,10 @@ static bool item_is_header(const TomlItem *item) {
 
 static char *item_path(const TomlDoc *doc, const TomlItem *item) {
         size_t n = toml_item_path_len(doc, item);
-        const char *parts[n ? n : 1];
+        _cleanup_free_ const char **parts = calloc(n ? n : 1, sizeof(char *));
 
+        if (!parts)
+                return NULL;
         for (size_t i = 0; i < n; i++)
                 parts[i] = toml_item_path_part(doc, item, i);
         return toml_path_to_string(parts, n);

@@ -114,7 +114,7 @@ static int query_bar0(HwHost *h, CcDevice *d, CcError *err) {
          * chip's fallback applies. */
         r = pci_config_open(h, d->bdf, &cfg);
         if (r < 0)
-                log_debug("%s: cannot open config space: %s", d->bdf, strerror(-r));
+                log_debug_errno(r, "%s: cannot open config space: %m", d->bdf);
         r = cc_wait_ready(cfg, b, d->chip, &no_wait, err);
         if (r < 0)
                 return r;
@@ -135,25 +135,29 @@ static int query_bar0(HwHost *h, CcDevice *d, CcError *err) {
 }
 
 static void log_mode(const CcDevice *d, const char *why_unknown) {
-        _cleanup_free_ char *f_gpu = NULL, *f_mode = NULL, *f_ppcie = NULL, *f_source = NULL;
         const char *mode = device_cc_mode_to_string(d->cc_mode);
         const char *ppcie = device_cc_mode_to_string(d->ppcie_mode);
-        const char *source = cc_mode_source_to_string(d->mode_source);
-
-        if (asprintf(&f_gpu, "CC_GPU=%s", d->bdf) < 0 || asprintf(&f_mode, "CC_MODE=%s", mode) < 0 ||
-            asprintf(&f_ppcie, "CC_PPCIE_MODE=%s", ppcie) < 0 || asprintf(&f_source, "CC_MODE_SOURCE=%s", source) < 0)
-                return;
-        const char *const fields[] = { f_gpu, f_mode, f_ppcie, f_source, NULL };
+        const char *through = d->mode_source == CC_MODE_SOURCE_NVML ? "NVML" : "BAR0";
+        _cleanup_free_ char *message = NULL;
+        int r;
 
         if (why_unknown)
-                log_event(LOG_INFO, CC_MESSAGE_MODE_READ, fields, "%s: CC mode unknown: %s", d->bdf, why_unknown);
+                r = asprintf(&message, "%s: CC mode unknown: %s", d->bdf, why_unknown);
         else if (d->kind == DEVICE_KIND_NVSWITCH)
-                log_event(LOG_INFO, CC_MESSAGE_MODE_READ, fields, "%s: PPCIe mode %s, read through %s", d->bdf, ppcie,
-                          d->mode_source == CC_MODE_SOURCE_NVML ? "NVML" : "BAR0");
+                r = asprintf(&message, "%s: PPCIe mode %s, read through %s", d->bdf, ppcie, through);
         else
-                log_event(LOG_INFO, CC_MESSAGE_MODE_READ, fields, "%s: CC mode %s%s%s, read through %s", d->bdf, mode,
-                          d->ppcie_capable ? ", PPCIe " : "", d->ppcie_capable ? ppcie : "",
-                          d->mode_source == CC_MODE_SOURCE_NVML ? "NVML" : "BAR0");
+                r = asprintf(&message, "%s: CC mode %s%s%s, read through %s", d->bdf, mode,
+                             d->ppcie_capable ? ", PPCIe " : "", d->ppcie_capable ? ppcie : "", through);
+        if (r < 0)
+                return;
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(CC_MESSAGE_MODE_READ),
+                   "CC_GPU=%s", d->bdf,
+                   "CC_MODE=%s", mode,
+                   "CC_PPCIE_MODE=%s", ppcie,
+                   "CC_MODE_SOURCE=%s", cc_mode_source_to_string(d->mode_source),
+                   LOG_MESSAGE("%s", message),
+                   NULL);
 }
 
 /* NVML answers for a GPU bound to nvidia; BAR0 for the rest, and for a GPU

@@ -170,12 +170,13 @@ static const char *value_problem(KeyKind kind, const char *key, const char *v, c
 static int refuse(CcError *err, const TomlDoc *doc, const TomlItem *item, unsigned line, const char *value,
                   const char *problem) {
         size_t n = toml_item_path_len(doc, item);
-        const char *parts[n ? n : 1];
+        _cleanup_free_ const char **parts = calloc(n ? n : 1, sizeof(char *));
         _cleanup_free_ char *path = NULL, *shown = NULL;
 
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; parts && i < n; i++)
                 parts[i] = toml_item_path_part(doc, item, i);
-        path = toml_path_to_string(parts, n);
+        if (parts)
+                path = toml_path_to_string(parts, n);
         if (!value)
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EPERM, "line %u: %s %s", line, strempty(path),
                                     problem);

@@ -29,12 +29,13 @@ static bool is_edited_key(const char *key) {
 
 static int refuse(CcError *err, const TomlDoc *doc, const TomlItem *item, const char *what) {
         size_t n = toml_item_path_len(doc, item);
-        const char *parts[n ? n : 1];
+        _cleanup_free_ const char **parts = calloc(n ? n : 1, sizeof(char *));
         _cleanup_free_ char *path = NULL;
 
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; parts && i < n; i++)
                 parts[i] = toml_item_path_part(doc, item, i);
-        path = toml_path_to_string(parts, n);
+        if (parts)
+                path = toml_path_to_string(parts, n);
         return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "line %u: %s: %s", item->line,
                             strempty(path), what);
 }

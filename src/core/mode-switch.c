@@ -1,9 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <sys/eventfd.h>
 
 #include "cc-ready.h"
 #include "in-use.h"
@@ -11,6 +8,7 @@
 #include "mode-switch.h"
 #include "pci-sysfs.h"
 #include "strv.h"
+#include "work-thread.h"
 
 struct CcSwitch {
         HwHost *host;
@@ -26,13 +24,7 @@ struct CcSwitch {
         bool timeouts_set;
         bool sequential;
 
-        pthread_t thread;
-        bool started;
-        bool joined;
-        atomic_bool finished;
-        int done_fd;
-
-        int result;
+        WorkThread *worker;
         CcError error;
         bool refused;            /* a device was in use: nothing touched */
         char refused_device[16];
@@ -63,7 +55,6 @@ int cc_switch_new(HwHost *h, const char *state_dir, TargetMode mode,
                 return -ENOMEM;
         s->host = h;
         s->mode = mode;
-        s->done_fd = -1;
         s->state_dir = strdup(state_dir);
         s->outcomes = calloc(n_targets ? n_targets : 1, sizeof(CcSwitchOutcome));
         s->untouched = calloc(n_targets ? n_targets : 1, sizeof(bool));
@@ -87,10 +78,11 @@ int cc_switch_new(HwHost *h, const char *state_dir, TargetMode mode,
 CcSwitch *cc_switch_free(CcSwitch *s) {
         if (!s)
                 return NULL;
-        if (s->started && !s->joined)
-                pthread_join(s->thread, NULL);
-        if (s->done_fd >= 0)
-                close(s->done_fd);
+        /* Joins a switch still running: each of its steps is bounded (the
+         * sysfs writes by their deadline, the boot waits by the chip's
+         * timeouts), and one cut short by a kill is finished from the
+         * intent record at the next start. */
+        work_thread_free(s->worker);
         cc_switch_targets_free(s->targets, s->n_targets);
         free(s->outcomes);
         free(s->untouched);
@@ -130,7 +122,7 @@ static int read_status(CcSwitch *s, size_t i, const CcTimeouts *wait, Bar0 **ret
          * capability has a fallback, so a missing file is no error. */
         r = pci_config_open(s->host, t->bdf, &cfg);
         if (r < 0)
-                log_debug("%s: cannot open config space: %s", t->bdf, strerror(-r));
+                log_debug_errno(r, "%s: cannot open config space: %m", t->bdf);
 
         if (wait)
                 r = cc_wait_ready(cfg, bar, t->chip, wait, err);
@@ -219,21 +211,21 @@ static void *device_reset_and_verify(void *userdata) {
         return NULL;
 }
 
-/* Runs fn for every task, all at once or one after another. */
+/* Runs fn for every task, all at once or one after another (also when a
+ * thread cannot be had: the device's work is the same either way). */
 static void run_tasks(CcSwitch *s, DeviceTask *tasks, void *(*fn)(void *)) {
-        pthread_t threads[s->n_targets];
-        bool spawned[s->n_targets];
+        _cleanup_free_ pthread_t *threads = s->sequential ? NULL : calloc(s->n_targets, sizeof(pthread_t));
+        _cleanup_free_ bool *spawned = calloc(s->n_targets, sizeof(bool));
 
         for (size_t i = 0; i < s->n_targets; i++) {
-                spawned[i] = false;
                 if (tasks[i].result < 0 || s->untouched[i])
                         continue;
-                if (!s->sequential && pthread_create(&threads[i], NULL, fn, &tasks[i]) == 0)
+                if (threads && spawned && pthread_create(&threads[i], NULL, fn, &tasks[i]) == 0)
                         spawned[i] = true;
                 else
                         fn(&tasks[i]);
         }
-        for (size_t i = 0; i < s->n_targets; i++)
+        for (size_t i = 0; spawned && i < s->n_targets; i++)
                 if (spawned[i])
                         pthread_join(threads[i], NULL);
 }
@@ -260,8 +252,11 @@ static int collect_errors(CcSwitch *s, DeviceTask *tasks) {
 
 /* Knobs on every device, then every reset at once, then verify. */
 static int run_phase(CcSwitch *s, TargetMode mode, bool ppcie_off_only) {
-        DeviceTask tasks[s->n_targets];
+        _cleanup_free_ DeviceTask *tasks = calloc(s->n_targets ? s->n_targets : 1, sizeof(DeviceTask));
         int r;
+
+        if (!tasks)
+                return cc_error_set(&s->error, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
 
         for (size_t i = 0; i < s->n_targets; i++)
                 tasks[i] = (DeviceTask) { .sw = s, .index = i, .mode = mode, .ppcie_off_only = ppcie_off_only };
@@ -367,7 +362,7 @@ static int rebind_targets(CcSwitch *s) {
                         }
                 }
                 if (r < 0) {
-                        log_warning("%s: cannot bind back to %s: %s", t->bdf, t->driver, strerror(-r));
+                        log_warning_errno(r, "%s: cannot bind back to %s: %m", t->bdf, t->driver);
                         if (ret == 0 && !cc_error_is_set(&s->error))
                                 ret = cc_error_set(&s->error, CC_ERROR_HARDWARE_FAILURE, r,
                                                    "%s: switched, but cannot bind back to %s: %s",
@@ -466,52 +461,36 @@ static int run_switch(CcSwitch *s) {
         return r;
 }
 
-static void *switch_thread(void *userdata) {
+static int switch_work(void *userdata, CcError *err) {
         CcSwitch *s = userdata;
-        uint64_t one = 1;
+        int r;
 
-        s->result = run_switch(s);
-        atomic_store(&s->finished, true);
-        if (write(s->done_fd, &one, sizeof(one)) < 0)
-                log_error("cannot signal the end of the switch: %m");
-        return NULL;
+        r = run_switch(s);
+        if (r < 0)
+                *err = s->error;
+        return r;
 }
 
 int cc_switch_start(CcSwitch *s) {
-        int r;
-
         assert(s);
-        assert(!s->started);
+        assert(!s->worker);
 
-        s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (s->done_fd < 0)
-                return -errno;
-        r = pthread_create(&s->thread, NULL, switch_thread, s);
-        if (r != 0)
-                return -r;
-        s->started = true;
-        return 0;
+        return work_thread_start(switch_work, s, &s->worker);
 }
 
 int cc_switch_get_fd(CcSwitch *s) {
-        return s->done_fd;
+        return s->worker ? work_thread_get_fd(s->worker) : -1;
 }
 
 bool cc_switch_done(CcSwitch *s) {
-        return s->started && atomic_load(&s->finished);
+        return s->worker && work_thread_done(s->worker);
 }
 
 int cc_switch_finish(CcSwitch *s, CcError *err) {
         assert(s);
-        assert(s->started);
+        assert(s->worker);
 
-        if (!s->joined) {
-                pthread_join(s->thread, NULL);
-                s->joined = true;
-        }
-        if (s->result < 0 && err)
-                *err = s->error;
-        return s->result;
+        return work_thread_finish(s->worker, err);
 }
 
 TargetMode cc_switch_mode(const CcSwitch *s) {

@@ -729,8 +729,10 @@ static char *path_n(char **parts, size_t n) {
 
 /* The table's path followed by the first n parts of a key. */
 static char *path_2(char **table, size_t n_table, char **parts, size_t n) {
-        const char *all[n_table + n + 1];
+        _cleanup_free_ const char **all = calloc(n_table + n + 1, sizeof(char *));
 
+        if (!all)
+                return NULL;
         for (size_t i = 0; i < n_table; i++)
                 all[i] = table[i];
         for (size_t i = 0; i < n; i++)

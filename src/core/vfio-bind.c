@@ -1,9 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <sys/eventfd.h>
 
 #include "in-use.h"
 #include "kmod-vfio.h"
@@ -11,6 +7,7 @@
 #include "pci-sysfs.h"
 #include "strv.h"
 #include "vfio-bind.h"
+#include "work-thread.h"
 
 struct CcVfioJob {
         HwHost *host;
@@ -26,11 +23,7 @@ struct CcVfioJob {
         bool refused;            /* a device was in use: nothing touched */
         char refused_device[16];
 
-        pthread_t thread;
-        bool started, joined;
-        atomic_bool finished;
-        int done_fd;
-        int result;
+        WorkThread *worker;
         CcError error;
 };
 
@@ -57,7 +50,6 @@ int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, const CcCd
         }
         j->plan = plan;
         j->host = h;
-        j->done_fd = -1;
         j->failed_group = -1;
         j->state_dir = strdup(state_dir);
         j->cdi = cc_cdi_devices_copy(cdi);
@@ -71,10 +63,9 @@ int cc_vfio_job_new(HwHost *h, const char *state_dir, VfioPlan *plan, const CcCd
 CcVfioJob *cc_vfio_job_free(CcVfioJob *j) {
         if (!j)
                 return NULL;
-        if (j->started && !j->joined)
-                pthread_join(j->thread, NULL);
-        if (j->done_fd >= 0)
-                close(j->done_fd);
+        /* Joins a job still running: its sysfs writes are bounded, and
+         * leaving it would lose the record's last update. */
+        work_thread_free(j->worker);
         cc_vfio_plan_free(j->plan);
         cc_cdi_devices_free(j->cdi);
         free(j->outcomes);
@@ -262,7 +253,7 @@ static int run_bind(CcVfioJob *j, VfioRecord *record, Step *steps, size_t n_step
                                                steps[i].device->driver, VFIO_RECORD_BOUND);
                 r = vfio_record_save(record);
                 if (r < 0)
-                        log_warning("Bound, but cannot update the record in %s: %s", j->state_dir, strerror(-r));
+                        log_warning_errno(r, "Bound, but cannot update the record in %s: %m", j->state_dir);
                 return 0;
         }
 
@@ -278,7 +269,7 @@ static int run_bind(CcVfioJob *j, VfioRecord *record, Step *steps, size_t n_step
         }
         r = vfio_record_save(record);
         if (r < 0)
-                log_warning("Cannot update the record in %s: %s", j->state_dir, strerror(-r));
+                log_warning_errno(r, "Cannot update the record in %s: %m", j->state_dir);
         return -(j->error.errno_value ? j->error.errno_value : EIO);
 }
 
@@ -326,7 +317,7 @@ static int run_unbind(CcVfioJob *j, VfioRecord *record, Step *steps, size_t n_st
         }
         r = vfio_record_save(record);
         if (r < 0)
-                log_warning("Cannot update the record in %s: %s", j->state_dir, strerror(-r));
+                log_warning_errno(r, "Cannot update the record in %s: %m", j->state_dir);
         return ret;
 }
 
@@ -378,54 +369,31 @@ int cc_vfio_job_run(CcVfioJob *j, CcError *err) {
         if (!j->refused && cc_vfio_cdi_update(j->host, j->cdi, &cdi_err) < 0)
                 log_warning("Cannot update the CDI specifications: %s", cdi_err.message);
 
-        j->result = r;
         if (r < 0 && err)
                 *err = j->error;
         return r;
 }
 
-static void *job_thread(void *userdata) {
-        CcVfioJob *j = userdata;
-        uint64_t one = 1;
-
-        (void) cc_vfio_job_run(j, NULL);
-        atomic_store(&j->finished, true);
-        if (write(j->done_fd, &one, sizeof(one)) < 0)
-                log_error("cannot signal the end of the VFIO job: %m");
-        return NULL;
+static int job_work(void *userdata, CcError *err) {
+        return cc_vfio_job_run(userdata, err);
 }
 
 int cc_vfio_job_start(CcVfioJob *j) {
-        int r;
-
         assert(j);
-        assert(!j->started);
+        assert(!j->worker);
 
-        j->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (j->done_fd < 0)
-                return -errno;
-        r = pthread_create(&j->thread, NULL, job_thread, j);
-        if (r != 0)
-                return -r;
-        j->started = true;
-        return 0;
+        return work_thread_start(job_work, j, &j->worker);
 }
 
 int cc_vfio_job_get_fd(CcVfioJob *j) {
-        return j->done_fd;
+        return j->worker ? work_thread_get_fd(j->worker) : -1;
 }
 
 int cc_vfio_job_finish(CcVfioJob *j, CcError *err) {
         assert(j);
-        assert(j->started);
+        assert(j->worker);
 
-        if (!j->joined) {
-                pthread_join(j->thread, NULL);
-                j->joined = true;
-        }
-        if (j->result < 0 && err)
-                *err = j->error;
-        return j->result;
+        return work_thread_finish(j->worker, err);
 }
 
 VfioAction cc_vfio_job_action(const CcVfioJob *j) {

@@ -13,6 +13,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "pci-sysfs.h"
+#include "strbuf.h"
 #include "strv.h"
 #include "vfio-cdi.h"
 
@@ -84,42 +85,6 @@ CcCdiDevice *cc_cdi_devices_new(const CcInventory *inv, const char *gpu_kind) {
 }
 
 /* ------------------------------------------------------------ text */
-
-typedef struct Buffer {
-        char *data;
-        size_t size, cap;
-        bool oom;
-} Buffer;
-
-static void buf_printf(Buffer *b, const char *fmt, ...) _printf_(2, 3);
-static void buf_printf(Buffer *b, const char *fmt, ...) {
-        va_list ap;
-        int k;
-
-        if (b->oom)
-                return;
-        for (;;) {
-                va_start(ap, fmt);
-                k = vsnprintf(b->data ? b->data + b->size : NULL, b->data ? b->cap - b->size : 0, fmt, ap);
-                va_end(ap);
-                if (k < 0) {
-                        b->oom = true;
-                        return;
-                }
-                if (b->data && b->size + (size_t) k < b->cap) {
-                        b->size += (size_t) k;
-                        return;
-                }
-                size_t ncap = (b->cap + (size_t) k + 1) * 2;
-                char *n = realloc(b->data, ncap);
-                if (!n) {
-                        b->oom = true;
-                        return;
-                }
-                b->data = n;
-                b->cap = ncap;
-        }
-}
 
 /* One device of a spec, as read from sysfs. */
 typedef struct SpecDevice {
@@ -275,25 +240,25 @@ static int collect(HwHost *h, const CcCdiDevice *devices, Spec **ret, size_t *re
         return 0;
 }
 
-static int spec_text(const Spec *s, Buffer *b) {
+static int spec_text(const Spec *s, StrBuf *b) {
         bool legacy = false, iommufd = false;
 
-        buf_printf(b, CDI_HEADER ": the devices of %s bound to VFIO.  Do not edit.\n"
+        strbuf_printf(b, CDI_HEADER ": the devices of %s bound to VFIO.  Do not edit.\n"
                       "cdiVersion: \"0.5.0\"\nkind: %s\ndevices:\n", s->kind, s->kind);
         for (size_t i = 0; i < s->n_devices; i++) {
                 const SpecDevice *d = &s->devices[i];
 
-                buf_printf(b, "  - name: \"%d\"\n    containerEdits:\n      deviceNodes:\n", d->id);
+                strbuf_printf(b, "  - name: \"%d\"\n    containerEdits:\n      deviceNodes:\n", d->id);
                 for (char **node = d->nodes; node && *node; node++)
-                        buf_printf(b, "        - path: %s\n", *node);
+                        strbuf_printf(b, "        - path: %s\n", *node);
                 legacy = legacy || !d->iommufd;
                 iommufd = iommufd || d->iommufd;
         }
-        buf_printf(b, "containerEdits:\n  deviceNodes:\n");
+        strbuf_printf(b, "containerEdits:\n  deviceNodes:\n");
         if (legacy)
-                buf_printf(b, "    - path: /dev/vfio/vfio\n");
+                strbuf_printf(b, "    - path: /dev/vfio/vfio\n");
         if (iommufd)
-                buf_printf(b, "    - path: /dev/iommu\n");
+                strbuf_printf(b, "    - path: /dev/iommu\n");
         return b->oom ? -ENOMEM : 0;
 }
 
@@ -381,13 +346,13 @@ int cc_vfio_cdi_update(HwHost *h, const CcCdiDevice *devices, CcError *err) {
                 }
         }
         for (size_t i = 0; i < n_specs; i++) {
-                Buffer b = {};
+                StrBuf b = {};
                 char *path = cc_vfio_cdi_path(h, specs[i].kind);
 
                 r = path ? spec_text(&specs[i], &b) : -ENOMEM;
                 if (r >= 0)
-                        r = write_file_atomic(path, b.data, b.size, 0644);
-                free(b.data);
+                        r = write_file_atomic(path, b.data, b.len, 0644);
+                strbuf_done(&b);
                 if (r < 0) {
                         r = cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot write %s: %s", strempty(path),
                                          strerror(-r));

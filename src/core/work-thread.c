@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
@@ -13,6 +14,7 @@ struct WorkThread {
         void *userdata;
         pthread_t thread;
         bool joined;
+        atomic_bool done;
         int done_fd;
         int result;
         CcError error;
@@ -23,6 +25,7 @@ static void *work_main(void *userdata) {
         uint64_t one = 1;
 
         w->result = w->fn(w->userdata, &w->error);
+        atomic_store(&w->done, true);
         /* The eventfd write orders the result before the loop's read. */
         if (write(w->done_fd, &one, sizeof(one)) < 0)
                 log_error("Cannot signal the end of a worker thread: %m");
@@ -57,6 +60,11 @@ int work_thread_start(WorkFunction fn, void *userdata, WorkThread **ret) {
 int work_thread_get_fd(const WorkThread *w) {
         assert(w);
         return w->done_fd;
+}
+
+bool work_thread_done(const WorkThread *w) {
+        assert(w);
+        return atomic_load(&w->done);
 }
 
 int work_thread_finish(WorkThread *w, CcError *err) {

@@ -65,11 +65,10 @@ int ctl_bus_open(CtlBusKind kind, const char *address, bool interactive, sd_bus 
 
         switch (kind) {
         case CTL_BUS_SYSTEM:
-                /* Honours DBUS_SYSTEM_BUS_ADDRESS. */
-                r = sd_bus_open_system(&bus);
+                r = bus_open_spec("system", &bus);
                 break;
         case CTL_BUS_SESSION:
-                r = sd_bus_open_user(&bus);
+                r = bus_open_spec("session", &bus);
                 break;
         case CTL_BUS_ADDRESS:
                 r = bus_open_address(address, &bus);

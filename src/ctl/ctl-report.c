@@ -26,12 +26,16 @@ static void print_list(FILE *f, const char *what, const char *const *l, size_t n
 }
 
 void ctl_report_mode(FILE *f, const CtlHost *before, const CtlHost *after, const char *mode, const char *gpu) {
-        const char *switched[after->n_devices + 1], *already[after->n_devices + 1];
+        _cleanup_free_ const char **switched = calloc(after->n_devices + 1, sizeof(char *));
+        _cleanup_free_ const char **already = calloc(after->n_devices + 1, sizeof(char *));
         size_t n_switched = 0, n_already = 0;
         char what[128];
 
         assert(f);
         assert(mode);
+
+        if (!switched || !already)
+                return;
 
         for (size_t i = 0; i < after->n_devices; i++) {
                 const CtlDevice *d = &after->devices[i], *was;
@@ -86,11 +90,14 @@ static void report_group(FILE *f, const CtlHost *before, const CtlHost *after, c
 
 void ctl_report_vfio(FILE *f, const CtlHost *before, const CtlHost *after, bool bind,
                      const char (*addresses)[CTL_BDF_MAX], size_t n) {
-        int32_t done[after->n_devices + 1];
+        _cleanup_free_ int32_t *done = calloc(after->n_devices + 1, sizeof(int32_t));
         size_t n_done = 0;
 
         assert(f);
         assert(addresses || n == 0);
+
+        if (!done)
+                return;
 
         for (size_t i = 0; i < after->n_devices; i++) {
                 const CtlDevice *d = &after->devices[i], *was = find(before, d->address);

@@ -106,20 +106,19 @@ static void finish(AuthQuery *q, bool authorized, const char *denial) {
         q->authorized = authorized;
         q->slot = sd_bus_slot_unref(q->slot);
         if (!authorized) {
-                char uid[32], action[160];
-                const char *fields[] = { uid, action, NULL };
-
                 free(q->denial);
                 q->denial = strdup(denial);
-                snprintf(uid, sizeof(uid), "CC_UID=%u", (unsigned) q->uid);
-                snprintf(action, sizeof(action), "CC_ACTION=%s", q->action);
-                log_event(LOG_NOTICE, CC_MESSAGE_AUTH_DENIED, fields,
-                          "Denied %s to uid %u: %s", q->action, (unsigned) q->uid, denial);
+                log_struct(LOG_NOTICE,
+                           LOG_MESSAGE_ID(CC_MESSAGE_AUTH_DENIED),
+                           "CC_UID=%u", (unsigned) q->uid,
+                           "CC_ACTION=%s", q->action,
+                           LOG_MESSAGE("Denied %s to uid %u: %s", q->action, (unsigned) q->uid, denial),
+                           NULL);
         }
 
         r = sd_bus_enqueue_for_read(q->authorizer->bus, q->request);
         if (r < 0) {
-                log_error("cannot queue the authorized call again: %s", strerror(-r));
+                log_error_errno(r, "Cannot queue the authorized call again: %m");
                 g_hash_table_remove(q->authorizer->queries, q->request);
         }
 }

@@ -29,15 +29,17 @@ int daemon_new(Daemon **ret) {
 Daemon *daemon_free(Daemon *d) {
         if (!d)
                 return NULL;
-        /* A switch still running is left to the intent record: joining here
-         * would hang the exit on hardware timeouts. */
+        /* Reached with an operation still running only when the loop failed
+         * (a SIGTERM waits for it).  Its worker is joined: each of its steps
+         * is bounded, and what a kill cuts short is finished from the state
+         * directory's records at the next start. */
         d->switch_source = sd_event_source_unref(d->switch_source);
-        d->switch_request = sd_bus_message_unref(d->switch_request);
         cc_switch_free(d->active_switch);
         vfio_control_done(d);
         kata_control_done(d);
         daemon_rescan_job_free(d->rescan_job);
         plan_control_done(d);
+        operation_free(d->operation);
         authorizer_free(d->authorizer);
         sd_bus_flush_close_unref(d->bus);
         sd_event_unref(d->event);
@@ -50,14 +52,6 @@ Daemon *daemon_free(Daemon *d) {
         free(d->last_error);
         free(d);
         return NULL;
-}
-
-static int open_bus(const char *spec, sd_bus **ret) {
-        if (!spec || streq(spec, "system"))
-                return sd_bus_open_system(ret);
-        if (streq(spec, "session"))
-                return sd_bus_open_user(ret);
-        return bus_open_address(spec, ret);
 }
 
 static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -115,9 +109,9 @@ int daemon_connect_bus(Daemon *d, const char *bus_spec) {
         r = bus_errors_register();
         if (r < 0)
                 return r;
-        r = open_bus(bus_spec, &d->bus);
+        r = bus_open_spec(bus_spec, &d->bus);
         if (r < 0)
-                return log_error("Cannot connect to the %s bus: %s", bus_spec ? bus_spec : "system", strerror(-r)), r;
+                return log_error_errno(r, "Cannot connect to the %s bus: %m", bus_spec ? bus_spec : "system");
         r = authorizer_new(d->bus, &d->authorizer);
         if (r < 0)
                 return r;
@@ -136,40 +130,8 @@ int daemon_connect_bus(Daemon *d, const char *bus_spec) {
         return sd_bus_request_name_async(d->bus, NULL, CC_BUS_NAME, 0, on_name_acquired, d);
 }
 
-bool daemon_busy(const Daemon *d) {
-        return d->active_switch || d->vfio_job || d->kata_job || d->rescan_job;
-}
-
-int daemon_check_idle(const Daemon *d, sd_bus_error *error) {
-        if (d->active_switch)
-                return sd_bus_error_setf(error, CC_ERROR_PREFIX "Busy",
-                                         "A switch to mode %s is in progress; try again when it is done",
-                                         target_mode_to_string(cc_switch_mode(d->active_switch)));
-        if (d->vfio_job)
-                return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy",
-                                        "A VFIO bind or unbind is in progress; try again when it is done");
-        if (d->kata_job)
-                return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy",
-                                        "A Kata artifact installation or removal is in progress; try again when it is done");
-        if (d->rescan_job)
-                return sd_bus_error_set(error, CC_ERROR_PREFIX "Busy",
-                                        "A rescan of the PCI devices is in progress; try again when it is done");
-        return 0;
-}
-
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Daemon *d = userdata;
-
-        if (daemon_busy(d)) {
-                /* Finish the operation rather than leave devices half done;
-                 * a pull, which may take long, is cancelled instead. */
-                log_info("Stopping once the operation in progress is done");
-                d->exit_requested = true;
-                d->exit_code = 0;
-                kata_control_stop(d);
-                return 0;
-        }
-        sd_event_exit(d->event, 0);
+        operation_request_exit(userdata, 0);
         return 0;
 }
 

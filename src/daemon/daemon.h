@@ -13,6 +13,7 @@
 #include "device.h"
 #include "hw-host.h"
 #include "mode-switch.h"
+#include "operation.h"
 #include "vfio-plan.h"
 
 #define CC_BUS_NAME "org.nvidia.ConfidentialCompute"
@@ -29,7 +30,7 @@ typedef enum ModeState {
         MODE_STATE_FAILED,
 } ModeState;
 
-typedef struct Daemon {
+struct Daemon {
         sd_event *event;
         sd_bus *bus;
         Authorizer *authorizer;
@@ -50,11 +51,11 @@ typedef struct Daemon {
         ModeState state_before_switch;  /* given back when a switch is refused */
         char *last_error;
 
+        /* The one mutating operation (operation.h), and its job: at most
+         * one of these is set while it runs. */
+        Operation *operation;
         CcSwitch *active_switch;
         sd_event_source *switch_source;
-        sd_bus_message *switch_request;  /* the call to answer; NULL when internal */
-
-        /* The other mutating operations; at most one of the three runs. */
         struct VfioJob *vfio_job;
         struct KataJob *kata_job;
         struct RescanJob *rescan_job;
@@ -74,7 +75,7 @@ typedef struct Daemon {
 
         bool exit_requested;
         int exit_code;
-} Daemon;
+};
 
 int daemon_new(Daemon **ret);
 Daemon *daemon_free(Daemon *d);
@@ -92,14 +93,12 @@ int bus_gpu_register(Daemon *d);
 char *bus_gpu_path(const char *bdf);
 int bus_manager_emit_changed(Daemon *d, const char *property, ...) _sentinel_;
 
-/* One mutating operation at a time (mode switch, VFIO bind or unbind,
- * artifact install or removal).  daemon_check_idle() returns 0 when none
- * runs, else a Busy error naming the one that does. */
-bool daemon_busy(const Daemon *d);
-int daemon_check_idle(const Daemon *d, sd_bus_error *error);
-
 /* Mode switching on the bus (mode-control.c). */
 /* SetMode(s) of the Manager (bdf NULL: every capable device) or of one Gpu. */
+/* The mode argument of SetMode and PlanSetMode, read once the caller is
+ * authorized: InvalidArgument past MODE_NAME_MAX bytes or unless exactly
+ * on, off, devtools or ppcie. */
+int mode_control_read_mode(sd_bus_message *m, TargetMode *ret, sd_bus_error *error);
 int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error);
 int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size_t n,
                        sd_bus_message *request, sd_bus_error *error);

@@ -36,7 +36,6 @@
 
 typedef struct KataJob {
         Daemon *daemon;
-        sd_bus_message *request;
         char *runtime_class;
         char *reference;
         int pull_secret_fd;   /* the daemon's copies, -1: none */
@@ -72,7 +71,6 @@ typedef struct KataJob {
 static KataJob *kata_job_free(KataJob *j) {
         if (!j)
                 return NULL;
-        sd_bus_message_unref(j->request);
         /* The worker first: it may still use the rest. */
         sd_event_source_disable_unref(j->worker_source);
         work_thread_free(j->worker);
@@ -190,38 +188,37 @@ static void emit_progress(Daemon *d) {
 /* ------------------------------------------------------------- journal */
 
 static void log_refused(const char *runtime_class, const char *reference, const CcError *e) {
-        char class_field[96], ref_field[512], error_field[48];
-        const char *fields[] = { class_field, ref_field, error_field, NULL };
-
-        snprintf(class_field, sizeof(class_field), "CC_RUNTIME_CLASS=%s", runtime_class);
-        snprintf(ref_field, sizeof(ref_field), "CC_REFERENCE=%s", strempty(reference));
-        snprintf(error_field, sizeof(error_field), "CC_ERROR=%s", cc_error_kind_to_string(e->kind));
-        log_event(LOG_ERR, CC_MESSAGE_ARTIFACTS_REFUSED, fields, "Kata artifacts of %s for runtime class %s not installed: %s",
-                  strempty(reference), runtime_class, e->message);
+        log_struct(LOG_ERR,
+                   LOG_MESSAGE_ID(CC_MESSAGE_ARTIFACTS_REFUSED),
+                   "CC_RUNTIME_CLASS=%s", runtime_class,
+                   "CC_REFERENCE=%s", strempty(reference),
+                   "CC_ERROR=%s", cc_error_kind_to_string(e->kind),
+                   LOG_MESSAGE("Kata artifacts of %s for runtime class %s not installed: %s", strempty(reference),
+                               runtime_class, e->message),
+                   NULL);
 }
 
 static void log_installed(const KataRecord *r) {
-        char class_field[96], ref_field[512], digest_field[96], dir_field[512];
-        const char *fields[] = { class_field, ref_field, digest_field, dir_field, NULL };
-
-        snprintf(class_field, sizeof(class_field), "CC_RUNTIME_CLASS=%s", r->name);
-        snprintf(ref_field, sizeof(ref_field), "CC_REFERENCE=%s", r->reference);
-        snprintf(digest_field, sizeof(digest_field), "CC_DIGEST=%s", r->digest);
-        snprintf(dir_field, sizeof(dir_field), "CC_DIRECTORY=%s", r->directory);
-        log_event(LOG_INFO, CC_MESSAGE_ARTIFACTS_INSTALLED, fields,
-                  "Kata artifacts of %s (%s) installed in %s for runtime class %s%s", r->reference, r->digest,
-                  r->directory, r->name, r->containerd_handler[0] ? ", registered with containerd" : "");
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(CC_MESSAGE_ARTIFACTS_INSTALLED),
+                   "CC_RUNTIME_CLASS=%s", r->name,
+                   "CC_REFERENCE=%s", r->reference,
+                   "CC_DIGEST=%s", r->digest,
+                   "CC_DIRECTORY=%s", r->directory,
+                   LOG_MESSAGE("Kata artifacts of %s (%s) installed in %s for runtime class %s%s", r->reference,
+                               r->digest, r->directory, r->name,
+                               r->containerd_handler[0] ? ", registered with containerd" : ""),
+                   NULL);
 }
 
 static void log_removed(const KataRecord *r) {
-        char class_field[96], digest_field[96], dir_field[512];
-        const char *fields[] = { class_field, digest_field, dir_field, NULL };
-
-        snprintf(class_field, sizeof(class_field), "CC_RUNTIME_CLASS=%s", r->name);
-        snprintf(digest_field, sizeof(digest_field), "CC_DIGEST=%s", r->digest);
-        snprintf(dir_field, sizeof(dir_field), "CC_DIRECTORY=%s", r->directory);
-        log_event(LOG_INFO, CC_MESSAGE_ARTIFACTS_REMOVED, fields, "Kata artifacts of runtime class %s removed from %s",
-                  r->name, r->directory);
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(CC_MESSAGE_ARTIFACTS_REMOVED),
+                   "CC_RUNTIME_CLASS=%s", r->name,
+                   "CC_DIGEST=%s", r->digest,
+                   "CC_DIRECTORY=%s", r->directory,
+                   LOG_MESSAGE("Kata artifacts of runtime class %s removed from %s", r->name, r->directory),
+                   NULL);
 }
 
 /* --------------------------------------------------------------- finish */
@@ -244,19 +241,13 @@ static void job_end(Daemon *d, KataRecord *rec, int r, const CcError *e) {
         else if (r < 0)
                 log_error("Runtime class %s installed, but: %s", j->runtime_class, e->message);
 
-        if (j->request) {
-                if (r < 0) {
-                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                        bus_error_from_cc(&error, e);
-                        (void) sd_bus_reply_method_error(j->request, &error);
-                } else if (!path)
-                        (void) sd_bus_reply_method_errno(j->request, ENOMEM, NULL);
-                else
-                        (void) sd_bus_reply_method_return(j->request, "o", path);
-        }
+        if (r >= 0 && !path) {
+                CcError oom = CC_ERROR_INIT;
 
-        if (d->exit_requested)
-                sd_event_exit(d->event, d->exit_code);
+                r = cc_error_set(&oom, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
+                operation_end(d, r, &oom, NULL);
+        } else
+                operation_end(d, r, e, "o", path);
 }
 
 /* Replies and ends a removal. */
@@ -264,22 +255,15 @@ static void remove_end(Daemon *d, int r, const CcError *e) {
         _cleanup_(kata_job_freep) KataJob *j = TAKE_PTR(d->kata_job);
         ssize_t i;
 
-        if (r < 0) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
+        if (r < 0)
                 log_error("Cannot remove runtime class %s: %s", j->runtime_class, e->message);
-                bus_error_from_cc(&error, e);
-                (void) sd_bus_reply_method_error(j->request, &error);
-        } else {
+        else {
                 i = record_index(d, j->runtime_class);
                 assert(i >= 0);
                 log_removed(d->runtime_classes[i]);
                 unpublish_record(d, (size_t) i);
-                (void) sd_bus_reply_method_return(j->request, NULL);
         }
-
-        if (d->exit_requested)
-                sd_event_exit(d->event, d->exit_code);
+        operation_end(d, r, e, NULL);
 }
 
 static void on_restart_done(void *userdata, int r, const CcError *e) {
@@ -567,7 +551,7 @@ static int on_pull_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 
 #define invalid(error, ...) sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument", __VA_ARGS__)
 
-static int new_job(Daemon *d, sd_bus_message *m, const char *runtime_class, const char *reference,
+static int new_job(Daemon *d, const char *runtime_class, const char *reference,
                    const KataOptions *o, KataJob **ret, sd_bus_error *error) {
         _cleanup_(kata_job_freep) KataJob *j = calloc(1, sizeof(KataJob));
         int r;
@@ -576,7 +560,6 @@ static int new_job(Daemon *d, sd_bus_message *m, const char *runtime_class, cons
                 return -ENOMEM;
         j->pull_secret_fd = j->ca_fd = -1;
         j->daemon = d;
-        j->request = sd_bus_message_ref(m);
         j->runtime_class = strdup(runtime_class);
         j->reference = strdup(reference);
         if (!j->runtime_class || !j->reference)
@@ -636,27 +619,30 @@ int kata_control_method_install(Daemon *d, sd_bus_message *m, sd_bus_error *erro
         if (r < 0)
                 return bus_error_from_cc(error, &e);
 
-        r = daemon_check_idle(d, error);
+        r = operation_begin(d, m, error, "A Kata artifact installation or removal");
         if (r < 0)
                 return r;
 
-        r = new_job(d, m, runtime_class, reference, &o, &j, error);
-        if (r < 0)
-                return r;
-        d->kata_job = TAKE_PTR(j);
-        /* A job nobody waits for any more is stopped (on_caller_gone()). */
-        r = sd_bus_track_new(d->bus, &d->kata_job->caller, on_caller_gone, d);
-        if (r >= 0)
-                r = sd_bus_track_add_sender(d->kata_job->caller, m);
-        if (r < 0) {
-                d->kata_job = kata_job_free(d->kata_job);
-                return r;
+        r = new_job(d, runtime_class, reference, &o, &j, error);
+        if (r >= 0) {
+                d->kata_job = TAKE_PTR(j);
+                /* A job nobody waits for any more is stopped (on_caller_gone()). */
+                r = sd_bus_track_new(d->bus, &d->kata_job->caller, on_caller_gone, d);
+                if (r >= 0)
+                        r = sd_bus_track_add_sender(d->kata_job->caller, m);
+                if (r >= 0) {
+                        r = start_work(d, check_work, &e);
+                        if (r < 0) {
+                                log_refused(runtime_class, reference, &e);
+                                r = bus_error_from_cc(error, &e);
+                        }
+                }
+                if (r < 0)
+                        d->kata_job = kata_job_free(d->kata_job);
         }
-        r = start_work(d, check_work, &e);
         if (r < 0) {
-                d->kata_job = kata_job_free(d->kata_job);
-                log_refused(runtime_class, reference, &e);
-                return bus_error_from_cc(error, &e);
+                operation_cancel(d);
+                return r;
         }
         return 1;
 }
@@ -678,7 +664,7 @@ int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error
         if (kata_check_runtime_class(runtime_class, &e) < 0)
                 return bus_error_from_cc(error, &e);
 
-        r = daemon_check_idle(d, error);
+        r = operation_check_idle(d, error);
         if (r < 0)
                 return r;
 
@@ -691,16 +677,20 @@ int kata_control_method_remove(Daemon *d, sd_bus_message *m, sd_bus_error *error
         if (!j)
                 return -ENOMEM;
         j->daemon = d;
-        j->request = sd_bus_message_ref(m);
+        j->pull_secret_fd = j->ca_fd = -1;
         j->runtime_class = strdup(runtime_class);
         if (!j->runtime_class)
                 return -ENOMEM;
         /* Only a job changes d->runtime_classes, and this is the one job. */
         j->removing = d->runtime_classes[i];
+        r = operation_begin(d, m, error, "A Kata artifact installation or removal");
+        if (r < 0)
+                return r;
         d->kata_job = TAKE_PTR(j);
         r = start_work(d, remove_work, &e);
         if (r < 0) {
                 d->kata_job = kata_job_free(d->kata_job);
+                operation_cancel(d);
                 return bus_error_from_cc(error, &e);
         }
         return 1;

@@ -98,9 +98,11 @@ static TargetMode effective_default(const CcConfig *c, const char *tee) {
         TargetMode m = c->default_mode;
 
         if ((m == TARGET_MODE_ON || m == TARGET_MODE_DEVTOOLS) && streq(tee, "none")) {
-                log_event(LOG_WARNING, CC_MESSAGE_NO_HOST_TEE, NULL,
-                          "Default mode %s configured, but the host has neither TDX nor SEV-SNP: using off",
-                          target_mode_to_string(m));
+                log_struct(LOG_WARNING,
+                           LOG_MESSAGE_ID(CC_MESSAGE_NO_HOST_TEE),
+                           LOG_MESSAGE("Default mode %s configured, but the host has neither TDX nor SEV-SNP: "
+                                       "using off", target_mode_to_string(m)),
+                           NULL);
                 return TARGET_MODE_OFF;
         }
         return m;
@@ -143,8 +145,7 @@ static int setup(Daemon *d, const Options *o) {
 
         r = config_directory(o->config_path, &d->config_dir);
         if (r < 0) {
-                log_error("Cannot resolve the directory of %s: %s", o->config_path, strerror(-r));
-                return r;
+                return log_error_errno(r, "Cannot resolve the directory of %s: %m", o->config_path);
         }
 
         r = cc_host_open(o->sysfs_root ? o->sysfs_root : "/", o->simulate, &d->host);
@@ -154,8 +155,7 @@ static int setup(Daemon *d, const Options *o) {
                 return r;
         }
         if (r < 0) {
-                log_error("Cannot use host root %s: %s", o->sysfs_root ? o->sysfs_root : "/", strerror(-r));
-                return r;
+                return log_error_errno(r, "Cannot use host root %s: %m", o->sysfs_root ? o->sysfs_root : "/");
         }
         cc_host_set_write_timeout(d->host, d->config.sysfs_write_timeout_sec);
 
@@ -184,7 +184,7 @@ static int setup(Daemon *d, const Options *o) {
 
         r = kata_control_load(d);
         if (r < 0)
-                log_error("Cannot read the installed runtime classes: %s", strerror(-r));
+                log_error_errno(r, "Cannot read the installed runtime classes: %m");
         return r;
 }
 
@@ -209,7 +209,7 @@ int main(int argc, char *argv[]) {
         if (r >= 0)
                 r = daemon_run(d);
         if (r < 0) {
-                log_error("Exiting: %s", strerror(-r));
+                log_error_errno(r, "Exiting: %m");
                 return EXIT_FAILURE;
         }
         return r;

@@ -96,49 +96,53 @@ static void apply_outcomes(Daemon *d, CcSwitch *sw) {
  * reach the mode (CC_GPU) and the kind of error (CC_ERROR). */
 static void log_outcome(CcSwitch *sw, int r, const CcError *e) {
         const char *mode = target_mode_to_string(cc_switch_mode(sw));
-        char mode_field[32], count_field[32], gpu_field[48], error_field[48];
-        const char *fields[5] = { mode_field, count_field };
+        size_t n = cc_switch_n_outcomes(sw);
+        const char *gpu = NULL;
 
-        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", mode);
-        snprintf(count_field, sizeof(count_field), "CC_GPU_COUNT=%zu", cc_switch_n_outcomes(sw));
         if (r >= 0) {
-                (void) sd_notifyf(false, "STATUS=Mode %s set on %zu device%s", mode, cc_switch_n_outcomes(sw),
-                                  cc_switch_n_outcomes(sw) == 1 ? "" : "s");
-                log_event(LOG_INFO, CC_MESSAGE_SWITCH_FINISHED, fields,
-                          "Confidential-computing mode %s set and verified", mode);
+                (void) sd_notifyf(false, "STATUS=Mode %s set on %zu device%s", mode, n, n == 1 ? "" : "s");
+                log_struct(LOG_INFO,
+                           LOG_MESSAGE_ID(CC_MESSAGE_SWITCH_FINISHED),
+                           "CC_MODE=%s", mode,
+                           "CC_GPU_COUNT=%zu", n,
+                           LOG_MESSAGE("Confidential-computing mode %s set and verified", mode),
+                           NULL);
                 return;
         }
 
-        snprintf(error_field, sizeof(error_field), "CC_ERROR=%s", cc_error_kind_to_string(e->kind));
-        fields[2] = error_field;
-        for (size_t i = 0; i < cc_switch_n_outcomes(sw); i++)
-                if (!cc_switch_outcome(sw, i)->verified) {
-                        snprintf(gpu_field, sizeof(gpu_field), "CC_GPU=%s", cc_switch_outcome(sw, i)->bdf);
-                        fields[3] = gpu_field;
-                        break;
-                }
+        for (size_t i = 0; i < n && !gpu; i++)
+                if (!cc_switch_outcome(sw, i)->verified)
+                        gpu = cc_switch_outcome(sw, i)->bdf;
         (void) sd_notifyf(false, "STATUS=Switch to mode %s failed: %s", mode, e->message);
-        log_event(LOG_ERR, CC_MESSAGE_SWITCH_FAILED, fields, "Switch to confidential-computing mode %s failed: %s",
-                  mode, e->message);
+        /* CC_GPU last: there is none when every device reached the mode
+         * (a failure to bind one back). */
+        log_struct(LOG_ERR,
+                   LOG_MESSAGE_ID(CC_MESSAGE_SWITCH_FAILED),
+                   "CC_MODE=%s", mode,
+                   "CC_GPU_COUNT=%zu", n,
+                   "CC_ERROR=%s", cc_error_kind_to_string(e->kind),
+                   LOG_MESSAGE("Switch to confidential-computing mode %s failed: %s", mode, e->message),
+                   gpu ? "CC_GPU=%s" : NULL, gpu,
+                   NULL);
 }
 
 /* A process held a device the switch would have unbound. */
 static void log_refused(CcSwitch *sw, const CcError *e) {
         const char *mode = target_mode_to_string(cc_switch_mode(sw));
-        char mode_field[32], gpu_field[48];
-        const char *fields[] = { mode_field, gpu_field, "CC_OPERATION=set-mode", NULL };
 
-        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", mode);
-        snprintf(gpu_field, sizeof(gpu_field), "CC_GPU=%s", strempty(cc_switch_refused_device(sw)));
         (void) sd_notifyf(false, "STATUS=Switch to mode %s refused: a device is in use", mode);
-        log_event(LOG_WARNING, CC_MESSAGE_DEVICE_IN_USE, fields, "Switch to mode %s refused, nothing changed: %s",
-                  mode, e->message);
+        log_struct(LOG_WARNING,
+                   LOG_MESSAGE_ID(CC_MESSAGE_DEVICE_IN_USE),
+                   "CC_MODE=%s", mode,
+                   "CC_GPU=%s", strempty(cc_switch_refused_device(sw)),
+                   "CC_OPERATION=set-mode",
+                   LOG_MESSAGE("Switch to mode %s refused, nothing changed: %s", mode, e->message),
+                   NULL);
 }
 
 static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Daemon *d = userdata;
         _cleanup_(cc_switch_freep) CcSwitch *sw = TAKE_PTR(d->active_switch);
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *request = TAKE_PTR(d->switch_request);
         CcError e = CC_ERROR_INIT;
         int r;
 
@@ -160,83 +164,84 @@ static int on_switch_done(sd_event_source *s, int fd, uint32_t revents, void *us
          * and STATUS=, and failing the start would only have systemd reset
          * the GPUs again and again. */
         daemon_notify_ready(d);
-
-        if (request) {
-                if (r < 0) {
-                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                        bus_error_from_cc(&error, &e);
-                        (void) sd_bus_reply_method_error(request, &error);
-                } else
-                        (void) sd_bus_reply_method_return(request, NULL);
-        }
-
-        if (d->exit_requested)
-                sd_event_exit(d->event, d->exit_code);
+        operation_end(d, r, &e, NULL);
         return 0;
 }
 
 int mode_control_start(Daemon *d, TargetMode mode, CcSwitchTarget *targets, size_t n,
                        sd_bus_message *request, sd_bus_error *error) {
         _cleanup_(cc_switch_freep) CcSwitch *sw = NULL;
-        char mode_field[32], gpus_field[64];
-        const char *fields[] = { mode_field, gpus_field, NULL };
         int r;
 
-        r = daemon_check_idle(d, error);
+        r = operation_begin(d, request, error, "A switch to mode %s", target_mode_to_string(mode));
         if (r < 0) {
                 cc_switch_targets_free(targets, n);
                 return r;
         }
 
         if ((mode == TARGET_MODE_ON || mode == TARGET_MODE_DEVTOOLS) && streq(d->host_tee, "none"))
-                log_event(LOG_WARNING, CC_MESSAGE_NO_HOST_TEE, NULL,
-                          "Setting mode %s on a host without TDX or SEV-SNP: the GPUs will refuse to work outside a confidential VM",
-                          target_mode_to_string(mode));
+                log_struct(LOG_WARNING,
+                           LOG_MESSAGE_ID(CC_MESSAGE_NO_HOST_TEE),
+                           LOG_MESSAGE("Setting mode %s on a host without TDX or SEV-SNP: the GPUs will refuse to "
+                                       "work outside a confidential VM", target_mode_to_string(mode)),
+                           NULL);
 
         r = cc_switch_new(d->host, d->state_dir, mode, targets, n, &sw);
-        if (r < 0) {
+        if (r < 0)
                 cc_switch_targets_free(targets, n);
-                return r;
-        }
-        r = cc_switch_start(sw);
-        if (r < 0)
+        if (r >= 0)
+                r = cc_switch_start(sw);
+        if (r >= 0)
+                r = sd_event_add_io(d->event, &d->switch_source, cc_switch_get_fd(sw), EPOLLIN, on_switch_done, d);
+        if (r < 0) {
+                operation_cancel(d);
                 return sd_bus_error_set_errnof(error, r, "Cannot start the switch: %m");
-        r = sd_event_add_io(d->event, &d->switch_source, cc_switch_get_fd(sw), EPOLLIN, on_switch_done, d);
-        if (r < 0)
-                return r;
+        }
 
         d->active_switch = TAKE_PTR(sw);
-        d->switch_request = sd_bus_message_ref(request);
         d->state_before_switch = d->mode_state;
         set_state(d, MODE_STATE_SWITCHING, d->last_error);
 
-        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(mode));
-        snprintf(gpus_field, sizeof(gpus_field), "CC_GPU_COUNT=%zu", n);
-        log_event(LOG_INFO, CC_MESSAGE_SWITCH_STARTED, fields, "Switching %zu device%s to mode %s", n,
-                  n == 1 ? "" : "s", target_mode_to_string(mode));
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(CC_MESSAGE_SWITCH_STARTED),
+                   "CC_MODE=%s", target_mode_to_string(mode),
+                   "CC_GPU_COUNT=%zu", n,
+                   LOG_MESSAGE("Switching %zu device%s to mode %s", n, n == 1 ? "" : "s", target_mode_to_string(mode)),
+                   NULL);
         (void) sd_notifyf(false, "STATUS=Switching %zu device%s to mode %s", n, n == 1 ? "" : "s",
                           target_mode_to_string(mode));
         return 1;
 }
 
-int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error) {
-        CcSwitchTarget *targets = NULL;
-        CcError e = CC_ERROR_INIT;
+int mode_control_read_mode(sd_bus_message *m, TargetMode *ret, sd_bus_error *error) {
         const char *mode_string;
-        TargetMode mode;
-        size_t n = 0;
         int r;
-
-        r = authorizer_check(d->authorizer, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1; /* 1: called again once polkit answers */
 
         r = bus_read_string(m, MODE_NAME_MAX, "mode", &mode_string, error);
         if (r < 0)
                 return r;
-        mode = target_mode_from_string(mode_string);
-        if (mode == TARGET_MODE_INVALID)
+        *ret = target_mode_from_string(mode_string);
+        if (*ret == TARGET_MODE_INVALID)
                 return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument", CC_MODE_INVALID_FMT, mode_string);
+        return 0;
+}
+
+int mode_control_method_set_mode(Daemon *d, sd_bus_message *m, const char *bdf, sd_bus_error *error) {
+        CcSwitchTarget *targets = NULL;
+        CcError e = CC_ERROR_INIT;
+        TargetMode mode;
+        size_t n = 0;
+        int r;
+
+        /* Nothing is read before polkit answered (the authorizer checked
+         * the sizes). */
+        r = authorizer_check(d->authorizer, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* 1: called again once polkit answers */
+
+        r = mode_control_read_mode(m, &mode, error);
+        if (r < 0)
+                return r;
 
         r = cc_switch_select(d->inventory, mode, bdf, &targets, &n, &e);
         if (r < 0)
@@ -248,8 +253,6 @@ int mode_control_resume(Daemon *d) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         CcSwitchTarget *targets = NULL;
         CcError e = CC_ERROR_INIT;
-        char mode_field[32];
-        const char *fields[] = { mode_field, NULL };
         TargetMode mode;
         size_t n = 0;
         int r;
@@ -263,10 +266,12 @@ int mode_control_resume(Daemon *d) {
         if (r == 0)
                 return 0;
 
-        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(mode));
-        log_event(LOG_WARNING, CC_MESSAGE_SWITCH_RESUMED, fields,
-                  "A switch to mode %s was interrupted; finishing it on %zu device%s",
-                  target_mode_to_string(mode), n, n == 1 ? "" : "s");
+        log_struct(LOG_WARNING,
+                   LOG_MESSAGE_ID(CC_MESSAGE_SWITCH_RESUMED),
+                   "CC_MODE=%s", target_mode_to_string(mode),
+                   LOG_MESSAGE("A switch to mode %s was interrupted; finishing it on %zu device%s",
+                               target_mode_to_string(mode), n, n == 1 ? "" : "s"),
+                   NULL);
         r = mode_control_start(d, mode, targets, n, NULL, &error);
         if (r < 0) {
                 log_error("Cannot finish the interrupted switch: %s", error.message ? error.message : strerror(-r));
@@ -283,18 +288,19 @@ int mode_control_apply_default(Daemon *d) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         CcSwitchTarget *targets = NULL;
         CcError e = CC_ERROR_INIT;
-        char mode_field[32];
-        const char *fields[] = { mode_field, NULL };
+        const char *mode = target_mode_to_string(d->default_mode);
         size_t n = 0;
         int r;
 
         if (d->default_mode == TARGET_MODE_INVALID)
                 return 0;
 
-        snprintf(mode_field, sizeof(mode_field), "CC_MODE=%s", target_mode_to_string(d->default_mode));
-        if (streq(cc_inventory_mode(d->inventory), target_mode_to_string(d->default_mode))) {
-                log_event(LOG_INFO, CC_MESSAGE_DEFAULT_MODE, fields, "GPUs already in the default mode %s",
-                          target_mode_to_string(d->default_mode));
+        if (streq(cc_inventory_mode(d->inventory), mode)) {
+                log_struct(LOG_INFO,
+                           LOG_MESSAGE_ID(CC_MESSAGE_DEFAULT_MODE),
+                           "CC_MODE=%s", mode,
+                           LOG_MESSAGE("GPUs already in the default mode %s", mode),
+                           NULL);
                 return 0;
         }
 
@@ -303,8 +309,11 @@ int mode_control_apply_default(Daemon *d) {
                 log_warning("Default mode %s not applied: %s", target_mode_to_string(d->default_mode), e.message);
                 return 0;
         }
-        log_event(LOG_INFO, CC_MESSAGE_DEFAULT_MODE, fields, "Applying the default mode %s",
-                  target_mode_to_string(d->default_mode));
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(CC_MESSAGE_DEFAULT_MODE),
+                   "CC_MODE=%s", mode,
+                   LOG_MESSAGE("Applying the default mode %s", mode),
+                   NULL);
         r = mode_control_start(d, d->default_mode, targets, n, NULL, &error);
         if (r < 0) {
                 log_error("Cannot apply the default mode: %s", error.message ? error.message : strerror(-r));

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <sys/epoll.h>
 
+#include "bus-args.h"
 #include "bus-errors.h"
 #include "daemon.h"
 #include "log.h"
@@ -189,7 +190,7 @@ static int on_plan_done(sd_event_source *s, int fd, uint32_t revents, void *user
                 r = sd_bus_reply_method_error(j->request, &error);
         }
         if (r < 0)
-                log_warning("Cannot send the reply to a plan: %s", strerror(-r));
+                log_warning_errno(r, "Cannot send the reply to a plan: %m");
         return 0;
 }
 
@@ -229,21 +230,16 @@ static PlanJob *plan_job_new(Daemon *d, sd_bus_message *m) {
 int plan_control_method_set_mode(Daemon *d, sd_bus_message *m, sd_bus_error *error) {
         _cleanup_(plan_job_freep) PlanJob *j = NULL;
         CcError e = CC_ERROR_INIT;
-        const char *mode_string;
         TargetMode mode;
         int r;
 
-        r = sd_bus_message_read(m, "s", &mode_string);
-        if (r < 0)
-                return r;
-        mode = target_mode_from_string(mode_string);
-        if (mode == TARGET_MODE_INVALID)
-                return sd_bus_error_setf(error, CC_ERROR_PREFIX "InvalidArgument",
-                                         "Unknown mode \"%s\": expected on, off, devtools or ppcie", mode_string);
-
+        /* As SetMode: polkit first, then the capped read. */
         r = authorizer_check(d->authorizer, m, error);
         if (r <= 0)
                 return r < 0 ? r : 1; /* 1: called again once polkit answers */
+        r = mode_control_read_mode(m, &mode, error);
+        if (r < 0)
+                return r;
         r = check_room(d, error);
         if (r < 0)
                 return r;
@@ -264,13 +260,13 @@ int plan_control_method_bind_vfio(Daemon *d, sd_bus_message *m, sd_bus_error *er
         CcError e = CC_ERROR_INIT;
         int r;
 
-        r = sd_bus_message_read_strv(m, &bdfs);
-        if (r < 0)
-                return r;
-
+        /* As BindVfio: polkit first, then the capped read. */
         r = authorizer_check(d->authorizer, m, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        r = bus_read_strv(m, BUS_ARRAY_MAX, "device addresses", &bdfs, error);
+        if (r < 0)
+                return r;
         r = check_room(d, error);
         if (r < 0)
                 return r;

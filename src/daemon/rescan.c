@@ -83,9 +83,11 @@ static void apply_inventory(Daemon *d, CcInventory *now) {
         if (capable_before != cc_inventory_cc_capable(now))
                 (void) bus_manager_emit_changed(d, "CcCapable", NULL);
         if (added || removed)
-                log_event(LOG_INFO, CC_MESSAGE_DEVICES_CHANGED, NULL,
-                          "Rescan: %zu device%s added, %zu removed, %zu managed", added, added == 1 ? "" : "s",
-                          removed, now->n_devices);
+                log_struct(LOG_INFO,
+                           LOG_MESSAGE_ID(CC_MESSAGE_DEVICES_CHANGED),
+                           LOG_MESSAGE("Rescan: %zu device%s added, %zu removed, %zu managed", added,
+                                       added == 1 ? "" : "s", removed, now->n_devices),
+                           NULL);
 }
 
 /* The scan runs on a worker thread: with GPUs on the nvidia driver it waits
@@ -96,7 +98,6 @@ typedef struct RescanJob {
         Daemon *daemon;
         WorkThread *worker;
         sd_event_source *source;
-        sd_bus_message *request;
         CcInventory *result;
 } RescanJob;
 
@@ -105,7 +106,6 @@ static RescanJob *rescan_job_free(RescanJob *j) {
                 return NULL;
         work_thread_free(j->worker);
         sd_event_source_disable_unref(j->source);
-        sd_bus_message_unref(j->request);
         cc_inventory_free(j->result);
         free(j);
         return NULL;
@@ -121,22 +121,13 @@ static int rescan_work(void *userdata, CcError *err) {
 static int on_rescan_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Daemon *d = userdata;
         _cleanup_(rescan_job_freep) RescanJob *j = TAKE_PTR(d->rescan_job);
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         CcError e = CC_ERROR_INIT;
         int r;
 
-        r = work_thread_finish(TAKE_PTR(j->worker), &e);
-        if (r < 0) {
-                (void) bus_error_from_cc(&error, &e);
-                (void) sd_bus_reply_method_error(j->request, &error);
-        } else {
+        r = work_thread_finish(j->worker, &e);
+        if (r >= 0)
                 apply_inventory(d, TAKE_PTR(j->result));
-                (void) sd_bus_reply_method_return(j->request, NULL);
-        }
-        j = rescan_job_free(TAKE_PTR(j));
-
-        if (d->exit_requested && !daemon_busy(d))
-                sd_event_exit(d->event, d->exit_code);
+        operation_end(d, r, &e, NULL);
         return 0;
 }
 
@@ -147,21 +138,23 @@ int daemon_rescan_start(Daemon *d, sd_bus_message *m, sd_bus_error *error) {
         assert(d);
         assert(m);
 
-        r = daemon_check_idle(d, error);
+        r = operation_begin(d, m, error, "A rescan of the PCI devices");
         if (r < 0)
                 return r;
 
         j = calloc(1, sizeof(RescanJob));
         if (!j)
-                return -ENOMEM;
-        j->daemon = d;
-        r = work_thread_start(rescan_work, j, &j->worker);
-        if (r < 0)
+                r = -ENOMEM;
+        else {
+                j->daemon = d;
+                r = work_thread_start(rescan_work, j, &j->worker);
+        }
+        if (r >= 0)
+                r = sd_event_add_io(d->event, &j->source, work_thread_get_fd(j->worker), EPOLLIN, on_rescan_done, d);
+        if (r < 0) {
+                operation_cancel(d);
                 return sd_bus_error_set_errnof(error, r, "Cannot start the rescan: %m");
-        r = sd_event_add_io(d->event, &j->source, work_thread_get_fd(j->worker), EPOLLIN, on_rescan_done, d);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot start the rescan: %m");
-        j->request = sd_bus_message_ref(m);
+        }
         d->rescan_job = TAKE_PTR(j);
         return 1;
 }

@@ -19,14 +19,12 @@
 struct VfioJob {
         CcVfioJob *job;
         sd_event_source *source;
-        sd_bus_message *request;
 };
 
 static struct VfioJob *vfio_job_free(struct VfioJob *v) {
         if (!v)
                 return NULL;
         sd_event_source_unref(v->source);
-        sd_bus_message_unref(v->request);
         cc_vfio_job_free(v->job);
         free(v);
         return NULL;
@@ -88,25 +86,26 @@ static void log_outcomes(CcVfioJob *job, int r, const CcError *e) {
         VfioAction action = cc_vfio_job_action(job);
 
         if (r < 0 && cc_vfio_job_refused(job)) {
-                char gpu[48], operation[48];
-                const char *fields[] = { gpu, operation, NULL };
-
-                snprintf(gpu, sizeof(gpu), "CC_GPU=%s", strempty(cc_vfio_job_refused_device(job)));
-                snprintf(operation, sizeof(operation), "CC_OPERATION=%s-vfio", vfio_action_to_string(action));
-                log_event(LOG_WARNING, CC_MESSAGE_DEVICE_IN_USE, fields, "VFIO %s refused, nothing changed: %s",
-                          vfio_action_to_string(action), e->message);
+                log_struct(LOG_WARNING,
+                           LOG_MESSAGE_ID(CC_MESSAGE_DEVICE_IN_USE),
+                           "CC_GPU=%s", strempty(cc_vfio_job_refused_device(job)),
+                           "CC_OPERATION=%s-vfio", vfio_action_to_string(action),
+                           LOG_MESSAGE("VFIO %s refused, nothing changed: %s", vfio_action_to_string(action),
+                                       e->message),
+                           NULL);
                 return;
         }
         if (r < 0) {
-                char gpu[48], group[48], error[sizeof(e->message) + 16];
-                const char *fields[] = { gpu, group, error, NULL };
+                int k = e->errno_value ? e->errno_value : EIO;
 
-                snprintf(gpu, sizeof(gpu), "CC_GPU=%s", strempty(cc_vfio_job_failed_device(job)));
-                snprintf(group, sizeof(group), "CC_IOMMU_GROUP=%d", cc_vfio_job_failed_group(job));
-                snprintf(error, sizeof(error), "CC_ERROR=%s (%s)", strerror(e->errno_value ? e->errno_value : EIO),
-                         strerrorname_np(e->errno_value ? e->errno_value : EIO) ?: "?");
                 if (action == VFIO_ACTION_BIND && cc_vfio_job_failed_device(job))
-                        log_event(LOG_ERR, CC_MESSAGE_VFIO_ROLLED_BACK, fields, "VFIO bind failed: %s", e->message);
+                        log_struct(LOG_ERR,
+                                   LOG_MESSAGE_ID(CC_MESSAGE_VFIO_ROLLED_BACK),
+                                   "CC_GPU=%s", cc_vfio_job_failed_device(job),
+                                   "CC_IOMMU_GROUP=%d", cc_vfio_job_failed_group(job),
+                                   "CC_ERROR=%s (%s)", strerror(k), strerrorname_np(k) ?: "?",
+                                   LOG_MESSAGE("VFIO bind failed: %s", e->message),
+                                   NULL);
                 else
                         log_error("VFIO %s failed: %s", vfio_action_to_string(action), e->message);
                 return;
@@ -114,21 +113,26 @@ static void log_outcomes(CcVfioJob *job, int r, const CcError *e) {
 
         for (size_t i = 0; i < cc_vfio_job_n_outcomes(job); i++) {
                 const VfioGroupOutcome *o = cc_vfio_job_outcome(job, i);
-                char gpu[48], group[48], driver[96];
-                const char *fields[] = { gpu, group, driver, NULL };
 
                 if (!o->changed)
                         continue;
-                snprintf(gpu, sizeof(gpu), "CC_GPU=%s", o->gpu);
-                snprintf(group, sizeof(group), "CC_IOMMU_GROUP=%d", o->group);
-                snprintf(driver, sizeof(driver), "CC_DRIVER=%s", o->driver);
                 if (action == VFIO_ACTION_BIND)
-                        log_event(LOG_INFO, CC_MESSAGE_VFIO_BOUND, fields, "IOMMU group %d of %s bound to %s", o->group,
-                                  o->gpu, o->driver);
+                        log_struct(LOG_INFO,
+                                   LOG_MESSAGE_ID(CC_MESSAGE_VFIO_BOUND),
+                                   "CC_GPU=%s", o->gpu,
+                                   "CC_IOMMU_GROUP=%d", o->group,
+                                   "CC_DRIVER=%s", o->driver,
+                                   LOG_MESSAGE("IOMMU group %d of %s bound to %s", o->group, o->gpu, o->driver),
+                                   NULL);
                 else
-                        log_event(LOG_INFO, CC_MESSAGE_VFIO_UNBOUND, fields,
-                                  "IOMMU group %d of %s released from VFIO, %s bound again", o->group, o->gpu,
-                                  *o->driver ? o->driver : "no driver");
+                        log_struct(LOG_INFO,
+                                   LOG_MESSAGE_ID(CC_MESSAGE_VFIO_UNBOUND),
+                                   "CC_GPU=%s", o->gpu,
+                                   "CC_IOMMU_GROUP=%d", o->group,
+                                   "CC_DRIVER=%s", o->driver,
+                                   LOG_MESSAGE("IOMMU group %d of %s released from VFIO, %s bound again", o->group,
+                                               o->gpu, *o->driver ? o->driver : "no driver"),
+                                   NULL);
         }
 }
 
@@ -142,29 +146,17 @@ static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userd
         refresh_devices(d);
         log_outcomes(v->job, r, &e);
         (void) sd_notify(false, r < 0 ? "STATUS=VFIO request failed" : "STATUS=VFIO request done");
-
-        if (v->request) {
-                if (r < 0) {
-                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                        bus_error_from_cc(&error, &e);
-                        (void) sd_bus_reply_method_error(v->request, &error);
-                } else
-                        (void) sd_bus_reply_method_return(v->request, NULL);
-        }
         vfio_job_free(v);
-
-        if (d->exit_requested && !daemon_busy(d))
-                sd_event_exit(d->event, d->exit_code);
+        operation_end(d, r, &e, NULL);
         return 0;
 }
 
 static void log_refused(VfioAction action, const CcError *e) {
-        char error[sizeof(e->message) + 16];
-        const char *fields[] = { error, NULL };
-
-        snprintf(error, sizeof(error), "CC_ERROR=%s", e->message);
-        log_event(LOG_WARNING, CC_MESSAGE_VFIO_REFUSED, fields, "VFIO %s refused: %s", vfio_action_to_string(action),
-                  e->message);
+        log_struct(LOG_WARNING,
+                   LOG_MESSAGE_ID(CC_MESSAGE_VFIO_REFUSED),
+                   "CC_ERROR=%s", e->message,
+                   LOG_MESSAGE("VFIO %s refused: %s", vfio_action_to_string(action), e->message),
+                   NULL);
 }
 
 int vfio_control_method(Daemon *d, sd_bus_message *m, VfioAction action, const char *bdf, sd_bus_error *error) {
@@ -190,7 +182,7 @@ int vfio_control_method(Daemon *d, sd_bus_message *m, VfioAction action, const c
                         return r;
         }
 
-        r = daemon_check_idle(d, error);
+        r = operation_check_idle(d, error);
         if (r < 0)
                 return r;
 
@@ -209,6 +201,12 @@ int vfio_control_method(Daemon *d, sd_bus_message *m, VfioAction action, const c
                 cc_vfio_plan_free(plan);
                 return -ENOMEM;
         }
+        r = operation_begin(d, m, error, "A VFIO bind or unbind");
+        if (r < 0) {
+                free(v);
+                cc_vfio_plan_free(plan);
+                return r;
+        }
         d->vfio_job = v;
         r = cc_vfio_job_new(d->host, d->state_dir, plan, cdi, &v->job);
         if (r >= 0)
@@ -217,9 +215,9 @@ int vfio_control_method(Daemon *d, sd_bus_message *m, VfioAction action, const c
                 r = sd_event_add_io(d->event, &v->source, cc_vfio_job_get_fd(v->job), EPOLLIN, on_job_done, d);
         if (r < 0) {
                 d->vfio_job = vfio_job_free(v);
+                operation_cancel(d);
                 return sd_bus_error_set_errnof(error, r, "Cannot start the VFIO %s: %m", vfio_action_to_string(action));
         }
-        v->request = sd_bus_message_ref(m);
         (void) sd_notifyf(false, "STATUS=VFIO %s of %zu device%s", vfio_action_to_string(action),
                           cc_vfio_plan_n_changes(plan), cc_vfio_plan_n_changes(plan) == 1 ? "" : "s");
         return 1;
@@ -235,9 +233,11 @@ int vfio_control_recover(Daemon *d) {
                 return r;
         }
         if (r > 0)
-                log_event(LOG_WARNING, CC_MESSAGE_VFIO_ROLLED_BACK, NULL,
-                          "A VFIO request was interrupted; %d device%s given back to the driver recorded before it", r,
-                          r == 1 ? "" : "s");
+                log_struct(LOG_WARNING,
+                           LOG_MESSAGE_ID(CC_MESSAGE_VFIO_ROLLED_BACK),
+                           LOG_MESSAGE("A VFIO request was interrupted; %d device%s given back to the driver "
+                                       "recorded before it", r, r == 1 ? "" : "s"),
+                           NULL);
         return 0;
 }
 

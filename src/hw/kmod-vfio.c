@@ -2,12 +2,12 @@
 #include <assert.h>
 #include <dirent.h>
 #include <fnmatch.h>
-#include <libkmod.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 
+#include "kmod-dlopen.h"
 #include "kmod-vfio.h"
 #include "log.h"
 #include "pci-sysfs.h"
@@ -27,15 +27,15 @@ _printf_(6, 0) static void kmod_log(void *data, int priority, const char *file, 
 
 static void kmod_ctx_unrefp(struct kmod_ctx **p) {
         if (*p)
-                kmod_unref(*p);
+                sym_kmod_unref(*p);
 }
 static void kmod_list_unrefp(struct kmod_list **p) {
         if (*p)
-                kmod_module_unref_list(*p);
+                sym_kmod_module_unref_list(*p);
 }
 static void kmod_module_unrefp(struct kmod_module **p) {
         if (*p)
-                kmod_module_unref(*p);
+                sym_kmod_module_unref(*p);
 }
 
 /* A libkmod context on the host root's module tree and modprobe.d. */
@@ -43,7 +43,11 @@ static int open_kmod(HwHost *h, struct kmod_ctx **ret) {
         _cleanup_free_ char *dir = NULL, *etc = NULL, *run = NULL, *lib = NULL;
         struct utsname u;
         struct kmod_ctx *ctx;
+        int r;
 
+        r = dlopen_libkmod();
+        if (r < 0)
+                return r;
         if (uname(&u) < 0)
                 return -errno;
         dir = hw_path(h, "lib/modules/%s", u.release);
@@ -54,10 +58,10 @@ static int open_kmod(HwHost *h, struct kmod_ctx **ret) {
                 return -ENOMEM;
 
         const char *config[] = { etc, run, lib, NULL };
-        ctx = kmod_new(dir, config);
+        ctx = sym_kmod_new(dir, config);
         if (!ctx)
                 return -ENOMEM;
-        kmod_set_log_fn(ctx, kmod_log, NULL);
+        sym_kmod_set_log_fn(ctx, kmod_log, NULL);
         *ret = ctx;
         return 0;
 }
@@ -89,7 +93,7 @@ static int pick_most_specific(struct kmod_ctx *ctx, struct kmod_list *candidates
                 close(fd);
                 return -errno;
         }
-        r = kmod_dump_index(ctx, KMOD_INDEX_MODULES_ALIAS, fd);
+        r = sym_kmod_dump_index(ctx, KMOD_INDEX_MODULES_ALIAS, fd);
         if (r < 0)
                 return r;
         if (fseek(f, 0, SEEK_SET) < 0)
@@ -109,10 +113,10 @@ static int pick_most_specific(struct kmod_ctx *ctx, struct kmod_list *candidates
                 module = strtok_r(NULL, " ", &save);
                 if (!pattern || !module || fnmatch(pattern, key, 0) != 0)
                         continue;
-                kmod_list_foreach(l, candidates) {
-                        struct kmod_module *m = kmod_module_get_module(l);
-                        candidate = candidate || streq(kmod_module_get_name(m), module);
-                        kmod_module_unref(m);
+                sym_kmod_list_foreach(l, candidates) {
+                        struct kmod_module *m = sym_kmod_module_get_module(l);
+                        candidate = candidate || streq(sym_kmod_module_get_name(m), module);
+                        sym_kmod_module_unref(m);
                 }
                 if (!candidate)
                         continue;
@@ -152,18 +156,21 @@ int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module) {
         if (asprintf(&key, VFIO_ALIAS_PREFIX "%s", modalias + 4) < 0)
                 return -ENOMEM;
 
+        /* Without libkmod, the catch-all: its load fails later, saying why. */
         r = open_kmod(h, &ctx);
-        if (r < 0)
+        if (r < 0 && r != -EOPNOTSUPP)
                 return r;
-        r = kmod_module_new_from_lookup(ctx, key, &list);
-        if (r < 0)
-                log_debug("%s: looking up %s failed: %s", bdf, key, strerror(-r));
+        if (ctx) {
+                r = sym_kmod_module_new_from_lookup(ctx, key, &list);
+                if (r < 0)
+                        log_debug_errno(r, "%s: looking up %s failed: %m", bdf, key);
+        }
 
-        kmod_list_foreach(l, list) {
-                struct kmod_module *m = kmod_module_get_module(l);
+        sym_kmod_list_foreach(l, list) {
+                struct kmod_module *m = sym_kmod_module_get_module(l);
                 if (!module)
-                        module = strdup(kmod_module_get_name(m));
-                kmod_module_unref(m);
+                        module = strdup(sym_kmod_module_get_name(m));
+                sym_kmod_module_unref(m);
                 if (!module)
                         return -ENOMEM;
                 n++;
@@ -176,7 +183,7 @@ int hw_vfio_resolve_module(HwHost *h, const char *bdf, char **ret_module) {
                         free(module);
                         module = TAKE_PTR(best);
                 } else
-                        log_debug("%s: cannot rank the %zu modules matching %s: %s", bdf, n, key, strerror(-r));
+                        log_debug_errno(r, "%s: cannot rank the %zu modules matching %s: %m", bdf, n, key);
         }
         if (!module) {
                 module = strdup(HW_VFIO_FALLBACK_MODULE);
@@ -222,13 +229,13 @@ int hw_kmod_load_module(HwHost *h, const char *module) {
         r = open_kmod(h, &ctx);
         if (r < 0)
                 return r;
-        r = kmod_module_new_from_name(ctx, module, &mod);
+        r = sym_kmod_module_new_from_name(ctx, module, &mod);
         if (r < 0)
                 return r;
-        if (kmod_module_get_initstate(mod) == KMOD_MODULE_LIVE ||
-            kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
+        if (sym_kmod_module_get_initstate(mod) == KMOD_MODULE_LIVE ||
+            sym_kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN)
                 return 0;
-        r = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL, NULL);
+        r = sym_kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL, NULL, NULL);
         if (r < 0)
                 return r;
         return r > 0 ? -EPERM : 0; /* blacklisted */

@@ -256,13 +256,15 @@ static bool read_comm(int pid_fd, char comm[static 64]) {
 /* Compares every fd of one process with the keys. */
 static int scan_process(HwHost *h, int pid_fd, int pid, const NodeKey *keys, size_t n, bool any_file,
                         HwHolders *out, unsigned *hidden) {
-        bool matched[n ? n : 1];
+        _cleanup_free_ bool *matched = calloc(n ? n : 1, sizeof(bool));
         bool any = false;
         char comm[64];
         struct dirent *de;
         DIR *fds;
         int fd_dir, r = 0;
 
+        if (!matched)
+                return -ENOMEM;
         fd_dir = openat(pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd_dir < 0) {
                 if (errno == EACCES || errno == EPERM)
@@ -274,7 +276,6 @@ static int scan_process(HwHost *h, int pid_fd, int pid, const NodeKey *keys, siz
                 close(fd_dir);
                 return -errno;
         }
-        memset(matched, 0, sizeof(matched));
         while ((de = readdir(fds))) {
                 struct stat st;
                 bool have_stat;

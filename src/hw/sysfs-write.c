@@ -105,16 +105,16 @@ static void *write_thread(void *userdata) {
 }
 
 static void log_stuck(const WriteJob *j, uint64_t timeout) {
-        char gpu[32], thread[32], path[sizeof("CC_PATH=") + 4096];
-        const char *fields[] = { gpu, thread, path, NULL };
-
-        snprintf(gpu, sizeof(gpu), "CC_GPU=%s", j->bdf);
-        snprintf(thread, sizeof(thread), "CC_THREAD=%d", (int) j->tid);
-        snprintf(path, sizeof(path), "CC_PATH=%s", j->path);
-        log_event(LOG_ERR, CC_MESSAGE_WRITE_STUCK, fields,
-                  "Thread %d (sysfs-write) is stuck writing \"%s\" to %s: no answer from the kernel within %.1f s. "
-                  "%s stays locked until the write returns (a process may hold the device open)",
-                  (int) j->tid, j->value, j->path, (double) timeout / USEC_PER_SEC, j->bdf);
+        log_struct(LOG_ERR,
+                   LOG_MESSAGE_ID(CC_MESSAGE_WRITE_STUCK),
+                   "CC_GPU=%s", j->bdf,
+                   "CC_THREAD=%d", (int) j->tid,
+                   "CC_PATH=%s", j->path,
+                   LOG_MESSAGE("Thread %d (sysfs-write) is stuck writing \"%s\" to %s: no answer from the kernel "
+                               "within %.1f s. %s stays locked until the write returns (a process may hold the "
+                               "device open)",
+                               (int) j->tid, j->value, j->path, (double) timeout / USEC_PER_SEC, j->bdf),
+                   NULL);
 }
 
 int hw_sysfs_write(HwHost *h, const char *bdf, const char *path, const char *value) {

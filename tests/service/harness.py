@@ -601,6 +601,7 @@ class ServiceTestCase(unittest.TestCase):
                 return GLib.SOURCE_REMOVE
             return cb
 
+        since = len(self.signals)
         sources = {'timeout': GLib.timeout_add(int(timeout * 1000), flag('timeout'))}
         for p in watch:
             sources[p] = GLib.unix_fd_add_full(GLib.PRIORITY_DEFAULT, p.pidfd, GLib.IOCondition.IN, flag(p))
@@ -610,7 +611,12 @@ class ServiceTestCase(unittest.TestCase):
                     self.fail('timed out after %g s waiting for %s' % (timeout, what))
                 for p in watch:
                     if p in fired:
-                        # what it sent before exiting is dispatched first
+                        # What it sent before exiting is dispatched first.
+                        # The exit may be seen before the bus forwarded
+                        # its last messages: the bus announces the name
+                        # lost only after them.
+                        if p is self.daemon:
+                            self._wait_name_lost(BUS_NAME, since)
                         while ctx.iteration(False):
                             pass
                         if pred():
@@ -622,6 +628,20 @@ class ServiceTestCase(unittest.TestCase):
             for key, sid in sources.items():
                 if key not in fired:
                     GLib.source_remove(sid)
+
+    def _wait_name_lost(self, name, since, timeout=5):
+        '''Iterates the main loop until the bus announced that name has
+        no owner (since self.signals[since]), or for timeout seconds.'''
+        ctx = GLib.MainContext.default()
+        fired = []
+        sid = GLib.timeout_add(int(timeout * 1000), lambda: fired.append(True) or GLib.SOURCE_REMOVE)
+        try:
+            while not fired and not any(s[3] == 'NameOwnerChanged' and s[4][0] == name and not s[4][2]
+                                        for s in self.signals[since:]):
+                ctx.iteration(True)
+        finally:
+            if not fired:
+                GLib.source_remove(sid)
 
     def sync_daemon(self):
         '''A round trip to the daemon: whatever it emitted before is

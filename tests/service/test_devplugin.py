@@ -188,6 +188,20 @@ class DevicePluginTestCase(harness.ServiceTestCase):
         with open(self.bridge_log, errors='replace') as f:
             return f.read()
 
+    def wait_bridge_log(self, needle, timeout=30):
+        '''Waits (inotify on the log file) until the bridge's log contains
+        needle; returns the log.'''
+        ino = harness.Inotify()
+        try:
+            ino.watch(self.bridge_log, harness.Inotify.IN_MODIFY)
+            deadline = time.monotonic() + timeout
+            while needle not in self.bridge_log_text():
+                self.wait_fd(ino.fd, max(deadline - time.monotonic(), 0.001), '"%s" in the bridge log' % needle)
+                ino.drain()
+        finally:
+            ino.close()
+        return self.bridge_log_text()
+
     # -- the host and the daemon
 
     def bind(self, bdfs=()):
@@ -325,7 +339,9 @@ class DevicePluginTest(DevicePluginTestCase):
         self.assertEqual(p.pre_start(['1']).ByteSize(), 0)
         # One registration, one resource: no NVSwitch on this host.
         self.assertEqual([r['resource_name'] for r in self.kubelet.registrations], [PGPU])
-        self.assertIn('registered with kubelet', self.bridge_log_text())
+        # Logged once kubelet's answer is read, which may come after the
+        # stand-in recorded the registration.
+        self.wait_bridge_log('registered with kubelet')
 
     def test_devices(self):
         gpus = self.host.gpus()

@@ -300,6 +300,24 @@ class ModeTest(harness.ServiceTestCase):
         self.set_mode('off')
         self.assertEqual(self.manager()['Mode'], 'off')
 
+    def test_sigterm_during_switch(self):
+        '''SIGTERM while a switch runs: the switch finishes, its caller gets
+        the reply, and only then does the daemon exit, with status 0.'''
+        self.restart_on_host(['--gpus', '2', '--boot-ms', '1500', '--tee', 'tdx'])
+        pending = self.start_slow_switch('on')
+        d = self.daemon
+        d.expected_exit = True
+        d.signal(signal.SIGTERM)
+        # A daemon that exited first would leave the call with NoReply.
+        self.wait_reply(pending)
+        self.assertNotIn('error', pending, pending.get('error'))
+        self.assertEqual(d.wait(60), 0, 'exit status after SIGTERM')
+        self.daemons.append(d)
+        self.daemon = None
+        self.assert_drivers(self.host.gpus())
+        # The switch ended: nothing is left for the next start to finish.
+        self.assertFalse(os.path.exists(os.path.join(self.state_dir, 'mode-switch.intent')))
+
     def test_properties_during_switch(self):
         self.restart_on_host(['--gpus', '8', '--boot-ms', '1500', '--tee', 'tdx'])
         gpu = self.host.gpus()[0]

@@ -185,7 +185,8 @@ class PlanTest(harness.ServiceTestCase):
             r = self.run_ccctl(args)
             self.assertEqual(r.returncode, 2, args)
             self.assertIn('--dry-run', r.stderr)
-        # A bad mode is refused as for the operation: usage, in the daemon's words.
+        # A bad mode is refused by nvidia-ccctl itself, as a usage error,
+        # with the daemon's words (cc-names.h), before any call.
         r = self.run_ccctl(['set-mode', 'bogus', '--dry-run'])
         self.assertEqual(r.returncode, 2)
         self.assertIn('Unknown mode "bogus"', r.stderr)

@@ -290,7 +290,7 @@ class VfioTest(harness.ServiceTestCase):
             self.unbind([])  # nothing bound, nothing to do
         self.assert_nothing_changes(refused)
 
-    def test_unauthorized(self):
+    def test_vfio_unauthorized(self):
         gpu = self.host.gpus()[0]
 
         def denied():

@@ -23,7 +23,7 @@ for page in "$src"/docs/*.[0-9]; do
 done
 echo "man pages: no groff warnings"
 
-sed 's|@sbindir@|/usr/sbin|' "$src/systemd/nvidia-ccd.service.in" > "$tmp/nvidia-ccd.service"
+sed -e 's|@sbindir@|/usr/sbin|' -e 's|@sysconfdir@|/etc|' "$src/systemd/nvidia-ccd.service.in" > "$tmp/nvidia-ccd.service"
 systemd-analyze security --offline=true --threshold=35 "$tmp/nvidia-ccd.service" | tail -n 1
 
 # The bridge's unit: systemd loads it (its ExecStart a stand-in executable,

@@ -19,7 +19,10 @@
 
 #define PARSE(ret, error, ...)                                                          \
         ({                                                                              \
-                char *_argv[] = { (char *) "nvidia-ccctl", __VA_ARGS__, NULL };         \
+                const char *_cargv[] = { "nvidia-ccctl", __VA_ARGS__, NULL };           \
+                char *_argv[ELEMENTSOF(_cargv)];                                        \
+                /* getopt permutes the array, never the strings. */                     \
+                memcpy(_argv, _cargv, sizeof(_cargv));                                  \
                 ctl_parse_args((int) ELEMENTSOF(_argv) - 1, _argv, (ret), (error), sizeof(error)); \
         })
 

@@ -159,7 +159,7 @@ static void test_modes(void **state) {
 
 static void test_several_gpus_one_session(void **state) {
         Test *t = *state;
-        char *bdfs[] = { "0000:db:00.0", "0000:2a:00.0", "0000:18:00.0" };
+        char *bdfs[] = { (char *) "0000:db:00.0", (char *) "0000:2a:00.0", (char *) "0000:18:00.0" };
         _cleanup_free_ HwNvmlAnswer *a = NULL;
         _cleanup_free_ char *log = NULL;
 
@@ -182,7 +182,7 @@ static void test_several_gpus_one_session(void **state) {
 
 static void test_failures(void **state) {
         Test *t = *state;
-        char *bdfs[] = { H200 };
+        char *bdfs[] = { (char *) H200 };
         _cleanup_free_ HwNvmlAnswer *a = NULL;
         _cleanup_free_ char *log = NULL;
         CcError err = CC_ERROR_INIT;
@@ -212,7 +212,7 @@ static void test_failures(void **state) {
 
 static void test_no_library(void **state) {
         Test *t = *state;
-        char *bdfs[] = { H200 };
+        char *bdfs[] = { (char *) H200 };
         HwNvmlAnswer *a = NULL;
         CcError err = CC_ERROR_INIT;
 
@@ -250,7 +250,7 @@ static void use_helper(Test *t, const char *script) {
 static void test_helper_breaks(void **state) {
         Test *t = *state;
         _cleanup_free_ char *real = strdup(getenv("NVIDIA_CCD_NVML_HELPER"));
-        char *bdfs[] = { H200 };
+        char *bdfs[] = { (char *) H200 };
         HwNvmlAnswer *a = NULL;
         CcError err = CC_ERROR_INIT;
 
@@ -294,7 +294,7 @@ static void test_helper_breaks(void **state) {
 
         /* Not a PCI address: refused before any helper runs. */
         {
-                char *bad[] = { "0000:00:06.0 --evil" };
+                char *bad[] = { (char *) "0000:00:06.0 --evil" };
                 cc_error_clear(&err);
                 assert_int_equal(hw_nvml_query(t->host, bad, 1, &a, NULL, &err), -EINVAL);
         }
