@@ -157,6 +157,7 @@ class KubeletStandin:
         self.violations = []
         self.server = None
         self.generation = 0          # one per start()
+        self.stopped_generation = 0  # the last generation stop() ended
 
     # -- checks
 
@@ -223,7 +224,10 @@ class KubeletStandin:
             plugin.connect()
         except grpc.RpcError as e:
             plugin.close()
-            self.violation('Register: the plugin did not answer GetDevicePluginOptions: %s' % e)
+            # A kubelet that stops while it registers a plugin reports
+            # nothing: it is gone, and the plugin registers with the next.
+            if reg['generation'] > self.stopped_generation:
+                self.violation('Register: the plugin did not answer GetDevicePluginOptions: %s' % e)
             context.abort(grpc.StatusCode.UNAVAILABLE, 'cannot connect to the plugin')
         with self.cond:
             old = self.plugins.get(request.resource_name)
@@ -248,6 +252,7 @@ class KubeletStandin:
         self.server.start()
 
     def stop(self):
+        self.stopped_generation = self.generation
         if self.server is not None:
             self.server.stop(None).wait()
             self.server = None
