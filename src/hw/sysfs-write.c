@@ -81,6 +81,9 @@ static void *write_thread(void *userdata) {
         struct HwPendingWrites *p = hw_host_pending_writes(h);
         int r;
 
+        /* Named from inside: the thread is detached, so its handle may be
+         * gone by the time the creator would name it. */
+        (void) pthread_setname_np(pthread_self(), "sysfs-write");
         pthread_mutex_lock(&p->lock);
         j->tid = (pid_t) syscall(SYS_gettid);
         pthread_mutex_unlock(&p->lock);
@@ -162,7 +165,6 @@ int hw_sysfs_write(HwHost *h, const char *bdf, const char *path, const char *val
                 job_free(j);
                 return r;
         }
-        (void) pthread_setname_np(thread, "sysfs-write");
 
         ts = (struct timespec) { .tv_sec = deadline / USEC_PER_SEC, .tv_nsec = (deadline % USEC_PER_SEC) * 1000 };
         pthread_mutex_lock(&p->lock);
