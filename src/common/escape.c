@@ -6,8 +6,7 @@
 
 #include "escape.h"
 
-/* The length of the UTF-8 sequence at s (n bytes left), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
+size_t utf8_sequence_len(const unsigned char *s, size_t n) {
         size_t k;
         uint32_t cp;
 
@@ -45,7 +44,7 @@ bool text_is_utf8(const char *s, size_t len) {
         const unsigned char *p = (const unsigned char *) s;
 
         for (size_t i = 0; i < len;) {
-                size_t k = utf8_len(p + i, len - i);
+                size_t k = utf8_sequence_len(p + i, len - i);
 
                 if (k == 0)
                         return false;
@@ -58,7 +57,7 @@ bool text_has_control(const char *s, size_t len) {
         const unsigned char *p = (const unsigned char *) s;
 
         for (size_t i = 0; i < len;) {
-                size_t k = utf8_len(p + i, len - i);
+                size_t k = utf8_sequence_len(p + i, len - i);
 
                 if (k == 0 || is_control(p + i, k))
                         return true;
@@ -74,7 +73,7 @@ static size_t escape_into(const char *s, size_t max, char *out) {
         size_t len = strlen(s), o = 0;
 
         for (size_t i = 0; i < len;) {
-                size_t k = utf8_len(p + i, len - i);
+                size_t k = utf8_sequence_len(p + i, len - i);
 
                 if (i + (k ? k : 1) > max) {
                         memcpy(out + o, "...", 3);
@@ -132,7 +131,7 @@ const char *text_escape_controls_buf(const char *s, char *buf, size_t size) {
         if (size == 0)
                 return buf;
         for (size_t i = 0; i < len;) {
-                size_t k = utf8_len(p + i, len - i), n = k ? k : 1;
+                size_t k = utf8_sequence_len(p + i, len - i), n = k ? k : 1;
 
                 if (k == 0 || is_control(p + i, k)) {
                         if (o + 4 * n >= size)

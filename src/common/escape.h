@@ -12,6 +12,10 @@
 
 /* Whether s (len bytes) is UTF-8 throughout (no overlong forms, no
  * surrogates). */
+/* The length of the UTF-8 sequence at s (n > 0 bytes left), 0 when it is
+ * invalid: overlong, a surrogate, above U+10FFFF, or cut short. */
+size_t utf8_sequence_len(const unsigned char *s, size_t n);
+
 bool text_is_utf8(const char *s, size_t len);
 
 /* Whether s (len bytes) holds a control character (C0, DEL or C1 in

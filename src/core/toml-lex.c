@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+#include "escape.h"
 #include "toml-lex.h"
 
 /* Deeper nesting of arrays and inline tables is refused, so the recursive
@@ -50,38 +51,9 @@ static int buf_putc(Buf *b, char c) {
 
 /* ------------------------------------------------------------ UTF-8 */
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid.
- * Overlong forms, surrogates and code points above U+10FFFF are invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t n) {
-        uint32_t cp;
-        size_t k;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                k = 2, cp = s[0] & 0x1f;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                k = 3, cp = s[0] & 0x0f;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                k = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        if (n < k)
-                return 0;
-        for (size_t i = 1; i < k; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return k;
-}
-
 bool toml_utf8_valid(const char *s, size_t len) {
         for (size_t i = 0; i < len;) {
-                size_t k = utf8_sequence((const unsigned char *) s + i, len - i);
+                size_t k = utf8_sequence_len((const unsigned char *) s + i, len - i);
 
                 if (k == 0)
                         return false;
@@ -207,7 +179,7 @@ static int check_characters(Lexer *lx) {
                 } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
                         return lex_error(lx, line, "control character 0x%02x", c);
                 } else if (c >= 0x80) {
-                        size_t k = utf8_sequence(s + i, lx->len - i);
+                        size_t k = utf8_sequence_len(s + i, lx->len - i);
 
                         if (k == 0)
                                 return lex_error(lx, line, "invalid UTF-8");
