@@ -38,6 +38,8 @@ CCM = 8
 class BridgeTestCase(harness.ServiceTestCase):
     HOST_ARGS = ['--gpus', '2', '--boot-ms', '0', '--tee', 'tdx']
     NODE_LABELS = {}
+    # A directory under the case's own: the device plugin serves there.
+    DEVICE_PLUGIN_DIR = None
 
     @classmethod
     def setUpClass(cls):
@@ -138,7 +140,12 @@ class BridgeTestCase(harness.ServiceTestCase):
             args = wrapper + [self.bridge_bin, '--kubeconfig', self.kubeconfig,
                               '--bus', self.bus_address, '--readiness-file', self.readiness,
                               '--state-dir', self.bridge_state, '--liveness-file', self.liveness,
-                              '--log-target', 'console', '--debug', '--retry-max', '1', '--no-device-plugin'] + list(extra_args)
+                              '--log-target', 'console', '--debug', '--retry-max', '1']
+            if self.DEVICE_PLUGIN_DIR:
+                args += ['--device-plugin-dir', os.path.join(self.tmp, self.DEVICE_PLUGIN_DIR)]
+            else:
+                args += ['--no-device-plugin']
+            args += list(extra_args)
             with open(self.bridge_log, 'ab') as f:
                 f.write(('$ %s\n' % ' '.join(args)).encode())
             self.bridge = harness.Process(args, self.bridge_log, env=env, name='nvidia-cc-k8s-bridge')
@@ -374,8 +381,9 @@ class BridgeTest(BridgeTestCase):
         self.start_bridge(['--default-mode', 'off'])
         self.wait_state('failed', ready='')
         self.assertIsNone(self.readiness_text())
+        # Only the workload's file, which says nothing of the mode.
         self.assertFalse(os.path.exists(os.path.dirname(self.readiness))
-                         and os.listdir(os.path.dirname(self.readiness)))
+                         and set(os.listdir(os.path.dirname(self.readiness))) - {'workload-type'})
         self.set_mode_label('on')
         self.wait_state('on')
         self.assertEqual(self.readiness_text(), 'on\n')
