@@ -21,6 +21,7 @@
 #include "workload.h"
 
 #define READINESS_FILE_NAME ".cc-manager-ctr-ready"
+#define DEFAULT_READINESS_FILE "/run/nvidia/validations/.cc-manager-ctr-ready"
 #define DEFAULT_STATE_DIR "/var/lib/nvidia-cc-k8s-bridge"
 #define DEFAULT_LIVENESS_FILE "/run/nvidia-cc-k8s-bridge/alive"
 #define DEFAULT_LIVENESS_INTERVAL_SEC 10
@@ -378,7 +379,9 @@ static int complete_args(Args *a) {
         }
         if (!a->validations_dir)
                 a->validations_dir = DEFAULT_VALIDATIONS_DIR;
-        if (!a->readiness_file) {
+        if (!a->readiness_file && streq(a->validations_dir, DEFAULT_VALIDATIONS_DIR))
+                a->readiness_file = DEFAULT_READINESS_FILE;
+        else if (!a->readiness_file) {
                 static char *file;
 
                 g_free(file);
