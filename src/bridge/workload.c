@@ -284,12 +284,13 @@ static void reconcile(Workload *w, bool bridge_turn) {
                           "workload %s is not handled by nvidia-cc-k8s-bridge; the GPUs are left as they are", want);
                 return;
         }
+        /* Nothing in the way: the next obstacle is told afresh. */
+        g_clear_pointer(&w->told, g_free);
         if (streq_ptr(w->settled, want))
                 return;
         if (!w->gpus_present)
                 return; /* the daemon's objects come, and call again */
         bind = streq(want, WORKLOAD_VM_PASSTHROUGH);
-        g_clear_pointer(&w->told, g_free);
         if (bind ? gpus_all_vfio(w, NULL) : gpus_none_vfio(w)) {
                 log_info("workload %s: every NVIDIA GPU is %s already", want,
                          bind ? "on a VFIO driver" : "off VFIO");
