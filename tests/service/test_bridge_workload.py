@@ -246,9 +246,9 @@ class BridgeWorkloadOrderTest(WorkloadTestCase):
         self.assertEqual(len(self.vfio_calls()), calls)
 
 
-class BridgeWorkloadDevicesTest(WorkloadTestCase):
+class DevicesTestCase(WorkloadTestCase):
+    '''With the device plugin and the kubelet stand-in.'''
     DEVICE_PLUGIN_DIR = 'device-plugins'
-    NODE_LABELS = {VFIO_MANAGER: 'true', WORKLOAD: 'vm-passthrough'}
 
     def setUp(self):
         super().setUp()
@@ -272,6 +272,10 @@ class BridgeWorkloadDevicesTest(WorkloadTestCase):
         except (TimeoutError, RuntimeError) as e:
             self.fail('%s; last list %r' % (e, self.last_list()))
         return self.last_list()
+
+
+class BridgeWorkloadDevicesTest(DevicesTestCase):
+    NODE_LABELS = {VFIO_MANAGER: 'true', WORKLOAD: 'vm-passthrough'}
 
     def test_devices_only_once_mode_verified(self):
         self.api.add_pod(NAMESPACE, 'vfio-manager-x', NODE, {'app': 'nvidia-vfio-manager'})
@@ -335,6 +339,83 @@ class BridgeCapableTest(WorkloadTestCase):
         self.wait_state('on')
         self.assertNotIn(CAPABLE, self.api.labels(NODE))
         self.assertIsNone(self.validation('workload-type'))
+
+
+
+class BridgeWalkthroughTest(DevicesTestCase):
+    '''The seed's walkthrough (the GPU Operator's confidential-containers
+    page), end to end on one node: a simulated 8xH100 host with TDX, the
+    operands the Operator deploys on a vm-passthrough node, the device
+    plugin before kubelet.  Runtime classes are not part of it here.'''
+    HOST_ARGS = ['--gpus', '8', '--boot-ms', '0', '--tee', 'tdx']
+    NODE_LABELS = {VFIO_MANAGER: 'true', DEVICE_PLUGIN: 'true',
+                   'nvidia.com/gpu.deploy.sandbox-validator': 'true'}
+
+    def resolve_cdi(self, qualified):
+        '''As containerd's CDI cache: exactly one device of that kind and
+        name in the specs on disk; returns its device nodes.'''
+        import glob
+        import yaml
+        kind, name = qualified.split('=', 1)
+        found = []
+        for path in glob.glob(os.path.join(self.host.root, 'var/run/cdi/*.yaml')):
+            with open(path) as f:
+                spec = yaml.safe_load(f)
+            if spec['kind'] != kind:
+                continue
+            found += [[n['path'] for n in d['containerEdits']['deviceNodes']]
+                      for d in spec['devices'] if d['name'] == name]
+        self.assertEqual(len(found), 1, '%s resolves to exactly one device (%r)' % (qualified, found))
+        return found[0]
+
+    def test_walkthrough(self):
+        gpus = self.host.gpus()
+        self.assertEqual(len(gpus), 8)
+        self.api.add_pod(NAMESPACE, 'vfio-manager-x', NODE, {'app': 'nvidia-vfio-manager'})
+        self.start_bridge()
+        self.wait_labels(lambda l: l.get(CAPABLE) == 'true', CAPABLE + '=true')
+        self.wait_list(lambda l: l == [], 'the plugin registered, no device yet')
+
+        # As the page does it: the workload, then the mode.
+        self.kubectl_label(WORKLOAD + '=vm-passthrough')
+        self.kubectl_label(MODE + '=on')
+        self.wait_labels(lambda l: l.get(VFIO_MANAGER) == PAUSED, 'the operands paused')
+        self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
+        labels = self.wait_labels(lambda l: l.get(MODE_STATE) == 'on' and l.get(VFIO_MANAGER) == 'true',
+                                  'mode on and the operands restored')
+        self.assertEqual(labels['nvidia.com/cc.ready.state'], 'true')
+        self.assertEqual(labels['nvidia.com/gpu.deploy.sandbox-validator'], 'true')
+        self.assertEqual(labels[CAPABLE], 'true')
+        devices = self.wait_list(lambda l: len(l) == 8 and all(d['health'] == 'Healthy' for d in l),
+                                 '8 healthy devices')
+        self.assert_gpus('on')
+        self.assertEqual(self.drivers(), ['vfio-pci'] * 8)
+        self.assertEqual(self.validation('workload-type'), 'vm-passthrough\n')
+        self.assertEqual(self.validation('vfio-pci-ready'), '')
+        self.assertEqual(self.readiness_text(), 'on\n')
+        for reason in ('OperandsPaused', 'OperandsRestored', 'CCModeApplied', 'VfioBound'):
+            self.wait_event(reason)
+        self.assertEqual(sorted(int(d['ID']) for d in devices), sorted(self.host.iommu_group(b) for b in gpus))
+
+        # A pod gets one GPU: kubelet's Allocate, resolved as Kata does.
+        plugin = self.kubelet.plugins[PGPU]
+        one = devices[0]['ID']
+        resp = plugin.allocate([[one]])
+        c = resp.container_responses[0]
+        self.assertEqual([d.name for d in c.cdi_devices], ['%s=%s' % (PGPU, one)])
+        nodes = self.resolve_cdi(c.cdi_devices[0].name)
+        self.assertIn('/dev/vfio/' + one, nodes)
+        self.assertEqual(sorted(d.host_path for d in c.devices), ['/dev/vfio/' + one, '/dev/vfio/vfio'])
+
+        # And back: mode off, workload container.
+        self.kubectl_label(MODE + '=off', WORKLOAD + '=container')
+        self.wait_state('off')
+        self.wait_list(lambda l: l == [], 'the devices withdrawn')
+        self.wait_event('VfioUnbound')
+        self.assert_gpus('off')
+        self.assertEqual(self.drivers(), ['nvidia'] * 8)
+        self.assertIsNone(self.validation('vfio-pci-ready'))
+        self.assertEqual(self.validation('workload-type'), 'container\n')
 
 
 if __name__ == '__main__':
