@@ -196,6 +196,36 @@ class BridgeWorkloadTest(WorkloadTestCase):
         self.assertEqual(self.drivers(), ['vfio-pci'] * 2)
         self.assertEqual(self.validation('vfio-pci-ready'), '')
 
+    def test_vm_holds_group_on_unbind(self):
+        self.kubectl_label(WORKLOAD + '=vm-passthrough')
+        self.start_bridge()
+        self.wait_event('VfioBound')
+        gpu = self.host.gpus()[0]
+        group = self.host.iommu_group(gpu)
+        self.host.add_holder(4242, 'qemu-system-x86', '/dev/vfio/%d' % group)
+        self.kubectl_label(WORKLOAD + '=container')
+        ev = self.wait_event('GPUInUse')
+        self.assertIn('%s is in use by qemu-system-x86 (pid 4242)' % gpu, ev['message'])
+        self.assertIn('Workload container waits', ev['message'])
+        self.assertEqual(self.drivers(), ['vfio-pci'] * 2, 'a GPU was taken from a running VM')
+        self.assertEqual(self.validation('vfio-pci-ready'), '')
+        self.host.remove_holder(4242)
+        self.wait_event('VfioUnbound')
+        self.assertEqual(self.drivers(), ['nvidia'] * 2)
+        self.assertIsNone(self.validation('vfio-pci-ready'))
+
+    def test_daemon_restart_binds_again(self):
+        self.kubectl_label(WORKLOAD + '=vm-passthrough')
+        self.start_bridge()
+        self.wait_event('VfioBound')
+        # A new host (a reboot): the GPUs are on nvidia again; the bridge
+        # sees the daemon come back and binds them again.
+        self.restart_on_host(self.HOST_ARGS)
+        self.wait_event('VfioBound', count=2)
+        self.assertEqual(self.drivers(), ['vfio-pci'] * 2)
+        self.api.wait_for(lambda: self.validation('vfio-pci-ready') == '', TIMEOUT, 'vfio-pci-ready',
+                          alive=self.alive)
+
 
 class BridgeWorkloadOrderTest(WorkloadTestCase):
     NODE_LABELS = {VFIO_MANAGER: 'true', DEVICE_PLUGIN: 'true'}
