@@ -60,8 +60,9 @@ typedef struct Args {
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
                "Applies the node label nvidia.com/cc.mode through nvidia-ccd and writes the result back\n"
-               "as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state; serves the kubelet device\n"
-               "plugin API for the GPUs nvidia-ccd has bound to VFIO.\n\n"
+               "as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state; binds the GPUs to VFIO as\n"
+               "nvidia.com/gpu.workload.config asks and labels nvidia.com/cc.capable; serves the kubelet\n"
+               "device plugin API for the GPUs nvidia-ccd has bound to VFIO.\n\n"
                "  -h --help                      Show this help\n"
                "     --version                  Show the version\n"
                "     --kubeconfig FILE          Kubeconfig to use (else $KUBECONFIG, else in-cluster)\n"
