@@ -14,6 +14,8 @@
 # properties, the bridge's log through inotify.
 
 import os
+import threading
+import time
 
 import harness
 import kubelet_standin
@@ -54,6 +56,19 @@ class WorkloadTestCase(BridgeTestCase):
     def bridge_log_text(self):
         with open(self.bridge_log, errors='replace') as f:
             return f.read()
+
+    def wait_bridge_log(self, needle, timeout=TIMEOUT):
+        '''Waits (inotify on the log file) until the bridge's log has needle.'''
+        ino = harness.Inotify()
+        try:
+            ino.watch(self.bridge_log, harness.Inotify.IN_MODIFY)
+            deadline = time.monotonic() + timeout
+            while needle not in self.bridge_log_text():
+                self.wait_fd(ino.fd, max(deadline - time.monotonic(), 0.001), '"%s" in the bridge log' % needle)
+                ino.drain()
+        finally:
+            ino.close()
+        return self.bridge_log_text()
 
     def vfio_calls(self):
         return [l for l in self.bridge_log_text().splitlines() if 'asking nvidia-ccd to ' in l]
@@ -235,6 +250,38 @@ class BridgeWorkloadOrderTest(WorkloadTestCase):
         i = log.find(needle, start)
         self.assertGreaterEqual(i, 0, 'not in the log: %r' % needle)
         return i
+
+    def test_mode_waits_for_a_vfio_call(self):
+        gpu = self.host.gpus()[0]
+        self.host.block_unbind(gpu)
+        self.start_bridge()
+        self.kubectl_label(WORKLOAD + '=vm-passthrough')
+        self.wait_bridge_log('asking nvidia-ccd to bind')
+        self.set_mode_label('on')
+        log = self.wait_bridge_log('the node asks for mode on')
+        self.assertNotIn('asking nvidia-ccd for mode', log, 'a switch began during the bind')
+        self.assertEqual(self.manager()['Mode'], 'off')
+        # The kernel lets go (the open waits for the daemon to be in the
+        # unbind): the bind ends, then the switch begins.
+        released = []
+
+        def release():
+            fd = os.open(self.host.unbind_fifo(gpu), os.O_WRONLY)
+            try:
+                os.write(fd, b'x')
+                released.append(True)
+            finally:
+                os.close(fd)
+        t = threading.Thread(target=release, daemon=True)
+        t.start()
+        t.join(TIMEOUT)
+        self.assertTrue(released, 'the daemon never waited in the unbind')
+        self.wait_state('on')
+        self.wait_event('VfioBound')
+        self.assert_gpus('on')
+        self.assertEqual(self.drivers(), ['vfio-pci'] * 2)
+        bound = self.log_index('Workload vm-passthrough applied')
+        self.log_index('asking nvidia-ccd for mode on', bound)
 
     def test_mode_and_workload_together(self):
         self.start_bridge(['--default-mode', 'off'])
