@@ -3,8 +3,8 @@
 #include <libgen.h>
 
 #include "containerd-config.h"
+#include "fileio.h"
 #include "kata-containerd.h"
-#include "kata-fs.h"
 
 static void file_done(ContainerdFile *f) {
         free(f->path);
@@ -51,7 +51,7 @@ static int file_read(ContainerdFile *f, const char *path, bool must_exist, CcErr
         f->path = strdup(path);
         if (!f->path)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
-        r = kata_fs_read_file(path, CONTAINERD_CONFIG_MAX, &f->old_text, &f->old_len, &f->old_st);
+        r = read_regular_file(path, CONTAINERD_CONFIG_MAX, &f->old_text, &f->old_len, &f->old_st);
         if (r == -ENOENT && !must_exist)
                 return 0;
         if (r == -ENOENT)
@@ -252,12 +252,12 @@ int containerd_plan_apply(ContainerdPlan *p, CcError *err) {
                 if (f->write) {
                         r = ensure_parent(f->path);
                         if (r >= 0)
-                                r = kata_fs_replace_file(f->path, f->new_text, f->new_len,
-                                                         f->existed ? &f->old_st : NULL);
+                                r = write_file_atomic_like(f->path, f->new_text, f->new_len,
+                                                           f->existed ? &f->old_st : NULL);
                 } else if (f->remove) {
                         r = unlink(f->path) < 0 && errno != ENOENT ? -errno : 0;
                         if (r >= 0)
-                                r = kata_fs_fsync_parent(f->path);
+                                r = fsync_directory_of(f->path);
                 } else
                         continue;
                 if (r < 0) {
@@ -279,7 +279,7 @@ void containerd_plan_rollback(ContainerdPlan *p) {
                 if (!f->applied)
                         continue;
                 if (f->existed)
-                        (void) kata_fs_replace_file(f->path, f->old_text, f->old_len, &f->old_st);
+                        (void) write_file_atomic_like(f->path, f->old_text, f->old_len, &f->old_st);
                 else
                         (void) unlink(f->path);
                 f->applied = false;

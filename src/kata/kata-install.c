@@ -322,7 +322,7 @@ static int install_prepare(Install *in, CcError *err) {
                 return oom(err);
 
         config_layer = layer_by_title(in->pull, in->files.configuration);
-        r = kata_fs_read_file_at(kata_staging_blob_fd(in->staging), blob_name(config_layer), KATA_CONFIG_MAX, &text,
+        r = read_regular_file_at(kata_staging_blob_fd(in->staging), blob_name(config_layer), KATA_CONFIG_MAX, &text,
                                  &len, NULL);
         if (r == -EFBIG)
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG, "%s is larger than %u bytes",
