@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "cc-names.h"
 #include "containerd-config.h"
 #include "toml-lex.h"
 
@@ -46,26 +47,17 @@ static int oom(CcError *err) {
         return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
 }
 
-/* A Kubernetes RuntimeClass handler: a DNS-1123 label.  It is also a bare
- * TOML key, so it goes into the file unquoted. */
-static bool runtime_class_valid(const char *name) {
-        size_t n = strlen(name);
-
-        if (n == 0 || n > 63)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = name[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-                        return false;
-        }
-        return name[0] != '-' && name[n - 1] != '-';
-}
-
+/* A Kubernetes RuntimeClass handler (a DNS-1123 label) is also a bare TOML
+ * key, so it goes into the file unquoted.  "runc" is containerd's default
+ * runtime, not to be replaced: in version 2 by a block, in version 3 by a
+ * drop-in merged over it. */
 static int check_runtime_class(const char *name, CcError *err) {
-        if (!runtime_class_valid(name))
+        if (!cc_runtime_class_valid(name))
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
                                     "runtime class name '%.64s' is not a DNS-1123 label", name);
+        if (streq(name, "runc"))
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                    "runtime class name 'runc' is containerd's own runtime");
         return 0;
 }
 
@@ -526,9 +518,6 @@ int containerd_v2_register(const char *text, size_t len, const char *runtime_cla
         r = check_runtime_class(runtime_class, err);
         if (r < 0)
                 return r;
-        if (streq(runtime_class, "runc"))
-                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                    "runtime class name 'runc' is containerd's own runtime");
         if (!kata_config_path[0])
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "empty Kata configuration path");
         quoted = toml_quote(kata_config_path);
@@ -656,9 +645,6 @@ int containerd_v2_unregister(const char *text, size_t len, const char *runtime_c
         r = check_runtime_class(runtime_class, err);
         if (r < 0)
                 return r;
-        if (streq(runtime_class, "runc"))
-                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                    "runtime class name 'runc' is containerd's own runtime");
         r = remove_block(text, len, runtime_class, &out, &out_len, &runc_alone, err);
         if (r < 0)
                 return r;
@@ -695,7 +681,7 @@ int containerd_v3_dropin(const char *runtime_class, const char *kata_config_path
         assert(kata_config_path);
         assert(ret);
 
-        if (!runtime_class_valid(runtime_class) || !kata_config_path[0])
+        if (!cc_runtime_class_valid(runtime_class) || !kata_config_path[0])
                 return -EINVAL;
         quoted = toml_quote(kata_config_path);
         if (!quoted)
@@ -813,11 +799,6 @@ int containerd_v3_check_runtime(const char *text, size_t len, const char *runtim
         r = check_runtime_class(runtime_class, err);
         if (r < 0)
                 return r;
-        /* As in version 2: containerd's default runtime is not to be
-         * replaced, here by a drop-in merged over it. */
-        if (streq(runtime_class, "runc"))
-                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                    "runtime class name 'runc' is containerd's own runtime");
         r = toml_doc_parse(&doc, text, len, err);
         if (r < 0)
                 return r;
