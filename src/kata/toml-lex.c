@@ -5,6 +5,7 @@
 
 #include "escape.h"
 #include "toml-lex.h"
+#include "toml-tables.h"
 
 /* Deeper nesting of arrays and inline tables is refused, so the recursive
  * value reader has a bounded stack. */
@@ -98,20 +99,22 @@ typedef struct Lexer {
         CcError *err;
 } Lexer;
 
-static int lex_error(Lexer *lx, unsigned line, const char *fmt, ...) _printf_(3, 4);
-static int lex_error(Lexer *lx, unsigned line, const char *fmt, ...) {
+int toml_error(CcError *err, unsigned line, const char *fmt, ...) {
         char what[256];
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(what, sizeof(what), fmt, ap);
         va_end(ap);
-        return cc_error_set(lx->err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "line %u: %s", line, what);
+        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "line %u: %s", line, what);
 }
 
-static int lex_oom(Lexer *lx) {
-        return cc_error_set(lx->err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
+int toml_oom(CcError *err) {
+        return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
 }
+
+#define lex_error(lx, line, ...) toml_error((lx)->err, line, __VA_ARGS__)
+#define lex_oom(lx) toml_oom((lx)->err)
 
 /* The character k bytes ahead; '\0' past the end (a NUL in the text is
  * refused before lexing, so '\0' means the end). */
@@ -586,223 +589,6 @@ static int read_value(Lexer *lx, unsigned depth, TomlValueKind *ret_kind, char *
         return 0;
 }
 
-/* ------------------------------------------------------------ structure */
-
-/* The tree of tables and keys defined so far, to refuse what a TOML parser
- * refuses: a table or key defined twice, a dotted key extending a table
- * defined elsewhere, a header reopening a value. */
-typedef enum NodeKind {
-        NODE_TABLE,
-        NODE_ARRAY_OF_TABLES,   /* its children are its tables */
-        NODE_VALUE,             /* any value, inline tables and arrays included */
-} NodeKind;
-
-#define NO_NODE ((size_t) -1)
-
-typedef struct Node {
-        const char *name;       /* borrowed from an item's key */
-        NodeKind kind;
-        bool header;            /* defined by [a] (or one table of [[a]]) */
-        bool dotted;            /* defined by a dotted key */
-        unsigned line;
-        size_t parent;
-        size_t last;            /* the last child: the current table of an array of tables */
-} Node;
-
-/* Children are found through a hash of (parent, name), so a table with
- * many keys, or a file with many tables, is read in linear time. */
-typedef struct Tree {
-        Node *nodes;
-        size_t n, allocated;
-        size_t *slots;          /* node indexes, NO_NODE when free; a power of two */
-        size_t n_slots;
-} Tree;
-
-static size_t slot_hash(size_t parent, const char *name) {
-        uint64_t h = 14695981039346656037ULL ^ parent;
-
-        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
-                h = (h ^ *p) * 1099511628211ULL;
-        return (size_t) (h ^ (h >> 29));
-}
-
-static void slots_insert(Tree *t, size_t node) {
-        size_t mask = t->n_slots - 1;
-        size_t i = slot_hash(t->nodes[node].parent, t->nodes[node].name) & mask;
-
-        while (t->slots[i] != NO_NODE)
-                i = (i + 1) & mask;
-        t->slots[i] = node;
-}
-
-static int slots_grow(Tree *t) {
-        size_t want = t->n_slots ? t->n_slots * 2 : 256;
-        size_t *slots = malloc(want * sizeof(size_t));
-
-        if (!slots)
-                return -ENOMEM;
-        for (size_t i = 0; i < want; i++)
-                slots[i] = NO_NODE;
-        free(t->slots);
-        t->slots = slots;
-        t->n_slots = want;
-        /* Only named nodes are looked up; the tables of an array are not. */
-        for (size_t i = 1; i < t->n; i++)
-                if (t->nodes[t->nodes[i].parent].kind != NODE_ARRAY_OF_TABLES)
-                        slots_insert(t, i);
-        return 0;
-}
-
-static size_t tree_add(Tree *t, size_t parent, const char *name, NodeKind kind, unsigned line) {
-        if (t->n == t->allocated) {
-                size_t want = t->allocated ? t->allocated * 2 : 64;
-                Node *p = realloc(t->nodes, want * sizeof(Node));
-
-                if (!p)
-                        return NO_NODE;
-                t->nodes = p;
-                t->allocated = want;
-        }
-        size_t i = t->n++;
-        t->nodes[i] = (Node) {
-                .name = name, .kind = kind, .line = line, .parent = parent, .last = NO_NODE,
-        };
-        if (parent == NO_NODE)
-                return i;
-        t->nodes[parent].last = i;
-        if (t->nodes[parent].kind == NODE_ARRAY_OF_TABLES)
-                return i;
-        if (2 * t->n > t->n_slots) {
-                if (slots_grow(t) < 0)
-                        return NO_NODE;
-        } else
-                slots_insert(t, i);
-        return i;
-}
-
-static size_t tree_find(const Tree *t, size_t parent, const char *name) {
-        size_t mask = t->n_slots - 1, i;
-
-        if (t->n_slots == 0)
-                return NO_NODE;
-        for (i = slot_hash(parent, name) & mask; t->slots[i] != NO_NODE; i = (i + 1) & mask) {
-                const Node *n = &t->nodes[t->slots[i]];
-
-                if (n->parent == parent && streq(n->name, name))
-                        return t->slots[i];
-        }
-        return NO_NODE;
-}
-
-/* A path for an error message; "?" when out of memory. */
-static char *path_n(char **parts, size_t n) {
-        return toml_path_to_string((const char *const *) parts, n);
-}
-
-/* The table's path followed by the first n parts of a key. */
-static char *path_2(char **table, size_t n_table, char **parts, size_t n) {
-        _cleanup_free_ const char **all = calloc(n_table + n + 1, sizeof(char *));
-
-        if (!all)
-                return NULL;
-        for (size_t i = 0; i < n_table; i++)
-                all[i] = table[i];
-        for (size_t i = 0; i < n; i++)
-                all[n_table + i] = parts[i];
-        return toml_path_to_string(all, n_table + n);
-}
-
-/* A header: returns the table that key/value pairs after it go into. */
-static int tree_header(Lexer *lx, Tree *t, char **parts, size_t n, bool array, unsigned line, size_t *ret) {
-        size_t cur = 0;
-
-        for (size_t i = 0; i < n; i++) {
-                size_t child = tree_find(t, cur, parts[i]);
-                Node *c;
-
-                if (i + 1 < n) {
-                        if (child == NO_NODE) {
-                                child = tree_add(t, cur, parts[i], NODE_TABLE, line);
-                                if (child == NO_NODE)
-                                        return lex_oom(lx);
-                        }
-                        c = &t->nodes[child];
-                        if (c->kind == NODE_VALUE) {
-                                _cleanup_free_ char *p = path_n(parts, i + 1);
-                                return lex_error(lx, line, "%s is a value (line %u), not a table", strempty(p),
-                                                 c->line);
-                        }
-                        cur = c->kind == NODE_ARRAY_OF_TABLES ? c->last : child;
-                        continue;
-                }
-                if (array) {
-                        if (child == NO_NODE) {
-                                child = tree_add(t, cur, parts[i], NODE_ARRAY_OF_TABLES, line);
-                                if (child == NO_NODE)
-                                        return lex_oom(lx);
-                        } else if (t->nodes[child].kind != NODE_ARRAY_OF_TABLES) {
-                                _cleanup_free_ char *p = path_n(parts, n);
-                                return lex_error(lx, line, "[[%s]]: already defined as something else (line %u)",
-                                                 strempty(p), t->nodes[child].line);
-                        }
-                        cur = tree_add(t, child, "", NODE_TABLE, line);
-                        if (cur == NO_NODE)
-                                return lex_oom(lx);
-                        t->nodes[cur].header = true;
-                } else {
-                        if (child == NO_NODE) {
-                                child = tree_add(t, cur, parts[i], NODE_TABLE, line);
-                                if (child == NO_NODE)
-                                        return lex_oom(lx);
-                        } else {
-                                c = &t->nodes[child];
-                                if (c->kind != NODE_TABLE || c->header || c->dotted) {
-                                        _cleanup_free_ char *p = path_n(parts, n);
-                                        return lex_error(lx, line, "table [%s] is already defined (line %u)",
-                                                         strempty(p), c->line);
-                                }
-                                c->line = line;
-                        }
-                        t->nodes[child].header = true;
-                        cur = child;
-                }
-        }
-        *ret = cur;
-        return 0;
-}
-
-static int tree_keyval(Lexer *lx, Tree *t, size_t table, char **table_key, size_t n_table_key, char **parts,
-                       size_t n, unsigned line) {
-        size_t cur = table;
-
-        for (size_t i = 0; i < n; i++) {
-                size_t child = tree_find(t, cur, parts[i]);
-
-                if (i + 1 < n) {
-                        if (child == NO_NODE) {
-                                child = tree_add(t, cur, parts[i], NODE_TABLE, line);
-                                if (child == NO_NODE)
-                                        return lex_oom(lx);
-                                t->nodes[child].dotted = true;
-                        } else if (t->nodes[child].kind != NODE_TABLE || !t->nodes[child].dotted) {
-                                _cleanup_free_ char *p = path_2(table_key, n_table_key, parts, i + 1);
-                                return lex_error(lx, line, "dotted key reaches into %s, defined at line %u",
-                                                 strempty(p), t->nodes[child].line);
-                        }
-                        cur = child;
-                        continue;
-                }
-                if (child != NO_NODE) {
-                        _cleanup_free_ char *p = path_2(table_key, n_table_key, parts, n);
-                        return lex_error(lx, line, "key %s is already defined (line %u)", strempty(p),
-                                         t->nodes[child].line);
-                }
-                if (tree_add(t, cur, parts[i], NODE_VALUE, line) == NO_NODE)
-                        return lex_oom(lx);
-        }
-        return 0;
-}
-
 /* ------------------------------------------------------------ documents */
 
 static void item_free(TomlItem *item) {
@@ -843,7 +629,7 @@ typedef struct Current {
 } Current;
 
 /* One statement, from its first byte to the end of its line. */
-static int read_statement(Lexer *lx, Tree *tree, Current *cur, TomlItem *item) {
+static int read_statement(Lexer *lx, TomlTables *tables, Current *cur, TomlItem *item) {
         int r;
 
         item->line = lx->line;
@@ -866,7 +652,7 @@ static int read_statement(Lexer *lx, Tree *tree, Current *cur, TomlItem *item) {
                         return lex_error(lx, lx->line, array ? "expected ']]' closing the table header" :
                                          "expected ']' closing the table header");
                 lx->p += array ? 2 : 1;
-                r = tree_header(lx, tree, item->key, item->n_key, array, item->line, &cur->node);
+                r = toml_tables_header(tables, item->key, item->n_key, array, item->line, &cur->node, lx->err);
                 if (r < 0)
                         return r;
         } else {
@@ -885,7 +671,8 @@ static int read_statement(Lexer *lx, Tree *tree, Current *cur, TomlItem *item) {
                 if (r < 0)
                         return r;
                 item->value_end = lx->p;
-                r = tree_keyval(lx, tree, cur->node, cur->key, cur->n_key, item->key, item->n_key, item->line);
+                r = toml_tables_keyval(tables, cur->node, cur->key, cur->n_key, item->key, item->n_key, item->line,
+                                       lx->err);
                 if (r < 0)
                         return r;
         }
@@ -904,7 +691,7 @@ static int read_statement(Lexer *lx, Tree *tree, Current *cur, TomlItem *item) {
 
 int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
         Lexer lx = { .s = text, .len = len, .line = 1, .err = err };
-        Tree tree = {};
+        _cleanup_(toml_tables_done) TomlTables tables = {};
         size_t allocated = 0;
         Current cur = { .item = TOML_NO_TABLE };
         TomlItem item = {};
@@ -924,11 +711,9 @@ int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
         if (r < 0)
                 return r;
 
-        cur.node = tree_add(&tree, NO_NODE, "", NODE_TABLE, 0);
-        if (cur.node == NO_NODE) {
-                r = lex_oom(&lx);
-                goto finish;
-        }
+        r = toml_tables_root(&tables, &cur.node, err);
+        if (r < 0)
+                return r;
 
         while (!at_end(&lx)) {
                 size_t line_start = lx.p;
@@ -941,10 +726,11 @@ int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
                         continue;
                 }
                 item = (TomlItem) { .line_start = line_start };
-                r = read_statement(&lx, &tree, &cur, &item);
+                r = read_statement(&lx, &tables, &cur, &item);
                 if (r < 0) {
                         item_free(&item);
-                        goto finish;
+                        toml_doc_done(doc);
+                        return r;
                 }
                 if (item.kind == TOML_ITEM_TABLE || item.kind == TOML_ITEM_ARRAY_TABLE) {
                         cur.item = doc->n_items;
@@ -953,17 +739,11 @@ int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
                 }
                 if (doc_append(doc, &allocated, &item) < 0) {
                         item_free(&item);
-                        r = lex_oom(&lx);
-                        goto finish;
+                        toml_doc_done(doc);
+                        return lex_oom(&lx);
                 }
         }
-        r = 0;
-finish:
-        free(tree.nodes);
-        free(tree.slots);
-        if (r < 0)
-                toml_doc_done(doc);
-        return r;
+        return 0;
 }
 
 /* ------------------------------------------------------------ queries */

@@ -11,9 +11,9 @@
  * [[arrays of tables]]; basic, literal and multi-line strings (escapes
  * checked); arrays (multi-line, with comments); inline tables; numbers,
  * booleans and dates (only their characters are checked).  It checks the
- * document's structure as a parser would: a table or key defined twice, a
- * dotted key reaching into a table defined elsewhere, a header reopening a
- * value or an inline table are refused.  Lines may end in LF or CRLF.
+ * document's structure as a parser would (toml-tables.c): a table or key
+ * defined twice, a dotted key reaching into a table defined elsewhere, a
+ * header reopening a value or an inline table are refused.  Lines may end in LF or CRLF.
  * Anything else (invalid UTF-8, control characters, a byte-order mark,
  * nesting deeper than 64, TOML 1.1 forms) is refused with an InvalidArgument
  * error naming the line. */
