@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "escape.h"
+#include "strbuf.h"
 #include "toml-lex.h"
 #include "toml-tables.h"
 
@@ -12,82 +13,6 @@
 #define MAX_DEPTH 64
 /* So is a dotted key or a header path with more parts. */
 #define MAX_KEY_PARTS 128
-
-/* ------------------------------------------------------------ buffers */
-
-typedef struct Buf {
-        char *data;
-        size_t len, allocated;
-} Buf;
-
-static int buf_reserve(Buf *b, size_t more) {
-        size_t want;
-        char *p;
-
-        if (b->allocated - b->len > more)
-                return 0;
-        want = b->allocated ? b->allocated * 2 : 64;
-        while (want - b->len <= more)
-                want *= 2;
-        p = realloc(b->data, want);
-        if (!p)
-                return -ENOMEM;
-        b->data = p;
-        b->allocated = want;
-        return 0;
-}
-
-static int buf_put(Buf *b, const char *s, size_t n) {
-        if (buf_reserve(b, n) < 0)
-                return -ENOMEM;
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-        return 0;
-}
-
-static int buf_putc(Buf *b, char c) {
-        return buf_put(b, &c, 1);
-}
-
-/* ------------------------------------------------------------ UTF-8 */
-
-bool toml_utf8_valid(const char *s, size_t len) {
-        for (size_t i = 0; i < len;) {
-                size_t k = utf8_sequence_len((const unsigned char *) s + i, len - i);
-
-                if (k == 0)
-                        return false;
-                i += k;
-        }
-        return true;
-}
-
-static int utf8_encode(Buf *b, uint32_t cp) {
-        char out[4];
-        size_t n;
-
-        if (cp < 0x80) {
-                out[0] = (char) cp;
-                n = 1;
-        } else if (cp < 0x800) {
-                out[0] = (char) (0xc0 | (cp >> 6));
-                out[1] = (char) (0x80 | (cp & 0x3f));
-                n = 2;
-        } else if (cp < 0x10000) {
-                out[0] = (char) (0xe0 | (cp >> 12));
-                out[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
-                out[2] = (char) (0x80 | (cp & 0x3f));
-                n = 3;
-        } else {
-                out[0] = (char) (0xf0 | (cp >> 18));
-                out[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
-                out[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
-                out[3] = (char) (0x80 | (cp & 0x3f));
-                n = 4;
-        }
-        return buf_put(b, out, n);
-}
 
 /* ------------------------------------------------------------ the lexer */
 
@@ -206,7 +131,7 @@ static int hex_value(char c) {
 /* An escape after the backslash (at lx->p); appended decoded to b when b is
  * non-NULL.  \u0000 is refused: decoded values are C strings, and one cut
  * short could compare equal to another key. */
-static int read_escape(Lexer *lx, Buf *b) {
+static int read_escape(Lexer *lx, StrBuf *b) {
         char c = peek(lx, 0);
         uint32_t cp = 0;
         int digits;
@@ -236,8 +161,12 @@ static int read_escape(Lexer *lx, Buf *b) {
                 if (cp == 0)
                         return lex_error(lx, lx->line, "NUL character in a string");
                 lx->p += 1 + (size_t) digits;
-                if (b && utf8_encode(b, cp) < 0)
-                        return lex_oom(lx);
+                if (b) {
+                        char u[4];
+
+                        if (strbuf_put(b, u, utf8_encode_unichar(u, cp)) < 0)
+                                return lex_oom(lx);
+                }
                 return 0;
         default:
                 if ((unsigned char) c > ' ' && (unsigned char) c < 0x7f)
@@ -245,25 +174,22 @@ static int read_escape(Lexer *lx, Buf *b) {
                 return lex_error(lx, lx->line, "invalid escape in a string");
         }
         lx->p++;
-        if (b && buf_putc(b, c) < 0)
+        if (b && strbuf_putc(b, c) < 0)
                 return lex_oom(lx);
         return 0;
 }
 
 /* "basic", at the opening quote. */
 static int read_basic_string(Lexer *lx, char **ret) {
-        _cleanup_free_ char *data = NULL;
-        Buf b = {};
-        int r = 0;
+        _cleanup_(strbuf_done) StrBuf b = {};
+        int r;
 
         lx->p++;
         for (;;) {
                 char c = peek(lx, 0);
 
-                if (at_end(lx) || at_newline(lx)) {
-                        r = lex_error(lx, lx->line, "unterminated string");
-                        break;
-                }
+                if (at_end(lx) || at_newline(lx))
+                        return lex_error(lx, lx->line, "unterminated string");
                 if (c == '"') {
                         lx->p++;
                         break;
@@ -272,22 +198,17 @@ static int read_basic_string(Lexer *lx, char **ret) {
                         lx->p++;
                         r = read_escape(lx, ret ? &b : NULL);
                         if (r < 0)
-                                break;
+                                return r;
                         continue;
                 }
-                if (ret && buf_putc(&b, c) < 0) {
-                        r = lex_oom(lx);
-                        break;
-                }
+                if (ret && strbuf_putc(&b, c) < 0)
+                        return lex_oom(lx);
                 lx->p++;
         }
-        data = b.data;
-        if (r < 0)
-                return r;
         if (ret) {
-                if (!data && !(data = strdup("")))
+                *ret = strbuf_steal(&b);
+                if (!*ret)
                         return lex_oom(lx);
-                *ret = TAKE_PTR(data);
         }
         return 0;
 }
@@ -854,48 +775,40 @@ int toml_item_string_array(const TomlDoc *doc, const TomlItem *item, TomlArrayEl
 /* ------------------------------------------------------------ writing */
 
 char *toml_quote(const char *s) {
-        Buf b = {};
+        _cleanup_(strbuf_done) StrBuf b = {};
         size_t len = strlen(s);
+        char *quoted;
 
-        if (!toml_utf8_valid(s, len)) {
+        if (!text_is_utf8(s, len)) {
                 errno = EINVAL;
                 return NULL;
         }
-        if (buf_reserve(&b, len + 2) < 0)
-                goto oom;
-        b.data[0] = '\0';
-        if (buf_putc(&b, '"') < 0)
-                goto oom;
+        /* A failed append is remembered: strbuf_steal() tells it. */
+        (void) strbuf_reserve(&b, len + 2);
+        (void) strbuf_putc(&b, '"');
         for (const char *p = s; *p; p++) {
                 unsigned char c = (unsigned char) *p;
-                char esc[8];
-                int k;
 
                 switch (c) {
-                case '"': k = buf_put(&b, "\\\"", 2); break;
-                case '\\': k = buf_put(&b, "\\\\", 2); break;
-                case '\b': k = buf_put(&b, "\\b", 2); break;
-                case '\t': k = buf_put(&b, "\\t", 2); break;
-                case '\n': k = buf_put(&b, "\\n", 2); break;
-                case '\f': k = buf_put(&b, "\\f", 2); break;
-                case '\r': k = buf_put(&b, "\\r", 2); break;
+                case '"': (void) strbuf_puts(&b, "\\\""); break;
+                case '\\': (void) strbuf_puts(&b, "\\\\"); break;
+                case '\b': (void) strbuf_puts(&b, "\\b"); break;
+                case '\t': (void) strbuf_puts(&b, "\\t"); break;
+                case '\n': (void) strbuf_puts(&b, "\\n"); break;
+                case '\f': (void) strbuf_puts(&b, "\\f"); break;
+                case '\r': (void) strbuf_puts(&b, "\\r"); break;
                 default:
-                        if (c < 0x20 || c == 0x7f) {
-                                snprintf(esc, sizeof(esc), "\\u%04x", c);
-                                k = buf_put(&b, esc, 6);
-                        } else
-                                k = buf_putc(&b, (char) c);
+                        if (c < 0x20 || c == 0x7f)
+                                (void) strbuf_printf(&b, "\\u%04x", c);
+                        else
+                                (void) strbuf_putc(&b, (char) c);
                 }
-                if (k < 0)
-                        goto oom;
         }
-        if (buf_putc(&b, '"') < 0)
-                goto oom;
-        return b.data;
-oom:
-        free(b.data);
-        errno = ENOMEM;
-        return NULL;
+        (void) strbuf_putc(&b, '"');
+        quoted = strbuf_steal(&b);
+        if (!quoted)
+                errno = ENOMEM;
+        return quoted;
 }
 
 static bool is_bare_key(const char *s) {
@@ -908,26 +821,20 @@ static bool is_bare_key(const char *s) {
 }
 
 char *toml_path_to_string(const char *const *parts, size_t n) {
-        Buf b = {};
+        _cleanup_(strbuf_done) StrBuf b = {};
 
-        if (buf_reserve(&b, 16) < 0)
-                return NULL;
-        b.data[0] = '\0';
         for (size_t i = 0; i < n; i++) {
-                if (i > 0 && buf_putc(&b, '.') < 0)
-                        goto oom;
-                if (is_bare_key(parts[i])) {
-                        if (buf_put(&b, parts[i], strlen(parts[i])) < 0)
-                                goto oom;
-                } else {
+                if (i > 0)
+                        (void) strbuf_putc(&b, '.');
+                if (is_bare_key(parts[i]))
+                        (void) strbuf_puts(&b, parts[i]);
+                else {
                         _cleanup_free_ char *q = toml_quote(parts[i]);
 
-                        if (!q || buf_put(&b, q, strlen(q)) < 0)
-                                goto oom;
+                        if (!q)
+                                return NULL;
+                        (void) strbuf_puts(&b, q);
                 }
         }
-        return b.data;
-oom:
-        free(b.data);
-        return NULL;
+        return strbuf_steal(&b);
 }

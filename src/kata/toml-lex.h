@@ -94,8 +94,6 @@ int toml_item_string_array(const TomlDoc *doc, const TomlItem *item,
                            TomlArrayElement **ret, size_t *ret_n, CcError *err);
 void toml_array_elements_free(TomlArrayElement *elements, size_t n);
 
-/* Whether s is valid UTF-8 (TOML text must be). */
-bool toml_utf8_valid(const char *s, size_t len);
 /* s as a TOML basic string, quotes included, control characters escaped;
  * NULL when s is not valid UTF-8 (errno EINVAL) or on OOM. */
 char *toml_quote(const char *s);
