@@ -79,7 +79,7 @@ int fsync_directory_of(const char *path) {
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
+int loop_write(int fd, const void *data, size_t size) {
         const char *p = data;
 
         while (size > 0) {
@@ -112,7 +112,7 @@ static int write_atomic(const char *path, const void *data, size_t size, mode_t 
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        r = write_all(fd, data, size);
+        r = loop_write(fd, data, size);
         if (r >= 0 && uid != (uid_t) -1 && fchown(fd, uid, gid) < 0)
                 r = -errno;
         if (r >= 0 && fchmod(fd, mode) < 0)

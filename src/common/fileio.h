@@ -14,6 +14,9 @@ int read_text_file(const char *path, char **ret);
  * truncate semantics beyond what the kernel gives). */
 int write_attribute(const char *path, const char *value);
 
+/* Writes all size bytes to fd, through short writes and EINTR. */
+int loop_write(int fd, const void *data, size_t size);
+
 /* Replaces path atomically: temp file in the same directory, fsync, rename,
  * fsync of the directory.  Readers see the old or the new content, never a
  * mix; a crash leaves one of the two. */

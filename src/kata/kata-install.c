@@ -359,19 +359,13 @@ static int install_prepare(Install *in, CcError *err) {
 
 static int write_new_file_at(int dirfd, const char *name, const char *data, size_t len) {
         _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        int r;
 
         if (fd < 0)
                 return -errno;
-        while (len > 0) {
-                ssize_t k = write(fd, data, len);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                data += k;
-                len -= (size_t) k;
-        }
+        r = loop_write(fd, data, len);
+        if (r < 0)
+                return r;
         if (fchmod(fd, 0644) < 0 || fsync(fd) < 0)
                 return -errno;
         return 0;
