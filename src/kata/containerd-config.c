@@ -39,6 +39,20 @@ int containerd_check_runtime_class(const char *name, CcError *err) {
         return 0;
 }
 
+int containerd_quote_path(const char *path, const char *what, char **ret, CcError *err) {
+        char *quoted;
+
+        if (!path[0])
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "empty %s", what);
+        quoted = toml_quote(path);
+        if (!quoted)
+                return errno == EINVAL ?
+                        cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "%s is not valid UTF-8", what) :
+                        containerd_oom(err);
+        *ret = quoted;
+        return 0;
+}
+
 int containerd_splice(const char *text, size_t len, size_t del_start, size_t del_end, const char *ins,
                       char **ret, size_t *ret_len, CcError *err) {
         size_t k = ins ? strlen(ins) : 0, n;
@@ -58,6 +72,35 @@ int containerd_splice(const char *text, size_t len, size_t del_start, size_t del
         out[n] = '\0';
         *ret = out;
         *ret_len = n;
+        return 0;
+}
+
+/* The edited text must parse: a last guard against writing a file that
+ * containerd refuses to start with. */
+static int check_result(const char *text, size_t len, CcError *err) {
+        _cleanup_toml_doc_ TomlDoc doc = {};
+        CcError e = CC_ERROR_INIT;
+
+        if (toml_doc_parse(&doc, text, len, &e) < 0)
+                return cc_error_set(err, CC_ERROR_INTERNAL, EINVAL, "the edited configuration does not parse: %s",
+                                    e.message);
+        return 0;
+}
+
+int containerd_splice_checked(const char *text, size_t len, size_t del_start, size_t del_end, const char *ins,
+                              char **ret, size_t *ret_len, CcError *err) {
+        _cleanup_free_ char *out = NULL;
+        size_t out_len;
+        int r;
+
+        r = containerd_splice(text, len, del_start, del_end, ins, &out, &out_len, err);
+        if (r < 0)
+                return r;
+        r = check_result(out, out_len, err);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(out);
+        *ret_len = out_len;
         return 0;
 }
 
@@ -162,7 +205,7 @@ int containerd_config_version(const char *text, size_t len, int *ret_version, Cc
         return parse_version(&doc, ret_version, err);
 }
 
-int containerd_check_version(const TomlDoc *doc, int want, CcError *err) {
+static int check_version(const TomlDoc *doc, int want, CcError *err) {
         const TomlItem *item = toml_doc_root_key(doc, "version");
         int version, r;
 
@@ -187,14 +230,13 @@ int containerd_check_version(const TomlDoc *doc, int want, CcError *err) {
                             item->line, version);
 }
 
-int containerd_check_result(const char *text, size_t len, CcError *err) {
-        _cleanup_toml_doc_ TomlDoc doc = {};
-        CcError e = CC_ERROR_INIT;
+int containerd_doc_parse(TomlDoc *doc, const char *text, size_t len, int version, CcError *err) {
+        int r;
 
-        if (toml_doc_parse(&doc, text, len, &e) < 0)
-                return cc_error_set(err, CC_ERROR_INTERNAL, EINVAL, "the edited configuration does not parse: %s",
-                                    e.message);
-        return 0;
+        r = toml_doc_parse(doc, text, len, err);
+        if (r < 0)
+                return r;
+        return check_version(doc, version, err);
 }
 
 int containerd_check_conflicts(const TomlDoc *doc, const char *const runtimes[static CONTAINERD_RUNTIMES_PATH_LEN],

@@ -32,9 +32,16 @@ int containerd_oom(CcError *err);
 /* InvalidArgument unless name is a RuntimeClass handler other than runc. */
 int containerd_check_runtime_class(const char *name, CcError *err);
 
+/* path as a TOML string; InvalidArgument naming what it is when it is
+ * empty or not UTF-8. */
+int containerd_quote_path(const char *path, const char *what, char **ret, CcError *err);
+
 /* text with [del_start, del_end) replaced by ins (NULL: nothing). */
 int containerd_splice(const char *text, size_t len, size_t del_start, size_t del_end, const char *ins,
                       char **ret, size_t *ret_len, CcError *err);
+/* The same, and the result must parse (*ret untouched when it does not). */
+int containerd_splice_checked(const char *text, size_t len, size_t del_start, size_t del_end, const char *ins,
+                              char **ret, size_t *ret_len, CcError *err);
 int containerd_copy_text(const char *text, size_t len, char **ret, size_t *ret_len, CcError *err);
 
 /* The range of whole lines [start, end) to remove; a last line without a
@@ -51,12 +58,10 @@ bool containerd_item_is_header(const TomlItem *item);
 /* The item's dotted path, for messages. */
 char *containerd_item_path(const TomlDoc *doc, const TomlItem *item);
 
-/* InvalidArgument unless the file's version is want, saying what to do. */
-int containerd_check_version(const TomlDoc *doc, int want, CcError *err);
+/* Parses the file, and refuses it (InvalidArgument, saying what to do)
+ * unless it is of version. */
+int containerd_doc_parse(TomlDoc *doc, const char *text, size_t len, int version, CcError *err);
 
-/* The edited text must parse: a last guard against writing a file that
- * containerd refuses to start with. */
-int containerd_check_result(const char *text, size_t len, CcError *err);
 
 /* A runtime table for name outside the managed block (b; NULL: none), or a
  * value where its tables would go, makes ours a second definition: in

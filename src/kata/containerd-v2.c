@@ -242,8 +242,8 @@ static char *runc_block(const char *nl) {
 int containerd_v2_register(const char *text, size_t len, const char *runtime_class,
                            const char *kata_config_path, char **ret, size_t *ret_len, CcError *err) {
         _cleanup_toml_doc_ TomlDoc doc = {};
-        _cleanup_free_ char *quoted = NULL, *block = NULL, *removed = NULL, *ins = NULL, *out = NULL;
-        size_t removed_len, pos, out_len;
+        _cleanup_free_ char *quoted = NULL, *block = NULL, *removed = NULL, *ins = NULL;
+        size_t removed_len, pos;
         const char *base = text, *nl;
         size_t base_len = len;
         ContainerdBlock b;
@@ -258,18 +258,11 @@ int containerd_v2_register(const char *text, size_t len, const char *runtime_cla
         r = containerd_check_runtime_class(runtime_class, err);
         if (r < 0)
                 return r;
-        if (!kata_config_path[0])
-                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "empty Kata configuration path");
-        quoted = toml_quote(kata_config_path);
-        if (!quoted)
-                return errno == EINVAL ?
-                        cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                     "Kata configuration path is not valid UTF-8") : containerd_oom(err);
-
-        r = toml_doc_parse(&doc, text, len, err);
+        r = containerd_quote_path(kata_config_path, "Kata configuration path", &quoted, err);
         if (r < 0)
                 return r;
-        r = containerd_check_version(&doc, 2, err);
+
+        r = containerd_doc_parse(&doc, text, len, 2, err);
         if (r < 0)
                 return r;
         r = find_block(&doc, runtime_class, &b, err);
@@ -314,16 +307,7 @@ int containerd_v2_register(const char *text, size_t len, const char *runtime_cla
         ins = containerd_lines_at(base, base_len, pos, block, nl);
         if (!ins)
                 return containerd_oom(err);
-        r = containerd_splice(base, base_len, pos, pos, ins, &out, &out_len, err);
-        if (r < 0)
-                return r;
-        r = containerd_check_result(out, out_len, err);
-        if (r < 0)
-                return r;
-
-        *ret = TAKE_PTR(out);
-        *ret_len = out_len;
-        return 0;
+        return containerd_splice_checked(base, base_len, pos, pos, ins, ret, ret_len, err);
 }
 
 /* Removes the block of name; *ret NULL when there is none. */
@@ -342,15 +326,9 @@ static int remove_block(const char *text, size_t len, const char *name, char **r
                 return r;
         if (!b.found)
                 return 0;
-        r = containerd_splice(text, len, b.start, b.stop, NULL, ret, ret_len, err);
+        r = containerd_splice_checked(text, len, b.start, b.stop, NULL, ret, ret_len, err);
         if (r < 0)
                 return r;
-        r = containerd_check_result(*ret, *ret_len, err);
-        if (r < 0) {
-                free(*ret);
-                *ret = NULL;
-                return r;
-        }
         if (ret_runc_left) {
                 _cleanup_toml_doc_ TomlDoc after = {};
                 ContainerdBlock runc;

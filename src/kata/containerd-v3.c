@@ -140,10 +140,7 @@ int containerd_v3_check_runtime(const char *text, size_t len, const char *runtim
         r = containerd_check_runtime_class(runtime_class, err);
         if (r < 0)
                 return r;
-        r = toml_doc_parse(&doc, text, len, err);
-        if (r < 0)
-                return r;
-        r = containerd_check_version(&doc, 3, err);
+        r = containerd_doc_parse(&doc, text, len, 3, err);
         if (r < 0)
                 return r;
         return containerd_check_conflicts(&doc, containerd_v3_runtimes, runtime_class, NULL, err);
@@ -152,10 +149,10 @@ int containerd_v3_check_runtime(const char *text, size_t len, const char *runtim
 int containerd_v3_add_import(const char *text, size_t len, const char *dropin_path,
                              char **ret, size_t *ret_len, CcError *err) {
         _cleanup_toml_doc_ TomlDoc doc = {};
-        _cleanup_free_ char *quoted = NULL, *ins = NULL, *out = NULL;
+        _cleanup_free_ char *quoted = NULL, *ins = NULL;
         TomlArrayElement *elements = NULL;
         const TomlItem *imports;
-        size_t n = 0, pos, out_len;
+        size_t n = 0, pos;
         const char *nl;
         int r;
 
@@ -164,18 +161,11 @@ int containerd_v3_add_import(const char *text, size_t len, const char *dropin_pa
         assert(ret);
         assert(ret_len);
 
-        if (!dropin_path[0])
-                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "empty drop-in path");
-        quoted = toml_quote(dropin_path);
-        if (!quoted)
-                return errno == EINVAL ?
-                        cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "drop-in path is not valid UTF-8") :
-                        containerd_oom(err);
-
-        r = toml_doc_parse(&doc, text, len, err);
+        r = containerd_quote_path(dropin_path, "drop-in path", &quoted, err);
         if (r < 0)
                 return r;
-        r = containerd_check_version(&doc, 3, err);
+
+        r = containerd_doc_parse(&doc, text, len, 3, err);
         if (r < 0)
                 return r;
         r = find_imports(&doc, &imports, &elements, &n, err);
@@ -226,15 +216,7 @@ int containerd_v3_add_import(const char *text, size_t len, const char *dropin_pa
         if (r < 0)
                 return containerd_oom(err);
 
-        r = containerd_splice(text, len, pos, pos, ins, &out, &out_len, err);
-        if (r < 0)
-                return r;
-        r = containerd_check_result(out, out_len, err);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        *ret_len = out_len;
-        return 0;
+        return containerd_splice_checked(text, len, pos, pos, ins, ret, ret_len, err);
 }
 
 /* Whether the value of imports is the one-element array that
@@ -313,17 +295,12 @@ static int remove_import_once(const char *text, size_t len, const char *dropin_p
                 r = containerd_splice(text, len, comma_at, comma_at + 1, NULL, &without_comma, &without_comma_len, err);
                 if (r < 0)
                         return r;
-                r = containerd_splice(without_comma, without_comma_len, del_start, del_end, NULL, ret, ret_len, err);
+                r = containerd_splice_checked(without_comma, without_comma_len, del_start, del_end, NULL, ret, ret_len,
+                                              err);
         } else
-                r = containerd_splice(text, len, del_start, del_end, NULL, ret, ret_len, err);
+                r = containerd_splice_checked(text, len, del_start, del_end, NULL, ret, ret_len, err);
         if (r < 0)
                 return r;
-        r = containerd_check_result(*ret, *ret_len, err);
-        if (r < 0) {
-                free(*ret);
-                *ret = NULL;
-                return r;
-        }
         *ret_changed = true;
         return 0;
 }
