@@ -25,13 +25,14 @@ typedef struct Lexer {
 } Lexer;
 
 int toml_error(CcError *err, unsigned line, const char *fmt, ...) {
-        char what[256];
         va_list ap;
+        int r;
 
         va_start(ap, fmt);
-        vsnprintf(what, sizeof(what), fmt, ap);
+        r = cc_error_setv(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, fmt, ap);
         va_end(ap);
-        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "line %u: %s", line, what);
+        cc_error_prefix(err, "line %u", line);
+        return r;
 }
 
 int toml_oom(CcError *err) {
