@@ -148,17 +148,6 @@ bool containerd_item_is_header(const TomlItem *item) {
         return item->kind == TOML_ITEM_TABLE || item->kind == TOML_ITEM_ARRAY_TABLE;
 }
 
-char *containerd_item_path(const TomlDoc *doc, const TomlItem *item) {
-        size_t n = toml_item_path_len(doc, item);
-        _cleanup_free_ const char **parts = calloc(n ? n : 1, sizeof(char *));
-
-        if (!parts)
-                return NULL;
-        for (size_t i = 0; i < n; i++)
-                parts[i] = toml_item_path_part(doc, item, i);
-        return toml_path_to_string(parts, n);
-}
-
 /* ------------------------------------------------------------ version */
 
 static int parse_version(const TomlDoc *doc, int *ret, CcError *err) {
@@ -268,14 +257,14 @@ int containerd_check_conflicts(const TomlDoc *doc, const char *const runtimes[st
                 if (!toml_item_path_has_prefix(doc, item, path, n))
                         continue;
                 if (item->kind == TOML_ITEM_KEYVAL) {
-                        _cleanup_free_ char *p = containerd_item_path(doc, item);
+                        _cleanup_free_ char *p = toml_item_path_string(doc, item);
 
                         return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
                                             "line %u: %s is set as a value; runtime %s cannot be added "
                                             "under it", item->line, strempty(p), name);
                 }
                 if (item->kind == TOML_ITEM_ARRAY_TABLE) {
-                        _cleanup_free_ char *p = containerd_item_path(doc, item);
+                        _cleanup_free_ char *p = toml_item_path_string(doc, item);
 
                         return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
                                             "line %u: [[%s]] is an array of tables; runtime %s cannot be "

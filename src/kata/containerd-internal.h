@@ -55,8 +55,6 @@ char *containerd_lines_at(const char *text, size_t len, size_t pos, const char *
 /* Whether item is the comment prefix followed by name, and nothing else. */
 bool containerd_comment_is(const TomlDoc *doc, const TomlItem *item, const char *prefix, const char *name);
 bool containerd_item_is_header(const TomlItem *item);
-/* The item's dotted path, for messages. */
-char *containerd_item_path(const TomlDoc *doc, const TomlItem *item);
 
 /* Parses the file, and refuses it (InvalidArgument, saying what to do)
  * unless it is of version. */

@@ -119,7 +119,7 @@ static int find_block(const TomlDoc *doc, const char *name, ContainerdBlock *ret
                 } else if (begun && item->kind != TOML_ITEM_COMMENT &&
                            (item->kind == TOML_ITEM_ARRAY_TABLE ||
                             !toml_item_path_has_prefix(doc, item, path, n_path))) {
-                        _cleanup_free_ char *p = containerd_item_path(doc, item);
+                        _cleanup_free_ char *p = toml_item_path_string(doc, item);
 
                         return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
                                             "line %u: the managed block for runtime %s holds %s, which is not "

@@ -145,8 +145,8 @@ int containerd_plan_register(const char *config_path, const char *runtime_class,
                 dropin->write = true;
         } else {
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                    "%s has configuration version %d; only versions 2 (containerd 1.x) and 3 (containerd 2.x) "
-                                    "can be registered with", config_path, p.version);
+                                    "%s has configuration version %d; only versions 2 (containerd 1.x) and 3 "
+                                    "(containerd 2.x) can be registered with", config_path, p.version);
         }
         /* What is written must be readable again, or the runtime class
          * could never be removed. */

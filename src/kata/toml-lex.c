@@ -688,6 +688,17 @@ const char *toml_item_path_part(const TomlDoc *doc, const TomlItem *item, size_t
         return item->key[i];
 }
 
+char *toml_item_path_string(const TomlDoc *doc, const TomlItem *item) {
+        size_t n = toml_item_path_len(doc, item);
+        _cleanup_free_ const char **parts = calloc(n ? n : 1, sizeof(char *));
+
+        if (!parts)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                parts[i] = toml_item_path_part(doc, item, i);
+        return toml_path_to_string(parts, n);
+}
+
 bool toml_item_path_has_prefix(const TomlDoc *doc, const TomlItem *item, const char *const *prefix, size_t n) {
         if (toml_item_path_len(doc, item) < n)
                 return false;

@@ -74,6 +74,8 @@ void toml_doc_done(TomlDoc *doc);
  * table's path followed by its key. */
 size_t toml_item_path_len(const TomlDoc *doc, const TomlItem *item);
 const char *toml_item_path_part(const TomlDoc *doc, const TomlItem *item, size_t i);
+/* The full path as text, for messages; NULL on OOM. */
+char *toml_item_path_string(const TomlDoc *doc, const TomlItem *item);
 /* Whether the item's full path starts with the n parts of prefix. */
 bool toml_item_path_has_prefix(const TomlDoc *doc, const TomlItem *item,
                                const char *const *prefix, size_t n);
