@@ -486,7 +486,7 @@ static void remove_stale_readiness(const char *path) {
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        g_autofree char *hostname = NULL, *pause_record = NULL, *bus_message = NULL;
+        g_autofree char *hostname = NULL, *pause_record = NULL, *bus_message = NULL, *namespace = NULL;
         KubeConfig config = {};
         KubeClient *kube = NULL;
         NodeEvents *events = NULL;
@@ -534,6 +534,9 @@ static int run(int argc, char *argv[]) {
                         return r;
                 if (!a.operator_namespace && !a.kubeconfig && config.namespace)
                         a.operator_namespace = config.namespace;
+                /* The pod's own namespace, as kubectl takes the context's
+                 * (the client takes the configuration). */
+                namespace = g_strdup(config.namespace ?: "default");
         } else if (a.runtime_classes) {
                 log_error("--runtime-classes needs the API server (the node's labels, the pull secrets): give "
                           "--kubeconfig, set KUBECONFIG, or run in a pod");
@@ -603,8 +606,7 @@ static int run(int argc, char *argv[]) {
                 g_autofree char *record = g_build_filename(a.state_dir, "runtime-classes", NULL);
                 const RuntimeClassesOptions rc_options = {
                         .path = a.runtime_classes,
-                        /* The pod's own namespace, as kubectl takes the context's. */
-                        .secret_namespace = config.namespace ?: "default",
+                        .secret_namespace = namespace,
                         .record = record,
                         .ca_file = a.registry_ca_file,
                         .restart_containerd = a.restart_containerd,

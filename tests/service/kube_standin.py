@@ -185,6 +185,35 @@ CLUSTERROLEBINDING_TABLE_COLUMNS = [
 ]
 
 
+SECRET_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Type', 'string', '', 'The type of the secret', 0),
+    ('Data', 'string', '', 'The number of items in the secret', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+]
+
+CONFIGMAP_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Data', 'string', '', 'Data contains the configuration data.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+]
+
+RUNTIMECLASS_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Handler', 'string', '', 'handler specifies the underlying runtime and configuration that the CRI implementation will use to handle pods of this class.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+]
+
+ROLEBINDING_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Role', 'string', '', 'RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+    ('Users', 'string', '', 'Users in the roleBinding', 1),
+    ('Groups', 'string', '', 'Groups in the roleBinding', 1),
+    ('ServiceAccounts', 'string', '', 'ServiceAccounts in the roleBinding', 1),
+]
+
+
 class Resource:
     def __init__(self, plural, singular, kind, namespaced, short_names, verbs, subresources,
                  field_labels, table_columns, storage_hash, group='', version='v1', fields=None,
@@ -219,7 +248,7 @@ class Resource:
     @property
     def definition(self):
         '''The OpenAPI definition name of the kind.'''
-        pkg = {'': 'core', 'apps': 'apps', 'rbac.authorization.k8s.io': 'rbac'}[self.group]
+        pkg = {'': 'core', 'apps': 'apps', 'rbac.authorization.k8s.io': 'rbac', 'node.k8s.io': 'node'}[self.group]
         return 'io.k8s.api.%s.%s.%s' % (pkg, self.version, self.kind)
 
 
@@ -335,10 +364,35 @@ RESOURCES = {
         fields={'roleRef': 'object', 'subjects': 'array'},
         validate=lambda new, ns, old: kube_kinds.validate_cluster_role_binding(new, old),
         types={'roleRef': 'object', 'subjects': 'array'}),
+    'secrets': Resource(
+        'secrets', 'secret', 'Secret', True, [], ALL_VERBS, {}, dict(_meta_fields(True), **{
+            'type': lambda o: _get_path(o, 'type')}),
+        SECRET_TABLE_COLUMNS, 'S6u1pOWzb84=', fields=kube_kinds.SECRET_TYPES, prepare=kube_kinds.prepare_secret,
+        validate=lambda new, ns, old: kube_kinds.validate_secret(new, old), types=kube_kinds.SECRET_TYPES),
+    'configmaps': Resource(
+        'configmaps', 'configmap', 'ConfigMap', True, ['cm'], ALL_VERBS, {}, _meta_fields(True),
+        CONFIGMAP_TABLE_COLUMNS, 'qFsyl6wFWjQ=', fields=kube_kinds.CONFIGMAP_TYPES,
+        validate=lambda new, ns, old: kube_kinds.validate_configmap(new, old), types=kube_kinds.CONFIGMAP_TYPES),
+    'roles': Resource(
+        'roles', 'role', 'Role', True, [], ALL_VERBS, {}, _meta_fields(True),
+        CLUSTERROLE_TABLE_COLUMNS, '7FuwZcIIItM=', group='rbac.authorization.k8s.io',
+        fields={'rules': 'array'},
+        validate=lambda new, ns, old: kube_kinds.validate_cluster_role(new), types={'rules': 'array'}),
+    'rolebindings': Resource(
+        'rolebindings', 'rolebinding', 'RoleBinding', True, [], ALL_VERBS, {}, _meta_fields(True),
+        ROLEBINDING_TABLE_COLUMNS, 'eGsCzGH6b1g=', group='rbac.authorization.k8s.io',
+        fields={'roleRef': 'object', 'subjects': 'array'},
+        validate=lambda new, ns, old: kube_kinds.validate_role_binding(new, old),
+        types={'roleRef': 'object', 'subjects': 'array'}),
+    'runtimeclasses': Resource(
+        'runtimeclasses', 'runtimeclass', 'RuntimeClass', False, [], ALL_VERBS, {}, _meta_fields(False),
+        RUNTIMECLASS_TABLE_COLUMNS, 'WQTu1GL3T2Q=', group='node.k8s.io', fields=kube_kinds.RUNTIMECLASS_TYPES,
+        validate=lambda new, ns, old: kube_kinds.validate_runtime_class(new, old),
+        types=kube_kinds.RUNTIMECLASS_TYPES),
 }
 KINDS = {res.kind: res for res in RESOURCES.values()}
 # The API groups served besides the core group, in discovery order.
-GROUP_VERSIONS = [('apps', 'v1'), ('rbac.authorization.k8s.io', 'v1')]
+GROUP_VERSIONS = [('apps', 'v1'), ('rbac.authorization.k8s.io', 'v1'), ('node.k8s.io', 'v1')]
 
 
 def resources_of(group, version):
@@ -521,7 +575,25 @@ def clusterrolebinding_row(crb):
             names('User'), names('Group'), sas]
 
 
-TABLE_ROWS = {'nodes': node_row, 'pods': pod_row, 'namespaces': namespace_row, 'events': event_row,
+def secret_row(secret):
+    return [secret['metadata']['name'], secret.get('type', ''), len(secret.get('data') or {}), age(secret)]
+
+
+def configmap_row(cm):
+    return [cm['metadata']['name'], len(cm.get('data') or {}) + len(cm.get('binaryData') or {}), age(cm)]
+
+
+def runtimeclass_row(rc):
+    return [rc['metadata']['name'], rc.get('handler', ''), age(rc)]
+
+
+def rolebinding_row(rb):
+    return clusterrolebinding_row(rb)
+
+
+TABLE_ROWS = {'secrets': secret_row, 'configmaps': configmap_row, 'runtimeclasses': runtimeclass_row,
+              'roles': clusterrole_row, 'rolebindings': rolebinding_row,
+'nodes': node_row, 'pods': pod_row, 'namespaces': namespace_row, 'events': event_row,
               'daemonsets': daemonset_row, 'serviceaccounts': serviceaccount_row,
               'clusterroles': clusterrole_row, 'clusterrolebindings': clusterrolebinding_row}
 
@@ -1105,7 +1177,8 @@ def openapi_paths(param, group_version=None):
                           'that is making these changes.'),
                     param('fieldValidation', 'fieldValidation instructs the server on how to handle '
                           'objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields.')]
-    tags = {'': 'core_v1', 'apps': 'apps_v1', 'rbac.authorization.k8s.io': 'rbacAuthorization_v1'}
+    tags = {'': 'core_v1', 'apps': 'apps_v1', 'rbac.authorization.k8s.io': 'rbacAuthorization_v1',
+            'node.k8s.io': 'node_v1'}
     paths = {}
     for res in RESOURCES.values():
         if group_version is not None and res.group_version != group_version:
@@ -1114,7 +1187,8 @@ def openapi_paths(param, group_version=None):
         prefix = '/' + openapi_gv_path(res.group, res.version)
         base = prefix + ('/namespaces/{namespace}/' if res.namespaced else '/') + res.plural
         suffix = res.kind if not res.namespaced else 'Namespaced' + res.kind
-        title = {'': 'CoreV1', 'apps': 'AppsV1', 'rbac.authorization.k8s.io': 'RbacAuthorizationV1'}[res.group]
+        title = {'': 'CoreV1', 'apps': 'AppsV1', 'rbac.authorization.k8s.io': 'RbacAuthorizationV1',
+                 'node.k8s.io': 'NodeV1'}[res.group]
 
         def op(action, verb, extra=()):
             return {'tags': [tags[res.group]], 'operationId': verb + title + suffix, 'parameters': list(extra),
@@ -1615,6 +1689,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
     def decode_object(self, res, body):
         obj = self.decode_body(body)
         err = kube_kinds.type_errors(res.kind, obj, res.types)
+        if not err and res.plural == 'secrets':
+            err = kube_kinds.secret_decode_error(obj)
         if err:
             raise ApiError(400, err)
         return obj
@@ -2103,6 +2179,18 @@ class KubeStandin:
     def node(self, name):
         return self.store.get(RESOURCES['nodes'], None, name)
 
+    def add_secret(self, namespace, name, secret_type='Opaque', data=None, string_data=None):
+        '''A Secret, through the server's own defaults and validation.'''
+        obj = {'metadata': {'name': name}, 'type': secret_type}
+        if data is not None:
+            obj['data'] = data
+        if string_data is not None:
+            obj['stringData'] = string_data
+        return self.store.create(RESOURCES['secrets'], namespace, obj)
+
+    def delete_secret(self, namespace, name):
+        return self.store.delete(RESOURCES['secrets'], namespace, name)
+
     def labels(self, name):
         return self.node(name)['metadata'].get('labels', {})
 
@@ -2308,7 +2396,7 @@ def make_pki(directory, client_cn='system:node:node-1', client_org='system:nodes
 
 
 def kubeconfig_text(server, ca_file=None, ca_data=None, token=None, token_file=None,
-                    client_cert=None, client_key=None, insecure=False, user='bridge'):
+                    client_cert=None, client_key=None, insecure=False, user='bridge', namespace=None):
     cluster = {'server': server}
     if ca_file:
         cluster['certificate-authority'] = ca_file
@@ -2328,7 +2416,8 @@ def kubeconfig_text(server, ca_file=None, ca_data=None, token=None, token_file=N
     doc = {'apiVersion': 'v1', 'kind': 'Config', 'preferences': {},
            'clusters': [{'name': 'standin', 'cluster': cluster}],
            'users': [{'name': user, 'user': u}],
-           'contexts': [{'name': 'standin', 'context': {'cluster': 'standin', 'user': user}}],
+           'contexts': [{'name': 'standin', 'context': dict({'cluster': 'standin', 'user': user},
+                                                            **({'namespace': namespace} if namespace else {}))}],
            'current-context': 'standin'}
     # JSON is YAML; kubectl and libyaml read it.
     return json.dumps(doc, indent=2) + '\n'
