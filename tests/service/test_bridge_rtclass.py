@@ -274,9 +274,8 @@ class RuntimeClassTest(BridgeTestCase):
         # A Secret the registry refuses (the wrong password): the daemon's
         # error is told.
         self.api.add_secret(SECRET_NAMESPACE, SECRET, 'kubernetes.io/dockerconfigjson', string_data={
-            '.dockerconfigjson': self.reg.docker_config(password='wrong')})
-        self.api.wait_for(lambda: any('RegistryError' in e['message'] or 'denied' in e['message'].lower() or
-                                      '401' in e['message']
+            '.dockerconfigjson': self.reg.docker_config(user='puller', password='wrong')})
+        self.api.wait_for(lambda: any('org.nvidia.ConfidentialCompute.Error.RegistryError: ' in e['message']
                                       for e in self.node_events('RuntimeClassInstallFailed')),
                           60, 'a failure from the registry', alive=self.alive)
         # The right Secret: the next retry installs.
