@@ -177,8 +177,8 @@ static int parse_selector(yaml_document_t *doc, yaml_node_t *v, const char *wher
                                             "%s.nodeSelector: \"%s\" is not a label name", where, strempty(key));
                 if (!value || !label_value_is_valid(value))
                         return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                            "%s.nodeSelector.%s: is not a label value (a string of at most 63 "
-                                            "characters; quote \"true\")",
+                                            "%s.nodeSelector.%s: is not a label value (at most 63 letters, "
+                                            "digits, '-', '_' or '.')",
                                             where, key);
                 if (g_hash_table_contains(c->node_selector, key))
                         return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EINVAL,
@@ -208,7 +208,7 @@ static int parse_artifacts(yaml_document_t *doc, yaml_node_t *v, const char *whe
         return parse_mapping(doc, v, inner, fields, userdata, e);
 }
 
-static int check_class(const RuntimeClassSpec *c, const char *where, CcError *e) {
+static int check_class(RuntimeClassSpec *c, const char *where, CcError *e) {
         if (!c->name)
                 return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EINVAL, "%s: no name", where);
         if (!rtclass_name_is_valid(c->name))
@@ -224,6 +224,9 @@ static int check_class(const RuntimeClassSpec *c, const char *where, CcError *e)
                                     "%s (%s): artifacts.url \"%s\" is not an OCI reference "
                                     "(HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST], at most %d bytes)",
                                     where, c->name, c->url, RTCLASS_REFERENCE_MAX);
+        /* kata-manager's own default: pullSecret: "" for a public registry. */
+        if (c->pull_secret && !c->pull_secret[0])
+                g_clear_pointer(&c->pull_secret, g_free);
         if (c->pull_secret && !secret_name_is_valid(c->pull_secret))
                 return cc_error_set(e, CC_ERROR_INVALID_ARGUMENT, EINVAL,
                                     "%s (%s): artifacts.pullSecret \"%s\" is not the name of a Secret", where,
