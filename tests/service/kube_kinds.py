@@ -393,7 +393,9 @@ def validate_role_binding(rb, old=None):
     for e in errs:
         if e.field == 'roleRef.kind':
             e.detail = 'supported values: "ClusterRole", "Role"'
-    return errs
+    # A ServiceAccount subject of a namespaced binding may leave out its
+    # namespace (the binding's).
+    return [e for e in errs if not (e.kind == 'Required' and e.field.endswith('.namespace'))]
 
 
 # -------------------------------------------------------------- Secrets, ConfigMaps (core/v1)
