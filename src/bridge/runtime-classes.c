@@ -739,8 +739,11 @@ int runtime_classes_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEven
         if (r >= 0)
                 r = sd_event_source_set_enabled(rc->reload, SD_EVENT_OFF);
         if (r >= 0)
-                r = sd_bus_match_signal(bus, &rc->owner_match, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus", "NameOwnerChanged", owner_changed, rc);
+                r = sd_bus_add_match(bus, &rc->owner_match,
+                                     "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                                     "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+                                     "arg0='" CCD_BUS_NAME "'",
+                                     owner_changed, rc);
         if (r < 0) {
                 runtime_classes_free(rc);
                 return r;
