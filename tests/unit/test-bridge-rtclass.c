@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <glib.h>
+#include <yaml.h>
 
 #include "macro.h"
 #include "rtclass-file.h"
@@ -147,6 +148,47 @@ static void test_names(void **state) {
         assert_null(rtclass_reference_digest("r.io/a:1"));
 }
 
+/* The example the DaemonSet mounts (deploy/kubernetes): its config.yaml
+ * is a file the bridge takes, with the seed's two classes. */
+static void test_deploy_example(void **state) {
+        const char *srcdir = getenv("NVIDIA_CCD_SRCDIR");
+        g_autofree char *path = NULL, *text = NULL;
+        g_autoptr(RuntimeClassFile) f = NULL;
+        g_autoptr(GHashTable) capable = labels_of((const char *const[]) { "nvidia.com/cc.capable", "true", NULL });
+        g_autoptr(GHashTable) none = labels_of(NULL);
+        yaml_parser_t parser;
+        yaml_document_t doc;
+        yaml_node_t *root, *data = NULL, *config = NULL;
+        gsize size;
+
+        if (!srcdir)
+                skip();
+        path = g_build_filename(srcdir, "deploy/kubernetes/runtime-classes-configmap.yaml", NULL);
+        assert_true(g_file_get_contents(path, &text, &size, NULL));
+        assert_true(yaml_parser_initialize(&parser));
+        yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
+        assert_true(yaml_parser_load(&parser, &doc));
+        root = yaml_document_get_root_node(&doc);
+        assert_non_null(root);
+        assert_int_equal(root->type, YAML_MAPPING_NODE);
+        for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++)
+                if (streq((char *) yaml_document_get_node(&doc, p->key)->data.scalar.value, "data"))
+                        data = yaml_document_get_node(&doc, p->value);
+        assert_non_null(data);
+        for (yaml_node_pair_t *p = data->data.mapping.pairs.start; p < data->data.mapping.pairs.top; p++)
+                if (streq((char *) yaml_document_get_node(&doc, p->key)->data.scalar.value, "config.yaml"))
+                        config = yaml_document_get_node(&doc, p->value);
+        assert_non_null(config);
+        f = parse_ok((const char *) config->data.scalar.value);
+        yaml_document_delete(&doc);
+        yaml_parser_delete(&parser);
+
+        assert_int_equal(f->classes->len, 2);
+        assert_true(rtclass_selector_matches(rtclass_file_find(f, "kata-qemu-nvidia-gpu"), none));
+        assert_false(rtclass_selector_matches(rtclass_file_find(f, "kata-qemu-nvidia-gpu-snp"), none));
+        assert_true(rtclass_selector_matches(rtclass_file_find(f, "kata-qemu-nvidia-gpu-snp"), capable));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_operator_config),
@@ -155,6 +197,7 @@ int main(void) {
                 cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_names),
+                cmocka_unit_test(test_deploy_example),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
