@@ -27,6 +27,7 @@ SELECT = 'example.com/kata'
 SECRET = 'kata-artifacts-pull-secret'
 SECRET_NAMESPACE = 'nvidia-cc-k8s-bridge'
 FILE = 'config.yaml'
+MANAGE_ARTIFACTS = 'org.nvidia.ConfidentialCompute.manage-artifacts'
 
 
 class RuntimeClassTest(BridgeTestCase):
@@ -283,6 +284,24 @@ class RuntimeClassTest(BridgeTestCase):
         self.add_pull_secret()
         self.wait_events('RuntimeClassInstalled', 1)
         self.assertEqual(self.installed()[SNP]['Digest'], art.digest)
+
+    def test_not_root_needs_the_rule(self):
+        # As a user polkit does not authorize: each attempt is refused and
+        # told with the remedy; once allowed, the retry installs.
+        self.add_pull_secret()
+        art, ref = self.push('v1')
+        self.write_file([self.entry(SNP, ref)])
+        self.start_bridge(['--runtime-classes', os.path.join(self.config_dir, FILE),
+                           '--registry-ca-file', self.reg.ca_file], user=(65534, 65534))
+        self.wait_events('RuntimeClassInstallFailed', 1)
+        ev = self.node_events('RuntimeClassInstallFailed')[0]
+        self.assertIn('polkit does not let the bridge (uid 65534) manage Kata artifacts', ev['message'])
+        self.assertIn('org.nvidia.ConfidentialCompute.manage-artifacts', ev['message'])
+        self.assertEqual(self.installed(), {})
+        self.polkit_set_allowed([MANAGE_ARTIFACTS])
+        self.wait_events('RuntimeClassInstalled', 1)
+        self.assertEqual(self.installed()[SNP]['Digest'], art.digest)
+        self.assertEqual(self.record(), [SNP])
 
     def test_bad_file_changes_nothing(self):
         self.add_pull_secret()
