@@ -163,18 +163,23 @@ static void op_failed(RuntimeClasses *rc, bool remove, const char *reason) {
         const char *name = rc->op;
         uint64_t delay = count_failure(rc, name);
 
+        /* The Event's text stays the same from one attempt to the next, so
+         * that repeats raise its count rather than pile up. */
         if (remove) {
-                log_error("runtime class %s could not be removed: %s; trying again in %.1f s", name, reason,
-                          (double) delay / USEC_PER_SEC);
+                log_struct(LOG_ERR, "CC_RUNTIME_CLASS=%s", name, "CC_ERROR=%s", reason,
+                           LOG_MESSAGE("Runtime class %s could not be removed: %s; trying again in %.1f s", name,
+                                       reason, (double) delay / USEC_PER_SEC),
+                           NULL);
                 node_events_post(rc->events, true, "RuntimeClassRemoveFailed",
-                                 "Runtime class %s not removed: %s; trying again in %.0f s", name, reason,
-                                 (double) delay / USEC_PER_SEC);
+                                 "Runtime class %s not removed: %s (tried again with a growing delay)", name, reason);
         } else {
-                log_error("runtime class %s could not be installed from %s: %s; trying again in %.1f s", name,
-                          rc->op_url, reason, (double) delay / USEC_PER_SEC);
+                log_struct(LOG_ERR, "CC_RUNTIME_CLASS=%s", name, "CC_REFERENCE=%s", rc->op_url, "CC_ERROR=%s", reason,
+                           LOG_MESSAGE("Runtime class %s could not be installed from %s: %s; trying again in %.1f s",
+                                       name, rc->op_url, reason, (double) delay / USEC_PER_SEC),
+                           NULL);
                 node_events_post(rc->events, true, "RuntimeClassInstallFailed",
-                                 "Runtime class %s not installed from %s: %s; trying again in %.0f s", name,
-                                 rc->op_url, reason, (double) delay / USEC_PER_SEC);
+                                 "Runtime class %s not installed from %s: %s (tried again with a growing delay)", name,
+                                 rc->op_url, reason);
         }
         op_end(rc);
 }
@@ -203,7 +208,9 @@ static int remove_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         g_hash_table_remove(rc->pulled, rc->op);
         g_hash_table_remove(rc->failures, rc->op);
         record_save(rc);
-        log_info("runtime class %s removed: it is no longer in %s for this node", rc->op, rc->path);
+        log_struct(LOG_INFO, "CC_RUNTIME_CLASS=%s", rc->op,
+                   LOG_MESSAGE("Runtime class %s removed: it is no longer in %s for this node", rc->op, rc->path),
+                   NULL);
         node_events_post(rc->events, false, "RuntimeClassRemoved",
                          "Runtime class %s removed (no longer in the runtime-class file for this node)", rc->op);
         op_end(rc);
@@ -242,7 +249,8 @@ static int install_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         g_hash_table_remove(rc->failures, rc->op);
         record_save(rc);
         digest = rtclass_reference_digest(rc->op_url);
-        log_info("runtime class %s installed from %s", rc->op, rc->op_url);
+        log_struct(LOG_INFO, "CC_RUNTIME_CLASS=%s", rc->op, "CC_REFERENCE=%s", rc->op_url,
+                   LOG_MESSAGE("Runtime class %s installed from %s", rc->op, rc->op_url), NULL);
         node_events_post(rc->events, false, "RuntimeClassInstalled", "Runtime class %s installed from %s%s", rc->op,
                          rc->op_url, digest ? "" : " (a tag: pin it by digest to pull only on a change)");
         op_end(rc);

@@ -268,10 +268,11 @@ class RuntimeClassTest(BridgeTestCase):
         ev = self.node_events('RuntimeClassInstallFailed')[0]
         self.assertEqual(ev['type'], 'Warning')
         self.assertIn('the pull secret %s/%s does not exist' % (SECRET_NAMESPACE, SECRET), ev['message'])
-        self.assertIn('trying again in', ev['message'])
+        self.assertIn('tried again with a growing delay', ev['message'])
+        self.assertEqual(len(self.node_events('RuntimeClassInstallFailed')), 1, 'one Event, counted')
         self.assertEqual(self.installed(), {})
         with open(self.bridge_log, errors='replace') as f:
-            self.assertIn('runtime class %s could not be installed' % SNP, f.read())
+            self.assertIn('Runtime class %s could not be installed' % SNP, f.read())
         # A Secret the registry refuses (the wrong password): the daemon's
         # error is told.
         self.api.add_secret(SECRET_NAMESPACE, SECRET, 'kubernetes.io/dockerconfigjson', string_data={
