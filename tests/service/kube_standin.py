@@ -1536,11 +1536,18 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                         return v
         return 'system:anonymous'
 
-    def authorize(self, user, verb, what):
-        if user == 'system:anonymous':
+    def authorize(self, user, verb, what, target=None):
+        '''what: (the object or "forbidden", the resource in words) for the
+        message; target: (res, ns, name, sub) of a resource request, which
+        RBAC judges when the stand-in enforces it.'''
+        st = self.server.standin
+        allowed = user != 'system:anonymous'
+        if allowed and st.rbac and target is not None:
+            allowed = st.rbac_allows(user, verb, *target)
+        if not allowed:
             # A path outside the resources is "forbidden: User ...".
             subject = what[0] if what[0] == 'forbidden' else what[0] + ' is forbidden'
-            raise ApiError(403, '%s: User "system:anonymous" cannot %s %s' % (subject, verb, what[1]))
+            raise ApiError(403, '%s: User "%s" cannot %s %s' % (subject, user, verb, what[1]))
 
     # -- routing
 
@@ -1611,26 +1618,26 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         store = st.store
         if method in ('GET', 'HEAD') and name is None:
             verb = 'watch' if query.get('watch') in ('true', '1') else 'list'
-            self.authorize(user, verb, scope)
+            self.authorize(user, verb, scope, (res, ns, name, sub))
             if verb == 'watch':
                 return self.serve_watch(res, ns, query)
             return self.serve_list(res, ns, query)
         if method in ('GET', 'HEAD'):
-            self.authorize(user, 'get', scope)
+            self.authorize(user, 'get', scope, (res, ns, name, sub))
             obj = store.get(res, ns, name)
             return self.send_object(200, res, obj)
         if method == 'PATCH' and name is not None:
-            self.authorize(user, 'patch', scope)
+            self.authorize(user, 'patch', scope, (res, ns, name, sub))
             ctype = (self.headers.get('Content-Type') or '').split(';')[0].strip()
             hook = (lambda new: self.admit_pod_security(res, ns, new)) if res.plural in ('pods', 'daemonsets') else None
             return self.send_object(200, res, store.patch(res, ns, name, ctype, body, admit=hook))
         if method == 'PUT' and name is not None:
-            self.authorize(user, 'update', scope)
+            self.authorize(user, 'update', scope, (res, ns, name, sub))
             obj = self.known_fields(res, self.decode_object(res, body), query)
             self.admit_pod_security(res, ns, obj)
             return self.send_object(200, res, store.update(res, ns, name, obj))
         if method == 'POST' and name is None:
-            self.authorize(user, 'create', scope)
+            self.authorize(user, 'create', scope, (res, ns, name, sub))
             if res.namespaced and ns is None:
                 raise ApiError(405, 'the server does not allow this method on the requested resource')
             obj = self.known_fields(res, self.decode_object(res, body), query)
@@ -1640,7 +1647,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             self.admit_pod_security(res, ns, obj)
             return self.send_object(201, res, store.create(res, ns, obj))
         if method == 'DELETE' and name is not None:
-            self.authorize(user, 'delete', scope)
+            self.authorize(user, 'delete', scope, (res, ns, name, sub))
             grace = query.get('gracePeriodSeconds')
             opts = self.decode_body(body) if body else {}
             if grace is None and opts.get('gracePeriodSeconds') is not None:
@@ -2083,6 +2090,9 @@ class KubeStandin:
         self.aggregated_discovery = aggregated_discovery
         self.lock = threading.Lock()
         self.tokens = {t: 'system:serviceaccount:nvidia-cc-k8s-bridge:nvidia-cc-k8s-bridge' for t in (tokens or [])}
+        # Off: every authenticated user may do anything.  On: the RBAC
+        # objects in the store decide, as the real authorizer does.
+        self.rbac = False
         self.bookmark_interval = bookmark_interval
         self.verbose = verbose
         self.requests = []
@@ -2178,6 +2188,55 @@ class KubeStandin:
 
     def node(self, name):
         return self.store.get(RESOURCES['nodes'], None, name)
+
+    # -- RBAC
+
+    def rbac_allows(self, user, verb, res, ns, name, sub):
+        '''The RBAC authorizer: a rule of a ClusterRole bound cluster-wide,
+        or of a Role or ClusterRole bound in the request's namespace, to the
+        user (a service account's user name, or a User subject) grants the
+        verb on the resource (or resource/subresource) of its group, and
+        on the object named when the rule lists resourceNames.'''
+        def subject_matches(subjects, binding_ns):
+            for sj in subjects or []:
+                kind = sj.get('kind')
+                if kind == 'ServiceAccount' and user == 'system:serviceaccount:%s:%s' % (
+                        sj.get('namespace') or binding_ns, sj.get('name')):
+                    return True
+                if kind == 'User' and user == sj.get('name'):
+                    return True
+                if kind == 'Group' and sj.get('name') in ('system:authenticated', 'system:serviceaccounts'):
+                    return True
+            return False
+
+        def rule_allows(rule):
+            resource = res.plural + ('/' + sub if sub else '')
+            if not ({'*', res.group} & set(rule.get('apiGroups') or [])):
+                return False
+            if not ({'*', resource} & set(rule.get('resources') or [])):
+                return False
+            if not ({'*', verb} & set(rule.get('verbs') or [])):
+                return False
+            names = rule.get('resourceNames') or []
+            return not names or (name is not None and name in names)
+
+        def role_rules(ref, binding_ns):
+            if ref.get('kind') == 'ClusterRole':
+                role = self.store.objects.get(('clusterroles', '', ref.get('name')))
+            else:
+                role = self.store.objects.get(('roles', binding_ns, ref.get('name')))
+            return (role or {}).get('rules') or []
+
+        with self.store.cond:
+            bindings = [(o, '') for k, o in self.store.objects.items() if k[0] == 'clusterrolebindings']
+            if ns:
+                bindings += [(o, ns) for k, o in self.store.objects.items() if k[0] == 'rolebindings' and k[1] == ns]
+            for b, binding_ns in bindings:
+                if not subject_matches(b.get('subjects'), binding_ns):
+                    continue
+                if any(rule_allows(r) for r in role_rules(b.get('roleRef') or {}, binding_ns)):
+                    return True
+        return False
 
     def add_secret(self, namespace, name, secret_type='Opaque', data=None, string_data=None):
         '''A Secret, through the server's own defaults and validation.'''

@@ -304,6 +304,52 @@ class RuntimeClassTest(BridgeTestCase):
         self.assertEqual(self.installed()[SNP]['Digest'], art.digest)
         self.assertEqual(self.record(), [SNP])
 
+    def apply_deploy_rbac(self):
+        '''The RBAC objects of deploy/kubernetes in the stand-in, in the
+        bridge's namespace as the kustomization puts them, and the stand-in
+        enforcing them.'''
+        import yaml
+        kinds = {'ClusterRole': 'clusterroles', 'ClusterRoleBinding': 'clusterrolebindings',
+                 'Role': 'roles', 'RoleBinding': 'rolebindings'}
+        d = os.path.join(self.srcdir, 'deploy/kubernetes')
+        n = 0
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name)) as f:
+                for o in yaml.safe_load_all(f):
+                    if not o or o.get('kind') not in kinds:
+                        continue
+                    res = kube_standin.RESOURCES[kinds[o['kind']]]
+                    for sj in o.get('subjects') or []:
+                        sj.setdefault('namespace', SECRET_NAMESPACE)
+                    self.api.store.create(res, SECRET_NAMESPACE if res.namespaced else None, o)
+                    n += 1
+        self.assertEqual(n, 4)
+        self.api.rbac = True
+
+    def test_deploy_rbac_exact(self):
+        # With only what deploy/kubernetes grants: the named pull secret is
+        # read, another Secret is refused, and the bridge says what to do.
+        self.apply_deploy_rbac()
+        self.add_pull_secret()
+        self.add_pull_secret('another-secret')
+        art, ref = self.push('v1')
+        self.write_file([self.entry(SNP, ref), self.entry(GPU, ref, secret='another-secret')])
+        self.start()
+        self.wait_events('RuntimeClassInstalled', 1)
+        self.wait_events('RuntimeClassInstallFailed', 1)
+        self.assertEqual(sorted(self.installed()), [SNP])
+        ev = self.node_events('RuntimeClassInstallFailed')[0]
+        self.assertIn('does not let the bridge read the pull secret %s/another-secret (HTTP 403)' % SECRET_NAMESPACE,
+                      ev['message'])
+        self.assertIn("the bridge's Role must grant get on it", ev['message'])
+        refused = [r for r in self.secret_reads() if r['path'].endswith('/another-secret')]
+        self.assertTrue(refused)
+        self.assertEqual({r['status'] for r in refused}, {403})
+        # Everything else the bridge asked for was granted by the ClusterRole.
+        others = [r for r in self.api.requests_matching() if '/secrets/' not in r['path']]
+        self.assertTrue(others)
+        self.assertEqual([r for r in others if r['status'] == 403], [])
+
     def test_bad_file_changes_nothing(self):
         self.add_pull_secret()
         art, ref = self.push('v1')
