@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 '''What the kube-apiserver stand-in (kube_standin.py) does with the kinds
 beyond nodes, namespaces and pods: the validation, defaults and printer
-columns the real server has for core/v1 Events and ServiceAccounts,
-apps/v1 DaemonSets and rbac.authorization.k8s.io/v1 ClusterRoles and
-ClusterRoleBindings, the Pod Security admission of pod templates, and
+columns the real server has for core/v1 Events, ServiceAccounts, Secrets
+and ConfigMaps, apps/v1 DaemonSets, rbac.authorization.k8s.io/v1
+ClusterRoles, ClusterRoleBindings, Roles and RoleBindings, and
+node.k8s.io/v1 RuntimeClasses, the Pod Security admission of pod templates, and
 which nodes a DaemonSet's pods fit.  Plain functions over JSON objects; the
 stand-in turns field errors into its 422 Status.
 

@@ -17,10 +17,11 @@ Served:
     parameters), /openapi/v2 in JSON or in protobuf (the paths, and the
     definitions of each kind's top level and metadata, which kubectl 1.20
     validates objects against);
-  - core/v1 nodes, namespaces (cluster scoped), pods, events and
-    serviceaccounts (namespaced); apps/v1 daemonsets;
-    rbac.authorization.k8s.io/v1 clusterroles and clusterrolebindings
-    (discovery of their groups, aggregated or not, and their OpenAPI v3
+  - core/v1 nodes, namespaces (cluster scoped), pods, events,
+    serviceaccounts, secrets and configmaps (namespaced); apps/v1
+    daemonsets; rbac.authorization.k8s.io/v1 clusterroles,
+    clusterrolebindings, roles and rolebindings; node.k8s.io/v1
+    runtimeclasses (discovery of their groups, aggregated or not, and their OpenAPI v3
     documents, so that kubectl apply -k works): get, list (labelSelector,
     fieldSelector, limit/continue), watch
     (?watch=true; resourceVersion, allowWatchBookmarks, timeoutSeconds,
@@ -35,7 +36,10 @@ Served:
     type refused (400) as the decoder does;
   - each kind's defaults, server-set fields and validation (422 naming the
     fields, as the real Status has them), from kube_kinds.py: Events by the
-    core/v1 rules, DaemonSets, RBAC, label keys and values; Pod Security
+    core/v1 rules, DaemonSets, RBAC, Secrets (stringData folded into data,
+    base64 checked on decoding, a dockerconfigjson's .dockerconfigjson
+    required and JSON, the type immutable), ConfigMaps, RuntimeClasses
+    (the handler a DNS label, immutable), label keys and values; Pod Security
     admission (a namespace's pod-security.kubernetes.io labels, else the
     cluster default given to KubeStandin): a pod that breaks the enforce
     level refused, a DaemonSet's template that breaks the warn level warned
@@ -50,6 +54,10 @@ Served:
     certificates signed by the test CA; a bad token gets 401; no credentials
     is system:anonymous, which may read /version and the health endpoints
     and gets 403 elsewhere;
+  - authorization: with KubeStandin.rbac set, the RBAC authorizer over the
+    ClusterRoles, Roles and their bindings in the store (verbs, groups,
+    resources and subresources, resourceNames), 403 as the real server
+    words it; otherwise every authenticated user may do anything;
   - TLS with a certificate made by the openssl CLI (make_pki()).
 
 Test controls (in process: the KubeStandin methods; out of process: the
