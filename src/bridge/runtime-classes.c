@@ -2,37 +2,24 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <sys/inotify.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 
 #include "backoff.h"
 #include "ccd-client.h"
+#include "ccd-kata.h"
 #include "fileio.h"
-#include "json-util.h"
 #include "log.h"
 #include "macro.h"
+#include "pull-secret.h"
 #include "rtclass-file.h"
 #include "runtime-classes.h"
 #include "time-util.h"
 
-#define RC_INTERFACE "org.nvidia.ConfidentialCompute.RuntimeClass"
-/* A pull of a few GiB over a slow link, then the install. */
-#define INSTALL_TIMEOUT_USEC (60 * 60 * USEC_PER_SEC)
-#define REMOVE_TIMEOUT_USEC (5 * 60 * USEC_PER_SEC)
 #define SECRET_TIMEOUT_USEC (30 * USEC_PER_SEC)
-/* What the daemon takes as a pull secret. */
-#define PULL_SECRET_MAX (1024 * 1024)
-#define DOCKER_CONFIG_KEY ".dockerconfigjson"
 
 typedef struct Failure {
         Backoff backoff;
         uint64_t retry_at;
 } Failure;
-
-typedef struct Installed {
-        char *reference;
-        char *digest;
-} Installed;
 
 struct RuntimeClasses {
         sd_event *event;
@@ -67,12 +54,6 @@ struct RuntimeClasses {
 
 static void reconcile(RuntimeClasses *rc);
 static char *matching_classes(RuntimeClasses *rc);
-
-static void installed_free(Installed *i) {
-        g_free(i->reference);
-        g_free(i->digest);
-        g_free(i);
-}
 
 /* ------------------------------------------------------------ the record */
 
@@ -199,7 +180,7 @@ static int remove_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         const sd_bus_error *e = sd_bus_message_get_error(m);
         g_autofree char *reason = NULL;
 
-        if (e && !sd_bus_error_has_name(e, "org.nvidia.ConfidentialCompute.Error.NotFound")) {
+        if (e && !ccd_kata_error_is_not_found(e)) {
                 reason = bus_error_text(e);
                 op_failed(rc, true, reason);
                 return 0;
@@ -222,8 +203,7 @@ static void start_remove(RuntimeClasses *rc, const char *name) {
 
         rc->op = g_strdup(name);
         log_info("removing runtime class %s", name);
-        r = sd_bus_call_method_async(rc->bus, &rc->call, CCD_BUS_NAME, CCD_MANAGER_PATH, CCD_MANAGER_INTERFACE,
-                                     "RemoveKataArtifacts", remove_done, rc, "s", name);
+        r = ccd_kata_remove(rc->bus, &rc->call, name, remove_done, rc);
         if (r < 0) {
                 g_autofree char *reason = g_strdup_printf("cannot call RemoveKataArtifacts: %s", strerror(-r));
 
@@ -257,32 +237,7 @@ static int install_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         return 0;
 }
 
-/* The secret's bytes in a sealed memfd: a regular file the daemon reads,
- * never on a disk. */
-static int secret_memfd(const void *data, size_t size) {
-        _cleanup_close_ int fd = -1;
-        size_t done = 0;
-
-        fd = memfd_create("pull-secret", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (fd < 0)
-                return -errno;
-        while (done < size) {
-                ssize_t n = write(fd, (const char *) data + done, size - done);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                done += (size_t) n;
-        }
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
-                return -errno;
-        return TAKE_FD(fd);
-}
-
 static void call_install(RuntimeClasses *rc, int secret_fd) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_close_ int ca_fd = -1;
         int r;
 
@@ -297,22 +252,8 @@ static void call_install(RuntimeClasses *rc, int secret_fd) {
                 }
         }
         log_info("installing runtime class %s from %s", rc->op, rc->op_url);
-        r = sd_bus_message_new_method_call(rc->bus, &m, CCD_BUS_NAME, CCD_MANAGER_PATH, CCD_MANAGER_INTERFACE,
-                                           "InstallKataArtifacts");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "ss", rc->op, rc->op_url);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && secret_fd >= 0)
-                r = sd_bus_message_append(m, "{sv}", "pull-secret-fd", "h", secret_fd);
-        if (r >= 0 && ca_fd >= 0)
-                r = sd_bus_message_append(m, "{sv}", "ca-file-fd", "h", ca_fd);
-        if (r >= 0 && rc->opt.restart_containerd)
-                r = sd_bus_message_append(m, "{sv}", "restart-containerd", "b", 1);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_call_async(rc->bus, &rc->call, m, install_done, rc, INSTALL_TIMEOUT_USEC);
+        r = ccd_kata_install(rc->bus, &rc->call, rc->op, rc->op_url, secret_fd, ca_fd, rc->opt.restart_containerd,
+                             install_done, rc);
         if (r < 0) {
                 g_autofree char *reason = g_strdup_printf("cannot call InstallKataArtifacts: %s", strerror(-r));
 
@@ -320,66 +261,18 @@ static void call_install(RuntimeClasses *rc, int secret_fd) {
         }
 }
 
-/* The docker config of a Secret: data[".dockerconfigjson"], base64. */
-static int secret_docker_config(const char *body, size_t size, GBytes **ret, char **ret_reason) {
-        g_autoptr(JsonParser) parser = json_parser_new();
-        g_autoptr(GError) error = NULL;
-        JsonNode *root;
-        JsonObject *data;
-        const char *b64;
-        guchar *raw;
-        gsize n;
-
-        if (!json_parser_load_from_data(parser, body, (gssize) size, &error) ||
-            !(root = json_parser_get_root(parser)) || !JSON_NODE_HOLDS_OBJECT(root)) {
-                *ret_reason = g_strdup("the API server's answer is not a Secret");
-                return -EINVAL;
-        }
-        data = json_get_object(json_node_get_object(root), "data");
-        b64 = json_get_string(data, DOCKER_CONFIG_KEY);
-        if (!b64) {
-                *ret_reason = g_strdup("it has no " DOCKER_CONFIG_KEY " (a Secret of type "
-                                       "kubernetes.io/dockerconfigjson holds one)");
-                return -EINVAL;
-        }
-        if (strlen(b64) > PULL_SECRET_MAX * 4 / 3 + 4) {
-                *ret_reason = g_strdup_printf("its " DOCKER_CONFIG_KEY " is larger than %d bytes", PULL_SECRET_MAX);
-                return -EFBIG;
-        }
-        raw = g_base64_decode(b64, &n);
-        *ret = g_bytes_new_take(raw, n);
-        return 0;
-}
-
 static void secret_done(KubeRequest *req, int r, long status, const char *body, size_t size, void *userdata) {
         RuntimeClasses *rc = userdata;
         g_autofree char *reason = NULL, *what = NULL;
-        g_autoptr(GBytes) config = NULL;
         _cleanup_close_ int fd = -1;
 
         rc->secret_request = NULL;
         what = g_strdup_printf("the pull secret %s/%s", rc->secret_namespace, rc->op_pull_secret);
         if (r < 0)
                 reason = g_strdup_printf("cannot read %s: %s", what, strerror(-r));
-        else if (status == 404)
-                reason = g_strdup_printf("%s does not exist", what);
-        else if (status == 401 || status == 403)
-                reason = g_strdup_printf("the API server does not let the bridge read %s (HTTP %ld): the "
-                                         "bridge's Role must grant get on it",
-                                         what, status);
-        else if (status != 200)
-                reason = g_strdup_printf("cannot read %s: HTTP %ld", what, status);
-        else {
-                g_autofree char *why = NULL;
-
-                if (secret_docker_config(body, size, &config, &why) < 0)
-                        reason = g_strdup_printf("%s: %s", what, why);
-                else if (g_bytes_get_size(config) == 0)
-                        reason = g_strdup_printf("%s: its " DOCKER_CONFIG_KEY " is empty or not base64", what);
-                else if ((fd = secret_memfd(g_bytes_get_data(config, NULL), g_bytes_get_size(config))) < 0)
-                        reason = g_strdup_printf("cannot hand over %s: %s", what, strerror(-fd));
-        }
-        if (reason) {
+        else
+                fd = pull_secret_from_answer(what, status, body, size, &reason);
+        if (fd < 0) {
                 op_failed(rc, false, reason);
                 return;
         }
@@ -412,7 +305,7 @@ static void start_install(RuntimeClasses *rc, const RuntimeClassSpec *c) {
 /* ------------------------------------------------------------ what to do next */
 
 static bool up_to_date(RuntimeClasses *rc, const RuntimeClassSpec *c, GHashTable *installed) {
-        Installed *i = g_hash_table_lookup(installed, c->name);
+        CcdRuntimeClass *i = g_hash_table_lookup(installed, c->name);
         const char *digest = rtclass_reference_digest(c->url);
         gpointer generation;
 
@@ -477,90 +370,15 @@ static void next_step(RuntimeClasses *rc, GHashTable *installed) {
                 reconcile(rc);
 }
 
-/* GetManagedObjects: the RuntimeClass objects, name -> Installed. */
-static int parse_objects(sd_bus_message *m, GHashTable *out) {
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{oa{sa{sv}}}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "oa{sa{sv}}")) > 0) {
-                r = sd_bus_message_skip(m, "o");
-                if (r >= 0)
-                        r = sd_bus_message_enter_container(m, 'a', "{sa{sv}}");
-                if (r < 0)
-                        return r;
-                while ((r = sd_bus_message_enter_container(m, 'e', "sa{sv}")) > 0) {
-                        g_autofree char *name = NULL;
-                        Installed *i = NULL;
-                        const char *iface;
-
-                        r = sd_bus_message_read(m, "s", &iface);
-                        if (r < 0)
-                                return r;
-                        if (!streq(iface, RC_INTERFACE)) {
-                                r = sd_bus_message_skip(m, "a{sv}");
-                                if (r < 0)
-                                        return r;
-                        } else {
-                                i = g_new0(Installed, 1);
-                                r = sd_bus_message_enter_container(m, 'a', "{sv}");
-                                while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                                        const char *prop, *v;
-
-                                        r = sd_bus_message_read(m, "s", &prop);
-                                        if (r >= 0 && (streq(prop, "Name") || streq(prop, "Reference") ||
-                                                       streq(prop, "Digest"))) {
-                                                r = sd_bus_message_read(m, "v", "s", &v);
-                                                if (r >= 0 && streq(prop, "Name"))
-                                                        name = g_strdup(v);
-                                                else if (r >= 0 && streq(prop, "Reference"))
-                                                        i->reference = g_strdup(v);
-                                                else if (r >= 0)
-                                                        i->digest = g_strdup(v);
-                                        } else if (r >= 0)
-                                                r = sd_bus_message_skip(m, "v");
-                                        if (r >= 0)
-                                                r = sd_bus_message_exit_container(m);
-                                }
-                                if (r >= 0)
-                                        r = sd_bus_message_exit_container(m);
-                                if (r < 0) {
-                                        installed_free(i);
-                                        return r;
-                                }
-                                if (name)
-                                        g_hash_table_insert(out, TAKE_PTR(name), i);
-                                else
-                                        installed_free(i);
-                        }
-                        r = sd_bus_message_exit_container(m);
-                        if (r < 0)
-                                return r;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
-}
-
 static int objects_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         RuntimeClasses *rc = userdata;
-        g_autoptr(GHashTable) installed =
-                g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) installed_free);
+        g_autoptr(GHashTable) installed = NULL;
         const sd_bus_error *e = sd_bus_message_get_error(m);
         int r = 0;
 
         rc->call = sd_bus_slot_unref(rc->call);
         if (!e)
-                r = parse_objects(m, installed);
+                r = ccd_kata_parse_list(m, &installed);
         if (e || r < 0) {
                 uint64_t now, delay = backoff_next(&rc->read_backoff);
 
@@ -592,9 +410,7 @@ static void reconcile(RuntimeClasses *rc) {
         rc->again = false;
         rc->busy = true;
         (void) sd_event_source_set_enabled(rc->retry, SD_EVENT_OFF);
-        r = sd_bus_call_method_async(rc->bus, &rc->call, CCD_BUS_NAME, CCD_MANAGER_PATH,
-                                     "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", objects_done, rc,
-                                     NULL);
+        r = ccd_kata_list(rc->bus, &rc->call, objects_done, rc);
         if (r < 0) {
                 uint64_t now;
 

@@ -8,7 +8,11 @@
 #include <glib.h>
 #include <yaml.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "macro.h"
+#include "pull-secret.h"
 #include "rtclass-file.h"
 
 #define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -148,6 +152,46 @@ static void test_names(void **state) {
         assert_null(rtclass_reference_digest("r.io/a:1"));
 }
 
+static void answer_refused(long status, const char *body, const char *want) {
+        g_autofree char *reason = NULL;
+
+        assert_true(pull_secret_from_answer("the pull secret ns/s", status, body, strlen(body), &reason) < 0);
+        if (!strstr(reason, want))
+                fail_msg("\"%s\" does not say \"%s\"", reason, want);
+}
+
+static void test_pull_secret(void **state) {
+        static const char config[] = "{\"auths\": {\"r.example\": {\"auth\": \"dTpw\"}}}";
+        g_autofree char *b64 = g_base64_encode((const guchar *) config, strlen(config));
+        g_autofree char *body = g_strdup_printf("{\"kind\": \"Secret\", \"apiVersion\": \"v1\", "
+                                                "\"type\": \"kubernetes.io/dockerconfigjson\", "
+                                                "\"data\": {\".dockerconfigjson\": \"%s\"}}", b64);
+        g_autofree char *reason = NULL;
+        char buf[128] = {};
+        int fd, seals;
+
+        fd = pull_secret_from_answer("the pull secret ns/s", 200, body, strlen(body), &reason);
+        assert_true(fd >= 0);
+        assert_null(reason);
+        /* The daemon's check: a regular file, readable, its bytes the config. */
+        assert_int_equal(pread(fd, buf, sizeof(buf) - 1, 0), (ssize_t) strlen(config));
+        assert_string_equal(buf, config);
+        seals = fcntl(fd, F_GET_SEALS);
+        assert_true(seals & F_SEAL_WRITE);
+        assert_true(seals & F_SEAL_SEAL);
+        assert_int_equal(pwrite(fd, "x", 1, 0), -1);
+        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        close(fd);
+
+        answer_refused(404, "{}", "the pull secret ns/s does not exist");
+        answer_refused(403, "{}", "(HTTP 403): the bridge's Role must grant get on it");
+        answer_refused(500, "{}", "cannot read the pull secret ns/s: HTTP 500");
+        answer_refused(200, "[]", "the API server's answer is not a Secret");
+        answer_refused(200, "{\"kind\": \"ConfigMap\"}", "is not a Secret");
+        answer_refused(200, "{\"kind\": \"Secret\", \"data\": {\"x\": \"eA==\"}}", "it has no .dockerconfigjson");
+        answer_refused(200, "{\"kind\": \"Secret\", \"data\": {\".dockerconfigjson\": \"\"}}", "is empty");
+}
+
 /* The example the DaemonSet mounts (deploy/kubernetes): its config.yaml
  * is a file the bridge takes, with the seed's two classes. */
 static void test_deploy_example(void **state) {
@@ -198,6 +242,7 @@ int main(void) {
                 cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_deploy_example),
+                cmocka_unit_test(test_pull_secret),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
