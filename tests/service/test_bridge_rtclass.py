@@ -13,13 +13,16 @@
 import base64
 import json
 import os
+import shutil
 import subprocess
 import tomllib
+
+from gi.repository import GLib
 
 import kube_standin
 from registry import Registry
 from test_bridge import BridgeTestCase, NODE
-from test_kata import CRI, INITRD, KERNEL, REPO, RC_IFACE, SBOM, TOML_TITLE, rc_path
+from test_kata import CRI, INITRD, KERNEL, REPO, RC_IFACE, SBOM, TOML_TITLE
 
 GPU = 'kata-qemu-nvidia-gpu'
 SNP = 'kata-qemu-nvidia-gpu-snp'
@@ -102,7 +105,6 @@ class RuntimeClassTest(BridgeTestCase):
         if not os.path.islink(link):
             os.symlink(os.path.join('..data', FILE), link)
         if previous:
-            import shutil
             shutil.rmtree(os.path.join(self.config_dir, previous))
 
     def start(self, extra=()):
@@ -217,7 +219,6 @@ class RuntimeClassTest(BridgeTestCase):
         secret = os.path.join(self.tmp, 'pull-secret.json')
         self.reg.write_docker_config(secret)
         fds = [os.open(secret, os.O_RDONLY | os.O_CLOEXEC), os.open(self.reg.ca_file, os.O_RDONLY | os.O_CLOEXEC)]
-        from gi.repository import GLib
         self.call('/org/nvidia/ConfidentialCompute', 'org.nvidia.ConfidentialCompute.Manager',
                   'InstallKataArtifacts', 'ssa{sv}',
                   ('kata-admin', ref, {'pull-secret-fd': GLib.Variant('h', 0), 'ca-file-fd': GLib.Variant('h', 1)}),
