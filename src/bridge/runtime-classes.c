@@ -30,7 +30,7 @@ struct RuntimeClasses {
         char *path, *dir, *base, *secret_namespace, *record, *ca_file;
 
         sd_event_source *inotify, *reload, *retry;
-        sd_bus_slot *owner_match;
+        sd_bus_slot *owner_match, *removed_match;
 
         char *text;                 /* the file as last read well */
         size_t size;
@@ -527,6 +527,14 @@ static int owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         return 0;
 }
 
+/* A class removed on the host (nvidia-ccctl remove-artifacts) that the file
+ * still gives this node is installed again: the cluster schedules pods here
+ * by it. */
+static int interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        reconcile(userdata);
+        return 0;
+}
+
 /* ------------------------------------------------------------ object */
 
 int runtime_classes_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *events,
@@ -568,6 +576,10 @@ int runtime_classes_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEven
                                      "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
                                      "arg0='" CCD_BUS_NAME "'",
                                      owner_changed, rc);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, &rc->removed_match, CCD_BUS_NAME, CCD_MANAGER_PATH,
+                                        "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
+                                        interfaces_removed, rc);
         if (r < 0) {
                 runtime_classes_free(rc);
                 return r;
@@ -582,6 +594,7 @@ RuntimeClasses *runtime_classes_free(RuntimeClasses *rc) {
         kube_request_cancel(rc->secret_request);
         sd_bus_slot_unref(rc->call);
         sd_bus_slot_unref(rc->owner_match);
+        sd_bus_slot_unref(rc->removed_match);
         sd_event_source_disable_unref(rc->inotify);
         sd_event_source_disable_unref(rc->reload);
         sd_event_source_disable_unref(rc->retry);

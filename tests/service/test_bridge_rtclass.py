@@ -231,6 +231,21 @@ class RuntimeClassTest(BridgeTestCase):
         self.assertEqual(sorted(self.installed()), ['kata-admin'], 'the administrator\'s class stays')
         self.assertIn('kata-admin', self.runtimes())
 
+    def test_removed_on_the_host_installed_again(self):
+        # The file still gives the node the class: removed by hand, it comes
+        # back (pods are scheduled here by it).
+        self.add_pull_secret()
+        art, ref = self.push('v1')
+        self.write_file([self.entry(SNP, ref)])
+        self.start()
+        self.wait_events('RuntimeClassInstalled', 1)
+        self.call('/org/nvidia/ConfidentialCompute', 'org.nvidia.ConfidentialCompute.Manager',
+                  'RemoveKataArtifacts', 's', (SNP,))
+        self.wait_events('RuntimeClassInstalled', 2)
+        self.assertEqual(self.installed()[SNP]['Digest'], art.digest)
+        self.assert_registered(SNP)
+        self.assertEqual(self.record(), [SNP])
+
     def test_digest_unchanged_no_repull(self):
         self.add_pull_secret()
         art1, ref1 = self.push('v1')
