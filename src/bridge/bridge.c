@@ -524,6 +524,8 @@ static void node_updated(Bridge *b, JsonObject *node) {
         g_hash_table_unref(b->node_labels);
         b->node_labels = json_object_labels(node);
         b->node_seen = true;
+        if (b->opt.labels_changed)
+                b->opt.labels_changed(b->node_labels, b->opt.labels_userdata);
 
         desired = cc_desired_mode(b->node_labels, b->default_mode);
         if (first || !streq_ptr(desired, b->desired))

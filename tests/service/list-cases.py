@@ -21,6 +21,7 @@ FILE_PREFIX = {
     'test_bridge_bus.py': 'bridge-',
     'test_bridge_ops.py': 'bridge-',
     'test_bridge_workload.py': 'bridge-',
+    'test_bridge_rtclass.py': 'bridge-rtclass-',
     'test_devplugin.py': 'devplugin-',
     'test_quickstart.py': 'quickstart-',
 }
