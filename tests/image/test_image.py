@@ -20,6 +20,7 @@
 
 import json
 import os
+import resource
 import select
 import signal
 import stat
@@ -47,6 +48,14 @@ MOUNTS = {
     'device-plugins': '/var/lib/kubelet/device-plugins',
 }
 KUBECONFIG = '/etc/nvidia-cc-k8s-bridge/kubeconfig'
+
+
+def ulimit_args():
+    '''Limits within this process's own: podman raises RLIMIT_NOFILE and
+    RLIMIT_NPROC by default, which a root without CAP_SYS_RESOURCE (in a
+    container itself) may not do, and the container does not start.'''
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return ['--ulimit', 'nofile=%d:%d' % (soft, hard), '--ulimit', 'nproc=4096:4096']
 
 
 class ImageTest(SystemBusTestCase):
@@ -103,7 +112,7 @@ class ImageTest(SystemBusTestCase):
 
     def run_init_container(self):
         '''The DaemonSet's init container: root, no capabilities, read-only.'''
-        r = self.podman('run', '--rm', '--network', 'none', '--read-only', '--cap-drop', 'all',
+        r = self.podman('run', '--rm', '--network', 'none', '--read-only', '--cap-drop', 'all', *ulimit_args(),
                         '--security-opt', 'no-new-privileges', '--user', '0:0',
                         *self.volumes(), '--entrypoint', self.init_command[0], self.image,
                         *self.init_command[1:], check=False)
@@ -116,7 +125,7 @@ class ImageTest(SystemBusTestCase):
         env = dict(self.pod_env, NODE_NAME=NODE)
         self.assertEqual(env.get('OPERATOR_NAMESPACE'), NAMESPACE)
         args = ['podman', 'run', '--rm', '--name', self.container, '--network', 'host',
-                '--read-only', '--cap-drop', 'all', '--security-opt', 'no-new-privileges',
+                '--read-only', '--cap-drop', 'all', '--security-opt', 'no-new-privileges', *ulimit_args(),
                 # The DaemonSet's emptyDir for the liveness file.
                 '--tmpfs', '/run/nvidia-cc-k8s-bridge:rw,mode=0777,size=1m',
                 '--volume', '%s:%s:ro' % (self.image_kubeconfig, KUBECONFIG)] + self.volumes()
@@ -162,7 +171,7 @@ class ImageTest(SystemBusTestCase):
         self.assertEqual(config['User'], '%d:%d' % (UID, UID))
         self.assertEqual(config['Entrypoint'], ['/usr/bin/nvidia-cc-k8s-bridge'])
         # The runtime stage holds the bridge and its libraries, no compiler.
-        r = self.podman('run', '--rm', '--network', 'none', '--entrypoint', '/bin/sh', self.image, '-c',
+        r = self.podman('run', '--rm', '--network', 'none', *ulimit_args(), '--entrypoint', '/bin/sh', self.image, '-c',
                         'nvidia-cc-k8s-bridge --version; command -v gcc cc meson || true', check=False)
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.split('\n')
