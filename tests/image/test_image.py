@@ -73,16 +73,18 @@ class ImageTest(SystemBusTestCase):
         cls.init_command = init['command']
 
     def setUp(self):
-        super().setUp()
         self.container = 'nvidia-cc-k8s-bridge-test-%d' % os.getpid()
+        self.podman_quiet('rm', '--force', '--time', '0', self.container)
+        # Runs last, after the bridge's own stop: a container that a failed
+        # test left goes.
+        self.addCleanup(self.podman_quiet, 'rm', '--force', '--time', '0', self.container)
+        super().setUp()
         for d in MOUNTS:
             os.makedirs(os.path.join(self.tmp, d), exist_ok=True)
         self.plugin_dir = os.path.join(self.tmp, 'device-plugins')
         self.kubelet = kubelet_standin.KubeletStandin(self.plugin_dir)
         self.kubelet.start()
         self.addCleanup(self.kubelet.stop)
-        # Runs after _stop_bridges: a container left by a failed test goes.
-        self.addCleanup(self.podman_quiet, 'rm', '--force', '--time', '0', self.container)
         # Flattened, as deploy/README.md tells users to write it; readable
         # by the image's user, which the mount keeps.
         with open(os.path.join(self.pki, 'ca.crt'), 'rb') as f:
@@ -90,7 +92,6 @@ class ImageTest(SystemBusTestCase):
         self.image_kubeconfig = kube_standin.write_kubeconfig(
             os.path.join(self.tmp, 'image-kubeconfig'), self.api.url, ca_data=ca, token=self.token)
         os.chmod(self.image_kubeconfig, 0o644)
-        self.podman_quiet('rm', '--force', '--time', '0', self.container)
 
     def podman(self, *args, check=True):
         r = subprocess.run(['podman'] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
