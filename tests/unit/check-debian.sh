@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # The version is set in meson.build alone: debian/changelog's newest entry
-# is that version (with a Debian revision), for the source package meson
-# names, and no other file of debian/ repeats it.
+# is that version (a native package: no Debian revision), for the source
+# package meson names, and no other file of debian/ repeats it.
 set -euo pipefail
 
 src="$1"
@@ -22,13 +22,12 @@ if command -v dpkg-parsechangelog >/dev/null; then
         parsed=$(dpkg-parsechangelog -l "$changelog" -S Version)
         [[ "$parsed" == "$full" ]] || { echo "dpkg-parsechangelog reads $parsed, not $full" >&2; exit 1; }
 fi
-upstream=${full%-*}
-upstream=${upstream#*:}
-if [[ "$upstream" != "$version" ]]; then
-        echo "debian/changelog's newest entry is $full; meson.build sets $version: add an entry $version-1" >&2
+if [[ "$full" != "$version" ]]; then
+        echo "debian/changelog's newest entry is $full; meson.build sets $version: add an entry $version" >&2
         exit 1
 fi
-[[ "$full" == *-* ]] || { echo "debian/changelog: $full has no Debian revision" >&2; exit 1; }
+format=$(cat "$src/debian/source/format")
+[[ "$format" == "3.0 (native)" ]] || { echo "debian/source/format is $format, not 3.0 (native)" >&2; exit 1; }
 [[ "$package" == "$name" ]] || { echo "debian/changelog names $package, meson.build $name" >&2; exit 1; }
 source=$(sed -n 's/^Source: *//p' "$src/debian/control")
 [[ "$source" == "$name" ]] || { echo "debian/control: Source: $source, meson.build: $name" >&2; exit 1; }
