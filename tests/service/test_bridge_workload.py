@@ -9,7 +9,9 @@
 # the device plugin offers devices only once the mode is verified, and
 # nvidia.com/cc.capable follows the daemon.  Same set-up as test_bridge.py
 # (a private bus, the polkit mock, the kube-apiserver stand-in, the real
-# kubectl) plus, where devices are offered, the kubelet stand-in.  Every
+# kubectl) plus, where devices are offered, the kubelet stand-in, and for
+# the seed's walkthrough the runtime classes' set-up of
+# test_bridge_rtclass.py (a real docker-registry, the real containerd).  Every
 # wait is on observable state: the stand-ins' condition variables, bus
 # properties, the bridge's log through inotify.
 
@@ -491,38 +493,24 @@ class BridgeWalkthroughTest(DevicesTestCase, RuntimeClassTestCase):
         self.wait_labels(lambda l: l.get(CAPABLE) == 'true', CAPABLE + '=true')
         self.wait_list(lambda l: l == [], 'the plugin registered, no device yet')
 
-        # As the page does it: the workload, the mode, then kata-manager's
-        # runtime classes (the ConfigMap applied; the kubelet updates the
-        # volume) and their RuntimeClass objects.
+        # As the page does it: the workload label (the CcRuntime's node
+        # selector), which vfio-manager's part follows at once.
         self.kubectl_label(WORKLOAD + '=vm-passthrough')
-        self.kubectl_label(MODE + '=on')
+        self.wait_event('VfioBound')
+        self.assertEqual(self.drivers(), ['vfio-pci'] * 8)
+
+        # The Operator installed with kata-manager: its runtime classes
+        # (the ConfigMap applied; the kubelet updates the volume) and their
+        # RuntimeClass objects.
         out = self.kubectl('apply', '-n', SECRET_NAMESPACE, '-f', self.seed_runtime_classes(refs)).stdout
         self.assertEqual(out.strip(), 'configmap/%s created' % self.CONFIGMAP)
         self.project_configmap()
         self.kubectl('apply', '-f', os.path.join(self.srcdir, 'deploy/kubernetes/runtimeclasses.yaml'))
-        self.wait_labels(lambda l: l.get(VFIO_MANAGER) == PAUSED, 'the operands paused')
-        self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
-        labels = self.wait_labels(lambda l: l.get(MODE_STATE) == 'on' and l.get(VFIO_MANAGER) == 'true',
-                                  'mode on and the operands restored')
-        self.assertEqual(labels['nvidia.com/cc.ready.state'], 'true')
-        self.assertEqual(labels['nvidia.com/gpu.deploy.sandbox-validator'], 'true')
-        self.assertEqual(labels[CAPABLE], 'true')
-        devices = self.wait_list(lambda l: len(l) == 8 and all(d['health'] == 'Healthy' for d in l),
-                                 '8 healthy devices')
-        self.assert_gpus('on')
-        self.assertEqual(self.drivers(), ['vfio-pci'] * 8)
-        self.assertEqual(self.validation('workload-type'), 'vm-passthrough\n')
-        self.assertEqual(self.validation('vfio-pci-ready'), '')
-        self.assertEqual(self.readiness_text(), 'on\n')
-        for reason in ('OperandsPaused', 'OperandsRestored', 'CCModeApplied', 'VfioBound'):
-            self.wait_event(reason)
-        self.assertEqual(sorted(int(d['ID']) for d in devices), sorted(self.host.iommu_group(b) for b in gpus))
-
-        # Both classes of the page on the node: kata-qemu-nvidia-gpu for
-        # every node, kata-qemu-nvidia-gpu-snp for one labelled cc.capable
-        # (by the bridge itself); pulled, and registered in containerd.
+        # The page's verification: both classes available, the artifacts
+        # on the host.  kata-qemu-nvidia-gpu for every node,
+        # kata-qemu-nvidia-gpu-snp for one labelled cc.capable (by the
+        # bridge itself); pulled, and registered in containerd.
         self.wait_events('RuntimeClassInstalled', 2)
-        self.assertEqual(self.events_of('RuntimeClassInstallFailed'), 0)
         installed = self.installed()
         self.assertEqual(sorted(installed), [GPU, SNP])
         for name in (GPU, SNP):
@@ -537,6 +525,29 @@ class BridgeWalkthroughTest(DevicesTestCase, RuntimeClassTestCase):
         out = self.kubectl('get', 'runtimeclass', '-l', 'nvidia.com/kata-runtime-class=true',
                            '-o', 'jsonpath={range .items[*]}{.metadata.name}={.handler} {end}').stdout
         self.assertEqual(sorted(out.split()), sorted('%s=%s' % (n, n) for n in (GPU, SNP)))
+
+        # Then the mode, on the node.
+        self.kubectl_label(MODE + '=on')
+        self.wait_labels(lambda l: l.get(VFIO_MANAGER) == PAUSED, 'the operands paused')
+        self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
+        labels = self.wait_labels(lambda l: l.get(MODE_STATE) == 'on' and l.get(VFIO_MANAGER) == 'true',
+                                  'mode on and the operands restored')
+        self.assertEqual(labels['nvidia.com/cc.ready.state'], 'true')
+        self.assertEqual(labels['nvidia.com/gpu.deploy.sandbox-validator'], 'true')
+        self.assertEqual(labels[CAPABLE], 'true')
+        devices = self.wait_list(lambda l: len(l) == 8 and all(d['health'] == 'Healthy' for d in l),
+                                 '8 healthy devices')
+        self.assert_gpus('on')
+        self.assertEqual(self.drivers(), ['vfio-pci'] * 8)
+        self.assertEqual(self.validation('workload-type'), 'vm-passthrough\n')
+        self.assertEqual(self.validation('vfio-pci-ready'), '')
+        self.assertEqual(self.readiness_text(), 'on\n')
+        for reason in ('OperandsPaused', 'OperandsRestored', 'CCModeApplied'):
+            self.wait_event(reason)
+        self.assertEqual(sorted(int(d['ID']) for d in devices), sorted(self.host.iommu_group(b) for b in gpus))
+        # The classes are still there, the mode switched beside them.
+        self.assertEqual(sorted(self.installed()), [GPU, SNP])
+        self.assert_registered(SNP)
 
         # A pod gets one GPU: kubelet's Allocate, resolved as Kata does.
         plugin = self.kubelet.plugins[PGPU]
@@ -572,6 +583,8 @@ class BridgeWalkthroughTest(DevicesTestCase, RuntimeClassTestCase):
         self.assertNotIn(SNP, runtimes)
         self.assertFalse(os.path.exists(os.path.join(self.artifacts, SNP)))
         self.assertEqual(self.record(), [])
+        # Every step went through the first time.
+        self.assertEqual([(e['reason'], e['message']) for e in self.node_events() if e['type'] != 'Normal'], [])
 
 
 if __name__ == '__main__':
