@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "message-ids.h"
 #include "pull-secret.h"
 #include "rtclass-file.h"
 #include "runtime-classes.h"
@@ -147,14 +148,18 @@ static void op_failed(RuntimeClasses *rc, bool remove, const char *reason) {
         /* The Event's text stays the same from one attempt to the next, so
          * that repeats raise its count rather than pile up. */
         if (remove) {
-                log_struct(LOG_ERR, "CC_RUNTIME_CLASS=%s", name, "CC_ERROR=%s", reason,
+                log_struct(LOG_ERR,
+                           LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_RUNTIME_CLASS_REMOVE_FAILED),
+                           "CC_RUNTIME_CLASS=%s", name, "CC_ERROR=%s", reason,
                            LOG_MESSAGE("Runtime class %s could not be removed: %s; trying again in %.1f s", name,
                                        reason, (double) delay / USEC_PER_SEC),
                            NULL);
                 node_events_post(rc->events, true, "RuntimeClassRemoveFailed",
                                  "Runtime class %s not removed: %s (tried again with a growing delay)", name, reason);
         } else {
-                log_struct(LOG_ERR, "CC_RUNTIME_CLASS=%s", name, "CC_REFERENCE=%s", rc->op_url, "CC_ERROR=%s", reason,
+                log_struct(LOG_ERR,
+                           LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_RUNTIME_CLASS_INSTALL_FAILED),
+                           "CC_RUNTIME_CLASS=%s", name, "CC_REFERENCE=%s", rc->op_url, "CC_ERROR=%s", reason,
                            LOG_MESSAGE("Runtime class %s could not be installed from %s: %s; trying again in %.1f s",
                                        name, rc->op_url, reason, (double) delay / USEC_PER_SEC),
                            NULL);
@@ -189,7 +194,9 @@ static int remove_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         g_hash_table_remove(rc->pulled, rc->op);
         g_hash_table_remove(rc->failures, rc->op);
         record_save(rc);
-        log_struct(LOG_INFO, "CC_RUNTIME_CLASS=%s", rc->op,
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_RUNTIME_CLASS_REMOVED),
+                   "CC_RUNTIME_CLASS=%s", rc->op,
                    LOG_MESSAGE("Runtime class %s removed: it is no longer in %s for this node", rc->op, rc->path),
                    NULL);
         node_events_post(rc->events, false, "RuntimeClassRemoved",
@@ -229,8 +236,11 @@ static int install_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         g_hash_table_remove(rc->failures, rc->op);
         record_save(rc);
         digest = rtclass_reference_digest(rc->op_url);
-        log_struct(LOG_INFO, "CC_RUNTIME_CLASS=%s", rc->op, "CC_REFERENCE=%s", rc->op_url,
-                   LOG_MESSAGE("Runtime class %s installed from %s", rc->op, rc->op_url), NULL);
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_RUNTIME_CLASS_INSTALLED),
+                   "CC_RUNTIME_CLASS=%s", rc->op, "CC_REFERENCE=%s", rc->op_url,
+                   LOG_MESSAGE("Runtime class %s installed from %s", rc->op, rc->op_url),
+                   NULL);
         node_events_post(rc->events, false, "RuntimeClassInstalled", "Runtime class %s installed from %s%s", rc->op,
                          rc->op_url, digest ? "" : " (a tag: pin it by digest to pull only on a change)");
         op_end(rc);
@@ -433,7 +443,11 @@ static void file_invalid(RuntimeClasses *rc, const char *message) {
                 return;
         g_free(rc->file_error);
         rc->file_error = g_strdup(message);
-        log_error("%s: %s; the runtime classes stay as they are", rc->path, message);
+        log_struct(LOG_ERR,
+                   LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_RUNTIME_CLASS_FILE_INVALID),
+                   "CC_PATH=%s", rc->path, "CC_ERROR=%s", message,
+                   LOG_MESSAGE("%s: %s; the runtime classes stay as they are", rc->path, message),
+                   NULL);
         node_events_post(rc->events, true, "RuntimeClassFileInvalid",
                          "The runtime-class file %s is not used: %s; the runtime classes stay as they are", rc->path,
                          message);

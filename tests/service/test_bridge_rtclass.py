@@ -33,7 +33,10 @@ FILE = 'config.yaml'
 MANAGE_ARTIFACTS = 'org.nvidia.ConfidentialCompute.manage-artifacts'
 
 
-class RuntimeClassTest(BridgeTestCase):
+class RuntimeClassTestCase(BridgeTestCase):
+    '''The daemon with a [Kata] section, a containerd configuration of
+    containerd's defaults, the registry, the file's directory; the
+    walkthrough of test_bridge_workload.py builds on it too.'''
     AUTO_START = False
     NODE_LABELS = {SELECT: 'true'}
 
@@ -149,7 +152,8 @@ class RuntimeClassTest(BridgeTestCase):
         self.assertEqual(rt['runtime_type'], 'io.containerd.kata.v2')
         self.assertEqual(rt['options']['ConfigPath'], os.path.join(self.artifacts, name, TOML_TITLE))
 
-    # -------------------------------------------------------------- cases
+
+class RuntimeClassTest(RuntimeClassTestCase):
 
     def test_install_on_match_with_pull_secret(self):
         self.add_pull_secret()

@@ -9,10 +9,13 @@
 # the device plugin offers devices only once the mode is verified, and
 # nvidia.com/cc.capable follows the daemon.  Same set-up as test_bridge.py
 # (a private bus, the polkit mock, the kube-apiserver stand-in, the real
-# kubectl) plus, where devices are offered, the kubelet stand-in.  Every
+# kubectl) plus, where devices are offered, the kubelet stand-in, and for
+# the seed's walkthrough the runtime classes' set-up of
+# test_bridge_rtclass.py (a real docker-registry, the real containerd).  Every
 # wait is on observable state: the stand-ins' condition variables, bus
 # properties, the bridge's log through inotify.
 
+import json
 import os
 import threading
 import time
@@ -21,6 +24,8 @@ import harness
 import kubelet_standin
 from harness import GPU_IFACE, MANAGER_IFACE, MANAGER_PATH, gpu_path
 from test_bridge import BridgeTestCase, MODE, MODE_STATE, NAMESPACE, NODE, PAUSED, TIMEOUT
+from test_bridge_rtclass import FILE, GPU, SECRET, SECRET_NAMESPACE, SNP, RuntimeClassTestCase
+from test_kata import KERNEL
 
 WORKLOAD = 'nvidia.com/gpu.workload.config'
 VFIO_MANAGER = 'nvidia.com/gpu.deploy.vfio-manager'
@@ -419,14 +424,42 @@ class BridgeCapableTest(WorkloadTestCase):
 
 
 
-class BridgeWalkthroughTest(DevicesTestCase):
+class BridgeWalkthroughTest(DevicesTestCase, RuntimeClassTestCase):
     '''The seed's walkthrough (the GPU Operator's confidential-containers
     page), end to end on one node: a simulated 8xH100 host with TDX, the
     operands the Operator deploys on a vm-passthrough node, the device
-    plugin before kubelet.  Runtime classes are not part of it here.'''
+    plugin before kubelet, and the runtime classes of kata-manager: the
+    ConfigMap of deploy/kubernetes applied with its artifacts in a real
+    docker-registry, the RuntimeClass objects of deploy/kubernetes, the
+    real containerd judging the configuration nvidia-ccd writes.'''
     HOST_ARGS = ['--gpus', '8', '--boot-ms', '0', '--tee', 'tdx']
     NODE_LABELS = {VFIO_MANAGER: 'true', DEVICE_PLUGIN: 'true',
                    'nvidia.com/gpu.deploy.sandbox-validator': 'true'}
+    CONFIGMAP = 'nvidia-cc-k8s-bridge-runtime-classes'
+
+    def seed_runtime_classes(self, refs):
+        '''The runtime-class ConfigMap of deploy/kubernetes (the Operator's
+        kata-manager classes), each url put at its artifacts in the test's
+        registry (nvcr.io is not reachable) with the pull secret it needs;
+        written where kubectl apply can take it.'''
+        import yaml
+        with open(os.path.join(self.srcdir, 'deploy/kubernetes/runtime-classes-configmap.yaml')) as f:
+            cm = yaml.safe_load(f)
+        config = yaml.safe_load(cm['data'][FILE])
+        self.assertEqual(sorted(c['name'] for c in config['runtimeClasses']), sorted(refs))
+        for c in config['runtimeClasses']:
+            c['artifacts'] = {'url': refs[c['name']], 'pullSecret': SECRET}
+        cm['data'][FILE] = yaml.safe_dump(config)
+        path = os.path.join(self.tmp, 'runtime-classes-configmap.yaml')
+        with open(path, 'w') as f:
+            yaml.safe_dump(cm, f)
+        return path
+
+    def project_configmap(self):
+        '''The kubelet's part: the ConfigMap as the API server has it,
+        written into the bridge's volume.'''
+        r = self.kubectl('get', 'configmap', '-n', SECRET_NAMESPACE, self.CONFIGMAP, '-o', 'json')
+        self.write_file(json.loads(r.stdout)['data'][FILE])
 
     def resolve_cdi(self, qualified):
         '''As containerd's CDI cache: exactly one device of that kind and
@@ -449,12 +482,51 @@ class BridgeWalkthroughTest(DevicesTestCase):
         gpus = self.host.gpus()
         self.assertEqual(len(gpus), 8)
         self.api.add_pod(NAMESPACE, 'vfio-manager-x', NODE, {'app': 'nvidia-vfio-manager'})
-        self.start_bridge()
+        # The artifacts in the registry, its pull secret in the bridge's
+        # namespace, the runtime-class file as deployed (no class yet).
+        refs = {}
+        for name, version in ((GPU, 1), (SNP, 2)):
+            art, refs[name] = self.push(name, version)
+        self.add_pull_secret()
+        self.write_file('runtimeClasses: []\n')
+        self.start()
         self.wait_labels(lambda l: l.get(CAPABLE) == 'true', CAPABLE + '=true')
         self.wait_list(lambda l: l == [], 'the plugin registered, no device yet')
 
-        # As the page does it: the workload, then the mode.
+        # As the page does it: the workload label (the CcRuntime's node
+        # selector), which vfio-manager's part follows at once.
         self.kubectl_label(WORKLOAD + '=vm-passthrough')
+        self.wait_event('VfioBound')
+        self.assertEqual(self.drivers(), ['vfio-pci'] * 8)
+
+        # The Operator installed with kata-manager: its runtime classes
+        # (the ConfigMap applied; the kubelet updates the volume) and their
+        # RuntimeClass objects.
+        out = self.kubectl('apply', '-n', SECRET_NAMESPACE, '-f', self.seed_runtime_classes(refs)).stdout
+        self.assertEqual(out.strip(), 'configmap/%s created' % self.CONFIGMAP)
+        self.project_configmap()
+        self.kubectl('apply', '-f', os.path.join(self.srcdir, 'deploy/kubernetes/runtimeclasses.yaml'))
+        # The page's verification: both classes available, the artifacts
+        # on the host.  kata-qemu-nvidia-gpu for every node,
+        # kata-qemu-nvidia-gpu-snp for one labelled cc.capable (by the
+        # bridge itself); pulled, and registered in containerd.
+        self.wait_events('RuntimeClassInstalled', 2)
+        installed = self.installed()
+        self.assertEqual(sorted(installed), [GPU, SNP])
+        for name in (GPU, SNP):
+            self.assertEqual(installed[name]['Reference'], refs[name])
+            self.assert_registered(name)
+            files = dict(self.files(1 if name == GPU else 2))
+            self.assertEqual(sorted(os.listdir(os.path.join(self.artifacts, name))), sorted(files))
+            with open(os.path.join(self.artifacts, name, KERNEL), 'rb') as f:
+                self.assertEqual(f.read(), files[KERNEL], 'the kernel of ' + name)
+        self.assertEqual(self.record(), [GPU, SNP])
+        # The cluster side: handler = name, as kubectl get runtimeclass shows.
+        out = self.kubectl('get', 'runtimeclass', '-l', 'nvidia.com/kata-runtime-class=true',
+                           '-o', 'jsonpath={range .items[*]}{.metadata.name}={.handler} {end}').stdout
+        self.assertEqual(sorted(out.split()), sorted('%s=%s' % (n, n) for n in (GPU, SNP)))
+
+        # Then the mode, on the node.
         self.kubectl_label(MODE + '=on')
         self.wait_labels(lambda l: l.get(VFIO_MANAGER) == PAUSED, 'the operands paused')
         self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
@@ -470,9 +542,12 @@ class BridgeWalkthroughTest(DevicesTestCase):
         self.assertEqual(self.validation('workload-type'), 'vm-passthrough\n')
         self.assertEqual(self.validation('vfio-pci-ready'), '')
         self.assertEqual(self.readiness_text(), 'on\n')
-        for reason in ('OperandsPaused', 'OperandsRestored', 'CCModeApplied', 'VfioBound'):
+        for reason in ('OperandsPaused', 'OperandsRestored', 'CCModeApplied'):
             self.wait_event(reason)
         self.assertEqual(sorted(int(d['ID']) for d in devices), sorted(self.host.iommu_group(b) for b in gpus))
+        # The classes are still there, the mode switched beside them.
+        self.assertEqual(sorted(self.installed()), [GPU, SNP])
+        self.assert_registered(SNP)
 
         # A pod gets one GPU: kubelet's Allocate, resolved as Kata does.
         plugin = self.kubelet.plugins[PGPU]
@@ -493,6 +568,23 @@ class BridgeWalkthroughTest(DevicesTestCase):
         self.assertEqual(self.drivers(), ['nvidia'] * 8)
         self.assertIsNone(self.validation('vfio-pci-ready'))
         self.assertEqual(self.validation('workload-type'), 'container\n')
+        # The runtime classes do not depend on the mode: they stay.
+        self.assertEqual(sorted(self.installed()), [GPU, SNP])
+        self.assertEqual(self.events_of('RuntimeClassRemoved'), 0)
+        self.assert_registered(SNP)
+        # Taken out of the ConfigMap: removed from the node and containerd.
+        self.kubectl('patch', 'configmap', '-n', SECRET_NAMESPACE, self.CONFIGMAP, '--type', 'merge',
+                     '-p', json.dumps({'data': {FILE: 'runtimeClasses: []\n'}}))
+        self.project_configmap()
+        self.wait_events('RuntimeClassRemoved', 2)
+        self.assertEqual(self.installed(), {})
+        runtimes = self.runtimes()
+        self.assertNotIn(GPU, runtimes)
+        self.assertNotIn(SNP, runtimes)
+        self.assertFalse(os.path.exists(os.path.join(self.artifacts, SNP)))
+        self.assertEqual(self.record(), [])
+        # Every step went through the first time.
+        self.assertEqual([(e['reason'], e['message']) for e in self.node_events() if e['type'] != 'Normal'], [])
 
 
 if __name__ == '__main__':

@@ -4,7 +4,8 @@
 # The documentation says what the code does, checked where the two can be
 # compared as data:
 #   - nvidia-ccd(8)'s journal table lists every MESSAGE_ID of the daemon in
-#     src/common/message-ids.h, and nothing else;
+#     src/common/message-ids.h, and nothing else; nvidia-cc-k8s-bridge(8)'s
+#     JOURNAL section names every one of the bridge;
 #   - every configuration key of src/core/config.c is in nvidia-ccd(8) and
 #     in docs/nvidia-ccd.conf.example, under its group;
 #   - the polkit actions of the policy are those the .rules and .pkla
@@ -50,6 +51,15 @@ for i in sorted(set(table) - daemon_ids):
     problems.append('nvidia-ccd.8: the journal table lists %s, which the daemon does not log' % i)
 if len(table) != len(set(table)):
     problems.append('nvidia-ccd.8: the journal table lists a MESSAGE_ID twice')
+# The bridge's own: each named in nvidia-cc-k8s-bridge(8)'s JOURNAL section.
+bridge_ids = {k: v for k, v in ids.items() if k.startswith('CC_MESSAGE_BRIDGE_')}
+m = re.search(r'^\.SH JOURNAL\n(.*?)^\.SH ', read('docs/nvidia-cc-k8s-bridge.8'), re.M | re.S)
+journal = m.group(1) if m else ''
+if not m:
+    problems.append('nvidia-cc-k8s-bridge.8: no JOURNAL section')
+for k, v in sorted(bridge_ids.items()):
+    if v not in journal:
+        problems.append('nvidia-cc-k8s-bridge.8: the JOURNAL section lacks %s (%s)' % (v, k))
 
 # -- configuration keys
 keys = re.findall(r'\{\s*"(\w+)",\s*"(\w+)",\s*parse_\w+', read('src/core/config.c'))
@@ -111,5 +121,5 @@ for p in problems:
     print(p, file=sys.stderr)
 if problems:
     sys.exit(1)
-print('%d MESSAGE_IDs in the man page, %d configuration keys, %d polkit actions, %d commands, release %s'
-      % (len(table), len(keys), len(actions), len(verbs), version))
+print('%d MESSAGE_IDs in the man page, %d in the bridge\'s, %d configuration keys, %d polkit actions, %d commands, release %s'
+      % (len(table), len(bridge_ids), len(keys), len(actions), len(verbs), version))
