@@ -94,7 +94,8 @@ static void write_readiness(Bridge *b, bool ready, const char *mode) {
 }
 
 static void write_state(Bridge *b, const char *state) {
-        (void) label_writer_set(b->labels, CC_LABEL_MODE_STATE, state);
+        (void) label_writer_set(b->labels, CC_LABEL_MODE_STATE,
+                                cc_mode_state_label(b->opt.mode_state_format, state, b->desired));
         (void) label_writer_set(b->labels, CC_LABEL_READY_STATE, cc_ready_state(state));
         g_free(b->state_written);
         b->state_written = g_strdup(state);

@@ -23,6 +23,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "cc-labels.h"
 #include "kube-client.h"
 #include "node-events.h"
 
@@ -31,6 +32,7 @@
 typedef struct BridgeOptions {
         const char *node_name;
         const char *default_mode;         /* NULL: none */
+        CcModeStateFormat mode_state_format;
         bool evict_operands;
         const char *operator_namespace;   /* pods are looked for there; NULL: every namespace */
         const char *readiness_file;

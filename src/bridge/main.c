@@ -30,6 +30,8 @@ typedef struct Args {
         const char *kubeconfig;
         const char *node_name;
         const char *default_mode;
+        const char *mode_state_format;
+        CcModeStateFormat state_format;
         const char *bus;
         const char *readiness_file;
         const char *state_dir;
@@ -62,6 +64,9 @@ static void help(void) {
                "     --node-name NAME           This node (else $NODE_NAME, else the host name)\n"
                "     --default-mode MODE        Mode when the label is absent or empty\n"
                "                                (else $DEFAULT_CC_MODE, else none: only report)\n"
+               "     --mode-state-format FORMAT nvidia.com/cc.mode.state as success/failed (success,\n"
+               "                                the default) or as the mode applied/failed (mode)\n"
+               "                                (else $CC_MODE_STATE_FORMAT)\n"
                "     --bus ADDRESS              system (default), session or a D-Bus address\n"
                "     --readiness-file PATH      Present while the node is verified in the mode asked for\n"
                "                                (default " DEFAULT_READINESS_FILE ")\n"
@@ -126,6 +131,7 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 ARG_KUBECONFIG,
                 ARG_NODE_NAME,
                 ARG_DEFAULT_MODE,
+                ARG_MODE_STATE_FORMAT,
                 ARG_BUS,
                 ARG_READINESS_FILE,
                 ARG_STATE_DIR,
@@ -152,6 +158,7 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 { "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
                 { "node-name", required_argument, NULL, ARG_NODE_NAME },
                 { "default-mode", required_argument, NULL, ARG_DEFAULT_MODE },
+                { "mode-state-format", required_argument, NULL, ARG_MODE_STATE_FORMAT },
                 { "bus", required_argument, NULL, ARG_BUS },
                 { "readiness-file", required_argument, NULL, ARG_READINESS_FILE },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -192,6 +199,9 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                         break;
                 case ARG_DEFAULT_MODE:
                         a->default_mode = optarg;
+                        break;
+                case ARG_MODE_STATE_FORMAT:
+                        a->mode_state_format = optarg;
                         break;
                 case ARG_BUS:
                         a->bus = optarg;
@@ -319,6 +329,12 @@ static int complete_args(Args *a) {
                 a->default_mode = NULL;
         if (a->default_mode && !cc_mode_is_valid(a->default_mode)) {
                 log_error("default mode \"%s\" is not one of on, off, devtools, ppcie", a->default_mode);
+                return -EINVAL;
+        }
+        if (!a->mode_state_format)
+                a->mode_state_format = env_nonempty("CC_MODE_STATE_FORMAT") ?: "success";
+        if (cc_mode_state_format_from_string(a->mode_state_format, &a->state_format) < 0) {
+                log_error("mode state format \"%s\" is not success or mode", a->mode_state_format);
                 return -EINVAL;
         }
         if (a->evict < 0) {
@@ -538,6 +554,7 @@ static int run(int argc, char *argv[]) {
                 const BridgeOptions options = {
                         .node_name = a.node_name,
                         .default_mode = a.default_mode,
+                        .mode_state_format = a.state_format,
                         .evict_operands = a.evict,
                         .operator_namespace = a.operator_namespace,
                         .readiness_file = a.readiness_file,

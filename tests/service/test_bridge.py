@@ -38,6 +38,9 @@ CCM = 8
 class BridgeTestCase(harness.ServiceTestCase):
     HOST_ARGS = ['--gpus', '2', '--boot-ms', '0', '--tee', 'tdx']
     NODE_LABELS = {}
+    # Today's Operator's profile: nvidia.com/cc.mode.state is the mode
+    # applied; None: the bridge's default (success or failed).
+    MODE_STATE_FORMAT = 'mode'
 
     @classmethod
     def setUpClass(cls):
@@ -138,7 +141,10 @@ class BridgeTestCase(harness.ServiceTestCase):
             args = wrapper + [self.bridge_bin, '--kubeconfig', self.kubeconfig,
                               '--bus', self.bus_address, '--readiness-file', self.readiness,
                               '--state-dir', self.bridge_state, '--liveness-file', self.liveness,
-                              '--log-target', 'console', '--debug', '--retry-max', '1', '--no-device-plugin'] + list(extra_args)
+                              '--log-target', 'console', '--debug', '--retry-max', '1', '--no-device-plugin']
+            if self.MODE_STATE_FORMAT:
+                args.append('--mode-state-format=' + self.MODE_STATE_FORMAT)
+            args += list(extra_args)
             with open(self.bridge_log, 'ab') as f:
                 f.write(('$ %s\n' % ' '.join(args)).encode())
             self.bridge = harness.Process(args, self.bridge_log, env=env, name='nvidia-cc-k8s-bridge')
