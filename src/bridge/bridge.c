@@ -7,6 +7,7 @@
 #include "bridge.h"
 #include "cc-labels.h"
 #include "ccd-client.h"
+#include "cluster-default.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "kube-watch.h"
@@ -41,6 +42,9 @@ struct Bridge {
         char *node_name, *default_mode, *operator_namespace, *readiness_file, *pause_record;
 
         KubeWatch *node_watch;
+        ClusterDefault *cluster_default;
+        char *cluster_mode;       /* the cluster default; NULL: none */
+        bool default_known;       /* the cluster default's first answer is in */
         LabelWriter *labels;
         CcdClient *ccd;
 
@@ -149,7 +153,9 @@ static void reset_failures(Bridge *b) {
 }
 
 static void reconcile(Bridge *b) {
-        if (!b->node_seen)
+        /* Not before the cluster default is known: a node without the label
+         * would switch to the bridge's own default first, then to it. */
+        if (!b->node_seen || !b->default_known)
                 return;
         if (b->phase != PHASE_IDLE) {
                 b->again = true;
@@ -495,28 +501,45 @@ static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* ------------------------------------------------------------ the node */
 
-static void node_updated(Bridge *b, JsonObject *node) {
-        const char *desired;
-        bool first = !b->node_seen;
+static void update_desired(Bridge *b, bool first) {
+        const char *default_mode = b->cluster_mode ?: b->default_mode, *desired;
 
-        g_hash_table_unref(b->node_labels);
-        b->node_labels = json_object_labels(node);
-        b->node_seen = true;
-
-        desired = cc_desired_mode(b->node_labels, b->default_mode);
+        desired = cc_desired_mode(b->node_labels, default_mode);
         if (!first && streq_ptr(desired, b->desired))
                 return;
         if (!desired)
                 log_info("the node asks for no mode (%s is not set, and there is no default)", CC_LABEL_MODE);
         else
                 log_info("the node asks for mode %s%s", desired,
-                         desired == b->default_mode ? " (the default: " CC_LABEL_MODE " is not set)" : "");
+                         desired != default_mode ? ""
+                         : b->cluster_mode ? " (the cluster default: " CC_LABEL_MODE " is not set)"
+                                           : " (the default: " CC_LABEL_MODE " is not set)");
         g_free(b->desired);
         b->desired = g_strdup(desired);
         backoff_reset(&b->retry_backoff);
         reset_failures(b);
         (void) sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
         reconcile(b);
+}
+
+static void node_updated(Bridge *b, JsonObject *node) {
+        bool first = !b->node_seen;
+
+        g_hash_table_unref(b->node_labels);
+        b->node_labels = json_object_labels(node);
+        b->node_seen = true;
+        update_desired(b, first);
+}
+
+static void cluster_default_changed(ClusterDefault *d, const char *mode, const char *source, void *userdata) {
+        Bridge *b = userdata;
+        bool first = !b->default_known;
+
+        g_free(b->cluster_mode);
+        b->cluster_mode = g_strdup(mode);
+        b->default_known = true;
+        if (b->node_seen)
+                update_desired(b, first);
 }
 
 static void node_synced(KubeWatch *w, JsonArray *objects, void *userdata) {
@@ -635,6 +658,7 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *event
         b->pause_record = g_strdup(options->pause_record);
         b->node_labels = cc_labels_new();
         b->daemon_present = true;
+        b->default_known = !options->cluster_default;
         backoff_init(&b->retry_backoff, options->retry_initial_usec, options->retry_max_usec);
 
         /* What an earlier run paused and did not restore. */
@@ -663,6 +687,15 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *event
         if (r >= 0)
                 r = kube_watch_new(kube, event, "node", list_path, watch_path, options->watch_timeout_seconds,
                                    &node_handlers, b, &b->node_watch);
+        if (r >= 0 && options->cluster_default) {
+                const ClusterDefaultOptions cd = {
+                        .config_map_namespace = options->config_map_namespace,
+                        .config_map_name = options->config_map_name,
+                        .watch_timeout_seconds = options->watch_timeout_seconds,
+                };
+
+                r = cluster_default_new(kube, event, &cd, cluster_default_changed, b, &b->cluster_default);
+        }
         if (r < 0) {
                 bridge_free(b);
                 return r;
@@ -676,6 +709,7 @@ Bridge *bridge_free(Bridge *b) {
                 return NULL;
         operand_wait_free(b->wait);
         kube_watch_free(b->node_watch);
+        cluster_default_free(b->cluster_default);
         label_writer_free(b->labels);
         ccd_client_free(b->ccd);
         node_events_free(b->events);
@@ -684,6 +718,7 @@ Bridge *bridge_free(Bridge *b) {
         sd_bus_unref(b->bus);
         sd_event_unref(b->event);
         g_hash_table_unref(b->node_labels);
+        g_free(b->cluster_mode);
         if (b->paused)
                 g_hash_table_unref(b->paused);
         g_free(b->desired);
@@ -701,7 +736,14 @@ Bridge *bridge_free(Bridge *b) {
 
 int bridge_start(Bridge *b) {
         assert(b);
+        int r;
+
         log_info("watching node %s", b->node_name);
+        if (b->cluster_default) {
+                r = cluster_default_start(b->cluster_default);
+                if (r < 0)
+                        return r;
+        }
         return kube_watch_start(b->node_watch);
 }
 

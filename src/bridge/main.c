@@ -9,6 +9,7 @@
 #include "build-config.h"
 #include "bus-check.h"
 #include "cc-labels.h"
+#include "cluster-default.h"
 #include "device-names.h"
 #include "devplugin.h"
 #include "kube-config.h"
@@ -31,6 +32,8 @@ typedef struct Args {
         const char *node_name;
         const char *default_mode;
         const char *mode_state_format;
+        const char *config_map;
+        char *config_map_namespace, *config_map_name;
         CcModeStateFormat state_format;
         const char *bus;
         const char *readiness_file;
@@ -64,6 +67,11 @@ static void help(void) {
                "     --node-name NAME           This node (else $NODE_NAME, else the host name)\n"
                "     --default-mode MODE        Mode when the label is absent or empty\n"
                "                                (else $DEFAULT_CC_MODE, else none: only report)\n"
+               "     --cluster-default-config-map NAMESPACE/NAME\n"
+               "                                The ConfigMap whose key defaultMode is the cluster default\n"
+               "                                where the GPU Operator's ClusterPolicy CRD is not installed\n"
+               "                                (else $CLUSTER_DEFAULT_CONFIG_MAP, else\n"
+               "                                " CLUSTER_DEFAULT_CONFIG_MAP_NAMESPACE "/" CLUSTER_DEFAULT_CONFIG_MAP_NAME "; empty: none)\n"
                "     --mode-state-format FORMAT nvidia.com/cc.mode.state as success/failed (success,\n"
                "                                the default) or as the mode applied/failed (mode)\n"
                "                                (else $CC_MODE_STATE_FORMAT)\n"
@@ -132,6 +140,7 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 ARG_NODE_NAME,
                 ARG_DEFAULT_MODE,
                 ARG_MODE_STATE_FORMAT,
+                ARG_CONFIG_MAP,
                 ARG_BUS,
                 ARG_READINESS_FILE,
                 ARG_STATE_DIR,
@@ -159,6 +168,7 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 { "node-name", required_argument, NULL, ARG_NODE_NAME },
                 { "default-mode", required_argument, NULL, ARG_DEFAULT_MODE },
                 { "mode-state-format", required_argument, NULL, ARG_MODE_STATE_FORMAT },
+                { "cluster-default-config-map", required_argument, NULL, ARG_CONFIG_MAP },
                 { "bus", required_argument, NULL, ARG_BUS },
                 { "readiness-file", required_argument, NULL, ARG_READINESS_FILE },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -199,6 +209,9 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                         break;
                 case ARG_DEFAULT_MODE:
                         a->default_mode = optarg;
+                        break;
+                case ARG_CONFIG_MAP:
+                        a->config_map = optarg;
                         break;
                 case ARG_MODE_STATE_FORMAT:
                         a->mode_state_format = optarg;
@@ -335,6 +348,13 @@ static int complete_args(Args *a) {
                 a->mode_state_format = env_nonempty("CC_MODE_STATE_FORMAT") ?: "success";
         if (cc_mode_state_format_from_string(a->mode_state_format, &a->state_format) < 0) {
                 log_error("mode state format \"%s\" is not success or mode", a->mode_state_format);
+                return -EINVAL;
+        }
+        if (!a->config_map)
+                a->config_map = getenv("CLUSTER_DEFAULT_CONFIG_MAP") ?:
+                                CLUSTER_DEFAULT_CONFIG_MAP_NAMESPACE "/" CLUSTER_DEFAULT_CONFIG_MAP_NAME;
+        if (cluster_default_parse_config_map(a->config_map, &a->config_map_namespace, &a->config_map_name) < 0) {
+                log_error("ConfigMap \"%s\" is not NAMESPACE/NAME", a->config_map);
                 return -EINVAL;
         }
         if (a->evict < 0) {
@@ -555,6 +575,9 @@ static int run(int argc, char *argv[]) {
                         .node_name = a.node_name,
                         .default_mode = a.default_mode,
                         .mode_state_format = a.state_format,
+                        .cluster_default = true,
+                        .config_map_namespace = a.config_map_namespace,
+                        .config_map_name = a.config_map_name,
                         .evict_operands = a.evict,
                         .operator_namespace = a.operator_namespace,
                         .readiness_file = a.readiness_file,
@@ -598,12 +621,16 @@ static int run(int argc, char *argv[]) {
         liveness_free(liveness);
         bridge_free(bridge);
         kube_config_done(&config);
+        g_free(a.config_map_namespace);
+        g_free(a.config_map_name);
         return r < 0 ? r : 0;
 
 fail:
         if (r < 0)
                 log_error("cannot start: %s", strerror(-r));
 fail_quiet:
+        g_free(a.config_map_namespace);
+        g_free(a.config_map_name);
         device_plugin_free(plugin);
         liveness_free(liveness);
         bridge_free(bridge);

@@ -336,6 +336,28 @@ def validate_daemonset(ds):
 
 # -------------------------------------------------------------- RBAC
 
+def validate_configmap(cm, old):
+    '''ValidateConfigMap: keys of [-._a-zA-Z0-9], at most 253, not "." or
+    "..", none in both data and binaryData; an immutable map's data stays.'''
+    errs = []
+    data, binary = cm.get('data') or {}, cm.get('binaryData') or {}
+    for field, m in (('data', data), ('binaryData', binary)):
+        for key, value in m.items():
+            if not re.fullmatch(r'[-._a-zA-Z0-9]+', key) or len(key) > 253 or key in ('.', '..'):
+                errs.append(FieldError('Invalid', field, key,
+                                       "a valid config key must consist of alphanumeric characters, '-', '_' "
+                                       "or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used "
+                                       "for validation is '[-._a-zA-Z0-9]+')"))
+            elif field == 'data' and not isinstance(value, str):
+                errs.append(FieldError('Invalid', 'data[%s]' % key, value, 'must be a string'))
+            if field == 'binaryData' and key in data:
+                errs.append(FieldError('Invalid', 'data', key, 'duplicate of key present in binaryData'))
+    if old is not None and old.get('immutable'):
+        if data != (old.get('data') or {}) or binary != (old.get('binaryData') or {}):
+            errs.append(FieldError('Forbidden', 'data', None, 'field is immutable when `immutable` is set'))
+    return errs
+
+
 def validate_cluster_role(role):
     errs = []
     for i, rule in enumerate(role.get('rules') or []):

@@ -45,6 +45,118 @@ class PageProfileStateTest(BridgeTestCase):
         self.assert_gpus('devtools')
 
 
+CLUSTER_POLICY = 'clusterpolicies.nvidia.com/cluster-policy'
+CONFIG_MAP_NS = 'nvidia-cc-k8s-bridge'
+CONFIG_MAP = 'nvidia-cc-k8s-bridge'
+
+
+class ClusterDefaultTest(BridgeTestCase):
+    '''The cluster-wide default: the ClusterPolicy's spec.ccManager.defaultMode
+    where its CRD is installed, else the bridge's ConfigMap, else
+    --default-mode; the node's label wins over each.'''
+    MODE_STATE_FORMAT = None
+
+    def install_cluster_policy(self, default_mode):
+        self.api.install_crd('clusterpolicies')
+        self.api.create_custom_object('clusterpolicies', {
+            'metadata': {'name': 'cluster-policy'},
+            'spec': {'ccManager': {'enabled': True, 'defaultMode': default_mode}}})
+
+    def asked_modes(self):
+        return [l.rsplit('mode', 1)[1].strip() for l in self.set_mode_calls()]
+
+    def test_cluster_policy_default_followed_live(self):
+        self.install_cluster_policy('off')
+        # The ClusterPolicy wins over the bridge's own default, from the start.
+        self.start_bridge(['--default-mode', 'devtools'])
+        self.wait_state('success', 'false')
+        self.assert_gpus('off')
+        # The page's command, as the page has it: the real server refuses a
+        # strategic merge patch of a custom resource.
+        patch = '{"spec": {"ccManager": {"defaultMode": "on"}}}'
+        r = self.kubectl('patch', CLUSTER_POLICY, '-p', patch, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('application/strategic-merge-patch+json is not supported by nvidia.com/v1, '
+                      'Kind=ClusterPolicy', r.stderr)
+        self.assertEqual(self.api.custom_object('clusterpolicies', 'cluster-policy')
+                         ['spec']['ccManager']['defaultMode'], 'off')
+        # As a merge patch it goes through, and the node follows, live.
+        r = self.kubectl('patch', CLUSTER_POLICY, '--type', 'merge', '-p', patch)
+        self.assertEqual(r.stdout.strip(), 'clusterpolicy.nvidia.com/cluster-policy patched')
+        self.wait_state('success', 'true')
+        self.assert_gpus('on')
+        self.assertNotIn(MODE, self.api.labels(NODE))
+        # The node's label wins over the cluster default.
+        self.kubectl_label(MODE + '=devtools')
+        self.wait_state('success', '')
+        self.assert_gpus('devtools')
+        self.kubectl('patch', CLUSTER_POLICY, '--type', 'merge', '-p',
+                     '{"spec": {"ccManager": {"defaultMode": "off"}}}')
+        self.kubectl('label', 'node', NODE, MODE + '-')
+        self.wait_state('success', 'false')
+        self.assert_gpus('off')
+        # The host starts in off: no switch for it, and none to the
+        # bridge's own default (devtools) before the ClusterPolicy was read.
+        self.assertEqual(self.asked_modes(), ['on', 'devtools', 'off'])
+        # Its watch is the one on cluster-policy alone.
+        watches = self.api.requests_matching('GET', '/apis/nvidia.com/v1/clusterpolicies', watch=True)
+        self.assertTrue(watches)
+        self.assertEqual(watches[0]['query'].get('fieldSelector'), 'metadata.name=cluster-policy')
+        # The ConfigMap is not looked at where the Operator is.
+        self.assertFalse(self.api.requests_matching('GET', '/api/v1/namespaces/%s/configmaps' % CONFIG_MAP_NS))
+
+    def test_cluster_policy_without_default_gives_default_mode(self):
+        self.api.install_crd('clusterpolicies')
+        self.api.create_custom_object('clusterpolicies', {'metadata': {'name': 'cluster-policy'},
+                                                          'spec': {'ccManager': {'enabled': True}}})
+        self.start_bridge(['--default-mode', 'devtools'])
+        self.wait_state('success', '')
+        self.assert_gpus('devtools')
+        self.api.patch_custom_object('clusterpolicies', 'cluster-policy',
+                                     {'spec': {'ccManager': {'defaultMode': 'on'}}})
+        self.wait_state('success', 'true')
+        self.assert_gpus('on')
+
+    def apply_config_map(self, mode):
+        manifest = ('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\n'
+                    'data:\n  defaultMode: "%s"\n' % (CONFIG_MAP, CONFIG_MAP_NS, mode))
+        path = self.tmp + '/configmap.yaml'
+        with open(path, 'w') as f:
+            f.write(manifest)
+        return self.kubectl('apply', '-f', path).stdout
+
+    def test_config_map_without_the_crd(self):
+        self.api.add_namespace(CONFIG_MAP_NS)
+        # No CRD: clusterpolicies.nvidia.com is unknown to the server.
+        r = self.kubectl('get', 'clusterpolicies.nvidia.com', check=False)
+        self.assertIn('the server doesn\'t have a resource type "clusterpolicies"', r.stderr)
+        self.start_bridge(['--default-mode', 'off'])
+        self.wait_state('success', 'false')
+        self.assert_gpus('off')
+        self.assertEqual(self.apply_config_map('on').strip(), 'configmap/%s created' % CONFIG_MAP)
+        self.wait_state('success', 'true')
+        self.assert_gpus('on')
+        self.kubectl('patch', 'configmap', CONFIG_MAP, '-n', CONFIG_MAP_NS, '-p',
+                     '{"data": {"defaultMode": "devtools"}}')
+        self.wait_state('success', '')
+        self.assert_gpus('devtools')
+        # Without the ConfigMap, the bridge's own default again.
+        self.kubectl('delete', 'configmap', CONFIG_MAP, '-n', CONFIG_MAP_NS)
+        self.wait_state('success', 'false')
+        self.assert_gpus('off')
+        self.assertEqual(self.asked_modes(), ['on', 'devtools', 'off'])
+
+    def test_config_map_elsewhere_and_bad_value(self):
+        self.api.set_config_map('gpu-operator', 'cc-default', {'defaultMode': 'sideways'})
+        self.start_bridge(['--cluster-default-config-map', 'gpu-operator/cc-default'])
+        labels = self.wait_state('failed', '')
+        self.assertNotIn(MODE, labels)
+        self.assertEqual(self.set_mode_calls(), [])
+        self.api.set_config_map('gpu-operator', 'cc-default', {'defaultMode': 'on'})
+        self.wait_state('success', 'true')
+        self.assert_gpus('on')
+
+
 class TodayProfileStateTest(BridgeTestCase):
     MODE_STATE_FORMAT = 'mode'
 
@@ -69,6 +181,13 @@ class ModeStateFormatArgumentTest(BridgeTestCase):
                                '--liveness-file', self.liveness] + args,
                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, timeout=60)
+
+    def test_bad_config_map_refused(self):
+        for value in ('no-slash', '/name', 'ns/', 'a/b/c'):
+            r = self.run_bridge(['--cluster-default-config-map', value])
+            self.assertEqual(r.returncode, 1, value)
+            self.assertIn('ConfigMap "%s" is not NAMESPACE/NAME' % value, r.stderr)
+        self.assertNotIn(MODE_STATE, self.api.labels(NODE))
 
     def test_bad_format_refused(self):
         labels = self.api.labels(NODE)
