@@ -9,6 +9,7 @@
 #include "ccd-client.h"
 #include "cluster-default.h"
 #include "fileio.h"
+#include "gpu-present.h"
 #include "json-util.h"
 #include "kube-watch.h"
 #include "label-writer.h"
@@ -43,6 +44,7 @@ struct Bridge {
 
         KubeWatch *node_watch;
         ClusterDefault *cluster_default;
+        GpuPresent *gpu_present;
         char *cluster_mode;       /* the cluster default; NULL: none */
         bool default_known;       /* the cluster default's first answer is in */
         LabelWriter *labels;
@@ -687,6 +689,8 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *event
         if (r >= 0)
                 r = kube_watch_new(kube, event, "node", list_path, watch_path, options->watch_timeout_seconds,
                                    &node_handlers, b, &b->node_watch);
+        if (r >= 0)
+                r = gpu_present_new(bus, b->labels, &b->gpu_present);
         if (r >= 0 && options->cluster_default) {
                 const ClusterDefaultOptions cd = {
                         .config_map_namespace = options->config_map_namespace,
@@ -710,6 +714,7 @@ Bridge *bridge_free(Bridge *b) {
         operand_wait_free(b->wait);
         kube_watch_free(b->node_watch);
         cluster_default_free(b->cluster_default);
+        gpu_present_free(b->gpu_present);
         label_writer_free(b->labels);
         ccd_client_free(b->ccd);
         node_events_free(b->events);
@@ -744,6 +749,9 @@ int bridge_start(Bridge *b) {
                 if (r < 0)
                         return r;
         }
+        r = gpu_present_start(b->gpu_present);
+        if (r < 0)
+                return r;
         return kube_watch_start(b->node_watch);
 }
 

@@ -94,8 +94,10 @@ static void help(void) {
                "                                (default 300)\n"
                "     --device-plugin-dir DIR    The kubelet's device plugin directory\n"
                "                                (default " DEFAULT_DEVICE_PLUGIN_DIR ")\n"
-               "     --resource-name NAME       The GPUs' extended resource; empty: one per GPU model\n"
-               "                                (else nvidia.com/$P_GPU_ALIAS, else " RESOURCE_PGPU ")\n"
+               "     --resource-name NAME       The GPUs' extended resource (" RESOURCE_PGPU " for the\n"
+               "                                single Kata-mode one); empty: one per GPU model, as\n"
+               "                                nvidia.com/GH100_H100_PCIE (else nvidia.com/$P_GPU_ALIAS,\n"
+               "                                else one per GPU model)\n"
                "     --no-device-plugin         Do not serve the device plugin\n"
                "     --liveness-file PATH       Touched while the bridge works\n"
                "                                (default " DEFAULT_LIVENESS_FILE ")\n"
@@ -306,7 +308,8 @@ static const char *env_nonempty(const char *name) {
 
 /* The resource: --resource-name, else the sandbox device plugin's
  * P_GPU_ALIAS (a name under nvidia.com/; set and empty: one resource per
- * model), else nvidia.com/pgpu. */
+ * model), else one resource per model, as the Operator's page shows
+ * (nvidia.com/GH100_H100_PCIE). */
 static int complete_device_plugin_args(Args *a) {
         static char *from_alias;
         const char *alias = getenv("P_GPU_ALIAS");
@@ -319,7 +322,7 @@ static int complete_device_plugin_args(Args *a) {
                 a->resource_name = from_alias;
         }
         if (!a->resource_name)
-                a->resource_name = RESOURCE_PGPU;
+                a->resource_name = "";
         if (a->resource_name[0] && !resource_name_is_valid(a->resource_name)) {
                 log_error("resource name \"%s\" is not an extended resource name (DOMAIN/NAME)", a->resource_name);
                 return -EINVAL;

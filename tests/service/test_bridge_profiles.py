@@ -169,6 +169,30 @@ class TodayProfileStateTest(BridgeTestCase):
         self.wait_state('failed', '')
 
 
+GPU_PRESENT = 'nvidia.com/gpu.present'
+
+
+class GpuPresentTest(BridgeTestCase):
+
+    def test_present(self):
+        self.assertNotIn(GPU_PRESENT, self.api.labels(NODE))
+        self.start_bridge(['--default-mode', 'on'])
+        self.wait_labels(lambda l: l.get(GPU_PRESENT) == 'true', GPU_PRESENT + '=true')
+        # The page's selector finds the node, with the real kubectl.
+        out = self.kubectl('get', 'nodes', '-l', GPU_PRESENT, '-o', 'name').stdout
+        self.assertEqual(out.split(), ['node/' + NODE])
+
+
+class NoGpuPresentTest(BridgeTestCase):
+    HOST_ARGS = ['--gpus', '0', '--boot-ms', '0', '--tee', 'tdx']
+
+    def test_absent(self):
+        self.start_bridge()
+        self.wait_labels(lambda l: l.get(GPU_PRESENT) == 'false', GPU_PRESENT + '=false')
+        out = self.kubectl('get', 'nodes', '-l', GPU_PRESENT + '=true', '-o', 'name').stdout
+        self.assertEqual(out.split(), [])
+
+
 class ModeStateFormatArgumentTest(BridgeTestCase):
 
     def run_bridge(self, args, env_extra=None):
