@@ -618,7 +618,10 @@ class DevicePluginPerModelTest(DevicePluginTestCase):
         self.assertEqual([c.name for c in resp.container_responses[0].cdi_devices], ['%s=%s' % (b200_resource, b)])
         self.assertEqual(sorted(set(self.resolve_cdi('%s=%s' % (b200_resource, b)))),
                          ['/dev/vfio/' + b, '/dev/vfio/vfio'])
-        self.assertFalse(os.path.exists(os.path.join(self.host.root, 'var/run/cdi/nvidia.com-pgpu.yaml')))
+        # And by index, in PCI address order, whatever the model.
+        self.assertEqual(self.spec_names(PGPU), ['0', '1', '2'])
+        self.assertEqual(self.resolve_cdi(PGPU + '=2'), self.resolve_cdi('%s=%s' % (b200_resource, b)))
+        self.assertEqual(self.resolve_cdi(PGPU + '=1'), self.resolve_cdi('%s=%s' % (h100_resource, g)))
 
 class PageProfileDevicePluginTest(DevicePluginTestCase):
     '''The defaults, as the Operator's 2023 page shows them: one resource per
