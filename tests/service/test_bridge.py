@@ -141,7 +141,8 @@ class BridgeTestCase(harness.ServiceTestCase):
             args = wrapper + [self.bridge_bin, '--kubeconfig', self.kubeconfig,
                               '--bus', self.bus_address, '--readiness-file', self.readiness,
                               '--state-dir', self.bridge_state, '--liveness-file', self.liveness,
-                              '--log-target', 'console', '--debug', '--retry-max', '1', '--no-device-plugin']
+                              '--log-target', 'console', '--debug', '--retry-max', '1']
+            args += self.device_plugin_args()
             if self.MODE_STATE_FORMAT:
                 args.append('--mode-state-format=' + self.MODE_STATE_FORMAT)
             args += list(extra_args)
@@ -155,6 +156,10 @@ class BridgeTestCase(harness.ServiceTestCase):
             sock.close()
             os.unlink(notify_path)
         return self.bridge
+
+    def device_plugin_args(self):
+        '''The device plugin's arguments; none is served unless a test asks.'''
+        return ['--no-device-plugin']
 
     def wait_bridge_ready(self, sock):
         import select
