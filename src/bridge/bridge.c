@@ -47,6 +47,7 @@ struct Bridge {
         GpuPresent *gpu_present;
         char *cluster_mode;       /* the cluster default; NULL: none */
         bool default_known;       /* the cluster default's first answer is in */
+        bool desired_known;       /* desired was decided once */
         LabelWriter *labels;
         CcdClient *ccd;
 
@@ -503,9 +504,15 @@ static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* ------------------------------------------------------------ the node */
 
-static void update_desired(Bridge *b, bool first) {
+static void update_desired(Bridge *b) {
         const char *default_mode = b->cluster_mode ?: b->default_mode, *desired;
+        bool first = !b->desired_known;
 
+        /* Nothing is decided before both the node and the cluster default
+         * are known. */
+        if (!b->node_seen || !b->default_known)
+                return;
+        b->desired_known = true;
         desired = cc_desired_mode(b->node_labels, default_mode);
         if (!first && streq_ptr(desired, b->desired))
                 return;
@@ -525,23 +532,19 @@ static void update_desired(Bridge *b, bool first) {
 }
 
 static void node_updated(Bridge *b, JsonObject *node) {
-        bool first = !b->node_seen;
-
         g_hash_table_unref(b->node_labels);
         b->node_labels = json_object_labels(node);
         b->node_seen = true;
-        update_desired(b, first);
+        update_desired(b);
 }
 
 static void cluster_default_changed(ClusterDefault *d, const char *mode, const char *source, void *userdata) {
         Bridge *b = userdata;
-        bool first = !b->default_known;
 
         g_free(b->cluster_mode);
         b->cluster_mode = g_strdup(mode);
         b->default_known = true;
-        if (b->node_seen)
-                update_desired(b, first);
+        update_desired(b);
 }
 
 static void node_synced(KubeWatch *w, JsonArray *objects, void *userdata) {
@@ -583,7 +586,7 @@ static void daemon_mode_changed(CcdClient *c, const char *mode, void *userdata) 
         const char *state;
 
         /* An attempt writes its own result. */
-        if (b->phase != PHASE_IDLE || !b->node_seen)
+        if (b->phase != PHASE_IDLE || !b->desired_known)
                 return;
         if (streq(mode, "none"))
                 return;
