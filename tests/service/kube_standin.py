@@ -435,8 +435,13 @@ class ApiError(Exception):
 
 
 def not_found(res, name):
-    return ApiError(404, '%s "%s" not found' % (res.plural, name),
-                    details={'name': name, 'kind': res.plural})
+    # The resource qualified by its group, as the server's GroupResource
+    # prints it: daemonsets.apps "x", clusterpolicies.nvidia.com "x".
+    qualified = '%s.%s' % (res.plural, res.group) if res.group else res.plural
+    details = {'name': name, 'kind': res.plural}
+    if res.group:
+        details['group'] = res.group
+    return ApiError(404, '%s "%s" not found' % (qualified, name), details=details)
 
 
 def expired(rv, current):
