@@ -479,6 +479,7 @@ static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         g_autofree char *hostname = NULL, *pause_record = NULL, *bus_message = NULL;
+        g_autofree char *config_map_namespace = NULL, *config_map_name = NULL;
         KubeConfig config = {};
         KubeClient *kube = NULL;
         NodeEvents *events = NULL;
@@ -509,6 +510,9 @@ static int run(int argc, char *argv[]) {
                 log_set_max_level(LOG_DEBUG);
 
         r = complete_args(&a);
+        /* Freed on every way out, whatever complete_args() got to. */
+        config_map_namespace = a.config_map_namespace;
+        config_map_name = a.config_map_name;
         if (r < 0)
                 return r;
         if (!a.node_name) {
@@ -624,16 +628,12 @@ static int run(int argc, char *argv[]) {
         liveness_free(liveness);
         bridge_free(bridge);
         kube_config_done(&config);
-        g_free(a.config_map_namespace);
-        g_free(a.config_map_name);
         return r < 0 ? r : 0;
 
 fail:
         if (r < 0)
                 log_error("cannot start: %s", strerror(-r));
 fail_quiet:
-        g_free(a.config_map_namespace);
-        g_free(a.config_map_name);
         device_plugin_free(plugin);
         liveness_free(liveness);
         bridge_free(bridge);
