@@ -72,6 +72,9 @@ struct Bridge {
         Backoff retry_backoff;
         sd_event_source *retry;
         bool daemon_present;
+
+        BridgeHooks hooks;
+        void *hooks_userdata;
 };
 
 static void start_attempt(Bridge *b);
@@ -155,12 +158,25 @@ static void reset_failures(Bridge *b) {
         b->paused_failures = 0;
 }
 
+static void mode_verified(Bridge *b, bool verified) {
+        if (b->hooks.mode_verified)
+                b->hooks.mode_verified(verified, b->hooks_userdata);
+}
+
+/* The attempt is over: the operands come back, unless the workload role
+ * has its part to do first (the Operator binds VFIO before it restores). */
+static void attempt_over(Bridge *b) {
+        if (b->hooks.attempt_ended && b->hooks.attempt_ended(b->hooks_userdata))
+                return;
+        restore_operands(b);
+}
+
 static void reconcile(Bridge *b) {
         /* Not before the cluster default is known: a node without the label
          * would switch to the bridge's own default first, then to it. */
         if (!b->node_seen || !b->default_known)
                 return;
-        if (b->phase != PHASE_IDLE) {
+        if (b->phase != PHASE_IDLE || (b->hooks.busy && b->hooks.busy(b->hooks_userdata))) {
                 b->again = true;
                 return;
         }
@@ -194,7 +210,8 @@ static void end_attempt(Bridge *b, bool ok, bool switched, const char *event_rea
         b->attempt_paused = false;
 
         write_state(b, ok ? mode : CC_MODE_STATE_FAILED);
-        restore_operands(b);
+        mode_verified(b, ok);
+        attempt_over(b);
         write_readiness(b, ok, mode);
 
         f_mode = g_strconcat("CC_MODE=", mode, NULL);
@@ -379,6 +396,7 @@ static void evict_and_switch(Bridge *b) {
         /* From here the node is switching: the mode it was in is no longer
          * one to count on. */
         write_state(b, CC_MODE_STATE_SWITCHING);
+        mode_verified(b, false);
         if (b->opt.evict_operands && pause_operands(b))
                 return;
         switch_begin(b);
@@ -450,8 +468,9 @@ static void report_done(CcdClient *c, const char *mode, const sd_bus_error *erro
                         write_state(b, mode);
                 /* The node is as the cluster asks: it asks nothing. */
                 write_readiness(b, true, mode);
+                mode_verified(b, true);
         }
-        restore_operands(b);
+        attempt_over(b);
         if (b->again || b->desired) {
                 b->again = false;
                 reconcile(b);
@@ -536,6 +555,8 @@ static void node_updated(Bridge *b, JsonObject *node) {
         b->node_labels = json_object_labels(node);
         b->node_seen = true;
         update_desired(b);
+        if (b->hooks.node_labels)
+                b->hooks.node_labels(b->node_labels, b->hooks_userdata);
 }
 
 static void cluster_default_changed(ClusterDefault *d, const char *mode, const char *source, void *userdata) {
@@ -596,6 +617,7 @@ static void daemon_mode_changed(CcdClient *c, const char *mode, void *userdata) 
         log_notice("the mode changed on the host to %s; updating %s", mode, CC_LABEL_MODE_STATE);
         write_state(b, state);
         write_readiness(b, !b->desired || streq(mode, b->desired), mode);
+        mode_verified(b, cc_mode_is_valid(mode) && (!b->desired || streq(mode, b->desired)));
 }
 
 /* A restarted daemon already in the mode asked for, and so labelled, needs
@@ -760,4 +782,36 @@ int bridge_start(Bridge *b) {
 
 bool bridge_healthy(Bridge *b, uint64_t now) {
         return kube_watch_healthy(b->node_watch, now);
+}
+
+void bridge_set_hooks(Bridge *b, const BridgeHooks *hooks, void *userdata) {
+        assert(b);
+        b->hooks = hooks ? *hooks : (BridgeHooks) {};
+        b->hooks_userdata = userdata;
+}
+
+bool bridge_mode_idle(Bridge *b) {
+        return b->phase == PHASE_IDLE && !b->again;
+}
+
+const char *bridge_paused_original(Bridge *b, const char *label) {
+        return b->paused ? g_hash_table_lookup(b->paused, label) : NULL;
+}
+
+void bridge_release_operands(Bridge *b) {
+        if (b->phase == PHASE_IDLE)
+                restore_operands(b);
+}
+
+void bridge_resume(Bridge *b) {
+        if (b->again && b->phase == PHASE_IDLE)
+                reconcile(b);
+}
+
+LabelWriter *bridge_label_writer(Bridge *b) {
+        return b->labels;
+}
+
+NodeEvents *bridge_node_events(Bridge *b) {
+        return b->events;
 }

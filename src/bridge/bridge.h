@@ -23,8 +23,11 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include <glib.h>
+
 #include "cc-labels.h"
 #include "kube-client.h"
+#include "label-writer.h"
 #include "node-events.h"
 
 #define BRIDGE_MAX_PAUSED_FAILURES 3
@@ -51,11 +54,42 @@ typedef struct BridgeOptions {
 
 typedef struct Bridge Bridge;
 
+/* What the workload role (workload.h) hears of the mode role, so that a mode
+ * change and a workload change run in the Operator's order: operands
+ * paused, mode switched, GPUs bound to VFIO, operands restored. */
+typedef struct BridgeHooks {
+        /* After every update of the Node, once the mode role has seen it. */
+        void (*node_labels)(GHashTable *labels, void *userdata);
+        /* Whether the node is verified in the mode it asks for (or asks
+         * none, and the mode was read): devices may be offered. */
+        void (*mode_verified)(bool verified, void *userdata);
+        /* A mode attempt (or report) ended and the role is idle.  true: the
+         * hook has work to do before the operands come back, and calls
+         * bridge_release_operands() when it is done. */
+        bool (*attempt_ended)(void *userdata);
+        /* Another operation is in flight: a mode attempt waits for
+         * bridge_resume(). */
+        bool (*busy)(void *userdata);
+} BridgeHooks;
+
 /* Takes the kube client and the events. */
 int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *events, const BridgeOptions *options,
                Bridge **ret);
 Bridge *bridge_free(Bridge *b);
 int bridge_start(Bridge *b);
+
+void bridge_set_hooks(Bridge *b, const BridgeHooks *hooks, void *userdata);
+/* No mode attempt running or waiting to run. */
+bool bridge_mode_idle(Bridge *b);
+/* The value an operand label had before the bridge paused it; NULL when
+ * the bridge has not paused it. */
+const char *bridge_paused_original(Bridge *b, const char *label);
+/* Restores the operand labels an ended attempt left paused for the hook. */
+void bridge_release_operands(Bridge *b);
+/* Starts a mode attempt that waited for the hook's operation. */
+void bridge_resume(Bridge *b);
+LabelWriter *bridge_label_writer(Bridge *b);
+NodeEvents *bridge_node_events(Bridge *b);
 
 /* Whether the watch of the Node makes progress (for the liveness file). */
 bool bridge_healthy(Bridge *b, uint64_t now);

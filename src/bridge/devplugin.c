@@ -33,6 +33,7 @@ struct DevicePlugin {
         GPtrArray *resources;     /* Resource, in the order they appeared */
         sd_event_source *update;  /* rebuild the devices and tell the streams */
         sd_event_source *inotify;
+        bool gate_closed;         /* offer no device until the mode is verified */
 };
 
 struct Resource {
@@ -323,6 +324,8 @@ static int on_update(sd_event_source *s, void *userdata) {
         size_t n;
 
         gpus = ccd_gpus_list(p->gpus, &n);
+        if (p->gate_closed)
+                n = 0;
         if (dp_inventory_build(gpus, n, &options, &inv) < 0) {
                 log_error("cannot build the device list");
                 return 0;
@@ -455,6 +458,15 @@ int device_plugin_start(DevicePlugin *p) {
         /* A fixed resource is offered at once, before the GPUs are read. */
         (void) sd_event_source_set_enabled(p->update, SD_EVENT_ONESHOT);
         return 0;
+}
+
+void device_plugin_set_gate(DevicePlugin *p, bool open) {
+        if (p->gate_closed == !open)
+                return;
+        p->gate_closed = !open;
+        log_info("device plugin: %s", open ? "the mode is verified; offering the devices"
+                                           : "the mode is not verified; offering no device");
+        (void) sd_event_source_set_enabled(p->update, SD_EVENT_ONESHOT);
 }
 
 DevicePlugin *device_plugin_free(DevicePlugin *p) {

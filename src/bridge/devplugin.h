@@ -14,6 +14,7 @@
  * plugin serves again where its socket is gone and registers again.
  * device_plugin_free() removes the sockets. */
 
+#include <stdbool.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
@@ -31,3 +32,6 @@ typedef struct DevicePlugin DevicePlugin;
 int device_plugin_new(sd_event *event, sd_bus *bus, const DevicePluginOptions *options, DevicePlugin **ret);
 int device_plugin_start(DevicePlugin *p);
 DevicePlugin *device_plugin_free(DevicePlugin *p);
+/* Closed: every resource lists no device (the GPUs' mode is not verified
+ * yet, or they are being switched).  Open by default. */
+void device_plugin_set_gate(DevicePlugin *p, bool open);

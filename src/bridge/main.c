@@ -18,7 +18,10 @@
 #include "macro.h"
 #include "node-events.h"
 #include "time-util.h"
+#include "workload-labels.h"
+#include "workload.h"
 
+#define READINESS_FILE_NAME ".cc-manager-ctr-ready"
 #define DEFAULT_READINESS_FILE "/run/nvidia/validations/.cc-manager-ctr-ready"
 #define DEFAULT_STATE_DIR "/var/lib/nvidia-cc-k8s-bridge"
 #define DEFAULT_LIVENESS_FILE "/run/nvidia-cc-k8s-bridge/alive"
@@ -54,13 +57,17 @@ typedef struct Args {
         const char *device_plugin_dir;
         const char *resource_name;    /* "": one resource per GPU model */
         bool no_device_plugin;
+        const char *validations_dir;
+        const char *default_workload;
+        bool no_workload;
 } Args;
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
                "Applies the node label nvidia.com/cc.mode through nvidia-ccd and writes the result back\n"
-               "as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state; serves the kubelet device\n"
-               "plugin API for the GPUs nvidia-ccd has bound to VFIO.\n\n"
+               "as nvidia.com/cc.mode.state and nvidia.com/cc.ready.state; binds the GPUs to VFIO as\n"
+               "nvidia.com/gpu.workload.config asks and labels nvidia.com/cc.capable; serves the kubelet\n"
+               "device plugin API for the GPUs nvidia-ccd has bound to VFIO.\n\n"
                "  -h --help                      Show this help\n"
                "     --version                  Show the version\n"
                "     --kubeconfig FILE          Kubeconfig to use (else $KUBECONFIG, else in-cluster)\n"
@@ -77,7 +84,13 @@ static void help(void) {
                "                                (else $CC_MODE_STATE_FORMAT)\n"
                "     --bus ADDRESS              system (default), session or a D-Bus address\n"
                "     --readiness-file PATH      Present while the node is verified in the mode asked for\n"
-               "                                (default " DEFAULT_READINESS_FILE ")\n"
+               "                                (default: " READINESS_FILE_NAME " in the validations directory)\n"
+               "     --validations-dir DIR      Where workload-type and vfio-pci-ready are written (else\n"
+               "                                the readiness file's directory, else " DEFAULT_VALIDATIONS_DIR ")\n"
+               "     --default-workload WORKLOAD\n"
+               "                                Workload when " WORKLOAD_LABEL " is absent or empty\n"
+               "                                (else $DEFAULT_GPU_WORKLOAD_CONFIG, else " WORKLOAD_CONTAINER ")\n"
+               "     --no-workload              Leave VFIO, the validation files and " CC_LABEL_CAPABLE " alone\n"
                "     --state-dir DIR            Where the record of paused labels is kept\n"
                "                                (else $STATE_DIRECTORY, else " DEFAULT_STATE_DIR ")\n"
                "     --service-account-dir DIR  In-cluster credentials (default\n"
@@ -162,6 +175,9 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 ARG_DEVICE_PLUGIN_DIR,
                 ARG_RESOURCE_NAME,
                 ARG_NO_DEVICE_PLUGIN,
+                ARG_VALIDATIONS_DIR,
+                ARG_DEFAULT_WORKLOAD,
+                ARG_NO_WORKLOAD,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -190,6 +206,9 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 { "device-plugin-dir", required_argument, NULL, ARG_DEVICE_PLUGIN_DIR },
                 { "resource-name", required_argument, NULL, ARG_RESOURCE_NAME },
                 { "no-device-plugin", no_argument, NULL, ARG_NO_DEVICE_PLUGIN },
+                { "validations-dir", required_argument, NULL, ARG_VALIDATIONS_DIR },
+                { "default-workload", required_argument, NULL, ARG_DEFAULT_WORKLOAD },
+                { "no-workload", no_argument, NULL, ARG_NO_WORKLOAD },
                 {}
         };
         bool v;
@@ -289,6 +308,15 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 case ARG_NO_DEVICE_PLUGIN:
                         a->no_device_plugin = true;
                         break;
+                case ARG_VALIDATIONS_DIR:
+                        a->validations_dir = optarg;
+                        break;
+                case ARG_DEFAULT_WORKLOAD:
+                        a->default_workload = optarg;
+                        break;
+                case ARG_NO_WORKLOAD:
+                        a->no_workload = true;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -374,8 +402,32 @@ static int complete_args(Args *a) {
                 a->kubeconfig = env_nonempty("KUBECONFIG");
         if (!a->state_dir)
                 a->state_dir = env_nonempty("STATE_DIRECTORY") ?: DEFAULT_STATE_DIR;
-        if (!a->readiness_file)
+        if (!a->default_workload)
+                a->default_workload = env_nonempty("DEFAULT_GPU_WORKLOAD_CONFIG") ?: WORKLOAD_CONTAINER;
+        if (!workload_is_valid(a->default_workload)) {
+                log_error("default workload \"%s\" is not one of container, vm-passthrough, vm-vgpu",
+                          a->default_workload);
+                return -EINVAL;
+        }
+        /* The validation files go together, as the Operator keeps them. */
+        if (!a->validations_dir && a->readiness_file) {
+                static char *dir;
+
+                g_free(dir);
+                dir = g_path_get_dirname(a->readiness_file);
+                a->validations_dir = dir;
+        }
+        if (!a->validations_dir)
+                a->validations_dir = DEFAULT_VALIDATIONS_DIR;
+        if (!a->readiness_file && streq(a->validations_dir, DEFAULT_VALIDATIONS_DIR))
                 a->readiness_file = DEFAULT_READINESS_FILE;
+        else if (!a->readiness_file) {
+                static char *file;
+
+                g_free(file);
+                file = g_build_filename(a->validations_dir, READINESS_FILE_NAME, NULL);
+                a->readiness_file = file;
+        }
         if (!a->liveness_file)
                 a->liveness_file = DEFAULT_LIVENESS_FILE;
         if (!a->bus)
@@ -486,6 +538,7 @@ static int run(int argc, char *argv[]) {
         Bridge *bridge = NULL;
         DevicePlugin *plugin = NULL;
         Liveness *liveness = NULL;
+        Workload *workload = NULL;
         bool labels;
         Args a = { .evict = -1, .eviction_timeout_sec = 300, .set_mode_timeout_sec = 1800,
                    .watch_timeout_sec = 300, .retry_max_sec = 300,
@@ -606,6 +659,20 @@ static int run(int argc, char *argv[]) {
                 kube = NULL;
                 events = NULL;
         }
+        if (bridge && !a.no_workload) {
+                const WorkloadOptions options = {
+                        .default_workload = a.default_workload,
+                        .validations_dir = a.validations_dir,
+                        .vfio_timeout_usec = a.set_mode_timeout_sec * USEC_PER_SEC,
+                        .retry_initial_usec = MIN(5 * USEC_PER_SEC, a.retry_max_sec * USEC_PER_SEC),
+                        .retry_max_usec = a.retry_max_sec * USEC_PER_SEC,
+                };
+
+                log_info("workload: default %s, validation files in %s", a.default_workload, a.validations_dir);
+                r = workload_new(event, bus, bridge, plugin, &options, &workload);
+                if (r < 0)
+                        goto fail;
+        }
         if (bridge) {
                 r = bridge_start(bridge);
                 if (r >= 0)
@@ -624,6 +691,7 @@ static int run(int argc, char *argv[]) {
                 log_error("stopped: %s", strerror(-r));
         else
                 log_info("exiting");
+        workload_free(workload);
         device_plugin_free(plugin);
         liveness_free(liveness);
         bridge_free(bridge);
@@ -634,6 +702,7 @@ fail:
         if (r < 0)
                 log_error("cannot start: %s", strerror(-r));
 fail_quiet:
+        workload_free(workload);
         device_plugin_free(plugin);
         liveness_free(liveness);
         bridge_free(bridge);

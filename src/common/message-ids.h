@@ -32,5 +32,8 @@
 /* nvidia-cc-k8s-bridge. */
 #define CC_MESSAGE_BRIDGE_APPLIED     "f757c00977cc47019539affb8b7ece3e"
 #define CC_MESSAGE_BRIDGE_FAILED      "d3a886f462684a2ca0cf5ebf74b20568"
+/* Its workload role (VFIO by nvidia.com/gpu.workload.config). */
+#define CC_MESSAGE_BRIDGE_WORKLOAD_APPLIED "7de9dc08f75146cfb58dadc1fac19d92"
+#define CC_MESSAGE_BRIDGE_WORKLOAD_FAILED  "588c32b6b19741e7900af6d92a6bc362"
 /* Its kubelet device plugin. */
 #define CC_MESSAGE_BRIDGE_DEVICE_PLUGIN_REGISTERED "3c3cddfa110a419295010af89e6c8739"

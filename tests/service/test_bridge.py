@@ -41,6 +41,13 @@ class BridgeTestCase(harness.ServiceTestCase):
     # Today's Operator's profile: nvidia.com/cc.mode.state is the mode
     # applied; None: the bridge's default (success or failed).
     MODE_STATE_FORMAT = 'mode'
+    # Its device plugin profile: the single Kata-mode resource, and the
+    # daemon's CDI spec of that kind; None: the defaults (one resource per
+    # GPU model, CdiKind=per-model).
+    RESOURCE_NAME = 'nvidia.com/pgpu'
+    DAEMON_CONFIG = '[Vfio]\nCdiKind=nvidia.com/pgpu\n'
+    # A directory under the case's own: the device plugin serves there.
+    DEVICE_PLUGIN_DIR = None
 
     @classmethod
     def setUpClass(cls):
@@ -96,8 +103,10 @@ class BridgeTestCase(harness.ServiceTestCase):
         if self.daemon is not None:
             self._watch_exit(self.daemon)
 
-    def start_daemon(self, *args, **kwargs):
-        d = super().start_daemon(*args, **kwargs)
+    def start_daemon(self, config_text='', *args, **kwargs):
+        if config_text == '' and self.DAEMON_CONFIG:
+            config_text = self.DAEMON_CONFIG
+        d = super().start_daemon(config_text, *args, **kwargs)
         if getattr(self, 'api', None) is not None:
             self._watch_exit(d)
         return d
@@ -159,6 +168,11 @@ class BridgeTestCase(harness.ServiceTestCase):
 
     def device_plugin_args(self):
         '''The device plugin's arguments; none is served unless a test asks.'''
+        if self.DEVICE_PLUGIN_DIR:
+            args = ['--device-plugin-dir', os.path.join(self.tmp, self.DEVICE_PLUGIN_DIR)]
+            if self.RESOURCE_NAME:
+                args += ['--resource-name', self.RESOURCE_NAME]
+            return args
         return ['--no-device-plugin']
 
     def wait_bridge_ready(self, sock):
@@ -385,8 +399,9 @@ class BridgeTest(BridgeTestCase):
         self.start_bridge(['--default-mode', 'off'])
         self.wait_state('failed', ready='')
         self.assertIsNone(self.readiness_text())
+        # Only the workload's file, which says nothing of the mode.
         self.assertFalse(os.path.exists(os.path.dirname(self.readiness))
-                         and os.listdir(os.path.dirname(self.readiness)))
+                         and set(os.listdir(os.path.dirname(self.readiness))) - {'workload-type'})
         self.set_mode_label('on')
         self.wait_state('on')
         self.assertEqual(self.readiness_text(), 'on\n')

@@ -101,7 +101,11 @@ def deploy_runtime_classes(srcdir):
 
 class PageTestCase(BridgeTestCase):
     HOST_ARGS = ['--gpus', '0', '--add-gpu', '2331', '--boot-ms', '0', '--tee', 'sev-snp']
+    # The page's profile: the bridge's and nvidia-ccd's defaults.
     MODE_STATE_FORMAT = None
+    RESOURCE_NAME = None
+    DAEMON_CONFIG = None
+    DEVICE_PLUGIN_DIR = 'device-plugins'
 
     def setUp(self):
         self.registries = []
@@ -137,9 +141,6 @@ class PageTestCase(BridgeTestCase):
                     f.write(r.stdout)
             config_text = '[Kata]\nArtifactsDir=%s\nContainerdConfig=%s\n' % (self.artifacts_root(), containerd)
         return super().start_daemon(config_text, *args, **kwargs)
-
-    def device_plugin_args(self):
-        return ['--device-plugin-dir', self.plugin_dir]
 
     def registry(self):
         d = os.path.join(self.tmp, 'registry-%d' % len(self.registries))

@@ -40,6 +40,7 @@ import yaml
 SRC = None
 
 SYSTEM_BUS_SOCKET = '/run/dbus/system_bus_socket'  # sd-bus's default
+MANAGE_VFIO = 'org.nvidia.ConfidentialCompute.manage-vfio'
 SET_MODE = 'org.nvidia.ConfidentialCompute.set-mode'
 NAMESPACE = 'nvidia-cc-k8s-bridge'
 OUR_LABEL = 'nvidia.com/cc.bridge.deploy'
@@ -190,6 +191,8 @@ class DeployTest(unittest.TestCase):
         # No default: applying the DaemonSet must not switch every node at once.
         self.assertEqual(env['DEFAULT_CC_MODE']['value'], '')
         self.assertIn(env['EVICT_OPERATOR_COMPONENTS']['value'], ('true', 'false'))
+        # The Operator's default workload: nothing bound to VFIO unless asked.
+        self.assertEqual(env['DEFAULT_GPU_WORKLOAD_CONFIG']['value'], 'container')
         # sd-bus must use its default address, where the socket is mounted.
         self.assertNotIn('DBUS_SYSTEM_BUS_ADDRESS', env)
 
@@ -276,8 +279,8 @@ class DeployTest(unittest.TestCase):
         rule = read('polkit/50-nvidia-cc-k8s-bridge.rules.example')
         code = '\n'.join(line for line in rule.splitlines() if not line.lstrip().startswith('//'))
         self.assertEqual(re.findall(r'subject\.user == "(\d+)"', code), [str(uid)])
-        self.assertEqual(re.findall(r'action\.id == "([^"]+)"', code), [SET_MODE],
-                         'the rule grants set-mode and nothing else')
+        self.assertEqual(re.findall(r'action\.id == "([^"]+)"', code), [SET_MODE, MANAGE_VFIO],
+                         'the rule grants set-mode and manage-vfio, nothing else')
         self.assertNotIn('isInGroup', code)
         m = re.search(r'^USER (\d+):(\d+)$', read('Containerfile'), re.M)
         self.assertIsNotNone(m, 'Containerfile: USER uid:gid')

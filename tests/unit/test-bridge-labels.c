@@ -14,6 +14,7 @@
 #include "cc-labels.h"
 #include "pause-record.h"
 #include "time-util.h"
+#include "workload-labels.h"
 
 static GHashTable *labels_of(const char *const *kv) {
         GHashTable *l = cc_labels_new();
@@ -33,6 +34,45 @@ static void test_modes(void **state) {
         assert_false(cc_mode_is_valid(NULL));
         assert_false(cc_mode_is_valid("failed"));
         assert_false(cc_mode_is_valid("on "));
+}
+
+static void test_workload(void **state) {
+        g_autoptr(GHashTable) none = labels_of(NULL);
+        g_autoptr(GHashTable) empty = labels_of((const char *const[]) { WORKLOAD_LABEL, "", NULL });
+        g_autoptr(GHashTable) vm = labels_of((const char *const[]) { WORKLOAD_LABEL, "vm-passthrough", NULL });
+        g_autoptr(GHashTable) bad = labels_of((const char *const[]) { WORKLOAD_LABEL, "vm", NULL });
+
+        assert_true(workload_is_valid("container"));
+        assert_true(workload_is_valid("vm-passthrough"));
+        assert_true(workload_is_valid("vm-vgpu"));
+        assert_false(workload_is_valid("Container"));
+        assert_false(workload_is_valid(""));
+        assert_false(workload_is_valid(NULL));
+
+        assert_string_equal(workload_desired(none, "container"), "container");
+        assert_string_equal(workload_desired(empty, "container"), "container");
+        assert_string_equal(workload_desired(vm, "container"), "vm-passthrough");
+        assert_string_equal(workload_desired(bad, "container"), "vm");
+        assert_null(workload_desired(NULL, NULL));
+
+        assert_false(workload_vfio_manager_paused(NULL));
+        assert_false(workload_vfio_manager_paused(""));
+        assert_false(workload_vfio_manager_paused("true"));
+        assert_true(workload_vfio_manager_paused("false"));
+        assert_true(workload_vfio_manager_paused(CC_PAUSED_VALUE));
+        assert_true(workload_vfio_manager_paused("True"));
+
+        assert_true(workload_driver_is_vfio("vfio-pci"));
+        assert_true(workload_driver_is_vfio("nvgrace_gpu_vfio_pci"));
+        assert_false(workload_driver_is_vfio("nvidia"));
+        assert_false(workload_driver_is_vfio(""));
+        assert_false(workload_driver_is_vfio(NULL));
+
+        assert_string_equal(workload_cc_capable(true, "tdx"), "true");
+        assert_string_equal(workload_cc_capable(true, "sev-snp"), "true");
+        assert_string_equal(workload_cc_capable(true, "none"), "false");
+        assert_string_equal(workload_cc_capable(true, NULL), "false");
+        assert_string_equal(workload_cc_capable(false, "tdx"), "false");
 }
 
 static void test_desired(void **state) {
@@ -237,6 +277,7 @@ int main(void) {
                 cmocka_unit_test(test_backoff),
                 cmocka_unit_test(test_label_syntax),
                 cmocka_unit_test(test_pause_record),
+                cmocka_unit_test(test_workload),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
