@@ -13,9 +13,10 @@
 #
 # Two walks: the page's own, where the bridge binds the GPU from the
 # workload label and installs the runtime classes from its list; and the
-# same walk with those two parts done by hand through nvidia-ccd (what
-# nvidia-ccctl does), for a bridge without them.  The first skips, saying
-# what it lacks, until the bridge has both.
+# same walk with the runtime classes installed by hand through nvidia-ccd
+# (what nvidia-ccctl install-artifacts does) and not listed.  The first
+# skips, saying what it lacks, until the bridge and deploy/ have runtime
+# classes.
 
 import glob
 import json
@@ -225,9 +226,9 @@ class PageTestCase(BridgeTestCase):
     # -- the walk
 
     def walk(self, by_bridge):
-        '''The page, in its order.  by_bridge: the workload label binds the
-        GPU and the runtime-class list installs the artifacts (else done
-        through nvidia-ccd, as nvidia-ccctl does).'''
+        '''The page, in its order.  by_bridge: the runtime-class list
+        installs the artifacts (else done through nvidia-ccd, as
+        nvidia-ccctl does) and deploy/'s RuntimeClasses are listed.'''
         gpu, = self.host.gpus()
         reg = self.registry()
         ref = self.push_page_artifact(reg)
@@ -248,16 +249,17 @@ class PageTestCase(BridgeTestCase):
             extra = ['--runtime-classes', rc_file]
         self.start_bridge(extra)
         self.wait_state('success', 'false')
+        if not by_bridge:
+            # As kata-manager does on its start, before the page's steps.
+            self.call(MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts', 'ssa{sv}',
+                      (RUNTIME_CLASS, ref, {'plain-http': GLib.Variant('b', True)}),
+                      timeout_ms=120000)
 
         # "Label the nodes to run virtual machines in containers."
         out = self.kubectl('label', 'node', NODE, WORKLOAD + '=vm-passthrough').stdout
         self.assertEqual(out.strip(), 'node/%s labeled' % NODE)
-        if by_bridge:
-            self.api.wait_for(lambda: self.host.drivers().get(gpu) == 'vfio-pci', 60,
-                              'the GPU on vfio-pci', alive=self.alive)
-        else:
-            r = self.run_ccctl(['bind-vfio'])
-            self.assertEqual(r.returncode, 0, r.stderr)
+        self.api.wait_for(lambda: self.host.drivers().get(gpu) == 'vfio-pci', 60,
+                          'the GPU on vfio-pci', alive=self.alive)
 
         # "Verify that the kata-qemu-nvidia-gpu and kata-qemu-nvidia-gpu-snp
         # runtime classes are available" (deploy/'s objects applied).
@@ -283,10 +285,6 @@ class PageTestCase(BridgeTestCase):
             self.api.wait_for(lambda: os.path.exists(os.path.join(self.artifacts_root(), RUNTIME_CLASS,
                                                                   PAGE_ARTIFACT_FILES[2])),
                               120, 'the runtime class installed', alive=self.alive)
-        else:
-            self.call(MANAGER_PATH, MANAGER_IFACE, 'InstallKataArtifacts', 'ssa{sv}',
-                      (RUNTIME_CLASS, ref, {'plain-http': GLib.Variant('b', True)}),
-                      timeout_ms=120000)
         out = self.sh(['ls', '-1', os.path.join(self.artifacts_root(), RUNTIME_CLASS) + '/']).stdout
         self.assertEqual(out.splitlines()[:len(PAGE_ARTIFACT_FILES)], PAGE_ARTIFACT_FILES)
 
@@ -350,8 +348,6 @@ class PageTest(PageTestCase):
         text = bridge_help()
         if '--runtime-classes' not in text:
             missing.append('--runtime-classes (the runtime classes)')
-        if 'workload' not in text:
-            missing.append('the workload label')
         if 'runtimeclasses' not in kube_standin.RESOURCES and 'runtimeclasses' not in getattr(
                 kube_standin, 'CUSTOM_RESOURCES', {}):
             missing.append('RuntimeClasses in the API-server stand-in')
@@ -361,7 +357,7 @@ class PageTest(PageTestCase):
             self.skipTest('the bridge lacks: ' + ', '.join(missing))
         self.walk(by_bridge=True)
 
-    def test_page_through_nvidia_ccd(self):
+    def test_page_artifacts_by_hand(self):
         self.walk(by_bridge=False)
 
 
