@@ -30,6 +30,7 @@ struct ClusterDefault {
 
         Source source;
         KubeRequest *probe;
+        KubeRequest *cm_probe;    /* may the ConfigMap be read? */
         KubeWatch *watch;
         sd_event_source *timer;   /* the next probe */
         Backoff backoff;
@@ -102,21 +103,22 @@ static void watch_event(KubeWatch *w, const WatchEvent *ev, void *userdata) {
         report(d, ev->type == WATCH_EVENT_DELETED ? NULL : object_mode(d, ev->object));
 }
 
+static char *config_map_path(ClusterDefault *d) {
+        g_autofree char *ns = g_uri_escape_string(d->cm_namespace, NULL, false);
+        g_autofree char *field = g_strconcat("metadata.name=", d->cm_name, NULL);
+        g_autofree char *field_q = g_uri_escape_string(field, NULL, false);
+
+        return g_strdup_printf("/api/v1/namespaces/%s/configmaps?fieldSelector=%s", ns, field_q);
+}
+
 static int watch_source(ClusterDefault *d, Source source) {
         static const KubeWatchHandlers handlers = { .synced = watch_synced, .event = watch_event };
-        g_autofree char *path = NULL, *ns = NULL, *field = NULL, *field_q = NULL;
+        g_autofree char *path = NULL;
         int r;
 
         d->watch = kube_watch_free(d->watch);
         d->source = source;
-        if (source == SOURCE_CLUSTER_POLICY)
-                path = g_strdup(CLUSTER_POLICIES_PATH);
-        else {
-                ns = g_uri_escape_string(d->cm_namespace, NULL, false);
-                field = g_strconcat("metadata.name=", d->cm_name, NULL);
-                field_q = g_uri_escape_string(field, NULL, false);
-                path = g_strdup_printf("/api/v1/namespaces/%s/configmaps?fieldSelector=%s", ns, field_q);
-        }
+        path = source == SOURCE_CLUSTER_POLICY ? g_strdup(CLUSTER_POLICIES_PATH) : config_map_path(d);
         r = kube_watch_new(d->kube, d->event, source == SOURCE_CLUSTER_POLICY ? "cluster-policy" : "configmap",
                            path, path, d->watch_timeout_seconds, &handlers, d, &d->watch);
         if (r >= 0)
@@ -133,19 +135,58 @@ static void arm_probe(ClusterDefault *d, uint64_t delay) {
                 log_error("cannot arm the timer of the cluster default");
 }
 
+static void unreadable(ClusterDefault *d) {
+        d->watch = kube_watch_free(d->watch);
+        d->source = SOURCE_UNREADABLE;
+        report(d, NULL);
+}
+
+/* A watch would retry a refused list for ever, and the bridge wait for its
+ * first answer with it: one list first says whether it may be read. */
+static void cm_probe_done(KubeRequest *req, int r, long status, const char *body, size_t size, void *userdata) {
+        ClusterDefault *d = userdata;
+
+        d->cm_probe = NULL;
+        if (r >= 0 && status == 403) {
+                log_warning("may not list %s (HTTP 403: %.*s); no cluster default is followed: give the "
+                            "bridge's ClusterRole list and watch on it", d->cm_source, (int) MIN(size, 300), body);
+                unreadable(d);
+                return;
+        }
+        if (r < 0 || status != 200) {
+                if (r < 0)
+                        log_warning("cannot read %s: %s", d->cm_source, strerror(-r));
+                else
+                        log_warning("cannot read %s: HTTP %ld: %.*s", d->cm_source, status, (int) MIN(size, 300),
+                                    body);
+                d->source = SOURCE_NONE;
+                arm_probe(d, backoff_next(&d->backoff));
+                return;
+        }
+        r = watch_source(d, SOURCE_CONFIG_MAP);
+        if (r < 0) {
+                log_error("cannot watch %s: %s", d->cm_source, strerror(-r));
+                unreadable(d);
+        }
+}
+
 /* No ClusterPolicy to read: the ConfigMap, or the bridge's own default. */
 static void without_cluster_policy(ClusterDefault *d, bool refused) {
+        g_autofree char *path = NULL;
         int r;
 
         if (d->source == SOURCE_CLUSTER_POLICY)
                 log_notice("the ClusterPolicy CRD is gone; the cluster default comes from %s",
                            d->cm_source ?: "nowhere");
         if (d->cm_name && d->source != SOURCE_CONFIG_MAP) {
-                r = watch_source(d, SOURCE_CONFIG_MAP);
+                d->watch = kube_watch_free(d->watch);
+                kube_request_cancel(TAKE_PTR(d->cm_probe));
+                path = config_map_path(d);
+                r = kube_client_request(d->kube, "GET", path, NULL, NULL, PROBE_TIMEOUT_USEC, NULL, cm_probe_done,
+                                        d, &d->cm_probe);
                 if (r < 0) {
-                        log_error("cannot watch %s: %s", d->cm_source, strerror(-r));
-                        d->source = SOURCE_UNREADABLE;
-                        report(d, NULL);
+                        log_error("cannot read %s: %s", d->cm_source, strerror(-r));
+                        unreadable(d);
                 }
         } else if (!d->cm_name) {
                 d->watch = kube_watch_free(d->watch);
@@ -261,6 +302,7 @@ ClusterDefault *cluster_default_free(ClusterDefault *d) {
         if (!d)
                 return NULL;
         kube_request_cancel(d->probe);
+        kube_request_cancel(d->cm_probe);
         kube_watch_free(d->watch);
         sd_event_source_disable_unref(d->timer);
         sd_event_unref(d->event);

@@ -148,6 +148,22 @@ class ClusterDefaultTest(BridgeTestCase):
         self.assert_gpus('off')
         self.assertEqual(self.asked_modes(), ['on', 'devtools', 'off'])
 
+    def test_refused_reads_give_default_mode(self):
+        # A ClusterRole without the two rules (one from before them): both
+        # reads refused, as RBAC refuses them; the bridge's own default,
+        # not a wait for ever.
+        forbidden = 'clusterpolicies.nvidia.com is forbidden: User "system:serviceaccount:x:y" cannot list'
+        self.api.fail_next('GET', '/apis/nvidia.com/v1/clusterpolicies', 403, forbidden, count=1000)
+        self.api.fail_next('GET', '/api/v1/namespaces/%s/configmaps' % CONFIG_MAP_NS, 403,
+                           'configmaps is forbidden', count=1000)
+        self.start_bridge(['--default-mode', 'devtools'])
+        self.wait_state('success', '')
+        self.assert_gpus('devtools')
+        with open(self.bridge_log) as f:
+            log = f.read()
+        self.assertIn('may not list clusterpolicies.nvidia.com (HTTP 403', log)
+        self.assertIn('may not list ConfigMap %s/%s (HTTP 403' % (CONFIG_MAP_NS, CONFIG_MAP), log)
+
     def test_config_map_elsewhere_and_bad_value(self):
         self.api.set_config_map('gpu-operator', 'cc-default', {'defaultMode': 'sideways'})
         self.start_bridge(['--cluster-default-config-map', 'gpu-operator/cc-default'])
