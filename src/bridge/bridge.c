@@ -201,7 +201,7 @@ static bool count_paused_failure(Bridge *b, const char *reason) {
  * readiness, the journal, the Node's events, and what comes next.
  * event_reason: the Event's reason for a failure. */
 static void end_attempt(Bridge *b, bool ok, bool switched, const char *event_reason, const char *reason) {
-        g_autofree char *mode = TAKE_PTR(b->attempt), *f_mode = NULL, *f_error = NULL, *f_node = NULL;
+        g_autofree char *mode = TAKE_PTR(b->attempt);
         bool paused = b->attempt_paused, stop = false;
         uint64_t now;
 
@@ -214,14 +214,13 @@ static void end_attempt(Bridge *b, bool ok, bool switched, const char *event_rea
         attempt_over(b);
         write_readiness(b, ok, mode);
 
-        f_mode = g_strconcat("CC_MODE=", mode, NULL);
-        f_node = g_strconcat("CC_NODE=", b->node_name, NULL);
-        f_error = g_strconcat("CC_ERROR=", strempty(reason), NULL);
         if (ok) {
-                const char *fields[] = { f_mode, f_node, NULL };
-
-                log_event(LOG_INFO, CC_MESSAGE_BRIDGE_APPLIED, fields, "Mode %s applied as the node label asks",
-                          mode);
+                log_struct(LOG_INFO,
+                           LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_APPLIED),
+                           "CC_MODE=%s", mode,
+                           "CC_NODE=%s", b->node_name,
+                           LOG_MESSAGE("Mode %s applied as the node label asks", mode),
+                           NULL);
                 backoff_reset(&b->retry_backoff);
                 reset_failures(b);
                 if (switched) {
@@ -231,10 +230,13 @@ static void end_attempt(Bridge *b, bool ok, bool switched, const char *event_rea
                                          (double) (now - b->attempt_started) / USEC_PER_SEC);
                 }
         } else {
-                const char *fields[] = { f_mode, f_node, f_error, NULL };
-
-                log_event(LOG_ERR, CC_MESSAGE_BRIDGE_FAILED, fields, "Mode %s could not be applied: %s", mode,
-                          strempty(reason));
+                log_struct(LOG_ERR,
+                           LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_FAILED),
+                           "CC_MODE=%s", mode,
+                           "CC_NODE=%s", b->node_name,
+                           "CC_ERROR=%s", strempty(reason),
+                           LOG_MESSAGE("Mode %s could not be applied: %s", mode, strempty(reason)),
+                           NULL);
                 node_events_post(b->events, true, event_reason, "Mode %s not applied: %s%s", mode,
                                  strempty(reason), paused ? " (the operands were paused and are restored)" : "");
                 stop = paused && count_paused_failure(b, reason);
@@ -554,6 +556,8 @@ static void node_updated(Bridge *b, JsonObject *node) {
         g_hash_table_unref(b->node_labels);
         b->node_labels = json_object_labels(node);
         b->node_seen = true;
+        if (b->opt.labels_changed)
+                b->opt.labels_changed(b->node_labels, b->opt.labels_userdata);
         update_desired(b);
         if (b->hooks.node_labels)
                 b->hooks.node_labels(b->node_labels, b->hooks_userdata);

@@ -18,6 +18,7 @@
  * (node-events.h) and in the journal.  With no mode asked for (no label, no
  * default) the bridge only reports the host's mode. */
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-bus.h>
@@ -50,6 +51,9 @@ typedef struct BridgeOptions {
         uint64_t retry_initial_usec;
         uint64_t retry_max_usec;
         unsigned watch_timeout_seconds;
+        /* Told the Node's labels each time they are read (other roles). */
+        void (*labels_changed)(GHashTable *labels, void *userdata);
+        void *labels_userdata;
 } BridgeOptions;
 
 typedef struct Bridge Bridge;

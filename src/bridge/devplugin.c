@@ -204,15 +204,13 @@ static void register_done(GrpcCall *call, GrpcStatus status, const char *message
                 return;
         }
         res->register_call = grpc_call_free(call);
-        {
-                g_autofree char *f_resource = g_strconcat("CC_RESOURCE=", res->name, NULL);
-                g_autofree char *f_socket = g_strconcat("CC_SOCKET=", res->socket_path, NULL);
-                const char *fields[] = { f_resource, f_socket, NULL };
-
-                log_event(LOG_INFO, CC_MESSAGE_BRIDGE_DEVICE_PLUGIN_REGISTERED, fields,
-                          "Device plugin for %s registered with kubelet (%zu device(s))", res->name,
-                          res->current.n_devices);
-        }
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_DEVICE_PLUGIN_REGISTERED),
+                   "CC_RESOURCE=%s", res->name,
+                   "CC_SOCKET=%s", res->socket_path,
+                   LOG_MESSAGE("Device plugin for %s registered with kubelet (%zu device(s))", res->name,
+                               res->current.n_devices),
+                   NULL);
         res->registered = true;
         backoff_reset(&res->backoff);
 }

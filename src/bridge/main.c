@@ -17,6 +17,7 @@
 #include "log.h"
 #include "macro.h"
 #include "node-events.h"
+#include "runtime-classes.h"
 #include "time-util.h"
 #include "workload-labels.h"
 #include "workload.h"
@@ -60,6 +61,9 @@ typedef struct Args {
         const char *validations_dir;
         const char *default_workload;
         bool no_workload;
+        const char *runtime_classes;  /* the file; NULL: none */
+        const char *registry_ca_file;
+        int restart_containerd;       /* -1: from the environment */
 } Args;
 
 static void help(void) {
@@ -112,6 +116,12 @@ static void help(void) {
                "                                nvidia.com/GH100_H100_PCIE (else nvidia.com/$P_GPU_ALIAS,\n"
                "                                else one per GPU model)\n"
                "     --no-device-plugin         Do not serve the device plugin\n"
+               "     --runtime-classes FILE     Install the Kata runtime classes of this kata-manager\n"
+               "                                file that select this node (else $RUNTIME_CLASSES_FILE)\n"
+               "     --registry-ca-file FILE    PEM bundle to trust for their registries\n"
+               "                                (else $REGISTRY_CA_FILE, else nvidia-ccd's trust)\n"
+               "     --restart-containerd=BOOL  Restart containerd after each install (else\n"
+               "                                $RESTART_CONTAINERD, else false)\n"
                "     --liveness-file PATH       Touched while the bridge works\n"
                "                                (default " DEFAULT_LIVENESS_FILE ")\n"
                "     --liveness-interval SEC    How often (default 10)\n"
@@ -178,6 +188,9 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 ARG_VALIDATIONS_DIR,
                 ARG_DEFAULT_WORKLOAD,
                 ARG_NO_WORKLOAD,
+                ARG_RUNTIME_CLASSES,
+                ARG_REGISTRY_CA_FILE,
+                ARG_RESTART_CONTAINERD,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -209,6 +222,9 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 { "validations-dir", required_argument, NULL, ARG_VALIDATIONS_DIR },
                 { "default-workload", required_argument, NULL, ARG_DEFAULT_WORKLOAD },
                 { "no-workload", no_argument, NULL, ARG_NO_WORKLOAD },
+                { "runtime-classes", required_argument, NULL, ARG_RUNTIME_CLASSES },
+                { "registry-ca-file", required_argument, NULL, ARG_REGISTRY_CA_FILE },
+                { "restart-containerd", required_argument, NULL, ARG_RESTART_CONTAINERD },
                 {}
         };
         bool v;
@@ -316,6 +332,19 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                         break;
                 case ARG_NO_WORKLOAD:
                         a->no_workload = true;
+                        break;
+                case ARG_RUNTIME_CLASSES:
+                        a->runtime_classes = optarg;
+                        break;
+                case ARG_REGISTRY_CA_FILE:
+                        a->registry_ca_file = optarg;
+                        break;
+                case ARG_RESTART_CONTAINERD:
+                        if (parse_bool(optarg, &v) < 0) {
+                                fprintf(stderr, "--restart-containerd: \"%s\" is not true or false\n", optarg);
+                                return -EINVAL;
+                        }
+                        a->restart_containerd = v;
                         break;
                 default:
                         return -EINVAL;
@@ -432,6 +461,20 @@ static int complete_args(Args *a) {
                 a->liveness_file = DEFAULT_LIVENESS_FILE;
         if (!a->bus)
                 a->bus = "system";
+        if (!a->runtime_classes)
+                a->runtime_classes = env_nonempty("RUNTIME_CLASSES_FILE");
+        else if (!a->runtime_classes[0])
+                a->runtime_classes = NULL;
+        if (!a->registry_ca_file)
+                a->registry_ca_file = env_nonempty("REGISTRY_CA_FILE");
+        if (a->restart_containerd < 0) {
+                s = env_nonempty("RESTART_CONTAINERD");
+                if (s && parse_bool(s, &v) < 0) {
+                        log_error("RESTART_CONTAINERD=\"%s\" is not true or false", s);
+                        return -EINVAL;
+                }
+                a->restart_containerd = s ? v : false;
+        }
         return complete_device_plugin_args(a);
 }
 
@@ -462,6 +505,10 @@ static int on_bus_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *
         log_error("lost the connection to the bus; exiting");
         (void) sd_event_exit(userdata, -ECONNRESET);
         return 0;
+}
+
+static void labels_to_runtime_classes(GHashTable *labels, void *userdata) {
+        runtime_classes_set_labels(userdata, labels);
 }
 
 static bool bridge_alive(void *userdata, uint64_t now) {
@@ -530,7 +577,7 @@ static void remove_stale_readiness(const char *path) {
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        g_autofree char *hostname = NULL, *pause_record = NULL, *bus_message = NULL;
+        g_autofree char *hostname = NULL, *pause_record = NULL, *bus_message = NULL, *namespace = NULL;
         g_autofree char *config_map_namespace = NULL, *config_map_name = NULL;
         KubeConfig config = {};
         KubeClient *kube = NULL;
@@ -539,8 +586,9 @@ static int run(int argc, char *argv[]) {
         DevicePlugin *plugin = NULL;
         Liveness *liveness = NULL;
         Workload *workload = NULL;
+        RuntimeClasses *runtime_classes = NULL;
         bool labels;
-        Args a = { .evict = -1, .eviction_timeout_sec = 300, .set_mode_timeout_sec = 1800,
+        Args a = { .evict = -1, .restart_containerd = -1, .eviction_timeout_sec = 300, .set_mode_timeout_sec = 1800,
                    .watch_timeout_sec = 300, .retry_max_sec = 300,
                    .liveness_interval_sec = DEFAULT_LIVENESS_INTERVAL_SEC,
                    .liveness_max_age_sec = DEFAULT_LIVENESS_MAX_AGE_SEC, .log_target = LOG_TARGET_AUTO };
@@ -582,6 +630,13 @@ static int run(int argc, char *argv[]) {
                         return r;
                 if (!a.operator_namespace && !a.kubeconfig && config.namespace)
                         a.operator_namespace = config.namespace;
+                /* The pod's own namespace, as kubectl takes the context's
+                 * (the client takes the configuration). */
+                namespace = g_strdup(config.namespace ?: "default");
+        } else if (a.runtime_classes) {
+                log_error("--runtime-classes needs the API server (the node's labels, the pull secrets): give "
+                          "--kubeconfig, set KUBECONFIG, or run in a pod");
+                return -EINVAL;
         } else
                 log_notice("no API server (no --kubeconfig, KUBECONFIG or pod): only the device plugin runs");
 
@@ -631,7 +686,7 @@ static int run(int argc, char *argv[]) {
 
         pause_record = g_build_filename(a.state_dir, "paused-labels", NULL);
         if (labels) {
-                const BridgeOptions options = {
+                BridgeOptions options = {
                         .node_name = a.node_name,
                         .default_mode = a.default_mode,
                         .mode_state_format = a.state_format,
@@ -648,6 +703,24 @@ static int run(int argc, char *argv[]) {
                         .retry_max_usec = a.retry_max_sec * USEC_PER_SEC,
                         .watch_timeout_seconds = a.watch_timeout_sec,
                 };
+                g_autofree char *record = g_build_filename(a.state_dir, "runtime-classes", NULL);
+                const RuntimeClassesOptions rc_options = {
+                        .path = a.runtime_classes,
+                        .secret_namespace = namespace,
+                        .record = record,
+                        .ca_file = a.registry_ca_file,
+                        .restart_containerd = a.restart_containerd,
+                        .retry_initial_usec = options.retry_initial_usec,
+                        .retry_max_usec = options.retry_max_usec,
+                };
+
+                if (a.runtime_classes) {
+                        r = runtime_classes_new(event, bus, kube, events, &rc_options, &runtime_classes);
+                        if (r < 0)
+                                goto fail;
+                        options.labels_changed = labels_to_runtime_classes;
+                        options.labels_userdata = runtime_classes;
+                }
 
                 log_info("node %s, default mode %s, operand eviction %s%s%s", a.node_name,
                          a.default_mode ?: "none (only reporting when nvidia.com/cc.mode is not set)",
@@ -675,6 +748,8 @@ static int run(int argc, char *argv[]) {
         }
         if (bridge) {
                 r = bridge_start(bridge);
+                if (r >= 0 && runtime_classes)
+                        r = runtime_classes_start(runtime_classes);
                 if (r >= 0)
                         r = liveness_new(event, a.liveness_file, (uint64_t) a.liveness_interval_sec * USEC_PER_SEC,
                                          bridge_alive, bridge, &liveness);
@@ -692,6 +767,7 @@ static int run(int argc, char *argv[]) {
         else
                 log_info("exiting");
         workload_free(workload);
+        runtime_classes_free(runtime_classes);
         device_plugin_free(plugin);
         liveness_free(liveness);
         bridge_free(bridge);
@@ -703,6 +779,7 @@ fail:
                 log_error("cannot start: %s", strerror(-r));
 fail_quiet:
         workload_free(workload);
+        runtime_classes_free(runtime_classes);
         device_plugin_free(plugin);
         liveness_free(liveness);
         bridge_free(bridge);

@@ -158,17 +158,20 @@ static void tell_once(Workload *w, bool warning, const char *reason, const char 
         w->told = TAKE_PTR(message);
 }
 
-static void log_result(Workload *w, bool ok, const char *workload, const char *error) {
-        g_autofree char *f_workload = g_strconcat("CC_WORKLOAD=", workload, NULL);
-        g_autofree char *f_error = g_strconcat("CC_ERROR=", strempty(error), NULL);
-        const char *fields[] = { f_workload, f_error, NULL };
-
+static void log_result(bool ok, const char *workload, const char *error) {
         if (ok)
-                log_event(LOG_INFO, CC_MESSAGE_BRIDGE_WORKLOAD_APPLIED, fields,
-                          "Workload %s applied as the node label asks", workload);
+                log_struct(LOG_INFO,
+                           LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_WORKLOAD_APPLIED),
+                           "CC_WORKLOAD=%s", workload,
+                           LOG_MESSAGE("Workload %s applied as the node label asks", workload),
+                           NULL);
         else
-                log_event(LOG_ERR, CC_MESSAGE_BRIDGE_WORKLOAD_FAILED, fields, "Workload %s could not be applied: %s",
-                          workload, strempty(error));
+                log_struct(LOG_ERR,
+                           LOG_MESSAGE_ID(CC_MESSAGE_BRIDGE_WORKLOAD_FAILED),
+                           "CC_WORKLOAD=%s", workload,
+                           "CC_ERROR=%s", strempty(error),
+                           LOG_MESSAGE("Workload %s could not be applied: %s", workload, strempty(error)),
+                           NULL);
 }
 
 /* ------------------------------------------------------------ the call */
@@ -195,7 +198,7 @@ static void call_done(const sd_bus_error *error, void *userdata) {
         w->call = sd_bus_slot_unref(w->call);
         w->holding = false;
         if (!error) {
-                log_result(w, true, workload, NULL);
+                log_result(true, workload, NULL);
                 node_events_post(events, false, bind ? "VfioBound" : "VfioUnbound",
                                  bind ? "Every NVIDIA GPU bound to VFIO for workload %s"
                                       : "Every NVIDIA GPU given back to its driver for workload %s",
@@ -207,7 +210,7 @@ static void call_done(const sd_bus_error *error, void *userdata) {
                 g_autofree char *what = NULL;
 
                 what = g_strdup_printf("%s: %s", bind ? "BindVfio" : "UnbindVfio", strempty(error->message));
-                log_result(w, false, workload, what);
+                log_result(false, workload, what);
                 if (ccd_error_is_busy(error))
                         /* The daemon names each holder: kubectl describe node tells who. */
                         node_events_post(events, true, "GPUInUse",
@@ -294,7 +297,7 @@ static void reconcile(Workload *w, bool bridge_turn) {
         if (bind ? gpus_all_vfio(w, NULL) : gpus_none_vfio(w)) {
                 log_info("workload %s: every NVIDIA GPU is %s already", want,
                          bind ? "on a VFIO driver" : "off VFIO");
-                log_result(w, true, want, NULL);
+                log_result(true, want, NULL);
                 g_free(w->settled);
                 w->settled = g_strdup(want);
                 return;

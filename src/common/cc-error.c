@@ -3,18 +3,25 @@
 
 #include "cc-error.h"
 
-int cc_error_set(CcError *e, CcErrorKind kind, int errno_value, const char *fmt, ...) {
+int cc_error_setv(CcError *e, CcErrorKind kind, int errno_value, const char *fmt, va_list ap) {
         if (errno_value < 0)
                 errno_value = -errno_value;
         if (e) {
-                va_list ap;
                 e->kind = kind;
                 e->errno_value = errno_value;
-                va_start(ap, fmt);
                 vsnprintf(e->message, sizeof(e->message), fmt, ap);
-                va_end(ap);
         }
         return -(errno_value ? errno_value : EIO);
+}
+
+int cc_error_set(CcError *e, CcErrorKind kind, int errno_value, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = cc_error_setv(e, kind, errno_value, fmt, ap);
+        va_end(ap);
+        return r;
 }
 
 void cc_error_prefix(CcError *e, const char *fmt, ...) {

@@ -5,6 +5,8 @@
  * the contract by daemon/) and a message for people.  Below daemon/ nothing
  * knows about D-Bus; it fills one of these. */
 
+#include <stdarg.h>
+
 #include "macro.h"
 
 typedef enum CcErrorKind {
@@ -34,6 +36,7 @@ typedef struct CcError {
 /* Fills *e (when non-NULL) and returns -errno_value, or -EIO when errno_value
  * is 0, so callers can write `return cc_error_set(e, ...);`. */
 int cc_error_set(CcError *e, CcErrorKind kind, int errno_value, const char *fmt, ...) _printf_(4, 5);
+int cc_error_setv(CcError *e, CcErrorKind kind, int errno_value, const char *fmt, va_list ap) _printf_(4, 0);
 
 /* Prepends "prefix: " to the message, e.g. the GPU's address. */
 void cc_error_prefix(CcError *e, const char *fmt, ...) _printf_(2, 3);

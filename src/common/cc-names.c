@@ -7,20 +7,32 @@ static bool is_lower_alnum(char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-bool cc_runtime_class_valid(const char *name) {
-        size_t len;
+bool dns_name_valid(const char *s, size_t len, bool lowercase) {
+        size_t label = 0;
 
-        if (!name)
+        if (len == 0 || len > DNS_NAME_MAX)
                 return false;
-        len = strlen(name);
-        if (len == 0 || len > CC_RUNTIME_CLASS_MAX)
-                return false;
-        if (!is_lower_alnum(name[0]) || !is_lower_alnum(name[len - 1]))
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (!is_lower_alnum(name[i]) && name[i] != '-')
+        for (size_t i = 0; i < len; i++) {
+                char c = s[i];
+
+                if (c == '.') {
+                        if (label == 0 || s[i - 1] == '-')
+                                return false;
+                        label = 0;
+                        continue;
+                }
+                if (!is_lower_alnum(c) && c != '-' && (lowercase || c < 'A' || c > 'Z'))
                         return false;
-        return true;
+                if (label == 0 && c == '-')
+                        return false;
+                if (++label > DNS_LABEL_MAX)
+                        return false;
+        }
+        return label > 0 && s[len - 1] != '-';
+}
+
+bool cc_runtime_class_valid(const char *name) {
+        return name && !strchr(name, '.') && dns_name_valid(name, strlen(name), true);
 }
 
 bool cc_mode_name_valid(const char *mode) {

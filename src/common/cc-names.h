@@ -5,6 +5,14 @@
  * so that a bad argument reads the same whichever refuses it. */
 
 #include <stdbool.h>
+#include <stddef.h>
+
+/* A DNS name (RFC 1123): labels of letters, digits and inner hyphens, at
+ * most 63 characters each, 253 in all; lowercase: no capital letters, as
+ * Kubernetes takes its names. */
+#define DNS_LABEL_MAX 63
+#define DNS_NAME_MAX 253
+bool dns_name_valid(const char *s, size_t len, bool lowercase);
 
 /* A Kubernetes RuntimeClass handler: an RFC 1123 label,
  * [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters. */

@@ -2,11 +2,11 @@
 #include <ctype.h>
 #include <stdio.h>
 
+#include "cc-names.h"
 #include "device-names.h"
 #include "macro.h"
 
 #define NAME_MAX_LEN 63
-#define DOMAIN_MAX_LEN 253
 
 static bool is_alnum(char c) {
         return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -48,31 +48,6 @@ char *model_resource_name(const char *pci_name, uint16_t device_id) {
         return out;
 }
 
-/* One DNS label of a subdomain: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63. */
-static bool dns_subdomain_is_valid(const char *s, size_t len) {
-        size_t label = 0;
-
-        if (len == 0 || len > DOMAIN_MAX_LEN)
-                return false;
-        for (size_t i = 0; i < len; i++) {
-                char c = s[i];
-
-                if (c == '.') {
-                        if (label == 0 || s[i - 1] == '-')
-                                return false;
-                        label = 0;
-                        continue;
-                }
-                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-                        return false;
-                if (label == 0 && c == '-')
-                        return false;
-                if (++label > NAME_MAX_LEN)
-                        return false;
-        }
-        return label > 0 && s[len - 1] != '-';
-}
-
 bool resource_name_is_valid(const char *name) {
         const char *slash, *n;
         size_t len;
@@ -80,7 +55,7 @@ bool resource_name_is_valid(const char *name) {
         if (!name)
                 return false;
         slash = strchr(name, '/');
-        if (!slash || !dns_subdomain_is_valid(name, (size_t) (slash - name)))
+        if (!slash || !dns_name_valid(name, (size_t) (slash - name), true))
                 return false;
         /* kubernetes.io and its subdomains are for the native resources. */
         len = (size_t) (slash - name);

@@ -33,6 +33,29 @@ size_t utf8_sequence_len(const unsigned char *s, size_t n) {
         return k;
 }
 
+size_t utf8_encode_unichar(char *out, uint32_t cp) {
+        if (cp < 0x80) {
+                out[0] = (char) cp;
+                return 1;
+        }
+        if (cp < 0x800) {
+                out[0] = (char) (0xc0 | cp >> 6);
+                out[1] = (char) (0x80 | (cp & 0x3f));
+                return 2;
+        }
+        if (cp < 0x10000) {
+                out[0] = (char) (0xe0 | cp >> 12);
+                out[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
+                out[2] = (char) (0x80 | (cp & 0x3f));
+                return 3;
+        }
+        out[0] = (char) (0xf0 | cp >> 18);
+        out[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
+        out[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        out[3] = (char) (0x80 | (cp & 0x3f));
+        return 4;
+}
+
 /* C0, DEL, and C1 (U+0080..U+009F, 0xc2 0x80..0x9f in UTF-8). */
 static bool is_control(const unsigned char *s, size_t k) {
         if (k == 1)

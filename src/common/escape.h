@@ -9,13 +9,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-/* Whether s (len bytes) is UTF-8 throughout (no overlong forms, no
- * surrogates). */
 /* The length of the UTF-8 sequence at s (n > 0 bytes left), 0 when it is
  * invalid: overlong, a surrogate, above U+10FFFF, or cut short. */
 size_t utf8_sequence_len(const unsigned char *s, size_t n);
 
+/* cp, a Unicode scalar value, as UTF-8 in out (room for the length it
+ * returns, 1 to 4 bytes). */
+size_t utf8_encode_unichar(char *out, uint32_t cp);
+
+/* Whether s (len bytes) is UTF-8 throughout (no overlong forms, no
+ * surrogates). */
 bool text_is_utf8(const char *s, size_t len);
 
 /* Whether s (len bytes) holds a control character (C0, DEL or C1 in

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <sys/stat.h>
@@ -64,7 +65,7 @@ int write_attribute(const char *path, const char *value) {
         return 0;
 }
 
-static int fsync_directory_of(const char *path) {
+int fsync_directory_of(const char *path) {
         _cleanup_free_ char *copy = strdup(path);
         _cleanup_close_ int dfd = -1;
 
@@ -78,40 +79,63 @@ static int fsync_directory_of(const char *path) {
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode) {
+int loop_write(int fd, const void *data, size_t size) {
+        const char *p = data;
+
+        while (size > 0) {
+                ssize_t k = write(fd, p, size);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                size -= (size_t) k;
+        }
+        return 0;
+}
+
+/* uid (uid_t) -1: the file stays the caller's. */
+static int write_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -1;
-        const char *p = data;
         int r;
 
+        assert(path);
+        assert(data || size == 0);
+
+        /* The temp name ends in a random suffix, so a glob on the final
+         * name's ending (containerd's conf.d *.toml) never picks it up. */
         if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
                 return -ENOMEM;
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        goto fail;
-                }
-                p += k;
-                size -= (size_t) k;
-        }
-        if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+        r = loop_write(fd, data, size);
+        if (r >= 0 && uid != (uid_t) -1 && fchown(fd, uid, gid) < 0)
                 r = -errno;
-                goto fail;
-        }
-        if (rename(tmp, path) < 0) {
+        if (r >= 0 && fchmod(fd, mode) < 0)
                 r = -errno;
-                goto fail;
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlink(tmp);
+                return r;
         }
         return fsync_directory_of(path);
-fail:
-        unlink(tmp);
-        return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode) {
+        return write_atomic(path, data, size, (mode_t) mode, (uid_t) -1, (gid_t) -1);
+}
+
+int write_file_atomic_like(const char *path, const void *data, size_t size, const struct stat *like) {
+        if (!like)
+                return write_file_atomic(path, data, size, 0644);
+        return write_atomic(path, data, size, like->st_mode & 07777, like->st_uid, like->st_gid);
 }
 
 int mkdir_parents(const char *path, unsigned mode) {
@@ -209,21 +233,34 @@ int fd_check_regular_readable(int fd, uint64_t max, uint64_t *ret_size) {
         return 0;
 }
 
-int fd_read_regular(int fd, size_t max, char **ret, size_t *ret_size) {
+/* Reads fd whole from offset 0, never more than max bytes (-EFBIG when it
+ * holds more); the buffer starts at the size the caller saw and grows with
+ * a file that grows meanwhile. */
+static int read_bounded(int fd, size_t max, uint64_t size_seen, char **ret, size_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
-        size_t n = 0;
-        int r;
+        size_t n = 0, allocated;
 
-        r = fd_check_regular_readable(fd, max, NULL);
-        if (r < 0)
-                return r;
-        buf = malloc(max + 1);
+        allocated = (size_seen < max ? (size_t) size_seen : max) + 1;
+        buf = malloc(allocated + 1);
         if (!buf)
                 return -ENOMEM;
-        /* One byte more than max tells a file that grew since the check. */
+        /* One byte more than max tells a file that grew since it was seen. */
         for (;;) {
-                ssize_t k = pread(fd, buf + n, max + 1 - n, (off_t) n);
+                ssize_t k;
 
+                if (n == allocated) {
+                        size_t grown = allocated < (max + 1) / 2 ? allocated * 2 : max + 1;
+                        char *p;
+
+                        if (grown <= n)
+                                return -EFBIG;
+                        p = realloc(buf, grown + 1);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        allocated = grown;
+                }
+                k = pread(fd, buf + n, allocated - n, (off_t) n);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -240,4 +277,69 @@ int fd_read_regular(int fd, size_t max, char **ret, size_t *ret_size) {
         if (ret_size)
                 *ret_size = n;
         return 0;
+}
+
+int fd_read_regular(int fd, size_t max, char **ret, size_t *ret_size) {
+        uint64_t size;
+        int r;
+
+        r = fd_check_regular_readable(fd, max, &size);
+        if (r < 0)
+                return r;
+        return read_bounded(fd, max, size, ret, ret_size);
+}
+
+/* fd opened for reading: the file's text and stat, -EISDIR for anything
+ * but a regular file. */
+static int read_opened(int fd, size_t max, char **ret, size_t *ret_len, struct stat *ret_st) {
+        struct stat st;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EISDIR;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        r = read_bounded(fd, max, (uint64_t) st.st_size, ret, ret_len);
+        if (r < 0)
+                return r;
+        if (ret_st)
+                *ret_st = st;
+        return 0;
+}
+
+int read_regular_file(const char *path, size_t max, char **ret, size_t *ret_len, struct stat *ret_st) {
+        _cleanup_close_ int path_fd = -1, fd = -1;
+        char proc[64];
+        struct stat st;
+
+        /* Looked at before it is opened: a FIFO would wait for a writer,
+         * a device could be anything, and a symbolic link is not ours to
+         * replace with a file. */
+        path_fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (path_fd < 0)
+                return -errno;
+        if (fstat(path_fd, &st) < 0)
+                return -errno;
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
+        if (!S_ISREG(st.st_mode))
+                return -EISDIR;
+        /* The same inode, opened for reading (this may wait only for a
+         * lease another process holds on it to be given up). */
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+        fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_opened(fd, max, ret, ret_len, ret_st);
+}
+
+int read_regular_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len, struct stat *ret_st) {
+        _cleanup_close_ int fd = -1;
+
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return errno == ELOOP ? -EISDIR : -errno;
+        return read_opened(fd, max, ret, ret_len, ret_st);
 }

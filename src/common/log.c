@@ -200,23 +200,3 @@ void log_struct(int priority, const char *format, ...) {
                 free(fields[i]);
 }
 
-void log_event(int priority, const char *message_id, const char *const *fields, const char *fmt, ...) {
-        char buf[LOG_LINE_MAX], id[48];
-        const char *all[LOG_FIELDS_MAX];
-        size_t n = 0;
-        va_list ap;
-
-        if (!log_enabled(priority))
-                return;
-        va_start(ap, fmt);
-        format_message(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        all[n++] = buf;
-        if (message_id) {
-                snprintf(id, sizeof(id), "MESSAGE_ID=%s", message_id);
-                all[n++] = id;
-        }
-        for (const char *const *f = fields; f && *f && n < LOG_FIELDS_MAX; f++)
-                all[n++] = *f;
-        log_emit(priority, all, n);
-}

@@ -54,7 +54,3 @@ void log_struct(int priority, const char *format, ...) _sentinel_;
 #define LOG_MESSAGE(...) "MESSAGE=" __VA_ARGS__
 #define LOG_MESSAGE_ID(id) "MESSAGE_ID=%s", (id)
 
-/* The same with the fields already made: "KEY=value" strings up to a NULL
- * (fields may be NULL). */
-void log_event(int priority, const char *message_id, const char *const *fields, const char *fmt, ...)
-        _printf_(4, 5);

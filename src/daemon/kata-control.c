@@ -3,7 +3,7 @@
 /* Kata artifacts on the bus: InstallKataArtifacts checks what the host
  * must offer (containerd's configuration, ArtifactsDir) on a worker thread
  * before anything is pulled, pulls in the registry helper (its pipe
- * watched by the loop), installs with core/kata-install on a worker thread (linking and syncing GiBs, then deleting the previous
+ * watched by the loop), installs with kata/kata-install on a worker thread (linking and syncing GiBs, then deleting the previous
  * version), registers with containerd and, when asked, restarts containerd
  * through systemd before replying; RemoveKataArtifacts undoes an install,
  * also on a worker.  The job stays in d->kata_job (others get Busy) until

@@ -34,22 +34,14 @@ static void emit(JsonBuilder *b) {
         g_autoptr(JsonGenerator) gen = json_generator_new();
         g_autoptr(JsonNode) root = json_builder_get_root(b);
         g_autofree char *text = NULL;
-        size_t len, off = 0;
+        size_t len;
 
         json_generator_set_root(gen, root);
         text = json_generator_to_data(gen, NULL);
         len = strlen(text);
         text[len] = '\n';   /* replaces the NUL; written with its length */
-        while (off < len + 1) {
-                ssize_t k = write(STDOUT_FILENO, text + off, len + 1 - off);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        _exit(3);   /* nobody is listening any more */
-                }
-                off += (size_t) k;
-        }
+        if (loop_write(STDOUT_FILENO, text, len + 1) < 0)
+                _exit(3);   /* nobody is listening any more */
 }
 
 static void report_progress(uint64_t done, uint64_t total, void *userdata) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "fileio.h"
 #include "oci-blob.h"
 #include "oci-reference.h"
 
@@ -26,18 +27,11 @@ typedef struct BlobSink {
 } BlobSink;
 
 static int flush_buffer(BlobSink *s) {
-        size_t off = 0;
+        int r;
 
-        while (off < s->buffered) {
-                ssize_t k = write(s->fd, s->buffer + off, s->buffered - off);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                off += (size_t) k;
-        }
+        r = loop_write(s->fd, s->buffer, s->buffered);
+        if (r < 0)
+                return r;
         s->buffered = 0;
         return 0;
 }

@@ -14,6 +14,7 @@
 #include "oci-http.h"
 #include "oci-manifest.h"
 #include "oci-reference.h"
+#include "strbuf.h"
 
 #define TOKEN_RESPONSE_MAX (64 * 1024)
 /* Blobs fetched at once, each on its own connection and thread: hashing
@@ -41,41 +42,32 @@ typedef struct Fetch {
         CcError error;
 } Fetch;
 
+/* A response body held whole, within its limit. */
 typedef struct Buffer {
-        char *data;
-        size_t size;
+        StrBuf text;
         size_t max;
         bool too_large;
 } Buffer;
 
 static int buffer_write(void *userdata, const void *data, size_t size) {
         Buffer *b = userdata;
-        char *p;
 
-        if (size > b->max - b->size) {
+        if (size > b->max - b->text.len) {
                 b->too_large = true;
                 return -EFBIG;
         }
-        p = realloc(b->data, b->size + size + 1);
-        if (!p)
-                return -ENOMEM;
-        memcpy(p + b->size, data, size);
-        b->data = p;
-        b->size += size;
-        b->data[b->size] = '\0';
-        return 0;
+        return strbuf_put(&b->text, data, size);
 }
 
 static int buffer_reset(void *userdata) {
         Buffer *b = userdata;
 
-        b->size = 0;
+        b->text.len = 0;
         return 0;
 }
 
 static void buffer_done(Buffer *b) {
-        free(b->data);
-        *b = (Buffer) {};
+        strbuf_done(&b->text);
 }
 
 static void sha256_hex(const void *data, size_t size, char out[static 72]) {
@@ -181,8 +173,8 @@ static int fetch_token(Fetch *f, const OciAuthChallenge *c, const OciCredentials
         oci_http_response_done(&response);
 
         parser = json_parser_new_immutable();
-        if (body.size > 0 && !memchr(body.data, '\0', body.size) &&
-            json_parser_load_from_data(parser, body.data, (gssize) body.size, NULL) &&
+        if (body.text.len > 0 && !memchr(body.text.data, '\0', body.text.len) &&
+            json_parser_load_from_data(parser, body.text.data, (gssize) body.text.len, NULL) &&
             (root = json_parser_get_root(parser)) && JSON_NODE_HOLDS_OBJECT(root)) {
                 JsonObject *o = json_node_get_object(root);
 
@@ -311,8 +303,8 @@ static int get_manifest(Fetch *f, const char *what, OciManifest **ret, char dige
                                     code == 404 ? " not found" : (code == 401 || code == 403) ? " not accessible" : "",
                                     status);
         }
-        sha256_hex(body.data ?: "", body.size, digest);
-        r = oci_manifest_parse(body.data, body.size, response.content_type, ret, err);
+        sha256_hex(body.text.data ?: "", body.text.len, digest);
+        r = oci_manifest_parse(body.text.data, body.text.len, response.content_type, ret, err);
         oci_http_response_done(&response);
         return r;
 }

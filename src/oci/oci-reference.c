@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <ctype.h>
 
+#include "cc-names.h"
 #include "oci-reference.h"
 
 static bool is_lower_alnum(char c) {
@@ -21,31 +22,6 @@ bool oci_digest_is_valid(const char *s) {
                 if (!is_hex_lower(s[i]))
                         return false;
         return s[64] == '\0';
-}
-
-/* A DNS name: labels of letters, digits and inner hyphens, 63 at most each. */
-static bool hostname_is_valid(const char *s, size_t n) {
-        size_t label = 0;
-
-        if (n == 0 || n > 253)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-
-                if (c == '.') {
-                        if (label == 0 || s[i - 1] == '-')
-                                return false;
-                        label = 0;
-                        continue;
-                }
-                if (!isascii(c) || !(isalnum(c) || c == '-'))
-                        return false;
-                if (c == '-' && label == 0)
-                        return false;
-                if (++label > 63)
-                        return false;
-        }
-        return label > 0 && s[n - 1] != '-';
 }
 
 static bool ipv6_literal_is_valid(const char *s, size_t n) {
@@ -175,7 +151,7 @@ int oci_reference_parse(const char *s, OciReference *ret, CcError *err) {
                 colon = memchr(s, ':', host_len);
                 if (colon)
                         host_len = (size_t) (colon - s);
-                if (!hostname_is_valid(s, host_len))
+                if (!dns_name_valid(s, host_len, false))
                         return invalid(err, s, "bad registry host name");
         }
         if (colon && parse_port(colon + 1, (size_t) (slash - colon - 1), &port) < 0)

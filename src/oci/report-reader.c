@@ -72,29 +72,6 @@ static int hex4(Parser *p, uint32_t *ret) {
         return 0;
 }
 
-static size_t put_utf8(char *o, uint32_t cp) {
-        if (cp < 0x80) {
-                o[0] = (char) cp;
-                return 1;
-        }
-        if (cp < 0x800) {
-                o[0] = (char) (0xc0 | cp >> 6);
-                o[1] = (char) (0x80 | (cp & 0x3f));
-                return 2;
-        }
-        if (cp < 0x10000) {
-                o[0] = (char) (0xe0 | cp >> 12);
-                o[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
-                o[2] = (char) (0x80 | (cp & 0x3f));
-                return 3;
-        }
-        o[0] = (char) (0xf0 | cp >> 18);
-        o[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
-        o[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        o[3] = (char) (0x80 | (cp & 0x3f));
-        return 4;
-}
-
 /* At the opening quote.  A decoded string is never longer than its text. */
 static int parse_string(Parser *p, char **ret) {
         size_t start = ++p->pos, o = 0;
@@ -149,7 +126,7 @@ static int parse_string(Parser *p, char **ret) {
                                 return fail(p, "bad escape in a string");
                         if (cp == 0)
                                 return fail(p, "NUL in a string");
-                        o += put_utf8(out + o, cp);
+                        o += utf8_encode_unichar(out + o, cp);
                         i = sub.pos;
                 }
         }

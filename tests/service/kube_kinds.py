@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 '''What the kube-apiserver stand-in (kube_standin.py) does with the kinds
 beyond nodes, namespaces and pods: the validation, defaults and printer
-columns the real server has for core/v1 Events and ServiceAccounts,
-apps/v1 DaemonSets and rbac.authorization.k8s.io/v1 ClusterRoles and
-ClusterRoleBindings, the Pod Security admission of pod templates, and
+columns the real server has for core/v1 Events, ServiceAccounts, Secrets
+and ConfigMaps, apps/v1 DaemonSets, rbac.authorization.k8s.io/v1
+ClusterRoles, ClusterRoleBindings, Roles and RoleBindings, and
+node.k8s.io/v1 RuntimeClasses, the Pod Security admission of pod templates, and
 which nodes a DaemonSet's pods fit.  Plain functions over JSON objects; the
 stand-in turns field errors into its 422 Status.
 
@@ -336,28 +337,6 @@ def validate_daemonset(ds):
 
 # -------------------------------------------------------------- RBAC
 
-def validate_configmap(cm, old):
-    '''ValidateConfigMap: keys of [-._a-zA-Z0-9], at most 253, not "." or
-    "..", none in both data and binaryData; an immutable map's data stays.'''
-    errs = []
-    data, binary = cm.get('data') or {}, cm.get('binaryData') or {}
-    for field, m in (('data', data), ('binaryData', binary)):
-        for key, value in m.items():
-            if not re.fullmatch(r'[-._a-zA-Z0-9]+', key) or len(key) > 253 or key in ('.', '..'):
-                errs.append(FieldError('Invalid', field, key,
-                                       "a valid config key must consist of alphanumeric characters, '-', '_' "
-                                       "or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used "
-                                       "for validation is '[-._a-zA-Z0-9]+')"))
-            elif field == 'data' and not isinstance(value, str):
-                errs.append(FieldError('Invalid', 'data[%s]' % key, value, 'must be a string'))
-            if field == 'binaryData' and key in data:
-                errs.append(FieldError('Invalid', 'data', key, 'duplicate of key present in binaryData'))
-    if old is not None and old.get('immutable'):
-        if data != (old.get('data') or {}) or binary != (old.get('binaryData') or {}):
-            errs.append(FieldError('Forbidden', 'data', None, 'field is immutable when `immutable` is set'))
-    return errs
-
-
 def validate_cluster_role(role):
     errs = []
     for i, rule in enumerate(role.get('rules') or []):
@@ -400,6 +379,152 @@ def validate_cluster_role_binding(crb, old=None):
         elif s.get('kind') not in ('User', 'Group'):
             errs.append(FieldError('NotSupported', path + '.kind', s.get('kind', ''),
                                    'supported values: "ServiceAccount", "User", "Group"'))
+    return errs
+
+
+def validate_role_binding(rb, old=None):
+    '''A RoleBinding: as a ClusterRoleBinding, but its roleRef may name a
+    Role of its namespace.'''
+    def as_cluster(obj):
+        ref = dict(obj.get('roleRef') or {})
+        if ref.get('kind') == 'Role':
+            ref['kind'] = 'ClusterRole'
+        return dict(obj, roleRef=ref)
+    errs = validate_cluster_role_binding(as_cluster(rb), None if old is None else as_cluster(old))
+    for e in errs:
+        if e.field == 'roleRef.kind':
+            e.detail = 'supported values: "ClusterRole", "Role"'
+    # A ServiceAccount subject of a namespaced binding may leave out its
+    # namespace (the binding's).
+    return [e for e in errs if not (e.kind == 'Required' and e.field.endswith('.namespace'))]
+
+
+# -------------------------------------------------------------- Secrets, ConfigMaps (core/v1)
+
+CONFIG_KEY = r'[-._a-zA-Z0-9]+'
+# What a Secret or a ConfigMap may hold, all keys together (MaxSecretSize).
+MAX_DATA_BYTES = 1024 * 1024
+SECRET_TYPES = {'data': 'object', 'immutable': 'bool', 'stringData': 'object', 'type': 'string'}
+CONFIGMAP_TYPES = {'binaryData': 'object', 'data': 'object', 'immutable': 'bool'}
+DOCKER_CONFIG_JSON = 'kubernetes.io/dockerconfigjson'
+
+
+def _key_errors(path, key):
+    if len(key) > 253:
+        return [FieldError('Invalid', path, key, 'must be no more than 253 characters')]
+    if not re.fullmatch(CONFIG_KEY, key):
+        return [FieldError('Invalid', path, key,
+                           "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+                           "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+                           "'[-._a-zA-Z0-9]+')")]
+    return []
+
+
+def secret_decode_error(secret):
+    '''Go's decoding of data ([]byte values, base64): the message of the
+    400 the server answers for a value that is not base64, else None.'''
+    import base64
+    import binascii
+    for v in (secret.get('data') or {}).values():
+        if v is None:
+            continue
+        if not isinstance(v, str):
+            return ('Secret in version "v1" cannot be handled as a Secret: json: cannot unmarshal %s into Go '
+                    'struct field Secret.data of type []uint8' % ('number' if isinstance(v, (int, float)) else 'object'))
+        try:
+            base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            return 'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte %d' % (
+                max(0, len(v.rstrip('=')) - 1))
+    return None
+
+
+def prepare_secret(new, old):
+    '''What the server does before validation: stringData goes into data
+    (base64), and the type defaults to Opaque.'''
+    import base64
+    string_data = new.pop('stringData', None) or {}
+    if string_data:
+        data = dict(new.get('data') or {})
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+        new['data'] = data
+    if not new.get('type'):
+        new['type'] = 'Opaque'
+
+
+def validate_secret(secret, old=None):
+    import base64
+    import json as _json
+    errs = []
+    data = secret.get('data') or {}
+    size = 0
+    for k, v in data.items():
+        errs += _key_errors('data[%s]' % k, k)
+        size += len(base64.b64decode(v or ''))
+    if size > MAX_DATA_BYTES:
+        errs.append(FieldError('Invalid', 'data', '', 'Too long: must have at most %d bytes' % MAX_DATA_BYTES))
+    if secret.get('type') == DOCKER_CONFIG_JSON:
+        key = '.dockerconfigjson'
+        if key not in data:
+            errs.append(FieldError('Required', 'data[%s]' % key))
+        else:
+            try:
+                _json.loads(base64.b64decode(data[key] or ''))
+            except ValueError as e:
+                errs.append(FieldError('Invalid', 'data[%s]' % key, '<secret contents redacted>', str(e)))
+    if old is not None:
+        if secret.get('type') != old.get('type'):
+            errs.append(FieldError('Invalid', 'type', secret.get('type'), 'field is immutable'))
+        if old.get('immutable') and secret.get('data') != old.get('data'):
+            errs.append(FieldError('Forbidden', 'data', None, 'field is immutable when `immutable` is set'))
+    return errs
+
+
+def validate_configmap(cm, old=None):
+    errs = []
+    size = 0
+    for field in ('data', 'binaryData'):
+        for k, v in (cm.get(field) or {}).items():
+            errs += _key_errors('%s[%s]' % (field, k), k)
+            if field == 'data' and not isinstance(v, str):
+                errs.append(FieldError('Invalid', 'data[%s]' % k, v, 'must be a string'))
+            size += len(v or '')
+    if size > MAX_DATA_BYTES:
+        errs.append(FieldError('Invalid', '', '', 'Too long: must have at most %d bytes' % MAX_DATA_BYTES))
+    if old is not None and old.get('immutable') and (cm.get('data'), cm.get('binaryData')) != (
+            old.get('data'), old.get('binaryData')):
+        errs.append(FieldError('Forbidden', 'data', None, 'field is immutable when `immutable` is set'))
+    return errs
+
+
+# -------------------------------------------------------------- RuntimeClasses (node.k8s.io/v1)
+
+RUNTIMECLASS_TYPES = {'handler': 'string', 'overhead': 'object', 'scheduling': 'object'}
+LABEL_VALUE = r'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?'
+
+
+def validate_runtime_class(rc, old=None):
+    errs = []
+    handler = rc.get('handler')
+    if not handler:
+        errs.append(FieldError('Required', 'handler'))
+    elif len(handler) > 63 or not re.fullmatch(DNS1123_LABEL, handler):
+        errs.append(FieldError('Invalid', 'handler', handler,
+                               "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+                               "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+                               "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"))
+    if old is not None and handler != old.get('handler'):
+        errs.append(FieldError('Invalid', 'handler', handler, 'field is immutable'))
+    selector = ((rc.get('scheduling') or {}).get('nodeSelector')) or {}
+    for k, v in selector.items():
+        errs += [FieldError('Invalid', 'scheduling.nodeSelector', k, m) for m in qualified_name_errors(k)]
+        if not isinstance(v, str) or len(v) > 63 or not re.fullmatch(LABEL_VALUE, v):
+            errs.append(FieldError('Invalid', 'scheduling.nodeSelector', v,
+                                   "a valid label must be an empty string or consist of alphanumeric characters, "
+                                   "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+                                   "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+                                   "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"))
     return errs
 
 

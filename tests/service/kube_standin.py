@@ -18,13 +18,14 @@ Served:
     definitions of each kind's top level and metadata, which kubectl 1.20
     validates objects against);
   - core/v1 nodes, namespaces (cluster scoped), pods, events,
-    configmaps and serviceaccounts (namespaced); apps/v1 daemonsets;
-    custom resources while their CRD is installed (install_crd(): the GPU
-    Operator's nvidia.com/v1 ClusterPolicy; unknown to discovery and 404
-    at its paths before, as the real server answers; no strategic merge
-    patch, as for every custom resource);
-    rbac.authorization.k8s.io/v1 clusterroles and clusterrolebindings
-    (discovery of their groups, aggregated or not, and their OpenAPI v3
+    serviceaccounts, secrets and configmaps (namespaced); apps/v1
+    daemonsets; custom resources while their CRD is installed
+    (install_crd(): the GPU Operator's nvidia.com/v1 ClusterPolicy; unknown
+    to discovery and 404 at its paths before, as the real server answers;
+    no strategic merge patch, as for every custom resource);
+    rbac.authorization.k8s.io/v1 clusterroles,
+    clusterrolebindings, roles and rolebindings; node.k8s.io/v1
+    runtimeclasses (discovery of their groups, aggregated or not, and their OpenAPI v3
     documents, so that kubectl apply -k works): get, list (labelSelector,
     fieldSelector, limit/continue), watch
     (?watch=true; resourceVersion, allowWatchBookmarks, timeoutSeconds,
@@ -39,7 +40,10 @@ Served:
     type refused (400) as the decoder does;
   - each kind's defaults, server-set fields and validation (422 naming the
     fields, as the real Status has them), from kube_kinds.py: Events by the
-    core/v1 rules, DaemonSets, RBAC, label keys and values; Pod Security
+    core/v1 rules, DaemonSets, RBAC, Secrets (stringData folded into data,
+    base64 checked on decoding, a dockerconfigjson's .dockerconfigjson
+    required and JSON, the type immutable), ConfigMaps, RuntimeClasses
+    (the handler a DNS label, immutable), label keys and values; Pod Security
     admission (a namespace's pod-security.kubernetes.io labels, else the
     cluster default given to KubeStandin): a pod that breaks the enforce
     level refused, a DaemonSet's template that breaks the warn level warned
@@ -54,6 +58,10 @@ Served:
     certificates signed by the test CA; a bad token gets 401; no credentials
     is system:anonymous, which may read /version and the health endpoints
     and gets 403 elsewhere;
+  - authorization: with KubeStandin.rbac set, the RBAC authorizer over the
+    ClusterRoles, Roles and their bindings in the store (verbs, groups,
+    resources and subresources, resourceNames), 403 as the real server
+    words it; otherwise every authenticated user may do anything;
   - TLS with a certificate made by the openssl CLI (make_pki()).
 
 Test controls (in process: the KubeStandin methods; out of process: the
@@ -189,6 +197,35 @@ CLUSTERROLEBINDING_TABLE_COLUMNS = [
 ]
 
 
+SECRET_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Type', 'string', '', 'The type of the secret', 0),
+    ('Data', 'string', '', 'The number of items in the secret', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+]
+
+CONFIGMAP_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Data', 'string', '', 'Data contains the configuration data.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+]
+
+RUNTIMECLASS_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Handler', 'string', '', 'handler specifies the underlying runtime and configuration that the CRI implementation will use to handle pods of this class.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+]
+
+ROLEBINDING_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Role', 'string', '', 'RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace.', 0),
+    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
+    ('Users', 'string', '', 'Users in the roleBinding', 1),
+    ('Groups', 'string', '', 'Groups in the roleBinding', 1),
+    ('ServiceAccounts', 'string', '', 'ServiceAccounts in the roleBinding', 1),
+]
+
+
 class Resource:
     def __init__(self, plural, singular, kind, namespaced, short_names, verbs, subresources,
                  field_labels, table_columns, storage_hash, group='', version='v1', fields=None,
@@ -229,14 +266,15 @@ class Resource:
         if self.custom:
             # A CRD's schema is published under the reversed group.
             return '%s.%s.%s' % ('.'.join(reversed(self.group.split('.'))), self.version, self.kind)
-        pkg = {'': 'core', 'apps': 'apps', 'rbac.authorization.k8s.io': 'rbac'}[self.group]
+        pkg = {'': 'core', 'apps': 'apps', 'rbac.authorization.k8s.io': 'rbac', 'node.k8s.io': 'node'}[self.group]
         return 'io.k8s.api.%s.%s.%s' % (pkg, self.version, self.kind)
 
     @property
     def openapi_names(self):
         '''(tag, operation title) of the kind's operations in OpenAPI.'''
         known = {'': ('core_v1', 'CoreV1'), 'apps': ('apps_v1', 'AppsV1'),
-                 'rbac.authorization.k8s.io': ('rbacAuthorization_v1', 'RbacAuthorizationV1')}
+                 'rbac.authorization.k8s.io': ('rbacAuthorization_v1', 'RbacAuthorizationV1'),
+                 'node.k8s.io': ('node_v1', 'NodeV1')}
         if self.group in known:
             return known[self.group]
         # nvidia.com v1: nvidiaCom_v1, NvidiaComV1
@@ -300,18 +338,6 @@ def _prepare_daemonset(new, old):
         md['generation'] = gen + 1 if new.get('spec') != old.get('spec') else gen
 
 
-CONFIGMAP_TABLE_COLUMNS = [
-    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
-    ('Data', 'integer', '', 'Number of data entries', 0),
-    ('Age', 'string', '', NODE_TABLE_COLUMNS[3][3], 0),
-]
-
-# A CRD without additionalPrinterColumns: the name and the age.
-CUSTOM_TABLE_COLUMNS = [
-    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
-    ('Age', 'date', '', 'Custom resource definition column (in JSONPath format): .metadata.creationTimestamp', 0),
-]
-
 RESOURCES = {
     'nodes': Resource(
         'nodes', 'node', 'Node', False, ['no'], ALL_VERBS,
@@ -362,12 +388,6 @@ RESOURCES = {
         {'token': ('TokenRequest', ['create'])}, _meta_fields(True), SERVICEACCOUNT_TABLE_COLUMNS,
         'pbx9ZvyFpBE=', fields={'automountServiceAccountToken': 'bool', 'imagePullSecrets': 'array',
                                 'secrets': 'array'}),
-    'configmaps': Resource(
-        'configmaps', 'configmap', 'ConfigMap', True, ['cm'], ALL_VERBS, {}, _meta_fields(True),
-        CONFIGMAP_TABLE_COLUMNS, 'qFsyl6wFWjQ=', fields={'binaryData': 'object', 'data': 'object',
-                                                         'immutable': 'bool'},
-        validate=lambda new, ns, old: kube_kinds.validate_configmap(new, old),
-        types={'data': 'object', 'binaryData': 'object'}),
     'daemonsets': Resource(
         'daemonsets', 'daemonset', 'DaemonSet', True, ['ds'], ALL_VERBS,
         {'status': ('DaemonSet', ['get', 'patch', 'update'])}, _meta_fields(True), DAEMONSET_TABLE_COLUMNS,
@@ -385,7 +405,38 @@ RESOURCES = {
         fields={'roleRef': 'object', 'subjects': 'array'},
         validate=lambda new, ns, old: kube_kinds.validate_cluster_role_binding(new, old),
         types={'roleRef': 'object', 'subjects': 'array'}),
+    'secrets': Resource(
+        'secrets', 'secret', 'Secret', True, [], ALL_VERBS, {}, dict(_meta_fields(True), **{
+            'type': lambda o: _get_path(o, 'type')}),
+        SECRET_TABLE_COLUMNS, 'S6u1pOWzb84=', fields=kube_kinds.SECRET_TYPES, prepare=kube_kinds.prepare_secret,
+        validate=lambda new, ns, old: kube_kinds.validate_secret(new, old), types=kube_kinds.SECRET_TYPES),
+    'configmaps': Resource(
+        'configmaps', 'configmap', 'ConfigMap', True, ['cm'], ALL_VERBS, {}, _meta_fields(True),
+        CONFIGMAP_TABLE_COLUMNS, 'qFsyl6wFWjQ=', fields=kube_kinds.CONFIGMAP_TYPES,
+        validate=lambda new, ns, old: kube_kinds.validate_configmap(new, old), types=kube_kinds.CONFIGMAP_TYPES),
+    'roles': Resource(
+        'roles', 'role', 'Role', True, [], ALL_VERBS, {}, _meta_fields(True),
+        CLUSTERROLE_TABLE_COLUMNS, '7FuwZcIIItM=', group='rbac.authorization.k8s.io',
+        fields={'rules': 'array'},
+        validate=lambda new, ns, old: kube_kinds.validate_cluster_role(new), types={'rules': 'array'}),
+    'rolebindings': Resource(
+        'rolebindings', 'rolebinding', 'RoleBinding', True, [], ALL_VERBS, {}, _meta_fields(True),
+        ROLEBINDING_TABLE_COLUMNS, 'eGsCzGH6b1g=', group='rbac.authorization.k8s.io',
+        fields={'roleRef': 'object', 'subjects': 'array'},
+        validate=lambda new, ns, old: kube_kinds.validate_role_binding(new, old),
+        types={'roleRef': 'object', 'subjects': 'array'}),
+    'runtimeclasses': Resource(
+        'runtimeclasses', 'runtimeclass', 'RuntimeClass', False, [], ALL_VERBS, {}, _meta_fields(False),
+        RUNTIMECLASS_TABLE_COLUMNS, 'WQTu1GL3T2Q=', group='node.k8s.io', fields=kube_kinds.RUNTIMECLASS_TYPES,
+        validate=lambda new, ns, old: kube_kinds.validate_runtime_class(new, old),
+        types=kube_kinds.RUNTIMECLASS_TYPES),
 }
+
+# A CRD without additionalPrinterColumns: the name and the age.
+CUSTOM_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Age', 'date', '', 'Custom resource definition column (in JSONPath format): .metadata.creationTimestamp', 0),
+]
 
 # Custom resources, served while their CRD is installed
 # (KubeStandin.install_crd()): the GPU Operator's ClusterPolicy.
@@ -399,7 +450,7 @@ CUSTOM_RESOURCES = {
 
 KINDS = {res.kind: res for res in RESOURCES.values()}
 # The API groups served besides the core group, in discovery order.
-GROUP_VERSIONS = [('apps', 'v1'), ('rbac.authorization.k8s.io', 'v1')]
+GROUP_VERSIONS = [('apps', 'v1'), ('rbac.authorization.k8s.io', 'v1'), ('node.k8s.io', 'v1')]
 # The built-in ones; install_crd() adds and uninstall_crd() removes others.
 BUILTIN_GROUP_VERSIONS = list(GROUP_VERSIONS)
 
@@ -589,15 +640,29 @@ def clusterrolebinding_row(crb):
             names('User'), names('Group'), sas]
 
 
+def secret_row(secret):
+    return [secret['metadata']['name'], secret.get('type', ''), len(secret.get('data') or {}), age(secret)]
+
+
 def configmap_row(cm):
     return [cm['metadata']['name'], len(cm.get('data') or {}) + len(cm.get('binaryData') or {}), age(cm)]
+
+
+def runtimeclass_row(rc):
+    return [rc['metadata']['name'], rc.get('handler', ''), age(rc)]
+
+
+def rolebinding_row(rb):
+    return clusterrolebinding_row(rb)
 
 
 def custom_row(obj):
     return [obj['metadata']['name'], age(obj)]
 
 
-TABLE_ROWS = {'configmaps': configmap_row, 'clusterpolicies': custom_row, 'nodes': node_row, 'pods': pod_row, 'namespaces': namespace_row, 'events': event_row,
+TABLE_ROWS = {'clusterpolicies': custom_row, 'secrets': secret_row, 'configmaps': configmap_row, 'runtimeclasses': runtimeclass_row,
+              'roles': clusterrole_row, 'rolebindings': rolebinding_row,
+'nodes': node_row, 'pods': pod_row, 'namespaces': namespace_row, 'events': event_row,
               'daemonsets': daemonset_row, 'serviceaccounts': serviceaccount_row,
               'clusterroles': clusterrole_row, 'clusterrolebindings': clusterrolebinding_row}
 
@@ -1543,11 +1608,18 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                         return v
         return 'system:anonymous'
 
-    def authorize(self, user, verb, what):
-        if user == 'system:anonymous':
+    def authorize(self, user, verb, what, target=None):
+        '''what: (the object or "forbidden", the resource in words) for the
+        message; target: (res, ns, name, sub) of a resource request, which
+        RBAC judges when the stand-in enforces it.'''
+        st = self.server.standin
+        allowed = user != 'system:anonymous'
+        if allowed and st.rbac and target is not None:
+            allowed = st.rbac_allows(user, verb, *target)
+        if not allowed:
             # A path outside the resources is "forbidden: User ...".
             subject = what[0] if what[0] == 'forbidden' else what[0] + ' is forbidden'
-            raise ApiError(403, '%s: User "system:anonymous" cannot %s %s' % (subject, verb, what[1]))
+            raise ApiError(403, '%s: User "%s" cannot %s %s' % (subject, user, verb, what[1]))
 
     # -- routing
 
@@ -1618,26 +1690,26 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         store = st.store
         if method in ('GET', 'HEAD') and name is None:
             verb = 'watch' if query.get('watch') in ('true', '1') else 'list'
-            self.authorize(user, verb, scope)
+            self.authorize(user, verb, scope, (res, ns, name, sub))
             if verb == 'watch':
                 return self.serve_watch(res, ns, query)
             return self.serve_list(res, ns, query)
         if method in ('GET', 'HEAD'):
-            self.authorize(user, 'get', scope)
+            self.authorize(user, 'get', scope, (res, ns, name, sub))
             obj = store.get(res, ns, name)
             return self.send_object(200, res, obj)
         if method == 'PATCH' and name is not None:
-            self.authorize(user, 'patch', scope)
+            self.authorize(user, 'patch', scope, (res, ns, name, sub))
             ctype = (self.headers.get('Content-Type') or '').split(';')[0].strip()
             hook = (lambda new: self.admit_pod_security(res, ns, new)) if res.plural in ('pods', 'daemonsets') else None
             return self.send_object(200, res, store.patch(res, ns, name, ctype, body, admit=hook))
         if method == 'PUT' and name is not None:
-            self.authorize(user, 'update', scope)
+            self.authorize(user, 'update', scope, (res, ns, name, sub))
             obj = self.known_fields(res, self.decode_object(res, body), query)
             self.admit_pod_security(res, ns, obj)
             return self.send_object(200, res, store.update(res, ns, name, obj))
         if method == 'POST' and name is None:
-            self.authorize(user, 'create', scope)
+            self.authorize(user, 'create', scope, (res, ns, name, sub))
             if res.namespaced and ns is None:
                 raise ApiError(405, 'the server does not allow this method on the requested resource')
             obj = self.known_fields(res, self.decode_object(res, body), query)
@@ -1647,7 +1719,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             self.admit_pod_security(res, ns, obj)
             return self.send_object(201, res, store.create(res, ns, obj))
         if method == 'DELETE' and name is not None:
-            self.authorize(user, 'delete', scope)
+            self.authorize(user, 'delete', scope, (res, ns, name, sub))
             grace = query.get('gracePeriodSeconds')
             opts = self.decode_body(body) if body else {}
             if grace is None and opts.get('gracePeriodSeconds') is not None:
@@ -1696,6 +1768,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
     def decode_object(self, res, body):
         obj = self.decode_body(body)
         err = kube_kinds.type_errors(res.kind, obj, res.types)
+        if not err and res.plural == 'secrets':
+            err = kube_kinds.secret_decode_error(obj)
         if err:
             raise ApiError(400, err)
         return obj
@@ -2088,6 +2162,9 @@ class KubeStandin:
         self.aggregated_discovery = aggregated_discovery
         self.lock = threading.Lock()
         self.tokens = {t: 'system:serviceaccount:nvidia-cc-k8s-bridge:nvidia-cc-k8s-bridge' for t in (tokens or [])}
+        # Off: every authenticated user may do anything.  On: the RBAC
+        # objects in the store decide, as the real authorizer does.
+        self.rbac = False
         self.bookmark_interval = bookmark_interval
         self.verbose = verbose
         self.requests = []
@@ -2244,6 +2321,67 @@ class KubeStandin:
 
     def node(self, name):
         return self.store.get(RESOURCES['nodes'], None, name)
+
+    # -- RBAC
+
+    def rbac_allows(self, user, verb, res, ns, name, sub):
+        '''The RBAC authorizer: a rule of a ClusterRole bound cluster-wide,
+        or of a Role or ClusterRole bound in the request's namespace, to the
+        user (a service account's user name, or a User subject) grants the
+        verb on the resource (or resource/subresource) of its group, and
+        on the object named when the rule lists resourceNames.'''
+        def subject_matches(subjects, binding_ns):
+            for sj in subjects or []:
+                kind = sj.get('kind')
+                if kind == 'ServiceAccount' and user == 'system:serviceaccount:%s:%s' % (
+                        sj.get('namespace') or binding_ns, sj.get('name')):
+                    return True
+                if kind == 'User' and user == sj.get('name'):
+                    return True
+                if kind == 'Group' and sj.get('name') in ('system:authenticated', 'system:serviceaccounts'):
+                    return True
+            return False
+
+        def rule_allows(rule):
+            resource = res.plural + ('/' + sub if sub else '')
+            if not ({'*', res.group} & set(rule.get('apiGroups') or [])):
+                return False
+            if not ({'*', resource} & set(rule.get('resources') or [])):
+                return False
+            if not ({'*', verb} & set(rule.get('verbs') or [])):
+                return False
+            names = rule.get('resourceNames') or []
+            return not names or (name is not None and name in names)
+
+        def role_rules(ref, binding_ns):
+            if ref.get('kind') == 'ClusterRole':
+                role = self.store.objects.get(('clusterroles', '', ref.get('name')))
+            else:
+                role = self.store.objects.get(('roles', binding_ns, ref.get('name')))
+            return (role or {}).get('rules') or []
+
+        with self.store.cond:
+            bindings = [(o, '') for k, o in self.store.objects.items() if k[0] == 'clusterrolebindings']
+            if ns:
+                bindings += [(o, ns) for k, o in self.store.objects.items() if k[0] == 'rolebindings' and k[1] == ns]
+            for b, binding_ns in bindings:
+                if not subject_matches(b.get('subjects'), binding_ns):
+                    continue
+                if any(rule_allows(r) for r in role_rules(b.get('roleRef') or {}, binding_ns)):
+                    return True
+        return False
+
+    def add_secret(self, namespace, name, secret_type='Opaque', data=None, string_data=None):
+        '''A Secret, through the server's own defaults and validation.'''
+        obj = {'metadata': {'name': name}, 'type': secret_type}
+        if data is not None:
+            obj['data'] = data
+        if string_data is not None:
+            obj['stringData'] = string_data
+        return self.store.create(RESOURCES['secrets'], namespace, obj)
+
+    def delete_secret(self, namespace, name):
+        return self.store.delete(RESOURCES['secrets'], namespace, name)
 
     def labels(self, name):
         return self.node(name)['metadata'].get('labels', {})
@@ -2450,7 +2588,7 @@ def make_pki(directory, client_cn='system:node:node-1', client_org='system:nodes
 
 
 def kubeconfig_text(server, ca_file=None, ca_data=None, token=None, token_file=None,
-                    client_cert=None, client_key=None, insecure=False, user='bridge'):
+                    client_cert=None, client_key=None, insecure=False, user='bridge', namespace=None):
     cluster = {'server': server}
     if ca_file:
         cluster['certificate-authority'] = ca_file
@@ -2470,7 +2608,8 @@ def kubeconfig_text(server, ca_file=None, ca_data=None, token=None, token_file=N
     doc = {'apiVersion': 'v1', 'kind': 'Config', 'preferences': {},
            'clusters': [{'name': 'standin', 'cluster': cluster}],
            'users': [{'name': user, 'user': u}],
-           'contexts': [{'name': 'standin', 'context': {'cluster': 'standin', 'user': user}}],
+           'contexts': [{'name': 'standin', 'context': dict({'cluster': 'standin', 'user': user},
+                                                            **({'namespace': namespace} if namespace else {}))}],
            'current-context': 'standin'}
     # JSON is YAML; kubectl and libyaml read it.
     return json.dumps(doc, indent=2) + '\n'

@@ -23,6 +23,7 @@ FILE_PREFIX = {
     'test_bridge_profiles.py': 'bridge-',
     'test_page.py': 'page-',
     'test_bridge_workload.py': 'bridge-',
+    'test_bridge_rtclass.py': 'bridge-rtclass-',
     'test_devplugin.py': 'devplugin-',
     'test_quickstart.py': 'quickstart-',
 }

@@ -143,10 +143,10 @@ class PageTestCase(BridgeTestCase):
             config_text = '[Kata]\nArtifactsDir=%s\nContainerdConfig=%s\n' % (self.artifacts_root(), containerd)
         return super().start_daemon(config_text, *args, **kwargs)
 
-    def registry(self):
+    def registry(self, tls):
         d = os.path.join(self.tmp, 'registry-%d' % len(self.registries))
         os.makedirs(d)
-        reg = Registry(d, tls=False)
+        reg = Registry(d, tls=tls)
         self.registries.append(reg)
         reg.start()
         return reg
@@ -230,7 +230,9 @@ class PageTestCase(BridgeTestCase):
         installs the artifacts (else done through nvidia-ccd, as
         nvidia-ccctl does) and deploy/'s RuntimeClasses are listed.'''
         gpu, = self.host.gpus()
-        reg = self.registry()
+        # The bridge's pulls trust a CA; the daemon's by hand use plain
+        # HTTP on loopback.
+        reg = self.registry(tls=by_bridge)
         ref = self.push_page_artifact(reg)
         self.api.add_namespace('nvidia-cc-k8s-bridge')
         # The Operator's ClusterPolicy, as the page installs it: ccManager's
@@ -246,7 +248,7 @@ class PageTestCase(BridgeTestCase):
             with open(rc_file, 'w') as f:
                 yaml.safe_dump({'artifactsDir': '/' + ARTIFACTS, 'runtimeClasses': [
                     {'name': RUNTIME_CLASS, 'nodeSelector': {}, 'artifacts': {'url': ref}}]}, f)
-            extra = ['--runtime-classes', rc_file]
+            extra = ['--runtime-classes', rc_file, '--registry-ca-file', reg.ca_file]
         self.start_bridge(extra)
         self.wait_state('success', 'false')
         if not by_bridge:

@@ -27,9 +27,14 @@ MARKER = 'tests/service/test_quickstart.py runs this block'
 NAMESPACE = 'nvidia-cc-k8s-bridge'
 CREATED = ['namespace/nvidia-cc-k8s-bridge',
            'serviceaccount/nvidia-cc-k8s-bridge',
+           'role.rbac.authorization.k8s.io/nvidia-cc-k8s-bridge-pull-secrets',
            'clusterrole.rbac.authorization.k8s.io/nvidia-cc-k8s-bridge',
+           'rolebinding.rbac.authorization.k8s.io/nvidia-cc-k8s-bridge-pull-secrets',
            'clusterrolebinding.rbac.authorization.k8s.io/nvidia-cc-k8s-bridge',
-           'daemonset.apps/nvidia-cc-k8s-bridge']
+           'configmap/nvidia-cc-k8s-bridge-runtime-classes',
+           'daemonset.apps/nvidia-cc-k8s-bridge',
+           'runtimeclass.node.k8s.io/kata-qemu-nvidia-gpu',
+           'runtimeclass.node.k8s.io/kata-qemu-nvidia-gpu-snp']
 
 
 def quick_start_block(readme):
@@ -158,6 +163,18 @@ class QuickStartTest(unittest.TestCase):
         self.assertEqual(ns['metadata']['labels']['pod-security.kubernetes.io/enforce'], 'privileged')
         sa = self.api.store.get(kube_standin.RESOURCES['serviceaccounts'], NAMESPACE, 'nvidia-cc-k8s-bridge')
         self.assertEqual(pod['serviceAccountName'], sa['metadata']['name'])
+        # The runtime classes: the objects, and the file the pod mounts.
+        for name in ('kata-qemu-nvidia-gpu', 'kata-qemu-nvidia-gpu-snp'):
+            rc = self.api.store.get(kube_standin.RESOURCES['runtimeclasses'], None, name)
+            self.assertEqual(rc['handler'], name)
+        cm = self.api.store.get(kube_standin.RESOURCES['configmaps'], NAMESPACE,
+                                'nvidia-cc-k8s-bridge-runtime-classes')
+        self.assertIn('runtimeClasses:', cm['data']['config.yaml'])
+        self.assertIn({'name': 'runtime-classes', 'configMap': {'name': cm['metadata']['name']}},
+                      [{k: v for k, v in vol.items() if k in ('name', 'configMap')} for vol in pod['volumes']])
+        rb = self.api.store.get(kube_standin.RESOURCES['rolebindings'], NAMESPACE, 'nvidia-cc-k8s-bridge-pull-secrets')
+        self.assertEqual(rb['subjects'], [{'kind': 'ServiceAccount', 'name': 'nvidia-cc-k8s-bridge',
+                                           'namespace': NAMESPACE}])
         crb = self.api.store.get(kube_standin.RESOURCES['clusterrolebindings'], None, 'nvidia-cc-k8s-bridge')
         self.assertEqual(crb['subjects'], [{'kind': 'ServiceAccount', 'name': 'nvidia-cc-k8s-bridge',
                                             'namespace': NAMESPACE}])

@@ -14,12 +14,18 @@
 # without root, privilege escalation, capabilities or a writable root file
 # system; the uid is the same in the DaemonSet, its init container, the
 # Containerfile, the sysusers.d entry, the bridge's message about it and the
-# polkit rule, which grants set-mode and nothing else; the init container
+# polkit rule, which grants set-mode and manage-artifacts and nothing else
+# (no VFIO); the pull secrets of the runtime-class ConfigMap are exactly the
+# Secrets a namespaced Role lets the bridge get (and nothing else); the
+# RuntimeClass objects are the seed's two, handler = name, scheduled on the
+# bridge's labels, each one a class of the ConfigMap; the ConfigMap is
+# mounted whole (a subPath mount never updates) where the DaemonSet's
+# RUNTIME_CLASSES_FILE points; the init container
 # gives that uid the device plugin directory and kubelet.sock, now and after
 # a kubelet restart (a default ACL entry); the Containerfile builds with
 # protobuf-c and nghttp2 and ships their libraries.  The kustomization lists
 # every manifest and names a registry in its image, and `kubectl kustomize`
-# (offline) builds it into the five objects.
+# (offline) builds it into the ten objects.
 #
 #   check-deploy.py SOURCE_DIR
 #
@@ -38,10 +44,16 @@ import unittest
 import yaml
 
 SRC = None
+KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'Role', 'RoleBinding',
+         'RuntimeClass', 'RuntimeClass', 'ServiceAccount']
 
 SYSTEM_BUS_SOCKET = '/run/dbus/system_bus_socket'  # sd-bus's default
 MANAGE_VFIO = 'org.nvidia.ConfidentialCompute.manage-vfio'
 SET_MODE = 'org.nvidia.ConfidentialCompute.set-mode'
+MANAGE_ARTIFACTS = 'org.nvidia.ConfidentialCompute.manage-artifacts'
+SEED_CLASSES = ['kata-qemu-nvidia-gpu', 'kata-qemu-nvidia-gpu-snp']
+# The labels the bridge writes, which RuntimeClass scheduling may name.
+BRIDGE_LABELS = {'nvidia.com/cc.capable', 'nvidia.com/cc.ready.state', 'nvidia.com/cc.mode.state'}
 NAMESPACE = 'nvidia-cc-k8s-bridge'
 OUR_LABEL = 'nvidia.com/cc.bridge.deploy'
 OPERATOR_LABEL = 'nvidia.com/gpu.deploy.cc-manager'
@@ -84,12 +96,14 @@ class DeployTest(unittest.TestCase):
         cls.files = load_manifests()
         cls.kustomization = cls.files.pop('kustomization.yaml')[0]
         cls.objects = {}
+        cls.all_objects = []
         for name, objs in cls.files.items():
             for o in objs:
                 for key in ('apiVersion', 'kind', 'metadata'):
                     if key not in o:
                         raise AssertionError('%s: an object without %s' % (name, key))
                 cls.objects[o['kind']] = o
+                cls.all_objects.append(o)
         cls.ds = cls.objects['DaemonSet']
         cls.pod = cls.ds['spec']['template']['spec']
         cls.containers = {c['name']: c for c in cls.pod['containers']}
@@ -112,9 +126,7 @@ class DeployTest(unittest.TestCase):
     # ------------------------------------------------------------ set
 
     def test_kinds(self):
-        self.assertEqual(sorted(self.objects),
-                         ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Namespace', 'ServiceAccount'])
-        self.assertEqual(sum(len(o) for o in self.files.values()), 5, 'one object of each kind')
+        self.assertEqual(sorted(o['kind'] for o in self.all_objects), KINDS)
 
     def test_kustomization_lists_every_manifest(self):
         self.assertEqual(sorted(self.kustomization['resources']), sorted(self.files))
@@ -167,6 +179,68 @@ class DeployTest(unittest.TestCase):
                                           'namespace': self.kustomization['namespace']}])
         self.assertEqual(self.pod['serviceAccountName'], sa['metadata']['name'])
 
+    # ------------------------------------------------------------ runtime classes
+
+    def runtime_class_file(self):
+        cm = self.objects['ConfigMap']
+        self.assertEqual(list(cm['data']), ['config.yaml'])
+        return yaml.safe_load(cm['data']['config.yaml'])
+
+    def test_runtime_class_file(self):
+        # kata-manager's format, as the bridge reads it (rtclass-file.h).
+        f = self.runtime_class_file()
+        self.assertEqual(set(f), {'artifactsDir', 'runtimeClasses'})
+        self.assertEqual([c['name'] for c in f['runtimeClasses']], SEED_CLASSES)
+        for c in f['runtimeClasses']:
+            self.assertEqual(set(c), {'name', 'nodeSelector', 'artifacts'})
+            self.assertEqual(set(c['artifacts']), {'url', 'pullSecret'})
+            self.assertRegex(c['artifacts']['url'], r'^[a-z0-9.-]+(:[0-9]+)?/[^ ]+$')
+            for k, v in c['nodeSelector'].items():
+                self.assertIsInstance(v, str, '%s: %s must be a string' % (c['name'], k))
+
+    def test_pull_secret_role_exact(self):
+        # get on the named Secrets, in the bridge's namespace: no list, no
+        # other Secret, nothing at the cluster scope.
+        role = self.objects['Role']
+        self.assertEqual(len(role['rules']), 1)
+        rule = role['rules'][0]
+        self.assertEqual(rule['apiGroups'], [''])
+        self.assertEqual(rule['resources'], ['secrets'])
+        self.assertEqual(rule['verbs'], ['get'])
+        self.assertTrue(rule['resourceNames'])
+        named = {c['artifacts']['pullSecret'] for c in self.runtime_class_file()['runtimeClasses']} - {''}
+        self.assertLessEqual(named, set(rule['resourceNames']), 'every pull secret is one the Role names')
+        binding = self.objects['RoleBinding']
+        self.assertEqual(binding['roleRef'], {'apiGroup': 'rbac.authorization.k8s.io', 'kind': 'Role',
+                                              'name': role['metadata']['name']})
+        self.assertEqual(binding['subjects'], [{'kind': 'ServiceAccount',
+                                                'name': self.objects['ServiceAccount']['metadata']['name']}])
+        for o in self.all_objects:
+            for r in o.get('rules', []) if o['kind'] == 'ClusterRole' else []:
+                self.assertNotIn('secrets', r['resources'], 'no Secret at the cluster scope')
+
+    def test_runtime_class_objects(self):
+        rcs = [o for o in self.all_objects if o['kind'] == 'RuntimeClass']
+        self.assertEqual(sorted(o['metadata']['name'] for o in rcs), SEED_CLASSES)
+        for o in rcs:
+            self.assertEqual(o['apiVersion'], 'node.k8s.io/v1')
+            self.assertEqual(o['handler'], o['metadata']['name'])
+            self.assertEqual(o['metadata']['labels']['nvidia.com/kata-runtime-class'], 'true')
+            selector = o['scheduling']['nodeSelector']
+            self.assertTrue(selector)
+            self.assertLessEqual(set(selector), BRIDGE_LABELS, o['metadata']['name'])
+        snp = [o for o in rcs if o['metadata']['name'].endswith('-snp')][0]
+        self.assertEqual(snp['scheduling']['nodeSelector']['nvidia.com/cc.ready.state'], 'true')
+
+    def test_runtime_class_file_mounted(self):
+        env = {e['name']: e.get('value') for e in self.bridge['env']}
+        path = env['RUNTIME_CLASSES_FILE']
+        cm, mount = self.volume_at(self.bridge, os.path.dirname(path), kind='configMap')
+        self.assertEqual(cm['name'], self.objects['ConfigMap']['metadata']['name'])
+        self.assertTrue(mount.get('readOnly'))
+        self.assertIn(os.path.basename(path), self.objects['ConfigMap']['data'])
+        self.assertEqual(env['RESTART_CONTAINERD'], 'true')
+
     # ------------------------------------------------------------ DaemonSet
 
     def test_selector_and_tolerations(self):
@@ -216,7 +290,8 @@ class DeployTest(unittest.TestCase):
         # The liveness file, in memory.
         empty, _ = self.volume_at(self.bridge, os.path.dirname(self.liveness_file), 'emptyDir')
         self.assertEqual(empty['medium'], 'Memory')
-        self.assertEqual(len(self.pod['volumes']), 5, 'no other volume')
+        # And the runtime-class file (test_runtime_class_file_mounted).
+        self.assertEqual(len(self.pod['volumes']), 6, 'no other volume')
 
     def test_device_plugin_env(self):
         env = {e['name']: e for e in self.bridge['env']}
@@ -279,8 +354,8 @@ class DeployTest(unittest.TestCase):
         rule = read('polkit/50-nvidia-cc-k8s-bridge.rules.example')
         code = '\n'.join(line for line in rule.splitlines() if not line.lstrip().startswith('//'))
         self.assertEqual(re.findall(r'subject\.user == "(\d+)"', code), [str(uid)])
-        self.assertEqual(re.findall(r'action\.id == "([^"]+)"', code), [SET_MODE, MANAGE_VFIO],
-                         'the rule grants set-mode and manage-vfio, nothing else')
+        self.assertEqual(re.findall(r'action\.id == "([^"]+)"', code), [SET_MODE, MANAGE_VFIO, MANAGE_ARTIFACTS],
+                         'the rule grants set-mode, manage-vfio and manage-artifacts, nothing else')
         self.assertNotIn('isInGroup', code)
         m = re.search(r'^USER (\d+):(\d+)$', read('Containerfile'), re.M)
         self.assertIsNotNone(m, 'Containerfile: USER uid:gid')
@@ -323,13 +398,14 @@ class DeployTest(unittest.TestCase):
                              env=env, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              timeout=60).stdout
         objs = [o for o in yaml.safe_load_all(out) if o]
-        self.assertEqual(sorted(o['kind'] for o in objs),
-                         ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Namespace', 'ServiceAccount'])
+        self.assertEqual(sorted(o['kind'] for o in objs), KINDS)
         ns = self.kustomization['namespace']
         for o in objs:
-            if o['kind'] in ('DaemonSet', 'ServiceAccount'):
+            if o['kind'] in ('DaemonSet', 'ServiceAccount', 'ConfigMap', 'Role', 'RoleBinding'):
                 self.assertEqual(o['metadata']['namespace'], ns)
-            if o['kind'] == 'ClusterRoleBinding':
+            if o['kind'] == 'RuntimeClass':
+                self.assertNotIn('namespace', o['metadata'])
+            if o['kind'] in ('ClusterRoleBinding', 'RoleBinding'):
                 self.assertEqual(o['subjects'][0]['namespace'], ns)
             if o['kind'] == 'DaemonSet':
                 images = {c['image'] for c in o['spec']['template']['spec']['containers']

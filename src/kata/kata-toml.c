@@ -28,16 +28,15 @@ static bool is_edited_key(const char *key) {
 }
 
 static int refuse(CcError *err, const TomlDoc *doc, const TomlItem *item, const char *what) {
-        size_t n = toml_item_path_len(doc, item);
-        _cleanup_free_ const char **parts = calloc(n ? n : 1, sizeof(char *));
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = toml_item_path_string(doc, item);
 
-        for (size_t i = 0; parts && i < n; i++)
-                parts[i] = toml_item_path_part(doc, item, i);
-        if (parts)
-                path = toml_path_to_string(parts, n);
         return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "line %u: %s: %s", item->line,
                             strempty(path), what);
+}
+
+static void free_quoted(char *(*quoted)[3]) {
+        for (size_t k = 0; k < ELEMENTSOF(*quoted); k++)
+                free((*quoted)[k]);
 }
 
 int kata_toml_set_paths(const char *text, size_t len, const KataTomlPaths *paths,
@@ -46,7 +45,7 @@ int kata_toml_set_paths(const char *text, size_t len, const KataTomlPaths *paths
         _cleanup_free_ Edit *edits = NULL;
         size_t n_edits = 0, out_len, at;
         _cleanup_free_ char *out = NULL;
-        char *quoted[3] = {};
+        _cleanup_(free_quoted) char *quoted[3] = {};
         const char *keys[3] = { "kernel", "initrd", "image" };
         int r;
 
@@ -62,18 +61,16 @@ int kata_toml_set_paths(const char *text, size_t len, const KataTomlPaths *paths
                 if (!p)
                         continue;
                 quoted[k] = toml_quote(p);
-                if (!quoted[k]) {
-                        r = errno == EINVAL ?
+                if (!quoted[k])
+                        return errno == EINVAL ?
                                 cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "%s path is not valid UTF-8",
                                              keys[k]) :
                                 cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
-                        goto finish;
-                }
         }
 
         r = toml_doc_parse(&doc, text, len, err);
         if (r < 0)
-                goto finish;
+                return r;
 
         for (size_t i = 0; i < doc.n_items; i++) {
                 const TomlItem *item = &doc.items[i];
@@ -84,45 +81,34 @@ int kata_toml_set_paths(const char *text, size_t len, const KataTomlPaths *paths
                 n = toml_item_path_len(&doc, item);
                 if (!streq(toml_item_path_part(&doc, item, 0), "hypervisor"))
                         continue;
-                if (item->kind == TOML_ITEM_ARRAY_TABLE) {
-                        r = refuse(err, &doc, item, "arrays of tables are not supported under [hypervisor]");
-                        goto finish;
-                }
+                if (item->kind == TOML_ITEM_ARRAY_TABLE)
+                        return refuse(err, &doc, item, "arrays of tables are not supported under [hypervisor]");
                 if (item->kind != TOML_ITEM_KEYVAL)
                         continue;
 
                 size_t table_len = item->table == TOML_NO_TABLE ? 0 : doc.items[item->table].n_key;
                 /* hypervisor = { qemu = { kernel = ... } } would hide the keys. */
-                if (n <= 2 && item->value_kind == TOML_VALUE_INLINE_TABLE) {
-                        r = refuse(err, &doc, item, "inline tables are not supported here");
-                        goto finish;
-                }
+                if (n <= 2 && item->value_kind == TOML_VALUE_INLINE_TABLE)
+                        return refuse(err, &doc, item, "inline tables are not supported here");
                 /* [hypervisor] qemu.kernel = ..., or hypervisor.qemu.x = ... at the root. */
-                if (table_len < 2 && n >= 3) {
-                        r = refuse(err, &doc, item, "dotted keys reaching into a [hypervisor.*] table are not supported");
-                        goto finish;
-                }
+                if (table_len < 2 && n >= 3)
+                        return refuse(err, &doc, item,
+                                      "dotted keys reaching into a [hypervisor.*] table are not supported");
                 if (n != 3 || !is_edited_key(toml_item_path_part(&doc, item, 2)))
                         continue;
-                if (item->n_key != 1) {
-                        r = refuse(err, &doc, item, "dotted keys are not supported here");
-                        goto finish;
-                }
-                if (item->value_kind != TOML_VALUE_STRING && item->value_kind != TOML_VALUE_LITERAL_STRING) {
-                        r = refuse(err, &doc, item, item->value_kind == TOML_VALUE_MULTILINE_STRING ?
-                                   "a multi-line string cannot be rewritten" : "the value is not a string");
-                        goto finish;
-                }
+                if (item->n_key != 1)
+                        return refuse(err, &doc, item, "dotted keys are not supported here");
+                if (item->value_kind != TOML_VALUE_STRING && item->value_kind != TOML_VALUE_LITERAL_STRING)
+                        return refuse(err, &doc, item, item->value_kind == TOML_VALUE_MULTILINE_STRING ?
+                                      "a multi-line string cannot be rewritten" : "the value is not a string");
 
                 const char *key = item->key[0];
                 size_t k = streq(key, "kernel") ? 0 : streq(key, "initrd") ? 1 : 2;
                 if (!quoted[k])
                         continue;
                 Edit *grown = realloc(edits, (n_edits + 1) * sizeof(Edit));
-                if (!grown) {
-                        r = cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
-                        goto finish;
-                }
+                if (!grown)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
                 edits = grown;
                 edits[n_edits++] = (Edit) { item->value_start, item->value_end, quoted[k] };
         }
@@ -132,10 +118,8 @@ int kata_toml_set_paths(const char *text, size_t len, const KataTomlPaths *paths
         for (size_t e = 0; e < n_edits; e++)
                 out_len = out_len - (edits[e].end - edits[e].start) + strlen(edits[e].text);
         out = malloc(out_len + 1);
-        if (!out) {
-                r = cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
-                goto finish;
-        }
+        if (!out)
+                return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
         at = 0;
         size_t from = 0;
         for (size_t e = 0; e < n_edits; e++) {
@@ -156,9 +140,5 @@ int kata_toml_set_paths(const char *text, size_t len, const KataTomlPaths *paths
 
         *ret = TAKE_PTR(out);
         *ret_len = out_len;
-        r = 0;
-finish:
-        for (size_t k = 0; k < 3; k++)
-                free(quoted[k]);
-        return r;
+        return 0;
 }

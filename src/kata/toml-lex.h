@@ -11,9 +11,9 @@
  * [[arrays of tables]]; basic, literal and multi-line strings (escapes
  * checked); arrays (multi-line, with comments); inline tables; numbers,
  * booleans and dates (only their characters are checked).  It checks the
- * document's structure as a parser would: a table or key defined twice, a
- * dotted key reaching into a table defined elsewhere, a header reopening a
- * value or an inline table are refused.  Lines may end in LF or CRLF.
+ * document's structure as a parser would (toml-tables.c): a table or key
+ * defined twice, a dotted key reaching into a table defined elsewhere, a
+ * header reopening a value or an inline table are refused.  Lines may end in LF or CRLF.
  * Anything else (invalid UTF-8, control characters, a byte-order mark,
  * nesting deeper than 64, TOML 1.1 forms) is refused with an InvalidArgument
  * error naming the line. */
@@ -74,6 +74,8 @@ void toml_doc_done(TomlDoc *doc);
  * table's path followed by its key. */
 size_t toml_item_path_len(const TomlDoc *doc, const TomlItem *item);
 const char *toml_item_path_part(const TomlDoc *doc, const TomlItem *item, size_t i);
+/* The full path as text, for messages; NULL on OOM. */
+char *toml_item_path_string(const TomlDoc *doc, const TomlItem *item);
 /* Whether the item's full path starts with the n parts of prefix. */
 bool toml_item_path_has_prefix(const TomlDoc *doc, const TomlItem *item,
                                const char *const *prefix, size_t n);
@@ -94,8 +96,6 @@ int toml_item_string_array(const TomlDoc *doc, const TomlItem *item,
                            TomlArrayElement **ret, size_t *ret_n, CcError *err);
 void toml_array_elements_free(TomlArrayElement *elements, size_t n);
 
-/* Whether s is valid UTF-8 (TOML text must be). */
-bool toml_utf8_valid(const char *s, size_t len);
 /* s as a TOML basic string, quotes included, control characters escaped;
  * NULL when s is not valid UTF-8 (errno EINVAL) or on OOM. */
 char *toml_quote(const char *s);

@@ -3,8 +3,8 @@
 #include <libgen.h>
 
 #include "containerd-config.h"
+#include "fileio.h"
 #include "kata-containerd.h"
-#include "kata-fs.h"
 
 static void file_done(ContainerdFile *f) {
         free(f->path);
@@ -51,7 +51,7 @@ static int file_read(ContainerdFile *f, const char *path, bool must_exist, CcErr
         f->path = strdup(path);
         if (!f->path)
                 return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
-        r = kata_fs_read_file(path, CONTAINERD_CONFIG_MAX, &f->old_text, &f->old_len, &f->old_st);
+        r = read_regular_file(path, CONTAINERD_CONFIG_MAX, &f->old_text, &f->old_len, &f->old_st);
         if (r == -ENOENT && !must_exist)
                 return 0;
         if (r == -ENOENT)
@@ -89,7 +89,7 @@ static int plan_start(ContainerdPlan *p, const char *config_path, ContainerdFile
 
 int containerd_plan_register(const char *config_path, const char *runtime_class, const char *kata_config,
                              ContainerdPlan *ret, CcError *err) {
-        ContainerdPlan p = {};
+        _cleanup_(containerd_plan_done) ContainerdPlan p = {};
         ContainerdFile *main_file, *dropin;
         int r;
 
@@ -100,14 +100,14 @@ int containerd_plan_register(const char *config_path, const char *runtime_class,
 
         r = plan_start(&p, config_path, &main_file, err);
         if (r < 0)
-                goto fail;
+                return r;
 
         if (p.version == 2) {
                 r = containerd_v2_register(main_file->old_text, main_file->old_len, runtime_class, kata_config,
                                            &main_file->new_text, &main_file->new_len, err);
                 if (r < 0) {
                         cc_error_prefix(err, "%s", config_path);
-                        goto fail;
+                        return r;
                 }
                 main_file->write = true;
         } else if (p.version == 3) {
@@ -116,18 +116,16 @@ int containerd_plan_register(const char *config_path, const char *runtime_class,
                 r = containerd_v3_check_runtime(main_file->old_text, main_file->old_len, runtime_class, err);
                 if (r < 0) {
                         cc_error_prefix(err, "%s", config_path);
-                        goto fail;
+                        return r;
                 }
                 p.dropin_path = containerd_dropin_path(config_path, runtime_class);
-                if (!p.dropin_path) {
-                        r = cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
-                        goto fail;
-                }
+                if (!p.dropin_path)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
                 r = containerd_v3_add_import(main_file->old_text, main_file->old_len, p.dropin_path,
                                              &main_file->new_text, &main_file->new_len, err);
                 if (r < 0) {
                         cc_error_prefix(err, "%s", config_path);
-                        goto fail;
+                        return r;
                 }
                 main_file->write = true;
 
@@ -139,40 +137,33 @@ int containerd_plan_register(const char *config_path, const char *runtime_class,
                 p.n_files = 2;
                 r = file_read(dropin, p.dropin_path, false, err);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 r = containerd_v3_dropin(runtime_class, kata_config, &dropin->new_text);
-                if (r < 0) {
-                        cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot make the drop-in: %s", strerror(-r));
-                        goto fail;
-                }
+                if (r < 0)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, -r, "Cannot make the drop-in: %s", strerror(-r));
                 dropin->new_len = strlen(dropin->new_text);
                 dropin->write = true;
         } else {
-                r = cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
-                                 "%s has configuration version %d; only versions 2 (containerd 1.x) and 3 (containerd 2.x) "
-                                 "can be registered with", config_path, p.version);
-                goto fail;
+                return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EINVAL,
+                                    "%s has configuration version %d; only versions 2 (containerd 1.x) and 3 "
+                                    "(containerd 2.x) can be registered with", config_path, p.version);
         }
         /* What is written must be readable again, or the runtime class
          * could never be removed. */
         for (size_t i = 0; i < p.n_files; i++)
-                if (p.files[i].write && p.files[i].new_len > CONTAINERD_CONFIG_MAX) {
-                        r = cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG,
-                                         "%s would grow to %zu bytes, past the %u that nvidia-ccd reads back "
-                                         "(the runtime class could not be removed again)",
-                                         p.files[i].path, p.files[i].new_len, CONTAINERD_CONFIG_MAX);
-                        goto fail;
-                }
+                if (p.files[i].write && p.files[i].new_len > CONTAINERD_CONFIG_MAX)
+                        return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG,
+                                            "%s would grow to %zu bytes, past the %u that nvidia-ccd reads back "
+                                            "(the runtime class could not be removed again)",
+                                            p.files[i].path, p.files[i].new_len, CONTAINERD_CONFIG_MAX);
         *ret = p;
+        p = (ContainerdPlan) {};
         return 0;
-fail:
-        containerd_plan_done(&p);
-        return r;
 }
 
 int containerd_plan_unregister(const char *config_path, int version, const char *dropin_path,
                                const char *runtime_class, ContainerdPlan *ret, CcError *err) {
-        ContainerdPlan p = { .version = version };
+        _cleanup_(containerd_plan_done) ContainerdPlan p = { .version = version };
         ContainerdFile *f;
         int r;
 
@@ -183,10 +174,9 @@ int containerd_plan_unregister(const char *config_path, int version, const char 
         f = &p.files[p.n_files++];
         r = file_read(f, config_path, false, err);
         if (r < 0)
-                goto fail;
+                return r;
         if (!f->existed) {
                 /* Nothing registers the runtime any more. */
-                containerd_plan_done(&p);
                 *ret = (ContainerdPlan) { .version = version };
                 return 0;
         }
@@ -198,7 +188,7 @@ int containerd_plan_unregister(const char *config_path, int version, const char 
                                              &changed, err);
                 if (r < 0) {
                         cc_error_prefix(err, "%s", config_path);
-                        goto fail;
+                        return r;
                 }
                 f->write = changed;
         } else if (version == 3 && dropin_path && dropin_path[0]) {
@@ -207,26 +197,22 @@ int containerd_plan_unregister(const char *config_path, int version, const char 
                 r = containerd_v3_remove_import(f->old_text, f->old_len, dropin_path, &f->new_text, &f->new_len, err);
                 if (r < 0) {
                         cc_error_prefix(err, "%s", config_path);
-                        goto fail;
+                        return r;
                 }
                 f->write = f->new_len != f->old_len || memcmp(f->new_text, f->old_text, f->old_len) != 0;
                 /* The main file stops importing the drop-in before it goes. */
                 d = &p.files[p.n_files++];
                 r = file_read(d, dropin_path, false, err);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 d->remove = d->existed;
                 p.dropin_path = strdup(dropin_path);
-                if (!p.dropin_path) {
-                        r = cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
-                        goto fail;
-                }
+                if (!p.dropin_path)
+                        return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "Out of memory");
         }
         *ret = p;
+        p = (ContainerdPlan) {};
         return 0;
-fail:
-        containerd_plan_done(&p);
-        return r;
 }
 
 static int ensure_parent(const char *path) {
@@ -252,12 +238,12 @@ int containerd_plan_apply(ContainerdPlan *p, CcError *err) {
                 if (f->write) {
                         r = ensure_parent(f->path);
                         if (r >= 0)
-                                r = kata_fs_replace_file(f->path, f->new_text, f->new_len,
-                                                         f->existed ? &f->old_st : NULL);
+                                r = write_file_atomic_like(f->path, f->new_text, f->new_len,
+                                                           f->existed ? &f->old_st : NULL);
                 } else if (f->remove) {
                         r = unlink(f->path) < 0 && errno != ENOENT ? -errno : 0;
                         if (r >= 0)
-                                r = kata_fs_fsync_parent(f->path);
+                                r = fsync_directory_of(f->path);
                 } else
                         continue;
                 if (r < 0) {
@@ -279,7 +265,7 @@ void containerd_plan_rollback(ContainerdPlan *p) {
                 if (!f->applied)
                         continue;
                 if (f->existed)
-                        (void) kata_fs_replace_file(f->path, f->old_text, f->old_len, &f->old_st);
+                        (void) write_file_atomic_like(f->path, f->old_text, f->old_len, &f->old_st);
                 else
                         (void) unlink(f->path);
                 f->applied = false;

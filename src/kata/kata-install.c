@@ -322,7 +322,7 @@ static int install_prepare(Install *in, CcError *err) {
                 return oom(err);
 
         config_layer = layer_by_title(in->pull, in->files.configuration);
-        r = kata_fs_read_file_at(kata_staging_blob_fd(in->staging), blob_name(config_layer), KATA_CONFIG_MAX, &text,
+        r = read_regular_file_at(kata_staging_blob_fd(in->staging), blob_name(config_layer), KATA_CONFIG_MAX, &text,
                                  &len, NULL);
         if (r == -EFBIG)
                 return cc_error_set(err, CC_ERROR_INVALID_ARGUMENT, EFBIG, "%s is larger than %u bytes",
@@ -359,19 +359,13 @@ static int install_prepare(Install *in, CcError *err) {
 
 static int write_new_file_at(int dirfd, const char *name, const char *data, size_t len) {
         _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        int r;
 
         if (fd < 0)
                 return -errno;
-        while (len > 0) {
-                ssize_t k = write(fd, data, len);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                data += k;
-                len -= (size_t) k;
-        }
+        r = loop_write(fd, data, len);
+        if (r < 0)
+                return r;
         if (fchmod(fd, 0644) < 0 || fsync(fd) < 0)
                 return -errno;
         return 0;
@@ -510,7 +504,7 @@ int kata_install(KataStaging *s, const KataInstallOptions *o, const OciPullResul
                  KataRecord **ret, CcError *err) {
         _cleanup_(kata_record_freep) KataRecord *record = NULL, *old = NULL;
         _cleanup_free_ char *old_path = NULL;
-        Install in = { .o = o, .staging = s, .pull = pull, .tree_fd = -1 };
+        _cleanup_(install_done) Install in = { .o = o, .staging = s, .pull = pull, .tree_fd = -1 };
         int r;
 
         assert(s);
@@ -525,29 +519,27 @@ int kata_install(KataStaging *s, const KataInstallOptions *o, const OciPullResul
 
         r = install_prepare(&in, err);
         if (r < 0)
-                goto out;
+                return r;
         r = install_build_tree(&in, err);
         if (r < 0)
-                goto out;
+                return r;
 
         old_path = kata_record_path(o->state_dir, o->runtime_class);
-        if (!old_path) {
-                r = oom(err);
-                goto out;
-        }
+        if (!old_path)
+                return oom(err);
         (void) kata_record_load(old_path, &old, NULL);
         r = install_make_record(&in, old, &record, err);
         if (r < 0)
-                goto out;
+                return r;
 
         r = install_swap(&in, err);
         if (r < 0)
-                goto out;
+                return r;
         if (in.have_plan) {
                 r = containerd_plan_apply(&in.plan, err);
                 if (r < 0) {
                         install_unswap(&in);
-                        goto out;
+                        return r;
                 }
         }
         r = kata_record_save(o->state_dir, record, err);
@@ -555,7 +547,7 @@ int kata_install(KataStaging *s, const KataInstallOptions *o, const OciPullResul
                 if (in.have_plan)
                         containerd_plan_rollback(&in.plan);
                 install_unswap(&in);
-                goto out;
+                return r;
         }
 
         /* Complete: the staging directory, with the old version in it, is
@@ -563,8 +555,6 @@ int kata_install(KataStaging *s, const KataInstallOptions *o, const OciPullResul
         if (o->restart && in.have_plan)
                 r = o->restart(o->restart_userdata, err);
         *ret = TAKE_PTR(record);
-out:
-        install_done(&in);
         return r;
 }
 
@@ -599,7 +589,7 @@ static int remove_elsewhere(const char *directory, CcError *err) {
 int kata_remove(const char *artifacts_dir, const char *state_dir, const KataRecord *record, CcError *err) {
         _cleanup_(kata_staging_freep) KataStaging *s = NULL;
         _cleanup_free_ char *here = NULL;
-        ContainerdPlan plan = {};
+        _cleanup_(containerd_plan_done) ContainerdPlan plan = {};
         bool have_plan = false;
         int r;
 
@@ -623,7 +613,7 @@ int kata_remove(const char *artifacts_dir, const char *state_dir, const KataReco
                 have_plan = true;
                 r = containerd_plan_apply(&plan, err);
                 if (r < 0)
-                        goto out;
+                        return r;
         }
 
         if (streq(record->directory, here)) {
@@ -631,27 +621,23 @@ int kata_remove(const char *artifacts_dir, const char *state_dir, const KataReco
                 if (renameat(kata_staging_artifacts_fd(s), record->name, kata_staging_fd(s), record->name) < 0 &&
                     errno != ENOENT) {
                         r = cc_error_set(err, CC_ERROR_INTERNAL, errno, "Cannot remove %s: %m", record->directory);
-                        goto rollback;
+                        if (have_plan)
+                                containerd_plan_rollback(&plan);
+                        return r;
                 }
                 (void) fsync(kata_staging_artifacts_fd(s));
         } else {
                 /* ArtifactsDir changed since the install; delete in place. */
                 r = remove_elsewhere(record->directory, err);
-                if (r < 0)
-                        goto rollback;
+                if (r < 0) {
+                        if (have_plan)
+                                containerd_plan_rollback(&plan);
+                        return r;
+                }
         }
 
         r = kata_record_remove(state_dir, record->name);
         if (r < 0)
                 log_warning("Cannot remove the record of %s: %s", record->name, strerror(-r));
-        r = 0;
-        goto out;
-
-rollback:
-        if (have_plan)
-                containerd_plan_rollback(&plan);
-out:
-        if (have_plan)
-                containerd_plan_done(&plan);
-        return r;
+        return 0;
 }

@@ -4,89 +4,15 @@
 #include <stdint.h>
 
 #include "escape.h"
+#include "strbuf.h"
 #include "toml-lex.h"
+#include "toml-tables.h"
 
 /* Deeper nesting of arrays and inline tables is refused, so the recursive
  * value reader has a bounded stack. */
 #define MAX_DEPTH 64
 /* So is a dotted key or a header path with more parts. */
 #define MAX_KEY_PARTS 128
-
-/* ------------------------------------------------------------ buffers */
-
-typedef struct Buf {
-        char *data;
-        size_t len, allocated;
-} Buf;
-
-static int buf_reserve(Buf *b, size_t more) {
-        size_t want;
-        char *p;
-
-        if (b->allocated - b->len > more)
-                return 0;
-        want = b->allocated ? b->allocated * 2 : 64;
-        while (want - b->len <= more)
-                want *= 2;
-        p = realloc(b->data, want);
-        if (!p)
-                return -ENOMEM;
-        b->data = p;
-        b->allocated = want;
-        return 0;
-}
-
-static int buf_put(Buf *b, const char *s, size_t n) {
-        if (buf_reserve(b, n) < 0)
-                return -ENOMEM;
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-        return 0;
-}
-
-static int buf_putc(Buf *b, char c) {
-        return buf_put(b, &c, 1);
-}
-
-/* ------------------------------------------------------------ UTF-8 */
-
-bool toml_utf8_valid(const char *s, size_t len) {
-        for (size_t i = 0; i < len;) {
-                size_t k = utf8_sequence_len((const unsigned char *) s + i, len - i);
-
-                if (k == 0)
-                        return false;
-                i += k;
-        }
-        return true;
-}
-
-static int utf8_encode(Buf *b, uint32_t cp) {
-        char out[4];
-        size_t n;
-
-        if (cp < 0x80) {
-                out[0] = (char) cp;
-                n = 1;
-        } else if (cp < 0x800) {
-                out[0] = (char) (0xc0 | (cp >> 6));
-                out[1] = (char) (0x80 | (cp & 0x3f));
-                n = 2;
-        } else if (cp < 0x10000) {
-                out[0] = (char) (0xe0 | (cp >> 12));
-                out[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
-                out[2] = (char) (0x80 | (cp & 0x3f));
-                n = 3;
-        } else {
-                out[0] = (char) (0xf0 | (cp >> 18));
-                out[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
-                out[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
-                out[3] = (char) (0x80 | (cp & 0x3f));
-                n = 4;
-        }
-        return buf_put(b, out, n);
-}
 
 /* ------------------------------------------------------------ the lexer */
 
@@ -98,20 +24,23 @@ typedef struct Lexer {
         CcError *err;
 } Lexer;
 
-static int lex_error(Lexer *lx, unsigned line, const char *fmt, ...) _printf_(3, 4);
-static int lex_error(Lexer *lx, unsigned line, const char *fmt, ...) {
-        char what[256];
+int toml_error(CcError *err, unsigned line, const char *fmt, ...) {
         va_list ap;
+        int r;
 
         va_start(ap, fmt);
-        vsnprintf(what, sizeof(what), fmt, ap);
+        r = cc_error_setv(err, CC_ERROR_INVALID_ARGUMENT, EINVAL, fmt, ap);
         va_end(ap);
-        return cc_error_set(lx->err, CC_ERROR_INVALID_ARGUMENT, EINVAL, "line %u: %s", line, what);
+        cc_error_prefix(err, "line %u", line);
+        return r;
 }
 
-static int lex_oom(Lexer *lx) {
-        return cc_error_set(lx->err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
+int toml_oom(CcError *err) {
+        return cc_error_set(err, CC_ERROR_INTERNAL, ENOMEM, "out of memory");
 }
+
+#define lex_error(lx, line, ...) toml_error((lx)->err, line, __VA_ARGS__)
+#define lex_oom(lx) toml_oom((lx)->err)
 
 /* The character k bytes ahead; '\0' past the end (a NUL in the text is
  * refused before lexing, so '\0' means the end). */
@@ -203,7 +132,7 @@ static int hex_value(char c) {
 /* An escape after the backslash (at lx->p); appended decoded to b when b is
  * non-NULL.  \u0000 is refused: decoded values are C strings, and one cut
  * short could compare equal to another key. */
-static int read_escape(Lexer *lx, Buf *b) {
+static int read_escape(Lexer *lx, StrBuf *b) {
         char c = peek(lx, 0);
         uint32_t cp = 0;
         int digits;
@@ -233,8 +162,12 @@ static int read_escape(Lexer *lx, Buf *b) {
                 if (cp == 0)
                         return lex_error(lx, lx->line, "NUL character in a string");
                 lx->p += 1 + (size_t) digits;
-                if (b && utf8_encode(b, cp) < 0)
-                        return lex_oom(lx);
+                if (b) {
+                        char u[4];
+
+                        if (strbuf_put(b, u, utf8_encode_unichar(u, cp)) < 0)
+                                return lex_oom(lx);
+                }
                 return 0;
         default:
                 if ((unsigned char) c > ' ' && (unsigned char) c < 0x7f)
@@ -242,25 +175,22 @@ static int read_escape(Lexer *lx, Buf *b) {
                 return lex_error(lx, lx->line, "invalid escape in a string");
         }
         lx->p++;
-        if (b && buf_putc(b, c) < 0)
+        if (b && strbuf_putc(b, c) < 0)
                 return lex_oom(lx);
         return 0;
 }
 
 /* "basic", at the opening quote. */
 static int read_basic_string(Lexer *lx, char **ret) {
-        _cleanup_free_ char *data = NULL;
-        Buf b = {};
-        int r = 0;
+        _cleanup_(strbuf_done) StrBuf b = {};
+        int r;
 
         lx->p++;
         for (;;) {
                 char c = peek(lx, 0);
 
-                if (at_end(lx) || at_newline(lx)) {
-                        r = lex_error(lx, lx->line, "unterminated string");
-                        break;
-                }
+                if (at_end(lx) || at_newline(lx))
+                        return lex_error(lx, lx->line, "unterminated string");
                 if (c == '"') {
                         lx->p++;
                         break;
@@ -269,22 +199,17 @@ static int read_basic_string(Lexer *lx, char **ret) {
                         lx->p++;
                         r = read_escape(lx, ret ? &b : NULL);
                         if (r < 0)
-                                break;
+                                return r;
                         continue;
                 }
-                if (ret && buf_putc(&b, c) < 0) {
-                        r = lex_oom(lx);
-                        break;
-                }
+                if (ret && strbuf_putc(&b, c) < 0)
+                        return lex_oom(lx);
                 lx->p++;
         }
-        data = b.data;
-        if (r < 0)
-                return r;
         if (ret) {
-                if (!data && !(data = strdup("")))
+                *ret = strbuf_steal(&b);
+                if (!*ret)
                         return lex_oom(lx);
-                *ret = TAKE_PTR(data);
         }
         return 0;
 }
@@ -586,223 +511,6 @@ static int read_value(Lexer *lx, unsigned depth, TomlValueKind *ret_kind, char *
         return 0;
 }
 
-/* ------------------------------------------------------------ structure */
-
-/* The tree of tables and keys defined so far, to refuse what a TOML parser
- * refuses: a table or key defined twice, a dotted key extending a table
- * defined elsewhere, a header reopening a value. */
-typedef enum NodeKind {
-        NODE_TABLE,
-        NODE_ARRAY_OF_TABLES,   /* its children are its tables */
-        NODE_VALUE,             /* any value, inline tables and arrays included */
-} NodeKind;
-
-#define NO_NODE ((size_t) -1)
-
-typedef struct Node {
-        const char *name;       /* borrowed from an item's key */
-        NodeKind kind;
-        bool header;            /* defined by [a] (or one table of [[a]]) */
-        bool dotted;            /* defined by a dotted key */
-        unsigned line;
-        size_t parent;
-        size_t last;            /* the last child: the current table of an array of tables */
-} Node;
-
-/* Children are found through a hash of (parent, name), so a table with
- * many keys, or a file with many tables, is read in linear time. */
-typedef struct Tree {
-        Node *nodes;
-        size_t n, allocated;
-        size_t *slots;          /* node indexes, NO_NODE when free; a power of two */
-        size_t n_slots;
-} Tree;
-
-static size_t slot_hash(size_t parent, const char *name) {
-        uint64_t h = 14695981039346656037ULL ^ parent;
-
-        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
-                h = (h ^ *p) * 1099511628211ULL;
-        return (size_t) (h ^ (h >> 29));
-}
-
-static void slots_insert(Tree *t, size_t node) {
-        size_t mask = t->n_slots - 1;
-        size_t i = slot_hash(t->nodes[node].parent, t->nodes[node].name) & mask;
-
-        while (t->slots[i] != NO_NODE)
-                i = (i + 1) & mask;
-        t->slots[i] = node;
-}
-
-static int slots_grow(Tree *t) {
-        size_t want = t->n_slots ? t->n_slots * 2 : 256;
-        size_t *slots = malloc(want * sizeof(size_t));
-
-        if (!slots)
-                return -ENOMEM;
-        for (size_t i = 0; i < want; i++)
-                slots[i] = NO_NODE;
-        free(t->slots);
-        t->slots = slots;
-        t->n_slots = want;
-        /* Only named nodes are looked up; the tables of an array are not. */
-        for (size_t i = 1; i < t->n; i++)
-                if (t->nodes[t->nodes[i].parent].kind != NODE_ARRAY_OF_TABLES)
-                        slots_insert(t, i);
-        return 0;
-}
-
-static size_t tree_add(Tree *t, size_t parent, const char *name, NodeKind kind, unsigned line) {
-        if (t->n == t->allocated) {
-                size_t want = t->allocated ? t->allocated * 2 : 64;
-                Node *p = realloc(t->nodes, want * sizeof(Node));
-
-                if (!p)
-                        return NO_NODE;
-                t->nodes = p;
-                t->allocated = want;
-        }
-        size_t i = t->n++;
-        t->nodes[i] = (Node) {
-                .name = name, .kind = kind, .line = line, .parent = parent, .last = NO_NODE,
-        };
-        if (parent == NO_NODE)
-                return i;
-        t->nodes[parent].last = i;
-        if (t->nodes[parent].kind == NODE_ARRAY_OF_TABLES)
-                return i;
-        if (2 * t->n > t->n_slots) {
-                if (slots_grow(t) < 0)
-                        return NO_NODE;
-        } else
-                slots_insert(t, i);
-        return i;
-}
-
-static size_t tree_find(const Tree *t, size_t parent, const char *name) {
-        size_t mask = t->n_slots - 1, i;
-
-        if (t->n_slots == 0)
-                return NO_NODE;
-        for (i = slot_hash(parent, name) & mask; t->slots[i] != NO_NODE; i = (i + 1) & mask) {
-                const Node *n = &t->nodes[t->slots[i]];
-
-                if (n->parent == parent && streq(n->name, name))
-                        return t->slots[i];
-        }
-        return NO_NODE;
-}
-
-/* A path for an error message; "?" when out of memory. */
-static char *path_n(char **parts, size_t n) {
-        return toml_path_to_string((const char *const *) parts, n);
-}
-
-/* The table's path followed by the first n parts of a key. */
-static char *path_2(char **table, size_t n_table, char **parts, size_t n) {
-        _cleanup_free_ const char **all = calloc(n_table + n + 1, sizeof(char *));
-
-        if (!all)
-                return NULL;
-        for (size_t i = 0; i < n_table; i++)
-                all[i] = table[i];
-        for (size_t i = 0; i < n; i++)
-                all[n_table + i] = parts[i];
-        return toml_path_to_string(all, n_table + n);
-}
-
-/* A header: returns the table that key/value pairs after it go into. */
-static int tree_header(Lexer *lx, Tree *t, char **parts, size_t n, bool array, unsigned line, size_t *ret) {
-        size_t cur = 0;
-
-        for (size_t i = 0; i < n; i++) {
-                size_t child = tree_find(t, cur, parts[i]);
-                Node *c;
-
-                if (i + 1 < n) {
-                        if (child == NO_NODE) {
-                                child = tree_add(t, cur, parts[i], NODE_TABLE, line);
-                                if (child == NO_NODE)
-                                        return lex_oom(lx);
-                        }
-                        c = &t->nodes[child];
-                        if (c->kind == NODE_VALUE) {
-                                _cleanup_free_ char *p = path_n(parts, i + 1);
-                                return lex_error(lx, line, "%s is a value (line %u), not a table", strempty(p),
-                                                 c->line);
-                        }
-                        cur = c->kind == NODE_ARRAY_OF_TABLES ? c->last : child;
-                        continue;
-                }
-                if (array) {
-                        if (child == NO_NODE) {
-                                child = tree_add(t, cur, parts[i], NODE_ARRAY_OF_TABLES, line);
-                                if (child == NO_NODE)
-                                        return lex_oom(lx);
-                        } else if (t->nodes[child].kind != NODE_ARRAY_OF_TABLES) {
-                                _cleanup_free_ char *p = path_n(parts, n);
-                                return lex_error(lx, line, "[[%s]]: already defined as something else (line %u)",
-                                                 strempty(p), t->nodes[child].line);
-                        }
-                        cur = tree_add(t, child, "", NODE_TABLE, line);
-                        if (cur == NO_NODE)
-                                return lex_oom(lx);
-                        t->nodes[cur].header = true;
-                } else {
-                        if (child == NO_NODE) {
-                                child = tree_add(t, cur, parts[i], NODE_TABLE, line);
-                                if (child == NO_NODE)
-                                        return lex_oom(lx);
-                        } else {
-                                c = &t->nodes[child];
-                                if (c->kind != NODE_TABLE || c->header || c->dotted) {
-                                        _cleanup_free_ char *p = path_n(parts, n);
-                                        return lex_error(lx, line, "table [%s] is already defined (line %u)",
-                                                         strempty(p), c->line);
-                                }
-                                c->line = line;
-                        }
-                        t->nodes[child].header = true;
-                        cur = child;
-                }
-        }
-        *ret = cur;
-        return 0;
-}
-
-static int tree_keyval(Lexer *lx, Tree *t, size_t table, char **table_key, size_t n_table_key, char **parts,
-                       size_t n, unsigned line) {
-        size_t cur = table;
-
-        for (size_t i = 0; i < n; i++) {
-                size_t child = tree_find(t, cur, parts[i]);
-
-                if (i + 1 < n) {
-                        if (child == NO_NODE) {
-                                child = tree_add(t, cur, parts[i], NODE_TABLE, line);
-                                if (child == NO_NODE)
-                                        return lex_oom(lx);
-                                t->nodes[child].dotted = true;
-                        } else if (t->nodes[child].kind != NODE_TABLE || !t->nodes[child].dotted) {
-                                _cleanup_free_ char *p = path_2(table_key, n_table_key, parts, i + 1);
-                                return lex_error(lx, line, "dotted key reaches into %s, defined at line %u",
-                                                 strempty(p), t->nodes[child].line);
-                        }
-                        cur = child;
-                        continue;
-                }
-                if (child != NO_NODE) {
-                        _cleanup_free_ char *p = path_2(table_key, n_table_key, parts, n);
-                        return lex_error(lx, line, "key %s is already defined (line %u)", strempty(p),
-                                         t->nodes[child].line);
-                }
-                if (tree_add(t, cur, parts[i], NODE_VALUE, line) == NO_NODE)
-                        return lex_oom(lx);
-        }
-        return 0;
-}
-
 /* ------------------------------------------------------------ documents */
 
 static void item_free(TomlItem *item) {
@@ -843,7 +551,7 @@ typedef struct Current {
 } Current;
 
 /* One statement, from its first byte to the end of its line. */
-static int read_statement(Lexer *lx, Tree *tree, Current *cur, TomlItem *item) {
+static int read_statement(Lexer *lx, TomlTables *tables, Current *cur, TomlItem *item) {
         int r;
 
         item->line = lx->line;
@@ -866,7 +574,7 @@ static int read_statement(Lexer *lx, Tree *tree, Current *cur, TomlItem *item) {
                         return lex_error(lx, lx->line, array ? "expected ']]' closing the table header" :
                                          "expected ']' closing the table header");
                 lx->p += array ? 2 : 1;
-                r = tree_header(lx, tree, item->key, item->n_key, array, item->line, &cur->node);
+                r = toml_tables_header(tables, item->key, item->n_key, array, item->line, &cur->node, lx->err);
                 if (r < 0)
                         return r;
         } else {
@@ -885,7 +593,8 @@ static int read_statement(Lexer *lx, Tree *tree, Current *cur, TomlItem *item) {
                 if (r < 0)
                         return r;
                 item->value_end = lx->p;
-                r = tree_keyval(lx, tree, cur->node, cur->key, cur->n_key, item->key, item->n_key, item->line);
+                r = toml_tables_keyval(tables, cur->node, cur->key, cur->n_key, item->key, item->n_key, item->line,
+                                       lx->err);
                 if (r < 0)
                         return r;
         }
@@ -904,7 +613,7 @@ static int read_statement(Lexer *lx, Tree *tree, Current *cur, TomlItem *item) {
 
 int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
         Lexer lx = { .s = text, .len = len, .line = 1, .err = err };
-        Tree tree = {};
+        _cleanup_(toml_tables_done) TomlTables tables = {};
         size_t allocated = 0;
         Current cur = { .item = TOML_NO_TABLE };
         TomlItem item = {};
@@ -924,11 +633,9 @@ int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
         if (r < 0)
                 return r;
 
-        cur.node = tree_add(&tree, NO_NODE, "", NODE_TABLE, 0);
-        if (cur.node == NO_NODE) {
-                r = lex_oom(&lx);
-                goto finish;
-        }
+        r = toml_tables_root(&tables, &cur.node, err);
+        if (r < 0)
+                return r;
 
         while (!at_end(&lx)) {
                 size_t line_start = lx.p;
@@ -941,10 +648,11 @@ int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
                         continue;
                 }
                 item = (TomlItem) { .line_start = line_start };
-                r = read_statement(&lx, &tree, &cur, &item);
+                r = read_statement(&lx, &tables, &cur, &item);
                 if (r < 0) {
                         item_free(&item);
-                        goto finish;
+                        toml_doc_done(doc);
+                        return r;
                 }
                 if (item.kind == TOML_ITEM_TABLE || item.kind == TOML_ITEM_ARRAY_TABLE) {
                         cur.item = doc->n_items;
@@ -953,17 +661,11 @@ int toml_doc_parse(TomlDoc *doc, const char *text, size_t len, CcError *err) {
                 }
                 if (doc_append(doc, &allocated, &item) < 0) {
                         item_free(&item);
-                        r = lex_oom(&lx);
-                        goto finish;
+                        toml_doc_done(doc);
+                        return lex_oom(&lx);
                 }
         }
-        r = 0;
-finish:
-        free(tree.nodes);
-        free(tree.slots);
-        if (r < 0)
-                toml_doc_done(doc);
-        return r;
+        return 0;
 }
 
 /* ------------------------------------------------------------ queries */
@@ -984,6 +686,17 @@ const char *toml_item_path_part(const TomlDoc *doc, const TomlItem *item, size_t
         }
         assert(i < item->n_key);
         return item->key[i];
+}
+
+char *toml_item_path_string(const TomlDoc *doc, const TomlItem *item) {
+        size_t n = toml_item_path_len(doc, item);
+        _cleanup_free_ const char **parts = calloc(n ? n : 1, sizeof(char *));
+
+        if (!parts)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                parts[i] = toml_item_path_part(doc, item, i);
+        return toml_path_to_string(parts, n);
 }
 
 bool toml_item_path_has_prefix(const TomlDoc *doc, const TomlItem *item, const char *const *prefix, size_t n) {
@@ -1074,48 +787,40 @@ int toml_item_string_array(const TomlDoc *doc, const TomlItem *item, TomlArrayEl
 /* ------------------------------------------------------------ writing */
 
 char *toml_quote(const char *s) {
-        Buf b = {};
+        _cleanup_(strbuf_done) StrBuf b = {};
         size_t len = strlen(s);
+        char *quoted;
 
-        if (!toml_utf8_valid(s, len)) {
+        if (!text_is_utf8(s, len)) {
                 errno = EINVAL;
                 return NULL;
         }
-        if (buf_reserve(&b, len + 2) < 0)
-                goto oom;
-        b.data[0] = '\0';
-        if (buf_putc(&b, '"') < 0)
-                goto oom;
+        /* A failed append is remembered: strbuf_steal() tells it. */
+        (void) strbuf_reserve(&b, len + 2);
+        (void) strbuf_putc(&b, '"');
         for (const char *p = s; *p; p++) {
                 unsigned char c = (unsigned char) *p;
-                char esc[8];
-                int k;
 
                 switch (c) {
-                case '"': k = buf_put(&b, "\\\"", 2); break;
-                case '\\': k = buf_put(&b, "\\\\", 2); break;
-                case '\b': k = buf_put(&b, "\\b", 2); break;
-                case '\t': k = buf_put(&b, "\\t", 2); break;
-                case '\n': k = buf_put(&b, "\\n", 2); break;
-                case '\f': k = buf_put(&b, "\\f", 2); break;
-                case '\r': k = buf_put(&b, "\\r", 2); break;
+                case '"': (void) strbuf_puts(&b, "\\\""); break;
+                case '\\': (void) strbuf_puts(&b, "\\\\"); break;
+                case '\b': (void) strbuf_puts(&b, "\\b"); break;
+                case '\t': (void) strbuf_puts(&b, "\\t"); break;
+                case '\n': (void) strbuf_puts(&b, "\\n"); break;
+                case '\f': (void) strbuf_puts(&b, "\\f"); break;
+                case '\r': (void) strbuf_puts(&b, "\\r"); break;
                 default:
-                        if (c < 0x20 || c == 0x7f) {
-                                snprintf(esc, sizeof(esc), "\\u%04x", c);
-                                k = buf_put(&b, esc, 6);
-                        } else
-                                k = buf_putc(&b, (char) c);
+                        if (c < 0x20 || c == 0x7f)
+                                (void) strbuf_printf(&b, "\\u%04x", c);
+                        else
+                                (void) strbuf_putc(&b, (char) c);
                 }
-                if (k < 0)
-                        goto oom;
         }
-        if (buf_putc(&b, '"') < 0)
-                goto oom;
-        return b.data;
-oom:
-        free(b.data);
-        errno = ENOMEM;
-        return NULL;
+        (void) strbuf_putc(&b, '"');
+        quoted = strbuf_steal(&b);
+        if (!quoted)
+                errno = ENOMEM;
+        return quoted;
 }
 
 static bool is_bare_key(const char *s) {
@@ -1128,26 +833,20 @@ static bool is_bare_key(const char *s) {
 }
 
 char *toml_path_to_string(const char *const *parts, size_t n) {
-        Buf b = {};
+        _cleanup_(strbuf_done) StrBuf b = {};
 
-        if (buf_reserve(&b, 16) < 0)
-                return NULL;
-        b.data[0] = '\0';
         for (size_t i = 0; i < n; i++) {
-                if (i > 0 && buf_putc(&b, '.') < 0)
-                        goto oom;
-                if (is_bare_key(parts[i])) {
-                        if (buf_put(&b, parts[i], strlen(parts[i])) < 0)
-                                goto oom;
-                } else {
+                if (i > 0)
+                        (void) strbuf_putc(&b, '.');
+                if (is_bare_key(parts[i]))
+                        (void) strbuf_puts(&b, parts[i]);
+                else {
                         _cleanup_free_ char *q = toml_quote(parts[i]);
 
-                        if (!q || buf_put(&b, q, strlen(q)) < 0)
-                                goto oom;
+                        if (!q)
+                                return NULL;
+                        (void) strbuf_puts(&b, q);
                 }
         }
-        return b.data;
-oom:
-        free(b.data);
-        return NULL;
+        return strbuf_steal(&b);
 }
