@@ -1690,7 +1690,12 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         store = st.store
         if method in ('GET', 'HEAD') and name is None:
             verb = 'watch' if query.get('watch') in ('true', '1') else 'list'
-            self.authorize(user, verb, scope, (res, ns, name, sub))
+            # A list or watch of one object by its name is authorized as on
+            # that name (RequestInfo takes it from the field selector), so
+            # resourceNames can grant it.
+            named = [r.split('=')[-1] for r in (query.get('fieldSelector') or '').split(',')
+                     if re.fullmatch(r'metadata\.name==?[^=!]*', r)]
+            self.authorize(user, verb, scope, (res, ns, named[0] if named else None, sub))
             if verb == 'watch':
                 return self.serve_watch(res, ns, query)
             return self.serve_list(res, ns, query)
