@@ -12,11 +12,12 @@
 # would.
 #
 # Two walks: the page's own, where the bridge binds the GPU from the
-# workload label and installs the runtime classes from its list; and the
-# same walk with the runtime classes installed by hand through nvidia-ccd
-# (what nvidia-ccctl install-artifacts does) and not listed.  The first
-# skips, saying what it lacks, until the bridge and deploy/ have runtime
-# classes.
+# workload label, installs the runtime classes from its kata-manager-format
+# list and deploy/'s RuntimeClasses are applied; and the same walk with the
+# artifacts installed by hand through nvidia-ccd (what nvidia-ccctl
+# install-artifacts does), for a bridge run without runtime classes.  The
+# first says what it lacks and skips where the bridge has no runtime
+# classes (a build without them).
 
 import glob
 import json
