@@ -104,8 +104,9 @@ class BridgeTestCase(harness.ServiceTestCase):
             self._watch_exit(self.daemon)
 
     def start_daemon(self, config_text='', *args, **kwargs):
-        if config_text == '' and self.DAEMON_CONFIG:
-            config_text = self.DAEMON_CONFIG
+        # The profile's [Vfio] goes with any other section a case gives.
+        if self.DAEMON_CONFIG and '[Vfio]' not in config_text:
+            config_text = self.DAEMON_CONFIG + config_text
         d = super().start_daemon(config_text, *args, **kwargs)
         if getattr(self, 'api', None) is not None:
             self._watch_exit(d)
