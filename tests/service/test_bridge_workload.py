@@ -49,6 +49,31 @@ class WorkloadTestCase(BridgeTestCase):
         except FileNotFoundError:
             return None
 
+    def wait_validation(self, name, value, timeout=TIMEOUT):
+        '''Waits (inotify on the directory) until the validation file name
+        reads value, None: until it is absent.  The files are the bridge's
+        own: no request to the API server tells of them, so the stand-in's
+        condition variable would sleep through the change.'''
+        ino = harness.Inotify()
+        watched = False
+        changes = (harness.Inotify.IN_CREATE | harness.Inotify.IN_DELETE | harness.Inotify.IN_MOVED_TO |
+                   harness.Inotify.IN_MOVED_FROM | harness.Inotify.IN_CLOSE_WRITE)
+        try:
+            # The bridge makes the directory: its parent tells when.
+            ino.watch(os.path.dirname(self.validations), harness.Inotify.IN_CREATE)
+            deadline = time.monotonic() + timeout
+            while True:
+                if not watched and os.path.isdir(self.validations):
+                    ino.watch(self.validations, changes)
+                    watched = True
+                if self.validation(name) == value:
+                    return
+                self.assertTrue(self.alive(), 'the bridge died waiting for %s' % name)
+                self.wait_fd(ino.fd, max(deadline - time.monotonic(), 0.001), '%s to read %r' % (name, value))
+                ino.drain()
+        finally:
+            ino.close()
+
     # -- the host
 
     def drivers(self):
@@ -87,8 +112,7 @@ class BridgeWorkloadTest(WorkloadTestCase):
     def test_passthrough_and_back(self):
         self.start_bridge()
         # The default workload (container) on GPUs that are: nothing to do.
-        self.api.wait_for(lambda: self.validation('workload-type') == 'container\n', TIMEOUT,
-                          'workload-type container', alive=self.alive)
+        self.wait_validation('workload-type', 'container\n')
         self.assertIsNone(self.validation('vfio-pci-ready'))
         self.assertEqual(self.vfio_calls(), [])
 
@@ -126,18 +150,15 @@ class BridgeWorkloadTest(WorkloadTestCase):
         gpu = self.host.gpus()[0]
         r = self.run_ccctl(['unbind-vfio', gpu])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.api.wait_for(lambda: self.validation('vfio-pci-ready') is None, TIMEOUT,
-                          'vfio-pci-ready removed', alive=self.alive)
+        self.wait_validation('vfio-pci-ready', None)
         self.assertEqual(self.validation('workload-type'), 'vm-passthrough\n')
         r = self.run_ccctl(['bind-vfio', gpu])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.api.wait_for(lambda: self.validation('vfio-pci-ready') == '', TIMEOUT,
-                          'vfio-pci-ready back', alive=self.alive)
+        self.wait_validation('vfio-pci-ready', '')
 
     def test_vm_vgpu_not_handled(self):
         self.start_bridge()
-        self.api.wait_for(lambda: self.validation('workload-type') == 'container\n', TIMEOUT,
-                          'workload-type', alive=self.alive)
+        self.wait_validation('workload-type', 'container\n')
         self.sync_daemon()
         before = self.host.snapshot()
         self.kubectl_label(WORKLOAD + '=vm-vgpu')
@@ -151,8 +172,7 @@ class BridgeWorkloadTest(WorkloadTestCase):
 
     def test_bad_workload(self):
         self.start_bridge()
-        self.api.wait_for(lambda: self.validation('workload-type') == 'container\n', TIMEOUT,
-                          'workload-type', alive=self.alive)
+        self.wait_validation('workload-type', 'container\n')
         self.sync_daemon()
         before = self.host.snapshot()
         self.kubectl_label(WORKLOAD + '=vm-passthru')
@@ -243,8 +263,7 @@ class BridgeWorkloadTest(WorkloadTestCase):
         self.restart_on_host(self.HOST_ARGS)
         self.wait_event('VfioBound', count=2)
         self.assertEqual(self.drivers(), ['vfio-pci'] * 2)
-        self.api.wait_for(lambda: self.validation('vfio-pci-ready') == '', TIMEOUT, 'vfio-pci-ready',
-                          alive=self.alive)
+        self.wait_validation('vfio-pci-ready', '')
 
 
 class BridgeWorkloadOrderTest(WorkloadTestCase):
@@ -323,8 +342,7 @@ class BridgeWorkloadOrderTest(WorkloadTestCase):
         self.wait_state('off')
         self.assert_gpus('off')
         self.assertEqual(self.drivers(), ['vfio-pci'] * 2)
-        self.api.wait_for(lambda: self.validation('vfio-pci-ready') == '', TIMEOUT, 'vfio-pci-ready',
-                          alive=self.alive)
+        self.wait_validation('vfio-pci-ready', '')
         self.assertEqual(len(self.vfio_calls()), calls)
 
 
