@@ -402,6 +402,114 @@ class BridgeWorkloadDevicesTest(DevicesTestCase):
         self.assertIn([], lists[first:], 'the devices were not withdrawn during the switch')
 
 
+class BridgeGateTest(WorkloadTestCase, RuntimeClassTestCase):
+    '''nvidia-ccd runs one state-changing call at a time and answers Busy
+    to another: the bridge's roles take turns instead of failing.  The
+    daemon is held in the middle of a call by an unbind the simulated
+    kernel blocks, while another role's call comes.'''
+
+    def hold_in_unbind(self, gpu):
+        '''The next unbind of gpu blocks in the simulated kernel.  Returns
+        (entered, release): entered is set once the daemon waits in it (a
+        FIFO opens for writing only when its reader has opened it), and
+        release() lets the unbind go on.'''
+        self.host.block_unbind(gpu)
+        entered, go = threading.Event(), threading.Event()
+
+        def hold():
+            fd = os.open(self.host.unbind_fifo(gpu), os.O_WRONLY)
+            try:
+                entered.set()
+                go.wait(TIMEOUT)
+                os.write(fd, b'x')
+            finally:
+                os.close(fd)
+        t = threading.Thread(target=hold, daemon=True)
+        t.start()
+        self.addCleanup(go.set)
+
+        def release():
+            go.set()
+            t.join(TIMEOUT)
+            self.assertFalse(t.is_alive(), 'the daemon never waited in the unbind')
+        return entered, release
+
+    def wait_bridge_log_any(self, needles):
+        '''Waits until one of needles is in the bridge's log; returns it.'''
+        found = []
+
+        def check():
+            text = self.bridge_log_text()
+            found[:] = [n for n in needles if n in text]
+            return found
+        ino = harness.Inotify()
+        try:
+            ino.watch(self.bridge_log, harness.Inotify.IN_MODIFY)
+            deadline = time.monotonic() + TIMEOUT
+            while not check():
+                self.wait_fd(ino.fd, max(deadline - time.monotonic(), 0.001), 'one of %r in the bridge log' % needles)
+                ino.drain()
+        finally:
+            ino.close()
+        return found[0]
+
+    def warnings(self):
+        return [(e['reason'], e['message']) for e in self.node_events() if e['type'] == 'Warning']
+
+    def test_mode_and_runtime_class_together(self):
+        art, ref = self.push('v1')
+        self.add_pull_secret()
+        self.write_file('runtimeClasses: []\n')
+        self.start()
+        self.wait_labels(lambda l: l.get(MODE_STATE) == 'off', 'the mode reported')
+        entered, release = self.hold_in_unbind(self.host.gpus()[0])
+        self.set_mode_label('on')
+        self.assertTrue(entered.wait(TIMEOUT), 'the switch never reached the unbind')
+        # The switch runs in nvidia-ccd: the file asks for a class now.
+        self.write_file([self.entry(GPU, ref)])
+        seen = self.wait_bridge_log_any(["InstallKataArtifacts waits for the bridge's SetMode to end",
+                                         'could not be installed'])
+        self.assertIn('waits', seen, self.bridge_log_text())
+        self.assertEqual(self.installed(), {}, 'installed during the switch')
+        release()
+        self.wait_state('on')
+        self.wait_events('RuntimeClassInstalled', 1)
+        self.assert_gpus('on')
+        self.assertEqual(sorted(self.installed()), [GPU])
+        self.assert_registered(GPU)
+        self.assertEqual(self.warnings(), [])
+        # nvidia-ccd pulled once the switch was over.
+        daemon = self.daemon_log_text()
+        verified = daemon.find('mode on set and verified')
+        self.assertGreaterEqual(verified, 0, daemon)
+        self.assertGreater(daemon.find('Pulling %s for runtime class %s' % (ref, GPU)), verified, daemon)
+
+    def test_removal_and_unbind_together(self):
+        art, ref = self.push('v1')
+        self.add_pull_secret()
+        self.write_file([self.entry(GPU, ref)])
+        self.kubectl_label(WORKLOAD + '=vm-passthrough')
+        self.start()
+        self.wait_event('VfioBound')
+        self.wait_events('RuntimeClassInstalled', 1)
+        entered, release = self.hold_in_unbind(self.host.gpus()[0])
+        self.kubectl_label(WORKLOAD + '=container')
+        self.assertTrue(entered.wait(TIMEOUT), 'UnbindVfio never reached the unbind')
+        # UnbindVfio runs in nvidia-ccd: the class leaves the file now.
+        self.write_file('runtimeClasses: []\n')
+        seen = self.wait_bridge_log_any(["RemoveKataArtifacts waits for the bridge's UnbindVfio to end",
+                                         'could not be removed'])
+        self.assertIn('waits', seen, self.bridge_log_text())
+        release()
+        self.wait_event('VfioUnbound')
+        self.wait_events('RuntimeClassRemoved', 1)
+        self.assertEqual(self.drivers(), ['nvidia'] * 2)
+        self.assertEqual(self.installed(), {})
+        self.assertEqual(self.record(), [])
+        self.assertEqual(self.warnings(), [])
+        self.assertEqual(self.node_events('GPUInUse'), [])
+
+
 class BridgeCapableTest(WorkloadTestCase):
     HOST_ARGS = ['--gpus', '2', '--boot-ms', '0', '--tee', 'tdx', '--add-gpu', '0x2b85:0x030000']
 
