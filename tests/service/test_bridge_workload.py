@@ -627,11 +627,15 @@ class BridgeWalkthroughTest(DevicesTestCase, RuntimeClassTestCase):
 
         # The Operator installed with kata-manager: its runtime classes
         # (the ConfigMap applied; the kubelet updates the volume) and their
-        # RuntimeClass objects.
+        # RuntimeClass objects; and at once the mode, on the node.  nvidia-ccd
+        # runs one of these at a time: the bridge's roles take turns.
         out = self.kubectl('apply', '-n', SECRET_NAMESPACE, '-f', self.seed_runtime_classes(refs)).stdout
         self.assertEqual(out.strip(), 'configmap/%s created' % self.CONFIGMAP)
         self.project_configmap()
         self.kubectl('apply', '-f', os.path.join(self.srcdir, 'deploy/kubernetes/runtimeclasses.yaml'))
+        self.kubectl_label(MODE + '=on')
+        self.wait_labels(lambda l: l.get(VFIO_MANAGER) == PAUSED, 'the operands paused')
+        self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
         # The page's verification: both classes available, the artifacts
         # on the host.  kata-qemu-nvidia-gpu for every node,
         # kata-qemu-nvidia-gpu-snp for one labelled cc.capable (by the
@@ -652,10 +656,7 @@ class BridgeWalkthroughTest(DevicesTestCase, RuntimeClassTestCase):
                            '-o', 'jsonpath={range .items[*]}{.metadata.name}={.handler} {end}').stdout
         self.assertEqual(sorted(out.split()), sorted('%s=%s' % (n, n) for n in (GPU, SNP)))
 
-        # Then the mode, on the node.
-        self.kubectl_label(MODE + '=on')
-        self.wait_labels(lambda l: l.get(VFIO_MANAGER) == PAUSED, 'the operands paused')
-        self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
+        # The mode, switched beside them.
         labels = self.wait_labels(lambda l: l.get(MODE_STATE) == 'on' and l.get(VFIO_MANAGER) == 'true',
                                   'mode on and the operands restored')
         self.assertEqual(labels['nvidia.com/cc.ready.state'], 'true')
