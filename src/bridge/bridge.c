@@ -335,10 +335,6 @@ static void switch_begin(Bridge *b) {
         int r;
 
         b->phase = PHASE_SWITCHING;
-        if (!b->gate) {
-                send_set_mode(NULL, b);
-                return;
-        }
         /* A runtime-class pull of this bridge may hold nvidia-ccd: SetMode
          * waits its turn instead of being refused. */
         r = ccd_gate_acquire(b->gate, "SetMode", send_set_mode, b, &b->turn);
@@ -674,7 +670,7 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *event
         assert(bus);
         assert(kube);
         assert(events);
-        assert(options && options->node_name && options->pause_record);
+        assert(options && options->node_name && options->pause_record && options->gate);
         assert(ret);
 
         b = g_new0(Bridge, 1);

@@ -644,13 +644,11 @@ static int run(int argc, char *argv[]) {
         }
 
         pause_record = g_build_filename(a.state_dir, "paused-labels", NULL);
-        if (labels) {
-                /* One state-changing call to nvidia-ccd at a time: the roles
-                 * take turns rather than be refused with Busy. */
-                r = ccd_gate_new(event, &gate);
-                if (r < 0)
-                        goto fail;
-        }
+        /* One state-changing call to nvidia-ccd at a time: the roles take
+         * turns rather than be refused with Busy. */
+        r = ccd_gate_new(event, &gate);
+        if (r < 0)
+                goto fail;
         if (labels) {
                 BridgeOptions options = {
                         .node_name = a.node_name,

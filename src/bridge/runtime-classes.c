@@ -47,7 +47,7 @@ struct RuntimeClasses {
         Backoff read_backoff;       /* for GetManagedObjects */
 
         bool busy, again;
-        CcdGate *gate;              /* borrowed; NULL: none */
+        CcdGate *gate;              /* borrowed */
         CcdGateTurn *turn;          /* the install's or removal's turn at nvidia-ccd */
         sd_bus_slot *call;
         KubeRequest *secret_request;
@@ -242,10 +242,6 @@ static void send_remove(CcdGateTurn *turn, void *userdata) {
 static void take_turn(RuntimeClasses *rc, bool remove, CcdGateGranted send) {
         int r;
 
-        if (!rc->gate) {
-                send(NULL, rc);
-                return;
-        }
         r = ccd_gate_acquire(rc->gate, remove ? "RemoveKataArtifacts" : "InstallKataArtifacts", send, rc, &rc->turn);
         if (r < 0) {
                 g_autofree char *reason = g_strdup_printf("cannot queue the call: %s", strerror(-r));
@@ -606,7 +602,7 @@ int runtime_classes_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEven
         int r;
 
         assert(event && bus && kube && events && ret);
-        assert(options && options->path && options->secret_namespace && options->record);
+        assert(options && options->path && options->secret_namespace && options->record && options->gate);
 
         rc = g_new0(RuntimeClasses, 1);
         rc->event = sd_event_ref(event);

@@ -41,7 +41,7 @@ struct Workload {
         bool gpus_present;
         sd_event_source *update;   /* coalesces GPU changes */
 
-        CcdGate *gate;             /* borrowed; NULL: none */
+        CcdGate *gate;             /* borrowed */
         CcdGateTurn *turn;         /* the call's turn at nvidia-ccd, waited for or held */
         sd_bus_slot *call;         /* BindVfio/UnbindVfio in flight */
         char *call_workload;
@@ -274,10 +274,6 @@ static bool start_call(Workload *w, const char *workload) {
 
         g_free(w->call_workload);
         w->call_workload = g_strdup(workload);
-        if (!w->gate) {
-                send_call(NULL, w);
-                return true;
-        }
         /* A runtime-class pull or removal of this bridge may hold
          * nvidia-ccd: the call waits its turn instead of being refused. */
         r = ccd_gate_acquire(w->gate, bind ? "BindVfio" : "UnbindVfio", send_call, w, &w->turn);
@@ -464,7 +460,7 @@ int workload_new(sd_event *event, sd_bus *bus, Bridge *bridge, DevicePlugin *plu
         assert(event);
         assert(bus);
         assert(bridge);
-        assert(o && o->default_workload && o->validations_dir);
+        assert(o && o->default_workload && o->validations_dir && o->gate);
         assert(ret);
 
         w = g_new0(Workload, 1);
