@@ -8,7 +8,9 @@
 #include "cc-labels.h"
 #include "ccd-client.h"
 #include "ccd-gate.h"
+#include "cluster-default.h"
 #include "fileio.h"
+#include "gpu-present.h"
 #include "json-util.h"
 #include "kube-watch.h"
 #include "label-writer.h"
@@ -42,6 +44,11 @@ struct Bridge {
         char *node_name, *default_mode, *operator_namespace, *readiness_file, *pause_record;
 
         KubeWatch *node_watch;
+        ClusterDefault *cluster_default;
+        GpuPresent *gpu_present;
+        char *cluster_mode;       /* the cluster default; NULL: none */
+        bool default_known;       /* the cluster default's first answer is in */
+        bool desired_known;       /* desired was decided once */
         LabelWriter *labels;
         CcdClient *ccd;
         CcdGate *gate;            /* borrowed; shared with the other roles */
@@ -100,7 +107,8 @@ static void write_readiness(Bridge *b, bool ready, const char *mode) {
 }
 
 static void write_state(Bridge *b, const char *state) {
-        (void) label_writer_set(b->labels, CC_LABEL_MODE_STATE, state);
+        (void) label_writer_set(b->labels, CC_LABEL_MODE_STATE,
+                                cc_mode_state_label(b->opt.mode_state_format, state, b->desired));
         (void) label_writer_set(b->labels, CC_LABEL_READY_STATE, cc_ready_state(state));
         g_free(b->state_written);
         b->state_written = g_strdup(state);
@@ -167,7 +175,9 @@ static void attempt_over(Bridge *b) {
 }
 
 static void reconcile(Bridge *b) {
-        if (!b->node_seen)
+        /* Not before the cluster default is known: a node without the label
+         * would switch to the bridge's own default first, then to it. */
+        if (!b->node_seen || !b->default_known)
                 return;
         if (b->phase != PHASE_IDLE || (b->hooks.busy && b->hooks.busy(b->hooks_userdata))) {
                 b->again = true;
@@ -536,37 +546,51 @@ static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* ------------------------------------------------------------ the node */
 
-static void desired_changed(Bridge *b, const char *desired);
+static void update_desired(Bridge *b) {
+        const char *default_mode = b->cluster_mode ?: b->default_mode, *desired;
+        bool first = !b->desired_known;
 
-static void node_updated(Bridge *b, JsonObject *node) {
-        const char *desired;
-        bool first = !b->node_seen;
-
-        g_hash_table_unref(b->node_labels);
-        b->node_labels = json_object_labels(node);
-        b->node_seen = true;
-        if (b->opt.labels_changed)
-                b->opt.labels_changed(b->node_labels, b->opt.labels_userdata);
-
-        desired = cc_desired_mode(b->node_labels, b->default_mode);
-        if (first || !streq_ptr(desired, b->desired))
-                desired_changed(b, desired);
-        if (b->hooks.node_labels)
-                b->hooks.node_labels(b->node_labels, b->hooks_userdata);
-}
-
-static void desired_changed(Bridge *b, const char *desired) {
+        /* Nothing is decided before both the node and the cluster default
+         * are known. */
+        if (!b->node_seen || !b->default_known)
+                return;
+        b->desired_known = true;
+        desired = cc_desired_mode(b->node_labels, default_mode);
+        if (!first && streq_ptr(desired, b->desired))
+                return;
         if (!desired)
                 log_info("the node asks for no mode (%s is not set, and there is no default)", CC_LABEL_MODE);
         else
                 log_info("the node asks for mode %s%s", desired,
-                         desired == b->default_mode ? " (the default: " CC_LABEL_MODE " is not set)" : "");
+                         desired != default_mode ? ""
+                         : b->cluster_mode ? " (the cluster default: " CC_LABEL_MODE " is not set)"
+                                           : " (the default: " CC_LABEL_MODE " is not set)");
         g_free(b->desired);
         b->desired = g_strdup(desired);
         backoff_reset(&b->retry_backoff);
         reset_failures(b);
         (void) sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
         reconcile(b);
+}
+
+static void node_updated(Bridge *b, JsonObject *node) {
+        g_hash_table_unref(b->node_labels);
+        b->node_labels = json_object_labels(node);
+        b->node_seen = true;
+        if (b->opt.labels_changed)
+                b->opt.labels_changed(b->node_labels, b->opt.labels_userdata);
+        update_desired(b);
+        if (b->hooks.node_labels)
+                b->hooks.node_labels(b->node_labels, b->hooks_userdata);
+}
+
+static void cluster_default_changed(ClusterDefault *d, const char *mode, const char *source, void *userdata) {
+        Bridge *b = userdata;
+
+        g_free(b->cluster_mode);
+        b->cluster_mode = g_strdup(mode);
+        b->default_known = true;
+        update_desired(b);
 }
 
 static void node_synced(KubeWatch *w, JsonArray *objects, void *userdata) {
@@ -608,7 +632,7 @@ static void daemon_mode_changed(CcdClient *c, const char *mode, void *userdata) 
         const char *state;
 
         /* An attempt writes its own result. */
-        if (b->phase != PHASE_IDLE || !b->node_seen)
+        if (b->phase != PHASE_IDLE || !b->desired_known)
                 return;
         if (streq(mode, "none"))
                 return;
@@ -687,6 +711,7 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *event
         b->pause_record = g_strdup(options->pause_record);
         b->node_labels = cc_labels_new();
         b->daemon_present = true;
+        b->default_known = !options->cluster_default;
         backoff_init(&b->retry_backoff, options->retry_initial_usec, options->retry_max_usec);
 
         /* What an earlier run paused and did not restore. */
@@ -715,6 +740,17 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *event
         if (r >= 0)
                 r = kube_watch_new(kube, event, "node", list_path, watch_path, options->watch_timeout_seconds,
                                    &node_handlers, b, &b->node_watch);
+        if (r >= 0)
+                r = gpu_present_new(bus, b->labels, &b->gpu_present);
+        if (r >= 0 && options->cluster_default) {
+                const ClusterDefaultOptions cd = {
+                        .config_map_namespace = options->config_map_namespace,
+                        .config_map_name = options->config_map_name,
+                        .watch_timeout_seconds = options->watch_timeout_seconds,
+                };
+
+                r = cluster_default_new(kube, event, &cd, cluster_default_changed, b, &b->cluster_default);
+        }
         if (r < 0) {
                 bridge_free(b);
                 return r;
@@ -729,6 +765,8 @@ Bridge *bridge_free(Bridge *b) {
         operand_wait_free(b->wait);
         ccd_gate_release(b->turn);
         kube_watch_free(b->node_watch);
+        cluster_default_free(b->cluster_default);
+        gpu_present_free(b->gpu_present);
         label_writer_free(b->labels);
         ccd_client_free(b->ccd);
         node_events_free(b->events);
@@ -737,6 +775,7 @@ Bridge *bridge_free(Bridge *b) {
         sd_bus_unref(b->bus);
         sd_event_unref(b->event);
         g_hash_table_unref(b->node_labels);
+        g_free(b->cluster_mode);
         if (b->paused)
                 g_hash_table_unref(b->paused);
         g_free(b->desired);
@@ -754,7 +793,17 @@ Bridge *bridge_free(Bridge *b) {
 
 int bridge_start(Bridge *b) {
         assert(b);
+        int r;
+
         log_info("watching node %s", b->node_name);
+        if (b->cluster_default) {
+                r = cluster_default_start(b->cluster_default);
+                if (r < 0)
+                        return r;
+        }
+        r = gpu_present_start(b->gpu_present);
+        if (r < 0)
+                return r;
         return kube_watch_start(b->node_watch);
 }
 

@@ -26,6 +26,7 @@
 
 #include <glib.h>
 
+#include "cc-labels.h"
 #include "kube-client.h"
 #include "label-writer.h"
 #include "node-events.h"
@@ -35,6 +36,12 @@
 typedef struct BridgeOptions {
         const char *node_name;
         const char *default_mode;         /* NULL: none */
+        /* Follow the cluster default (cluster-default.h), which wins over
+         * default_mode where it is set; the ConfigMap's place, NULL: none. */
+        bool cluster_default;
+        const char *config_map_namespace;
+        const char *config_map_name;
+        CcModeStateFormat mode_state_format;
         bool evict_operands;
         const char *operator_namespace;   /* pods are looked for there; NULL: every namespace */
         const char *readiness_file;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
+#include <errno.h>
 #include <json-glib/json-glib.h>
 
 #include "cc-labels.h"
@@ -32,6 +33,23 @@ const char *cc_desired_mode(GHashTable *labels, const char *default_mode) {
         const char *v = labels ? g_hash_table_lookup(labels, CC_LABEL_MODE) : NULL;
 
         return v && v[0] ? v : default_mode;
+}
+
+int cc_mode_state_format_from_string(const char *s, CcModeStateFormat *ret) {
+        if (streq_ptr(s, "success"))
+                *ret = CC_MODE_STATE_FORMAT_SUCCESS;
+        else if (streq_ptr(s, "mode"))
+                *ret = CC_MODE_STATE_FORMAT_MODE;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+const char *cc_mode_state_label(CcModeStateFormat format, const char *state, const char *desired) {
+        if (format != CC_MODE_STATE_FORMAT_SUCCESS || !cc_mode_is_valid(state))
+                return state;
+        /* A host in another mode than the one asked for is no success. */
+        return !desired || streq(state, desired) ? CC_MODE_STATE_SUCCESS : CC_MODE_STATE_FAILED;
 }
 
 const char *cc_ready_state(const char *mode_state) {

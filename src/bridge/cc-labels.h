@@ -5,7 +5,10 @@
  * that clusters and tooling that read or write these labels keep working:
  *
  *   nvidia.com/cc.mode          desired mode; absent or empty: the default
- *   nvidia.com/cc.mode.state    applied mode (on/off/devtools/ppcie) or "failed";
+ *   nvidia.com/cc.mode.state    "success" (the node is in the mode asked for) or
+ *                               "failed", as the 2023 Operator's page says; with
+ *                               the "mode" format (today's cc-manager) the applied
+ *                               mode (on/off/devtools/ppcie) or "failed";
  *                               "switching" from the pause of the operands to the
  *                               result (nvidia-ccd's ModeState), so that nothing
  *                               reads the previous mode as still applied
@@ -25,6 +28,7 @@
 #define CC_LABEL_READY_STATE "nvidia.com/cc.ready.state"
 #define CC_MODE_STATE_FAILED "failed"
 #define CC_MODE_STATE_SWITCHING "switching"
+#define CC_MODE_STATE_SUCCESS "success"
 #define CC_PAUSED_VALUE      "paused-for-cc-mode-change"
 #define CC_PAUSED_SUFFIX     "_paused-for-cc-mode-change"
 
@@ -42,7 +46,22 @@ bool cc_mode_is_valid(const char *mode);
  * caller checks with cc_mode_is_valid(). */
 const char *cc_desired_mode(GHashTable *labels, const char *default_mode);
 
-/* nvidia.com/cc.ready.state for a value of nvidia.com/cc.mode.state. */
+/* What nvidia.com/cc.mode.state says. */
+typedef enum CcModeStateFormat {
+        CC_MODE_STATE_FORMAT_SUCCESS, /* success or failed */
+        CC_MODE_STATE_FORMAT_MODE,    /* the mode applied, or failed */
+        _CC_MODE_STATE_FORMAT_MAX,
+} CcModeStateFormat;
+
+int cc_mode_state_format_from_string(const char *s, CcModeStateFormat *ret);
+
+/* The value of nvidia.com/cc.mode.state for state (a mode the host is in,
+ * "failed" or "switching") when the node asks for desired (NULL: nothing
+ * asked, any mode will do). */
+const char *cc_mode_state_label(CcModeStateFormat format, const char *state, const char *desired);
+
+/* nvidia.com/cc.ready.state for a mode the host is in (or "failed",
+ * "switching"). */
 const char *cc_ready_state(const char *mode_state);
 
 /* The paused value of an operand label's value, or NULL when it is left

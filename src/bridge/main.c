@@ -10,6 +10,7 @@
 #include "build-config.h"
 #include "bus-check.h"
 #include "cc-labels.h"
+#include "cluster-default.h"
 #include "device-names.h"
 #include "devplugin.h"
 #include "kube-config.h"
@@ -35,6 +36,10 @@ typedef struct Args {
         const char *kubeconfig;
         const char *node_name;
         const char *default_mode;
+        const char *mode_state_format;
+        const char *config_map;
+        char *config_map_namespace, *config_map_name;
+        CcModeStateFormat state_format;
         const char *bus;
         const char *readiness_file;
         const char *state_dir;
@@ -74,6 +79,14 @@ static void help(void) {
                "     --node-name NAME           This node (else $NODE_NAME, else the host name)\n"
                "     --default-mode MODE        Mode when the label is absent or empty\n"
                "                                (else $DEFAULT_CC_MODE, else none: only report)\n"
+               "     --cluster-default-config-map NAMESPACE/NAME\n"
+               "                                The ConfigMap whose key defaultMode is the cluster default\n"
+               "                                where the GPU Operator's ClusterPolicy CRD is not installed\n"
+               "                                (else $CLUSTER_DEFAULT_CONFIG_MAP, else\n"
+               "                                " CLUSTER_DEFAULT_CONFIG_MAP_NAMESPACE "/" CLUSTER_DEFAULT_CONFIG_MAP_NAME "; empty: none)\n"
+               "     --mode-state-format FORMAT nvidia.com/cc.mode.state as success/failed (success,\n"
+               "                                the default) or as the mode applied/failed (mode)\n"
+               "                                (else $CC_MODE_STATE_FORMAT)\n"
                "     --bus ADDRESS              system (default), session or a D-Bus address\n"
                "     --readiness-file PATH      Present while the node is verified in the mode asked for\n"
                "                                (default: " READINESS_FILE_NAME " in the validations directory)\n"
@@ -99,8 +112,10 @@ static void help(void) {
                "                                (default 300)\n"
                "     --device-plugin-dir DIR    The kubelet's device plugin directory\n"
                "                                (default " DEFAULT_DEVICE_PLUGIN_DIR ")\n"
-               "     --resource-name NAME       The GPUs' extended resource; empty: one per GPU model\n"
-               "                                (else nvidia.com/$P_GPU_ALIAS, else " RESOURCE_PGPU ")\n"
+               "     --resource-name NAME       The GPUs' extended resource (" RESOURCE_PGPU " for the\n"
+               "                                single Kata-mode one); empty: one per GPU model, as\n"
+               "                                nvidia.com/GH100_H100_PCIE (else nvidia.com/$P_GPU_ALIAS,\n"
+               "                                else one per GPU model)\n"
                "     --no-device-plugin         Do not serve the device plugin\n"
                "     --runtime-classes FILE     Install the Kata runtime classes of this kata-manager\n"
                "                                file that select this node (else $RUNTIME_CLASSES_FILE)\n"
@@ -150,6 +165,8 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 ARG_KUBECONFIG,
                 ARG_NODE_NAME,
                 ARG_DEFAULT_MODE,
+                ARG_MODE_STATE_FORMAT,
+                ARG_CONFIG_MAP,
                 ARG_BUS,
                 ARG_READINESS_FILE,
                 ARG_STATE_DIR,
@@ -182,6 +199,8 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 { "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
                 { "node-name", required_argument, NULL, ARG_NODE_NAME },
                 { "default-mode", required_argument, NULL, ARG_DEFAULT_MODE },
+                { "mode-state-format", required_argument, NULL, ARG_MODE_STATE_FORMAT },
+                { "cluster-default-config-map", required_argument, NULL, ARG_CONFIG_MAP },
                 { "bus", required_argument, NULL, ARG_BUS },
                 { "readiness-file", required_argument, NULL, ARG_READINESS_FILE },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -228,6 +247,12 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                         break;
                 case ARG_DEFAULT_MODE:
                         a->default_mode = optarg;
+                        break;
+                case ARG_CONFIG_MAP:
+                        a->config_map = optarg;
+                        break;
+                case ARG_MODE_STATE_FORMAT:
+                        a->mode_state_format = optarg;
                         break;
                 case ARG_BUS:
                         a->bus = optarg;
@@ -341,7 +366,8 @@ static const char *env_nonempty(const char *name) {
 
 /* The resource: --resource-name, else the sandbox device plugin's
  * P_GPU_ALIAS (a name under nvidia.com/; set and empty: one resource per
- * model), else nvidia.com/pgpu. */
+ * model), else one resource per model, as the Operator's page shows
+ * (nvidia.com/GH100_H100_PCIE). */
 static int complete_device_plugin_args(Args *a) {
         static char *from_alias;
         const char *alias = getenv("P_GPU_ALIAS");
@@ -354,7 +380,7 @@ static int complete_device_plugin_args(Args *a) {
                 a->resource_name = from_alias;
         }
         if (!a->resource_name)
-                a->resource_name = RESOURCE_PGPU;
+                a->resource_name = "";
         if (a->resource_name[0] && !resource_name_is_valid(a->resource_name)) {
                 log_error("resource name \"%s\" is not an extended resource name (DOMAIN/NAME)", a->resource_name);
                 return -EINVAL;
@@ -377,6 +403,19 @@ static int complete_args(Args *a) {
                 a->default_mode = NULL;
         if (a->default_mode && !cc_mode_is_valid(a->default_mode)) {
                 log_error("default mode \"%s\" is not one of on, off, devtools, ppcie", a->default_mode);
+                return -EINVAL;
+        }
+        if (!a->mode_state_format)
+                a->mode_state_format = env_nonempty("CC_MODE_STATE_FORMAT") ?: "success";
+        if (cc_mode_state_format_from_string(a->mode_state_format, &a->state_format) < 0) {
+                log_error("mode state format \"%s\" is not success or mode", a->mode_state_format);
+                return -EINVAL;
+        }
+        if (!a->config_map)
+                a->config_map = getenv("CLUSTER_DEFAULT_CONFIG_MAP") ?:
+                                CLUSTER_DEFAULT_CONFIG_MAP_NAMESPACE "/" CLUSTER_DEFAULT_CONFIG_MAP_NAME;
+        if (cluster_default_parse_config_map(a->config_map, &a->config_map_namespace, &a->config_map_name) < 0) {
+                log_error("ConfigMap \"%s\" is not NAMESPACE/NAME", a->config_map);
                 return -EINVAL;
         }
         if (a->evict < 0) {
@@ -540,6 +579,7 @@ static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         g_autofree char *hostname = NULL, *pause_record = NULL, *bus_message = NULL, *namespace = NULL;
+        g_autofree char *config_map_namespace = NULL, *config_map_name = NULL;
         KubeConfig config = {};
         KubeClient *kube = NULL;
         NodeEvents *events = NULL;
@@ -573,6 +613,9 @@ static int run(int argc, char *argv[]) {
                 log_set_max_level(LOG_DEBUG);
 
         r = complete_args(&a);
+        /* Freed on every way out, whatever complete_args() got to. */
+        config_map_namespace = a.config_map_namespace;
+        config_map_name = a.config_map_name;
         if (r < 0)
                 return r;
         if (!a.node_name) {
@@ -653,6 +696,10 @@ static int run(int argc, char *argv[]) {
                 BridgeOptions options = {
                         .node_name = a.node_name,
                         .default_mode = a.default_mode,
+                        .mode_state_format = a.state_format,
+                        .cluster_default = true,
+                        .config_map_namespace = a.config_map_namespace,
+                        .config_map_name = a.config_map_name,
                         .evict_operands = a.evict,
                         .operator_namespace = a.operator_namespace,
                         .readiness_file = a.readiness_file,

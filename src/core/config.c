@@ -41,7 +41,7 @@ void cc_config_init(CcConfig *c) {
                 .artifacts_dir = g_strdup(DEFAULT_ARTIFACTS_DIR),
                 .containerd_config = g_strdup(DEFAULT_CONTAINERD_CONFIG),
                 .pull_timeout_usec = CC_CONFIG_DEFAULT_PULL_TIMEOUT_USEC,
-                .cdi_kind = g_strdup(RESOURCE_PGPU),
+                .cdi_kind = NULL, /* per model, as the device plugin's default */
         };
 }
 
@@ -341,7 +341,7 @@ static const ConfigKey config_keys[] = {
         { "Devices", "SysfsWriteTimeoutSec", parse_seconds, offsetof(CcConfig, sysfs_write_timeout_sec),
           STRINGIFY(DEFAULT_SYSFS_WRITE_TIMEOUT_SEC) },
         { "Vfio", "BindNvSwitches", parse_bool, offsetof(CcConfig, bind_nvswitches), "false" },
-        { "Vfio", "CdiKind", parse_cdi_kind, 0, RESOURCE_PGPU },
+        { "Vfio", "CdiKind", parse_cdi_kind, 0, CC_CDI_KIND_PER_MODEL },
         { "Kata", "ArtifactsDir", parse_path, offsetof(CcConfig, artifacts_dir), DEFAULT_ARTIFACTS_DIR },
         { "Kata", "ContainerdConfig", parse_path, offsetof(CcConfig, containerd_config), DEFAULT_CONTAINERD_CONFIG },
         { "Kata", "MaxArtifactBytes", parse_size, offsetof(CcConfig, max_artifact_bytes), NULL },

@@ -8,9 +8,11 @@
  *             ExtraDevices=1234:11e8,...         (vendor:device pairs handled as GPUs)
  *             SysfsWriteTimeoutSec=60            (how long a sysfs write may block; 1..3600)
  *   [Vfio]    BindNvSwitches=false
- *             CdiKind=nvidia.com/pgpu           (the kind of the GPUs' CDI spec: the
+ *             CdiKind=per-model                 (the kind of the GPUs' CDI spec: the
  *                                                 device plugin's resource name, or
- *                                                 per-model for one per GPU model)
+ *                                                 per-model, the default, for one per
+ *                                                 GPU model plus nvidia.com/pgpu named
+ *                                                 by index)
  *   [Kata]    ArtifactsDir=/opt/nvidia-gpu-operator/artifacts/runtimeclasses
  *             ContainerdConfig=/etc/containerd/config.toml
  *             MaxArtifactBytes=8G                (total of an artifact's layers;

@@ -47,6 +47,7 @@ CcCdiDevice *cc_cdi_devices_copy(const CcCdiDevice *l) {
         for (size_t i = 0; i < n; i++) {
                 c[i].bdf = strdup(l[i].bdf);
                 c[i].kind = strdup(l[i].kind);
+                c[i].index = l[i].index;
                 if (!c[i].bdf || !c[i].kind) {
                         free(c[i].bdf);
                         free(c[i].kind);
@@ -61,9 +62,11 @@ CcCdiDevice *cc_cdi_devices_copy(const CcCdiDevice *l) {
 CcCdiDevice *cc_cdi_devices_new(const CcInventory *inv, const char *gpu_kind) {
         CcCdiDevice *l = calloc(inv->n_devices + 1, sizeof(CcCdiDevice));
         size_t n = 0;
+        int n_gpus = 0;
 
         if (!l)
                 return NULL;
+        /* The inventory is in PCI address order: so are the indices. */
         for (size_t i = 0; i < inv->n_devices; i++) {
                 const CcDevice *d = inv->devices[i];
                 char *kind;
@@ -79,6 +82,7 @@ CcCdiDevice *cc_cdi_devices_new(const CcInventory *inv, const char *gpu_kind) {
                         cc_cdi_devices_free(l);
                         return NULL;
                 }
+                l[n].index = !gpu_kind && d->kind != DEVICE_KIND_NVSWITCH ? n_gpus++ : -1;
                 l[n++].kind = kind;
         }
         return l;
@@ -187,6 +191,30 @@ static Spec *spec_get(Spec **specs, size_t *n, const char *kind) {
         return s;
 }
 
+static char **nodes_copy(char *const *l) {
+        size_t n = strv_length(l);
+        char **c = calloc(n + 1, sizeof(char *));
+
+        for (size_t i = 0; c && i < n; i++)
+                if (!(c[i] = strdup(l[i]))) {
+                        strv_free(c);
+                        return NULL;
+                }
+        return c;
+}
+
+/* Takes d's nodes on success. */
+static int spec_add(Spec **specs, size_t *n_specs, const char *kind, SpecDevice *d) {
+        Spec *s = spec_get(specs, n_specs, kind);
+        SpecDevice *nd = s ? realloc(s->devices, (s->n_devices + 1) * sizeof(SpecDevice)) : NULL;
+
+        if (!nd)
+                return -ENOMEM;
+        s->devices = nd;
+        s->devices[s->n_devices++] = *d;
+        return 0;
+}
+
 static int collect(HwHost *h, const CcCdiDevice *devices, Spec **ret, size_t *ret_n) {
         Spec *specs = NULL;
         size_t n_specs = 0, n = cdi_devices_length(devices);
@@ -200,7 +228,6 @@ static int collect(HwHost *h, const CcCdiDevice *devices, Spec **ret, size_t *re
                 SpecDevice d = {};
                 bool seen = false;
                 int group = -1;
-                Spec *s;
 
                 r = read_device(h, devices[i].bdf, &d, &group);
                 if (r <= 0)
@@ -218,15 +245,22 @@ static int collect(HwHost *h, const CcCdiDevice *devices, Spec **ret, size_t *re
                         strv_free(d.nodes);
                         continue;
                 }
-                s = spec_get(&specs, &n_specs, devices[i].kind);
-                SpecDevice *nd = s ? realloc(s->devices, (s->n_devices + 1) * sizeof(SpecDevice)) : NULL;
-                if (!nd) {
+                if (devices[i].index >= 0) {
+                        /* The same device under its index, in the index spec. */
+                        SpecDevice x = { .id = devices[i].index, .nodes = nodes_copy(d.nodes), .iommufd = d.iommufd };
+
+                        r = x.nodes ? spec_add(&specs, &n_specs, CDI_INDEX_KIND, &x) : -ENOMEM;
+                        if (r < 0) {
+                                strv_free(x.nodes);
+                                strv_free(d.nodes);
+                                break;
+                        }
+                }
+                r = spec_add(&specs, &n_specs, devices[i].kind, &d);
+                if (r < 0) {
                         strv_free(d.nodes);
-                        r = -ENOMEM;
                         break;
                 }
-                s->devices = nd;
-                s->devices[s->n_devices++] = d;
         }
         free(groups);
         if (r < 0) {

@@ -13,7 +13,16 @@
  * one device per IOMMU group, named by the group number, or with iommufd (the
  * device has its own vfioN node) by that N.  Its nodes: /dev/vfio/<group>,
  * or with iommufd the vfioN of every member of the group; the spec adds
- * /dev/vfio/vfio (and /dev/iommu with iommufd) for all of its devices. */
+ * /dev/vfio/vfio (and /dev/iommu with iommufd) for all of its devices.
+ *
+ * With one kind per GPU model, a second spec, of kind nvidia.com/pgpu,
+ * names the same devices by the GPU's index among the host's GPUs in PCI
+ * address order (0, 1, ...), for pods that pin a GPU by annotation
+ * (cdi.k8s.io/gpu: "nvidia.com/pgpu=0", as the GPU Operator's 2023 page
+ * does).  Such a name picks a GPU whatever kubelet allocated; the per-model
+ * names are the ones that follow the allocation.  With nvidia.com/pgpu as
+ * the GPUs' kind there is no index spec: its names would collide with the
+ * plugin's IDs. */
 
 #include "cc-error.h"
 #include "device.h"
@@ -23,11 +32,15 @@
 typedef struct CcCdiDevice {
         char *bdf;
         char *kind;
+        int index;  /* its name in the index spec; -1: none */
 } CcCdiDevice;
 
+#define CDI_INDEX_KIND "nvidia.com/pgpu"
+
 /* Every GPU and NVSwitch of inv in inventory order: GPUs get gpu_kind, or
- * with NULL their model's resource name (model_resource_name()),
- * NVSwitches nvidia.com/nvswitch.  NULL: out of memory. */
+ * with NULL their model's resource name (model_resource_name()) and their
+ * index among the GPUs in PCI address order, NVSwitches
+ * nvidia.com/nvswitch.  NULL: out of memory. */
 CcCdiDevice *cc_cdi_devices_new(const CcInventory *inv, const char *gpu_kind);
 CcCdiDevice *cc_cdi_devices_copy(const CcCdiDevice *l);
 void cc_cdi_devices_free(CcCdiDevice *l);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <systemd/sd-login.h>
 
 #include "build-config.h"
 #include "ctl-polkit-agent.h"
@@ -18,7 +19,18 @@
 
 static pid_t agent_pid;
 
-static _Noreturn void child(int notify_fd, pid_t parent) {
+/* Whether the agent registers as a fallback, as systemctl's does: in a
+ * logind session (an SSH login) it yields to the session's own agent, a
+ * desktop's.  polkitd asks a fallback agent only for a caller in a
+ * session, so outside one (runuser, sudo -u) it registers as this
+ * process's plain agent, or it would never be asked. */
+static bool agent_fallback(void) {
+        _cleanup_free_ char *session = NULL;
+
+        return sd_pid_get_session(0, &session) >= 0;
+}
+
+static _Noreturn void child(int notify_fd, pid_t parent, bool fallback) {
         int fd;
 
         /* The agent goes when we go, however we go. */
@@ -36,7 +48,8 @@ static _Noreturn void child(int notify_fd, pid_t parent) {
         if (notify_fd == NOTIFY_FD ? fcntl(NOTIFY_FD, F_SETFD, 0) < 0 : dup2(notify_fd, NOTIFY_FD) < 0)
                 _exit(EXIT_FAILURE);
         (void) close_range(NOTIFY_FD + 1, ~0U, 0);
-        execl(CTL_POLKIT_AGENT_PATH, CTL_POLKIT_AGENT_PATH, "--notify-fd", "3", "--fallback", (char *) NULL);
+        execl(CTL_POLKIT_AGENT_PATH, CTL_POLKIT_AGENT_PATH, "--notify-fd", "3", fallback ? "--fallback" : NULL,
+              (char *) NULL);
         _exit(EXIT_FAILURE);
 }
 
@@ -44,6 +57,7 @@ int ctl_polkit_agent_open(void) {
         int pipe_fds[2];
         struct pollfd p;
         pid_t parent = getpid();
+        bool fallback;
 
         if (agent_pid > 0)
                 return 1;
@@ -52,6 +66,7 @@ int ctl_polkit_agent_open(void) {
         if (access(CTL_POLKIT_AGENT_PATH, X_OK) < 0)
                 return 0;
 
+        fallback = agent_fallback();
         if (pipe2(pipe_fds, O_CLOEXEC) < 0)
                 return -errno;
         fflush(NULL);
@@ -65,7 +80,7 @@ int ctl_polkit_agent_open(void) {
                 return r;
         }
         if (agent_pid == 0)
-                child(pipe_fds[1], parent);
+                child(pipe_fds[1], parent, fallback);
         close(pipe_fds[1]);
 
         /* Registered (it closed the pipe) or gone (so did its exit). */

@@ -19,7 +19,11 @@ Served:
     validates objects against);
   - core/v1 nodes, namespaces (cluster scoped), pods, events,
     serviceaccounts, secrets and configmaps (namespaced); apps/v1
-    daemonsets; rbac.authorization.k8s.io/v1 clusterroles,
+    daemonsets; custom resources while their CRD is installed
+    (install_crd(): the GPU Operator's nvidia.com/v1 ClusterPolicy; unknown
+    to discovery and 404 at its paths before, as the real server answers;
+    no strategic merge patch, as for every custom resource);
+    rbac.authorization.k8s.io/v1 clusterroles,
     clusterrolebindings, roles and rolebindings; node.k8s.io/v1
     runtimeclasses (discovery of their groups, aggregated or not, and their OpenAPI v3
     documents, so that kubectl apply -k works): get, list (labelSelector,
@@ -225,7 +229,7 @@ ROLEBINDING_TABLE_COLUMNS = [
 class Resource:
     def __init__(self, plural, singular, kind, namespaced, short_names, verbs, subresources,
                  field_labels, table_columns, storage_hash, group='', version='v1', fields=None,
-                 prepare=None, validate=None, types=None):
+                 prepare=None, validate=None, types=None, custom=False):
         self.plural = plural
         self.singular = singular
         self.kind = kind
@@ -244,6 +248,9 @@ class Resource:
         self.prepare = prepare        # (new, old) -> None: defaults, fields the server sets
         self.validate = validate      # (new, namespace, old) -> [kube_kinds.FieldError]
         self.types = types or {}      # fields whose JSON type is checked on decoding
+        # A custom resource (served by a CRD): no strategic merge patch,
+        # served only while its definition is installed.
+        self.custom = custom
 
     @property
     def api_version(self):
@@ -256,8 +263,24 @@ class Resource:
     @property
     def definition(self):
         '''The OpenAPI definition name of the kind.'''
+        if self.custom:
+            # A CRD's schema is published under the reversed group.
+            return '%s.%s.%s' % ('.'.join(reversed(self.group.split('.'))), self.version, self.kind)
         pkg = {'': 'core', 'apps': 'apps', 'rbac.authorization.k8s.io': 'rbac', 'node.k8s.io': 'node'}[self.group]
         return 'io.k8s.api.%s.%s.%s' % (pkg, self.version, self.kind)
+
+    @property
+    def openapi_names(self):
+        '''(tag, operation title) of the kind's operations in OpenAPI.'''
+        known = {'': ('core_v1', 'CoreV1'), 'apps': ('apps_v1', 'AppsV1'),
+                 'rbac.authorization.k8s.io': ('rbacAuthorization_v1', 'RbacAuthorizationV1'),
+                 'node.k8s.io': ('node_v1', 'NodeV1')}
+        if self.group in known:
+            return known[self.group]
+        # nvidia.com v1: nvidiaCom_v1, NvidiaComV1
+        words = re.split(r'[.-]', self.group)
+        camel = words[0] + ''.join(w.capitalize() for w in words[1:])
+        return '%s_%s' % (camel, self.version), camel[0].upper() + camel[1:] + self.version.capitalize()
 
 
 def _get_path(obj, dotted):
@@ -289,6 +312,16 @@ def _prepare_namespace(new, old):
     md.setdefault('labels', {})['kubernetes.io/metadata.name'] = md.get('name', '')
     new.setdefault('spec', {}).setdefault('finalizers', ['kubernetes'])
     new['status'] = old.get('status', {'phase': 'Active'}) if old else {'phase': 'Active'}
+
+
+def _prepare_custom(new, old):
+    # A custom resource's generation counts its spec's changes.
+    md = new.setdefault('metadata', {})
+    if old is None:
+        md['generation'] = 1
+    else:
+        gen = old['metadata'].get('generation', 1)
+        md['generation'] = gen + 1 if new.get('spec') != old.get('spec') else gen
 
 
 def _prepare_daemonset(new, old):
@@ -398,9 +431,28 @@ RESOURCES = {
         validate=lambda new, ns, old: kube_kinds.validate_runtime_class(new, old),
         types=kube_kinds.RUNTIMECLASS_TYPES),
 }
+
+# A CRD without additionalPrinterColumns: the name and the age.
+CUSTOM_TABLE_COLUMNS = [
+    ('Name', 'string', 'name', NODE_TABLE_COLUMNS[0][3], 0),
+    ('Age', 'date', '', 'Custom resource definition column (in JSONPath format): .metadata.creationTimestamp', 0),
+]
+
+# Custom resources, served while their CRD is installed
+# (KubeStandin.install_crd()): the GPU Operator's ClusterPolicy.
+CUSTOM_RESOURCES = {
+    'clusterpolicies': Resource(
+        'clusterpolicies', 'clusterpolicy', 'ClusterPolicy', False, [], ALL_VERBS,
+        {'status': ('ClusterPolicy', ['get', 'patch', 'update'])}, _meta_fields(False),
+        CUSTOM_TABLE_COLUMNS, 'Tn9Y8bEv8bA=', group='nvidia.com', version='v1',
+        prepare=_prepare_custom, types={'spec': 'object', 'status': 'object'}, custom=True),
+}
+
 KINDS = {res.kind: res for res in RESOURCES.values()}
 # The API groups served besides the core group, in discovery order.
 GROUP_VERSIONS = [('apps', 'v1'), ('rbac.authorization.k8s.io', 'v1'), ('node.k8s.io', 'v1')]
+# The built-in ones; install_crd() adds and uninstall_crd() removes others.
+BUILTIN_GROUP_VERSIONS = list(GROUP_VERSIONS)
 
 
 def resources_of(group, version):
@@ -434,8 +486,13 @@ class ApiError(Exception):
 
 
 def not_found(res, name):
-    return ApiError(404, '%s "%s" not found' % (res.plural, name),
-                    details={'name': name, 'kind': res.plural})
+    # The resource qualified by its group, as the server's GroupResource
+    # prints it: daemonsets.apps "x", clusterpolicies.nvidia.com "x".
+    qualified = '%s.%s' % (res.plural, res.group) if res.group else res.plural
+    details = {'name': name, 'kind': res.plural}
+    if res.group:
+        details['group'] = res.group
+    return ApiError(404, '%s "%s" not found' % (qualified, name), details=details)
 
 
 def expired(rv, current):
@@ -599,7 +656,11 @@ def rolebinding_row(rb):
     return clusterrolebinding_row(rb)
 
 
-TABLE_ROWS = {'secrets': secret_row, 'configmaps': configmap_row, 'runtimeclasses': runtimeclass_row,
+def custom_row(obj):
+    return [obj['metadata']['name'], age(obj)]
+
+
+TABLE_ROWS = {'clusterpolicies': custom_row, 'secrets': secret_row, 'configmaps': configmap_row, 'runtimeclasses': runtimeclass_row,
               'roles': clusterrole_row, 'rolebindings': rolebinding_row,
 'nodes': node_row, 'pods': pod_row, 'namespaces': namespace_row, 'events': event_row,
               'daemonsets': daemonset_row, 'serviceaccounts': serviceaccount_row,
@@ -989,6 +1050,12 @@ class Store:
 
     def patch(self, res, ns, name, content_type, body, admit=None):
         fn = PATCH_TYPES.get(content_type)
+        if res.custom and content_type == 'application/strategic-merge-patch+json':
+            # Custom resources have no patch strategies: the real server
+            # refuses kubectl patch's default type for them.
+            raise ApiError(415, 'the body of the request was in an unknown format - accepted media '
+                           'types include: application/json-patch+json, application/merge-patch+json, '
+                           'application/apply-patch+yaml')
         if fn is None:
             raise ApiError(415, 'the body of the request was in an unknown format - accepted media '
                            'types include: application/json-patch+json, application/merge-patch+json, '
@@ -1185,8 +1252,6 @@ def openapi_paths(param, group_version=None):
                           'that is making these changes.'),
                     param('fieldValidation', 'fieldValidation instructs the server on how to handle '
                           'objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields.')]
-    tags = {'': 'core_v1', 'apps': 'apps_v1', 'rbac.authorization.k8s.io': 'rbacAuthorization_v1',
-            'node.k8s.io': 'node_v1'}
     paths = {}
     for res in RESOURCES.values():
         if group_version is not None and res.group_version != group_version:
@@ -1195,11 +1260,10 @@ def openapi_paths(param, group_version=None):
         prefix = '/' + openapi_gv_path(res.group, res.version)
         base = prefix + ('/namespaces/{namespace}/' if res.namespaced else '/') + res.plural
         suffix = res.kind if not res.namespaced else 'Namespaced' + res.kind
-        title = {'': 'CoreV1', 'apps': 'AppsV1', 'rbac.authorization.k8s.io': 'RbacAuthorizationV1',
-                 'node.k8s.io': 'NodeV1'}[res.group]
+        tag, title = res.openapi_names
 
-        def op(action, verb, extra=()):
-            return {'tags': [tags[res.group]], 'operationId': verb + title + suffix, 'parameters': list(extra),
+        def op(action, verb, extra=(), tag=tag):
+            return {'tags': [tag], 'operationId': verb + title + suffix, 'parameters': list(extra),
                     'responses': {'200': {'description': 'OK'}, '401': {'description': 'Unauthorized'}},
                     'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk}
         paths[base] = {'get': op('list', 'list'), 'post': op('post', 'create', write_params)}
@@ -1626,7 +1690,12 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         store = st.store
         if method in ('GET', 'HEAD') and name is None:
             verb = 'watch' if query.get('watch') in ('true', '1') else 'list'
-            self.authorize(user, verb, scope, (res, ns, name, sub))
+            # A list or watch of one object by its name is authorized as on
+            # that name (RequestInfo takes it from the field selector), so
+            # resourceNames can grant it.
+            named = [r.split('=')[-1] for r in (query.get('fieldSelector') or '').split(',')
+                     if re.fullmatch(r'metadata\.name==?[^=!]*', r)]
+            self.authorize(user, verb, scope, (res, ns, named[0] if named else None, sub))
             if verb == 'watch':
                 return self.serve_watch(res, ns, query)
             return self.serve_list(res, ns, query)
@@ -2134,6 +2203,11 @@ class KubeStandin:
         return self
 
     def stop(self):
+        # The CRDs go with the server (the tables are the module's).
+        for plural in CUSTOM_RESOURCES:
+            RESOURCES.pop(plural, None)
+            KINDS.pop(CUSTOM_RESOURCES[plural].kind, None)
+        GROUP_VERSIONS[:] = BUILTIN_GROUP_VERSIONS
         with self.store.cond:
             self.store.closed = True
             self.store.cond.notify_all()
@@ -2172,6 +2246,62 @@ class KubeStandin:
 
     def daemonset(self, namespace, name):
         return self.store.get(RESOURCES['daemonsets'], namespace, name)
+
+    # -- custom resources
+
+    def install_crd(self, plural):
+        '''Serves a custom resource of CUSTOM_RESOURCES from now on (in
+        discovery, OpenAPI and at its paths), as a created CRD makes the
+        real server do.  The module's tables are shared: one stand-in with
+        CRDs per process.'''
+        res = CUSTOM_RESOURCES[plural]
+        with self.store.cond:
+            RESOURCES[plural] = res
+            KINDS[res.kind] = res
+            if res.group_version not in GROUP_VERSIONS:
+                GROUP_VERSIONS.append(res.group_version)
+            self.store.cond.notify_all()
+
+    def uninstall_crd(self, plural):
+        '''Stops serving it, and deletes its objects, as deleting the CRD does.'''
+        res = CUSTOM_RESOURCES[plural]
+        with self.store.cond:
+            for k in [k for k in self.store.objects if k[0] == plural]:
+                self.store.delete(res, k[1] or None, k[2])
+            RESOURCES.pop(plural, None)
+            KINDS.pop(res.kind, None)
+            if not any(r.group_version == res.group_version for r in RESOURCES.values()):
+                GROUP_VERSIONS[:] = [gv for gv in GROUP_VERSIONS if gv != res.group_version]
+            self.store.cond.notify_all()
+
+    def custom_object(self, plural, name, namespace=None):
+        return self.store.get(CUSTOM_RESOURCES[plural], namespace, name)
+
+    def create_custom_object(self, plural, obj, namespace=None):
+        res = CUSTOM_RESOURCES[plural]
+        obj = dict(obj, apiVersion=res.api_version, kind=res.kind)
+        return self.store.create(res, namespace, obj)
+
+    def patch_custom_object(self, plural, name, patch, namespace=None):
+        return self.store.patch(CUSTOM_RESOURCES[plural], namespace, name, 'application/merge-patch+json',
+                                json.dumps(patch).encode())
+
+    def config_map(self, namespace, name):
+        return self.store.get(RESOURCES['configmaps'], namespace, name)
+
+    def set_config_map(self, namespace, name, data):
+        '''Creates the ConfigMap with data, or merges data (None removes a key) into it.'''
+        res = RESOURCES['configmaps']
+        try:
+            self.store.get(res, namespace, name)
+        except ApiError:
+            return self.store.create(res, namespace, {'metadata': {'name': name, 'namespace': namespace},
+                                                      'data': {k: v for k, v in data.items() if v is not None}})
+        return self.store.patch(res, namespace, name, 'application/merge-patch+json',
+                                json.dumps({'data': data}).encode())
+
+    def delete_config_map(self, namespace, name):
+        return self.store.delete(RESOURCES['configmaps'], namespace, name)
 
     def events(self, namespace=None, field_selector=''):
         res = RESOURCES['events']

@@ -17,6 +17,11 @@
 #   reads it (IDs non-empty, at most 63 characters, unique; health exactly
 #   Healthy or Unhealthy; NUMA node IDs not negative); a violation is kept
 #   in violations, which the tests assert empty.
+# - Given the API-server stand-in and its Node, it keeps the Node's
+#   status.capacity and status.allocatable of each registered resource as
+#   kubelet's node status does: capacity counts the devices of the last
+#   list, allocatable the healthy ones; a stream that ends leaves the
+#   capacity and makes every device unhealthy (allocatable "0").
 # - restart() does what a starting kubelet does: deletes every socket in the
 #   directory (the checkpoint file aside) and serves a new kubelet.sock.
 #
@@ -112,12 +117,16 @@ class Plugin:
                 with k.cond:
                     self.lists.append((time.monotonic(), devices))
                     k.cond.notify_all()
+                k.node_resources(self.resource, len(devices),
+                                 sum(1 for d in devices if d['health'] == 'Healthy'))
             end = 'eof'
         except grpc.RpcError as e:
             end = e
         with k.cond:
             self.ended = end
             k.cond.notify_all()
+        if k.plugins.get(self.resource) is self:
+            k.node_resources(self.resource, None, 0)
 
     def close(self):
         if self.call is not None:
@@ -148,8 +157,12 @@ class Plugin:
 
 
 class KubeletStandin:
-    def __init__(self, directory):
+    def __init__(self, directory, api=None, node=None):
         self.dir = directory
+        # The API-server stand-in and the Node whose status it keeps.
+        self.api = api
+        self.node = node
+        self.capacity = {}           # resource -> devices in the last list
         self.cond = threading.Condition()
         self.registrations = []      # every Register call, accepted or not
         self.plugins = {}            # resource -> Plugin (the latest registration)
@@ -185,6 +198,21 @@ class KubeletStandin:
                     self.violation('%s: negative NUMA node %r' % (where, numa))
             devices.append({'ID': d.ID, 'health': d.health, 'numa': numa})
         return devices
+
+    def node_resources(self, resource, total, healthy):
+        '''Patches the Node's status with the resource's counts, as kubelet's
+        node status update does (total None: the last capacity stays).'''
+        if self.api is None:
+            return
+        import json
+        import kube_standin
+        with self.cond:
+            if total is not None:
+                self.capacity[resource] = total
+            status = {'capacity': {resource: str(self.capacity.get(resource, 0))},
+                      'allocatable': {resource: str(healthy)}}
+        self.api.store.patch(kube_standin.RESOURCES['nodes'], None, self.node,
+                             'application/strategic-merge-patch+json', json.dumps({'status': status}).encode())
 
     # -- Registration service
 

@@ -20,6 +20,8 @@ FILE_PREFIX = {
     'test_bridge.py': 'bridge-',
     'test_bridge_bus.py': 'bridge-',
     'test_bridge_ops.py': 'bridge-',
+    'test_bridge_profiles.py': 'bridge-',
+    'test_page.py': 'page-',
     'test_bridge_workload.py': 'bridge-',
     'test_bridge_rtclass.py': 'bridge-rtclass-',
     'test_devplugin.py': 'devplugin-',

@@ -38,6 +38,14 @@ CCM = 8
 class BridgeTestCase(harness.ServiceTestCase):
     HOST_ARGS = ['--gpus', '2', '--boot-ms', '0', '--tee', 'tdx']
     NODE_LABELS = {}
+    # Today's Operator's profile: nvidia.com/cc.mode.state is the mode
+    # applied; None: the bridge's default (success or failed).
+    MODE_STATE_FORMAT = 'mode'
+    # Its device plugin profile: the single Kata-mode resource, and the
+    # daemon's CDI spec of that kind; None: the defaults (one resource per
+    # GPU model, CdiKind=per-model).
+    RESOURCE_NAME = 'nvidia.com/pgpu'
+    DAEMON_CONFIG = '[Vfio]\nCdiKind=nvidia.com/pgpu\n'
     # A directory under the case's own: the device plugin serves there.
     DEVICE_PLUGIN_DIR = None
 
@@ -95,8 +103,10 @@ class BridgeTestCase(harness.ServiceTestCase):
         if self.daemon is not None:
             self._watch_exit(self.daemon)
 
-    def start_daemon(self, *args, **kwargs):
-        d = super().start_daemon(*args, **kwargs)
+    def start_daemon(self, config_text='', *args, **kwargs):
+        if config_text == '' and self.DAEMON_CONFIG:
+            config_text = self.DAEMON_CONFIG
+        d = super().start_daemon(config_text, *args, **kwargs)
         if getattr(self, 'api', None) is not None:
             self._watch_exit(d)
         return d
@@ -141,10 +151,9 @@ class BridgeTestCase(harness.ServiceTestCase):
                               '--bus', self.bus_address, '--readiness-file', self.readiness,
                               '--state-dir', self.bridge_state, '--liveness-file', self.liveness,
                               '--log-target', 'console', '--debug', '--retry-max', '1']
-            if self.DEVICE_PLUGIN_DIR:
-                args += ['--device-plugin-dir', os.path.join(self.tmp, self.DEVICE_PLUGIN_DIR)]
-            else:
-                args += ['--no-device-plugin']
+            args += self.device_plugin_args()
+            if self.MODE_STATE_FORMAT:
+                args.append('--mode-state-format=' + self.MODE_STATE_FORMAT)
             args += list(extra_args)
             with open(self.bridge_log, 'ab') as f:
                 f.write(('$ %s\n' % ' '.join(args)).encode())
@@ -156,6 +165,15 @@ class BridgeTestCase(harness.ServiceTestCase):
             sock.close()
             os.unlink(notify_path)
         return self.bridge
+
+    def device_plugin_args(self):
+        '''The device plugin's arguments; none is served unless a test asks.'''
+        if self.DEVICE_PLUGIN_DIR:
+            args = ['--device-plugin-dir', os.path.join(self.tmp, self.DEVICE_PLUGIN_DIR)]
+            if self.RESOURCE_NAME:
+                args += ['--resource-name', self.RESOURCE_NAME]
+            return args
+        return ['--no-device-plugin']
 
     def wait_bridge_ready(self, sock):
         import select

@@ -146,6 +146,9 @@ class BridgeWorkloadTest(WorkloadTestCase):
         self.start_bridge()
         self.wait_event('VfioBound')
         self.assertEqual(self.validation('vfio-pci-ready'), '')
+        # The mode role has reported: the end of its attempt, which makes
+        # the workload role look at the GPUs again, is behind us.
+        self.wait_state('off')
         # One GPU goes back on the host: not every GPU is on VFIO any more.
         gpu = self.host.gpus()[0]
         r = self.run_ccctl(['unbind-vfio', gpu])

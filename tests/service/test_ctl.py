@@ -22,6 +22,8 @@ from gi.repository import Gio, GLib
 import harness
 from harness import ERROR, MANAGER_IFACE, MANAGER_PATH, SET_MODE_ACTION
 
+# How pkttyagent registers: with options (a fallback agent) or without.
+REGISTER_AGENT = ('RegisterAuthenticationAgent', 'RegisterAuthenticationAgentWithOptions')
 
 class CtlTest(harness.ServiceTestCase):
 
@@ -408,7 +410,7 @@ class CtlTest(harness.ServiceTestCase):
         if not os.path.exists('/usr/bin/pkttyagent'):
             self.skipTest('pkttyagent is not installed (Debian: polkitd)')
         # The template has no RegisterAuthenticationAgentWithOptions, which
-        # pkttyagent calls; the mock records it.
+        # pkttyagent calls for a fallback agent; the mock records it.
         self.conn.call_sync(harness.POLKIT_NAME, harness.POLKIT_PATH, harness.MOCK_IFACE, 'AddMethod',
                             GLib.Variant('(sssss)', ('org.freedesktop.PolicyKit1.Authority',
                                                      'RegisterAuthenticationAgentWithOptions',
@@ -422,7 +424,7 @@ class CtlTest(harness.ServiceTestCase):
             rc, out, pid = self.run_on_terminal(args, env, as_nobody=as_nobody)
             end = self.monitor_sync(seen)
             msgs = seen[start:end]
-            return (rc, out, pid, [m for m in msgs if m.get('member') == 'RegisterAuthenticationAgentWithOptions'],
+            return (rc, out, pid, [m for m in msgs if m.get('member') in REGISTER_AGENT],
                     [m for m in msgs if m.get('member') == 'SetMode' and m['type'] == 'method_call'],
                     [m for m in msgs if m.get('member') == 'CheckAuthorization' and m['type'] == 'method_call'],
                     msgs)
@@ -436,6 +438,16 @@ class CtlTest(harness.ServiceTestCase):
         subject = reg[0]['payload']['data'][0]
         self.assertEqual(subject[0], 'unix-process')
         self.assertEqual(subject[1]['pid']['data'], pid)
+        # A fallback (options given), as systemctl's, only in a logind
+        # session (this process's, which the command inherits): polkitd
+        # asks no fallback agent for a caller outside one.
+        with open('/proc/self/cgroup') as f:
+            in_session = re.search(r'/session-[^/]+\.scope(/|$)', f.read(), re.M) is not None
+        if in_session:
+            self.assertEqual(reg[0]['member'], 'RegisterAuthenticationAgentWithOptions')
+            self.assertEqual(reg[0]['payload']['data'][3]['fallback']['data'], True)
+        else:
+            self.assertEqual(reg[0]['member'], 'RegisterAuthenticationAgent')
         self.assertEqual(len(calls), 1)
         self.assertLess(msgs.index(reg[0]), msgs.index(calls[0]))
         self.assertTrue(calls[0]['flags'] & 0x4, 'no ALLOW_INTERACTIVE_AUTHORIZATION flag: %r' % calls[0])
@@ -466,7 +478,7 @@ class CtlTest(harness.ServiceTestCase):
         start = self.monitor_sync(seen)
         self.ctl('set-mode', 'off', as_nobody=True, expect=4)
         msgs = seen[start:self.monitor_sync(seen)]
-        self.assertEqual([m for m in msgs if m.get('member') == 'RegisterAuthenticationAgentWithOptions'], [])
+        self.assertEqual([m for m in msgs if m.get('member') in REGISTER_AGENT], [])
 
     def test_daemon_not_running(self):
         self.assertEqual(self.kill_daemon(signal.SIGTERM), 0)

@@ -64,6 +64,11 @@ def model_resource(name, device_id):
 
 class DevicePluginTestCase(harness.ServiceTestCase):
     HOST_ARGS = ['--gpus', '8', '--boot-ms', '0', '--tee', 'tdx']
+    # Today's Operator's profile: the single Kata-mode resource, and the
+    # daemon's CDI spec of that kind.  The page's profile (one resource per
+    # model, the defaults) sets both to None.
+    RESOURCE_ARGS = ['--resource-name', 'nvidia.com/pgpu']
+    DAEMON_CONFIG = '[Vfio]\nCdiKind=nvidia.com/pgpu\n'
 
     @classmethod
     def setUpClass(cls):
@@ -96,8 +101,10 @@ class DevicePluginTestCase(harness.ServiceTestCase):
             self.kubelet.poke()
         threading.Thread(target=run, daemon=True).start()
 
-    def start_daemon(self, *args, **kwargs):
-        d = super().start_daemon(*args, **kwargs)
+    def start_daemon(self, config_text='', *args, **kwargs):
+        if config_text == '' and self.DAEMON_CONFIG:
+            config_text = self.DAEMON_CONFIG
+        d = super().start_daemon(config_text, *args, **kwargs)
         if getattr(self, 'kubelet', None) is not None:
             self._watch_exit(d)
         return d
@@ -119,7 +126,11 @@ class DevicePluginTestCase(harness.ServiceTestCase):
             args = self.wrapper + [self.bridge_bin, '--bus', self.bus_address,
                                    '--device-plugin-dir', self.plugin_dir,
                                    '--state-dir', os.path.join(self.tmp, 'bridge-state'),
-                                   '--log-target', 'console', '--debug'] + list(extra_args)
+                                   '--log-target', 'console', '--debug']
+            if self.RESOURCE_ARGS and not any(a.startswith('--resource-name') for a in extra_args) \
+                    and 'P_GPU_ALIAS' not in (env_extra or {}):
+                args += self.RESOURCE_ARGS
+            args += list(extra_args)
             with open(self.bridge_log, 'ab') as f:
                 f.write(('$ %s\n' % ' '.join(args)).encode())
             self.bridge = harness.Process(args, self.bridge_log, env=env, name='nvidia-cc-k8s-bridge')
@@ -607,7 +618,62 @@ class DevicePluginPerModelTest(DevicePluginTestCase):
         self.assertEqual([c.name for c in resp.container_responses[0].cdi_devices], ['%s=%s' % (b200_resource, b)])
         self.assertEqual(sorted(set(self.resolve_cdi('%s=%s' % (b200_resource, b)))),
                          ['/dev/vfio/' + b, '/dev/vfio/vfio'])
-        self.assertFalse(os.path.exists(os.path.join(self.host.root, 'var/run/cdi/nvidia.com-pgpu.yaml')))
+        # And by index, in PCI address order, whatever the model.
+        self.assertEqual(self.spec_names(PGPU), ['0', '1', '2'])
+        self.assertEqual(self.resolve_cdi(PGPU + '=2'), self.resolve_cdi('%s=%s' % (b200_resource, b)))
+        self.assertEqual(self.resolve_cdi(PGPU + '=1'), self.resolve_cdi('%s=%s' % (h100_resource, g)))
+
+class PageProfileDevicePluginTest(DevicePluginTestCase):
+    '''The defaults, as the Operator's 2023 page shows them: one resource per
+    GPU model (nvidia.com/GH100_H100_PCIE on an H100 PCIe, 10de:2331), its
+    CDI spec naming each device by its plugin ID, and the nvidia.com/pgpu
+    spec naming the GPUs by index for the page's pod annotation.'''
+    HOST_ARGS = ['--gpus', '0', '--add-gpu', '2331', '--add-gpu', '2331', '--boot-ms', '0', '--tee', 'sev-snp']
+    RESOURCE_ARGS = None
+    DAEMON_CONFIG = None
+    RESOURCE = 'nvidia.com/GH100_H100_PCIE'
+
+    def test_per_model_by_default(self):
+        gpus = sorted(self.host.gpus())
+        self.assertEqual(len(gpus), 2)
+        for b in gpus:
+            self.assertEqual(self.gpu(b)['Name'], 'GH100 [H100 PCIe]')
+            self.assertEqual(model_resource(self.gpu(b)['Name'], 0x2331), self.RESOURCE)
+        self.bind()
+        self.start_bridge()
+        reg = self.wait_registered(self.RESOURCE)
+        self.assertIsNone(reg['problem'])
+        self.assertEqual(reg['endpoint'], 'nvidia-cc-nvidia.com-GH100_H100_PCIE.sock')
+        self.assertEqual(self.registrations(PGPU), [])
+        p = self.wait_list(self.expected(gpus), resource=self.RESOURCE)
+        # Allocate gives the CDI name of the resource's own kind, named by
+        # the plugin's ID, which resolves to the GPU allocated.
+        g = str(self.host.iommu_group(gpus[1]))
+        resp = p.allocate([[g]])
+        self.assertEqual([c.name for c in resp.container_responses[0].cdi_devices], ['%s=%s' % (self.RESOURCE, g)])
+        self.assertEqual(sorted(set(self.resolve_cdi('%s=%s' % (self.RESOURCE, g)))),
+                         ['/dev/vfio/' + g, '/dev/vfio/vfio'])
+        self.assertEqual(self.spec_names(self.RESOURCE), sorted(str(self.host.iommu_group(b)) for b in gpus))
+        # The page's annotation: nvidia.com/pgpu=N, the N-th GPU in PCI
+        # address order, the same device nodes.
+        self.assertEqual(self.spec_names(PGPU), ['0', '1'])
+        for i, b in enumerate(gpus):
+            self.assertEqual(self.resolve_cdi('%s=%d' % (PGPU, i)),
+                             self.resolve_cdi('%s=%d' % (self.RESOURCE, self.host.iommu_group(b))))
+
+    def test_single_resource_when_asked(self):
+        # Today's Operator's profile on the same host: nvidia.com/pgpu, its
+        # spec named by plugin IDs only (index names would collide).
+        self.kill_daemon(signal.SIGTERM)
+        self.start_daemon('[Vfio]\nCdiKind=nvidia.com/pgpu\n')
+        gpus = sorted(self.host.gpus())
+        self.bind()
+        self.start_bridge(['--resource-name', PGPU])
+        self.wait_list(self.expected(gpus), resource=PGPU)
+        self.assertEqual(self.registrations(self.RESOURCE), [])
+        self.assertEqual(self.spec_names(PGPU), sorted(str(self.host.iommu_group(b)) for b in gpus))
+        self.assertFalse(os.path.exists(os.path.join(self.host.root, 'var/run/cdi/nvidia.com-GH100_H100_PCIE.yaml')))
+
 
 if __name__ == '__main__':
     harness.main()

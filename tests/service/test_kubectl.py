@@ -413,6 +413,78 @@ class KubectlTest(unittest.TestCase):
         watch = self.api.requests_matching('GET', '/api/v1/nodes', watch=True)
         self.assertIn('as=Table', watch[0]['headers']['accept'])
 
+    # -- custom resources (the GPU Operator's ClusterPolicy)
+
+    def test_custom_resource_lifecycle(self):
+        patch = '{"spec": {"ccManager": {"defaultMode": "on"}}}'
+        policy = 'clusterpolicies.nvidia.com/cluster-policy'
+        # No CRD: kubectl finds no such resource; the paths are unknown.
+        r = self.run_kubectl('patch', policy, '--type', 'merge', '-p', patch, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('the server doesn\'t have a resource type "clusterpolicies"', r.stderr)
+        r = self.run_kubectl('get', '--raw', '/apis/nvidia.com/v1/clusterpolicies', check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('NotFound', r.stderr)
+        # The CRD installed, the object not there yet: 404 for it alone.
+        self.api.install_crd('clusterpolicies')
+        r = self.run_kubectl('api-resources', '--api-group=nvidia.com')
+        rows = {l.split()[0]: l.split() for l in r.stdout.splitlines()[1:]}
+        self.assertEqual(rows['clusterpolicies'], ['clusterpolicies', 'nvidia.com/v1', 'false', 'ClusterPolicy'])
+        r = self.run_kubectl('patch', policy, '--type', 'merge', '-p', patch, check=False)
+        self.assertIn('clusterpolicies.nvidia.com "cluster-policy" not found', r.stderr)
+        self.api.create_custom_object('clusterpolicies', {'metadata': {'name': 'cluster-policy'},
+                                                          'spec': {'ccManager': {'defaultMode': 'off'}}})
+        # kubectl patch's default, a strategic merge patch, is refused for a
+        # custom resource; a merge patch goes through, a new generation.
+        r = self.run_kubectl('patch', policy, '-p', patch, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('accepted media types include: application/json-patch+json, '
+                      'application/merge-patch+json, application/apply-patch+yaml', r.stderr)
+        before = self.api.custom_object('clusterpolicies', 'cluster-policy')
+        r = self.run_kubectl('patch', policy, '--type', 'merge', '-p', patch)
+        self.assertEqual(r.stdout.strip(), 'clusterpolicy.nvidia.com/cluster-policy patched')
+        after = json.loads(self.run_kubectl('get', policy, '-o', 'json').stdout)
+        self.assertEqual(after['apiVersion'], 'nvidia.com/v1')
+        self.assertEqual(after['kind'], 'ClusterPolicy')
+        self.assertEqual(after['spec']['ccManager']['defaultMode'], 'on')
+        self.assertEqual(after['metadata']['generation'], before['metadata']['generation'] + 1)
+        # A watch sees the changes; deleting the CRD ends it all.
+        proc = subprocess.Popen([self.kubectl, '--kubeconfig', self.kubeconfig, 'get', policy, '--watch',
+                                 '--output-watch-events', '-o',
+                                 'jsonpath={.type} {.object.spec.ccManager.defaultMode}{"\\n"}'],
+                                env=dict(os.environ, HOME=self.tmp), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.kill)
+        read_line = self.line_reader(proc)
+        self.assertEqual(read_line(), 'ADDED on')
+        self.api.wait_for(lambda: self.api.open_watches('clusterpolicies'), TIMEOUT, 'the watch of kubectl')
+        self.api.patch_custom_object('clusterpolicies', 'cluster-policy', {'spec': {'ccManager': {'defaultMode': 'devtools'}}})
+        self.assertEqual(read_line(), 'MODIFIED devtools')
+        self.api.uninstall_crd('clusterpolicies')
+        self.assertEqual(read_line(), 'DELETED devtools')
+        r = self.run_kubectl('get', '--raw', '/apis/nvidia.com/v1/clusterpolicies/cluster-policy', check=False)
+        self.assertIn('NotFound', r.stderr)
+
+    def test_config_map(self):
+        manifest = os.path.join(self.tmp, 'cm.yaml')
+        with open(manifest, 'w') as f:
+            f.write('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nvidia-cc-k8s-bridge\n'
+                    '  namespace: default\ndata:\n  defaultMode: "on"\n')
+        r = self.run_kubectl('apply', '-f', manifest)
+        self.assertEqual(r.stdout.strip(), 'configmap/nvidia-cc-k8s-bridge created')
+        header, rows = self.table(self.run_kubectl('get', 'configmaps', '-n', 'default').stdout)
+        self.assertEqual(header, ['NAME', 'DATA', 'AGE'])
+        self.assertEqual(rows[0][:2], ['nvidia-cc-k8s-bridge', '1'])
+        self.run_kubectl('patch', 'configmap', 'nvidia-cc-k8s-bridge', '-n', 'default', '-p',
+                         '{"data": {"defaultMode": "off"}}')
+        self.assertEqual(self.api.config_map('default', 'nvidia-cc-k8s-bridge')['data'], {'defaultMode': 'off'})
+        r = self.run_kubectl('patch', 'configmap', 'nvidia-cc-k8s-bridge', '-n', 'default', '-p',
+                             '{"data": {"bad key": "x"}}', check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('a valid config key must consist of alphanumeric characters', r.stderr)
+        self.assertEqual(self.api.config_map('default', 'nvidia-cc-k8s-bridge')['data'], {'defaultMode': 'off'})
+
     # -- discovery and version
 
     def test_api_resources(self):

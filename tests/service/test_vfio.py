@@ -23,6 +23,13 @@ CDI = 'var/run/cdi/nvidia.com-pgpu.yaml'
 class VfioTest(harness.ServiceTestCase):
     HOST_ARGS = ['--gpus', '2', '--audio', '--boot-ms', '50', '--tee', 'tdx']
 
+    def start_daemon(self, config_text='', *args, **kwargs):
+        # The single resource's CDI spec (named by ID only) is the one these
+        # cases read; the per-model default is the device plugin cases'.
+        if config_text == '':
+            config_text = '[Vfio]\nCdiKind=nvidia.com/pgpu\n'
+        return super().start_daemon(config_text, *args, **kwargs)
+
     # -- helpers
 
     @property

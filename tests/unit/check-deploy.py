@@ -155,14 +155,20 @@ class DeployTest(unittest.TestCase):
         rules = self.objects['ClusterRole']['rules']
         got = {}
         for rule in rules:
-            self.assertEqual(rule['apiGroups'], [''], 'core group only')
-            self.assertEqual(set(rule) - {'apiGroups', 'resources', 'verbs'}, set(),
-                             'no resourceNames or nonResourceURLs')
+            self.assertEqual(len(rule['apiGroups']), 1)
+            self.assertEqual(set(rule) - {'apiGroups', 'resources', 'verbs', 'resourceNames'}, set(),
+                             'no nonResourceURLs')
             for res in rule['resources']:
-                got.setdefault(res, set()).update(rule['verbs'])
-        self.assertEqual(got, {'nodes': {'get', 'list', 'watch', 'patch'},
-                               'pods': {'list', 'watch'},
-                               'events': {'create', 'patch'}})
+                key = (rule['apiGroups'][0], res, tuple(rule.get('resourceNames', ())))
+                got.setdefault(key, set()).update(rule['verbs'])
+        # The cluster default: the ClusterPolicy and the ConfigMap the
+        # bridge reads, by name, and nothing else of their kinds.
+        self.assertEqual(got, {('', 'nodes', ()): {'get', 'list', 'watch', 'patch'},
+                               ('', 'pods', ()): {'list', 'watch'},
+                               ('', 'events', ()): {'create', 'patch'},
+                               ('nvidia.com', 'clusterpolicies', ('cluster-policy',)): {'list', 'watch'},
+                               ('', 'configmaps', (c_define('src/bridge/cluster-default.h',
+                                                           'CLUSTER_DEFAULT_CONFIG_MAP_NAME'),)): {'list', 'watch'}})
 
     def test_binding(self):
         b = self.objects['ClusterRoleBinding']
@@ -289,9 +295,10 @@ class DeployTest(unittest.TestCase):
 
     def test_device_plugin_env(self):
         env = {e['name']: e for e in self.bridge['env']}
-        # The sandbox device plugin's alias: nvidia.com/pgpu, the kind of
-        # nvidia-ccd's CDI spec by default.
-        self.assertEqual(env['P_GPU_ALIAS']['value'], 'pgpu')
+        # The sandbox device plugin's alias, empty: one resource per GPU
+        # model, as nvidia-ccd's CDI kinds are by default.
+        self.assertEqual(env['P_GPU_ALIAS']['value'], '')
+        self.assertEqual(env['CC_MODE_STATE_FORMAT']['value'], 'success')
         self.assertEqual(c_define('src/common/device-names.h', 'RESOURCE_PGPU'), 'nvidia.com/pgpu')
 
     def test_probes(self):

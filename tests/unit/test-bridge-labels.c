@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,6 +96,28 @@ static void test_ready_state(void **state) {
         assert_string_equal(cc_ready_state("devtools"), "");
         assert_string_equal(cc_ready_state("failed"), "");
         assert_string_equal(cc_ready_state(NULL), "");
+}
+
+static void test_mode_state_label(void **state) {
+        CcModeStateFormat f;
+
+        assert_int_equal(cc_mode_state_format_from_string("success", &f), 0);
+        assert_int_equal(f, CC_MODE_STATE_FORMAT_SUCCESS);
+        assert_int_equal(cc_mode_state_format_from_string("mode", &f), 0);
+        assert_int_equal(f, CC_MODE_STATE_FORMAT_MODE);
+        assert_int_equal(cc_mode_state_format_from_string("Mode", &f), -EINVAL);
+        assert_int_equal(cc_mode_state_format_from_string(NULL, &f), -EINVAL);
+
+        /* The page's format: success or failed. */
+        assert_string_equal(cc_mode_state_label(CC_MODE_STATE_FORMAT_SUCCESS, "on", "on"), "success");
+        assert_string_equal(cc_mode_state_label(CC_MODE_STATE_FORMAT_SUCCESS, "off", NULL), "success");
+        assert_string_equal(cc_mode_state_label(CC_MODE_STATE_FORMAT_SUCCESS, "off", "on"), "failed");
+        assert_string_equal(cc_mode_state_label(CC_MODE_STATE_FORMAT_SUCCESS, "failed", "on"), "failed");
+        assert_string_equal(cc_mode_state_label(CC_MODE_STATE_FORMAT_SUCCESS, "switching", "on"), "switching");
+        /* Today's cc-manager: the mode. */
+        assert_string_equal(cc_mode_state_label(CC_MODE_STATE_FORMAT_MODE, "devtools", "devtools"), "devtools");
+        assert_string_equal(cc_mode_state_label(CC_MODE_STATE_FORMAT_MODE, "off", "on"), "off");
+        assert_string_equal(cc_mode_state_label(CC_MODE_STATE_FORMAT_MODE, "failed", "on"), "failed");
 }
 
 static void assert_str_or_null(char *got, const char *expected) {
@@ -247,6 +270,7 @@ int main(void) {
                 cmocka_unit_test(test_modes),
                 cmocka_unit_test(test_desired),
                 cmocka_unit_test(test_ready_state),
+                cmocka_unit_test(test_mode_state_label),
                 cmocka_unit_test(test_pause_values),
                 cmocka_unit_test(test_operands_to_pause),
                 cmocka_unit_test(test_merge_patch),

@@ -15,6 +15,8 @@
 #define GPU2 "0000:b3:00.0"
 #define AUDIO2 "0000:b3:00.1"
 #define CDI "var/run/cdi/nvidia.com-pgpu.yaml"
+/* The single Kata-mode resource's profile: no index names. */
+#define SINGLE_KIND "[Vfio]\nCdiKind=nvidia.com/pgpu\n"
 
 static void add_two_gpus(VfioFixture *f, uint16_t device_id) {
         assert_int_equal(fake_host_add_gpu(f->fake, GPU, device_id, &(FakeGpuOptions) { .driver = "nvidia", .iommu_group = 7 }), 0);
@@ -285,7 +287,7 @@ static void test_cdi(void **state) {
         char *text;
 
         add_two_gpus(f, 0x2330);
-        vfio_fixture_open(f, NULL);
+        vfio_fixture_open(f, SINGLE_KIND);
 
         /* GPU2 is in group 9: one device, named "9" and nothing else (no
          * index a user could pin another GPU with), with its group's node. */
@@ -330,7 +332,7 @@ static void test_cdi_iommufd(void **state) {
 
         add_two_gpus(f, 0x2330);
         assert_int_equal(fake_host_enable_iommufd(f->fake), 0);
-        vfio_fixture_open(f, NULL);
+        vfio_fixture_open(f, SINGLE_KIND);
 
         /* GPU2 gets vfio0, its audio function vfio1: the device is named
          * "0" (its own vfioN), with the nodes of both functions and not the
@@ -407,12 +409,38 @@ static void test_cdi_per_model_and_old_files(void **state) {
         text = read_file(f, "var/run/cdi/nvidia.com-nvswitch.yaml");
         assert_non_null(strstr(text, "kind: nvidia.com/nvswitch\ndevices:\n  - name: \"3\"\n"));
         free(text);
-        assert_false(vfio_file_exists(f, CDI));
+        /* The index spec: both GPUs in PCI address order (the B200 too,
+         * whose model has no spec), the NVSwitch not. */
+        text = read_file(f, CDI);
+        assert_string_equal(text, "# Written by nvidia-ccd: the devices of nvidia.com/pgpu bound to VFIO.  Do not edit.\n"
+                                  "cdiVersion: \"0.5.0\"\n"
+                                  "kind: nvidia.com/pgpu\n"
+                                  "devices:\n"
+                                  "  - name: \"0\"\n"
+                                  "    containerEdits:\n"
+                                  "      deviceNodes:\n"
+                                  "        - path: /dev/vfio/7\n"
+                                  "  - name: \"1\"\n"
+                                  "    containerEdits:\n"
+                                  "      deviceNodes:\n"
+                                  "        - path: /dev/vfio/9\n"
+                                  "containerEdits:\n"
+                                  "  deviceNodes:\n"
+                                  "    - path: /dev/vfio/vfio");
+        free(text);
         /* The old file is gone; another producer's stays. */
         assert_int_equal(access(path, F_OK), -1);
         assert_int_equal(access(other, F_OK), 0);
 
+        /* The second GPU alone: still index 1, whatever is bound. */
+        assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_UNBIND, (char *[]) { (char *) GPU, NULL }, &e), 0);
+        text = read_file(f, CDI);
+        assert_non_null(strstr(text, "devices:\n  - name: \"1\"\n    containerEdits:\n      deviceNodes:\n"
+                                     "        - path: /dev/vfio/9\n"));
+        assert_null(strstr(text, "name: \"0\""));
+        free(text);
         assert_int_equal(vfio_fixture_run(f, VFIO_ACTION_UNBIND, NULL, &e), 0);
+        assert_false(vfio_file_exists(f, CDI));
         assert_false(vfio_file_exists(f, "var/run/cdi/nvidia.com-nvswitch.yaml"));
         assert_int_equal(access(other, F_OK), 0);
         free(path);
