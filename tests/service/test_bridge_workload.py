@@ -390,7 +390,8 @@ class BridgeWorkloadDevicesTest(DevicesTestCase):
         self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
         devices = self.wait_list(lambda l: len(l) == 2, 'two devices')
         self.assertEqual([d['health'] for d in devices], ['Healthy'] * 2)
-        self.assertEqual(self.api.labels(NODE).get(MODE_STATE), 'on')
+        # The state label is a PATCH of its own, under way beside the bind.
+        self.wait_labels(lambda l: l.get(MODE_STATE) == 'on', MODE_STATE + '=on')
         self.assertEqual(self.drivers(), ['vfio-pci'] * 2)
         # Every list sent carried devices only once the mode was on.
         lists = [l for _, l in self.kubelet.plugins[PGPU].lists]
