@@ -7,6 +7,7 @@
 #include "bridge.h"
 #include "cc-labels.h"
 #include "ccd-client.h"
+#include "ccd-gate.h"
 #include "cluster-default.h"
 #include "fileio.h"
 #include "gpu-present.h"
@@ -50,6 +51,8 @@ struct Bridge {
         bool desired_known;       /* desired was decided once */
         LabelWriter *labels;
         CcdClient *ccd;
+        CcdGate *gate;            /* borrowed; shared with the other roles */
+        CcdGateTurn *turn;        /* SetMode's turn at nvidia-ccd */
 
         bool node_seen;
         GHashTable *node_labels;  /* the Node's labels as last seen */
@@ -206,6 +209,7 @@ static void end_attempt(Bridge *b, bool ok, bool switched, const char *event_rea
         uint64_t now;
 
         b->wait = operand_wait_free(b->wait);
+        b->turn = ccd_gate_release(b->turn);
         b->phase = PHASE_IDLE;
         b->attempt_paused = false;
 
@@ -310,6 +314,12 @@ static void set_mode_done(CcdClient *c, const sd_bus_error *error, void *userdat
         Bridge *b = userdata;
         int r;
 
+        if (ccd_error_is_other_operation(error) && b->turn) {
+                /* Not a failure: another client's call runs; ours follows. */
+                ccd_gate_again(b->turn);
+                return;
+        }
+        b->turn = ccd_gate_release(b->turn);
         if (error) {
                 attempt_failed_bus(b, "SetMode", error);
                 return;
@@ -321,14 +331,25 @@ static void set_mode_done(CcdClient *c, const sd_bus_error *error, void *userdat
                 attempt_failed(b, "CCModeFailed", "cannot read Mode back from nvidia-ccd: %s", strerror(-r));
 }
 
-static void switch_begin(Bridge *b) {
+static void send_set_mode(CcdGateTurn *turn, void *userdata) {
+        Bridge *b = userdata;
         int r;
 
-        b->phase = PHASE_SWITCHING;
         log_info("asking nvidia-ccd for mode %s", b->attempt);
         r = ccd_client_set_mode(b->ccd, b->attempt, b->opt.set_mode_timeout_usec, set_mode_done, b);
         if (r < 0)
                 attempt_failed(b, "CCModeFailed", "cannot call SetMode: %s", strerror(-r));
+}
+
+static void switch_begin(Bridge *b) {
+        int r;
+
+        b->phase = PHASE_SWITCHING;
+        /* A runtime-class pull of this bridge may hold nvidia-ccd: SetMode
+         * waits its turn instead of being refused. */
+        r = ccd_gate_acquire(b->gate, "SetMode", send_set_mode, b, &b->turn);
+        if (r < 0)
+                attempt_failed(b, "CCModeFailed", "cannot queue SetMode: %s", strerror(-r));
 }
 
 static void operands_gone(OperandWait *w, int r, void *userdata) {
@@ -673,7 +694,7 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *event
         assert(bus);
         assert(kube);
         assert(events);
-        assert(options && options->node_name && options->pause_record);
+        assert(options && options->node_name && options->pause_record && options->gate);
         assert(ret);
 
         b = g_new0(Bridge, 1);
@@ -682,6 +703,7 @@ int bridge_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEvents *event
         b->kube = kube;
         b->events = events;
         b->opt = *options;
+        b->gate = options->gate;
         b->node_name = g_strdup(options->node_name);
         b->default_mode = g_strdup(options->default_mode);
         b->operator_namespace = g_strdup(options->operator_namespace);
@@ -741,6 +763,7 @@ Bridge *bridge_free(Bridge *b) {
         if (!b)
                 return NULL;
         operand_wait_free(b->wait);
+        ccd_gate_release(b->turn);
         kube_watch_free(b->node_watch);
         cluster_default_free(b->cluster_default);
         gpu_present_free(b->gpu_present);

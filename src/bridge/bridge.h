@@ -51,6 +51,8 @@ typedef struct BridgeOptions {
         uint64_t retry_initial_usec;
         uint64_t retry_max_usec;
         unsigned watch_timeout_seconds;
+        /* The turns at nvidia-ccd the roles share (ccd-gate.h). */
+        struct CcdGate *gate;
         /* Told the Node's labels each time they are read (other roles). */
         void (*labels_changed)(GHashTable *labels, void *userdata);
         void *labels_userdata;

@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bridge.h"
+#include "ccd-gate.h"
 #include "build-config.h"
 #include "bus-check.h"
 #include "cc-labels.h"
@@ -587,6 +588,7 @@ static int run(int argc, char *argv[]) {
         Liveness *liveness = NULL;
         Workload *workload = NULL;
         RuntimeClasses *runtime_classes = NULL;
+        CcdGate *gate = NULL;
         bool labels;
         Args a = { .evict = -1, .restart_containerd = -1, .eviction_timeout_sec = 300, .set_mode_timeout_sec = 1800,
                    .watch_timeout_sec = 300, .retry_max_sec = 300,
@@ -685,6 +687,11 @@ static int run(int argc, char *argv[]) {
         }
 
         pause_record = g_build_filename(a.state_dir, "paused-labels", NULL);
+        /* One state-changing call to nvidia-ccd at a time: the roles take
+         * turns rather than be refused with Busy. */
+        r = ccd_gate_new(event, &gate);
+        if (r < 0)
+                goto fail;
         if (labels) {
                 BridgeOptions options = {
                         .node_name = a.node_name,
@@ -702,6 +709,7 @@ static int run(int argc, char *argv[]) {
                         .retry_initial_usec = MIN(5 * USEC_PER_SEC, a.retry_max_sec * USEC_PER_SEC),
                         .retry_max_usec = a.retry_max_sec * USEC_PER_SEC,
                         .watch_timeout_seconds = a.watch_timeout_sec,
+                        .gate = gate,
                 };
                 g_autofree char *record = g_build_filename(a.state_dir, "runtime-classes", NULL);
                 const RuntimeClassesOptions rc_options = {
@@ -712,6 +720,7 @@ static int run(int argc, char *argv[]) {
                         .restart_containerd = a.restart_containerd,
                         .retry_initial_usec = options.retry_initial_usec,
                         .retry_max_usec = options.retry_max_usec,
+                        .gate = gate,
                 };
 
                 if (a.runtime_classes) {
@@ -739,6 +748,7 @@ static int run(int argc, char *argv[]) {
                         .vfio_timeout_usec = a.set_mode_timeout_sec * USEC_PER_SEC,
                         .retry_initial_usec = MIN(5 * USEC_PER_SEC, a.retry_max_sec * USEC_PER_SEC),
                         .retry_max_usec = a.retry_max_sec * USEC_PER_SEC,
+                        .gate = gate,
                 };
 
                 log_info("workload: default %s, validation files in %s", a.default_workload, a.validations_dir);
@@ -771,6 +781,7 @@ static int run(int argc, char *argv[]) {
         device_plugin_free(plugin);
         liveness_free(liveness);
         bridge_free(bridge);
+        ccd_gate_free(gate);
         kube_config_done(&config);
         return r < 0 ? r : 0;
 
@@ -783,6 +794,7 @@ fail_quiet:
         device_plugin_free(plugin);
         liveness_free(liveness);
         bridge_free(bridge);
+        ccd_gate_free(gate);
         node_events_free(events);
         kube_client_free(kube);
         kube_config_done(&config);

@@ -5,6 +5,7 @@
 
 #include "backoff.h"
 #include "ccd-client.h"
+#include "ccd-gate.h"
 #include "ccd-kata.h"
 #include "fileio.h"
 #include "log.h"
@@ -46,10 +47,13 @@ struct RuntimeClasses {
         Backoff read_backoff;       /* for GetManagedObjects */
 
         bool busy, again;
+        CcdGate *gate;              /* borrowed */
+        CcdGateTurn *turn;          /* the install's or removal's turn at nvidia-ccd */
         sd_bus_slot *call;
         KubeRequest *secret_request;
         char *op;                   /* the class being installed or removed */
         char *op_url, *op_pull_secret;  /* copies: the file may change meanwhile */
+        int op_secret_fd, op_ca_fd;     /* kept until the install is sent for good; -1: none */
         char *matching;             /* the classes the labels select, last seen */
 };
 
@@ -133,6 +137,10 @@ static bool waiting(RuntimeClasses *rc, const char *name, uint64_t now, uint64_t
 
 static void op_end(RuntimeClasses *rc) {
         rc->call = sd_bus_slot_unref(rc->call);
+        rc->turn = ccd_gate_release(rc->turn);
+        closep(&rc->op_secret_fd);
+        closep(&rc->op_ca_fd);
+        rc->op_secret_fd = rc->op_ca_fd = -1;
         rc->secret_request = NULL;
         g_clear_pointer(&rc->op, g_free);
         g_clear_pointer(&rc->op_url, g_free);
@@ -180,11 +188,22 @@ static char *bus_error_text(const sd_bus_error *e) {
 
 /* ------------------------------------------------------------ remove */
 
+/* Another client's call runs: not a failure, the call follows it. */
+static bool wait_out_other_operation(RuntimeClasses *rc, const sd_bus_error *e) {
+        if (!rc->turn || !ccd_error_is_other_operation(e))
+                return false;
+        rc->call = sd_bus_slot_unref(rc->call);
+        ccd_gate_again(rc->turn);
+        return true;
+}
+
 static int remove_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         RuntimeClasses *rc = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(m);
         g_autofree char *reason = NULL;
 
+        if (wait_out_other_operation(rc, e))
+                return 0;
         if (e && !ccd_kata_error_is_not_found(e)) {
                 reason = bus_error_text(e);
                 op_failed(rc, true, reason);
@@ -205,17 +224,35 @@ static int remove_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         return 0;
 }
 
-static void start_remove(RuntimeClasses *rc, const char *name) {
+static void send_remove(CcdGateTurn *turn, void *userdata) {
+        RuntimeClasses *rc = userdata;
         int r;
 
-        rc->op = g_strdup(name);
-        log_info("removing runtime class %s", name);
-        r = ccd_kata_remove(rc->bus, &rc->call, name, remove_done, rc);
+        log_info("removing runtime class %s", rc->op);
+        r = ccd_kata_remove(rc->bus, &rc->call, rc->op, remove_done, rc);
         if (r < 0) {
                 g_autofree char *reason = g_strdup_printf("cannot call RemoveKataArtifacts: %s", strerror(-r));
 
                 op_failed(rc, true, reason);
         }
+}
+
+/* The bridge's mode switch or VFIO bind may hold nvidia-ccd: the call
+ * waits its turn instead of being refused. */
+static void take_turn(RuntimeClasses *rc, bool remove, CcdGateGranted send) {
+        int r;
+
+        r = ccd_gate_acquire(rc->gate, remove ? "RemoveKataArtifacts" : "InstallKataArtifacts", send, rc, &rc->turn);
+        if (r < 0) {
+                g_autofree char *reason = g_strdup_printf("cannot queue the call: %s", strerror(-r));
+
+                op_failed(rc, remove, reason);
+        }
+}
+
+static void start_remove(RuntimeClasses *rc, const char *name) {
+        rc->op = g_strdup(name);
+        take_turn(rc, true, send_remove);
 }
 
 /* ------------------------------------------------------------ install */
@@ -225,6 +262,8 @@ static int install_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         const sd_bus_error *e = sd_bus_message_get_error(m);
         const char *digest;
 
+        if (wait_out_other_operation(rc, e))
+                return 0;
         if (e) {
                 g_autofree char *reason = bus_error_text(e);
 
@@ -247,13 +286,26 @@ static int install_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         return 0;
 }
 
-static void call_install(RuntimeClasses *rc, int secret_fd) {
-        _cleanup_close_ int ca_fd = -1;
+static void send_install(CcdGateTurn *turn, void *userdata) {
+        RuntimeClasses *rc = userdata;
         int r;
 
+        log_info("installing runtime class %s from %s", rc->op, rc->op_url);
+        r = ccd_kata_install(rc->bus, &rc->call, rc->op, rc->op_url, rc->op_secret_fd, rc->op_ca_fd,
+                             rc->opt.restart_containerd, install_done, rc);
+        if (r < 0) {
+                g_autofree char *reason = g_strdup_printf("cannot call InstallKataArtifacts: %s", strerror(-r));
+
+                op_failed(rc, false, reason);
+        }
+}
+
+/* Takes secret_fd. */
+static void call_install(RuntimeClasses *rc, int secret_fd) {
+        rc->op_secret_fd = secret_fd;
         if (rc->ca_file) {
-                ca_fd = open(rc->ca_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-                if (ca_fd < 0) {
+                rc->op_ca_fd = open(rc->ca_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (rc->op_ca_fd < 0) {
                         g_autofree char *reason = g_strdup_printf("cannot open the registry CA bundle %s: %s",
                                                                   rc->ca_file, strerror(errno));
 
@@ -261,14 +313,7 @@ static void call_install(RuntimeClasses *rc, int secret_fd) {
                         return;
                 }
         }
-        log_info("installing runtime class %s from %s", rc->op, rc->op_url);
-        r = ccd_kata_install(rc->bus, &rc->call, rc->op, rc->op_url, secret_fd, ca_fd, rc->opt.restart_containerd,
-                             install_done, rc);
-        if (r < 0) {
-                g_autofree char *reason = g_strdup_printf("cannot call InstallKataArtifacts: %s", strerror(-r));
-
-                op_failed(rc, false, reason);
-        }
+        take_turn(rc, false, send_install);
 }
 
 static void secret_done(KubeRequest *req, int r, long status, const char *body, size_t size, void *userdata) {
@@ -286,7 +331,7 @@ static void secret_done(KubeRequest *req, int r, long status, const char *body, 
                 op_failed(rc, false, reason);
                 return;
         }
-        call_install(rc, fd);
+        call_install(rc, TAKE_FD(fd));
 }
 
 static void start_install(RuntimeClasses *rc, const RuntimeClassSpec *c) {
@@ -557,7 +602,7 @@ int runtime_classes_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEven
         int r;
 
         assert(event && bus && kube && events && ret);
-        assert(options && options->path && options->secret_namespace && options->record);
+        assert(options && options->path && options->secret_namespace && options->record && options->gate);
 
         rc = g_new0(RuntimeClasses, 1);
         rc->event = sd_event_ref(event);
@@ -565,6 +610,8 @@ int runtime_classes_new(sd_event *event, sd_bus *bus, KubeClient *kube, NodeEven
         rc->kube = kube;
         rc->events = events;
         rc->opt = *options;
+        rc->gate = options->gate;
+        rc->op_secret_fd = rc->op_ca_fd = -1;
         rc->path = g_strdup(options->path);
         rc->dir = g_path_get_dirname(options->path);
         rc->base = g_path_get_basename(options->path);
@@ -607,6 +654,9 @@ RuntimeClasses *runtime_classes_free(RuntimeClasses *rc) {
                 return NULL;
         kube_request_cancel(rc->secret_request);
         sd_bus_slot_unref(rc->call);
+        ccd_gate_release(rc->turn);
+        closep(&rc->op_secret_fd);
+        closep(&rc->op_ca_fd);
         sd_bus_slot_unref(rc->owner_match);
         sd_bus_slot_unref(rc->removed_match);
         sd_event_source_disable_unref(rc->inotify);

@@ -32,6 +32,7 @@ typedef struct RuntimeClassesOptions {
         bool restart_containerd;
         uint64_t retry_initial_usec;
         uint64_t retry_max_usec;
+        struct CcdGate *gate;            /* the turns at nvidia-ccd (ccd-gate.h), shared with the bridge */
 } RuntimeClassesOptions;
 
 typedef struct RuntimeClasses RuntimeClasses;

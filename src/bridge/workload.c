@@ -6,6 +6,7 @@
 
 #include "backoff.h"
 #include "ccd-client.h"
+#include "ccd-gate.h"
 #include "ccd-gpus.h"
 #include "ccd-vfio.h"
 #include "fileio.h"
@@ -40,6 +41,8 @@ struct Workload {
         bool gpus_present;
         sd_event_source *update;   /* coalesces GPU changes */
 
+        CcdGate *gate;             /* borrowed */
+        CcdGateTurn *turn;         /* the call's turn at nvidia-ccd, waited for or held */
         sd_bus_slot *call;         /* BindVfio/UnbindVfio in flight */
         char *call_workload;
         bool holding;              /* the bridge's operands wait for the call */
@@ -52,6 +55,11 @@ struct Workload {
 };
 
 static void reconcile(Workload *w, bool bridge_turn);
+
+/* A call waits for its turn or runs. */
+static bool in_flight(Workload *w) {
+        return w->call || w->turn;
+}
 
 /* ------------------------------------------------------------ files */
 
@@ -191,11 +199,19 @@ static void schedule_retry(Workload *w, const char *workload) {
 
 static void call_done(const sd_bus_error *error, void *userdata) {
         Workload *w = userdata;
-        g_autofree char *workload = TAKE_PTR(w->call_workload);
-        bool bind = streq(workload, WORKLOAD_VM_PASSTHROUGH), held = w->holding;
+        g_autofree char *workload = NULL;
+        bool bind, held = w->holding;
         NodeEvents *events = bridge_node_events(w->bridge);
 
         w->call = sd_bus_slot_unref(w->call);
+        if (ccd_error_is_other_operation(error) && w->turn) {
+                /* Another client's call runs: not a failure, ours follows. */
+                ccd_gate_again(w->turn);
+                return;
+        }
+        w->turn = ccd_gate_release(w->turn);
+        workload = TAKE_PTR(w->call_workload);
+        bind = streq(workload, WORKLOAD_VM_PASSTHROUGH);
         w->holding = false;
         if (!error) {
                 log_result(true, workload, NULL);
@@ -211,7 +227,7 @@ static void call_done(const sd_bus_error *error, void *userdata) {
 
                 what = g_strdup_printf("%s: %s", bind ? "BindVfio" : "UnbindVfio", strempty(error->message));
                 log_result(false, workload, what);
-                if (ccd_error_is_busy(error))
+                if (ccd_error_is_held(error))
                         /* The daemon names each holder: kubectl describe node tells who. */
                         node_events_post(events, true, "GPUInUse",
                                          "Workload %s waits: a GPU is in use, nothing was changed (%s); trying "
@@ -235,18 +251,37 @@ static void call_done(const sd_bus_error *error, void *userdata) {
         reconcile(w, false);
 }
 
+static void send_call(CcdGateTurn *turn, void *userdata) {
+        Workload *w = userdata;
+        bool bind = streq(w->call_workload, WORKLOAD_VM_PASSTHROUGH);
+        int r;
+
+        log_info("asking nvidia-ccd to %s every NVIDIA GPU for workload %s", bind ? "bind" : "unbind",
+                 w->call_workload);
+        r = ccd_vfio_call(w->bus, bind, w->vfio_timeout_usec, call_done, w, &w->call);
+        if (r < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                (void) sd_bus_error_setf(&error, SD_BUS_ERROR_FAILED, "cannot call %s: %s",
+                                         bind ? "BindVfio" : "UnbindVfio", strerror(-r));
+                call_done(&error, w);
+        }
+}
+
 static bool start_call(Workload *w, const char *workload) {
         bool bind = streq(workload, WORKLOAD_VM_PASSTHROUGH);
         int r;
 
-        log_info("asking nvidia-ccd to %s every NVIDIA GPU for workload %s", bind ? "bind" : "unbind", workload);
-        r = ccd_vfio_call(w->bus, bind, w->vfio_timeout_usec, call_done, w, &w->call);
-        if (r < 0) {
-                log_error("cannot call %s: %s", bind ? "BindVfio" : "UnbindVfio", strerror(-r));
-                return false;
-        }
         g_free(w->call_workload);
         w->call_workload = g_strdup(workload);
+        /* A runtime-class pull or removal of this bridge may hold
+         * nvidia-ccd: the call waits its turn instead of being refused. */
+        r = ccd_gate_acquire(w->gate, bind ? "BindVfio" : "UnbindVfio", send_call, w, &w->turn);
+        if (r < 0) {
+                log_error("cannot queue %s: %s", bind ? "BindVfio" : "UnbindVfio", strerror(-r));
+                g_clear_pointer(&w->call_workload, g_free);
+                return false;
+        }
         return true;
 }
 
@@ -265,7 +300,7 @@ static void reconcile(Workload *w, bool bridge_turn) {
         const char *want = w->desired, *manager;
         bool bind;
 
-        if (!w->labels || w->call || w->retry_armed)
+        if (!w->labels || in_flight(w) || w->retry_armed)
                 return;
         if (!bridge_turn && !bridge_mode_idle(w->bridge))
                 return; /* the mode first: its end calls again */
@@ -396,17 +431,17 @@ static bool hook_attempt_ended(void *userdata) {
 
         /* A switch may have moved the GPUs: look again. */
         g_clear_pointer(&w->settled, g_free);
-        if (w->call)
+        if (in_flight(w))
                 return false;
         reconcile(w, true);
-        w->holding = w->call != NULL;
+        w->holding = in_flight(w);
         return w->holding;
 }
 
 static bool hook_busy(void *userdata) {
         Workload *w = userdata;
 
-        return w->call != NULL;
+        return in_flight(w);
 }
 
 /* ------------------------------------------------------------ object */
@@ -425,7 +460,7 @@ int workload_new(sd_event *event, sd_bus *bus, Bridge *bridge, DevicePlugin *plu
         assert(event);
         assert(bus);
         assert(bridge);
-        assert(o && o->default_workload && o->validations_dir);
+        assert(o && o->default_workload && o->validations_dir && o->gate);
         assert(ret);
 
         w = g_new0(Workload, 1);
@@ -436,6 +471,7 @@ int workload_new(sd_event *event, sd_bus *bus, Bridge *bridge, DevicePlugin *plu
         w->default_workload = g_strdup(o->default_workload);
         w->validations_dir = g_strdup(o->validations_dir);
         w->vfio_timeout_usec = o->vfio_timeout_usec;
+        w->gate = o->gate;
         w->vfio_ready = -1;
         backoff_init(&w->backoff, o->retry_initial_usec, o->retry_max_usec);
 
@@ -470,6 +506,7 @@ Workload *workload_free(Workload *w) {
         if (w->bridge)
                 bridge_set_hooks(w->bridge, NULL, NULL);
         sd_bus_slot_unref(w->call);
+        ccd_gate_release(w->turn);
         sd_event_source_disable_unref(w->retry);
         sd_event_source_disable_unref(w->update);
         ccd_gpus_free(w->gpus);

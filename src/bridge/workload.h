@@ -32,6 +32,7 @@ typedef struct WorkloadOptions {
         uint64_t vfio_timeout_usec;
         uint64_t retry_initial_usec;
         uint64_t retry_max_usec;
+        struct CcdGate *gate;           /* the turns at nvidia-ccd (ccd-gate.h), shared with the bridge */
 } WorkloadOptions;
 
 typedef struct Workload Workload;

@@ -166,6 +166,7 @@ static void query_mode(HwHost *h, const NvmlAnswers *answers, CcDevice *d) {
         CcError nvml_err = CC_ERROR_INIT, bar0_err = CC_ERROR_INIT;
         _cleanup_free_ char *why = NULL;
         bool tried_nvml = false;
+        int r;
 
         d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
         d->nvlink_encryption = d->bar0_firewall = DEVICE_CC_UNKNOWN;
@@ -186,11 +187,15 @@ static void query_mode(HwHost *h, const NvmlAnswers *answers, CcDevice *d) {
                 return;
         }
         d->cc_mode = d->ppcie_mode = DEVICE_CC_UNKNOWN;
+        /* On failure asprintf() leaves the pointer undefined: out of
+         * memory, the BAR0 reason alone is still worth logging. */
         if (tried_nvml)
-                (void) asprintf(&why, "NVML: %s; BAR0: %s", nvml_err.message, bar0_err.message);
+                r = asprintf(&why, "NVML: %s; BAR0: %s", nvml_err.message, bar0_err.message);
         else
-                (void) asprintf(&why, "BAR0: %s", bar0_err.message);
-        log_mode(d, why ? why : bar0_err.message);
+                r = asprintf(&why, "BAR0: %s", bar0_err.message);
+        if (r < 0)
+                why = NULL;
+        log_mode(d, why ?: bar0_err.message);
 }
 
 /* A Blackwell GPU that is not CC-capable is most likely one the table

@@ -5,6 +5,7 @@
  * own (report-reader.h), and believes nothing it has not checked. */
 
 #include <assert.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -88,7 +89,17 @@ static void child_report_exec_failure(int error) {
                 line[n++] = digits[--k];
         memcpy(line + n, tail, sizeof(tail) - 1);
         n += sizeof(tail) - 1;
-        (void) write(STDOUT_FILENO, line, n);
+        /* The parent reads the line whole; a short write or a signal must
+         * not cut it.  Nothing more can be done if stdout is gone. */
+        for (size_t done = 0; done < n;) {
+                ssize_t written = write(STDOUT_FILENO, line + done, n - done);
+
+                if (written < 0 && errno == EINTR)
+                        continue;
+                if (written <= 0)
+                        break;
+                done += (size_t) written;
+        }
 }
 
 typedef struct ChildSetup {

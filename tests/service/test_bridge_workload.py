@@ -49,6 +49,31 @@ class WorkloadTestCase(BridgeTestCase):
         except FileNotFoundError:
             return None
 
+    def wait_validation(self, name, value, timeout=TIMEOUT):
+        '''Waits (inotify on the directory) until the validation file name
+        reads value, None: until it is absent.  The files are the bridge's
+        own: no request to the API server tells of them, so the stand-in's
+        condition variable would sleep through the change.'''
+        ino = harness.Inotify()
+        watched = False
+        changes = (harness.Inotify.IN_CREATE | harness.Inotify.IN_DELETE | harness.Inotify.IN_MOVED_TO |
+                   harness.Inotify.IN_MOVED_FROM | harness.Inotify.IN_CLOSE_WRITE)
+        try:
+            # The bridge makes the directory: its parent tells when.
+            ino.watch(os.path.dirname(self.validations), harness.Inotify.IN_CREATE)
+            deadline = time.monotonic() + timeout
+            while True:
+                if not watched and os.path.isdir(self.validations):
+                    ino.watch(self.validations, changes)
+                    watched = True
+                if self.validation(name) == value:
+                    return
+                self.assertTrue(self.alive(), 'the bridge died waiting for %s' % name)
+                self.wait_fd(ino.fd, max(deadline - time.monotonic(), 0.001), '%s to read %r' % (name, value))
+                ino.drain()
+        finally:
+            ino.close()
+
     # -- the host
 
     def drivers(self):
@@ -87,8 +112,7 @@ class BridgeWorkloadTest(WorkloadTestCase):
     def test_passthrough_and_back(self):
         self.start_bridge()
         # The default workload (container) on GPUs that are: nothing to do.
-        self.api.wait_for(lambda: self.validation('workload-type') == 'container\n', TIMEOUT,
-                          'workload-type container', alive=self.alive)
+        self.wait_validation('workload-type', 'container\n')
         self.assertIsNone(self.validation('vfio-pci-ready'))
         self.assertEqual(self.vfio_calls(), [])
 
@@ -122,22 +146,22 @@ class BridgeWorkloadTest(WorkloadTestCase):
         self.start_bridge()
         self.wait_event('VfioBound')
         self.assertEqual(self.validation('vfio-pci-ready'), '')
+        # The mode role has reported: the end of its attempt, which makes
+        # the workload role look at the GPUs again, is behind us.
+        self.wait_state('off')
         # One GPU goes back on the host: not every GPU is on VFIO any more.
         gpu = self.host.gpus()[0]
         r = self.run_ccctl(['unbind-vfio', gpu])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.api.wait_for(lambda: self.validation('vfio-pci-ready') is None, TIMEOUT,
-                          'vfio-pci-ready removed', alive=self.alive)
+        self.wait_validation('vfio-pci-ready', None)
         self.assertEqual(self.validation('workload-type'), 'vm-passthrough\n')
         r = self.run_ccctl(['bind-vfio', gpu])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.api.wait_for(lambda: self.validation('vfio-pci-ready') == '', TIMEOUT,
-                          'vfio-pci-ready back', alive=self.alive)
+        self.wait_validation('vfio-pci-ready', '')
 
     def test_vm_vgpu_not_handled(self):
         self.start_bridge()
-        self.api.wait_for(lambda: self.validation('workload-type') == 'container\n', TIMEOUT,
-                          'workload-type', alive=self.alive)
+        self.wait_validation('workload-type', 'container\n')
         self.sync_daemon()
         before = self.host.snapshot()
         self.kubectl_label(WORKLOAD + '=vm-vgpu')
@@ -151,8 +175,7 @@ class BridgeWorkloadTest(WorkloadTestCase):
 
     def test_bad_workload(self):
         self.start_bridge()
-        self.api.wait_for(lambda: self.validation('workload-type') == 'container\n', TIMEOUT,
-                          'workload-type', alive=self.alive)
+        self.wait_validation('workload-type', 'container\n')
         self.sync_daemon()
         before = self.host.snapshot()
         self.kubectl_label(WORKLOAD + '=vm-passthru')
@@ -243,8 +266,7 @@ class BridgeWorkloadTest(WorkloadTestCase):
         self.restart_on_host(self.HOST_ARGS)
         self.wait_event('VfioBound', count=2)
         self.assertEqual(self.drivers(), ['vfio-pci'] * 2)
-        self.api.wait_for(lambda: self.validation('vfio-pci-ready') == '', TIMEOUT, 'vfio-pci-ready',
-                          alive=self.alive)
+        self.wait_validation('vfio-pci-ready', '')
 
 
 class BridgeWorkloadOrderTest(WorkloadTestCase):
@@ -323,8 +345,7 @@ class BridgeWorkloadOrderTest(WorkloadTestCase):
         self.wait_state('off')
         self.assert_gpus('off')
         self.assertEqual(self.drivers(), ['vfio-pci'] * 2)
-        self.api.wait_for(lambda: self.validation('vfio-pci-ready') == '', TIMEOUT, 'vfio-pci-ready',
-                          alive=self.alive)
+        self.wait_validation('vfio-pci-ready', '')
         self.assertEqual(len(self.vfio_calls()), calls)
 
 
@@ -369,7 +390,8 @@ class BridgeWorkloadDevicesTest(DevicesTestCase):
         self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
         devices = self.wait_list(lambda l: len(l) == 2, 'two devices')
         self.assertEqual([d['health'] for d in devices], ['Healthy'] * 2)
-        self.assertEqual(self.api.labels(NODE).get(MODE_STATE), 'on')
+        # The state label is a PATCH of its own, under way beside the bind.
+        self.wait_labels(lambda l: l.get(MODE_STATE) == 'on', MODE_STATE + '=on')
         self.assertEqual(self.drivers(), ['vfio-pci'] * 2)
         # Every list sent carried devices only once the mode was on.
         lists = [l for _, l in self.kubelet.plugins[PGPU].lists]
@@ -382,6 +404,114 @@ class BridgeWorkloadDevicesTest(DevicesTestCase):
         self.wait_list(lambda l: len(l) == 2, 'the devices back')
         lists = [l for _, l in self.kubelet.plugins[PGPU].lists]
         self.assertIn([], lists[first:], 'the devices were not withdrawn during the switch')
+
+
+class BridgeGateTest(WorkloadTestCase, RuntimeClassTestCase):
+    '''nvidia-ccd runs one state-changing call at a time and answers Busy
+    to another: the bridge's roles take turns instead of failing.  The
+    daemon is held in the middle of a call by an unbind the simulated
+    kernel blocks, while another role's call comes.'''
+
+    def hold_in_unbind(self, gpu):
+        '''The next unbind of gpu blocks in the simulated kernel.  Returns
+        (entered, release): entered is set once the daemon waits in it (a
+        FIFO opens for writing only when its reader has opened it), and
+        release() lets the unbind go on.'''
+        self.host.block_unbind(gpu)
+        entered, go = threading.Event(), threading.Event()
+
+        def hold():
+            fd = os.open(self.host.unbind_fifo(gpu), os.O_WRONLY)
+            try:
+                entered.set()
+                go.wait(TIMEOUT)
+                os.write(fd, b'x')
+            finally:
+                os.close(fd)
+        t = threading.Thread(target=hold, daemon=True)
+        t.start()
+        self.addCleanup(go.set)
+
+        def release():
+            go.set()
+            t.join(TIMEOUT)
+            self.assertFalse(t.is_alive(), 'the daemon never waited in the unbind')
+        return entered, release
+
+    def wait_bridge_log_any(self, needles):
+        '''Waits until one of needles is in the bridge's log; returns it.'''
+        found = []
+
+        def check():
+            text = self.bridge_log_text()
+            found[:] = [n for n in needles if n in text]
+            return found
+        ino = harness.Inotify()
+        try:
+            ino.watch(self.bridge_log, harness.Inotify.IN_MODIFY)
+            deadline = time.monotonic() + TIMEOUT
+            while not check():
+                self.wait_fd(ino.fd, max(deadline - time.monotonic(), 0.001), 'one of %r in the bridge log' % needles)
+                ino.drain()
+        finally:
+            ino.close()
+        return found[0]
+
+    def warnings(self):
+        return [(e['reason'], e['message']) for e in self.node_events() if e['type'] == 'Warning']
+
+    def test_mode_and_runtime_class_together(self):
+        art, ref = self.push('v1')
+        self.add_pull_secret()
+        self.write_file('runtimeClasses: []\n')
+        self.start()
+        self.wait_labels(lambda l: l.get(MODE_STATE) == 'off', 'the mode reported')
+        entered, release = self.hold_in_unbind(self.host.gpus()[0])
+        self.set_mode_label('on')
+        self.assertTrue(entered.wait(TIMEOUT), 'the switch never reached the unbind')
+        # The switch runs in nvidia-ccd: the file asks for a class now.
+        self.write_file([self.entry(GPU, ref)])
+        seen = self.wait_bridge_log_any(["InstallKataArtifacts waits for the bridge's SetMode to end",
+                                         'could not be installed'])
+        self.assertIn('waits', seen, self.bridge_log_text())
+        self.assertEqual(self.installed(), {}, 'installed during the switch')
+        release()
+        self.wait_state('on')
+        self.wait_events('RuntimeClassInstalled', 1)
+        self.assert_gpus('on')
+        self.assertEqual(sorted(self.installed()), [GPU])
+        self.assert_registered(GPU)
+        self.assertEqual(self.warnings(), [])
+        # nvidia-ccd pulled once the switch was over.
+        daemon = self.daemon_log_text()
+        verified = daemon.find('mode on set and verified')
+        self.assertGreaterEqual(verified, 0, daemon)
+        self.assertGreater(daemon.find('Pulling %s for runtime class %s' % (ref, GPU)), verified, daemon)
+
+    def test_removal_and_unbind_together(self):
+        art, ref = self.push('v1')
+        self.add_pull_secret()
+        self.write_file([self.entry(GPU, ref)])
+        self.kubectl_label(WORKLOAD + '=vm-passthrough')
+        self.start()
+        self.wait_event('VfioBound')
+        self.wait_events('RuntimeClassInstalled', 1)
+        entered, release = self.hold_in_unbind(self.host.gpus()[0])
+        self.kubectl_label(WORKLOAD + '=container')
+        self.assertTrue(entered.wait(TIMEOUT), 'UnbindVfio never reached the unbind')
+        # UnbindVfio runs in nvidia-ccd: the class leaves the file now.
+        self.write_file('runtimeClasses: []\n')
+        seen = self.wait_bridge_log_any(["RemoveKataArtifacts waits for the bridge's UnbindVfio to end",
+                                         'could not be removed'])
+        self.assertIn('waits', seen, self.bridge_log_text())
+        release()
+        self.wait_event('VfioUnbound')
+        self.wait_events('RuntimeClassRemoved', 1)
+        self.assertEqual(self.drivers(), ['nvidia'] * 2)
+        self.assertEqual(self.installed(), {})
+        self.assertEqual(self.record(), [])
+        self.assertEqual(self.warnings(), [])
+        self.assertEqual(self.node_events('GPUInUse'), [])
 
 
 class BridgeCapableTest(WorkloadTestCase):
@@ -501,11 +631,15 @@ class BridgeWalkthroughTest(DevicesTestCase, RuntimeClassTestCase):
 
         # The Operator installed with kata-manager: its runtime classes
         # (the ConfigMap applied; the kubelet updates the volume) and their
-        # RuntimeClass objects.
+        # RuntimeClass objects; and at once the mode, on the node.  nvidia-ccd
+        # runs one of these at a time: the bridge's roles take turns.
         out = self.kubectl('apply', '-n', SECRET_NAMESPACE, '-f', self.seed_runtime_classes(refs)).stdout
         self.assertEqual(out.strip(), 'configmap/%s created' % self.CONFIGMAP)
         self.project_configmap()
         self.kubectl('apply', '-f', os.path.join(self.srcdir, 'deploy/kubernetes/runtimeclasses.yaml'))
+        self.kubectl_label(MODE + '=on')
+        self.wait_labels(lambda l: l.get(VFIO_MANAGER) == PAUSED, 'the operands paused')
+        self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
         # The page's verification: both classes available, the artifacts
         # on the host.  kata-qemu-nvidia-gpu for every node,
         # kata-qemu-nvidia-gpu-snp for one labelled cc.capable (by the
@@ -526,10 +660,7 @@ class BridgeWalkthroughTest(DevicesTestCase, RuntimeClassTestCase):
                            '-o', 'jsonpath={range .items[*]}{.metadata.name}={.handler} {end}').stdout
         self.assertEqual(sorted(out.split()), sorted('%s=%s' % (n, n) for n in (GPU, SNP)))
 
-        # Then the mode, on the node.
-        self.kubectl_label(MODE + '=on')
-        self.wait_labels(lambda l: l.get(VFIO_MANAGER) == PAUSED, 'the operands paused')
-        self.api.delete_pod(NAMESPACE, 'vfio-manager-x')
+        # The mode, switched beside them.
         labels = self.wait_labels(lambda l: l.get(MODE_STATE) == 'on' and l.get(VFIO_MANAGER) == 'true',
                                   'mode on and the operands restored')
         self.assertEqual(labels['nvidia.com/cc.ready.state'], 'true')
