@@ -35,11 +35,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import harness  # noqa: E402
 import kube_standin  # noqa: E402
 import kubelet_standin  # noqa: E402
-from test_bridge import NAMESPACE, NODE, READY_STATE, TIMEOUT  # noqa: E402
+from test_bridge import MODE, MODE_STATE, NAMESPACE, NODE, READY_STATE, TIMEOUT  # noqa: E402
+from test_devplugin import model_resource  # noqa: E402
 from test_bridge_bus import UID, SystemBusTestCase  # noqa: E402
 
-PGPU = 'nvidia.com/pgpu'
-ENDPOINT = 'nvidia-cc-nvidia.com-pgpu.sock'
+WORKLOAD = 'nvidia.com/gpu.workload.config'
 
 # The DaemonSet's mounts: host directory (under the test's) -> container.
 MOUNTS = {
@@ -130,6 +130,15 @@ class ImageTest(SystemBusTestCase):
                 # The DaemonSet's emptyDir for the liveness file.
                 '--tmpfs', '/run/nvidia-cc-k8s-bridge:rw,mode=0777,size=1m',
                 '--volume', '%s:%s:ro' % (self.image_kubeconfig, KUBECONFIG)] + self.volumes()
+        # The DaemonSet's runtime-class ConfigMap, as a mount of a
+        # directory, here with no class (the service tier installs them).
+        rc_file = env.get('RUNTIME_CLASSES_FILE')
+        if rc_file:
+            rc_dir = os.path.join(self.tmp, 'runtime-classes')
+            os.makedirs(rc_dir, exist_ok=True)
+            with open(os.path.join(rc_dir, os.path.basename(rc_file)), 'w') as f:
+                f.write('runtimeClasses: []\n')
+            args += ['--volume', '%s:%s:ro' % (rc_dir, os.path.dirname(rc_file))]
         for k, v in sorted(env.items()):
             args += ['--env', '%s=%s' % (k, v)]
         args += [self.image, '--kubeconfig', KUBECONFIG, '--log-target', 'console', '--debug']
@@ -184,11 +193,12 @@ class ImageTest(SystemBusTestCase):
         self.run_init_container()
         self.start_image_bridge()
 
-        # The mode label, applied through the bus from inside the container
-        # and written back to the node.
+        # The DaemonSet's defaults are the Operator's 2023 page's profile:
+        # cc.mode.state success or failed, one resource per GPU model, and
+        # the workload label binding the GPUs to VFIO.
         self.set_mode_label('on')
-        labels = self.wait_state('on')
-        self.assertEqual(labels[READY_STATE], 'true')
+        labels = self.wait_labels(lambda l: l.get(MODE_STATE) == 'success' and l.get(READY_STATE) == 'true',
+                                  'cc.mode.state=success and cc.ready.state=true')
         self.assert_gpus('on')
         self.assertEqual(self.readiness_text(), 'on\n')
         self.assertEqual(self.probe('test', '-f', '/run/nvidia/validations/.cc-manager-ctr-ready'), 0,
@@ -199,33 +209,39 @@ class ImageTest(SystemBusTestCase):
 
         # The device plugin: registered with the kubelet stand-in through the
         # mounted directory, its socket made by the image's user.
+        gpus = self.host.gpus()
+        resource = model_resource(self.gpu(gpus[0])['Name'], self.host.device_id(gpus[0]))
+        endpoint = 'nvidia-cc-%s.sock' % resource.replace('/', '-')
         reg = self.wait_kubelet(lambda: next((r for r in self.kubelet.registrations
-                                              if r['resource_name'] == PGPU), None),
-                                'a registration of %s' % PGPU)
-        self.assertEqual(reg['endpoint'], ENDPOINT)
+                                              if r['resource_name'] == resource), None),
+                                'a registration of %s' % resource)
+        self.assertEqual(reg['endpoint'], endpoint)
         self.assertIsNone(reg['problem'])
-        st = os.stat(os.path.join(self.plugin_dir, ENDPOINT))
+        st = os.stat(os.path.join(self.plugin_dir, endpoint))
         self.assertTrue(stat.S_ISSOCK(st.st_mode))
         self.assertEqual(st.st_uid, UID, 'the plugin socket is the image user\'s')
-        # GPUs bound to VFIO are advertised, one device per IOMMU group.
-        gpus = self.host.gpus()
-        self.call(harness.MANAGER_PATH, harness.MANAGER_IFACE, 'BindVfio', 'as', ([],))
+        # The workload label binds the GPUs to VFIO through nvidia-ccd; they
+        # are advertised, one device per IOMMU group.
+        self.api.set_labels(NODE, {WORKLOAD: 'vm-passthrough'})
         expected = sorted(str(self.host.iommu_group(b)) for b in gpus)
 
         def listed():
-            p = self.kubelet.plugins.get(PGPU)
+            p = self.kubelet.plugins.get(resource)
             if p is None or not p.lists:
                 return False
             last = p.lists[-1][1]
             return (sorted(d['ID'] for d in last) == expected
                     and all(d['health'] == 'Healthy' for d in last))
-        self.wait_kubelet(listed, '%s devices %s, healthy' % (PGPU, expected))
+        self.wait_kubelet(listed, '%s devices %s, healthy' % (resource, expected))
 
-        # And back: the label off, written back by the same container.
-        self.call(harness.MANAGER_PATH, harness.MANAGER_IFACE, 'UnbindVfio', 'as', ([],))
-        self.set_mode_label('off')
-        self.wait_state('off')
+        # And back: mode off and the container workload, by the same
+        # container.
+        self.api.set_labels(NODE, {MODE: 'off', WORKLOAD: 'container'})
+        self.wait_labels(lambda l: l.get(MODE_STATE) == 'success' and l.get(READY_STATE) == 'false',
+                         'cc.mode.state=success and cc.ready.state=false')
         self.assert_gpus('off')
+        self.api.wait_for(lambda: [self.host.driver(b) for b in gpus] == ['nvidia'] * len(gpus), TIMEOUT,
+                          'the GPUs back on nvidia')
 
         # SIGTERM reaches the bridge through podman; it exits cleanly.
         self.assertEqual(self.stop_bridge(signal.SIGTERM), 0)
