@@ -146,17 +146,17 @@ void ccd_gate_again(CcdGateTurn *t) {
                 log_error("cannot arm the timer of %s", t->what);
 }
 
-/* The daemon words a held device "<bdf> is in use by <comm> (pid N)"
- * (in-use.c), and another call "<what> is in progress" (operation.c):
- * the error name is the same, Busy. */
-static bool is_busy(const sd_bus_error *error) {
+bool ccd_error_is_busy(const sd_bus_error *error) {
         return error && sd_bus_error_has_name(error, CCD_ERROR_BUSY);
 }
 
+/* The daemon words a held device "<bdf> is in use by <comm> (pid N)"
+ * (in-use.c), and another call "<what> is in progress" (operation.c):
+ * the error name is the same, Busy. */
 bool ccd_error_is_held(const sd_bus_error *error) {
-        return is_busy(error) && error->message && strstr(error->message, " is in use by ");
+        return ccd_error_is_busy(error) && error->message && strstr(error->message, " is in use by ");
 }
 
 bool ccd_error_is_other_operation(const sd_bus_error *error) {
-        return is_busy(error) && !ccd_error_is_held(error);
+        return ccd_error_is_busy(error) && !ccd_error_is_held(error);
 }

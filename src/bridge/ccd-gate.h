@@ -40,6 +40,8 @@ CcdGateTurn *ccd_gate_release(CcdGateTurn *turn);
  * operation: keeps the turn and grants it again a little later. */
 void ccd_gate_again(CcdGateTurn *turn);
 
+/* nvidia-ccd's Busy, for either reason below. */
+bool ccd_error_is_busy(const sd_bus_error *error);
 /* Busy because another call runs, not because a process holds a GPU. */
 bool ccd_error_is_other_operation(const sd_bus_error *error);
 /* Busy naming the processes that hold a GPU open. */

@@ -50,10 +50,6 @@ int ccd_vfio_call(sd_bus *bus, bool bind, uint64_t timeout_usec, CcdVfioDone don
         return 0;
 }
 
-bool ccd_error_is_busy(const sd_bus_error *error) {
-        return error && sd_bus_error_has_name(error, CCD_ERROR_BUSY);
-}
-
 /* ------------------------------------------------------------ host facts */
 
 struct CcdHostFacts {

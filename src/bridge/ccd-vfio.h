@@ -19,8 +19,6 @@ typedef void (*CcdVfioDone)(const sd_bus_error *error, void *userdata);
 int ccd_vfio_call(sd_bus *bus, bool bind, uint64_t timeout_usec, CcdVfioDone done, void *userdata,
                   sd_bus_slot **ret_slot);
 
-bool ccd_error_is_busy(const sd_bus_error *error);
-
 typedef struct CcdHostFacts CcdHostFacts;
 
 /* known: false while the daemon is away or not read yet. */
