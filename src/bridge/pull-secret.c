@@ -4,29 +4,22 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
+#include "fileio.h"
 #include "json-util.h"
 #include "macro.h"
 #include "pull-secret.h"
 
 int pull_secret_memfd(const void *data, size_t size) {
         _cleanup_close_ int fd = -1;
-        size_t done = 0;
+        int r;
 
         fd = memfd_create("pull-secret", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
                 return -errno;
-        while (done < size) {
-                ssize_t n = write(fd, (const char *) data + done, size - done);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                done += (size_t) n;
-        }
+        r = loop_write(fd, data, size);
+        if (r < 0)
+                return r;
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
                 return -errno;
         return TAKE_FD(fd);
